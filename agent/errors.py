@@ -1,0 +1,17 @@
+"""Errors a user can fix. The CLI prints them as one line and exits with code 2."""
+
+
+class ClusterAgentError(Exception):
+    """Base class: the message says what is wrong and what to do about it."""
+
+
+class CorpusError(ClusterAgentError, ValueError):
+    """The input corpus cannot be read or fails validation."""
+
+
+class ConfigError(ClusterAgentError, ValueError):
+    """An option or setting has a value that cannot work."""
+
+
+class ModelError(ClusterAgentError, RuntimeError):
+    """A model could not be loaded or did not answer usefully after the allowed retries."""

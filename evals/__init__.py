@@ -1,0 +1,1 @@
+"""The benchmark: tasks, metrics, baselines, runner and report."""

@@ -1,0 +1,64 @@
+"""Hermetic by default: no network, no real chat model, a private cache, no leaked CLUSTERAGENT_* settings.
+
+A test that needs a local server (a real embedded model behind xllamacpp, a fault-injection server)
+carries `@pytest.mark.real_model`; even then only loopback addresses are reachable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_loopback(address) -> bool:
+    if not isinstance(address, tuple):  # AF_UNIX paths are local by construction
+        return True
+    host = address[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _guard_network(request, monkeypatch):
+    allow_loopback = request.node.get_closest_marker("real_model") is not None
+
+    def check(address):
+        if _is_loopback(address) and allow_loopback:
+            return
+        raise RuntimeError(
+            f"test {request.node.nodeid} tried to connect to {address!r}; tests are hermetic "
+            "(mark it @pytest.mark.real_model to reach a local server)"
+        )
+
+    def connect(self, address):
+        check(address)
+        return _real_connect(self, address)
+
+    def connect_ex(self, address):
+        check(address)
+        return _real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("CLUSTERAGENT_") or name.startswith("OPENAI_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CLUSTERAGENT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("CLUSTERAGENT_PROGRESS", "false")

@@ -1,0 +1,56 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from clusteragent.cli import main
+from clusteragent.tools.corpus import sample_corpus_path
+
+
+def test_embed_bundled_sample_writes_n_by_384(tmp_path, capsys):
+    out = tmp_path / "x.npy"
+    assert main(["embed", str(sample_corpus_path()), "--out", str(out), "--quiet"]) == 0
+    vectors = np.load(out)
+    assert vectors.shape == (2000, 384)
+    assert "2000 x 384" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make,args,message", [
+    (None, [], "no such file"),
+    (lambda p: p.write_text('{"text": "a"}\nnot json\n'), [], "line 2 is not valid JSON"),
+    (lambda p: p.write_text('{"text": "a"}\n'), ["--text-field", "body"], "no text field 'body'; the fields are 'text'"),
+    (lambda p: p.write_text('{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n'), ["--id-field", "id"], "duplicate ids 1"),
+    (lambda p: p.write_text(""), [], "empty"),
+])
+def test_user_errors_print_one_line_and_exit_2(tmp_path, capsys, make, args, message):
+    path = tmp_path / "in.jsonl"
+    if make:
+        make(path)
+    assert main(["embed", str(path), "--out", str(tmp_path / "x.npy"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.startswith("clusteragent: error: ") and err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_out_must_be_npy(tmp_path, capsys):
+    assert main(["embed", str(sample_corpus_path()), "--out", str(tmp_path / "x.csv")]) == 2
+    assert "give a .npy file name" in capsys.readouterr().err
+
+
+def test_bad_environment_setting_is_a_user_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CLUSTERAGENT_EMBEDDING_BATCH_SIZE", "lots")
+    assert main(["embed", str(sample_corpus_path()), "--out", str(tmp_path / "x.npy")]) == 2
+    assert "embedding_batch_size" in capsys.readouterr().err
+
+
+def test_console_script_runs_offline_in_a_fresh_process(tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_text("first text\nsecond text\n")
+    out = tmp_path / "x.npy"
+    proc = subprocess.run([sys.executable, "-m", "clusteragent.cli", "embed", str(path), "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert np.load(out).shape == (2, 384)

@@ -1,0 +1,172 @@
+import csv
+import json
+
+import pytest
+
+from clusteragent.errors import CorpusError
+from clusteragent.tools.corpus import from_texts, load_corpus, sample_corpus_path
+
+RECORDS = [
+    {"id": "a", "text": "refund my order", "lang": "en"},
+    {"id": "b", "text": "where is my parcel", "lang": "en"},
+    {"id": "c", "text": "mi tarjeta no funciona", "lang": "es"},
+]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def write_csv(path, rows, delimiter=","):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter=delimiter)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def check_records(corpus, with_ids=True):
+    assert corpus.texts == [r["text"] for r in RECORDS]
+    if with_ids:
+        assert corpus.ids == [r["id"] for r in RECORDS]
+
+
+def test_jsonl_with_id_field(tmp_path):
+    corpus = load_corpus(write_jsonl(tmp_path / "c.jsonl", RECORDS), id_field="id")
+    check_records(corpus)
+    assert corpus.extra[2] == {"lang": "es"}
+
+
+def test_jsonl_ids_default_to_line_numbers_and_skip_blank_lines(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(RECORDS[0]) + "\n\n" + json.dumps(RECORDS[1]) + "\n")
+    assert load_corpus(path).ids == [1, 3]
+
+
+def test_json_array(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(RECORDS))
+    check_records(load_corpus(path, id_field="id"))
+
+
+def test_csv_and_tsv(tmp_path):
+    check_records(load_corpus(write_csv(tmp_path / "c.csv", RECORDS), id_field="id"))
+    check_records(load_corpus(write_csv(tmp_path / "c.tsv", RECORDS, "\t"), id_field="id"))
+    assert load_corpus(tmp_path / "c.csv").ids == [1, 2, 3]
+
+
+def test_csv_with_quoted_newline_keeps_one_record(tmp_path):
+    rows = [{"text": "line one\nline two"}, {"text": "second"}]
+    corpus = load_corpus(write_csv(tmp_path / "c.csv", rows))
+    assert corpus.texts == ["line one\nline two", "second"]
+
+
+def test_parquet(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(RECORDS), tmp_path / "c.parquet")
+    check_records(load_corpus(tmp_path / "c.parquet", id_field="id"))
+
+
+def test_plain_text(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("".join(r["text"] + "\n" for r in RECORDS) + "\n\n")
+    corpus = load_corpus(path)
+    check_records(corpus, with_ids=False)
+    assert corpus.ids == [1, 2, 3]
+
+
+def test_text_field_option(tmp_path):
+    rows = [{"body": "x one", "text_len": 5}, {"body": "y two", "text_len": 5}]
+    assert load_corpus(write_jsonl(tmp_path / "c.jsonl", rows), text_field="body").texts == ["x one", "y two"]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CorpusError, match="no such file"):
+        load_corpus(tmp_path / "nope.jsonl")
+
+
+@pytest.mark.parametrize("name,content", [("e.jsonl", ""), ("e.txt", "\n\n"), ("e.csv", ""), ("h.csv", "text\n")])
+def test_empty_corpus(tmp_path, name, content):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(CorpusError, match="empty"):
+        load_corpus(tmp_path / name)
+
+
+def test_missing_field_names_the_fields_that_exist(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", RECORDS)
+    with pytest.raises(CorpusError, match=r"no text field 'body'.*'id', 'text', 'lang'"):
+        load_corpus(path, text_field="body")
+    with pytest.raises(CorpusError, match=r"no id field 'key'"):
+        load_corpus(path, id_field="key")
+
+
+def test_no_default_text_field_asks_for_one(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", [{"msg": "x"}])
+    with pytest.raises(CorpusError, match=r"pass --text-field, one of 'msg'"):
+        load_corpus(path)
+
+
+def test_record_lacking_the_text_field_is_named(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", [{"text": "x"}, {"other": "y"}])
+    with pytest.raises(CorpusError, match=r"line\(s\) 2 have no field 'text'"):
+        load_corpus(path)
+
+
+def test_blank_texts_list_their_ids(tmp_path):
+    rows = [{"id": "a", "text": "ok"}, {"id": "b", "text": "   "}, {"id": "c", "text": ""}, {"id": "d", "text": None}]
+    with pytest.raises(CorpusError, match=r"3 blank text\(s\), ids 'b', 'c', 'd'"):
+        load_corpus(write_jsonl(tmp_path / "c.jsonl", rows), id_field="id")
+
+
+def test_duplicate_ids_are_listed(tmp_path):
+    rows = [{"id": "a", "text": "x"}, {"id": "b", "text": "y"}, {"id": "a", "text": "z"}]
+    with pytest.raises(CorpusError, match=r"duplicate ids 'a'"):
+        load_corpus(write_jsonl(tmp_path / "c.jsonl", rows), id_field="id")
+
+
+def test_int_and_str_ids_that_print_the_same_collide():
+    with pytest.raises(CorpusError, match="duplicate ids"):
+        from_texts(["x", "y"], ids=[7, "7"])
+
+
+def test_long_error_lists_are_bounded():
+    with pytest.raises(CorpusError, match=r"and 5 more"):
+        from_texts([" "] * 15)
+
+
+def test_invalid_json_line_gives_the_line_number(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "ok2"}\n{"text": broken}\n')
+    with pytest.raises(CorpusError, match=r"line 3 is not valid JSON"):
+        load_corpus(path)
+
+
+def test_non_utf8_bytes_are_replaced_with_a_warning_and_nothing_dropped(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes("caf\u00e9 ok\n".encode() + b"bad \xff\xfe byte\n" + "third\n".encode())
+    with pytest.warns(UnicodeWarning, match=r"line\(s\) 2"):
+        corpus = load_corpus(path)
+    assert len(corpus) == 3
+    assert corpus.texts[0] == "caf\u00e9 ok"
+    assert corpus.texts[1] == "bad \ufffd\ufffd byte"
+
+
+def test_utf8_bom_is_not_part_of_the_first_field(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"\xef\xbb\xbftext\nhello\n")
+    assert load_corpus(path).texts == ["hello"]
+
+
+def test_unknown_extension(tmp_path):
+    (tmp_path / "c.xlsx").write_text("x")
+    with pytest.raises(CorpusError, match="unknown extension"):
+        load_corpus(tmp_path / "c.xlsx")
+
+
+def test_bundled_sample_is_valid():
+    corpus = load_corpus(sample_corpus_path(), id_field="id")
+    assert len(corpus) == 2000
+    assert len({e["labels"]["domain"] for e in corpus.extra}) == 10

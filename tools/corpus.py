@@ -1,0 +1,240 @@
+"""Load and validate a corpus: JSONL, CSV/TSV, Parquet or plain text, one text per record.
+
+Every record comes back exactly once, in file order, with the user's id (or its 1-based line/row
+number when no id field is given). Anything that would make a record disappear or collide is an
+error that names the records concerned; undecodable bytes are replaced and reported, never dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from clusteragent.errors import CorpusError
+
+DEFAULT_TEXT_FIELDS = ("text", "content", "document", "body", "sentence", "utterance")
+MAX_LISTED = 10  # how many offending ids an error message lists before it says "and N more"
+
+FORMATS = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".csv": "csv", ".tsv": "tsv",
+    ".parquet": "parquet", ".pq": "parquet",
+    ".txt": "text", ".text": "text",
+}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Texts with their ids, in input order. `extra` holds each record's other fields (e.g. labels)."""
+
+    ids: list[Any]
+    texts: list[str]
+    source: str = "<memory>"
+    extra: list[dict] = field(default_factory=list, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def _listing(items: Sequence[Any]) -> str:
+    shown = ", ".join(repr(i) if isinstance(i, str) else str(i) for i in items[:MAX_LISTED])
+    more = len(items) - MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def from_texts(texts: Sequence[str], ids: Sequence[Any] | None = None, source: str = "<memory>") -> Corpus:
+    """Validate in-memory texts (and optional ids) into a Corpus, with the same checks as files."""
+    texts = list(texts)
+    bad_types = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad_types:
+        raise CorpusError(f"{source}: texts must be strings; positions {_listing(bad_types)} are not.")
+    if ids is None:
+        ids = list(range(1, len(texts) + 1))
+    else:
+        ids = list(ids)
+        if len(ids) != len(texts):
+            raise CorpusError(f"{source}: {len(ids)} ids for {len(texts)} texts; give one id per text.")
+    return _validated(ids, texts, source, [{} for _ in texts])
+
+
+def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict]) -> Corpus:
+    if not texts:
+        raise CorpusError(f"{source}: the corpus is empty; give at least one text.")
+    missing = [n for n, i in enumerate(ids, 1) if i is None or (isinstance(i, str) and not i.strip())]
+    if missing:
+        raise CorpusError(f"{source}: records {_listing(missing)} have no id; fill in the id field or drop --id-field.")
+    unhashable = [i for i in ids if not isinstance(i, (str, int, float, bool))]
+    if unhashable:
+        raise CorpusError(f"{source}: ids must be strings or numbers, not {type(unhashable[0]).__name__}.")
+    seen: dict[str, int] = {}
+    dups: list[Any] = []
+    for i in ids:
+        key = str(i)  # 7 and "7" would be the same id in any output file
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] == 2:
+            dups.append(i)
+    if dups:
+        raise CorpusError(f"{source}: duplicate ids {_listing(dups)}; every record needs a unique id.")
+    blank = [i for i, t in zip(ids, texts) if not t.strip()]
+    if blank:
+        raise CorpusError(
+            f"{source}: {len(blank)} blank text(s), ids {_listing(blank)}; remove them or fill them in."
+        )
+    return Corpus(ids=ids, texts=texts, source=source, extra=extra)
+
+
+def _decode(raw: bytes, source: str) -> str:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="replace")
+        bad_lines = sorted({n for n, line in enumerate(text.splitlines(), 1) if "\ufffd" in line})
+        msg = (
+            f"{source}: bytes that are not UTF-8 on line(s) {_listing(bad_lines)} were replaced with U+FFFD; "
+            "re-encode the file as UTF-8 to keep them."
+        )
+        warnings.warn(msg, UnicodeWarning, stacklevel=3)
+        return text
+
+
+def _pick_field(fields: Sequence[str], wanted: str | None, what: str, source: str) -> str | None:
+    if wanted is not None:
+        if wanted not in fields:
+            raise CorpusError(
+                f"{source}: no {what} field {wanted!r}; the fields are {', '.join(map(repr, fields))}."
+            )
+        return wanted
+    if what == "id":
+        return None
+    for name in DEFAULT_TEXT_FIELDS:
+        if name in fields:
+            return name
+    raise CorpusError(
+        f"{source}: no text field found; pass --text-field, one of {', '.join(map(repr, fields))}."
+    )
+
+
+def _from_records(records: list[dict], text_field: str | None, id_field: str | None, source: str,
+                  numbers: list[int]) -> Corpus:
+    if not records:
+        raise CorpusError(f"{source}: the corpus is empty; give at least one record.")
+    fields: list[str] = []
+    for r in records:
+        fields.extend(k for k in r if k not in fields)
+    text_field = _pick_field(fields, text_field, "text", source)
+    id_field = _pick_field(fields, id_field, "id", source)
+    lacking = [n for n, r in zip(numbers, records) if text_field not in r]
+    if lacking:
+        raise CorpusError(f"{source}: records on line(s) {_listing(lacking)} have no field {text_field!r}.")
+    texts, ids, extra = [], [], []
+    for n, r in zip(numbers, records):
+        value = r[text_field]
+        texts.append("" if value is None else value if isinstance(value, str) else str(value))
+        ids.append(r.get(id_field) if id_field else n)
+        extra.append({k: v for k, v in r.items() if k not in (text_field, id_field)})
+    return _validated(ids, texts, source, extra)
+
+
+def _read_jsonl(path: Path, text_field, id_field) -> Corpus:
+    text = _decode(path.read_bytes(), str(path))
+    stripped = text.lstrip()
+    if stripped.startswith("["):  # a JSON array of records
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CorpusError(f"{path}: not valid JSON at line {e.lineno}: {e.msg}.") from None
+        records = [r if isinstance(r, dict) else {"text": r} for r in data]
+        return _from_records(records, text_field, id_field, str(path), list(range(1, len(records) + 1)))
+    records, numbers = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise CorpusError(f"{path}: line {n} is not valid JSON ({e.msg}); fix or remove that line.") from None
+        if isinstance(obj, str):
+            obj = {"text": obj}
+        if not isinstance(obj, dict):
+            raise CorpusError(f"{path}: line {n} is a JSON {type(obj).__name__}, not an object with a text field.")
+        records.append(obj)
+        numbers.append(n)
+    return _from_records(records, text_field, id_field, str(path), numbers)
+
+
+def _read_delimited(path: Path, text_field, id_field, delimiter: str) -> Corpus:
+    text = _decode(path.read_bytes(), str(path))
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if not reader.fieldnames:
+        raise CorpusError(f"{path}: the file is empty; give a header row and at least one record.")
+    records = list(reader)
+    # Row numbers count data rows from 1, so they match what a spreadsheet shows below the header.
+    return _from_records(records, text_field, id_field, str(path), list(range(1, len(records) + 1)))
+
+
+def _read_parquet(path: Path, text_field, id_field) -> Corpus:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        raise CorpusError(f"{path}: cannot read as Parquet ({e}).") from None
+    records = table.to_pylist()
+    if not records and table.column_names:
+        raise CorpusError(f"{path}: the corpus is empty; give at least one record.")
+    return _from_records(records, text_field, id_field, str(path), list(range(1, len(records) + 1)))
+
+
+def _read_text(path: Path, text_field, id_field) -> Corpus:
+    if text_field or id_field:
+        raise CorpusError(f"{path}: a plain-text corpus has no fields; drop --text-field/--id-field.")
+    text = _decode(path.read_bytes(), str(path))
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():  # trailing newlines are not records
+        lines.pop()
+    return _validated(list(range(1, len(lines) + 1)), lines, str(path), [{} for _ in lines])
+
+
+def load_corpus(path: str | Path, text_field: str | None = None, id_field: str | None = None,
+                format: str | None = None) -> Corpus:
+    """Read a corpus file. The format comes from the extension unless `format` names it.
+
+    Args:
+        path: a .jsonl/.json, .csv, .tsv, .parquet or .txt file.
+        text_field: the field holding the text (default: the first of "text", "content", ... present).
+        id_field: the field holding each record's id (default: the 1-based line or row number).
+        format: one of "jsonl", "csv", "tsv", "parquet", "text" to override the extension.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file.")
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a folder; give a corpus file.")
+    fmt = format or FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise CorpusError(
+            f"{path}: unknown extension {path.suffix!r}; use one of {', '.join(sorted(FORMATS))} or pass a format."
+        )
+    if fmt == "jsonl":
+        return _read_jsonl(path, text_field, id_field)
+    if fmt in ("csv", "tsv"):
+        return _read_delimited(path, text_field, id_field, "," if fmt == "csv" else "\t")
+    if fmt == "parquet":
+        return _read_parquet(path, text_field, id_field)
+    if fmt == "text":
+        return _read_text(path, text_field, id_field)
+    raise CorpusError(f"unknown format {fmt!r}; use jsonl, csv, tsv, parquet or text.")
+
+
+def sample_corpus_path() -> Path:
+    """The bundled sample: 2,000 CLINC150 queries (CC BY 3.0, see data/ATTRIBUTION.md)."""
+    from importlib.resources import files
+
+    return Path(str(files("clusteragent") / "data" / "clinc150_sample.jsonl"))
