@@ -61,6 +61,90 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def _describe(e: Exception) -> str:
+    return str(e) if isinstance(e, ClusterAgentError) else f"{type(e).__name__}: {e}"
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the backends: list what is installed, then load and use the default models offline."""
+    import importlib.util
+    import os
+
+    from clusteragent.models import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS
+
+    failures = 0
+
+    def line(status: str, what: str, detail: str = "") -> None:
+        print(f"{status:<5} {what:<28} {detail}".rstrip())
+
+    print("backends")
+    line("--", "llamacpp (embedded)", f"xllamacpp {_version('xllamacpp') or 'not installed'}")
+    for name, model in EMBEDDED_MODELS.items():
+        have = all(importlib.util.find_spec(m) is not None for m in model.part_modules)
+        line("--", f"  llamacpp:{name}", "installed" if have else f"not installed ({model.install_hint})")
+    openai_env = ", ".join(f"{v} set" for v in ("OPENAI_BASE_URL", "OPENAI_API_KEY") if os.environ.get(v)) or "no OPENAI_* set"
+    line("--", "openai (any compatible)", f"langchain-openai {_version('langchain-openai') or 'not installed'}; {openai_env}")
+    line("--", "vllm (in-process, GPU)", f"vllm {_version('vllm')}" if _version("vllm") else "not installed (separate environment)")
+    from clusteragent.tools.embeddings import bf16_supported
+    from clusteragent.tools.index import gpu_count
+
+    line("--", "faiss", f"{_version('faiss-cpu') or _version('faiss-gpu') or '?'}; GPUs visible: {gpu_count()}")
+    line("--", "torch", f"{_version('torch')}; native bf16: {'yes' if bf16_supported() else 'no'}")
+
+    print("checks")
+    settings = _settings(args)
+    t0 = time.perf_counter()
+    try:
+        from clusteragent.tools.embeddings import Embedder
+
+        vectors, _ = Embedder(settings.embedding_model, settings.embedding_precision, cache_dir=None,
+                              progress=False).embed(["a quick check", "another short text"])
+        line("ok", "embedding model", f"{settings.embedding_model}: {vectors.shape[1]}-d, {time.perf_counter() - t0:.1f}s")
+    except Exception as e:  # the doctor reports every failure as a line, never a traceback
+        failures += 1
+        line("FAIL", "embedding model", _describe(e))
+
+    spec = args.model or os.environ.get("CLUSTERAGENT_CHAT_MODEL") or DEFAULT_CHAT_MODEL
+    try:
+        from typing import Literal
+
+        from pydantic import BaseModel, Field
+
+        from clusteragent.models import load_chat_model
+        from clusteragent.structured import StructuredLLM
+
+        class Check(BaseModel):
+            sentiment: Literal["positive", "negative"] = Field(description="the sentiment of the text")
+
+        t0 = time.perf_counter()
+        chat = load_chat_model(spec, timeout=args.timeout)
+        load_s = time.perf_counter() - t0
+        line("ok", "chat model load", f"{spec}: {load_s:.1f}s")
+        llm = StructuredLLM(chat)
+        t0 = time.perf_counter()
+        answer = llm.decide([("user", "Text: 'I love this, it works perfectly.' What is its sentiment? Answer as JSON.")],
+                            Check, step="doctor")
+        took = time.perf_counter() - t0
+        u = llm.usage
+        line("ok", "schema-constrained request",
+             f"{answer.model_dump_json()} in {took:.1f}s ({u.prompt_tokens} prompt + {u.completion_tokens} "
+             f"completion tokens)")
+    except Exception as e:
+        failures += 1
+        line("FAIL", "chat model", _describe(e))
+    print("all checks passed" if not failures else f"{failures} check(s) failed")
+    return 0 if not failures else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from clusteragent import __version__
 
@@ -75,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_embedding_options(p)
     p.add_argument("--out", required=True, help="output .npy file")
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("doctor", help="list backends, load the default models offline and run one structured request")
+    p.add_argument("--model", help="chat model to check, provider:name (default: the embedded default)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the model's answer")
+    _add_embedding_options(p)
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -1,1 +1,56 @@
-"""Prompt templates, as versioned package files."""
+"""Prompt templates as versioned package files, rendered strictly.
+
+Each template is a YAML file with `version`, `system` and `user` Jinja templates. Rendering uses
+`StrictUndefined` (a missing variable is an error, not an empty string), and document text is only
+ever inserted as a variable through the `data` filter, so a brace or a tag in a document cannot
+change the template or break out of its delimiters.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib.resources import files
+
+import jinja2
+import yaml
+
+MAX_TEXT_CHARS = 600  # what the model sees of one document; the full text stays in the output
+
+
+def as_data(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """A document as inert data inside <text> delimiters: one line, bounded, unable to close its tag."""
+    flat = " ".join(str(text).split())
+    if len(flat) > limit:
+        flat = flat[:limit].rstrip() + " [...]"
+    return flat.replace("</text", "</ text").replace("<text", "< text")
+
+
+_env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
+                          trim_blocks=True, lstrip_blocks=True)
+_env.filters["data"] = as_data
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    version: int
+    system: jinja2.Template
+    user: jinja2.Template
+
+    def messages(self, **variables) -> list[tuple[str, str]]:
+        """(role, content) pairs ready for a LangChain chat model."""
+        return [("system", self.system.render(**variables).strip()), ("user", self.user.render(**variables).strip())]
+
+
+@functools.lru_cache(maxsize=None)
+def load_prompt(name: str) -> Prompt:
+    raw = yaml.safe_load((files(__name__) / f"{name}.yaml").read_text(encoding="utf-8"))
+    return Prompt(name=name, version=int(raw["version"]), system=_env.from_string(raw["system"]),
+                  user=_env.from_string(raw["user"]))
+
+
+def prompt_versions() -> dict[str, int]:
+    """Every template's version, for run records."""
+    return {p.name[:-5]: load_prompt(p.name[:-5]).version
+            for p in files(__name__).iterdir() if p.name.endswith(".yaml")}

@@ -1,7 +1,8 @@
 """Hermetic by default: no network, no real chat model, a private cache, no leaked CLUSTERAGENT_* settings.
 
-A test that needs a local server (a real embedded model behind xllamacpp, a fault-injection server)
-carries `@pytest.mark.real_model`; even then only loopback addresses are reachable.
+A test that starts the real embedded model carries `@pytest.mark.real_model`; one that talks to a
+server of its own on this machine carries `@pytest.mark.local_server`. Even then only loopback
+addresses are reachable.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _is_loopback(address) -> bool:
 
 @pytest.fixture(autouse=True)
 def _guard_network(request, monkeypatch):
-    allow_loopback = request.node.get_closest_marker("real_model") is not None
+    allow_loopback = any(request.node.get_closest_marker(m) is not None for m in ("real_model", "local_server"))
 
     def check(address):
         if _is_loopback(address) and allow_loopback:
@@ -53,6 +54,26 @@ def _guard_network(request, monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture(autouse=True)
+def _guard_real_models(request, monkeypatch):
+    """Starting the embedded llama.cpp model is a real model call: only tests marked real_model may."""
+    if request.node.get_closest_marker("real_model") is not None:
+        return
+    from clusteragent.models import EmbeddedServer
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError(f"test {request.node.nodeid} tried to start a real chat model; "
+                           "use tests/fakes.ScriptedChatModel or mark it @pytest.mark.real_model")
+
+    monkeypatch.setattr(EmbeddedServer, "get", classmethod(refuse))
+
+
+@pytest.fixture(scope="session")
+def shared_model_cache(tmp_path_factory):
+    """One cache folder for the session's real-model tests, so the 491 MB model file is joined once."""
+    return tmp_path_factory.mktemp("model-cache")
 
 
 @pytest.fixture(autouse=True)

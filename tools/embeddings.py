@@ -98,6 +98,9 @@ class Embedder:
 
     def _load(self):
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a bar for reading 100 tensors from local disk is noise
 
         target = str(packaged_model_path()) if self.model_name in PACKAGED_ALIASES else self.model_name
         try:

@@ -1,0 +1,204 @@
+"""Model decisions as validated pydantic objects.
+
+Each call asks the backend for JSON under the decision's schema (llama.cpp grammar, vLLM guided
+decoding, OpenAI `response_format`), splits off a reasoning model's think-block as trace, validates,
+and on a validation failure retries with the error shown to the model, a bounded number of times.
+Transport faults (timeouts, a server that is down, 429/5xx) are retried with backoff by the client;
+what survives that becomes a one-line `ModelError` naming the server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Sequence, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from clusteragent.errors import ModelError
+from clusteragent.models import backend_info
+
+T = TypeVar("T", bound=BaseModel)
+
+_THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def split_think(text: str) -> tuple[str, str]:
+    """(think, answer): the reasoning in <think>...</think> blocks, and what remains."""
+    thoughts = [m.strip() for m in _THINK.findall(text)]
+    answer = _THINK.sub("", text).strip()
+    if "</think>" in answer:  # a template that opened the block in the prompt leaves only the closing tag
+        before, _, answer = answer.rpartition("</think>")
+        thoughts.insert(0, before.strip())
+        answer = answer.strip()
+    return "\n\n".join(t for t in thoughts if t), answer
+
+
+def extract_json(answer: str) -> Any:
+    """Parse the JSON value in an answer, tolerating code fences and prose around one object."""
+    text = answer.strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        start, end = text.find("{"), text.rfind("}")
+        if start != -1 and end > start:
+            return json.loads(text[start:end + 1])
+        raise
+
+
+def response_format(schema: type[BaseModel]) -> dict:
+    return {"type": "json_schema",
+            "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()}}
+
+
+@dataclass
+class Usage:
+    """Model calls and tokens, counted across threads."""
+
+    calls: int = 0
+    failed_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record(self, prompt: int, completion: int, seconds: float, failed: bool = False) -> None:
+        with self._lock:
+            self.calls += 1
+            self.failed_calls += int(failed)
+            self.prompt_tokens += prompt
+            self.completion_tokens += completion
+            self.seconds += seconds
+
+    def as_dict(self) -> dict:
+        return {"model_calls": self.calls, "failed_calls": self.failed_calls, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "model_seconds": round(self.seconds, 2)}
+
+
+def _transport_error(exc: Exception) -> bool:
+    try:
+        import openai
+    except ImportError:
+        return False
+    return isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, openai.APIStatusError))
+
+
+class StructuredLLM:
+    """Ask a chat model for decisions that parse into pydantic models.
+
+    Args:
+        chat: a LangChain chat model (from `load_chat_model`, or any other).
+        max_attempts: answers tried per decision before giving up (the first plus retries).
+        usage: a shared counter of calls and tokens.
+        trace: a list that receives one dict per decision (step, think-block, answer, attempts).
+    """
+
+    def __init__(self, chat, max_attempts: int = 3, usage: Usage | None = None, trace: list | None = None):
+        self.chat = chat
+        self.max_attempts = max_attempts
+        self.usage = usage if usage is not None else Usage()
+        self.trace = trace if trace is not None else []
+        self.info = backend_info(chat)
+        self._trace_lock = threading.Lock()
+
+    @property
+    def parallel(self) -> int:
+        return max(1, self.info.get("parallel", 1))
+
+    def _invoke(self, messages: list, schema: type[BaseModel]):
+        started = time.perf_counter()
+        try:
+            reply = self.chat.bind(response_format=response_format(schema)).invoke(messages)
+        except Exception as e:
+            self.usage.record(0, 0, time.perf_counter() - started, failed=True)
+            if _transport_error(e):
+                where = self.info.get("base_url") or self.info.get("provider")
+                raise ModelError(f"the model server at {where} did not answer ({type(e).__name__}: {e}).") from None
+            raise
+        meta = getattr(reply, "usage_metadata", None) or {}
+        self.usage.record(meta.get("input_tokens", 0), meta.get("output_tokens", 0), time.perf_counter() - started)
+        return reply
+
+    def _parse(self, reply, schema: type[T], step: str, attempt: int) -> tuple[T | None, str, str]:
+        """(result or None, answer text, error) for one reply."""
+        content = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
+        think, answer = split_think(content)
+        think = (reply.additional_kwargs.get("reasoning_content") or "") + think
+        try:
+            if not answer.strip():
+                raise ValueError("the answer was empty")
+            result = schema.model_validate(extract_json(answer))
+        except (ValueError, ValidationError) as e:  # JSONDecodeError is a ValueError
+            error = _short_error(e)
+            self._log(step, think, answer, attempt, error)
+            return None, answer, error
+        self._log(step, think, answer, attempt, None)
+        return result, answer, ""
+
+    def decide(self, messages: Sequence, schema: type[T], step: str = "", first_reply=None) -> T:
+        """One decision: the reply parsed into `schema`, retried with the validation error when invalid."""
+        from langchain_core.messages import AIMessage, HumanMessage
+
+        conversation = list(messages)
+        error = ""
+        for attempt in range(1, self.max_attempts + 1):
+            reply = first_reply if attempt == 1 and first_reply is not None else self._invoke(conversation, schema)
+            result, answer, error = self._parse(reply, schema, step, attempt)
+            if result is not None:
+                return result
+            conversation += [AIMessage(content=answer or "(empty)"),
+                             HumanMessage(content=f"That answer is not valid: {error}. Reply again with only "
+                                                  f"a JSON object that matches the {schema.__name__} schema.")]
+        raise ModelError(f"the model gave no valid {schema.__name__} for {step or 'a decision'} after "
+                         f"{self.max_attempts} attempts; last error: {error}.")
+
+    def decide_many(self, requests: Sequence[Sequence], schema: type[T], step: str = "",
+                    return_exceptions: bool = False) -> list[T | Exception]:
+        """Many independent decisions, sent `parallel` at a time (or in one engine call where the backend
+        batches natively); results in request order."""
+        first: list = [None] * len(requests)
+        generate_many = getattr(self.chat, "generate_many", None)
+        if generate_many is not None and len(requests) > 1:
+            started = time.perf_counter()
+            first = generate_many([list(m) for m in requests], response_format(schema))
+            elapsed = (time.perf_counter() - started) / len(requests)
+            for reply in first:
+                meta = getattr(reply, "usage_metadata", None) or {}
+                self.usage.record(meta.get("input_tokens", 0), meta.get("output_tokens", 0), elapsed)
+
+        def one(i):
+            try:
+                return self.decide(requests[i], schema, step, first_reply=first[i])
+            except Exception as e:
+                if return_exceptions and not isinstance(e, KeyboardInterrupt):
+                    return e
+                raise
+
+        workers = 1 if generate_many is not None else self.parallel
+        if workers == 1 or len(requests) <= 1:
+            return [one(i) for i in range(len(requests))]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, range(len(requests))))
+
+    def _log(self, step: str, think: str, answer: str, attempt: int, error: str | None) -> None:
+        with self._trace_lock:
+            self.trace.append({"step": step, "attempt": attempt, "think": think[:4000], "answer": answer[:4000],
+                               "error": error})
+
+
+def _short_error(e: Exception) -> str:
+    if isinstance(e, ValidationError):
+        parts = []
+        for err in e.errors()[:3]:
+            where = ".".join(str(p) for p in err["loc"]) or "value"
+            parts.append(f"{where}: {err['msg']}")
+        return "; ".join(parts)
+    return str(e).splitlines()[0][:300]

@@ -1,0 +1,126 @@
+"""The backend loader: spec parsing, options, the packaged GGUF join and checksum, and the guards."""
+
+import hashlib
+
+import pytest
+
+from clusteragent.errors import ConfigError, ModelError
+from clusteragent.models import EMBEDDED_MODELS, PackagedGGUF, backend_info, load_chat_model, resolve_gguf
+
+
+@pytest.mark.parametrize("spec", ["llamacpp", "qwen", ":x", "llamacpp:"])
+def test_spec_without_provider_is_explained(spec):
+    with pytest.raises(ConfigError, match="provider:model"):
+        load_chat_model(spec)
+
+
+def test_unknown_provider():
+    with pytest.raises(ConfigError, match="unknown provider 'ollama'"):
+        load_chat_model("ollama:llama3")
+
+
+def test_openai_needs_a_key_or_a_base_url():
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        load_chat_model("openai:gpt-4o-mini")
+
+
+def test_openai_compatible_server_from_options_and_environment(monkeypatch):
+    chat = load_chat_model("openai:Qwen/Qwen2.5-7B-Instruct", base_url="http://127.0.0.1:8000/v1", timeout=5)
+    info = backend_info(chat)
+    assert info == {"provider": "openai", "model": "Qwen/Qwen2.5-7B-Instruct",
+                    "base_url": "http://127.0.0.1:8000/v1", "parallel": 8}
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9999/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    chat = load_chat_model("openai:m")
+    assert backend_info(chat)["base_url"] == "http://127.0.0.1:9999/v1"
+    assert "sk-secret-value" not in repr(chat) and "sk-secret-value" not in str(backend_info(chat))
+
+
+def test_unknown_options_are_rejected():
+    with pytest.raises(ConfigError, match="unknown option"):
+        load_chat_model("openai:m", base_url="http://127.0.0.1:1/v1", n_gpu=3)
+
+
+def test_unknown_embedded_name_lists_the_known_ones(tmp_path):
+    with pytest.raises(ConfigError, match="qwen2.5-coder-0.5b"):
+        resolve_gguf("llama-70b", tmp_path)
+    with pytest.raises(ModelError, match="no GGUF file"):
+        resolve_gguf(str(tmp_path / "missing.gguf"), tmp_path)
+
+
+def fake_parts(tmp_path, chunks):
+    paths = []
+    for i, data in enumerate(chunks):
+        p = tmp_path / f"part{i}.bin"
+        p.write_bytes(data)
+        paths.append(p)
+    return paths
+
+
+def test_packaged_gguf_is_joined_in_order_verified_and_reused(tmp_path, monkeypatch):
+    chunks = [b"GGUF" + b"a" * 10, b"b" * 7, b"c" * 3]
+    whole = b"".join(chunks)
+    model = PackagedGGUF("tiny", "tiny.gguf", ("p1", "p2", "p3"), hashlib.sha256(whole).hexdigest(), len(whole), "")
+    paths = fake_parts(tmp_path, chunks)
+    monkeypatch.setattr(PackagedGGUF, "parts", lambda self: paths)
+    out = model.path(tmp_path / "cache")
+    assert out.read_bytes() == whole
+    monkeypatch.setattr(PackagedGGUF, "parts", lambda self: pytest.fail("joined twice"))
+    assert model.path(tmp_path / "cache") == out
+
+
+def test_checksum_mismatch_is_an_error_and_leaves_no_file(tmp_path, monkeypatch):
+    model = PackagedGGUF("tiny", "tiny.gguf", ("p1",), "0" * 64, 5, "reinstall")
+    paths = fake_parts(tmp_path, [b"GGUF!"])
+    monkeypatch.setattr(PackagedGGUF, "parts", lambda self: paths)
+    with pytest.raises(ModelError, match="SHA-256"):
+        model.path(tmp_path / "cache")
+    assert list((tmp_path / "cache" / "models").iterdir()) == []
+
+
+def test_missing_part_package_says_how_to_install():
+    model = EMBEDDED_MODELS["qwen2.5-coder-0.5b"]
+    broken = PackagedGGUF(model.name, model.file_name, ("no_such_part_module",), model.sha256, model.size,
+                          model.install_hint)
+    with pytest.raises(ModelError, match=r"no-such-part-module.*small-model"):
+        broken.parts()
+
+
+def test_unmarked_tests_cannot_start_the_embedded_model(tmp_path):
+    with pytest.raises(RuntimeError, match="real chat model"):
+        load_chat_model("llamacpp:qwen2.5-coder-0.5b", cache_dir=tmp_path)
+
+
+def test_unmarked_tests_cannot_reach_a_server():
+    import socket
+
+    with pytest.raises(RuntimeError, match="hermetic"):
+        socket.create_connection(("127.0.0.1", 9), timeout=1)
+
+
+def test_vllm_backend_loads_lazily_and_explains_a_missing_install():
+    pytest.importorskip("langchain_core")
+    chat = load_chat_model("vllm:Qwen/Qwen2.5-0.5B-Instruct", tensor_parallel_size=1)
+    assert backend_info(chat)["provider"] == "vllm"
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        with pytest.raises(ModelError, match="separate|own environment"):
+            chat.invoke("hi")
+    else:
+        pytest.skip("vllm is installed here; the GPU path is exercised on a GPU machine")
+
+
+@pytest.mark.local_server
+def test_server_that_is_down_gives_a_clear_error_naming_the_url():
+    import socket
+
+    from clusteragent.structured import StructuredLLM
+    from test_structured import MESSAGES, Pick
+
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    chat = load_chat_model("openai:m", base_url=f"http://127.0.0.1:{port}/v1", timeout=2, max_retries=1)
+    with pytest.raises(ModelError, match=rf"server at http://127.0.0.1:{port}/v1 did not answer"):
+        StructuredLLM(chat).decide(MESSAGES, Pick)

@@ -1,0 +1,110 @@
+import json
+from typing import Literal
+
+import httpx
+import openai
+import pytest
+from pydantic import BaseModel, Field
+
+from clusteragent.errors import ModelError
+from clusteragent.structured import StructuredLLM, extract_json, split_think
+from fakes import ScriptedChatModel
+
+
+class Pick(BaseModel):
+    label: Literal["billing", "shipping"] = Field(description="the chosen cluster")
+    confidence: float = Field(ge=0, le=1, description="how sure")
+
+
+MESSAGES = [("user", "which cluster?")]
+
+
+def test_valid_answer_parses_and_schema_is_sent_as_response_format():
+    chat = ScriptedChatModel(script=['{"label": "billing", "confidence": 0.9}'])
+    llm = StructuredLLM(chat)
+    assert llm.decide(MESSAGES, Pick) == Pick(label="billing", confidence=0.9)
+    fmt = chat.calls[0]["kwargs"]["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"]["properties"]["label"]["enum"] == ["billing", "shipping"]
+    assert llm.usage.calls == 1 and llm.usage.completion_tokens > 0
+
+
+def test_invalid_answer_is_retried_with_the_validation_error():
+    chat = ScriptedChatModel(script=['{"label": "refunds", "confidence": 0.9}', '{"label": "shipping", "confidence": 0.4}'])
+    llm = StructuredLLM(chat)
+    assert llm.decide(MESSAGES, Pick, step="label").label == "shipping"
+    retry_prompt = chat.calls[1]["messages"][-1].content
+    assert "not valid" in retry_prompt and "label" in retry_prompt
+    assert [t["error"] is None for t in llm.trace] == [False, True]
+
+
+def test_gives_up_after_max_attempts_with_a_clear_error():
+    chat = ScriptedChatModel(script=["not json", "", '{"label": 3}'])
+    with pytest.raises(ModelError, match=r"no valid Pick for label after 3 attempts"):
+        StructuredLLM(chat, max_attempts=3).decide(MESSAGES, Pick, step="label")
+    assert len(chat.calls) == 3
+
+
+def test_think_block_is_kept_as_trace_and_not_parsed():
+    answer = '<think>{"label": "shipping"} looks wrong; it is about money</think>\n{"label": "billing", "confidence": 1}'
+    llm = StructuredLLM(ScriptedChatModel(script=[answer]))
+    assert llm.decide(MESSAGES, Pick).label == "billing"
+    assert "looks wrong" in llm.trace[0]["think"] and "<think>" not in llm.trace[0]["answer"]
+
+
+@pytest.mark.parametrize("text,think,answer", [
+    ("<think>a</think>b", "a", "b"),
+    ("reasoning here</think>{}", "reasoning here", "{}"),
+    ("<think>unfinished", "unfinished", ""),
+    ('{"x": 1}', "", '{"x": 1}'),
+])
+def test_split_think(text, think, answer):
+    assert split_think(text) == (think, answer)
+
+
+def test_extract_json_tolerates_fences_and_prose():
+    assert extract_json('```json\n{"a": 1}\n```') == {"a": 1}
+    assert extract_json('Here it is: {"a": {"b": 2}} done') == {"a": {"b": 2}}
+    with pytest.raises(json.JSONDecodeError):
+        extract_json("no json at all")
+
+
+def test_a_brace_in_the_answer_text_is_fine():
+    chat = ScriptedChatModel(script=['{"label": "billing", "confidence": 0.5}'])
+    assert StructuredLLM(chat).decide([("user", "text with {braces} and {{more}}")], Pick).label == "billing"
+
+
+def test_server_down_becomes_a_model_error_naming_the_server():
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    chat = ScriptedChatModel(script=lambda m, k: openai.APIConnectionError(request=request))
+    llm = StructuredLLM(chat)
+    llm.info["base_url"] = "http://127.0.0.1:9/v1"
+    with pytest.raises(ModelError, match=r"server at http://127.0.0.1:9/v1 did not answer"):
+        llm.decide(MESSAGES, Pick)
+    assert llm.usage.failed_calls == 1
+
+
+def test_decide_many_keeps_order_and_can_return_exceptions():
+    def script(messages, kwargs):
+        q = messages[-1].content
+        return "garbage" if q == "bad" else json.dumps({"label": q, "confidence": 1})
+
+    chat = ScriptedChatModel(script=script, parallel=3)
+    llm = StructuredLLM(chat, max_attempts=2)
+    out = llm.decide_many([[("user", q)] for q in ["billing", "bad", "shipping", "billing"]], Pick, return_exceptions=True)
+    assert [o.label if isinstance(o, Pick) else "error" for o in out] == ["billing", "error", "shipping", "billing"]
+    assert isinstance(out[1], ModelError)
+
+
+def test_batching_backend_gets_one_engine_call_and_retries_only_failures():
+    class Batching(ScriptedChatModel):
+        def generate_many(self, conversations, response_format):
+            self.calls.append({"batch": len(conversations)})
+            from langchain_core.messages import AIMessage
+
+            return [AIMessage(content="oops" if i == 1 else '{"label": "billing", "confidence": 1}')
+                    for i in range(len(conversations))]
+
+    chat = Batching(script=['{"label": "shipping", "confidence": 1}'])
+    out = StructuredLLM(chat).decide_many([[("user", "q")]] * 3, Pick)
+    assert [o.label for o in out] == ["billing", "shipping", "billing"]
+    assert chat.calls[0] == {"batch": 3} and len(chat.calls) == 2
