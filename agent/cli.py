@@ -61,6 +61,27 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from clusteragent.api import ClusterAgent
+    from clusteragent.tools.corpus import load_corpus
+
+    corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
+    settings = _settings(args)
+    agent = ClusterAgent(model=args.model, k=args.k, k_min=args.k_min, k_max=args.k_max,
+                         max_model_calls=args.max_model_calls, seed=args.seed, settings=settings,
+                         progress=not args.quiet)
+    result = agent.fit(corpus, instruction=args.instruction).result_
+    out = result.write(args.out)
+    run = result.run
+    print(f"{result.k} clusters for {len(result.ids)} texts ({run['model_calls']} model calls, {run['wall_s']}s); "
+          f"wrote {out}/assignments.jsonl, clusters.json, run.json")
+    for c in result.clusters:
+        print(f"  {c['cluster']:>3}  {c['size']:>6}  {c['name']}: {c['description']}")
+    for note in run["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
 def _version(dist: str) -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -159,6 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_embedding_options(p)
     p.add_argument("--out", required=True, help="output .npy file")
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("run", help="cluster a corpus by an instruction and write the result to --out")
+    _add_corpus_options(p)
+    p.add_argument("--instruction", required=True, help="how to cluster, e.g. 'by the customer\'s intent'")
+    k = p.add_mutually_exclusive_group()
+    k.add_argument("--k", type=int, help="exact number of clusters (default: the agent decides)")
+    k.add_argument("--k-min", type=int, help="fewest clusters allowed (default 2)")
+    p.add_argument("--k-max", type=int, help="most clusters allowed (default 20)")
+    p.add_argument("--model", help="chat model, provider:name (default: the embedded llama.cpp model)")
+    p.add_argument("--max-model-calls", type=int, default=150, help="hard cap on chat model calls (default 150)")
+    p.add_argument("--seed", type=int, default=0, help="seed for samples and classifiers (default 0)")
+    p.add_argument("--out", required=True, help="output folder")
+    _add_embedding_options(p)
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("doctor", help="list backends, load the default models offline and run one structured request")
     p.add_argument("--model", help="chat model to check, provider:name (default: the embedded default)")

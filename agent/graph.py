@@ -1,0 +1,458 @@
+"""The clustering agent as a LangGraph graph.
+
+ingest -> understand -> propose -> label -> propagate -> (label_uncertain -> propagate) -> review* -> finalize
+
+The model states the facet and builds the taxonomy from diverse samples, labels a budgeted sample
+(one text per call, choosing among named clusters), a classifier over the embeddings carries those
+labels to every text, low-margin texts go back to the model, and a review loop lets the model merge,
+split or rename. Budgets are counted in code and checked by each node's routing; when a budget runs
+out the run still ends with a valid result and says so in `notes`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import numpy as np
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from clusteragent.errors import ModelError
+from clusteragent.prompts import load_prompt
+from clusteragent.schemas import SplitProposal, review_schema, taxonomy_schema, understanding_schema
+from clusteragent.state import AgentConfig, AgentState, RunContext
+from clusteragent.tools import taxonomy as tx
+from clusteragent.tools.index import VectorIndex
+from clusteragent.tools.kestimate import estimate_k
+from clusteragent.tools.labelling import label_messages, label_schema
+from clusteragent.tools.propagate import least_certain, propagate
+from clusteragent.tools.sampling import diverse_sample
+
+REVIEW_EXAMPLES = 2
+SPLIT_READ = 12  # member texts the model reads to propose a split
+SPLIT_LABELS = 8  # member texts the model labels to place the rest of a split
+
+
+# ---------------------------------------------------------------- helpers
+
+def _taxonomy(state: AgentState) -> tx.Taxonomy:
+    return tx.Taxonomy.from_list(state.get("taxonomy", []), state.get("next_id"))
+
+
+def _tax_update(tax: tx.Taxonomy) -> dict:
+    return {"taxonomy": tax.as_list(), "next_id": tax.next_id}
+
+
+def _ensure_ingested(ctx: RunContext) -> None:
+    """Embeddings and index in the context (a resumed run recomputes them from the disk cache)."""
+    if ctx.vectors is None:
+        ctx.progress(f"embedding {len(ctx.texts)} texts")
+        ctx.vectors, _ = ctx.embedder.embed(ctx.texts)
+    if ctx.index is None:
+        ctx.index = VectorIndex(ctx.vectors, seed=ctx.config.seed)
+
+
+def _update_from_specs(tax: tx.Taxonomy, specs) -> tx.Taxonomy:
+    """Adopt the model's complete cluster list: same name keeps its id, new names get new ids."""
+    out = tx.Taxonomy([], tax.next_id)
+    for spec in specs:
+        if out.find(spec.name) is not None:  # the model repeated a name: keep the first
+            continue
+        old = tax.find(spec.name)
+        if old is not None:
+            out = tx.Taxonomy(out.clusters + [tx.Cluster(old.id, old.name, spec.description)], out.next_id)
+        else:
+            out = out.added(spec.name, spec.description)[0]
+    return out
+
+
+def _description_vectors(ctx: RunContext, tax: tx.Taxonomy) -> np.ndarray:
+    vectors, _ = ctx.embedder.embed([f"{c.name}: {c.description}" for c in tax.clusters])
+    return vectors
+
+
+def _label_rows(ctx: RunContext, state: AgentState, rows: np.ndarray, tax: tx.Taxonomy, step: str) -> dict[str, int]:
+    """Ask the model for the cluster of each row; FAISS narrows the choices when the taxonomy is large."""
+    from tqdm.auto import tqdm
+
+    rows = [int(r) for r in rows][:max(0, ctx.calls_left(state))]
+    if not rows or not tax.clusters:
+        return {}
+    clusters = tax.clusters
+    candidates = None
+    if len(clusters) > ctx.config.retrieval_candidates:
+        sims = ctx.vectors[rows] @ _description_vectors(ctx, tax).T
+        candidates = np.argsort(-sims, axis=1)[:, :ctx.config.retrieval_candidates]
+    requests, schemas = [], []
+    for i, row in enumerate(rows):
+        shown = [clusters[j] for j in sorted(candidates[i])] if candidates is not None else clusters
+        requests.append(label_messages(state["instruction"], [c.as_dict() for c in shown], ctx.texts[row]))
+        schemas.append(label_schema(tuple(c.name for c in shown)))
+    labels: dict[str, int] = {}
+    failures = 0
+    with tqdm(total=len(rows), desc=step, unit="text", disable=not ctx.show_bars, leave=False) as bar:
+        step_size = max(1, ctx.llm.parallel * 4)
+        for start in range(0, len(rows), step_size):
+            chunk = range(start, min(start + step_size, len(rows)))
+            same_schema = len({id(schemas[i]) for i in chunk}) == 1
+            if same_schema:
+                answers = ctx.llm.decide_many([requests[i] for i in chunk], schemas[chunk[0]], step=step,
+                                              return_exceptions=True)
+            else:
+                answers = []
+                for i in chunk:
+                    try:
+                        answers.append(ctx.llm.decide(requests[i], schemas[i], step=step))
+                    except ModelError as e:
+                        answers.append(e)
+            for i, answer in zip(chunk, answers):
+                if isinstance(answer, Exception):
+                    failures += 1
+                    continue
+                found = tax.find(answer.cluster)
+                if found is not None:
+                    labels[str(rows[i])] = found.id
+            bar.update(len(chunk))
+    if failures:
+        ctx.progress(f"{failures} labelling call(s) gave no valid answer; those texts are placed by the classifier")
+    return labels
+
+
+def _set_assignment(ctx: RunContext, state: AgentState, assignment: np.ndarray, confidence: np.ndarray) -> str:
+    ref = f"assignment-{len(ctx.arrays) // 2}"
+    ctx.arrays[ref] = assignment
+    ctx.arrays[ref + ":confidence"] = confidence
+    return ref
+
+
+def _assignment(ctx: RunContext, state: AgentState) -> tuple[np.ndarray, np.ndarray]:
+    ref = state["assignment_ref"]
+    return ctx.arrays[ref], ctx.arrays[ref + ":confidence"]
+
+
+def _centroids(vectors: np.ndarray, assignment: np.ndarray, ids: list[int]) -> np.ndarray:
+    cents = np.stack([vectors[assignment == cid].mean(axis=0) for cid in ids])
+    return cents / np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)
+
+
+def _most_similar_pairs(vectors, assignment, tax: tx.Taxonomy, top: int = 3) -> list[tuple[int, int, float]]:
+    ids = [c.id for c in tax.clusters if (assignment == c.id).any()]
+    if len(ids) < 2:
+        return []
+    cents = _centroids(vectors, assignment, ids)
+    sims = cents @ cents.T
+    pairs = [(ids[a], ids[b], float(sims[a, b])) for a in range(len(ids)) for b in range(a + 1, len(ids))]
+    return sorted(pairs, key=lambda p: -p[2])[:top]
+
+
+def _examples(vectors, assignment, cid: int, n: int) -> np.ndarray:
+    members = np.flatnonzero(assignment == cid)
+    if len(members) <= n:
+        return members
+    cent = vectors[members].mean(axis=0)
+    return members[np.argsort(-(vectors[members] @ cent))[:n]]
+
+
+# ---------------------------------------------------------------- nodes
+
+def ingest(state: AgentState, runtime: Runtime[RunContext]) -> dict:
+    ctx = runtime.context
+    started = time.perf_counter()
+    _ensure_ingested(ctx)
+    k_min, k_max = ctx.config.k_range(len(ctx.texts))
+    return {"k_min": k_min, "k_max": k_max, "labels": {}, "seen": [], "audit": [], "notes": [], "trace": [],
+            "review_round": 0, "active_learning_done": False, "review_feedback": "",
+            **ctx.stamp(state, "ingest", started)}
+
+
+def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
+    ctx = runtime.context
+    started = time.perf_counter()
+    _ensure_ingested(ctx)
+    ctx.progress("understanding the instruction")
+    rows, _ = diverse_sample(ctx.vectors, ctx.config.understand_texts, seed=ctx.config.seed)
+    # The first ask proposes at most `first_proposal_max` clusters (small models pad a long list with
+    # combinations of earlier names); propose can still grow the list to k_max.
+    k_min, k_max = state["k_min"], state["k_max"]
+    if k_min != k_max:
+        k_max = max(k_min, min(k_max, ctx.config.first_proposal_max))
+    messages = load_prompt("understand").messages(instruction=state["instruction"],
+                                                  texts=[ctx.texts[r] for r in rows], k_min=k_min, k_max=k_max)
+    answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max), step="understand")
+    tax = _update_from_specs(tx.Taxonomy(), answer.clusters)
+    trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet, "clusters": tax.names}]
+    return {"facet": answer.facet, "seen": rows.tolist(), "trace": trace, **_tax_update(tax),
+            **ctx.stamp(state, "understand", started)}
+
+
+def propose(state: AgentState, runtime: Runtime[RunContext]) -> dict:
+    ctx = runtime.context
+    started = time.perf_counter()
+    _ensure_ingested(ctx)
+    cfg = ctx.config
+    tax = _taxonomy(state)
+    seen = list(state.get("seen", []))
+    trace = list(state.get("trace", []))
+    evidence = ""
+    if state["k_min"] != state["k_max"]:
+        best, stats = estimate_k(ctx.vectors, state["k_min"], state["k_max"], seed=cfg.seed, max_points=1000)
+        trace.append({"step": "estimate_k", "silhouette_k": best, "eigengap_k": stats["eigengap_k"]})
+        # Raw-embedding statistics describe the texts' dominant (usually topical) structure, so they are
+        # evidence only when the instruction is about topic; a small model anchors on any number it is
+        # shown, so they reach the prompt only with show_k_evidence.
+        if cfg.show_k_evidence:
+            evidence = f"k-means silhouette is best at k={best}; the eigengap suggests k={stats['eigengap_k']}"
+    for batch in range(cfg.propose_batches):
+        if ctx.calls_left(state) < 2:
+            break
+        rows, _ = diverse_sample(ctx.vectors, cfg.propose_batch_size, seed=cfg.seed + 1 + batch, exclude=np.array(seen))
+        if len(rows) == 0:
+            break
+        ctx.progress(f"refining the taxonomy ({batch + 1}/{cfg.propose_batches})")
+        messages = load_prompt("propose").messages(
+            instruction=state["instruction"], facet=state["facet"], clusters=tax.as_list(),
+            texts=[ctx.texts[r] for r in rows], evidence=evidence, k_min=state["k_min"], k_max=state["k_max"])
+        try:
+            answer = ctx.llm.decide(messages, taxonomy_schema(state["k_min"], state["k_max"]), step="propose")
+        except ModelError as e:  # keep the taxonomy we have; the run goes on
+            trace.append({"step": "propose", "error": str(e)})
+            break
+        tax = _update_from_specs(tax, answer.clusters)
+        seen += rows.tolist()
+        trace.append({"step": "propose", "clusters": tax.names})
+    return {"seen": seen, "trace": trace, **_tax_update(tax), **ctx.stamp(state, "propose", started)}
+
+
+def _review_reserve(cfg: AgentConfig) -> int:
+    return cfg.review_rounds + (SPLIT_LABELS + 1 if cfg.review_rounds else 0)
+
+
+def label(state: AgentState, runtime: Runtime[RunContext]) -> dict:
+    ctx = runtime.context
+    started = time.perf_counter()
+    _ensure_ingested(ctx)
+    cfg = ctx.config
+    tax = _taxonomy(state)
+    budget = max(0, ctx.calls_left(state) - _review_reserve(cfg))
+    first = int(round(budget * (1 - cfg.uncertain_share)))
+    rows, _ = diverse_sample(ctx.vectors, first, seed=cfg.seed, method="stratified")
+    ctx.progress(f"labelling {len(rows)} texts with {len(tax.clusters)} clusters")
+    labels = dict(state.get("labels", {}))
+    labels.update(_label_rows(ctx, state, rows, tax, "label"))
+    return {"labels": labels, **ctx.stamp(state, "label", started)}
+
+
+def propagate_labels(state: AgentState, runtime: Runtime[RunContext]) -> Command[Literal["label_uncertain", "review"]]:
+    ctx = runtime.context
+    started = time.perf_counter()
+    _ensure_ingested(ctx)
+    tax = _taxonomy(state)
+    labels = state.get("labels", {})
+    notes = list(state.get("notes", []))
+    used = set(labels.values())
+    unused = [c for c in tax.clusters if c.id not in used]
+    if labels and unused:
+        tax = tax.without([c.id for c in unused])
+        notes.append(f"dropped {len(unused)} cluster(s) that no labelled text chose: {[c.name for c in unused]}")
+    if labels:
+        rows = np.array([int(r) for r in labels], dtype=np.int64)
+        assignment, confidence, margin, _ = propagate(ctx.vectors, rows, np.array(list(labels.values())),
+                                                      seed=ctx.config.seed)
+    else:  # no model labels at all (budget spent): nearest cluster description
+        notes.append("no texts were labelled by the model; texts were placed by similarity to cluster descriptions")
+        sims = ctx.vectors @ _description_vectors(ctx, tax).T
+        order = np.sort(sims, axis=1)
+        assignment = np.array(tax.ids)[sims.argmax(axis=1)]
+        confidence = order[:, -1].astype(np.float32)
+        margin = (order[:, -1] - order[:, -2]) if sims.shape[1] > 1 else np.ones(len(sims), np.float32)
+    ref = _set_assignment(ctx, state, assignment.astype(np.int64), confidence)
+    ctx.arrays["margin"] = margin
+    update = {"assignment_ref": ref, "notes": notes, **_tax_update(tax), **ctx.stamp(state, "propagate", started)}
+    uncertain_budget = ctx.calls_left(state) - _review_reserve(ctx.config)
+    if not state.get("active_learning_done") and labels and uncertain_budget > 0 and len(labels) < len(ctx.texts):
+        return Command(update=update, goto="label_uncertain")
+    return Command(update=update, goto="review")
+
+
+def label_uncertain(state: AgentState, runtime: Runtime[RunContext]) -> dict:
+    ctx = runtime.context
+    started = time.perf_counter()
+    tax = _taxonomy(state)
+    labels = dict(state.get("labels", {}))
+    budget = max(0, ctx.calls_left(state) - _review_reserve(ctx.config))
+    done = np.array([int(r) for r in labels], dtype=np.int64)
+    rows = least_certain(ctx.arrays["margin"], budget, exclude=done)
+    ctx.progress(f"asking the model about {len(rows)} low-margin texts")
+    labels.update(_label_rows(ctx, state, rows, tax, "label_uncertain"))
+    return {"labels": labels, "active_learning_done": True, **ctx.stamp(state, "label_uncertain", started)}
+
+
+def review(state: AgentState, runtime: Runtime[RunContext]) -> Command[Literal["review", "finalize"]]:
+    ctx = runtime.context
+    started = time.perf_counter()
+    _ensure_ingested(ctx)
+    cfg = ctx.config
+    round_ = state.get("review_round", 0)
+    if round_ >= cfg.review_rounds:
+        return Command(update={"stop_reason": "review rounds used up"}, goto="finalize")
+    if ctx.calls_left(state) < 1:
+        return Command(update={"stop_reason": "model budget exhausted"}, goto="finalize")
+    tax = _taxonomy(state)
+    assignment, confidence = _assignment(ctx, state)
+    counts = tx.sizes(assignment, tax)
+    problems = tx.validate(assignment, tax, len(ctx.texts), state["k_min"], state["k_max"])
+    table = [{"name": c.name, "description": c.description, "size": counts[c.id],
+              "examples": [ctx.texts[r] for r in _examples(ctx.vectors, assignment, c.id, REVIEW_EXAMPLES)]}
+             for c in tax.clusters]
+    pairs = _most_similar_pairs(ctx.vectors, assignment, tax)
+    confusable = [f'"{tax.by_id(a).name}" and "{tax.by_id(b).name}"' for a, b, _ in pairs]
+    k_note = "; ".join(filter(None, [state.get("review_feedback", ""),
+                                     f"The result cannot be submitted yet: {'; '.join(problems)}." if problems else ""]))
+    can_split = ctx.calls_left(state) >= 3 and len(tax.clusters) < state["k_max"]
+    schema = review_schema(tuple(tax.names), can_split)
+    messages = load_prompt("review").messages(instruction=state["instruction"], facet=state.get("facet", ""),
+                                              clusters=table, confusable=confusable, k_note=k_note)
+    ctx.progress(f"review step {round_ + 1}")
+    update = {"review_round": round_ + 1}
+    try:
+        decision = ctx.llm.decide(messages, schema, step="review")
+    except ModelError as e:
+        update.update(stop_reason=f"review ended: {e}", **ctx.stamp(state, "review", started))
+        return Command(update=update, goto="finalize")
+    trace = list(state.get("trace", [])) + [{"step": "review", "action": decision.action,
+                                             "clusters": decision.clusters, "reason": decision.reason}]
+    update["trace"] = trace
+    feedback = ""
+    audit = list(state.get("audit", []))
+    if decision.action == "stop":
+        if not problems:
+            update.update(stop_reason="the model stopped the review", **ctx.stamp(state, "review", started))
+            return Command(update=update, goto="finalize")
+        feedback = "You chose stop, but the result is not valid yet."
+    elif decision.action == "merge":
+        ids = [tax.find(n).id for n in dict.fromkeys(decision.clusters) if tax.find(n)]
+        new_name = decision.new_name.strip()
+        clash = tax.find(new_name) if new_name else None
+        if len(ids) != 2:
+            feedback = "A merge needs two different clusters."
+        elif clash is not None and clash.id not in ids:
+            feedback = f'The name "{new_name}" is already taken.'
+        else:
+            assignment, tax, entry = tx.merge(assignment, tax, ids, new_name or None, decision.new_description or None)
+            labels = {r: (ids[0] if c == ids[1] else c) for r, c in state.get("labels", {}).items()}
+            audit.append(entry)
+            update.update(labels=labels, assignment_ref=_set_assignment(ctx, state, assignment, confidence),
+                          **_tax_update(tax))
+    elif decision.action == "rename":
+        target = tax.find(decision.clusters[0]) if decision.clusters else None
+        new_name = decision.new_name.strip()
+        if target is None or not new_name:
+            feedback = "A rename needs one cluster and a new name."
+        elif tax.find(new_name) is not None and tax.find(new_name).id != target.id:
+            feedback = f'The name "{new_name}" is already taken.'
+        else:
+            tax, entry = tx.rename(tax, target.id, new_name, decision.new_description or None)
+            audit.append(entry)
+            update.update(**_tax_update(tax))
+    elif decision.action == "split":
+        target = tax.find(decision.clusters[0]) if decision.clusters else None
+        if target is None or counts.get(target.id, 0) < 4:
+            feedback = "A split needs one cluster with at least 4 texts."
+        else:
+            result = _split(ctx, state, assignment, confidence, tax, target)
+            if isinstance(result, str):
+                feedback = result
+            else:
+                assignment, tax, entry, labels = result
+                audit.append(entry)
+                update.update(labels=labels, assignment_ref=_set_assignment(ctx, state, assignment, confidence),
+                              **_tax_update(tax))
+    update.update(audit=audit, review_feedback=feedback, **ctx.stamp(state, "review", started))
+    return Command(update=update, goto="review")
+
+
+def _split(ctx: RunContext, state: AgentState, assignment, confidence, tax: tx.Taxonomy, target: tx.Cluster):
+    members = np.flatnonzero(assignment == target.id)
+    read, _ = diverse_sample(ctx.vectors[members], SPLIT_READ, seed=ctx.config.seed)
+    messages = load_prompt("split").messages(instruction=state["instruction"], facet=state.get("facet", ""),
+                                             name=target.name, description=target.description,
+                                             texts=[ctx.texts[members[i]] for i in read])
+    try:
+        proposal = ctx.llm.decide(messages, SplitProposal, step="split")
+    except ModelError as e:
+        return f"The split failed: {e}"
+    names = [c.name for c in proposal.clusters]
+    if len({n.lower() for n in names}) < 2 or any(tax.find(n) and tax.find(n).id != target.id for n in names):
+        return "A split needs two new, different names that no other cluster has."
+    sub = tx.Taxonomy.from_specs(proposal.clusters)
+    chosen, _ = diverse_sample(ctx.vectors[members], min(SPLIT_LABELS, ctx.calls_left(state)), seed=ctx.config.seed + 7)
+    sub_labels = _label_rows(ctx, state, members[chosen], sub, "split")
+    if len(set(sub_labels.values())) < 2:
+        return f'After labelling, every sampled text of "{target.name}" fell in one part; the split was not made.'
+    rows = np.array([int(r) for r in sub_labels], dtype=np.int64)
+    local = np.searchsorted(members, rows)
+    parts, _, _, _ = propagate(ctx.vectors[members], local, np.array(list(sub_labels.values())), seed=ctx.config.seed)
+    new_assignment, new_tax, entry = tx.split(assignment, tax, target.id, members, parts,
+                                              [(c.name, c.description) for c in sub.clusters])
+    id_of_part = dict(zip(sub.ids, entry["into"]))
+    labels = {r: c for r, c in state.get("labels", {}).items() if c != target.id}
+    labels.update({r: id_of_part[c] for r, c in sub_labels.items()})
+    return new_assignment, new_tax, entry, labels
+
+
+def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
+    """Make the result valid whatever happened: no empty clusters, k inside the range, every text once."""
+    ctx = runtime.context
+    started = time.perf_counter()
+    _ensure_ingested(ctx)
+    tax = _taxonomy(state)
+    assignment, confidence = _assignment(ctx, state)
+    notes = list(state.get("notes", []))
+    audit = list(state.get("audit", []))
+    tax, empty = tx.drop_empty(assignment, tax)
+    if empty:
+        notes.append(f"dropped empty cluster(s): {empty}")
+    while len(tax.clusters) > state["k_max"]:
+        a, b, _ = _most_similar_pairs(ctx.vectors, assignment, tax, top=1)[0]
+        assignment, tax, entry = tx.merge(assignment, tax, [a, b])
+        entry["by"] = "finalize: k above the allowed maximum"
+        audit.append(entry)
+    if len(tax.clusters) < state["k_min"]:
+        notes.append(f"{len(tax.clusters)} clusters, fewer than the {state['k_min']} asked: the model's labels "
+                     f"used only these")
+    if state.get("stop_reason") == "model budget exhausted":
+        notes.append("the model budget ran out; the result is valid but the review was cut short")
+    problems = [p for p in tx.validate(assignment, tax, len(ctx.texts)) if "outside the allowed range" not in p]
+    if problems:  # a bug, not a user error: never hand out an invalid result
+        raise RuntimeError(f"finalize produced an invalid result: {problems}")
+    return {"assignment_ref": _set_assignment(ctx, state, assignment, confidence), "notes": notes, "audit": audit,
+            **_tax_update(tax), **ctx.stamp(state, "finalize", started)}
+
+
+def route_after_propose(state: AgentState, runtime: Runtime[RunContext]) -> Literal["label", "propagate"]:
+    return "label" if runtime.context.calls_left(state) > 0 else "propagate"
+
+
+def build_graph():
+    builder = StateGraph(AgentState, context_schema=RunContext)
+    builder.add_node("ingest", ingest)
+    builder.add_node("understand", understand)
+    builder.add_node("propose", propose)
+    builder.add_node("label", label)
+    builder.add_node("propagate", propagate_labels)
+    builder.add_node("label_uncertain", label_uncertain)
+    builder.add_node("review", review)
+    builder.add_node("finalize", finalize)
+    builder.add_edge(START, "ingest")
+    builder.add_edge("ingest", "understand")
+    builder.add_edge("understand", "propose")
+    builder.add_conditional_edges("propose", route_after_propose)
+    builder.add_edge("label", "propagate")
+    builder.add_edge("label_uncertain", "propagate")
+    builder.add_edge("finalize", END)
+    return builder
+
+
+graph = build_graph().compile()

@@ -1,0 +1,67 @@
+"""The model's decisions, as pydantic models whose fields the model sees as a JSON schema."""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+from pydantic import BaseModel, Field, create_model, field_validator
+
+
+class ClusterSpec(BaseModel):
+    name: str = Field(min_length=1, max_length=32, description="a short cluster name, 1-3 words")
+    description: str = Field(min_length=1, max_length=120,
+                             description="one short sentence that says which texts belong: an inclusion rule")
+
+    @field_validator("name", "description")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if not v:
+            raise ValueError("must not be blank")
+        return v
+
+
+@functools.lru_cache(maxsize=64)
+def understanding_schema(k_min: int, k_max: int) -> type[BaseModel]:
+    """What the model states after reading the instruction and a sample: the facet and first clusters."""
+    return create_model(
+        "Understanding",
+        facet=(str, Field(min_length=1, max_length=80,
+                          description="the property of a text the clusters must differ by, in a few words")),
+        clusters=(list[ClusterSpec], Field(min_length=k_min, max_length=k_max,
+                                           description=f"{k_min} to {k_max} clusters along that facet")),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def taxonomy_schema(k_min: int, k_max: int) -> type[BaseModel]:
+    """The full updated cluster list after reading one more batch of texts."""
+    return create_model(
+        "TaxonomyUpdate",
+        clusters=(list[ClusterSpec], Field(min_length=k_min, max_length=k_max,
+                                           description=f"the complete list of {k_min} to {k_max} clusters")),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def review_schema(names: tuple[str, ...], can_split: bool) -> type[BaseModel]:
+    """One review step: a tool to call on named clusters, or stop."""
+    actions = ("stop", "merge", "rename") + (("split",) if can_split else ())
+    name = Literal[names]  # type: ignore[valid-type]
+    return create_model(
+        "ReviewDecision",
+        reason=(str, Field(max_length=200, description="why, in one sentence")),
+        action=(Literal[actions], Field(description="stop when the clusters are good; merge two clusters that "
+                                                    "mean the same under the instruction; rename a cluster whose "
+                                                    "name does not fit its texts; split a cluster that mixes groups")),
+        clusters=(list[name], Field(max_length=2, description="the cluster(s) the action applies to: two for "
+                                                               "merge, one for rename or split, none for stop")),
+        new_name=(str, Field(max_length=32, description="the new name for rename or merge, else empty")),
+        new_description=(str, Field(max_length=120, description="the new inclusion rule for rename or merge, "
+                                                                 "else empty")),
+    )
+
+
+class SplitProposal(BaseModel):
+    clusters: list[ClusterSpec] = Field(min_length=2, max_length=2, description="two sub-clusters")

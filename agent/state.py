@@ -1,0 +1,101 @@
+"""The graph's state (small, JSON-serializable, checkpointable) and its run context (the big things).
+
+The state holds the taxonomy, the model's labels (row -> cluster id: O(budget), not O(N)), counters
+and the trace. The corpus, the embedding matrix, the FAISS index, the chat model and the full
+assignment array live in the run context; the state refers to arrays by name.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypedDict
+
+import numpy as np
+from pydantic import BaseModel, Field, model_validator
+
+from clusteragent.errors import ConfigError
+
+
+class AgentConfig(BaseModel):
+    """How one run may spend its model budget."""
+
+    k: int | None = Field(None, ge=1, description="exact number of clusters, if the user fixes it")
+    k_min: int | None = Field(None, ge=1, description="fewest clusters allowed")
+    k_max: int | None = Field(None, ge=1, description="most clusters allowed")
+    max_model_calls: int = Field(150, ge=4, description="hard cap on chat model calls for the whole run")
+    seed: int = Field(0, description="seed for every sample and classifier")
+    understand_texts: int = Field(10, ge=2, description="texts the model reads to state the facet")
+    propose_batches: int = Field(2, ge=0, description="batches of texts read to refine the taxonomy")
+    propose_batch_size: int = Field(8, ge=2, description="texts per taxonomy batch")
+    review_rounds: int = Field(3, ge=0, description="most review steps (merge/split/rename/stop)")
+    uncertain_share: float = Field(0.3, ge=0, le=1, description="share of the label budget kept for low-margin texts")
+    retrieval_candidates: int = Field(16, ge=2, description="candidate clusters per text when the taxonomy is larger "
+                                      "(narrowing costs the cached prompt prefix, so it pays only for large taxonomies)")
+    show_k_evidence: bool = Field(False, description="show estimate_k's statistics to the model while proposing")
+    first_proposal_max: int = Field(8, ge=2, description="most clusters in the first proposal when k is not fixed")
+
+    @model_validator(mode="after")
+    def _range(self) -> "AgentConfig":
+        if self.k is not None and (self.k_min is not None or self.k_max is not None):
+            raise ConfigError("give either k or a k range (k_min/k_max), not both.")
+        if self.k_min is not None and self.k_max is not None and self.k_min > self.k_max:
+            raise ConfigError(f"k_min ({self.k_min}) is larger than k_max ({self.k_max}).")
+        return self
+
+    def k_range(self, n_texts: int) -> tuple[int, int]:
+        """The allowed [k_min, k_max] for a corpus of n_texts; a k larger than the corpus is an error."""
+        if self.k is not None:
+            if self.k > n_texts:
+                raise ConfigError(f"k={self.k} is larger than the corpus ({n_texts} texts); choose k <= {n_texts}.")
+            return self.k, self.k
+        lo = self.k_min or 2
+        hi = self.k_max or 20
+        if lo > n_texts:
+            raise ConfigError(f"k_min={lo} is larger than the corpus ({n_texts} texts).")
+        return min(lo, n_texts), max(min(hi, n_texts), min(lo, n_texts))
+
+
+class AgentState(TypedDict, total=False):
+    instruction: str
+    facet: str
+    k_min: int
+    k_max: int
+    taxonomy: list[dict]  # [{id, name, description}]
+    next_id: int
+    labels: dict[str, int]  # row index (as str, for JSON) -> cluster id, as the model labelled it
+    seen: list[int]  # rows the model has read while building the taxonomy
+    assignment_ref: str  # name of the current assignment array in the run context
+    calls_used: int
+    active_learning_done: bool
+    review_round: int
+    review_feedback: str
+    audit: list[dict]
+    notes: list[str]
+    stop_reason: str
+    trace: list[dict]
+    timings: dict[str, float]
+
+
+@dataclass
+class RunContext:
+    """What a run needs that does not belong in a checkpoint."""
+
+    texts: list[str]
+    llm: Any  # StructuredLLM
+    embedder: Any  # Embedder
+    config: AgentConfig
+    progress: Callable[[str], None] = lambda message: None
+    show_bars: bool = True
+    vectors: np.ndarray | None = None
+    index: Any = None
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    label_texts: list[str] | None = None  # texts as the model sees them (truncated), by row
+
+    def calls_left(self, state: AgentState) -> int:
+        return self.config.max_model_calls - self.llm.usage.calls
+
+    def stamp(self, state: AgentState, step: str, started: float) -> dict:
+        timings = dict(state.get("timings", {}))
+        timings[step] = round(timings.get(step, 0.0) + time.perf_counter() - started, 3)
+        return {"timings": timings, "calls_used": self.llm.usage.calls}

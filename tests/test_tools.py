@@ -1,0 +1,159 @@
+"""The pure tools against constructed ground truth and brute-force references."""
+
+import numpy as np
+import pytest
+
+from clusteragent.tools import taxonomy as tx
+from clusteragent.tools.kestimate import estimate_k
+from clusteragent.tools.propagate import least_certain, propagate
+from clusteragent.tools.sampling import _mean_min_distance, diverse_sample
+
+
+def blobs(k=4, per=50, d=16, spread=0.15, seed=0):
+    """k well-separated groups of unit vectors with known labels."""
+    rng = np.random.default_rng(seed)
+    centers = np.linalg.qr(rng.normal(size=(d, d)))[0][:k]  # orthonormal centres
+    x = np.repeat(centers, per, axis=0) + spread * rng.normal(size=(k * per, d)) / np.sqrt(d)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), np.repeat(np.arange(k), per)
+
+
+# ---- diverse_sample
+
+@pytest.mark.parametrize("method", ["kmeans++", "stratified"])
+def test_diverse_sample_covers_every_group_and_is_seeded(method):
+    x, y = blobs(k=6, per=100)
+    rows, stats = diverse_sample(x, 12, seed=3, method=method)
+    assert len(rows) == 12 and len(set(rows)) == 12
+    assert set(y[rows]) == set(range(6))
+    assert np.array_equal(rows, diverse_sample(x, 12, seed=3, method=method)[0])
+    assert stats["n"] == 12
+
+
+def test_diverse_sample_is_not_the_first_rows_and_spreads_more_than_random():
+    x, _ = blobs(k=8, per=100, seed=1)
+    rows, stats = diverse_sample(x, 16, seed=0)
+    assert not np.array_equal(rows, np.arange(16))
+    rng = np.random.default_rng(0)
+    random_spread = np.median([_mean_min_distance(x, np.sort(rng.choice(len(x), 16, replace=False)))
+                               for _ in range(20)])
+    assert stats["mean_min_distance"] > random_spread
+
+
+def test_diverse_sample_excludes_and_caps():
+    x, _ = blobs(k=2, per=5)
+    rows, _ = diverse_sample(x, 100, exclude=np.arange(4))
+    assert sorted(rows) == list(range(4, 10))
+
+
+def test_diverse_sample_survives_duplicate_vectors():
+    x = np.ones((20, 4), np.float32) / 2
+    rows, _ = diverse_sample(x, 5, seed=0)
+    assert len(set(rows)) == 5
+
+
+# ---- estimate_k
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_estimate_k_finds_the_constructed_number_of_groups(k):
+    x, _ = blobs(k=k, per=60, spread=0.1)
+    best, stats = estimate_k(x, 2, 8)
+    assert best == k
+    assert stats["eigengap_k"] == k
+    assert set(stats["silhouette"]) == set(range(2, 9))
+
+
+def test_estimate_k_bounds_its_work_by_subsampling():
+    x, _ = blobs(k=3, per=400)
+    _, stats = estimate_k(x, 2, 4, max_points=300)
+    assert stats["points"] == 300
+
+
+# ---- propagate
+
+def test_propagate_recovers_groups_from_few_labels():
+    x, y = blobs(k=4, per=100)
+    rows = np.array([i * 100 + j for i in range(4) for j in range(3)])
+    pred, conf, margin, stats = propagate(x, rows, y[rows])
+    assert (pred == y).mean() == 1.0
+    assert stats["classes"] == 4 and conf.min() > 0.25 and len(margin) == len(x)
+
+
+def test_propagate_keeps_model_labels_and_marks_disagreement_as_uncertain():
+    x, y = blobs(k=2, per=50)
+    rows = np.array([0, 1, 2, 50, 51, 52, 3])
+    labels = y[rows].copy()
+    labels[-1] = 1  # the model put row 3 (group 0) in group 1
+    pred, conf, _, _ = propagate(x, rows, labels)
+    assert pred[3] == 1
+    assert conf[3] < 0.5 < conf[0]
+
+
+def test_propagate_follows_the_labelled_facet_not_the_dominant_one():
+    """Two facets in one embedding: the labels decide which one the partition follows."""
+    rng = np.random.default_rng(0)
+    topic = rng.integers(0, 2, 400)
+    style = rng.integers(0, 2, 400)
+    x = np.zeros((400, 8), np.float32)
+    x[:, 0] = np.where(topic, 3.0, -3.0)  # dominant direction
+    x[:, 1] = np.where(style, 0.5, -0.5)  # weak direction
+    x += 0.1 * rng.normal(size=x.shape)
+    rows = rng.choice(400, 40, replace=False)
+    pred, _, _, _ = propagate(x, rows, style[rows])
+    assert (pred == style).mean() > 0.95
+
+
+def test_least_certain_orders_by_margin_and_excludes():
+    margin = np.array([0.9, 0.1, 0.5, 0.05, 0.3])
+    assert least_certain(margin, 2).tolist() == [3, 1]
+    assert least_certain(margin, 2, exclude=np.array([3])).tolist() == [1, 4]
+
+
+# ---- taxonomy operations and the submit checks
+
+def make():
+    tax = tx.Taxonomy.from_specs([("billing", "money"), ("shipping", "parcels"), ("cards", "plastic")])
+    assignment = np.array([0, 0, 1, 1, 1, 2, 2, 0])
+    return assignment, tax
+
+
+def test_merge_lowers_k_by_one_and_keeps_sizes_summing_to_n():
+    assignment, tax = make()
+    out, tax2, audit = tx.merge(assignment, tax, [0, 2], "money", "payments and cards")
+    assert len(tax2.clusters) == len(tax.clusters) - 1
+    assert sum(tx.sizes(out, tax2).values()) == len(assignment)
+    assert tx.sizes(out, tax2)[0] == 5 and tax2.by_id(0).name == "money"
+    assert audit["op"] == "merge" and audit["moved"] == 2
+    assert np.array_equal(assignment, make()[0])  # inputs untouched
+
+
+def test_split_raises_k_and_places_every_member():
+    assignment, tax = make()
+    members = np.flatnonzero(assignment == 1)
+    out, tax2, audit = tx.split(assignment, tax, 1, members, np.array([0, 1, 1]),
+                                [("domestic", "in country"), ("abroad", "international")])
+    assert len(tax2.clusters) == 4 and 1 not in tax2.ids
+    assert sum(tx.sizes(out, tax2).values()) == len(assignment)
+    assert audit["sizes"] == [1, 2]
+    with pytest.raises(ValueError, match="every member"):
+        tx.split(assignment, tax, 1, members[:2], np.array([0, 1]), [("a", ""), ("b", "")])
+
+
+def test_rename_and_reassign():
+    assignment, tax = make()
+    tax2, audit = tx.rename(tax, 2, "cards & payments")
+    assert tax2.by_id(2).name == "cards & payments" and audit["from"] == "cards"
+    out, audit = tx.reassign(assignment, tax, [0, 1], 1)
+    assert out[:2].tolist() == [1, 1] and audit["moved"] == 2
+    with pytest.raises(KeyError):
+        tx.reassign(assignment, tax, [0], 99)
+
+
+def test_validate_says_why_a_result_is_invalid():
+    assignment, tax = make()
+    assert tx.validate(assignment, tax, 8, 2, 5) == []
+    assert "every text needs exactly one" in tx.validate(assignment[:-1], tax, 8)[0]
+    assert "outside the allowed range" in tx.validate(assignment, tax, 8, 4, 6)[0]
+    dup = tx.Taxonomy([tx.Cluster(0, "A"), tx.Cluster(1, "a"), tx.Cluster(2, "x")], 3)
+    assert any("not unique" in p for p in tx.validate(assignment, dup, 8))
+    assert any("no texts" in p for p in tx.validate(np.zeros(8, int), tax, 8))
+    assert any("does not have" in p for p in tx.validate(np.full(8, 7), tax, 8))

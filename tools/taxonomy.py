@@ -1,0 +1,172 @@
+"""The clustering as data: a taxonomy of named clusters and an assignment of rows to cluster ids.
+
+Pure functions: each returns a new assignment/taxonomy and an audit entry, and leaves its inputs
+alone. Cluster ids are stable integers, never reused, so a merge or split is traceable; -1 marks a row
+in the explicit outlier group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+OUTLIER = -1
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: int
+    name: str
+    description: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Taxonomy:
+    clusters: list[Cluster] = field(default_factory=list)
+    next_id: int = 0
+
+    @classmethod
+    def from_specs(cls, specs) -> "Taxonomy":
+        """From (name, description) pairs or objects with .name/.description."""
+        tax = cls()
+        for s in specs:
+            name, desc = (s if isinstance(s, tuple) else (s.name, s.description))
+            tax = tax.added(name, desc)[0]
+        return tax
+
+    def added(self, name: str, description: str = "") -> tuple["Taxonomy", int]:
+        cid = self.next_id
+        return Taxonomy(self.clusters + [Cluster(cid, name.strip(), description.strip())], cid + 1), cid
+
+    def by_id(self, cid: int) -> Cluster:
+        for c in self.clusters:
+            if c.id == cid:
+                return c
+        raise KeyError(f"no cluster with id {cid}")
+
+    def find(self, name: str) -> Cluster | None:
+        """The cluster whose name matches (case and surrounding space ignored)."""
+        key = name.strip().lower()
+        return next((c for c in self.clusters if c.name.lower() == key), None)
+
+    @property
+    def ids(self) -> list[int]:
+        return [c.id for c in self.clusters]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.clusters]
+
+    def without(self, ids) -> "Taxonomy":
+        drop = set(ids)
+        return Taxonomy([c for c in self.clusters if c.id not in drop], self.next_id)
+
+    def as_list(self) -> list[dict]:
+        return [c.as_dict() for c in self.clusters]
+
+    @classmethod
+    def from_list(cls, items: list[dict], next_id: int | None = None) -> "Taxonomy":
+        clusters = [Cluster(int(d["id"]), d["name"], d.get("description", "")) for d in items]
+        return cls(clusters, next_id if next_id is not None else max([c.id for c in clusters], default=-1) + 1)
+
+
+def sizes(assignment: np.ndarray, taxonomy: Taxonomy) -> dict[int, int]:
+    counts = np.bincount(assignment[assignment >= 0], minlength=max(taxonomy.next_id, 1))
+    return {c.id: int(counts[c.id]) if c.id < len(counts) else 0 for c in taxonomy.clusters}
+
+
+def merge(assignment: np.ndarray, taxonomy: Taxonomy, ids: list[int], name: str | None = None,
+          description: str | None = None) -> tuple[np.ndarray, Taxonomy, dict]:
+    """Merge clusters `ids` into the first of them (k drops by len(ids) - 1); name/description optional."""
+    ids = list(dict.fromkeys(ids))
+    if len(ids) < 2:
+        raise ValueError("a merge needs at least two different clusters")
+    for cid in ids:
+        taxonomy.by_id(cid)
+    keep = ids[0]
+    out = assignment.copy()
+    moved = int(np.isin(out, ids[1:]).sum())
+    out[np.isin(out, ids[1:])] = keep
+    kept = taxonomy.by_id(keep)
+    new = Cluster(keep, (name or kept.name).strip(), (description if description is not None else kept.description).strip())
+    clusters = [new if c.id == keep else c for c in taxonomy.clusters if c.id not in ids[1:]]
+    audit = {"op": "merge", "into": keep, "merged": ids, "names": [taxonomy.by_id(i).name for i in ids],
+             "moved": moved, "name": new.name}
+    return out, Taxonomy(clusters, taxonomy.next_id), audit
+
+
+def split(assignment: np.ndarray, taxonomy: Taxonomy, cluster_id: int, member_rows: np.ndarray,
+          member_parts: np.ndarray, parts: list[tuple[str, str]]) -> tuple[np.ndarray, Taxonomy, dict]:
+    """Split one cluster into len(parts) new clusters; `member_parts[i]` is the part of `member_rows[i]`.
+
+    The old cluster id retires; each part gets a new id. Every member must be given a part.
+    """
+    old = taxonomy.by_id(cluster_id)
+    members = np.flatnonzero(assignment == cluster_id)
+    if len(parts) < 2:
+        raise ValueError("a split needs at least two parts")
+    if set(np.asarray(member_rows).tolist()) != set(members.tolist()):
+        raise ValueError("a split must place every member of the cluster, and only those")
+    tax = taxonomy.without([cluster_id])
+    new_ids = []
+    for name, desc in parts:
+        tax, cid = tax.added(name, desc)
+        new_ids.append(cid)
+    out = assignment.copy()
+    out[np.asarray(member_rows)] = np.asarray(new_ids)[np.asarray(member_parts)]
+    audit = {"op": "split", "from": cluster_id, "name": old.name, "into": new_ids, "names": [p[0] for p in parts],
+             "sizes": [int((out == i).sum()) for i in new_ids]}
+    return out, tax, audit
+
+
+def rename(taxonomy: Taxonomy, cluster_id: int, name: str, description: str | None = None) -> tuple[Taxonomy, dict]:
+    old = taxonomy.by_id(cluster_id)
+    new = Cluster(cluster_id, name.strip(), (description if description is not None else old.description).strip())
+    tax = Taxonomy([new if c.id == cluster_id else c for c in taxonomy.clusters], taxonomy.next_id)
+    return tax, {"op": "rename", "cluster": cluster_id, "from": old.name, "to": new.name}
+
+
+def reassign(assignment: np.ndarray, taxonomy: Taxonomy, rows, cluster_id: int) -> tuple[np.ndarray, dict]:
+    if cluster_id != OUTLIER:
+        taxonomy.by_id(cluster_id)
+    rows = np.asarray(rows, dtype=np.int64)
+    out = assignment.copy()
+    moved = int((out[rows] != cluster_id).sum())
+    out[rows] = cluster_id
+    return out, {"op": "reassign", "to": cluster_id, "rows": len(rows), "moved": moved}
+
+
+def drop_empty(assignment: np.ndarray, taxonomy: Taxonomy) -> tuple[Taxonomy, list[str]]:
+    """Remove clusters with no members; returns the new taxonomy and the names removed."""
+    counts = sizes(assignment, taxonomy)
+    empty = [cid for cid, n in counts.items() if n == 0]
+    return taxonomy.without(empty), [taxonomy.by_id(c).name for c in empty]
+
+
+def validate(assignment: np.ndarray, taxonomy: Taxonomy, n_texts: int, k_min: int = 1,
+             k_max: int | None = None) -> list[str]:
+    """Why this result cannot be submitted (empty when it can): the submit tool's checks."""
+    problems = []
+    if len(assignment) != n_texts:
+        problems.append(f"{len(assignment)} assignments for {n_texts} texts; every text needs exactly one")
+    known = set(taxonomy.ids) | {OUTLIER}
+    unknown = sorted(set(np.unique(assignment).tolist()) - known)
+    if unknown:
+        problems.append(f"texts are assigned to cluster ids {unknown} that the taxonomy does not have")
+    k = len(taxonomy.clusters)
+    if k < k_min or (k_max is not None and k > k_max):
+        problems.append(f"{k} clusters, outside the allowed range {k_min}..{k_max if k_max is not None else 'any'}")
+    names = [c.name.strip().lower() for c in taxonomy.clusters]
+    if any(not n for n in names):
+        problems.append("a cluster has an empty name")
+    dups = sorted({n for n in names if names.count(n) > 1})
+    if dups:
+        problems.append(f"cluster names are not unique: {dups}")
+    empty = [c.name for c in taxonomy.clusters if not (assignment == c.id).any()]
+    if empty:
+        problems.append(f"clusters with no texts: {empty}")
+    return problems
