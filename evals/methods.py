@@ -1,0 +1,83 @@
+"""Clustering methods with one interface, so the agent and the baselines run on the same texts.
+
+Each method is `fn(texts, vectors, instruction, k_gold, ctx) -> (labels, info)`: `vectors` are the
+MiniLM embeddings every method shares, `ctx` carries the embedder, seed and agent options; `info`
+reports model calls and tokens (zero for the baselines).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass
+class MethodContext:
+    embedder: Any
+    seed: int = 0
+    agent_options: dict = field(default_factory=dict)
+    chat_model: Any = None  # shared across tasks so the embedded model loads once
+
+
+def _kmeans(vectors: np.ndarray, k: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    k = max(1, min(int(k), len(vectors)))
+    return KMeans(k, n_init=10, random_state=seed).fit_predict(vectors)
+
+
+def kmeans_oracle(texts, vectors, instruction, k_gold, ctx):
+    """k-means on the embeddings with the gold number of clusters."""
+    return _kmeans(vectors, k_gold, ctx.seed), {}
+
+
+def kmeans_estimated(texts, vectors, instruction, k_gold, ctx):
+    """k-means with k from estimate_k (silhouette over 2..min(50, N/5))."""
+    from clusteragent.tools.kestimate import estimate_k
+
+    k, _ = estimate_k(vectors, 2, max(2, min(50, len(vectors) // 5)), seed=ctx.seed, max_points=1000)
+    return _kmeans(vectors, k, ctx.seed), {"k_estimated": k}
+
+
+def hdbscan_umap(texts, vectors, instruction, k_gold, ctx):
+    """HDBSCAN after UMAP to 5 dimensions; noise points form one extra cluster."""
+    from sklearn.cluster import HDBSCAN
+
+    try:
+        import umap
+    except ImportError:
+        raise RuntimeError("needs umap-learn: pip install 'clusteragent[eval]'") from None
+    reduced = umap.UMAP(n_components=5, n_neighbors=15, min_dist=0.0, metric="cosine",
+                        random_state=ctx.seed).fit_transform(vectors)
+    labels = HDBSCAN(min_cluster_size=max(5, len(texts) // 100)).fit_predict(reduced)
+    return labels, {"noise_share": round(float((labels == -1).mean()), 4)}
+
+
+def instruct_kmeans(texts, vectors, instruction, k_gold, ctx):
+    """k-means (gold k) on embeddings of 'instruction + text': the instruction-embedding baseline."""
+    prefixed, _ = ctx.embedder.embed([f"{instruction} {t}" for t in texts])
+    return _kmeans(prefixed, k_gold, ctx.seed), {}
+
+
+def agent(texts, vectors, instruction, k_gold, ctx):
+    """The clustering agent; k chosen by the agent."""
+    from clusteragent.api import ClusterAgent
+
+    options = dict(ctx.agent_options)
+    a = ClusterAgent(model=ctx.chat_model or options.pop("model", None), seed=ctx.seed, progress=False,
+                     **{k: v for k, v in options.items() if k != "model"})
+    a.fit(texts, instruction=instruction)
+    run = a.result_.run
+    return a.labels_, {"model_calls": run["model_calls"], "prompt_tokens": run["prompt_tokens"],
+                       "completion_tokens": run["completion_tokens"], "names": a.result_.names}
+
+
+METHODS: dict[str, Callable] = {
+    "kmeans_oracle": kmeans_oracle,
+    "kmeans_estimated": kmeans_estimated,
+    "hdbscan_umap": hdbscan_umap,
+    "instruct_kmeans": instruct_kmeans,
+    "agent": agent,
+}

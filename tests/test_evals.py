@@ -1,0 +1,132 @@
+"""The benchmark harness: metrics against scikit-learn and constructed truth, tasks, sampling, runner."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, v_measure_score
+
+from clusteragent.errors import ConfigError
+from clusteragent.evals.metrics import matched_accuracy, score
+from clusteragent.evals.tasks import load_suite, load_task, parse_task, stratified_sample, suites
+
+
+def test_perfect_partition_scores_one_under_any_renaming():
+    gold = ["a"] * 5 + ["b"] * 5 + ["c"] * 5
+    pred = [7] * 5 + [3] * 5 + [9] * 5
+    s = score(gold, pred)
+    assert s["v_measure"] == s["nmi"] == s["ari"] == s["acc"] == 1.0
+    assert s["k_pred"] == s["k_gold"] == 3
+
+
+def test_orthogonal_embeddings_clustered_by_kmeans_give_v_measure_one():
+    from clusteragent.evals.methods import MethodContext, kmeans_oracle
+
+    x = np.repeat(np.eye(5, 16, dtype=np.float32), 20, axis=0)
+    gold = np.repeat(np.arange(5), 20)
+    labels, _ = kmeans_oracle(None, x, "", 5, MethodContext(embedder=None))
+    assert score(gold, labels)["v_measure"] == 1.0
+
+
+def test_metrics_agree_with_scikit_learn():
+    rng = np.random.default_rng(0)
+    gold, pred = rng.integers(0, 4, 200), rng.integers(0, 6, 200)
+    s = score(gold, pred)
+    assert s["v_measure"] == pytest.approx(v_measure_score(gold, pred), abs=1e-4)
+    assert s["nmi"] == pytest.approx(normalized_mutual_info_score(gold, pred), abs=1e-4)
+    assert s["ari"] == pytest.approx(adjusted_rand_score(gold, pred), abs=1e-4)
+
+
+def test_matched_accuracy_against_brute_force():
+    from itertools import permutations
+
+    rng = np.random.default_rng(1)
+    gold, pred = rng.integers(0, 3, 60), rng.integers(0, 3, 60)
+    brute = max(np.mean([perm[p] == g for p, g in zip(pred, gold)]) for perm in permutations(range(3)))
+    assert matched_accuracy(gold, pred) == pytest.approx(brute)
+    assert matched_accuracy([0, 0, 1, 1], [0, 1, 2, 3]) == 0.5  # extra predicted clusters count as wrong
+
+
+def test_suites_are_versioned_and_dev_covers_every_facet_of_every_corpus(tmp_path):
+    assert {"dev", "agent"} <= set(suites())
+    dev = load_suite("dev")
+    assert all(t.version >= 1 and t.instruction for t in dev)
+    assert len({t.name for t in dev}) == len(dev)
+    from clusteragent.evals.tasks import default_data_dir
+
+    try:
+        data = default_data_dir()
+    except ConfigError:
+        pytest.skip("shared/data is not beside this checkout")
+    for folder in sorted(p for p in data.iterdir() if (p / "data.jsonl").exists()):
+        first = json.loads((folder / "data.jsonl").open().readline())
+        for facet in first["labels"]:
+            assert f"{folder.name}:{facet}" in {t.name for t in dev}
+
+
+def test_parse_task():
+    t = parse_task("goalex_syn:style:Group by form.")
+    assert (t.corpus, t.facet, t.instruction) == ("goalex_syn", "style", "Group by form.")
+    assert parse_task("x:emotion").instruction == "Cluster the texts by emotion."
+    with pytest.raises(ConfigError, match="CORPUS:FACET"):
+        parse_task("nofacet")
+
+
+def test_stratified_sample_keeps_proportions_and_is_seeded():
+    gold = ["a"] * 600 + ["b"] * 300 + ["c"] * 100
+    rows = stratified_sample(gold, 100, seed=0)
+    counts = {c: sum(gold[i] == c for i in rows) for c in "abc"}
+    assert counts == {"a": 60, "b": 30, "c": 10}
+    assert rows == stratified_sample(gold, 100, seed=0) != stratified_sample(gold, 100, seed=1)
+
+
+def test_stratified_sample_with_more_classes_than_room():
+    gold = [str(i) for i in range(50) for _ in range(3)]
+    assert len(stratified_sample(gold, 20)) == 20
+
+
+def make_data(tmp_path):
+    folder = tmp_path / "toy"
+    folder.mkdir(parents=True)
+    rows = [{"id": f"t{i}", "text": f"{w} number {i}", "labels": {"kind": w}}
+            for i, w in enumerate(["weather rain storm"] * 10 + ["football goal match"] * 10)]
+    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path
+
+
+def test_load_task_checks_the_facet(tmp_path):
+    data = make_data(tmp_path)
+    with pytest.raises(ConfigError, match="no label for facet 'mood'"):
+        load_task(parse_task("toy:mood"), data)
+    assert len(load_task(parse_task("toy:kind"), data, max_docs=8).texts) == 8
+
+
+def test_runner_writes_results_assignments_table_and_plot(tmp_path):
+    from clusteragent.evals.runner import run_eval
+
+    data = make_data(tmp_path / "data")
+    out = tmp_path / "out"
+    results = run_eval([parse_task("toy:kind")], data, out, methods=["kmeans_oracle", "kmeans_estimated"],
+                       max_docs=None, progress=False)
+    assert [r["method"] for r in results] == ["kmeans_oracle", "kmeans_estimated"]
+    assert results[0]["v_measure"] == 1.0 and results[0]["k_gold"] == 2
+    saved = json.loads((out / "results.json").read_text())
+    assert {"task", "method", "v_measure", "nmi", "ari", "acc", "k_pred", "k_gold", "n", "wall_s", "model_calls"} <= set(saved[0])
+    lines = (out / "toy__kind" / "kmeans_oracle" / "assignments.jsonl").read_text().splitlines()
+    assert len(lines) == 20 and json.loads(lines[0])["id"] == "t0"
+    assert "| toy:kind |" in (out / "table.md").read_text()
+    assert (out / "v_measure.png").stat().st_size > 1000
+    assert "versions" in json.loads((out / "settings.json").read_text())
+
+
+def test_runner_records_a_failing_method_instead_of_crashing(tmp_path, monkeypatch):
+    from clusteragent.evals import methods
+    from clusteragent.evals.runner import run_eval
+
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(methods.METHODS, "kmeans_oracle", broken)
+    results = run_eval([parse_task("toy:kind")], make_data(tmp_path / "d"), tmp_path / "o",
+                       methods=["kmeans_oracle"], max_docs=None, progress=False)
+    assert results[0]["error"] == "RuntimeError: boom"
