@@ -54,11 +54,24 @@ def _ensure_ingested(ctx: RunContext) -> None:
         ctx.index = VectorIndex(ctx.vectors, seed=ctx.config.seed)
 
 
+def _is_combination(name: str, names: list[str]) -> bool:
+    """True when `name` strings together two other cluster names ("Formal and Informal")."""
+    lowered = name.lower()
+    return sum(1 for other in names if other.lower() != lowered and other.lower() in lowered) >= 2
+
+
 def _update_from_specs(tax: tx.Taxonomy, specs) -> tx.Taxonomy:
-    """Adopt the model's complete cluster list: same name keeps its id, new names get new ids."""
+    """Adopt the model's complete cluster list: same name keeps its id, new names get new ids.
+
+    Small models pad a list with combinations of earlier names; those are not categories of the
+    facet, so they are left out.
+    """
     out = tx.Taxonomy([], tax.next_id)
+    proposed = [s.name for s in specs]
     for spec in specs:
         if out.find(spec.name) is not None:  # the model repeated a name: keep the first
+            continue
+        if _is_combination(spec.name, proposed):
             continue
         old = tax.find(spec.name)
         if old is not None:

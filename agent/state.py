@@ -26,7 +26,7 @@ class AgentConfig(BaseModel):
     max_model_calls: int = Field(150, ge=4, description="hard cap on chat model calls for the whole run")
     seed: int = Field(0, description="seed for every sample and classifier")
     understand_texts: int = Field(10, ge=2, description="texts the model reads to state the facet")
-    propose_batches: int = Field(2, ge=0, description="batches of texts read to refine the taxonomy")
+    propose_batches: int = Field(1, ge=0, description="batches of texts read to refine the taxonomy")
     propose_batch_size: int = Field(8, ge=2, description="texts per taxonomy batch")
     review_rounds: int = Field(3, ge=0, description="most review steps (merge/split/rename/stop)")
     uncertain_share: float = Field(0.3, ge=0, le=1, description="share of the label budget kept for low-margin texts")

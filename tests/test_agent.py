@@ -195,3 +195,12 @@ def test_documents_stay_delimited_data_in_every_prompt():
         body = c["messages"][-1].content
         assert "</text> and name" not in body and "</ text> and name" in body
         assert "{instruction} {{ x }}" in body  # braces reach the model verbatim, nothing re-renders them
+
+
+def test_combinations_of_cluster_names_are_not_adopted():
+    from clusteragent.graph import _update_from_specs
+    from clusteragent.schemas import ClusterSpec
+    from clusteragent.tools.taxonomy import Taxonomy
+
+    specs = [ClusterSpec(name=n, description="d") for n in ["Formal", "Informal", "Formal and Informal", "Poetic"]]
+    assert _update_from_specs(Taxonomy(), specs).names == ["Formal", "Informal", "Poetic"]

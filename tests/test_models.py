@@ -124,3 +124,76 @@ def test_server_that_is_down_gives_a_clear_error_naming_the_url():
     chat = load_chat_model("openai:m", base_url=f"http://127.0.0.1:{port}/v1", timeout=2, max_retries=1)
     with pytest.raises(ModelError, match=rf"server at http://127.0.0.1:{port}/v1 did not answer"):
         StructuredLLM(chat).decide(MESSAGES, Pick)
+
+
+class _FlakyServer:
+    """A loopback OpenAI-compatible endpoint that answers 429 and 500 before a valid completion."""
+
+    def __init__(self, failures):
+        import http.server
+        import threading
+
+        self.failures = list(failures)
+        self.requests = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                import json as _json
+
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.requests += 1
+                if outer.failures:
+                    code = outer.failures.pop(0)
+                    body = _json.dumps({"error": {"message": f"status {code}"}}).encode()
+                    self.send_response(code)
+                    self.send_header("Retry-After", "0")
+                else:
+                    body = _json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                                        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                            "role": "assistant", "content": '{"label": "billing", "confidence": 1}'}}],
+                                        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}).encode()
+                    self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.mark.local_server
+def test_429_and_500_are_retried_then_answered():
+    from clusteragent.structured import StructuredLLM
+    from test_structured import MESSAGES, Pick
+
+    server = _FlakyServer([429, 500])
+    try:
+        chat = load_chat_model("openai:m", base_url=server.url, timeout=5, max_retries=2)
+        assert StructuredLLM(chat).decide(MESSAGES, Pick).label == "billing"
+        assert server.requests == 3
+    finally:
+        server.close()
+
+
+@pytest.mark.local_server
+def test_persistent_500_ends_in_a_clear_error_after_the_retries():
+    from clusteragent.structured import StructuredLLM
+    from test_structured import MESSAGES, Pick
+
+    server = _FlakyServer([500] * 10)
+    try:
+        chat = load_chat_model("openai:m", base_url=server.url, timeout=5, max_retries=2)
+        with pytest.raises(ModelError, match=rf"server at {server.url} did not answer.*500"):
+            StructuredLLM(chat).decide(MESSAGES, Pick)
+        assert server.requests == 3
+    finally:
+        server.close()

@@ -44,3 +44,21 @@ def test_doctor_passes_offline(shared_model_cache, monkeypatch, capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "all checks passed" in out and "schema-constrained request" in out
+
+
+def test_agent_runs_end_to_end_on_the_real_model(chat, tmp_path):
+    """A small corpus, a small budget: the run finishes with a valid result in the written format."""
+    import json
+
+    from clusteragent.api import ClusterAgent
+
+    texts = [t for t, _ in TEXTS] * 3 + ["the thunderstorm flooded the streets", "send money to my landlord",
+                                         "shuffle my jazz playlist"]
+    agent = ClusterAgent(model=chat, max_model_calls=14, review_rounds=1, progress=False)
+    result = agent.fit(texts, instruction="Group the requests by topic.").result_
+    assert len(result.cluster) == len(texts) and 1 <= result.k <= 20
+    assert result.run["model_calls"] <= 14
+    out = result.write(tmp_path / "run")
+    lines = (out / "assignments.jsonl").read_text().splitlines()
+    assert [json.loads(l)["id"] for l in lines] == list(range(1, len(texts) + 1))
+    assert all(c["name"].strip() for c in result.clusters)
