@@ -162,8 +162,9 @@ class ClusterAgent:
         chat = self.chat_model()
         trace: list[dict] = []
         llm = StructuredLLM(chat, trace=trace)
+        config = self.config.resolved_for(backend_info(chat)["provider"])
         ctx = RunContext(texts=corpus.texts, llm=llm, embedder=Embedder.from_settings(self.settings),
-                         config=self.config, progress=self._say, show_bars=self.progress)
+                         config=config, progress=self._say, show_bars=self.progress)
         thread_id = str(uuid.uuid4())
         state = graph.invoke({"instruction": instruction}, context=ctx,
                              config={"configurable": {"thread_id": thread_id}, "recursion_limit": 200})
@@ -195,7 +196,7 @@ class ClusterAgent:
             "instruction": instruction, "facet": state.get("facet"), "k": len(clusters),
             "k_range": [state["k_min"], state["k_max"]], "n_texts": len(corpus), "source": corpus.source,
             "model": info, "embedding_model": ctx.embedder.model_id, "embedding_precision": ctx.embedder.precision,
-            "config": self.config.model_dump(), "seed": self.config.seed, "thread_id": thread_id,
+            "config": ctx.config.model_dump(), "seed": self.config.seed, "thread_id": thread_id,
             "stop_reason": state.get("stop_reason", ""), "notes": state.get("notes", []),
             "audit": state.get("audit", []), "decisions": state.get("trace", []),
             "labelled_by_model": len(state.get("labels", {})), "timings_s": state.get("timings", {}),

@@ -86,13 +86,18 @@ def _description_vectors(ctx: RunContext, tax: tx.Taxonomy) -> np.ndarray:
     return vectors
 
 
-def _label_rows(ctx: RunContext, state: AgentState, rows: np.ndarray, tax: tx.Taxonomy, step: str) -> dict[str, int]:
-    """Ask the model for the cluster of each row; FAISS narrows the choices when the taxonomy is large."""
+def _label_rows(ctx: RunContext, state: AgentState, rows: np.ndarray, tax: tx.Taxonomy,
+                step: str) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
+    """Ask the model for the cluster of each row; FAISS narrows the choices when the taxonomy is large.
+
+    Returns the labels (row -> cluster id) and, where the backend gives log-probabilities, each row's
+    score for every cluster it was offered (row -> {name: log-probability}).
+    """
     from tqdm.auto import tqdm
 
     rows = [int(r) for r in rows][:max(0, ctx.calls_left(state))]
     if not rows or not tax.clusters:
-        return {}
+        return {}, {}
     clusters = tax.clusters
     candidates = None
     if len(clusters) > ctx.config.retrieval_candidates:
@@ -104,20 +109,20 @@ def _label_rows(ctx: RunContext, state: AgentState, rows: np.ndarray, tax: tx.Ta
         requests.append(label_messages(state["instruction"], [c.as_dict() for c in shown], ctx.texts[row]))
         schemas.append(label_schema(tuple(c.name for c in shown)))
     labels: dict[str, int] = {}
+    scores: dict[str, dict[str, float]] = {}
     failures = 0
     with tqdm(total=len(rows), desc=step, unit="text", disable=not ctx.show_bars, leave=False) as bar:
         step_size = max(1, ctx.llm.parallel * 4)
         for start in range(0, len(rows), step_size):
             chunk = range(start, min(start + step_size, len(rows)))
-            same_schema = len({id(schemas[i]) for i in chunk}) == 1
-            if same_schema:
+            if len({id(schemas[i]) for i in chunk}) == 1:
                 answers = ctx.llm.decide_many([requests[i] for i in chunk], schemas[chunk[0]], step=step,
-                                              return_exceptions=True)
+                                              return_exceptions=True, choice_field="cluster")
             else:
                 answers = []
                 for i in chunk:
                     try:
-                        answers.append(ctx.llm.decide(requests[i], schemas[i], step=step))
+                        answers.append(ctx.llm.decide(requests[i], schemas[i], step=step, choice_field="cluster"))
                     except ModelError as e:
                         answers.append(e)
             for i, answer in zip(chunk, answers):
@@ -127,10 +132,36 @@ def _label_rows(ctx: RunContext, state: AgentState, rows: np.ndarray, tax: tx.Ta
                 found = tax.find(answer.cluster)
                 if found is not None:
                     labels[str(rows[i])] = found.id
+                    if getattr(answer, "choice_scores", None):
+                        scores[str(rows[i])] = answer.choice_scores
             bar.update(len(chunk))
     if failures:
         ctx.progress(f"{failures} labelling call(s) gave no valid answer; those texts are placed by the classifier")
-    return labels
+    return labels, scores
+
+
+def calibrated_labels(labels: dict[str, int], scores: dict[str, dict[str, float]], tax: tx.Taxonomy,
+                      strength: float = 1.0) -> dict[str, int]:
+    """Correct the model's preference for some cluster names whatever the text (contextual calibration).
+
+    p(c|x) from the log-probabilities, divided by p(c) ** strength, where p(c) is p(c|x) averaged over the
+    labelled texts; the label is the argmax. Rows without scores, or offered a different set of
+    clusters, keep the model's own label.
+    """
+    names = tax.names
+    rows = [r for r in labels if r in scores and set(scores[r]) == set(names)]
+    if len(rows) < 2 * len(names) or strength <= 0:
+        return dict(labels)
+    logp = np.array([[scores[r][n] for n in names] for r in rows])
+    p = np.exp(logp - logp.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    prior = p.mean(axis=0)
+    adjusted = p / np.power(np.maximum(prior, 1e-6), strength)
+    out = dict(labels)
+    ids = [tax.find(n).id for n in names]
+    for r, j in zip(rows, adjusted.argmax(axis=1)):
+        out[r] = ids[j]
+    return out
 
 
 def _set_assignment(ctx: RunContext, state: AgentState, assignment: np.ndarray, confidence: np.ndarray) -> str:
@@ -252,9 +283,11 @@ def label(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     first = int(round(budget * (1 - cfg.uncertain_share)))
     rows, _ = diverse_sample(ctx.vectors, first, seed=cfg.seed, method="stratified")
     ctx.progress(f"labelling {len(rows)} texts with {len(tax.clusters)} clusters")
-    labels = dict(state.get("labels", {}))
-    labels.update(_label_rows(ctx, state, rows, tax, "label"))
-    return {"labels": labels, **ctx.stamp(state, "label", started)}
+    labels, scores = dict(state.get("labels", {})), dict(state.get("label_scores", {}))
+    new_labels, new_scores = _label_rows(ctx, state, rows, tax, "label")
+    labels.update(new_labels)
+    scores.update(new_scores)
+    return {"labels": labels, "label_scores": scores, **ctx.stamp(state, "label", started)}
 
 
 def propagate_labels(state: AgentState, runtime: Runtime[RunContext]) -> Command[Literal["label_uncertain", "review"]]:
@@ -262,13 +295,17 @@ def propagate_labels(state: AgentState, runtime: Runtime[RunContext]) -> Command
     started = time.perf_counter()
     _ensure_ingested(ctx)
     tax = _taxonomy(state)
-    labels = state.get("labels", {})
+    labels = calibrated_labels(state.get("labels", {}), state.get("label_scores", {}), tax,
+                               ctx.config.calibration)
     notes = list(state.get("notes", []))
-    used = set(labels.values())
-    unused = [c for c in tax.clusters if c.id not in used]
-    if labels and unused:
-        tax = tax.without([c.id for c in unused])
-        notes.append(f"dropped {len(unused)} cluster(s) that no labelled text chose: {[c.name for c in unused]}")
+    support = {c.id: sum(1 for v in labels.values() if v == c.id) for c in tax.clusters}
+    floor = max(1, int(np.ceil(ctx.config.min_label_share * len(labels))))
+    weak = [c for c in tax.clusters if support[c.id] < floor]
+    if labels and weak and len(weak) < len(tax.clusters):
+        tax = tax.without([c.id for c in weak])
+        labels = {r: c for r, c in labels.items() if support[c] >= floor}
+        notes.append(f"dropped {len(weak)} cluster(s) chosen for fewer than {floor} labelled text(s): "
+                     f"{[c.name for c in weak]}")
     if labels:
         rows = np.array([int(r) for r in labels], dtype=np.int64)
         assignment, confidence, margin, _ = propagate(ctx.vectors, rows, np.array(list(labels.values())),
@@ -298,8 +335,12 @@ def label_uncertain(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     done = np.array([int(r) for r in labels], dtype=np.int64)
     rows = least_certain(ctx.arrays["margin"], budget, exclude=done)
     ctx.progress(f"asking the model about {len(rows)} low-margin texts")
-    labels.update(_label_rows(ctx, state, rows, tax, "label_uncertain"))
-    return {"labels": labels, "active_learning_done": True, **ctx.stamp(state, "label_uncertain", started)}
+    scores = dict(state.get("label_scores", {}))
+    new_labels, new_scores = _label_rows(ctx, state, rows, tax, "label_uncertain")
+    labels.update(new_labels)
+    scores.update(new_scores)
+    return {"labels": labels, "label_scores": scores, "active_learning_done": True,
+            **ctx.stamp(state, "label_uncertain", started)}
 
 
 def review(state: AgentState, runtime: Runtime[RunContext]) -> Command[Literal["review", "finalize"]]:
@@ -401,7 +442,7 @@ def _split(ctx: RunContext, state: AgentState, assignment, confidence, tax: tx.T
         return "A split needs two new, different names that no other cluster has."
     sub = tx.Taxonomy.from_specs(proposal.clusters)
     chosen, _ = diverse_sample(ctx.vectors[members], min(SPLIT_LABELS, ctx.calls_left(state)), seed=ctx.config.seed + 7)
-    sub_labels = _label_rows(ctx, state, members[chosen], sub, "split")
+    sub_labels, _ = _label_rows(ctx, state, members[chosen], sub, "split")
     if len(set(sub_labels.values())) < 2:
         return f'After labelling, every sampled text of "{target.name}" fell in one part; the split was not made.'
     rows = np.array([int(r) for r in sub_labels], dtype=np.int64)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import typing
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -113,10 +114,10 @@ class StructuredLLM:
     def parallel(self) -> int:
         return max(1, self.info.get("parallel", 1))
 
-    def _invoke(self, messages: list, schema: type[BaseModel]):
+    def _invoke(self, messages: list, schema: type[BaseModel], **bind: Any):
         started = time.perf_counter()
         try:
-            reply = self.chat.bind(response_format=response_format(schema)).invoke(messages)
+            reply = self.chat.bind(response_format=response_format(schema), **bind).invoke(messages)
         except Exception as e:
             self.usage.record(0, 0, time.perf_counter() - started, failed=True)
             if _transport_error(e):
@@ -143,16 +144,26 @@ class StructuredLLM:
         self._log(step, think, answer, attempt, None)
         return result, answer, ""
 
-    def decide(self, messages: Sequence, schema: type[T], step: str = "", first_reply=None) -> T:
-        """One decision: the reply parsed into `schema`, retried with the validation error when invalid."""
+    def decide(self, messages: Sequence, schema: type[T], step: str = "", first_reply=None,
+               choice_field: str | None = None) -> T:
+        """One decision: the reply parsed into `schema`, retried with the validation error when invalid.
+
+        With `choice_field` (a Literal field), the backend is also asked for token log-probabilities,
+        and the result's `choice_scores` holds the log-probability of each allowed value at that
+        field's first token (None where the backend gives none): what calibration needs.
+        """
         from langchain_core.messages import AIMessage, HumanMessage
 
         conversation = list(messages)
         error = ""
+        bind = {"logprobs": True, "top_logprobs": 10} if choice_field and self.info.get("provider") in LOGPROB_PROVIDERS else {}
         for attempt in range(1, self.max_attempts + 1):
-            reply = first_reply if attempt == 1 and first_reply is not None else self._invoke(conversation, schema)
+            reply = first_reply if attempt == 1 and first_reply is not None else self._invoke(conversation, schema, **bind)
             result, answer, error = self._parse(reply, schema, step, attempt)
             if result is not None:
+                if choice_field:
+                    options = typing.get_args(schema.model_fields[choice_field].annotation)
+                    object.__setattr__(result, "choice_scores", choice_logprobs(reply, choice_field, options))
                 return result
             conversation += [AIMessage(content=answer or "(empty)"),
                              HumanMessage(content=f"That answer is not valid: {error}. Reply again with only "
@@ -161,7 +172,7 @@ class StructuredLLM:
                          f"{self.max_attempts} attempts; last error: {error}.")
 
     def decide_many(self, requests: Sequence[Sequence], schema: type[T], step: str = "",
-                    return_exceptions: bool = False) -> list[T | Exception]:
+                    return_exceptions: bool = False, choice_field: str | None = None) -> list[T | Exception]:
         """Many independent decisions, sent `parallel` at a time (or in one engine call where the backend
         batches natively); results in request order."""
         first: list = [None] * len(requests)
@@ -176,7 +187,7 @@ class StructuredLLM:
 
         def one(i):
             try:
-                return self.decide(requests[i], schema, step, first_reply=first[i])
+                return self.decide(requests[i], schema, step, first_reply=first[i], choice_field=choice_field)
             except Exception as e:
                 if return_exceptions and not isinstance(e, KeyboardInterrupt):
                     return e
@@ -192,6 +203,39 @@ class StructuredLLM:
         with self._trace_lock:
             self.trace.append({"step": step, "attempt": attempt, "think": think[:4000], "answer": answer[:4000],
                                "error": error})
+
+
+LOGPROB_PROVIDERS = {"llamacpp", "openai"}
+
+
+def choice_logprobs(reply, field: str, options: Sequence[str]) -> dict[str, float] | None:
+    """Log-probabilities of each option at the first token of `field`'s string value.
+
+    Read from the top log-probabilities the backend returned for that position; an option whose first
+    token is not among them gets the smallest value seen, less 2 (it was at most that likely).
+    """
+    logprobs = (getattr(reply, "response_metadata", None) or {}).get("logprobs") or {}
+    tokens = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not tokens:
+        return None
+    key = re.compile(r'"' + re.escape(field) + r'"\s*:\s*"$')
+    text = ""
+    for tok in tokens:
+        if key.search(text):
+            scores: dict[str, float] = {}
+            for alt in tok.get("top_logprobs") or []:
+                piece = alt.get("token", "")
+                if not piece.strip():
+                    continue
+                for option in options:
+                    if option not in scores and option.startswith(piece):
+                        scores[option] = float(alt["logprob"])
+            if not scores:
+                return None
+            floor = min(scores.values()) - 2.0
+            return {o: scores.get(o, floor) for o in options}
+        text += tok.get("token", "")
+    return None
 
 
 def _short_error(e: Exception) -> str:

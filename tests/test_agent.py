@@ -204,3 +204,29 @@ def test_combinations_of_cluster_names_are_not_adopted():
 
     specs = [ClusterSpec(name=n, description="d") for n in ["Formal", "Informal", "Formal and Informal", "Poetic"]]
     assert _update_from_specs(Taxonomy(), specs).names == ["Formal", "Informal", "Poetic"]
+
+
+def test_calibration_removes_a_preference_for_one_name_whatever_the_text():
+    from clusteragent.graph import calibrated_labels
+    from clusteragent.tools.taxonomy import Taxonomy
+
+    tax = Taxonomy.from_specs([("English", ""), ("German", ""), ("French", "")])
+    truth = [0, 1, 2] * 10
+    # The model adds +2 to "English" for every text; the true language gets +1.5 over the others.
+    scores = {str(i): {n: (2.0 if n == "English" else 0.0) + (1.5 if j == t else 0.0)
+                       for j, n in enumerate(tax.names)} for i, t in enumerate(truth)}
+    raw = {r: tax.find(max(s, key=s.get)).id for r, s in scores.items()}
+    assert set(raw.values()) == {0}  # uncalibrated: everything is "English"
+    fixed = calibrated_labels(raw, scores, tax)
+    assert [fixed[str(i)] for i in range(len(truth))] == truth
+    assert calibrated_labels(raw, scores, tax, strength=0) == raw
+    assert calibrated_labels(raw, {}, tax) == raw  # no scores: the model's labels stand
+
+
+def test_model_strength_decides_the_default_loop_and_explicit_values_win():
+    from clusteragent.state import AgentConfig
+
+    assert AgentConfig().resolved_for("llamacpp").propose_batches == 0
+    assert AgentConfig().resolved_for("llamacpp").review_rounds == 0
+    assert AgentConfig().resolved_for("openai").review_rounds == 3
+    assert AgentConfig(review_rounds=2).resolved_for("llamacpp").review_rounds == 2

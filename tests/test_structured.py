@@ -108,3 +108,26 @@ def test_batching_backend_gets_one_engine_call_and_retries_only_failures():
     out = StructuredLLM(chat).decide_many([[("user", "q")]] * 3, Pick)
     assert [o.label for o in out] == ["billing", "shipping", "billing"]
     assert chat.calls[0] == {"batch": 3} and len(chat.calls) == 2
+
+
+def _reply_with_logprobs(tokens):
+    from langchain_core.messages import AIMessage
+
+    return AIMessage(content="".join(t for t, _ in tokens), response_metadata={"logprobs": {"content": [
+        {"token": t, "logprob": -0.1, "top_logprobs": [{"token": a, "logprob": lp} for a, lp in alts]} for t, alts in tokens]}})
+
+
+def test_choice_logprobs_reads_the_value_position_and_floors_missing_options():
+    from clusteragent.structured import choice_logprobs
+
+    reply = _reply_with_logprobs([("{", []), ('"', []), ("cluster", []), ('":', []), (' "', []),
+                                  ("Ger", [("Ger", -0.5), ("English", -1.0), ("Fr", -3.0)]), ('man"', []), ("}", [])])
+    scores = choice_logprobs(reply, "cluster", ("English", "German", "French", "Spanish"))
+    assert scores == {"English": -1.0, "German": -0.5, "French": -3.0, "Spanish": -5.0}
+    assert choice_logprobs(_reply_with_logprobs([("{}", [])]), "cluster", ("a",)) is None
+
+
+def test_logprobs_are_requested_only_from_backends_that_give_them():
+    chat = ScriptedChatModel(script=['{"label": "billing", "confidence": 0.9}'])
+    result = StructuredLLM(chat).decide(MESSAGES, Pick, choice_field="label")
+    assert "logprobs" not in chat.calls[0]["kwargs"] and result.choice_scores is None
