@@ -28,6 +28,7 @@ from clusteragent.tools.index import VectorIndex
 from clusteragent.tools.kestimate import estimate_k
 from clusteragent.tools.labelling import label_messages, label_schema
 from clusteragent.tools.propagate import least_certain, propagate
+from clusteragent.tools.registry import REVIEW_TOOLS, Workspace, call_tool, describe_tools
 from clusteragent.tools.sampling import diverse_sample
 
 REVIEW_EXAMPLES = 2
@@ -365,9 +366,11 @@ def review(state: AgentState, runtime: Runtime[RunContext]) -> Command[Literal["
     k_note = "; ".join(filter(None, [state.get("review_feedback", ""),
                                      f"The result cannot be submitted yet: {'; '.join(problems)}." if problems else ""]))
     can_split = ctx.calls_left(state) >= 3 and len(tax.clusters) < state["k_max"]
-    schema = review_schema(tuple(tax.names), can_split)
+    tools = [t for t in REVIEW_TOOLS if t != "split" or can_split]
+    schema = review_schema(tuple(tax.names), tuple(tools))
     messages = load_prompt("review").messages(instruction=state["instruction"], facet=state.get("facet", ""),
-                                              clusters=table, confusable=confusable, k_note=k_note)
+                                              clusters=table, confusable=confusable, k_note=k_note,
+                                              tools=describe_tools(tools))
     ctx.progress(f"review step {round_ + 1}")
     update = {"review_round": round_ + 1}
     try:
@@ -378,57 +381,28 @@ def review(state: AgentState, runtime: Runtime[RunContext]) -> Command[Literal["
     trace = list(state.get("trace", [])) + [{"step": "review", "action": decision.action,
                                              "clusters": decision.clusters, "reason": decision.reason}]
     update["trace"] = trace
-    feedback = ""
-    audit = list(state.get("audit", []))
     if decision.action == "stop":
         if not problems:
             update.update(stop_reason="the model stopped the review", **ctx.stamp(state, "review", started))
             return Command(update=update, goto="finalize")
-        feedback = "You chose stop, but the result is not valid yet."
-    elif decision.action == "merge":
-        ids = [tax.find(n).id for n in dict.fromkeys(decision.clusters) if tax.find(n)]
-        new_name = decision.new_name.strip()
-        clash = tax.find(new_name) if new_name else None
-        if len(ids) != 2:
-            feedback = "A merge needs two different clusters."
-        elif clash is not None and clash.id not in ids:
-            feedback = f'The name "{new_name}" is already taken.'
-        else:
-            assignment, tax, entry = tx.merge(assignment, tax, ids, new_name or None, decision.new_description or None)
-            labels = {r: (ids[0] if c == ids[1] else c) for r, c in state.get("labels", {}).items()}
-            audit.append(entry)
-            update.update(labels=labels, assignment_ref=_set_assignment(ctx, state, assignment, confidence),
-                          **_tax_update(tax))
-    elif decision.action == "rename":
-        target = tax.find(decision.clusters[0]) if decision.clusters else None
-        new_name = decision.new_name.strip()
-        if target is None or not new_name:
-            feedback = "A rename needs one cluster and a new name."
-        elif tax.find(new_name) is not None and tax.find(new_name).id != target.id:
-            feedback = f'The name "{new_name}" is already taken.'
-        else:
-            tax, entry = tx.rename(tax, target.id, new_name, decision.new_description or None)
-            audit.append(entry)
-            update.update(**_tax_update(tax))
-    elif decision.action == "split":
-        target = tax.find(decision.clusters[0]) if decision.clusters else None
-        if target is None or counts.get(target.id, 0) < 4:
-            feedback = "A split needs one cluster with at least 4 texts."
-        else:
-            result = _split(ctx, state, assignment, confidence, tax, target)
-            if isinstance(result, str):
-                feedback = result
-            else:
-                assignment, tax, entry, labels = result
-                audit.append(entry)
-                update.update(labels=labels, assignment_ref=_set_assignment(ctx, state, assignment, confidence),
-                              **_tax_update(tax))
-    update.update(audit=audit, review_feedback=feedback, **ctx.stamp(state, "review", started))
+        update.update(review_feedback="You chose stop, but the result is not valid yet.",
+                      **ctx.stamp(state, "review", started))
+        return Command(update=update, goto="review")
+    ws = Workspace(assignment=assignment, taxonomy=tax, labels=dict(state.get("labels", {})), texts=ctx.texts,
+                   vectors=ctx.vectors, index=ctx.index, audit=list(state.get("audit", [])),
+                   split_helper=lambda target: _split(ctx, state, ws, target))
+    done, observation = call_tool(ws, decision.action, decision.model_dump())
+    trace[-1]["observation"] = observation
+    if ws.changed:
+        update.update(labels=ws.labels, audit=ws.audit, **_tax_update(ws.taxonomy),
+                      assignment_ref=_set_assignment(ctx, state, ws.assignment, confidence))
+    update.update(review_feedback=f"Your last step: {observation}", **ctx.stamp(state, "review", started))
     return Command(update=update, goto="review")
 
 
-def _split(ctx: RunContext, state: AgentState, assignment, confidence, tax: tx.Taxonomy, target: tx.Cluster):
-    members = np.flatnonzero(assignment == target.id)
+def _split(ctx: RunContext, state: AgentState, ws: Workspace, target: tx.Cluster):
+    """The model's part of a split: propose two sub-clusters, label a few members; the classifier places the rest."""
+    members = np.flatnonzero(ws.assignment == target.id)
     read, _ = diverse_sample(ctx.vectors[members], SPLIT_READ, seed=ctx.config.seed)
     messages = load_prompt("split").messages(instruction=state["instruction"], facet=state.get("facet", ""),
                                              name=target.name, description=target.description,
@@ -438,7 +412,8 @@ def _split(ctx: RunContext, state: AgentState, assignment, confidence, tax: tx.T
     except ModelError as e:
         return f"The split failed: {e}"
     names = [c.name for c in proposal.clusters]
-    if len({n.lower() for n in names}) < 2 or any(tax.find(n) and tax.find(n).id != target.id for n in names):
+    if len({n.lower() for n in names}) < 2 or any(ws.taxonomy.find(n) and ws.taxonomy.find(n).id != target.id
+                                                 for n in names):
         return "A split needs two new, different names that no other cluster has."
     sub = tx.Taxonomy.from_specs(proposal.clusters)
     chosen, _ = diverse_sample(ctx.vectors[members], min(SPLIT_LABELS, ctx.calls_left(state)), seed=ctx.config.seed + 7)
@@ -446,14 +421,14 @@ def _split(ctx: RunContext, state: AgentState, assignment, confidence, tax: tx.T
     if len(set(sub_labels.values())) < 2:
         return f'After labelling, every sampled text of "{target.name}" fell in one part; the split was not made.'
     rows = np.array([int(r) for r in sub_labels], dtype=np.int64)
-    local = np.searchsorted(members, rows)
-    parts, _, _, _ = propagate(ctx.vectors[members], local, np.array(list(sub_labels.values())), seed=ctx.config.seed)
-    new_assignment, new_tax, entry = tx.split(assignment, tax, target.id, members, parts,
-                                              [(c.name, c.description) for c in sub.clusters])
-    id_of_part = dict(zip(sub.ids, entry["into"]))
-    labels = {r: c for r, c in state.get("labels", {}).items() if c != target.id}
-    labels.update({r: id_of_part[c] for r, c in sub_labels.items()})
-    return new_assignment, new_tax, entry, labels
+    parts, _, _, _ = propagate(ctx.vectors[members], np.searchsorted(members, rows),
+                               np.array(list(sub_labels.values())), seed=ctx.config.seed)
+
+    def relabel(new_ids: list[int]) -> dict[str, int]:
+        by_part = dict(zip(sub.ids, new_ids))
+        return {r: by_part[c] for r, c in sub_labels.items()}
+
+    return members, parts, [(c.name, c.description) for c in sub.clusters], relabel
 
 
 def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:

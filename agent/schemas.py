@@ -45,18 +45,15 @@ def taxonomy_schema(k_min: int, k_max: int) -> type[BaseModel]:
 
 
 @functools.lru_cache(maxsize=64)
-def review_schema(names: tuple[str, ...], can_split: bool) -> type[BaseModel]:
+def review_schema(names: tuple[str, ...], tools: tuple[str, ...]) -> type[BaseModel]:
     """One review step: a tool to call on named clusters, or stop."""
-    actions = ("stop", "merge", "rename") + (("split",) if can_split else ())
     name = Literal[names]  # type: ignore[valid-type]
     return create_model(
         "ReviewDecision",
         reason=(str, Field(max_length=200, description="why, in one sentence")),
-        action=(Literal[actions], Field(description="stop when the clusters are good; merge two clusters that "
-                                                    "mean the same under the instruction; rename a cluster whose "
-                                                    "name does not fit its texts; split a cluster that mixes groups")),
-        clusters=(list[name], Field(max_length=2, description="the cluster(s) the action applies to: two for "
-                                                               "merge, one for rename or split, none for stop")),
+        action=(Literal[("stop",) + tools], Field(description="the tool to call, or stop when the clusters are good")),
+        clusters=(list[name], Field(max_length=2, description="the cluster(s) the tool applies to: two for "
+                                                               "merge, one for the others, none for stop")),
         new_name=(str, Field(max_length=32, description="the new name for rename or merge, else empty")),
         new_description=(str, Field(max_length=120, description="the new inclusion rule for rename or merge, "
                                                                  "else empty")),
