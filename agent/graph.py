@@ -1,6 +1,7 @@
 """The clustering agent as a LangGraph graph.
 
 ingest -> understand -> propose -> label -> propagate -> (label_uncertain -> propagate) -> review* -> finalize
+                      `-> cluster_embeddings (subject-matter facets, small models) -> review* -> finalize
 
 The model states the facet and builds the taxonomy from diverse samples, labels a budgeted sample
 (one text per call, choosing among named clusters), a classifier over the embeddings carries those
@@ -21,7 +22,7 @@ from langgraph.types import Command
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import SplitProposal, review_schema, taxonomy_schema, understanding_schema
+from clusteragent.schemas import ClusterSpec, SplitProposal, review_schema, taxonomy_schema, understanding_schema
 from clusteragent.state import AgentConfig, AgentState, RunContext
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
@@ -227,9 +228,73 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
                                                   texts=[ctx.texts[r] for r in rows], k_min=k_min, k_max=k_max)
     answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max), step="understand")
     tax = _update_from_specs(tx.Taxonomy(), answer.clusters)
-    trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet, "clusters": tax.names}]
-    return {"facet": answer.facet, "seen": rows.tolist(), "trace": trace, **_tax_update(tax),
-            **ctx.stamp(state, "understand", started)}
+    trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet,
+                                       "about_topic": answer.about_topic, "clusters": tax.names}]
+    return {"facet": answer.facet, "about_topic": answer.about_topic, "seen": rows.tolist(), "trace": trace,
+            **_tax_update(tax), **ctx.stamp(state, "understand", started)}
+
+
+def route_after_understand(state: AgentState, runtime: Runtime[RunContext]) -> Literal["propose", "cluster_embeddings"]:
+    strategy = runtime.context.config.strategy
+    if strategy == "embedding" or (strategy == "auto" and state.get("about_topic")):
+        return "cluster_embeddings"
+    return "propose"
+
+
+def cluster_embeddings(state: AgentState, runtime: Runtime[RunContext]) -> dict:
+    """Subject-matter facets follow the embeddings: k-means with k from estimate_k, each group named by the model.
+
+    A group the model names like an earlier one is merged into it (the model says they are the same).
+    """
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    ctx = runtime.context
+    started = time.perf_counter()
+    _ensure_ingested(ctx)
+    cfg = ctx.config
+    trace = list(state.get("trace", []))
+    notes = list(state.get("notes", []))
+    audit = list(state.get("audit", []))
+    k_min, k_max = state["k_min"], state["k_max"]
+    if k_min == k_max:
+        k = k_min
+    else:
+        k, stats = estimate_k(ctx.vectors, k_min, k_max, seed=cfg.seed, max_points=2000)
+        trace.append({"step": "estimate_k", "silhouette_k": k, "eigengap_k": stats["eigengap_k"]})
+    ctx.progress(f"k-means with k={k} on the embeddings")
+    model = (KMeans(k, n_init=3, random_state=cfg.seed) if len(ctx.vectors) <= 20_000
+             else MiniBatchKMeans(k, n_init=3, batch_size=4096, random_state=cfg.seed))
+    groups = model.fit_predict(ctx.vectors).astype(np.int64)
+    sims = ctx.vectors @ _centroids(ctx.vectors, groups, list(range(k))).T
+    soft = np.exp((sims - sims.max(axis=1, keepdims=True)) / 0.05)
+    confidence = (soft.max(axis=1) / soft.sum(axis=1)).astype(np.float32)
+    order = np.argsort(-np.bincount(groups, minlength=k), kind="stable")
+    tax = tx.Taxonomy()
+    assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
+    for g in order:
+        rows = _examples(ctx.vectors, groups, int(g), 8)
+        name, description = f"group {len(tax.clusters) + 1}", ""
+        if ctx.calls_left(state) > 0:
+            messages = load_prompt("name_cluster").messages(instruction=state["instruction"],
+                                                            facet=state.get("facet", ""), taken=tax.names,
+                                                            texts=[ctx.texts[r] for r in rows])
+            try:
+                spec = ctx.llm.decide(messages, ClusterSpec, step="name_cluster")
+                name, description = spec.name, spec.description
+            except ModelError as e:
+                notes.append(f"a group kept a numbered name: {e}")
+        same = tax.find(name)
+        if same is not None:
+            assignment[groups == g] = same.id
+            audit.append({"op": "merge", "into": same.id, "names": [name, name], "by": "named the same",
+                          "moved": int((groups == g).sum())})
+            continue
+        tax, cid = tax.added(name, description)
+        assignment[groups == g] = cid
+    trace.append({"step": "cluster_embeddings", "k": k, "clusters": tax.names})
+    return {"trace": trace, "notes": notes, "audit": audit, **_tax_update(tax),
+            "assignment_ref": _set_assignment(ctx, state, assignment, confidence),
+            **ctx.stamp(state, "cluster_embeddings", started)}
 
 
 def propose(state: AgentState, runtime: Runtime[RunContext]) -> dict:
@@ -468,6 +533,7 @@ def build_graph():
     builder = StateGraph(AgentState, context_schema=RunContext)
     builder.add_node("ingest", ingest)
     builder.add_node("understand", understand)
+    builder.add_node("cluster_embeddings", cluster_embeddings)
     builder.add_node("propose", propose)
     builder.add_node("label", label)
     builder.add_node("propagate", propagate_labels)
@@ -476,7 +542,8 @@ def build_graph():
     builder.add_node("finalize", finalize)
     builder.add_edge(START, "ingest")
     builder.add_edge("ingest", "understand")
-    builder.add_edge("understand", "propose")
+    builder.add_conditional_edges("understand", route_after_understand)
+    builder.add_edge("cluster_embeddings", "review")
     builder.add_conditional_edges("propose", route_after_propose)
     builder.add_edge("label", "propagate")
     builder.add_edge("label_uncertain", "propagate")

@@ -29,6 +29,9 @@ def understanding_schema(k_min: int, k_max: int) -> type[BaseModel]:
         "Understanding",
         facet=(str, Field(min_length=1, max_length=80,
                           description="the property of a text the clusters must differ by, in a few words")),
+        about_topic=(bool, Field(description="true when the instruction groups texts by subject matter (topic, "
+                                             "domain, theme, scenario, intent); false when by another property "
+                                             "(language, style, sentiment, emotion, speech act, ...)")),
         clusters=(list[ClusterSpec], Field(min_length=k_min, max_length=k_max,
                                            description=f"{k_min} to {k_max} clusters along that facet")),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypedDict
+from typing import Any, Callable, Literal, TypedDict
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
@@ -38,6 +38,11 @@ class AgentConfig(BaseModel):
                                "preference for some cluster names (0 = use its labels as they are)")
     min_label_share: float = Field(0.03, ge=0, le=0.5, description="a cluster needs at least this share of the "
                                    "model's labels to stay (an honest k: a name the model almost never picks is not a group)")
+    strategy: Literal["auto", "labels", "embedding"] | None = Field(
+        None, description="labels: the model's labels define the clusters; embedding: k-means on the embeddings "
+                          "with k from estimate_k, each cluster named by the model; auto: embedding when the model "
+                          "says the instruction is about subject matter (default: auto on the embedded model, "
+                          "labels otherwise)")
     show_k_evidence: bool = Field(False, description="show estimate_k's statistics to the model while proposing")
     first_proposal_max: int = Field(8, ge=2, description="most clusters in the first proposal when k is not fixed")
 
@@ -60,6 +65,7 @@ class AgentConfig(BaseModel):
         """
         small = provider == "llamacpp"
         return self.model_copy(update={
+            "strategy": self.strategy or ("auto" if small else "labels"),
             "propose_batches": self.propose_batches if self.propose_batches is not None else (0 if small else 1),
             "review_rounds": self.review_rounds if self.review_rounds is not None else (0 if small else 3),
         })
@@ -80,6 +86,7 @@ class AgentConfig(BaseModel):
 class AgentState(TypedDict, total=False):
     instruction: str
     facet: str
+    about_topic: bool
     k_min: int
     k_max: int
     taxonomy: list[dict]  # [{id, name, description}]

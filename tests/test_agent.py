@@ -37,7 +37,7 @@ TEXTS, TOPIC, MOOD = corpus()
 TRUTH = {t: (TOPIC[i], MOOD[i]) for i, t in enumerate(TEXTS)}
 
 
-def scripted(facet_of, review_actions=(), first_clusters=None):
+def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth"):
     """A model that plans by `facet_of` ("topic" or "mood"), labels by the truth, and reviews from a script."""
     actions = list(review_actions)
     names = {"topic": list(TOPICS), "mood": list(MOODS)}
@@ -48,7 +48,8 @@ def scripted(facet_of, review_actions=(), first_clusters=None):
         facet = facet_of
         if "State the facet" in user or "First state the facet" in user:
             clusters = first_clusters or names[facet]
-            return json.dumps({"facet": facet, "clusters": [{"name": n, "description": f"texts about {n}"} for n in clusters]})
+            return json.dumps({"facet": facet, "about_topic": facet == "topic",
+                               "clusters": [{"name": n, "description": f"texts about {n}"} for n in clusters]})
         if "complete updated list" in user:
             listed = re.findall(r"^- ([^:]+):", user, re.M)
             return json.dumps({"clusters": [{"name": n, "description": f"texts about {n}"} for n in listed]})
@@ -63,6 +64,11 @@ def scripted(facet_of, review_actions=(), first_clusters=None):
         if "Choose one action" in user:
             action = actions.pop(0) if actions else {"action": "stop"}
             return json.dumps({"reason": "scripted", "clusters": [], "new_name": "", "new_description": "", **action})
+        if "Give the group a 1-3 word name" in user:
+            texts = re.findall(r"<text id=\"\d+\">(.*?)</text>", user)
+            topics = [TRUTH[t][0] for t in texts if t in TRUTH]
+            name = max(set(topics), key=topics.count) if naming == "truth" else naming
+            return json.dumps({"name": name, "description": f"texts about {name}"})
         if "Propose two sub-clusters" in user:
             return json.dumps({"clusters": [{"name": "rain", "description": "rain"}, {"name": "sun", "description": "sun"}]})
         raise AssertionError(f"unexpected prompt: {user[:200]}")
@@ -229,4 +235,34 @@ def test_model_strength_decides_the_default_loop_and_explicit_values_win():
     assert AgentConfig().resolved_for("llamacpp").propose_batches == 0
     assert AgentConfig().resolved_for("llamacpp").review_rounds == 0
     assert AgentConfig().resolved_for("openai").review_rounds == 3
+    assert AgentConfig().resolved_for("llamacpp").strategy == "auto"
+    assert AgentConfig().resolved_for("openai").strategy == "labels"
     assert AgentConfig(review_rounds=2).resolved_for("llamacpp").review_rounds == 2
+
+
+def test_embedding_strategy_clusters_the_embeddings_and_the_model_names_the_groups():
+    model = scripted("topic")
+    res = fit(model, "Cluster by topic.", k=3, strategy="embedding").result_
+    assert res.run["labelled_by_model"] == 0
+    named = [c for c in model.calls if "Give the group a 1-3 word name" in c["messages"][-1].content]
+    assert 1 <= len(named) <= 3 and set(res.names) <= set(TOPICS)
+    assert sum(c["size"] for c in res.clusters) == len(TEXTS)
+
+
+def test_groups_the_model_names_alike_are_merged_and_audited():
+    res = fit(scripted("topic", naming="same thing"), "Cluster by topic.", k=3, strategy="embedding").result_
+    assert res.k == 1 and res.names == ["same thing"] and res.clusters[0]["size"] == len(TEXTS)
+    assert [a["by"] for a in res.run["audit"]] == ["named the same", "named the same"]
+
+
+def test_auto_strategy_follows_the_models_reading_of_the_instruction():
+    from clusteragent.graph import route_after_understand
+    from clusteragent.state import AgentConfig
+
+    class Runtime:
+        def __init__(self, strategy):
+            self.context = type("C", (), {"config": AgentConfig(strategy=strategy)})()
+
+    assert route_after_understand({"about_topic": True}, Runtime("auto")) == "cluster_embeddings"
+    assert route_after_understand({"about_topic": False}, Runtime("auto")) == "propose"
+    assert route_after_understand({"about_topic": True}, Runtime("labels")) == "propose"
