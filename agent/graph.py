@@ -193,6 +193,13 @@ def _most_similar_pairs(vectors, assignment, tax: tx.Taxonomy, top: int = 3) -> 
     return sorted(pairs, key=lambda p: -p[2])[:top]
 
 
+def _estimate_k(ctx: RunContext, state: AgentState, trace: list) -> tuple[int, dict]:
+    """estimate_k over the allowed range on (a subsample of) the embeddings, recorded in the trace."""
+    best, stats = estimate_k(ctx.vectors, state["k_min"], state["k_max"], seed=ctx.config.seed, max_points=2000)
+    trace.append({"step": "estimate_k", "silhouette_k": best, "eigengap_k": stats["eigengap_k"]})
+    return best, stats
+
+
 def _examples(vectors, assignment, cid: int, n: int) -> np.ndarray:
     members = np.flatnonzero(assignment == cid)
     if len(members) <= n:
@@ -256,11 +263,7 @@ def cluster_embeddings(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     notes = list(state.get("notes", []))
     audit = list(state.get("audit", []))
     k_min, k_max = state["k_min"], state["k_max"]
-    if k_min == k_max:
-        k = k_min
-    else:
-        k, stats = estimate_k(ctx.vectors, k_min, k_max, seed=cfg.seed, max_points=2000)
-        trace.append({"step": "estimate_k", "silhouette_k": k, "eigengap_k": stats["eigengap_k"]})
+    k = k_min if k_min == k_max else _estimate_k(ctx, state, trace)[0]
     ctx.progress(f"k-means with k={k} on the embeddings")
     model = (KMeans(k, n_init=3, random_state=cfg.seed) if len(ctx.vectors) <= 20_000
              else MiniBatchKMeans(k, n_init=3, batch_size=4096, random_state=cfg.seed))
@@ -307,8 +310,7 @@ def propose(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     trace = list(state.get("trace", []))
     evidence = ""
     if state["k_min"] != state["k_max"]:
-        best, stats = estimate_k(ctx.vectors, state["k_min"], state["k_max"], seed=cfg.seed, max_points=1000)
-        trace.append({"step": "estimate_k", "silhouette_k": best, "eigengap_k": stats["eigengap_k"]})
+        best, stats = _estimate_k(ctx, state, trace)
         # Raw-embedding statistics describe the texts' dominant (usually topical) structure, so they are
         # evidence only when the instruction is about topic; a small model anchors on any number it is
         # shown, so they reach the prompt only with show_k_evidence.
