@@ -87,8 +87,10 @@ def test_missing_part_package_says_how_to_install():
 
 
 def test_unmarked_tests_cannot_start_the_embedded_model(tmp_path):
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
     with pytest.raises(RuntimeError, match="real chat model"):
-        load_chat_model("llamacpp:qwen2.5-coder-0.5b", cache_dir=tmp_path)
+        load_chat_model(f"llamacpp:{gguf}", cache_dir=tmp_path)
 
 
 def test_unmarked_tests_cannot_reach_a_server():
