@@ -105,7 +105,15 @@ class ClusterAgent:
                  k_min: int | None = None, k_max: int | None = None, max_model_calls: int = 150, seed: int = 0,
                  progress: bool = True, settings: Settings | None = None, model_options: dict | None = None,
                  **config: Any):
-        self.config = AgentConfig(k=k, k_min=k_min, k_max=k_max, max_model_calls=max_model_calls, seed=seed, **config)
+        from pydantic import ValidationError
+
+        from clusteragent.errors import ConfigError
+
+        try:
+            self.config = AgentConfig(k=k, k_min=k_min, k_max=k_max, max_model_calls=max_model_calls, seed=seed,
+                                      **config)
+        except ValidationError as e:
+            raise ConfigError.from_validation(e) from None
         self.settings = settings or Settings.resolve(embedding_model=embedding_model,
                                                      progress=None if progress else False)
         self.model = model

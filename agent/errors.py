@@ -12,6 +12,16 @@ class CorpusError(ClusterAgentError, ValueError):
 class ConfigError(ClusterAgentError, ValueError):
     """An option or setting has a value that cannot work."""
 
+    @classmethod
+    def from_validation(cls, error) -> "ConfigError":
+        """One line from a pydantic ValidationError: the first field, what is wrong, what was given."""
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        if where:
+            return cls(f"setting {where!r}: {message} (got {first.get('input')!r}).")
+        return cls(message)
+
 
 class ModelError(ClusterAgentError, RuntimeError):
     """A model could not be loaded or did not answer usefully after the allowed retries."""

@@ -50,6 +50,4 @@ class Settings(BaseModel):
         try:
             return cls(**values)
         except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"setting {where!r}: {first['msg']} (got {first.get('input')!r}).") from None
+            raise ConfigError.from_validation(e) from None

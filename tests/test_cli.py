@@ -54,3 +54,16 @@ def test_console_script_runs_offline_in_a_fresh_process(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert np.load(out).shape == (2, 384)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--k-min", "5", "--k-max", "3"], "k_min (5) is larger than k_max (3)"),
+    (["--k", "0"], "'k': Input should be greater than or equal to 1"),
+    (["--max-model-calls", "1"], "'max_model_calls'"),
+    (["--k", "5000"], "larger than the corpus"),
+])
+def test_run_option_errors_are_one_line_exit_2(tmp_path, capsys, args, message):
+    rc = main(["run", str(sample_corpus_path()), "--id-field", "id", "--instruction", "by topic",
+               "--out", str(tmp_path / "o"), "--model", "openai:m", *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
