@@ -366,6 +366,9 @@ def propagate_labels(state: AgentState, runtime: Runtime[RunContext]) -> Command
     labels = calibrated_labels(state.get("labels", {}), state.get("label_scores", {}), tax,
                                ctx.config.calibration)
     notes = list(state.get("notes", []))
+    # Labels given before an earlier propagate dropped their cluster must not bring it back
+    # (massive_en:intent once ended with texts in a cluster the taxonomy no longer had).
+    labels = {r: c for r, c in labels.items() if c in set(tax.ids)}
     support = {c.id: sum(1 for v in labels.values() if v == c.id) for c in tax.clusters}
     floor = max(1, int(np.ceil(ctx.config.min_label_share * len(labels))))
     weak = [c for c in tax.clusters if support[c.id] < floor]
