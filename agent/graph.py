@@ -142,6 +142,13 @@ def _label_rows(ctx: RunContext, state: AgentState, rows: np.ndarray, tax: tx.Ta
     return labels, scores
 
 
+def _labels_added(ctx: RunContext, state: AgentState, rows, tax: tx.Taxonomy, step: str) -> dict:
+    """The state update that adds the model's labels (and scores) for `rows` to those it already gave."""
+    new_labels, new_scores = _label_rows(ctx, state, rows, tax, step)
+    return {"labels": {**state.get("labels", {}), **new_labels},
+            "label_scores": {**state.get("label_scores", {}), **new_scores}}
+
+
 def calibrated_labels(labels: dict[str, int], scores: dict[str, dict[str, float]], tax: tx.Taxonomy,
                       strength: float = 1.0) -> dict[str, int]:
     """Correct the model's preference for some cluster names whatever the text (contextual calibration).
@@ -351,11 +358,7 @@ def label(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     first = int(round(budget * (1 - cfg.uncertain_share)))
     rows, _ = diverse_sample(ctx.vectors, first, seed=cfg.seed, method="stratified")
     ctx.progress(f"labelling {len(rows)} texts with {len(tax.clusters)} clusters")
-    labels, scores = dict(state.get("labels", {})), dict(state.get("label_scores", {}))
-    new_labels, new_scores = _label_rows(ctx, state, rows, tax, "label")
-    labels.update(new_labels)
-    scores.update(new_scores)
-    return {"labels": labels, "label_scores": scores, **ctx.stamp(state, "label", started)}
+    return {**_labels_added(ctx, state, rows, tax, "label"), **ctx.stamp(state, "label", started)}
 
 
 def propagate_labels(state: AgentState, runtime: Runtime[RunContext]) -> Command[Literal["label_uncertain", "review"]]:
@@ -401,16 +404,11 @@ def label_uncertain(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
     started = time.perf_counter()
     tax = _taxonomy(state)
-    labels = dict(state.get("labels", {}))
     budget = max(0, ctx.calls_left(state) - _review_reserve(ctx.config))
-    done = np.array([int(r) for r in labels], dtype=np.int64)
+    done = np.array([int(r) for r in state.get("labels", {})], dtype=np.int64)
     rows = least_certain(ctx.arrays["margin"], budget, exclude=done)
     ctx.progress(f"asking the model about {len(rows)} low-margin texts")
-    scores = dict(state.get("label_scores", {}))
-    new_labels, new_scores = _label_rows(ctx, state, rows, tax, "label_uncertain")
-    labels.update(new_labels)
-    scores.update(new_scores)
-    return {"labels": labels, "label_scores": scores, "active_learning_done": True,
+    return {**_labels_added(ctx, state, rows, tax, "label_uncertain"), "active_learning_done": True,
             **ctx.stamp(state, "label_uncertain", started)}
 
 
