@@ -15,6 +15,7 @@ import numpy as np
 
 from clusteragent.settings import Settings
 from clusteragent.state import AgentConfig, RunContext
+from clusteragent.store import RunStore
 from clusteragent.tools.corpus import Corpus, from_texts
 
 REPRESENTATIVES = 3
@@ -122,6 +123,8 @@ class ClusterAgent:
         self.result_: ClusterResult | None = None
         self.state_: dict | None = None
         self._chat = None
+        self._session = None
+        self.source_options: dict = {}  # where the corpus came from (set by the CLI), for session.json
 
     # sklearn-style fitted attributes
     @property
@@ -154,64 +157,188 @@ class ClusterAgent:
         if self.progress:
             print(f"clusteragent: {message}", file=sys.stderr, flush=True)
 
-    def fit(self, texts: Sequence[str] | Corpus, instruction: str, ids: Sequence[Any] | None = None) -> "ClusterAgent":
-        """Cluster `texts` by `instruction`; the result is in `result_` (and `labels_`, `clusters_`)."""
+    def fit(self, texts: Sequence[str] | Corpus, instruction: str, ids: Sequence[Any] | None = None,
+            out_dir: str | Path | None = None, resume: bool = False) -> "ClusterAgent":
+        """Cluster `texts` by `instruction`; the result is in `result_` (and `labels_`, `clusters_`).
+
+        Args:
+            texts: the texts (or a Corpus from `load_corpus`).
+            instruction: how to cluster them.
+            ids: one id per text (default 1..N).
+            out_dir: a folder for the run's checkpoints, arrays and recorded model answers (SQLite;
+                durable, and what `resume` and `clusteragent refine` read). Default: kept in memory.
+            resume: continue the run recorded in `out_dir` from its last checkpoint, replaying the
+                model answers it already has instead of asking again.
+        """
         from clusteragent.errors import ConfigError
-        from clusteragent.graph import graph
-        from clusteragent.models import backend_info
-        from clusteragent.structured import StructuredLLM
-        from clusteragent.tools.embeddings import Embedder
 
         if not instruction or not instruction.strip():
             raise ConfigError("give an instruction that says how to cluster the texts.")
         corpus = texts if isinstance(texts, Corpus) else from_texts(texts, ids)
         self.config.k_range(len(corpus))  # a k larger than the corpus fails before any model loads
+        if resume and out_dir is None:
+            raise ConfigError("resume needs the run's folder (out_dir / --out).")
         started = time.perf_counter()
-        chat = self.chat_model()
-        trace: list[dict] = []
-        llm = StructuredLLM(chat, trace=trace)
-        config = self.config.resolved_for(backend_info(chat)["provider"])
-        ctx = RunContext(texts=corpus.texts, llm=llm, embedder=Embedder.from_settings(self.settings),
-                         config=config, progress=self._say, show_bars=self.progress)
-        thread_id = str(uuid.uuid4())
-        state = graph.invoke({"instruction": instruction}, context=ctx,
-                             config={"configurable": {"thread_id": thread_id}, "recursion_limit": 200})
+        thread_id = _resume_thread(out_dir, corpus, instruction) if resume else None
+        if not resume and out_dir is not None:
+            _clear_run_files(Path(out_dir))
+        self._store = RunStore(out_dir)
+        self._corpus = corpus
+        thread_id = thread_id or str(uuid.uuid4())
+        if out_dir is not None:
+            _write_session(Path(out_dir), thread_id, corpus, instruction, self)
+        state, ctx, llm, trace = self._run_graph(corpus, instruction, thread_id, resume=resume)
         self.state_ = state
-        self.result_ = self._result(corpus, ctx, state, llm, chat, thread_id, instruction, trace,
-                                    time.perf_counter() - started, backend_info)
+        self._ctx = ctx
+        self._thread_id = thread_id
+        self._session = None
+        self.result_ = self._result(corpus, ctx, state, llm, thread_id, instruction, trace,
+                                    time.perf_counter() - started)
         return self
 
-    def _result(self, corpus, ctx, state, llm, chat, thread_id, instruction, trace, wall, backend_info) -> ClusterResult:
+    def _run_graph(self, corpus: Corpus, instruction: str, thread_id: str, resume: bool = False,
+                   vectors: np.ndarray | None = None):
+        """Run (or continue) the agent's graph on one thread of this agent's store."""
+        from clusteragent.graph import build_graph
+        from clusteragent.models import backend_info
+        from clusteragent.structured import StructuredLLM, Usage
+        from clusteragent.tools.embeddings import Embedder
+
+        chat = self.chat_model()
+        trace: list[dict] = []
+        graph = build_graph().compile(checkpointer=self._store.checkpointer)
+        config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 200}
+        start: dict | None = {"instruction": instruction}
+        usage = Usage()
+        if resume and self._store.has_thread(thread_id):
+            snapshot = graph.get_state(config)
+            usage = Usage.from_dict(snapshot.values.get("usage", {}))
+            start = None  # continue from the last checkpoint
+            self._say(f"resuming thread {thread_id} after {usage.calls} model call(s); "
+                      f"next: {', '.join(snapshot.next) or 'nothing (the run had finished)'}")
+        llm = StructuredLLM(chat, trace=trace, journal=self._store.journal, usage=usage)
+        run_config = self.config.resolved_for(backend_info(chat)["provider"])
+        ctx = RunContext(texts=corpus.texts, llm=llm, embedder=Embedder.from_settings(self.settings),
+                         config=run_config, progress=self._say, show_bars=self.progress, vectors=vectors,
+                         arrays=self._store.arrays)
+        state = graph.invoke(start, context=ctx, config=config)
+        return state, ctx, llm, trace
+
+    def chat(self, message: str) -> str:
+        """Refine the fitted clustering by a message ("merge A and B", "why is text 17 in X?"); the reply.
+
+        The conversation is a LangGraph thread on this agent's store (in memory, or `out_dir`'s SQLite
+        file); `result_` is updated after every change, and "undo" reverses the last one.
+        """
+        from clusteragent.refine import RefineSession
+
+        self._fitted()
+        if self._session is None:
+            self._session = RefineSession.from_agent(self)
+        reply = self._session.chat(message)
+        self.result_ = self._session.result()
+        return reply.text
+
+    def _result(self, corpus, ctx, state, llm, thread_id, instruction, trace, wall) -> ClusterResult:
+        from clusteragent.models import backend_info
         from clusteragent.prompts import prompt_versions
         from clusteragent.tools.taxonomy import Taxonomy
 
         tax = Taxonomy.from_list(state["taxonomy"], state.get("next_id"))
         assignment = ctx.arrays[state["assignment_ref"]]
-        confidence = ctx.arrays[state["assignment_ref"] + ":confidence"]
-        counts = {c.id: int((assignment == c.id).sum()) for c in tax.clusters}
-        order = sorted(tax.clusters, key=lambda c: (-counts[c.id], c.id))
-        dense = {c.id: i for i, c in enumerate(order)}
-        clusters = []
-        for c in order:
-            members = np.flatnonzero(assignment == c.id)
-            cent = ctx.vectors[members].mean(axis=0)
-            reps = members[np.argsort(-(ctx.vectors[members] @ cent))[:REPRESENTATIVES]]
-            clusters.append({"cluster": dense[c.id], "name": c.name, "description": c.description,
-                             "size": counts[c.id], "representative_ids": [corpus.ids[r] for r in reps],
-                             "representative_texts": [corpus.texts[r] for r in reps]})
-        info = backend_info(chat)
+        confidence = ctx.arrays[state["assignment_ref"] + ".confidence"]
         run = {
-            "instruction": instruction, "facet": state.get("facet"), "k": len(clusters),
+            "instruction": instruction, "facet": state.get("facet"),
             "k_range": [state["k_min"], state["k_max"]], "n_texts": len(corpus), "source": corpus.source,
-            "model": info, "embedding_model": ctx.embedder.model_id, "embedding_precision": ctx.embedder.precision,
+            "model": backend_info(self.chat_model()), "embedding_model": ctx.embedder.model_id,
+            "embedding_precision": ctx.embedder.precision,
             "config": ctx.config.model_dump(), "seed": self.config.seed, "thread_id": thread_id,
             "stop_reason": state.get("stop_reason", ""), "notes": state.get("notes", []),
             "audit": state.get("audit", []), "decisions": state.get("trace", []),
             "labelled_by_model": len(state.get("labels", {})), "timings_s": state.get("timings", {}),
-            "wall_s": round(wall, 2), **llm.usage.as_dict(), "prompt_versions": prompt_versions(),
-            "versions": _versions(),
+            "wall_s": round(wall, 2), **llm.usage.as_dict(), "replayed_calls": llm.journal.replayed,
+            "prompt_versions": prompt_versions(), "versions": _versions(),
         }
-        return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts),
-                             cluster=np.array([dense[c] for c in assignment], dtype=np.int64),
-                             confidence=np.asarray(confidence, dtype=np.float32), clusters=clusters, run=run,
-                             trace=trace)
+        return build_result(corpus, ctx.vectors, tax, assignment, confidence, run, trace)
+
+
+def build_result(corpus: Corpus, vectors: np.ndarray, tax, assignment: np.ndarray, confidence: np.ndarray,
+                 run: dict, trace: list | None = None) -> ClusterResult:
+    """The result object for an assignment: clusters numbered by size, with representatives."""
+    counts = {c.id: int((assignment == c.id).sum()) for c in tax.clusters}
+    order = sorted(tax.clusters, key=lambda c: (-counts[c.id], c.id))
+    dense = {c.id: i for i, c in enumerate(order)}
+    clusters = []
+    for c in order:
+        members = np.flatnonzero(assignment == c.id)
+        cent = vectors[members].mean(axis=0)
+        reps = members[np.argsort(-(vectors[members] @ cent))[:REPRESENTATIVES]]
+        clusters.append({"cluster": dense[c.id], "name": c.name, "description": c.description,
+                         "size": counts[c.id], "representative_ids": [corpus.ids[r] for r in reps],
+                         "representative_texts": [corpus.texts[r] for r in reps]})
+    return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts),
+                         cluster=np.array([dense[c] for c in assignment], dtype=np.int64),
+                         confidence=np.asarray(confidence, dtype=np.float32), clusters=clusters,
+                         run={**run, "k": len(clusters)}, trace=list(trace or []))
+
+
+SESSION = "session.json"
+
+
+def corpus_digest(corpus: Corpus) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for i, t in zip(corpus.ids, corpus.texts):
+        h.update(repr(i).encode())
+        h.update(b"\0")
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _write_session(out: Path, thread_id: str, corpus: Corpus, instruction: str, agent: "ClusterAgent") -> None:
+    """What a later process needs to resume or refine this run: the thread, the corpus, the options."""
+    from clusteragent.store import atomic_write
+
+    session = {"thread_id": thread_id, "instruction": instruction, "corpus_sha256": corpus_digest(corpus),
+               "n_texts": len(corpus), "source": corpus.source, **agent.source_options,
+               "model": agent.model if isinstance(agent.model, str) or agent.model is None else None,
+               "embedding_model": agent.settings.embedding_model, "config": agent.config.model_dump()}
+    atomic_write(out / SESSION, json.dumps(session, ensure_ascii=False, indent=2).encode())
+
+
+def read_session(out: Path) -> dict:
+    from clusteragent.errors import ConfigError
+
+    path = Path(out) / SESSION
+    if not path.exists():
+        raise ConfigError(f"{out}: no {SESSION} here; give the --out folder of a `clusteragent run`.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _resume_thread(out_dir, corpus: Corpus, instruction: str) -> str | None:
+    """The thread to continue in out_dir, after checking that it was run on the same texts and instruction."""
+    from clusteragent.errors import ConfigError
+
+    if not (Path(out_dir) / SESSION).exists():
+        return None  # nothing to resume: start the run, in this folder
+    session = read_session(Path(out_dir))
+    if session["corpus_sha256"] != corpus_digest(corpus):
+        raise ConfigError(f"{out_dir}: the run there used other texts ({session['n_texts']} from "
+                          f"{session['source']}); resume with the same input or choose another --out.")
+    if session["instruction"] != instruction:
+        raise ConfigError(f"{out_dir}: the run there has the instruction {session['instruction']!r}; resume with "
+                          "the same instruction (or refine it afterwards with `clusteragent refine`).")
+    return session["thread_id"]
+
+
+def _clear_run_files(out: Path) -> None:
+    """A fresh run in a folder starts from nothing: remove an earlier run's checkpoints, arrays and answers."""
+    import shutil
+
+    from clusteragent.store import ARRAYS, CALLS, CHECKPOINTS
+
+    for name in (CALLS, SESSION, CHECKPOINTS, CHECKPOINTS + "-wal", CHECKPOINTS + "-shm"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / ARRAYS, ignore_errors=True)

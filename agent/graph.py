@@ -22,7 +22,7 @@ from langgraph.types import Command
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import ClusterSpec, SplitProposal, review_schema, taxonomy_schema, understanding_schema
+from clusteragent.schemas import ClusterSpec, review_schema, taxonomy_schema, understanding_schema
 from clusteragent.state import AgentConfig, AgentState, RunContext
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
@@ -30,11 +30,10 @@ from clusteragent.tools.kestimate import estimate_k
 from clusteragent.tools.labelling import label_messages, label_schema
 from clusteragent.tools.propagate import least_certain, propagate
 from clusteragent.tools.registry import REVIEW_TOOLS, Workspace, call_tool, describe_tools
+from clusteragent.splitting import SPLIT_LABELS
 from clusteragent.tools.sampling import diverse_sample
 
 REVIEW_EXAMPLES = 2
-SPLIT_READ = 12  # member texts the model reads to propose a split
-SPLIT_LABELS = 8  # member texts the model labels to place the rest of a split
 
 
 # ---------------------------------------------------------------- helpers
@@ -174,15 +173,18 @@ def calibrated_labels(labels: dict[str, int], scores: dict[str, dict[str, float]
 
 
 def _set_assignment(ctx: RunContext, state: AgentState, assignment: np.ndarray, confidence: np.ndarray) -> str:
-    ref = f"assignment-{len(ctx.arrays) // 2}"
+    """Store an assignment and its confidences under a content-derived name; the state keeps the name."""
+    from clusteragent.store import content_name
+
+    ref = content_name("assignment", assignment, confidence)
     ctx.arrays[ref] = assignment
-    ctx.arrays[ref + ":confidence"] = confidence
+    ctx.arrays[ref + ".confidence"] = confidence
     return ref
 
 
 def _assignment(ctx: RunContext, state: AgentState) -> tuple[np.ndarray, np.ndarray]:
     ref = state["assignment_ref"]
-    return ctx.arrays[ref], ctx.arrays[ref + ":confidence"]
+    return ctx.arrays[ref], ctx.arrays[ref + ".confidence"]
 
 
 def _centroids(vectors: np.ndarray, assignment: np.ndarray, ids: list[int]) -> np.ndarray:
@@ -391,9 +393,12 @@ def propagate_labels(state: AgentState, runtime: Runtime[RunContext]) -> Command
         assignment = np.array(tax.ids)[sims.argmax(axis=1)]
         confidence = order[:, -1].astype(np.float32)
         margin = (order[:, -1] - order[:, -2]) if sims.shape[1] > 1 else np.ones(len(sims), np.float32)
+    from clusteragent.store import content_name
+
     ref = _set_assignment(ctx, state, assignment.astype(np.int64), confidence)
-    ctx.arrays["margin"] = margin
-    update = {"assignment_ref": ref, "notes": notes, **_tax_update(tax), **ctx.stamp(state, "propagate", started)}
+    margin_ref = content_name("margin", margin)
+    ctx.arrays[margin_ref] = margin
+    update = {"assignment_ref": ref, "margin_ref": margin_ref, "notes": notes, **_tax_update(tax), **ctx.stamp(state, "propagate", started)}
     uncertain_budget = ctx.calls_left(state) - _review_reserve(ctx.config)
     if not state.get("active_learning_done") and labels and uncertain_budget > 0 and len(labels) < len(ctx.texts):
         return Command(update=update, goto="label_uncertain")
@@ -406,7 +411,7 @@ def label_uncertain(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     tax = _taxonomy(state)
     budget = max(0, ctx.calls_left(state) - _review_reserve(ctx.config))
     done = np.array([int(r) for r in state.get("labels", {})], dtype=np.int64)
-    rows = least_certain(ctx.arrays["margin"], budget, exclude=done)
+    rows = least_certain(ctx.arrays[state["margin_ref"]], budget, exclude=done)
     ctx.progress(f"asking the model about {len(rows)} low-margin texts")
     return {**_labels_added(ctx, state, rows, tax, "label_uncertain"), "active_learning_done": True,
             **ctx.stamp(state, "label_uncertain", started)}
@@ -469,34 +474,19 @@ def review(state: AgentState, runtime: Runtime[RunContext]) -> Command[Literal["
 
 
 def _split(ctx: RunContext, state: AgentState, ws: Workspace, target: tx.Cluster):
-    """The model's part of a split: propose two sub-clusters, label a few members; the classifier places the rest."""
-    members = np.flatnonzero(ws.assignment == target.id)
-    read, _ = diverse_sample(ctx.vectors[members], SPLIT_READ, seed=ctx.config.seed)
-    messages = load_prompt("split").messages(instruction=state["instruction"], facet=state.get("facet", ""),
-                                             name=target.name, description=target.description,
-                                             texts=[ctx.texts[members[i]] for i in read])
-    try:
-        proposal = ctx.llm.decide(messages, SplitProposal, step="split")
-    except ModelError as e:
-        return f"The split failed: {e}"
-    names = [c.name for c in proposal.clusters]
-    if len({n.lower() for n in names}) < 2 or any(ws.taxonomy.find(n) and ws.taxonomy.find(n).id != target.id
-                                                 for n in names):
-        return "A split needs two new, different names that no other cluster has."
-    sub = tx.Taxonomy.from_specs(proposal.clusters)
-    chosen, _ = diverse_sample(ctx.vectors[members], min(SPLIT_LABELS, ctx.calls_left(state)), seed=ctx.config.seed + 7)
-    sub_labels, _ = _label_rows(ctx, state, members[chosen], sub, "split")
-    if len(set(sub_labels.values())) < 2:
-        return f'After labelling, every sampled text of "{target.name}" fell in one part; the split was not made.'
-    rows = np.array([int(r) for r in sub_labels], dtype=np.int64)
-    parts, _, _, _ = propagate(ctx.vectors[members], np.searchsorted(members, rows),
-                               np.array(list(sub_labels.values())), seed=ctx.config.seed)
+    """The model's part of a review split (see splitting.plan_split), in the form the registry's split takes."""
+    from clusteragent.splitting import plan_split
+
+    plan = plan_split(ctx.llm, state["instruction"], state.get("facet", ""), target, ctx.texts, ctx.vectors,
+                      np.flatnonzero(ws.assignment == target.id), n=2, taken=ws.taxonomy.names,
+                      calls_left=ctx.calls_left(state), seed=ctx.config.seed)
+    if isinstance(plan, str):
+        return plan
 
     def relabel(new_ids: list[int]) -> dict[str, int]:
-        by_part = dict(zip(sub.ids, new_ids))
-        return {r: by_part[c] for r, c in sub_labels.items()}
+        return {r: new_ids[p] for r, p in plan.labels.items()}
 
-    return members, parts, [(c.name, c.description) for c in sub.clusters], relabel
+    return plan.members, plan.parts, plan.specs, relabel
 
 
 def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:

@@ -61,7 +61,3 @@ def review_schema(names: tuple[str, ...], tools: tuple[str, ...]) -> type[BaseMo
         new_description=(str, Field(max_length=120, description="the new inclusion rule for rename or merge, "
                                                                  "else empty")),
     )
-
-
-class SplitProposal(BaseModel):
-    clusters: list[ClusterSpec] = Field(min_length=2, max_length=2, description="two sub-clusters")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, TypedDict
+from typing import Any, Callable, Literal, MutableMapping, TypedDict
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
@@ -95,6 +95,7 @@ class AgentState(TypedDict, total=False):
     label_scores: dict[str, dict[str, float]]  # row -> {cluster name: log-probability}, where the backend gives them
     seen: list[int]  # rows the model has read while building the taxonomy
     assignment_ref: str  # name of the current assignment array in the run context
+    margin_ref: str  # name of the classifier's margins after the last propagate
     calls_used: int
     active_learning_done: bool
     review_round: int
@@ -104,6 +105,7 @@ class AgentState(TypedDict, total=False):
     stop_reason: str
     trace: list[dict]
     timings: dict[str, float]
+    usage: dict  # model calls and tokens so far (restored when a run resumes)
 
 
 @dataclass
@@ -118,7 +120,7 @@ class RunContext:
     show_bars: bool = True
     vectors: np.ndarray | None = None
     index: Any = None
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    arrays: MutableMapping[str, np.ndarray] = field(default_factory=dict)  # an ArrayStore for durable runs
     label_texts: list[str] | None = None  # texts as the model sees them (truncated), by row
 
     def calls_left(self, state: AgentState) -> int:
@@ -127,4 +129,4 @@ class RunContext:
     def stamp(self, state: AgentState, step: str, started: float) -> dict:
         timings = dict(state.get("timings", {}))
         timings[step] = round(timings.get(step, 0.0) + time.perf_counter() - started, 3)
-        return {"timings": timings, "calls_used": self.llm.usage.calls}
+        return {"timings": timings, "calls_used": self.llm.usage.calls, "usage": self.llm.usage.as_dict()}

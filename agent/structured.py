@@ -79,6 +79,13 @@ class Usage:
             self.completion_tokens += completion
             self.seconds += seconds
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Usage":
+        """The counter `as_dict` described (a resumed run goes on counting from there)."""
+        return cls(calls=d.get("model_calls", 0), failed_calls=d.get("failed_calls", 0),
+                   prompt_tokens=d.get("prompt_tokens", 0), completion_tokens=d.get("completion_tokens", 0),
+                   seconds=d.get("model_seconds", 0.0))
+
     def as_dict(self) -> dict:
         return {"model_calls": self.calls, "failed_calls": self.failed_calls, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "model_seconds": round(self.seconds, 2)}
@@ -102,11 +109,13 @@ class StructuredLLM:
         trace: a list that receives one dict per decision (step, think-block, answer, attempts).
     """
 
-    def __init__(self, chat, max_attempts: int = 3, usage: Usage | None = None, trace: list | None = None):
+    def __init__(self, chat, max_attempts: int = 3, usage: Usage | None = None, trace: list | None = None,
+                 journal=None):
         self.chat = chat
         self.max_attempts = max_attempts
         self.usage = usage if usage is not None else Usage()
         self.trace = trace if trace is not None else []
+        self.journal = journal  # a CallJournal: answers recorded as they come, replayed on resume
         self.info = backend_info(chat)
         self._trace_lock = threading.Lock()
 
@@ -115,6 +124,13 @@ class StructuredLLM:
         return max(1, self.info.get("parallel", 1))
 
     def _invoke(self, messages: list, schema: type[BaseModel], **bind: Any):
+        key = self.journal.key(messages, response_format(schema), bind) if self.journal is not None else None
+        if key is not None:
+            recorded = self.journal.replay(key)
+            if recorded is not None:
+                reply = _reply_from_record(recorded)
+                self.usage.record(recorded.get("input_tokens", 0), recorded.get("output_tokens", 0), 0.0)
+                return reply
         started = time.perf_counter()
         try:
             reply = self.chat.bind(response_format=response_format(schema), **bind).invoke(messages)
@@ -126,6 +142,8 @@ class StructuredLLM:
             raise
         meta = getattr(reply, "usage_metadata", None) or {}
         self.usage.record(meta.get("input_tokens", 0), meta.get("output_tokens", 0), time.perf_counter() - started)
+        if key is not None:
+            self.journal.record(key, _reply_record(reply))
         return reply
 
     def _parse(self, reply, schema: type[T], step: str, attempt: int) -> tuple[T | None, str, str]:
@@ -203,6 +221,20 @@ class StructuredLLM:
         with self._trace_lock:
             self.trace.append({"step": step, "attempt": attempt, "think": think[:4000], "answer": answer[:4000],
                                "error": error})
+
+
+def _reply_record(reply) -> dict:
+    meta = getattr(reply, "usage_metadata", None) or {}
+    return {"content": reply.content, "additional_kwargs": dict(reply.additional_kwargs or {}),
+            "logprobs": (getattr(reply, "response_metadata", None) or {}).get("logprobs"),
+            "input_tokens": meta.get("input_tokens", 0), "output_tokens": meta.get("output_tokens", 0)}
+
+
+def _reply_from_record(record: dict):
+    from langchain_core.messages import AIMessage
+
+    return AIMessage(content=record["content"], additional_kwargs=record.get("additional_kwargs") or {},
+                     response_metadata={"logprobs": record.get("logprobs"), "replayed": True})
 
 
 LOGPROB_PROVIDERS = {"llamacpp", "openai"}

@@ -69,7 +69,7 @@ def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth"):
             topics = [TRUTH[t][0] for t in texts if t in TRUTH]
             name = max(set(topics), key=topics.count) if naming == "truth" else naming
             return json.dumps({"name": name, "description": f"texts about {name}"})
-        if "Propose two sub-clusters" in user:
+        if "Propose 2 sub-clusters" in user:
             return json.dumps({"clusters": [{"name": "rain", "description": "rain"}, {"name": "sun", "description": "sun"}]})
         raise AssertionError(f"unexpected prompt: {user[:200]}")
 

@@ -1,0 +1,113 @@
+"""Split one cluster into n more specific ones: the model names the parts, the embeddings place the texts.
+
+Used by the agent's review step and by chat refinement. The model reads a diverse sample of the
+cluster, proposes n sub-clusters, and labels a few members; a classifier over the embeddings places
+the rest. When the model's labels all land in one part (a small model often does that), the members
+are split by k-means on their embeddings instead and each part is named by the model from its texts,
+so a split that was asked for is made.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, Field, create_model
+
+from clusteragent.errors import ModelError
+from clusteragent.prompts import load_prompt
+from clusteragent.schemas import ClusterSpec
+from clusteragent.tools.labelling import label_messages, label_schema
+from clusteragent.tools.propagate import propagate
+from clusteragent.tools.sampling import diverse_sample
+
+SPLIT_READ = 12  # member texts the model reads to propose a split
+SPLIT_LABELS = 8  # member texts the model labels to place the rest of a split
+MIN_SPLIT = 4  # fewest members a cluster needs to be split
+
+
+@functools.lru_cache(maxsize=16)
+def split_schema(n: int) -> type[BaseModel]:
+    return create_model("SplitProposal", clusters=(list[ClusterSpec], Field(min_length=n, max_length=n,
+                                                                            description=f"{n} sub-clusters")))
+
+
+@dataclass
+class SplitPlan:
+    """Where each member goes: parts[i] in 0..n-1 for members[i], with the parts' names and descriptions."""
+
+    members: np.ndarray
+    parts: np.ndarray
+    specs: list[tuple[str, str]]
+    labels: dict[str, int]  # row -> part, for the members the model labelled
+    method: str  # "labels" or "kmeans"
+
+
+def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
+               members: np.ndarray, n: int = 2, taken: list[str] = (), calls_left: int = 10 ** 9,
+               seed: int = 0) -> SplitPlan | str:
+    """Plan the split of `target` (a taxonomy Cluster with these `members`) into n parts, or say why not."""
+    from sklearn.cluster import KMeans
+
+    members = np.asarray(members, dtype=np.int64)
+    if len(members) < max(MIN_SPLIT, n):
+        return f'"{target.name}" has {len(members)} text(s); a split into {n} needs at least {max(MIN_SPLIT, n)}.'
+    if calls_left < 1:
+        return "the model budget is spent; no split was made."
+    sub_vectors = vectors[members]
+    read, _ = diverse_sample(sub_vectors, SPLIT_READ, seed=seed)
+    messages = load_prompt("split").messages(instruction=instruction, facet=facet, name=target.name,
+                                             description=target.description, n=n,
+                                             texts=[texts[members[i]] for i in read])
+    try:
+        proposal = llm.decide(messages, split_schema(n), step="split")
+    except ModelError as e:
+        return f"the split failed: {e}"
+    calls_left -= 1
+    specs = [(c.name, c.description) for c in proposal.clusters]
+    names = [s[0] for s in specs]
+    taken_lower = {t.lower() for t in taken if t.lower() != target.name.lower()}
+    if len({x.lower() for x in names}) < n or any(x.lower() in taken_lower for x in names):
+        return f"the model proposed names that repeat or are taken ({', '.join(names)}); no split was made."
+    labels: dict[str, int] = {}
+    chosen, _ = diverse_sample(sub_vectors, min(SPLIT_LABELS, max(0, calls_left - n)), seed=seed + 7)
+    if len(chosen):
+        schema = label_schema(tuple(names))
+        shown = [{"name": a, "description": b} for a, b in specs]
+        answers = llm.decide_many([label_messages(instruction, shown, texts[members[i]]) for i in chosen], schema,
+                                  step="split", return_exceptions=True)
+        for i, answer in zip(chosen, answers):
+            if not isinstance(answer, Exception):
+                labels[str(int(members[i]))] = names.index(answer.cluster)
+    calls_left -= len(chosen)
+    if len(set(labels.values())) >= 2:
+        rows = np.array([int(r) for r in labels], dtype=np.int64)
+        parts, _, _, _ = propagate(sub_vectors, np.searchsorted(members, rows), np.array(list(labels.values())),
+                                   seed=seed)
+        if len(np.unique(parts)) == n:
+            return SplitPlan(members, parts.astype(np.int64), specs, labels, "labels")
+    # The labels did not separate the parts: split by the embeddings and name each part from its texts.
+    parts = KMeans(n, n_init=3, random_state=seed).fit_predict(sub_vectors).astype(np.int64)
+    if len(np.unique(parts)) < n:
+        return f'the texts of "{target.name}" are too alike to split into {n}.'
+    specs = []
+    for p in range(n):
+        idx = np.flatnonzero(parts == p)
+        cent = sub_vectors[idx].mean(axis=0)
+        sample = idx[np.argsort(-(sub_vectors[idx] @ cent))[:8]]
+        spec = None
+        if calls_left > 0:
+            messages = load_prompt("name_cluster").messages(
+                instruction=instruction, facet=facet, taken=list(taken) + [s[0] for s in specs],
+                texts=[texts[members[i]] for i in sample])
+            try:
+                spec = llm.decide(messages, ClusterSpec, step="split")
+            except ModelError:
+                spec = None
+            calls_left -= 1
+        name = spec.name if spec is not None else f"{target.name} ({p + 1})"
+        if name.lower() in taken_lower | {s[0].lower() for s in specs}:
+            name = f"{target.name} ({p + 1})"
+        specs.append((name, spec.description if spec is not None else f"part {p + 1} of {target.name}"))
+    return SplitPlan(members, parts, specs, {}, "kmeans")
