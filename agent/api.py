@@ -58,19 +58,20 @@ class ClusterResult:
             df.insert(1, "text", self.texts)
         return df
 
-    def write(self, out_dir: str | Path) -> Path:
-        """Write assignments.jsonl, clusters.json, run.json and trace.jsonl into `out_dir`."""
+    def write(self, out_dir: str | Path, with_trace: bool = True) -> Path:
+        """Write assignments.jsonl, clusters.json, run.json and (with_trace) trace.jsonl into `out_dir`."""
+        from clusteragent.store import atomic_write
+
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        with open(out / "assignments.jsonl", "w", encoding="utf-8") as f:
-            for rec in self.records():
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        (out / "clusters.json").write_text(json.dumps(self.clusters, ensure_ascii=False, indent=2), encoding="utf-8")
-        with open(out / "trace.jsonl", "w", encoding="utf-8") as f:
-            for entry in self.trace:
-                f.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        lines = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in self.records())
+        atomic_write(out / "assignments.jsonl", lines.encode("utf-8"))
+        atomic_write(out / "clusters.json", json.dumps(self.clusters, ensure_ascii=False, indent=2).encode("utf-8"))
+        if with_trace:
+            trace = "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in self.trace)
+            atomic_write(out / "trace.jsonl", trace.encode("utf-8"))
         run = dict(self.run, trace_path=str((out / "trace.jsonl").resolve()))
-        (out / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        atomic_write(out / "run.json", json.dumps(run, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
         return out
 
 
@@ -283,6 +284,7 @@ def build_result(corpus: Corpus, vectors: np.ndarray, tax, assignment: np.ndarra
 
 
 SESSION = "session.json"
+CORPUS_COPY = "corpus.jsonl"
 
 
 def corpus_digest(corpus: Corpus) -> str:
@@ -301,6 +303,9 @@ def _write_session(out: Path, thread_id: str, corpus: Corpus, instruction: str, 
     """What a later process needs to resume or refine this run: the thread, the corpus, the options."""
     from clusteragent.store import atomic_write
 
+    # The texts themselves, so that resume and refine work whatever happens to the source file.
+    lines = "".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in zip(corpus.ids, corpus.texts))
+    atomic_write(out / CORPUS_COPY, lines.encode("utf-8"))
     session = {"thread_id": thread_id, "instruction": instruction, "corpus_sha256": corpus_digest(corpus),
                "n_texts": len(corpus), "source": corpus.source, **agent.source_options,
                "model": agent.model if isinstance(agent.model, str) or agent.model is None else None,
@@ -339,6 +344,6 @@ def _clear_run_files(out: Path) -> None:
 
     from clusteragent.store import ARRAYS, CALLS, CHECKPOINTS
 
-    for name in (CALLS, SESSION, CHECKPOINTS, CHECKPOINTS + "-wal", CHECKPOINTS + "-shm"):
+    for name in (CALLS, SESSION, CORPUS_COPY, CHECKPOINTS, CHECKPOINTS + "-wal", CHECKPOINTS + "-shm"):
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / ARRAYS, ignore_errors=True)

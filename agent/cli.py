@@ -70,15 +70,74 @@ def cmd_run(args: argparse.Namespace) -> int:
     agent = ClusterAgent(model=args.model, k=args.k, k_min=args.k_min, k_max=args.k_max,
                          max_model_calls=args.max_model_calls, seed=args.seed, settings=settings,
                          progress=not args.quiet)
-    result = agent.fit(corpus, instruction=args.instruction).result_
+    agent.source_options = {"source": str(Path(args.input).resolve()), "text_field": args.text_field,
+                            "id_field": args.id_field}
+    result = agent.fit(corpus, instruction=args.instruction, out_dir=args.out, resume=args.resume).result_
     out = result.write(args.out)
     run = result.run
-    print(f"{result.k} clusters for {len(result.ids)} texts ({run['model_calls']} model calls, {run['wall_s']}s); "
-          f"wrote {out}/assignments.jsonl, clusters.json, run.json")
-    for c in result.clusters:
-        print(f"  {c['cluster']:>3}  {c['size']:>6}  {c['name']}: {c['description']}")
+    replayed = f", {run['replayed_calls']} replayed from the journal" if run.get("replayed_calls") else ""
+    print(f"{result.k} clusters for {len(result.ids)} texts ({run['model_calls']} model calls{replayed}, "
+          f"{run['wall_s']}s); wrote {out}/assignments.jsonl, clusters.json, run.json")
+    _print_clusters(result)
     for note in run["notes"]:
         print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def _print_clusters(result) -> None:
+    for c in result.clusters:
+        print(f"  {c['cluster']:>3}  {c['size']:>6}  {c['name']}: {c['description']}")
+
+
+def _refine_turn(session, out: Path, message: str) -> None:
+    """One chat turn: apply, rewrite the run folder's files, print the reply."""
+    import json
+
+    reply = session.chat(message)
+    run = json.loads((out / "run.json").read_text(encoding="utf-8")) if (out / "run.json").exists() else {}
+    session.result(run=run).write(out, with_trace=False)  # the run's trace.jsonl stays as the run wrote it
+    print(reply.text)
+
+
+def cmd_refine(args: argparse.Namespace) -> int:
+    from clusteragent.refine import RefineSession
+
+    out = Path(args.out_dir)
+    session = RefineSession.open(out, model=args.model, progress=False)
+    _refine_turn(session, out, args.message)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from clusteragent.errors import ConfigError
+    from clusteragent.refine import RefineSession
+
+    target = Path(args.target)
+    if target.is_dir():
+        out = target
+    else:
+        if not args.instruction or not args.out:
+            raise ConfigError(f"{target} is a corpus file: give --instruction and --out to cluster it first "
+                              "(or give the folder of an earlier run).")
+        args.input, args.resume = args.target, False
+        for name in ("k", "k_min", "k_max"):
+            setattr(args, name, None)
+        cmd_run(args)
+        out = Path(args.out)
+    session = RefineSession.open(out, model=args.model, progress=False)
+    print('Refine the clustering: "merge A and B", "split C", "why is text 17 in D?", "undo". '
+          "An empty line or 'exit' ends.", file=sys.stderr)
+    while True:
+        try:
+            message = input("> ").strip()
+        except EOFError:
+            break
+        if not message or message.lower() in ("exit", "quit"):
+            break
+        try:
+            _refine_turn(session, out, message)
+        except ClusterAgentError as e:
+            print(f"clusteragent: error: {e}", file=sys.stderr)
     return 0
 
 
@@ -212,9 +271,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="chat model, provider:name (default: the embedded llama.cpp model)")
     p.add_argument("--max-model-calls", type=int, default=150, help="hard cap on chat model calls (default 150)")
     p.add_argument("--seed", type=int, default=0, help="seed for samples and classifiers (default 0)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder (also holds the run's checkpoints)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint, replaying finished model calls")
     _add_embedding_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("refine", help="one chat turn on a finished run: apply the message, rewrite its files")
+    p.add_argument("out_dir", help="the --out folder of a `clusteragent run`")
+    p.add_argument("message", help='what to change or ask, e.g. \'Merge the clusters "A" and "B" into one.\'')
+    p.add_argument("--model", help="chat model, provider:name (default: the run's model)")
+    p.set_defaults(func=cmd_refine)
+
+    p = sub.add_parser("chat", help="refine a run interactively (or cluster a corpus first, then refine)")
+    p.add_argument("target", help="the --out folder of a run, or a corpus file (then give --instruction and --out)")
+    p.add_argument("--instruction", help="how to cluster, when target is a corpus file")
+    p.add_argument("--out", help="output folder, when target is a corpus file")
+    p.add_argument("--text-field")
+    p.add_argument("--id-field")
+    p.add_argument("--model", help="chat model, provider:name (default: the run's model)")
+    p.add_argument("--max-model-calls", type=int, default=150)
+    p.add_argument("--seed", type=int, default=0)
+    _add_embedding_options(p)
+    p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("eval", help="benchmark the agent against baselines on labelled corpora")
     p.add_argument("--suite", help="a task suite: dev (every corpus and facet) or agent")

@@ -1,0 +1,170 @@
+"""Chat refinement with a scripted model: each operation's invariants, undo, persistence across sessions."""
+
+import json
+
+import numpy as np
+import pytest
+
+from clusteragent.api import ClusterAgent
+from clusteragent.refine import RefineSession, quoted
+from fakes import ScriptedChatModel
+from test_agent import MOOD, TEXTS, TOPIC, TOPICS, TRUTH, scripted
+
+FIELDS = {"clusters": [], "new_name": "", "description": "", "ids": [], "n": 0, "instruction": "", "direction": "",
+          "reason": "scripted"}
+
+
+def chat_model(decisions):
+    """The agent's scripted model, plus refine decisions from a queue and match answers from the truth."""
+    base = {"facet": scripted("topic").script}
+    queue = list(decisions)
+
+    def answer(messages, kwargs):
+        user = messages[-1].content
+        if "Choose the action" in user:
+            decision = queue.pop(0)
+            if decision["action"] == "reinstruct":  # the model reads the new instruction from now on
+                base["facet"] = scripted("mood").script
+            return json.dumps({**FIELDS, **decision})
+        if "Does this text fit" in user:
+            text = user.split("<text>", 1)[1].split("</text>", 1)[0]
+            wanted = messages[0].content.split("Description:", 1)[1].strip()
+            return json.dumps({"fits": "yes" if wanted in " ".join(TRUTH[text]) else "no"})
+        return base["facet"](messages, kwargs)
+
+    return ScriptedChatModel(script=answer)
+
+
+def fitted(decisions, **kw):
+    agent = ClusterAgent(model=chat_model(decisions), progress=False, max_model_calls=60, **kw)
+    return agent.fit(TEXTS, instruction="Cluster by topic.")
+
+
+def sizes(agent):
+    return {c["name"]: c["size"] for c in agent.result_.clusters}
+
+
+def test_merge_leaves_k_minus_one_and_undo_restores_exactly():
+    agent = fitted([{"action": "merge", "clusters": ["weather", "cooking"], "new_name": "home"}, {"action": "undo"}])
+    before = agent.result_
+    reply = agent.chat('Merge "weather" and "cooking" into one called home.')
+    after = agent.result_
+    assert after.k == before.k - 1 and sum(sizes(agent).values()) == len(TEXTS)
+    assert sizes(agent)["home"] == sizes_of(before)["weather"] + sizes_of(before)["cooking"]
+    assert "3 -> 2" in reply and sorted(after.ids) == sorted(before.ids)
+    agent.chat("undo")
+    again = agent.result_
+    assert again.names == before.names and np.array_equal(again.cluster, before.cluster)
+
+
+def sizes_of(result):
+    return {c["name"]: c["size"] for c in result.clusters}
+
+
+def test_split_adds_a_cluster_and_every_text_stays_once():
+    agent = fitted([{"action": "split", "clusters": ["weather"], "n": 2}])
+    k = agent.result_.k
+    reply = agent.chat('Split "weather" into two more specific clusters.')
+    assert agent.result_.k == k + 1, reply
+    assert {"rain", "sun"} <= set(agent.result_.names) and "weather" not in agent.result_.names
+    assert sum(sizes(agent).values()) == len(TEXTS) and len(agent.result_.ids) == len(set(agent.result_.ids))
+
+
+def test_rename_changes_only_the_name():
+    agent = fitted([{"action": "rename", "clusters": ["football"], "new_name": "Sport"}])
+    before = agent.result_.cluster.copy()
+    agent.chat('Rename "football" to "Sport".')
+    assert "Sport" in agent.result_.names and "football" not in agent.result_.names
+    assert np.array_equal(agent.result_.cluster, before)
+
+
+def test_move_by_id_and_by_description():
+    agent = fitted([{"action": "move", "clusters": ["cooking"], "ids": ["1", "2"]},
+                    {"action": "move", "clusters": ["football"], "description": "weather"}])
+    reply = agent.chat("Texts 1 and 2 belong to cooking.")
+    names = agent.result_.cluster_names()
+    assert names[0] == "cooking" and names[1] == "cooking" and "2 text(s)" in reply
+    reply = agent.chat("Texts about the weather belong to football.")
+    names = np.array(agent.result_.cluster_names())
+    # the model checked candidates; the cut keeps weather texts and stops before the others
+    assert (names[TOPIC == "weather"] == "football").mean() > 0.8, reply
+    assert (names[TOPIC == "cooking"] == "football").mean() < 0.2
+
+
+def test_add_cluster_pulls_in_matching_texts():
+    agent = fitted([{"action": "add_cluster", "new_name": "Furious", "description": "angry"}])
+    k = agent.result_.k
+    agent.chat("Add a cluster for angry texts.")
+    names = np.array(agent.result_.cluster_names())
+    assert agent.result_.k >= k and "Furious" in agent.result_.names
+    assert (names[MOOD == "angry"] == "Furious").mean() > 0.8 and (names[MOOD == "happy"] == "Furious").mean() < 0.2
+
+
+def test_reinstruct_reclusters_by_the_new_facet():
+    agent = fitted([{"action": "reinstruct", "instruction": "Cluster by mood."}])
+    reply = agent.chat("Cluster them by mood instead.")
+    assert "3 -> 2" in reply
+    from sklearn.metrics import v_measure_score
+
+    assert agent.result_.k == 2 and v_measure_score(MOOD, agent.result_.cluster) > 0.9
+
+
+def test_fewer_clusters_merges_the_closest():
+    agent = fitted([{"action": "granularity", "direction": "fewer"}])
+    agent.chat("Fewer, broader clusters please.")
+    assert agent.result_.k == 2 and sum(sizes(agent).values()) == len(TEXTS)
+
+
+def test_questions_change_nothing_and_answer_from_the_data():
+    agent = fitted([{"action": "explain", "ids": ["1"]}, {"action": "describe", "clusters": ["0"]}])
+    before = agent.result_.cluster.copy()
+    reply = agent.chat("Why is text 1 in its cluster?")
+    assert agent.result_.cluster_names()[0] in reply and "Text 1" in reply
+    reply = agent.chat("What is in cluster 0?")
+    assert agent.result_.clusters[0]["name"] in reply and f"{agent.result_.clusters[0]['size']} of" in reply
+    assert np.array_equal(agent.result_.cluster, before)
+
+
+@pytest.mark.parametrize("decision,message,expected", [
+    ({"action": "merge", "clusters": ["weather", "cooking"]}, 'Merge "weather" and "gardening".', 'no cluster "gardening"'),
+    ({"action": "merge", "clusters": ["weather", "nonsense"]}, "Merge weather and nonsense.", 'no cluster "nonsense"'),
+    ({"action": "undo"}, "undo", "nothing to undo"),
+    ({"action": "explain", "ids": ["999999"]}, "Why is text 999999 here?", "no text has the id"),
+    ({"action": "none", "reason": "a poem"}, "Write me a poem.", "i can merge"),
+])
+def test_requests_that_cannot_be_done_change_nothing(decision, message, expected):
+    agent = fitted([decision])
+    before = (agent.result_.names, agent.result_.cluster.copy())
+    reply = agent.chat(message)
+    assert reply.lower().startswith("nothing changed") and expected in reply.lower()
+    assert agent.result_.names == before[0] and np.array_equal(agent.result_.cluster, before[1])
+
+
+def test_split_of_a_one_text_cluster_is_refused():
+    weather_ids = [str(i + 1) for i in np.flatnonzero(TOPIC == "weather")]
+    agent = fitted([{"action": "move", "clusters": ["cooking"], "ids": weather_ids[1:]},
+                    {"action": "split", "clusters": ["weather"]}])
+    agent.chat("Move those texts to cooking.")
+    assert sizes(agent)["weather"] == 1
+    before = agent.result_.cluster.copy()
+    reply = agent.chat('Split "weather" in two.')
+    assert reply.startswith("Nothing changed") and "1 text(s)" in reply and "at least 4" in reply
+    assert np.array_equal(agent.result_.cluster, before)
+
+
+def test_a_second_session_sees_the_first_ones_changes(tmp_path):
+    agent = ClusterAgent(model=chat_model([]), progress=False, max_model_calls=60)
+    agent.fit(TEXTS, instruction="Cluster by topic.", out_dir=tmp_path)
+    k = agent.result_.k
+    first = RefineSession.open(tmp_path, model=chat_model([{"action": "merge", "clusters": ["weather", "cooking"]}]))
+    first.chat('Merge "weather" and "cooking".')
+    del first
+    second = RefineSession.open(tmp_path, model=chat_model([{"action": "undo"}]))
+    assert len(second.state["taxonomy"]) == k - 1 and len(second.state["turns"]) == 1
+    second.chat("undo")
+    assert len(RefineSession.open(tmp_path, model=chat_model([])).state["taxonomy"]) == k
+
+
+def test_quoted_names_are_found():
+    assert quoted('Merge the clusters "A b" and \'C\' into “D”.') == ["A b", "C", "D"]
+    assert quoted("don't split it") == []
