@@ -68,10 +68,12 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     specs = [(c.name, c.description) for c in proposal.clusters]
     names = [s[0] for s in specs]
     taken_lower = {t.lower() for t in taken if t.lower() != target.name.lower()}
-    if len({x.lower() for x in names}) < n or any(x.lower() in taken_lower for x in names):
-        return f"the model proposed names that repeat or are taken ({', '.join(names)}); no split was made."
+    usable = len({x.lower() for x in names}) == n and not any(x.lower() in taken_lower | {target.name.lower()}
+                                                              for x in names)
     labels: dict[str, int] = {}
     chosen, _ = diverse_sample(sub_vectors, min(SPLIT_LABELS, max(0, calls_left - n)), seed=seed + 7)
+    if not usable:  # names that repeat or are taken cannot label anything: go to the k-means split
+        chosen = chosen[:0]
     if len(chosen):
         schema = label_schema(tuple(names))
         shown = [{"name": a, "description": b} for a, b in specs]
@@ -107,7 +109,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
                 spec = None
             calls_left -= 1
         name = spec.name if spec is not None else f"{target.name} ({p + 1})"
-        if name.lower() in taken_lower | {s[0].lower() for s in specs}:
+        if name.lower() in taken_lower | {target.name.lower()} | {s[0].lower() for s in specs}:
             name = f"{target.name} ({p + 1})"
         specs.append((name, spec.description if spec is not None else f"part {p + 1} of {target.name}"))
     return SplitPlan(members, parts, specs, {}, "kmeans")

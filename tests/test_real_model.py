@@ -62,3 +62,48 @@ def test_agent_runs_end_to_end_on_the_real_model(chat, tmp_path):
     lines = (out / "assignments.jsonl").read_text().splitlines()
     assert [json.loads(l)["id"] for l in lines] == list(range(1, len(texts) + 1))
     assert all(c["name"].strip() for c in result.clusters)
+
+
+def test_refine_merges_and_splits_with_the_real_model_across_processes(chat, shared_model_cache, tmp_path, monkeypatch):
+    """The CLI's chat refinement: a merge in a second process, then a split; every id kept exactly once."""
+    import itertools
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from clusteragent.tools.corpus import sample_corpus_path
+
+    monkeypatch.setenv("CLUSTERAGENT_CACHE_DIR", str(shared_model_cache))
+    corpus = tmp_path / "queries.jsonl"
+    with open(sample_corpus_path()) as f:
+        corpus.write_text("".join(itertools.islice(f, 150)))
+    out = tmp_path / "run"
+    assert main(["run", str(corpus), "--id-field", "id", "--instruction", "Group the queries by topic.",
+                 "--max-model-calls", "12", "--out", str(out), "--quiet"]) == 0
+
+    def clusters():
+        return json.loads((out / "clusters.json").read_text())
+
+    def ids():
+        return [json.loads(line)["id"] for line in (out / "assignments.jsonl").read_text().splitlines()]
+
+    all_ids = ids()
+    before = clusters()
+    a, b = before[-2]["name"], before[-1]["name"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    merged = subprocess.run([sys.executable, "-m", "clusteragent.cli", "refine", str(out),
+                             f'Merge the clusters "{a}" and "{b}" into one.'], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert merged.returncode == 0, merged.stderr
+    after_merge = clusters()
+    assert len(after_merge) == len(before) - 1, merged.stdout
+    assert sorted(ids()) == sorted(all_ids) and len(set(ids())) == len(all_ids)
+
+    largest = after_merge[0]["name"]  # this process reads what the other one wrote
+    assert main(["refine", str(out), f'Split the cluster "{largest}" into two more specific clusters.']) == 0
+    after_split = clusters()
+    assert len(after_split) > len(after_merge)
+    assert sorted(ids()) == sorted(all_ids) and sum(c["size"] for c in after_split) == len(all_ids)
+    run = json.loads((out / "run.json").read_text())
+    assert [t["action"] for t in run["refinements"]] == ["merge", "split"]

@@ -10,8 +10,6 @@ from clusteragent.refine import RefineSession, quoted
 from fakes import ScriptedChatModel
 from test_agent import MOOD, TEXTS, TOPIC, TOPICS, TRUTH, scripted
 
-FIELDS = {"clusters": [], "new_name": "", "description": "", "ids": [], "n": 0, "instruction": "", "direction": "",
-          "reason": "scripted"}
 
 
 def chat_model(decisions):
@@ -21,11 +19,17 @@ def chat_model(decisions):
 
     def answer(messages, kwargs):
         user = messages[-1].content
-        if "Choose the action" in user:
-            decision = queue.pop(0)
-            if decision["action"] == "reinstruct":  # the model reads the new instruction from now on
+        if "Which operation does the message ask for" in user:
+            return json.dumps({"reason": "scripted", "action": queue[0]["action"]})
+        if "Fill in its arguments" in user:
+            decision = dict(queue.pop(0))
+            if decision.pop("action") == "reinstruct":  # the model reads the new instruction from now on
                 base["facet"] = scripted("mood").script
-            return json.dumps({**FIELDS, **decision})
+            wanted = kwargs["response_format"]["json_schema"]["schema"]["properties"]
+            if "cluster" in wanted and "clusters" in decision:
+                decision["cluster"] = decision.pop("clusters")[0]
+            empty = {"string": "", "array": [], "integer": 2}
+            return json.dumps({k: decision.get(k, empty.get(v.get("type"), "")) for k, v in wanted.items()})
         if "Does this text fit" in user:
             text = user.split("<text>", 1)[1].split("</text>", 1)[0]
             wanted = messages[0].content.split("Description:", 1)[1].strip()
@@ -116,18 +120,21 @@ def test_fewer_clusters_merges_the_closest():
 
 
 def test_questions_change_nothing_and_answer_from_the_data():
-    agent = fitted([{"action": "explain", "ids": ["1"]}, {"action": "describe", "clusters": ["0"]}])
+    agent = fitted([{"action": "explain", "ids": ["1"]}, {"action": "describe", "clusters": ["weather"]}])
     before = agent.result_.cluster.copy()
     reply = agent.chat("Why is text 1 in its cluster?")
     assert agent.result_.cluster_names()[0] in reply and "Text 1" in reply
     reply = agent.chat("What is in cluster 0?")
-    assert agent.result_.clusters[0]["name"] in reply and f"{agent.result_.clusters[0]['size']} of" in reply
+    assert agent.result_.clusters[0]["name"] == "weather" and f"{agent.result_.clusters[0]['size']} of" in reply
     assert np.array_equal(agent.result_.cluster, before)
 
 
 @pytest.mark.parametrize("decision,message,expected", [
     ({"action": "merge", "clusters": ["weather", "cooking"]}, 'Merge "weather" and "gardening".', 'no cluster "gardening"'),
-    ({"action": "merge", "clusters": ["weather", "nonsense"]}, "Merge weather and nonsense.", 'no cluster "nonsense"'),
+    ({"action": "merge", "clusters": ["weather", "(not in the list)"]}, "Merge weather and nonsense.",
+     "not in the list"),
+    ({"action": "merge", "clusters": ["weather", "(not in the list)"]}, 'Merge weather and "gardening".',
+     'no cluster "gardening"'),
     ({"action": "undo"}, "undo", "nothing to undo"),
     ({"action": "explain", "ids": ["999999"]}, "Why is text 999999 here?", "no text has the id"),
     ({"action": "none", "reason": "a poem"}, "Write me a poem.", "i can merge"),
@@ -144,7 +151,7 @@ def test_split_of_a_one_text_cluster_is_refused():
     weather_ids = [str(i + 1) for i in np.flatnonzero(TOPIC == "weather")]
     agent = fitted([{"action": "move", "clusters": ["cooking"], "ids": weather_ids[1:]},
                     {"action": "split", "clusters": ["weather"]}])
-    agent.chat("Move those texts to cooking.")
+    agent.chat(f"Move texts {', '.join(weather_ids[1:])} to cooking.")
     assert sizes(agent)["weather"] == 1
     before = agent.result_.cluster.copy()
     reply = agent.chat('Split "weather" in two.')
@@ -163,6 +170,12 @@ def test_a_second_session_sees_the_first_ones_changes(tmp_path):
     assert len(second.state["taxonomy"]) == k - 1 and len(second.state["turns"]) == 1
     second.chat("undo")
     assert len(RefineSession.open(tmp_path, model=chat_model([])).state["taxonomy"]) == k
+
+
+def test_ids_the_message_does_not_contain_are_ignored():
+    agent = fitted([{"action": "move", "clusters": ["cooking"], "ids": ["1", "2", "3", "4"]}])
+    reply = agent.chat("Text 2 belongs to cooking, and so does 41.")
+    assert "Moved 1 text(s)" in reply  # text 2 (weather) moves; 1, 3 and 4 were not asked about
 
 
 def test_quoted_names_are_found():
