@@ -72,7 +72,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                          progress=not args.quiet)
     agent.source_options = {"source": str(Path(args.input).resolve()), "text_field": args.text_field,
                             "id_field": args.id_field}
-    result = agent.fit(corpus, instruction=args.instruction, out_dir=args.out, resume=args.resume).result_
+    from clusteragent.errors import ModelUnavailable
+
+    try:
+        result = agent.fit(corpus, instruction=args.instruction, out_dir=args.out, resume=args.resume).result_
+    except ModelUnavailable as e:
+        raise ModelUnavailable(f"{e} Finished steps and answers are kept in {args.out}; when the server is back, "
+                               "run the same command with --resume.") from None
     out = result.write(args.out)
     run = result.run
     replayed = f", {run['replayed_calls']} replayed from the journal" if run.get("replayed_calls") else ""

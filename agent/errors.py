@@ -25,3 +25,9 @@ class ConfigError(ClusterAgentError, ValueError):
 
 class ModelError(ClusterAgentError, RuntimeError):
     """A model could not be loaded or did not answer usefully after the allowed retries."""
+
+
+class ModelUnavailable(ClusterAgentError, RuntimeError):
+    """The model server failed several calls in a row: the run stops (its finished work is kept) rather
+    than spend the rest of its budget on retries against a server that is down. Not a ModelError, so
+    that the steps that carry on past one failed answer do not carry on past this."""

@@ -20,7 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from clusteragent.errors import ModelError
+from clusteragent.errors import ModelError, ModelUnavailable
 from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, review_schema, taxonomy_schema, understanding_schema
 from clusteragent.state import AgentConfig, AgentState, RunContext
@@ -127,6 +127,8 @@ def _label_rows(ctx: RunContext, state: AgentState, rows: np.ndarray, tax: tx.Ta
                     except ModelError as e:
                         answers.append(e)
             for i, answer in zip(chunk, answers):
+                if isinstance(answer, ModelUnavailable):
+                    raise answer
                 if isinstance(answer, Exception):
                     failures += 1
                     continue

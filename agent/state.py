@@ -76,10 +76,10 @@ class AgentConfig(BaseModel):
             if self.k > n_texts:
                 raise ConfigError(f"k={self.k} is larger than the corpus ({n_texts} texts); choose k <= {n_texts}.")
             return self.k, self.k
+        if self.k_min is not None and self.k_min > n_texts:
+            raise ConfigError(f"k_min={self.k_min} is larger than the corpus ({n_texts} texts).")
         lo = self.k_min or 2
         hi = self.k_max or 20
-        if lo > n_texts:
-            raise ConfigError(f"k_min={lo} is larger than the corpus ({n_texts} texts).")
         return min(lo, n_texts), max(min(hi, n_texts), min(lo, n_texts))
 
 

@@ -20,7 +20,7 @@ from typing import Any, Sequence, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from clusteragent.errors import ModelError
+from clusteragent.errors import ModelError, ModelUnavailable
 from clusteragent.models import backend_info
 
 T = TypeVar("T", bound=BaseModel)
@@ -116,6 +116,7 @@ class StructuredLLM:
         self.usage = usage if usage is not None else Usage()
         self.trace = trace if trace is not None else []
         self.journal = journal  # a CallJournal: answers recorded as they come, replayed on resume
+        self.consecutive_failures = 0  # transport failures in a row (each already retried by the client)
         self.info = backend_info(chat)
         self._trace_lock = threading.Lock()
 
@@ -131,15 +132,24 @@ class StructuredLLM:
                 reply = _reply_from_record(recorded)
                 self.usage.record(recorded.get("input_tokens", 0), recorded.get("output_tokens", 0), 0.0)
                 return reply
+        where = self.info.get("base_url") or self.info.get("provider")
+        if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+            raise ModelUnavailable(f"the model server at {where} failed {self.consecutive_failures} calls in a row; "
+                                   "stopping.")
         started = time.perf_counter()
         try:
             reply = self.chat.bind(response_format=response_format(schema), **bind).invoke(messages)
         except Exception as e:
             self.usage.record(0, 0, time.perf_counter() - started, failed=True)
             if _transport_error(e):
-                where = self.info.get("base_url") or self.info.get("provider")
-                raise ModelError(f"the model server at {where} did not answer ({type(e).__name__}: {e}).") from None
+                self.consecutive_failures += 1
+                last = f"{type(e).__name__}: {str(e)[:200]}"
+                if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+                    raise ModelUnavailable(f"the model server at {where} failed {self.consecutive_failures} calls in "
+                                           f"a row, each after its retries (last: {last}); stopping.") from None
+                raise ModelError(f"the model server at {where} did not answer ({last}).") from None
             raise
+        self.consecutive_failures = 0
         meta = getattr(reply, "usage_metadata", None) or {}
         self.usage.record(meta.get("input_tokens", 0), meta.get("output_tokens", 0), time.perf_counter() - started)
         if key is not None:
@@ -238,6 +248,7 @@ def _reply_from_record(record: dict):
 
 
 LOGPROB_PROVIDERS = {"llamacpp", "openai"}
+MAX_CONSECUTIVE_FAILURES = 3
 
 
 def choice_logprobs(reply, field: str, options: Sequence[str]) -> dict[str, float] | None:
