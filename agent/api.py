@@ -94,6 +94,8 @@ class ClusterAgent:
     Args:
         model: chat model spec, "provider:model" (default: the embedded llama.cpp model), or a LangChain
             chat model object.
+        executor: "local", or "ray" to embed in Ray tasks and, for a served model, send labelling
+            requests from Ray tasks (`ray_address`: the cluster; None starts a local Ray instance).
         embedding_model: sentence-transformers name or path (default: the packaged all-MiniLM-L6-v2).
         k: exact number of clusters; or k_min/k_max: a range (default 2..20).
         max_model_calls: hard cap on chat model calls for a run.
@@ -106,7 +108,7 @@ class ClusterAgent:
     def __init__(self, model: Any = None, embedding_model: str | None = None, k: int | None = None,
                  k_min: int | None = None, k_max: int | None = None, max_model_calls: int = 150, seed: int = 0,
                  progress: bool = True, settings: Settings | None = None, model_options: dict | None = None,
-                 **config: Any):
+                 executor: str = "local", ray_address: str | None = None, **config: Any):
         from pydantic import ValidationError
 
         from clusteragent.errors import ConfigError
@@ -126,6 +128,8 @@ class ClusterAgent:
         self._chat = None
         self._session = None
         self.source_options: dict = {}  # where the corpus came from (set by the CLI), for session.json
+        self.executor_name, self.ray_address = executor, ray_address
+        self._executor = None
 
     # sklearn-style fitted attributes
     @property
@@ -153,6 +157,16 @@ class ClusterAgent:
             else:
                 self._chat = self.model
         return self._chat
+
+    def executor(self):
+        """Where embedding and (for served models) labelling run: this process, or a Ray cluster."""
+        from clusteragent.executors import make_executor
+
+        if self._executor is None:
+            spec = self.model if isinstance(self.model, str) else None
+            options = {"seed": self.config.seed, **self.model_options}
+            self._executor = make_executor(self.executor_name, self.ray_address, spec, options)
+        return self._executor
 
     def _say(self, message: str) -> None:
         if self.progress:
@@ -217,9 +231,10 @@ class ClusterAgent:
             start = None  # continue from the last checkpoint
             self._say(f"resuming thread {thread_id} after {usage.calls} model call(s); "
                       f"next: {', '.join(snapshot.next) or 'nothing (the run had finished)'}")
-        llm = StructuredLLM(chat, trace=trace, journal=self._store.journal, usage=usage)
+        executor = self.executor()
+        llm = StructuredLLM(chat, trace=trace, journal=self._store.journal, usage=usage, executor=executor)
         run_config = self.config.resolved_for(backend_info(chat)["provider"])
-        ctx = RunContext(texts=corpus.texts, llm=llm, embedder=Embedder.from_settings(self.settings),
+        ctx = RunContext(texts=corpus.texts, llm=llm, embedder=Embedder.from_settings(self.settings, executor),
                          config=run_config, progress=self._say, show_bars=self.progress, vectors=vectors,
                          arrays=self._store.arrays)
         state = graph.invoke(start, context=ctx, config=config)

@@ -24,6 +24,9 @@ def _add_embedding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="texts per embedding batch")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="run embedding (and a served model's labelling) here or on a Ray cluster")
+    p.add_argument("--ray-address", help="Ray cluster address for --executor ray (default: start a local instance)")
 
 
 def _settings(args: argparse.Namespace):
@@ -49,8 +52,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if out.suffix != ".npy":
         raise ConfigError(f"--out {out}: give a .npy file name.")
     corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
+    from clusteragent.executors import make_executor
+
     settings = _settings(args)
-    embedder = Embedder.from_settings(settings)
+    embedder = Embedder.from_settings(settings, make_executor(args.executor, args.ray_address))
     t0 = time.perf_counter()
     vectors, stats = embedder.embed(corpus.texts)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     agent = ClusterAgent(model=args.model, k=args.k, k_min=args.k_min, k_max=args.k_max,
                          max_model_calls=args.max_model_calls, seed=args.seed, settings=settings,
-                         progress=not args.quiet)
+                         progress=not args.quiet, executor=args.executor, ray_address=args.ray_address)
     agent.source_options = {"source": str(Path(args.input).resolve()), "text_field": args.text_field,
                             "id_field": args.id_field}
     from clusteragent.errors import ModelUnavailable

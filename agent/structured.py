@@ -110,12 +110,13 @@ class StructuredLLM:
     """
 
     def __init__(self, chat, max_attempts: int = 3, usage: Usage | None = None, trace: list | None = None,
-                 journal=None):
+                 journal=None, executor=None):
         self.chat = chat
         self.max_attempts = max_attempts
         self.usage = usage if usage is not None else Usage()
         self.trace = trace if trace is not None else []
         self.journal = journal  # a CallJournal: answers recorded as they come, replayed on resume
+        self.executor = executor  # a RayExecutor sends batches of requests to a served model from Ray tasks
         self.consecutive_failures = 0  # transport failures in a row (each already retried by the client)
         self.info = backend_info(chat)
         self._trace_lock = threading.Lock()
@@ -172,6 +173,12 @@ class StructuredLLM:
         self._log(step, think, answer, attempt, None)
         return result, answer, ""
 
+    def _bind(self, choice_field: str | None) -> dict:
+        """Request options: token log-probabilities where a choice is scored and the backend gives them."""
+        if choice_field and self.info.get("provider") in LOGPROB_PROVIDERS:
+            return {"logprobs": True, "top_logprobs": 10}
+        return {}
+
     def decide(self, messages: Sequence, schema: type[T], step: str = "", first_reply=None,
                choice_field: str | None = None) -> T:
         """One decision: the reply parsed into `schema`, retried with the validation error when invalid.
@@ -184,7 +191,7 @@ class StructuredLLM:
 
         conversation = list(messages)
         error = ""
-        bind = {"logprobs": True, "top_logprobs": 10} if choice_field and self.info.get("provider") in LOGPROB_PROVIDERS else {}
+        bind = self._bind(choice_field)
         for attempt in range(1, self.max_attempts + 1):
             reply = first_reply if attempt == 1 and first_reply is not None else self._invoke(conversation, schema, **bind)
             result, answer, error = self._parse(reply, schema, step, attempt)
@@ -204,7 +211,10 @@ class StructuredLLM:
         """Many independent decisions, sent `parallel` at a time (or in one engine call where the backend
         batches natively); results in request order."""
         first: list = [None] * len(requests)
+        bind = self._bind(choice_field)
         generate_many = getattr(self.chat, "generate_many", None)
+        if self.executor is not None and self.executor.can_generate(self.info.get("provider", "")):
+            generate_many = lambda reqs, fmt: self.executor.generate_many(reqs, fmt, **bind)  # noqa: E731
         if generate_many is not None and len(requests) > 1:
             started = time.perf_counter()
             first = generate_many([list(m) for m in requests], response_format(schema))
@@ -240,11 +250,14 @@ def _reply_record(reply) -> dict:
             "input_tokens": meta.get("input_tokens", 0), "output_tokens": meta.get("output_tokens", 0)}
 
 
-def _reply_from_record(record: dict):
+def _reply_from_record(record: dict, replayed: bool = True):
     from langchain_core.messages import AIMessage
 
     return AIMessage(content=record["content"], additional_kwargs=record.get("additional_kwargs") or {},
-                     response_metadata={"logprobs": record.get("logprobs"), "replayed": True})
+                     response_metadata={"logprobs": record.get("logprobs"), "replayed": replayed},
+                     usage_metadata={"input_tokens": record.get("input_tokens", 0),
+                                     "output_tokens": record.get("output_tokens", 0),
+                                     "total_tokens": record.get("input_tokens", 0) + record.get("output_tokens", 0)})
 
 
 LOGPROB_PROVIDERS = {"llamacpp", "openai"}

@@ -69,8 +69,9 @@ class Embedder:
     """
 
     def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, precision: str = "auto", batch_size: int = 64,
-                 cache_dir: str | Path | None = None, progress: bool = True):
+                 cache_dir: str | Path | None = None, progress: bool = True, executor=None):
         self.model_name = model
+        self.executor = executor  # None: encode here; a RayExecutor: encode in Ray tasks
         self.precision = ("bf16" if bf16_supported() else "fp32") if precision == "auto" else precision
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) / "embeddings" if cache_dir is not None else None
@@ -78,9 +79,9 @@ class Embedder:
         self._model = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Embedder":
+    def from_settings(cls, settings: Settings, executor=None) -> "Embedder":
         return cls(settings.embedding_model, settings.embedding_precision, settings.embedding_batch_size,
-                   settings.cache_dir if settings.embedding_cache else None, settings.progress)
+                   settings.cache_dir if settings.embedding_cache else None, settings.progress, executor)
 
     @property
     def model_id(self) -> str:
@@ -133,6 +134,12 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def _encode_into(self, texts: Sequence[str], out: np.ndarray) -> None:
+        if self.executor is not None:
+            self.executor.encode_into(self, texts, out)
+        else:
+            self._encode_locally(texts, out)
+
+    def _encode_locally(self, texts: Sequence[str], out: np.ndarray) -> None:
         from tqdm.auto import tqdm
 
         # Longest first, globally: batches of similar length waste less padding.
