@@ -51,6 +51,7 @@ def _ensure_ingested(ctx: RunContext) -> None:
     if ctx.vectors is None:
         ctx.progress(f"embedding {len(ctx.texts)} texts")
         ctx.vectors, _ = ctx.embedder.embed(ctx.texts)
+        ctx.embedder.release()  # peak memory: the embedding model need not sit beside the chat model
     if ctx.index is None:
         ctx.index = VectorIndex(ctx.vectors, seed=ctx.config.seed)
 

@@ -162,7 +162,7 @@ class EmbeddedServer:
         self.parallel = parallel
 
     @classmethod
-    def get(cls, model_path: Path, n_ctx: int = 8192, parallel: int = 1, threads: int | None = None,
+    def get(cls, model_path: Path, n_ctx: int = 4096, parallel: int = 1, threads: int | None = None,
             seed: int = 0) -> "EmbeddedServer":
         """The running server for these settings, started on first use (one per process and settings)."""
         threads = threads or max(1, min(os.cpu_count() or 1, 8))
@@ -191,7 +191,7 @@ def load_chat_model(spec: str | None = None, **options: Any):
     """Return a LangChain chat model for `"provider:model"`.
 
     Options (all providers): temperature (0), seed (0), timeout (seconds, 120), max_retries (2).
-    llamacpp: n_ctx (8192 per slot), parallel (1 slot), threads (cores, at most 8), cache_dir.
+    llamacpp: n_ctx (4096 per slot: the longest prompt, a review, is under 2,000 tokens), parallel (1 slot), threads (cores, at most 8), cache_dir.
     openai: base_url (else OPENAI_BASE_URL), api_key (else OPENAI_API_KEY; "none" for local servers).
     vllm: any vllm.LLM argument (tensor_parallel_size, gpu_memory_utilization, max_model_len, ...).
     """
@@ -203,7 +203,7 @@ def load_chat_model(spec: str | None = None, **options: Any):
     max_retries = options.pop("max_retries", 2)
     if provider == "llamacpp":
         cache_dir = Path(options.pop("cache_dir", None) or Settings.resolve().cache_dir)
-        server = EmbeddedServer.get(resolve_gguf(name, cache_dir), n_ctx=options.pop("n_ctx", 8192),
+        server = EmbeddedServer.get(resolve_gguf(name, cache_dir), n_ctx=options.pop("n_ctx", 4096),
                                     parallel=options.pop("parallel", 1), threads=options.pop("threads", None),
                                     seed=seed)
         _reject_unknown(options, provider)

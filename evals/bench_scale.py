@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     task = parse_task(args.task)
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="bench-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     for n in args.sizes:
         data = load_task(task, data_dir, max_docs=n, seed=0)

@@ -97,11 +97,19 @@ class Embedder:
             self._model = self._load()
         return self._model
 
+    def release(self) -> None:
+        """Free the model's memory (it loads again if needed): a run holds the chat model next."""
+        import gc
+
+        self._model = None
+        gc.collect()
+
     def _load(self):
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # a bar for reading 100 tensors from local disk is noise
+        hf_logging.set_verbosity_error()  # and a load report about an unused position_ids buffer
 
         target = str(packaged_model_path()) if self.model_name in PACKAGED_ALIASES else self.model_name
         try:
