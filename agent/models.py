@@ -191,7 +191,9 @@ def load_chat_model(spec: str | None = None, **options: Any):
     """Return a LangChain chat model for `"provider:model"`.
 
     Options (all providers): temperature (0), seed (0), timeout (seconds, 120), max_retries (2).
-    llamacpp: n_ctx (4096 per slot: the longest prompt, a review, is under 2,000 tokens), parallel (1 slot), threads (cores, at most 8), cache_dir.
+    llamacpp: n_ctx (4096 tokens per slot: the longest prompt, a review, is under 2,000), parallel (1 slot),
+        threads (cores, at most 8), cache_dir.
+    openai: also parallel (8 requests in flight).
     openai: base_url (else OPENAI_BASE_URL), api_key (else OPENAI_API_KEY; "none" for local servers).
     vllm: any vllm.LLM argument (tensor_parallel_size, gpu_memory_utilization, max_model_len, ...).
     """

