@@ -49,9 +49,13 @@ def hdbscan_umap(texts, vectors, instruction, k_gold, ctx):
         import umap
     except ImportError:
         raise RuntimeError("needs umap-learn: pip install 'clusteragent[eval]'") from None
-    reduced = umap.UMAP(n_components=5, n_neighbors=15, min_dist=0.0, metric="cosine",
-                        random_state=ctx.seed).fit_transform(vectors)
-    labels = HDBSCAN(min_cluster_size=max(5, len(texts) // 100)).fit_predict(reduced)
+    import warnings
+
+    with warnings.catch_warnings():  # UMAP's notes on n_jobs under a seed, HDBSCAN's on a future default
+        warnings.simplefilter("ignore", (UserWarning, FutureWarning))
+        reduced = umap.UMAP(n_components=5, n_neighbors=15, min_dist=0.0, metric="cosine",
+                            random_state=ctx.seed).fit_transform(vectors)
+        labels = HDBSCAN(min_cluster_size=max(5, len(texts) // 100)).fit_predict(reduced)
     return labels, {"noise_share": round(float((labels == -1).mean()), 4)}
 
 
