@@ -21,6 +21,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from clusteragent.errors import ModelError, ModelUnavailable
+from clusteragent.facets import facet_is_topical
 from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, review_schema, taxonomy_schema, understanding_schema
 from clusteragent.state import AgentConfig, AgentState, RunContext
@@ -247,9 +248,11 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
                                                   texts=[ctx.texts[r] for r in rows], k_min=k_min, k_max=k_max)
     answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max), step="understand")
     tax = _update_from_specs(tx.Taxonomy(), answer.clusters)
-    trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet,
-                                       "about_topic": answer.about_topic, "clusters": tax.names}]
-    return {"facet": answer.facet, "about_topic": answer.about_topic, "seen": rows.tolist(), "trace": trace,
+    worded = facet_is_topical(state["instruction"])
+    about_topic = answer.about_topic if worded is None else worded
+    trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet, "about_topic": about_topic,
+                                       "model_about_topic": answer.about_topic, "clusters": tax.names}]
+    return {"facet": answer.facet, "about_topic": about_topic, "seen": rows.tolist(), "trace": trace,
             **_tax_update(tax), **ctx.stamp(state, "understand", started)}
 
 

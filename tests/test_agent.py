@@ -266,3 +266,38 @@ def test_auto_strategy_follows_the_models_reading_of_the_instruction():
     assert route_after_understand({"about_topic": True}, Runtime("auto")) == "cluster_embeddings"
     assert route_after_understand({"about_topic": False}, Runtime("auto")) == "propose"
     assert route_after_understand({"about_topic": True}, Runtime("labels")) == "propose"
+
+
+@pytest.mark.parametrize("instruction,expected", [
+    ("Cluster the texts by the language they are written in.", False),
+    ("Cluster the texts by their writing style (the form they are written in), not by topic or language.", False),
+    ("Cluster the texts by their topic, whatever language or style they are written in.", True),
+    ("Cluster the utterances by dialog act: what the speaker does with the utterance.", False),
+    ("Cluster the utterances by the emotion the speaker expresses.", False),
+    ("Cluster the assistant queries by the domain of life they are about.", True),
+    ("Cluster the assistant commands by scenario: the area of the assistant they address.", True),
+    ("Group these tickets.", None),
+    ("Group them by colour of the cover.", None),
+])
+def test_the_instructions_words_decide_the_facet_kind_when_they_name_one(instruction, expected):
+    from clusteragent.facets import facet_is_topical
+
+    assert facet_is_topical(instruction) is expected
+
+
+def test_instruction_words_outrank_the_models_reading_of_the_facet():
+    # the scripted model says "about topic" for mood; the instruction names a mood facet
+    model = scripted("mood")
+    base = model.script
+
+    def answer(messages, kwargs):
+        text = base(messages, kwargs)
+        if '"about_topic"' in text:
+            text = text.replace('"about_topic": false', '"about_topic": true')
+        return text
+
+    res = ClusterAgent(model=ScriptedChatModel(script=answer), progress=False, max_model_calls=60,
+                       strategy="auto").fit(TEXTS, instruction="Cluster by the mood of the writer.").result_
+    step = next(d for d in res.run["decisions"] if d["step"] == "understand")
+    assert step["model_about_topic"] is True and step["about_topic"] is False
+    assert v_measure_score(MOOD, res.cluster) > 0.9
