@@ -162,8 +162,12 @@ def resolve(ref: str, tax: tx.Taxonomy, assignment: np.ndarray) -> tx.Cluster:
     return found
 
 
+_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<!\w)\'([^\']+)\'(?!\w)')
+
+
 def quoted(message: str) -> list[str]:
-    return [a or b or c for a, b, c in re.findall(r'"([^"]+)"|“([^”]+)”|(?<!\w)\'([^\']+)\'(?!\w)', message)]
+    """The strings a message puts in quotes (straight, curly or single), in order."""
+    return [next(g for g in m.groups() if g is not None) for m in _QUOTED.finditer(message)]
 
 
 # ---------------------------------------------------------------- the operations
@@ -452,7 +456,7 @@ def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> li
     """The clusters a message names exactly, in order: quoted names and "cluster N" numbers."""
     table = numbered(tax, assignment)
     found: list[tuple[int, str]] = []
-    for m in re.finditer(r'"([^"]+)"|“([^”]+)”|(?<!\w)\'([^\']+)\'(?!\w)', message):
+    for m in _QUOTED.finditer(message):
         cluster = tax.find(next(g for g in m.groups() if g is not None))
         if cluster is not None:
             found.append((m.start(), cluster.name))
