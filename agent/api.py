@@ -281,16 +281,17 @@ class ClusterAgent:
 def build_result(corpus: Corpus, vectors: np.ndarray, tax, assignment: np.ndarray, confidence: np.ndarray,
                  run: dict, trace: list | None = None) -> ClusterResult:
     """The result object for an assignment: clusters numbered by size, with representatives."""
-    counts = {c.id: int((assignment == c.id).sum()) for c in tax.clusters}
-    order = sorted(tax.clusters, key=lambda c: (-counts[c.id], c.id))
-    dense = {c.id: i for i, c in enumerate(order)}
+    from clusteragent.tools.taxonomy import by_size
+
+    order = by_size(assignment, tax)
+    dense = {c.id: i for i, (c, _) in enumerate(order)}
     clusters = []
-    for c in order:
+    for c, size in order:
         members = np.flatnonzero(assignment == c.id)
         cent = vectors[members].mean(axis=0)
         reps = members[np.argsort(-(vectors[members] @ cent))[:REPRESENTATIVES]]
         clusters.append({"cluster": dense[c.id], "name": c.name, "description": c.description,
-                         "size": counts[c.id], "representative_ids": [corpus.ids[r] for r in reps],
+                         "size": size, "representative_ids": [corpus.ids[r] for r in reps],
                          "representative_texts": [corpus.texts[r] for r in reps]})
     return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts),
                          cluster=np.array([dense[c] for c in assignment], dtype=np.int64),

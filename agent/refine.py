@@ -137,10 +137,8 @@ class CannotDo(ValueError):
 
 def numbered(tax: tx.Taxonomy, assignment: np.ndarray) -> list[dict]:
     """Clusters numbered as in clusters.json: largest first, ties by id."""
-    counts = tx.sizes(assignment, tax)
-    order = sorted(tax.clusters, key=lambda c: (-counts[c.id], c.id))
-    return [{"cluster": i, "id": c.id, "name": c.name, "description": c.description, "size": counts[c.id]}
-            for i, c in enumerate(order)]
+    return [{"cluster": i, "id": c.id, "name": c.name, "description": c.description, "size": size}
+            for i, (c, size) in enumerate(tx.by_size(assignment, tax))]
 
 
 def resolve(ref: str, tax: tx.Taxonomy, assignment: np.ndarray) -> tx.Cluster:

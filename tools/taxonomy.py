@@ -79,6 +79,12 @@ def sizes(assignment: np.ndarray, taxonomy: Taxonomy) -> dict[int, int]:
     return {c.id: int(counts[c.id]) if c.id < len(counts) else 0 for c in taxonomy.clusters}
 
 
+def by_size(assignment: np.ndarray, taxonomy: Taxonomy) -> list[tuple[Cluster, int]]:
+    """(cluster, size), largest first, ties by id: the numbering of clusters.json and of chat references."""
+    counts = sizes(assignment, taxonomy)
+    return [(c, counts[c.id]) for c in sorted(taxonomy.clusters, key=lambda c: (-counts[c.id], c.id))]
+
+
 def merge(assignment: np.ndarray, taxonomy: Taxonomy, ids: list[int], name: str | None = None,
           description: str | None = None) -> tuple[np.ndarray, Taxonomy, dict]:
     """Merge clusters `ids` into the first of them (k drops by len(ids) - 1); name/description optional."""
