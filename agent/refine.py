@@ -30,7 +30,9 @@ from clusteragent.errors import ModelError
 from clusteragent.prompts import as_data, load_prompt
 from clusteragent.schemas import ClusterSpec
 from clusteragent.store import content_name
+from clusteragent.tools import registry as review_tools
 from clusteragent.tools import taxonomy as tx
+from clusteragent.tools.registry import ToolError, Workspace
 
 ACTIONS = ("merge", "split", "rename", "move", "add_cluster", "reinstruct", "granularity", "undo", "explain",
            "describe", "none")
@@ -129,8 +131,14 @@ class RefineContext:
         return self.max_calls_per_turn - (self.llm.usage.calls - started_at)
 
 
-class CannotDo(ValueError):
-    """The request cannot be done; the message says why and what would work."""
+# A request that cannot be done: the message says why. The review tools' error, so that their
+# refusals (a taken name, a merge of one cluster) reach the user the same way.
+CannotDo = ToolError
+
+
+def _workspace(ctx: "RefineContext", tax: tx.Taxonomy, assignment: np.ndarray, labels: dict) -> Workspace:
+    return Workspace(assignment=assignment, taxonomy=tax, labels=dict(labels), texts=ctx.texts, vectors=ctx.vectors,
+                     index=None)
 
 
 # ---------------------------------------------------------------- views of the state
@@ -240,16 +248,9 @@ def matching_rows(ctx: RefineContext, description: str, exclude: np.ndarray, bud
 def op_merge(ctx, state, d: RefineDecision, tax, assignment, labels) -> Change:
     if len(d.clusters) < 2:
         raise CannotDo("A merge needs two clusters; name both.")
-    a, b = (resolve(r, tax, assignment) for r in d.clusters[:2])
-    if a.id == b.id:
-        raise CannotDo(f'"{a.name}" was named twice; a merge needs two different clusters.')
-    new_name = d.new_name.strip()
-    clash = tax.find(new_name) if new_name else None
-    if clash is not None and clash.id not in (a.id, b.id):
-        raise CannotDo(f'The name "{new_name}" is already taken by another cluster.')
-    assignment, tax, entry = tx.merge(assignment, tax, [a.id, b.id], new_name or None, None)
-    labels = {r: (a.id if c == b.id else c) for r, c in labels.items()}
-    return Change(f'Merged "{a.name}" and "{b.name}" into "{entry["name"]}".', _fields(ctx, tax, assignment, labels))
+    ws = _workspace(ctx, tax, assignment, labels)
+    text = review_tools.merge(ws, [resolve(r, tax, assignment).name for r in d.clusters[:2]], d.new_name)
+    return Change(text, _fields(ctx, ws.taxonomy, ws.assignment, ws.labels))
 
 
 def _split_one(ctx, state, target, n, tax, assignment, labels, budget):
@@ -279,12 +280,9 @@ def op_split(ctx, state, d, tax, assignment, labels, budget) -> Change:
 def op_rename(ctx, state, d, tax, assignment, labels) -> Change:
     if len(d.clusters) != 1 or not d.new_name.strip():
         raise CannotDo("A rename needs one cluster and its new name.")
-    target = resolve(d.clusters[0], tax, assignment)
-    clash = tax.find(d.new_name)
-    if clash is not None and clash.id != target.id:
-        raise CannotDo(f'The name "{d.new_name.strip()}" is already taken by another cluster.')
-    tax, entry = tx.rename(tax, target.id, d.new_name, d.description.strip() or None)
-    return Change(f'Renamed "{entry["from"]}" to "{entry["to"]}".', _fields(ctx, tax, assignment, labels))
+    ws = _workspace(ctx, tax, assignment, labels)
+    text = review_tools.rename(ws, [resolve(d.clusters[0], tax, assignment).name], d.new_name, d.description)
+    return Change(text, _fields(ctx, ws.taxonomy, ws.assignment, ws.labels))
 
 
 def _rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
