@@ -272,7 +272,7 @@ class ClusterAgent:
             "stop_reason": state.get("stop_reason", ""), "notes": state.get("notes", []),
             "audit": state.get("audit", []), "decisions": state.get("trace", []),
             "labelled_by_model": len(state.get("labels", {})), "timings_s": state.get("timings", {}),
-            "wall_s": round(wall, 2), **llm.usage.as_dict(), "replayed_calls": llm.journal.replayed,
+            "wall_s": round(wall, 2), **llm.usage.as_dict(), "replayed_calls": llm.journal.replayed if llm.journal else 0,
             "prompt_versions": prompt_versions(), "versions": _versions(),
         }
         return build_result(corpus, ctx.vectors, tax, assignment, confidence, run, trace)

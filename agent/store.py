@@ -108,12 +108,12 @@ class CallJournal:
     are replayed in the order they were first answered.
     """
 
-    def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path is not None else None
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
         self._answers: dict[str, deque] = defaultdict(deque)
         self._lock = threading.Lock()
         self.replayed = 0
-        if self.path is not None and self.path.exists():
+        if self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 try:
                     entry = json.loads(line)
@@ -132,8 +132,6 @@ class CallJournal:
         return None
 
     def record(self, key: str, reply: dict) -> None:
-        if self.path is None:
-            return
         line = json.dumps({"key": key, "reply": reply}, ensure_ascii=False, default=str) + "\n"
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +162,8 @@ class RunStore:
     def __init__(self, folder: str | Path | None = None):
         self.folder = Path(folder) if folder is not None else None
         self.arrays = ArrayStore(self.folder / ARRAYS if self.folder else None)
-        self.journal = CallJournal(self.folder / CALLS if self.folder else None)
+        # Only a durable run records answers; in memory there is nothing to resume, so no journal.
+        self.journal = CallJournal(self.folder / CALLS) if self.folder else None
         self.checkpointer = open_checkpointer(self.folder / CHECKPOINTS if self.folder else None)
 
     def has_thread(self, thread_id: str) -> bool:
