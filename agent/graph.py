@@ -324,13 +324,12 @@ def propose(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     seen = list(state.get("seen", []))
     trace = list(state.get("trace", []))
     evidence = ""
-    if state["k_min"] != state["k_max"]:
+    # Raw-embedding statistics describe the texts' dominant (usually topical) structure, so they are
+    # evidence only when the instruction is about topic; a small model anchors on any number it is
+    # shown, so they are computed and shown only with show_k_evidence.
+    if state["k_min"] != state["k_max"] and cfg.show_k_evidence and cfg.propose_batches:
         best, stats = _estimate_k(ctx, state, trace)
-        # Raw-embedding statistics describe the texts' dominant (usually topical) structure, so they are
-        # evidence only when the instruction is about topic; a small model anchors on any number it is
-        # shown, so they reach the prompt only with show_k_evidence.
-        if cfg.show_k_evidence:
-            evidence = f"k-means silhouette is best at k={best}; the eigengap suggests k={stats['eigengap_k']}"
+        evidence = f"k-means silhouette is best at k={best}; the eigengap suggests k={stats['eigengap_k']}"
     for batch in range(cfg.propose_batches):
         if ctx.calls_left(state) < 2:
             break

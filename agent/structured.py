@@ -9,6 +9,7 @@ what survives that becomes a one-line `ModelError` naming the server.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -58,6 +59,27 @@ def extract_json(answer: str) -> Any:
 def response_format(schema: type[BaseModel]) -> dict:
     return {"type": "json_schema",
             "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()}}
+
+
+@functools.lru_cache(maxsize=256)
+def _compact_grammar(schema: type[BaseModel]) -> str:
+    import xllamacpp
+
+    spec = schema.model_json_schema()
+    spec["x-guidance"] = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
+    return xllamacpp.json_schema_to_grammar(json.dumps(spec))
+
+
+def output_constraint(schema: type[BaseModel], provider: str | None) -> dict:
+    """Request options that hold the answer to `schema`.
+
+    llama.cpp gets a grammar that also forbids optional whitespace: left free, the small CPU models
+    pretty-print, and one label answer takes 15 tokens instead of 8 (half of each call's time). Other
+    backends get the standard JSON-schema `response_format`.
+    """
+    if provider == "llamacpp":
+        return {"extra_body": {"grammar": _compact_grammar(schema)}}
+    return {"response_format": response_format(schema)}
 
 
 @dataclass
@@ -139,7 +161,7 @@ class StructuredLLM:
                                    "stopping.")
         started = time.perf_counter()
         try:
-            reply = self.chat.bind(response_format=response_format(schema), **bind).invoke(messages)
+            reply = self.chat.bind(**output_constraint(schema, self.info.get("provider")), **bind).invoke(messages)
         except Exception as e:
             self.usage.record(0, 0, time.perf_counter() - started, failed=True)
             if _transport_error(e):

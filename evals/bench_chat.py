@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from clusteragent.models import EmbeddedServer, resolve_gguf
 from clusteragent.settings import Settings
-from clusteragent.structured import extract_json, response_format
+from clusteragent.structured import extract_json, output_constraint
 from clusteragent.tools.corpus import load_corpus, sample_corpus_path
 from clusteragent.tools.labelling import label_messages, label_schema
 
@@ -62,7 +62,8 @@ def main(argv=None):
     for i in rows[:args.texts]:
         msgs = label_messages(instruction, clusters, corpus.texts[i])
         request = {"messages": [{"role": r, "content": c} for r, c in msgs], "temperature": 0, "seed": args.seed,
-                   "max_tokens": 60, "response_format": response_format(schema)}
+                   "max_tokens": 60}
+        request.update(output_constraint(schema, "llamacpp")["extra_body"])  # the body llama.cpp reads
         started = time.perf_counter()
         reply = server.chat_completion(request)
         seconds.append(time.perf_counter() - started)

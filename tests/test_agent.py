@@ -53,7 +53,7 @@ def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth"):
         if "complete updated list" in user:
             listed = re.findall(r"^- ([^:]+):", user, re.M)
             return json.dumps({"clusters": [{"name": n, "description": f"texts about {n}"} for n in listed]})
-        if "Which cluster fits" in user:
+        if system.startswith("You sort texts into clusters"):
             text = re.search(r"<text>(.*)</text>", user, re.S).group(1)
             topic, mood = TRUTH[text]
             wanted = topic if facet == "topic" else mood

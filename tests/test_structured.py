@@ -7,7 +7,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from clusteragent.errors import ModelError
-from clusteragent.structured import StructuredLLM, extract_json, split_think
+from clusteragent.structured import StructuredLLM, extract_json, output_constraint, response_format, split_think
 from fakes import ScriptedChatModel
 
 
@@ -26,6 +26,15 @@ def test_valid_answer_parses_and_schema_is_sent_as_response_format():
     fmt = chat.calls[0]["kwargs"]["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"]["properties"]["label"]["enum"] == ["billing", "shipping"]
     assert llm.usage.calls == 1 and llm.usage.completion_tokens > 0
+
+
+def test_llamacpp_gets_a_grammar_for_the_schema_with_no_free_whitespace():
+    pytest.importorskip("xllamacpp")
+    grammar = output_constraint(Pick, "llamacpp")["extra_body"]["grammar"]
+    spec = json.loads(grammar.split("%json", 1)[1])
+    assert spec["properties"]["label"]["enum"] == ["billing", "shipping"]
+    assert spec["x-guidance"]["whitespace_flexible"] is False
+    assert output_constraint(Pick, "openai") == {"response_format": response_format(Pick)}
 
 
 def test_invalid_answer_is_retried_with_the_validation_error():
