@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, create_model
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import as_data, load_prompt
-from clusteragent.schemas import ClusterSpec
+from clusteragent.naming import name_group
 from clusteragent.store import content_name
 from clusteragent.tools import registry as review_tools
 from clusteragent.tools import taxonomy as tx
@@ -204,15 +204,9 @@ def _name_group(ctx: RefineContext, state: RefineState, rows: np.ndarray, taken:
         return fallback, ""
     cent = ctx.vectors[rows].mean(axis=0)
     sample = rows[np.argsort(-(ctx.vectors[rows] @ cent))[:8]]
-    messages = load_prompt("name_cluster").messages(instruction=state["instruction"], facet=state.get("facet", ""),
-                                                    taken=taken, texts=[ctx.texts[r] for r in sample])
-    try:
-        spec = ctx.llm.decide(messages, ClusterSpec, step="refine")
-    except ModelError:
-        return fallback, ""
-    if spec.name.lower() in {t.lower() for t in taken}:
-        return fallback, spec.description
-    return spec.name, spec.description
+    spec = name_group(ctx.llm, state["instruction"], state.get("facet", ""), [ctx.texts[r] for r in sample], taken,
+                      step="refine")
+    return (spec.name, spec.description) if spec else (fallback, "")
 
 
 def matching_rows(ctx: RefineContext, description: str, exclude: np.ndarray, budget: int) -> tuple[np.ndarray, str]:

@@ -22,6 +22,20 @@ class ClusterSpec(BaseModel):
         return v
 
 
+@functools.lru_cache(maxsize=256)
+def distinct_spec_schema(taken: tuple[str, ...]) -> type[ClusterSpec]:
+    """A ClusterSpec whose name must differ (ignoring case) from every name in `taken`."""
+    taken_lower = {t.lower() for t in taken}
+
+    def _not_taken(cls, v: str) -> str:
+        if v.lower() in taken_lower:
+            raise ValueError(f"{v!r} is already the name of another group; give a name that sets this group apart")
+        return v
+
+    return create_model("ClusterSpec", __base__=ClusterSpec,
+                        __validators__={"_not_taken": field_validator("name")(_not_taken)})
+
+
 @functools.lru_cache(maxsize=64)
 def understanding_schema(k_min: int, k_max: int) -> type[BaseModel]:
     """What the model states after reading the instruction and a sample: the facet and first clusters."""

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, create_model
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
+from clusteragent.naming import name_group
 from clusteragent.schemas import ClusterSpec
 from clusteragent.tools.labelling import label_messages, label_schema
 from clusteragent.tools.propagate import propagate
@@ -100,16 +101,9 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         sample = idx[np.argsort(-(sub_vectors[idx] @ cent))[:8]]
         spec = None
         if calls_left > 0:
-            messages = load_prompt("name_cluster").messages(
-                instruction=instruction, facet=facet, taken=list(taken) + [s[0] for s in specs],
-                texts=[texts[members[i]] for i in sample])
-            try:
-                spec = llm.decide(messages, ClusterSpec, step="split")
-            except ModelError:
-                spec = None
+            spec = name_group(llm, instruction, facet, [texts[members[i]] for i in sample],
+                              [*taken, target.name, *(s[0] for s in specs)], step="split")
             calls_left -= 1
         name = spec.name if spec is not None else f"{target.name} ({p + 1})"
-        if name.lower() in taken_lower | {target.name.lower()} | {s[0].lower() for s in specs}:
-            name = f"{target.name} ({p + 1})"
         specs.append((name, spec.description if spec is not None else f"part {p + 1} of {target.name}"))
     return SplitPlan(members, parts, specs, {}, "kmeans")

@@ -122,6 +122,7 @@ class RunContext:
     index: Any = None
     arrays: MutableMapping[str, np.ndarray] = field(default_factory=dict)  # an ArrayStore for durable runs
     label_texts: list[str] | None = None  # texts as the model sees them (truncated), by row
+    label_features: np.ndarray | None = None  # embeddings + surface features, for facets other than topic
 
     def calls_left(self, state: AgentState) -> int:
         return self.config.max_model_calls - self.llm.usage.calls

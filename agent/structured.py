@@ -65,9 +65,23 @@ def response_format(schema: type[BaseModel]) -> dict:
 def _compact_grammar(schema: type[BaseModel]) -> str:
     import xllamacpp
 
-    spec = schema.model_json_schema()
-    spec["x-guidance"] = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
+    spec = _closed(schema.model_json_schema())
+    # json.dumps's separators: the model writes ", " and ": " by habit, and a forbidden space after
+    # the colon skews which name it picks (measured: most languages became "Italian" with ":").
+    spec["x-guidance"] = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
     return xllamacpp.json_schema_to_grammar(json.dumps(spec))
+
+
+def _closed(spec: Any) -> Any:
+    """The schema with `additionalProperties: false` on every object that does not say otherwise:
+    llguidance follows JSON Schema and would let a small model add fields of its own."""
+    if isinstance(spec, dict):
+        spec = {k: _closed(v) for k, v in spec.items()}
+        if spec.get("type") == "object" and "properties" in spec:
+            spec.setdefault("additionalProperties", False)
+    elif isinstance(spec, list):
+        spec = [_closed(v) for v in spec]
+    return spec
 
 
 def output_constraint(schema: type[BaseModel], provider: str | None) -> dict:

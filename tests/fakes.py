@@ -8,7 +8,7 @@ strings, or a function of (messages, kwargs) that returns a string or raises.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage

@@ -37,7 +37,7 @@ TEXTS, TOPIC, MOOD = corpus()
 TRUTH = {t: (TOPIC[i], MOOD[i]) for i, t in enumerate(TEXTS)}
 
 
-def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth"):
+def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth", naming_retry=None):
     """A model that plans by `facet_of` ("topic" or "mood"), labels by the truth, and reviews from a script."""
     actions = list(review_actions)
     names = {"topic": list(TOPICS), "mood": list(MOODS)}
@@ -69,6 +69,9 @@ def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth"):
             topics = [TRUTH[t][0] for t in texts if t in TRUTH]
             name = max(set(topics), key=topics.count) if naming == "truth" else naming
             return json.dumps({"name": name, "description": f"texts about {name}"})
+        if "is already the name of another group" in user:  # the retry after a refused name
+            retried = naming if naming_retry is None else naming_retry
+            return json.dumps({"name": retried, "description": f"texts about {retried}"})
         if "Propose 2 sub-clusters" in user:
             return json.dumps({"clusters": [{"name": "rain", "description": "rain"}, {"name": "sun", "description": "sun"}]})
         raise AssertionError(f"unexpected prompt: {user[:200]}")
@@ -249,10 +252,20 @@ def test_embedding_strategy_clusters_the_embeddings_and_the_model_names_the_grou
     assert sum(c["size"] for c in res.clusters) == len(TEXTS)
 
 
-def test_groups_the_model_names_alike_are_merged_and_audited():
-    res = fit(scripted("topic", naming="same thing"), "Cluster by topic.", k=3, strategy="embedding").result_
-    assert res.k == 1 and res.names == ["same thing"] and res.clusters[0]["size"] == len(TEXTS)
-    assert [a["by"] for a in res.run["audit"]] == ["named the same", "named the same"]
+def test_a_name_another_group_has_is_refused_and_the_groups_stay_apart():
+    model = scripted("topic", naming="same thing")  # names every group alike, retries included
+    res = fit(model, "Cluster by topic.", k=3, strategy="embedding").result_
+    assert res.k == 3 and all(c["size"] > 0 for c in res.clusters)
+    assert res.names[0] == "same thing" and res.names[1:] == ["group 2", "group 3"]
+    assert sum("numbered name" in n for n in res.run["notes"]) == 2
+    refusals = [c for c in model.calls if "is already the name of another group" in c["messages"][-1].content]
+    assert len(refusals) == 2 * 2  # two more attempts for each of the two later groups
+
+
+def test_a_refused_name_is_corrected_on_the_retry():
+    model = scripted("topic", naming="same thing", naming_retry="another thing")
+    res = fit(model, "Cluster by topic.", k=3, strategy="embedding").result_
+    assert res.names == ["same thing", "another thing", "group 3"]  # the third retry's name is taken by then
 
 
 def test_auto_strategy_follows_the_models_reading_of_the_instruction():

@@ -1,6 +1,5 @@
 """The Ray executor against a local Ray instance that the test starts (2 CPUs)."""
 
-import json
 
 import numpy as np
 import pytest

@@ -8,7 +8,7 @@ import pytest
 from clusteragent.api import ClusterAgent
 from clusteragent.refine import RefineSession, quoted
 from fakes import ScriptedChatModel
-from test_agent import MOOD, TEXTS, TOPIC, TOPICS, TRUTH, scripted
+from test_agent import MOOD, TEXTS, TOPIC, TRUTH, scripted
 
 
 

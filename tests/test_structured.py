@@ -34,6 +34,7 @@ def test_llamacpp_gets_a_grammar_for_the_schema_with_no_free_whitespace():
     spec = json.loads(grammar.split("%json", 1)[1])
     assert spec["properties"]["label"]["enum"] == ["billing", "shipping"]
     assert spec["x-guidance"]["whitespace_flexible"] is False
+    assert spec["additionalProperties"] is False  # no fields of the model's own
     assert output_constraint(Pick, "openai") == {"response_format": response_format(Pick)}
 
 

@@ -157,3 +157,27 @@ def test_validate_says_why_a_result_is_invalid():
     assert any("not unique" in p for p in tx.validate(assignment, dup, 8))
     assert any("no texts" in p for p in tx.validate(np.zeros(8, int), tax, 8))
     assert any("does not have" in p for p in tx.validate(np.full(8, 7), tax, 8))
+
+
+# ---- surface features
+
+
+def test_surface_features_separate_languages_that_share_a_topic():
+    from clusteragent.tools.features import surface_features
+
+    english = [f"the weather is nice today and the sun is out number {i}" for i in range(20)]
+    german = [f"das wetter ist heute schön und die sonne scheint nummer {i}" for i in range(20)]
+    x = surface_features(english + german, dim=16)
+    assert x.shape == (40, 16) and np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+    sims = x @ x.T
+    within = (sims[:20, :20].mean() + sims[20:, 20:].mean()) / 2
+    assert within > sims[:20, 20:].mean() + 0.3
+
+
+def test_surface_features_fit_on_a_sample_and_still_cover_every_row():
+    from clusteragent.tools.features import surface_features
+
+    texts = [f"text {i} {'?' if i % 2 else '!'}" for i in range(300)]
+    x = surface_features(texts, dim=8, fit_rows=50)
+    assert x.shape == (300, 8) and np.isfinite(x).all()
+    assert np.array_equal(x, surface_features(texts, dim=8, fit_rows=50))  # seeded
