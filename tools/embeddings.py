@@ -124,7 +124,6 @@ class Embedder:
 
         self._model = None
         gc.collect()
-        _return_freed_memory()
 
     def _load(self):
         from sentence_transformers import SentenceTransformer
@@ -232,18 +231,3 @@ def embed_texts(texts: Sequence[str], settings: Settings | None = None) -> tuple
     """Embed texts with the configured model and cache: the one call most code needs."""
     return Embedder.from_settings(settings or Settings.resolve()).embed(texts)
 
-
-def _return_freed_memory() -> None:
-    """Hand memory that the allocator keeps after a free back to the system (glibc only).
-
-    Embedding 40,000 texts leaves a few hundred MB of freed tensors in glibc's arenas, which would
-    otherwise count toward the run's peak once the chat model loads beside them.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        getattr(ctypes.CDLL(name), "malloc_trim")(0)
-    except (OSError, AttributeError, TypeError):
-        pass  # not glibc: nothing to trim
