@@ -8,9 +8,12 @@ from typing import Literal
 from pydantic import BaseModel, Field, create_model, field_validator
 
 
+DESCRIPTION_MAX = 120
+
+
 class ClusterSpec(BaseModel):
     name: str = Field(min_length=1, max_length=32, description="a short cluster name, 1-3 words")
-    description: str = Field(min_length=1, max_length=120,
+    description: str = Field(min_length=1, max_length=DESCRIPTION_MAX,
                              description="one short sentence that says which texts belong: an inclusion rule")
 
     @field_validator("name", "description")
@@ -20,6 +23,19 @@ class ClusterSpec(BaseModel):
         if not v:
             raise ValueError("must not be blank")
         return v
+
+    @field_validator("description")
+    @classmethod
+    def _whole_sentences(cls, v: str) -> str:
+        """A description the length limit cut mid-sentence ends at its last full sentence, or else
+        its last whole word: a reader should not see "... They p"."""
+        if len(v) < DESCRIPTION_MAX or v[-1] in ".!?":
+            return v
+        last_stop = max(v.rfind(". "), v.rfind("! "), v.rfind("? "))
+        if last_stop >= 20:
+            return v[:last_stop + 1]
+        head, _, _ = v.rpartition(" ")
+        return (head or v).rstrip(",;:") + "..."
 
 
 @functools.lru_cache(maxsize=256)

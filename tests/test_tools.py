@@ -181,3 +181,19 @@ def test_surface_features_fit_on_a_sample_and_still_cover_every_row():
     x = surface_features(texts, dim=8, fit_rows=50)
     assert x.shape == (300, 8) and np.isfinite(x).all()
     assert np.array_equal(x, surface_features(texts, dim=8, fit_rows=50))  # seeded
+
+
+# ---- cluster specs
+
+
+def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
+    from clusteragent.schemas import DESCRIPTION_MAX, ClusterSpec
+
+    first = "These texts are about financial matters such as bills and credit scores."
+    cut = (first + " They ask about cards, loans and payments of every kind and size")[:DESCRIPTION_MAX]
+    assert len(cut) == DESCRIPTION_MAX
+    assert ClusterSpec(name="finance", description=cut).description == first
+    no_stop = ("word " * 40)[:DESCRIPTION_MAX].strip() + "w"
+    assert len(no_stop) == DESCRIPTION_MAX
+    assert ClusterSpec(name="x", description=no_stop).description.endswith("word...")
+    assert ClusterSpec(name="x", description="Short and whole").description == "Short and whole"
