@@ -314,3 +314,20 @@ def test_instruction_words_outrank_the_models_reading_of_the_facet():
     step = next(d for d in res.run["decisions"] if d["step"] == "understand")
     assert step["model_about_topic"] is True and step["about_topic"] is False
     assert v_measure_score(MOOD, res.cluster) > 0.9
+
+
+def test_labels_for_a_facet_other_than_topic_are_spread_with_surface_features_too():
+    from types import SimpleNamespace
+
+    from clusteragent.graph import _features_for_labels
+    from clusteragent.state import AgentConfig
+
+    texts = [f"the weather is nice today number {i}" for i in range(30)] + \
+            [f"das wetter ist heute schön nummer {i}" for i in range(30)]
+    vectors = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
+    ctx = SimpleNamespace(vectors=vectors, texts=texts, config=AgentConfig(), label_features=None,
+                          progress=lambda message: None)
+    assert _features_for_labels(ctx, {"about_topic": True}) is vectors
+    both = _features_for_labels(ctx, {"about_topic": False})
+    assert both.shape[0] == 60 and both.shape[1] > 8 and np.array_equal(both[:, :8], vectors)
+    assert _features_for_labels(ctx, {"about_topic": False}) is both  # computed once per run
