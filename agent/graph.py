@@ -303,13 +303,13 @@ def cluster_embeddings(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in order:
         rows = _examples(ctx.vectors, groups, int(g), 8)
-        spec = None
+        numbered, spec = f"group {len(tax.clusters) + 1}", None
         if ctx.calls_left(state) > 0:
             spec = name_group(ctx.llm, state["instruction"], state.get("facet", ""), [ctx.texts[r] for r in rows],
                               tax.names, step="name_cluster")
             if spec is None:
-                notes.append(f"group {len(tax.clusters) + 1} kept a numbered name: the model gave no valid one")
-        name, description = (spec.name, spec.description) if spec else (f"group {len(tax.clusters) + 1}", "")
+                notes.append(f"{numbered} kept a numbered name: the model gave no valid one")
+        name, description = (spec.name, spec.description) if spec else (numbered, "")
         tax, cid = tax.added(name, description)
         assignment[groups == g] = cid
     trace.append({"step": "cluster_embeddings", "k": k, "clusters": tax.names})
