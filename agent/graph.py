@@ -1,7 +1,7 @@
 """The clustering agent as a LangGraph graph.
 
 ingest -> understand -> propose -> label -> propagate -> (label_uncertain -> propagate) -> review* -> finalize
-                      `-> cluster_embeddings (subject-matter facets, small models) -> review* -> finalize
+                      `-> cluster_view (facets a view of the texts follows, small models) -> review* -> finalize
 
 The model states the facet and builds the taxonomy from diverse samples, labels a budgeted sample
 (one text per call, choosing among named clusters), a classifier over the embeddings carries those
@@ -21,13 +21,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from clusteragent.errors import ModelError, ModelUnavailable
-from clusteragent.facets import facet_is_topical
+from clusteragent.facets import facet_is_topical, facet_view
 from clusteragent.naming import name_group
 from clusteragent.prompts import load_prompt
 from clusteragent.schemas import review_schema, taxonomy_schema, understanding_schema
 from clusteragent.state import AgentConfig, AgentState, RunContext
 from clusteragent.tools import taxonomy as tx
-from clusteragent.tools.features import surface_features
+from clusteragent.tools.features import distinctive_layout, layout_features, layout_statistics, surface_features
 from clusteragent.tools.index import VectorIndex
 from clusteragent.tools.kestimate import estimate_k
 from clusteragent.tools.labelling import label_messages, label_schema
@@ -37,6 +37,10 @@ from clusteragent.splitting import SPLIT_LABELS
 from clusteragent.tools.sampling import diverse_sample
 
 REVIEW_EXAMPLES = 2
+# Outside the meaning view the model names a k-means group by labelling this many of its most central
+# texts with the values of the facet it listed itself (a German group was named "animation" when
+# asked for a name; choosing among named values is what the small model does well).
+VOTERS = 5
 
 
 # ---------------------------------------------------------------- helpers
@@ -178,17 +182,26 @@ def calibrated_labels(labels: dict[str, int], scores: dict[str, dict[str, float]
     return out
 
 
+def _view(ctx: RunContext, name: str) -> np.ndarray:
+    """The texts in one view (see facets.py and tools/features.py), computed once per run."""
+    if name == "meaning":
+        return ctx.vectors
+    if name not in ctx.views:
+        ctx.progress(f"{name} features of the texts")
+        ctx.views[name] = {"characters": lambda: surface_features(ctx.texts, seed=ctx.config.seed),
+                           "layout": lambda: layout_features(ctx.texts)}[name]()
+    return ctx.views[name]
+
+
 def _features_for_labels(ctx: RunContext, state: AgentState) -> np.ndarray:
     """What the classifier that spreads the model's labels reads: the embeddings, and for a facet other
-    than subject matter also the texts' surface features (a meaning embedding drops language, form and
-    punctuation: with 40 labels, 30% of them wrong, language V goes from 0.46 to 0.63 on 300 goalex
-    texts while topical facets stay within 0.02; `python -m clusteragent.evals.bench_label_features`)."""
+    than subject matter also the character and layout views (a meaning embedding drops language, form
+    and punctuation). `python -m clusteragent.evals.bench_label_features` measures each choice."""
     if state.get("about_topic"):
         return ctx.vectors
-    if ctx.label_features is None:
-        ctx.progress("surface features of the texts")
-        ctx.label_features = np.hstack([ctx.vectors, surface_features(ctx.texts, seed=ctx.config.seed)])
-    return ctx.label_features
+    if "labels" not in ctx.views:
+        ctx.views["labels"] = np.hstack([ctx.vectors, _view(ctx, "characters"), _view(ctx, "layout")])
+    return ctx.views["labels"]
 
 
 def _set_assignment(ctx: RunContext, state: AgentState, assignment: np.ndarray, confidence: np.ndarray) -> str:
@@ -221,9 +234,9 @@ def _most_similar_pairs(vectors, assignment, tax: tx.Taxonomy, top: int = 3) -> 
     return sorted(pairs, key=lambda p: -p[2])[:top]
 
 
-def _estimate_k(ctx: RunContext, state: AgentState, trace: list) -> tuple[int, dict]:
-    """estimate_k over the allowed range on (a subsample of) the embeddings, recorded in the trace."""
-    best, stats = estimate_k(ctx.vectors, state["k_min"], state["k_max"], seed=ctx.config.seed, max_points=2000)
+def _estimate_k(ctx: RunContext, vectors: np.ndarray, k_min: int, k_max: int, trace: list) -> tuple[int, dict]:
+    """estimate_k over [k_min, k_max] on (a subsample of) `vectors`, recorded in the trace."""
+    best, stats = estimate_k(vectors, k_min, k_max, seed=ctx.config.seed, max_points=2000)
     trace.append({"step": "estimate_k", "silhouette_k": best, "eigengap_k": stats["eigengap_k"]})
     return best, stats
 
@@ -265,22 +278,27 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     tax = _update_from_specs(tx.Taxonomy(), answer.clusters)
     worded = facet_is_topical(state["instruction"])
     about_topic = answer.about_topic if worded is None else worded
+    view = facet_view(state["instruction"], answer.about_topic)
     trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet, "about_topic": about_topic,
-                                       "model_about_topic": answer.about_topic, "clusters": tax.names}]
-    return {"facet": answer.facet, "about_topic": about_topic, "seen": rows.tolist(), "trace": trace,
+                                       "model_about_topic": answer.about_topic, "view": view, "clusters": tax.names}]
+    return {"facet": answer.facet, "about_topic": about_topic, "view": view, "seen": rows.tolist(), "trace": trace,
             **_tax_update(tax), **ctx.stamp(state, "understand", started)}
 
 
-def route_after_understand(state: AgentState, runtime: Runtime[RunContext]) -> Literal["propose", "cluster_embeddings"]:
+def route_after_understand(state: AgentState, runtime: Runtime[RunContext]) -> Literal["propose", "cluster_view"]:
     strategy = runtime.context.config.strategy
-    if strategy == "embedding" or (strategy == "auto" and state.get("about_topic")):
-        return "cluster_embeddings"
+    if strategy == "kmeans" or (strategy == "auto" and state.get("view")):
+        return "cluster_view"
     return "propose"
 
 
-def cluster_embeddings(state: AgentState, runtime: Runtime[RunContext]) -> dict:
-    """Subject-matter facets follow the embeddings: k-means with k from estimate_k, each group named by the
-    model with a name no earlier group has."""
+def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
+    """Facets with a view that follows them (facets.facet_view): k-means on that view with k from
+    estimate_k, each group named by the model with a name no earlier group has.
+
+    Outside the meaning view, k is searched up to `first_proposal_max`, the cap the model's own first
+    list has: on layout features silhouette plateaus from 3 to 11 groups for four forms of text.
+    """
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     ctx = runtime.context
@@ -289,33 +307,57 @@ def cluster_embeddings(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     cfg = ctx.config
     trace = list(state.get("trace", []))
     notes = list(state.get("notes", []))
+    view = state.get("view") or "meaning"
+    vectors = _view(ctx, view)
     k_min, k_max = state["k_min"], state["k_max"]
-    k = k_min if k_min == k_max else _estimate_k(ctx, state, trace)[0]
-    ctx.progress(f"k-means with k={k} on the embeddings")
-    model = (KMeans(k, n_init=3, random_state=cfg.seed) if len(ctx.vectors) <= 20_000
+    if view != "meaning" and k_min != k_max:
+        k_max = max(k_min, min(k_max, cfg.first_proposal_max))
+    k = k_min if k_min == k_max else _estimate_k(ctx, vectors, k_min, k_max, trace)[0]
+    ctx.progress(f"k-means with k={k} on the {view} view")
+    model = (KMeans(k, n_init=3, random_state=cfg.seed) if len(vectors) <= 20_000
              else MiniBatchKMeans(k, n_init=3, batch_size=4096, random_state=cfg.seed))
-    groups = model.fit_predict(ctx.vectors).astype(np.int64)
-    sims = ctx.vectors @ _centroids(ctx.vectors, groups, list(range(k))).T
+    groups = model.fit_predict(vectors).astype(np.int64)
+    sims = vectors @ _centroids(vectors, groups, list(range(k))).T
     soft = np.exp((sims - sims.max(axis=1, keepdims=True)) / 0.05)
     confidence = (soft.max(axis=1) / soft.sum(axis=1)).astype(np.float32)
     order = np.argsort(-np.bincount(groups, minlength=k), kind="stable")
+    listed = _taxonomy(state)
+    shown = {int(g): _examples(vectors, groups, int(g), VOTERS) for g in order}
+    votes = {}
+    if view != "meaning" and listed.clusters:
+        votes, scores = _label_rows(ctx, state, np.concatenate(list(shown.values())), listed, "vote_name")
+        votes = calibrated_labels(votes, scores, listed, cfg.calibration)
+    layout_stats = layout_statistics(ctx.texts) if view == "layout" else None
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in order:
-        rows = _examples(ctx.vectors, groups, int(g), 8)
-        numbered, spec = f"group {len(tax.clusters) + 1}", None
-        if ctx.calls_left(state) > 0:
+        spec = _voted_name(shown[int(g)], votes, listed, tax.names)
+        numbered = f"group {len(tax.clusters) + 1}"
+        if spec is None and ctx.calls_left(state) > 0:
+            rows = _examples(vectors, groups, int(g), 8)
+            shared = distinctive_layout(layout_stats[groups == g], layout_stats) if layout_stats is not None else []
             spec = name_group(ctx.llm, state["instruction"], state.get("facet", ""), [ctx.texts[r] for r in rows],
-                              tax.names, step="name_cluster")
+                              tax.names, step="name_cluster", shared=shared)
             if spec is None:
                 notes.append(f"{numbered} kept a numbered name: the model gave no valid one")
         name, description = (spec.name, spec.description) if spec else (numbered, "")
         tax, cid = tax.added(name, description)
         assignment[groups == g] = cid
-    trace.append({"step": "cluster_embeddings", "k": k, "clusters": tax.names})
+    trace.append({"step": "cluster_view", "view": view, "k": k, "clusters": tax.names})
     return {"trace": trace, "notes": notes, **_tax_update(tax),
             "assignment_ref": _set_assignment(ctx, state, assignment, confidence),
-            **ctx.stamp(state, "cluster_embeddings", started)}
+            **ctx.stamp(state, "cluster_view", started)}
+
+
+def _voted_name(rows: np.ndarray, votes: dict[str, int], listed: tx.Taxonomy, taken: list[str]) -> tx.Cluster | None:
+    """The listed cluster that most of a group's representative texts were labelled with, when it is a
+    clear majority and no bigger group took it first."""
+    counts = np.bincount([votes[str(r)] for r in rows if str(r) in votes], minlength=listed.next_id)
+    if counts.sum() == 0:
+        return None
+    winner = listed.by_id(int(counts.argmax()))
+    free = winner.name.lower() not in {t.lower() for t in taken}
+    return winner if free and counts.max() * 2 > len(rows) else None
 
 
 def propose(state: AgentState, runtime: Runtime[RunContext]) -> dict:
@@ -331,7 +373,7 @@ def propose(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     # evidence only when the instruction is about topic; a small model anchors on any number it is
     # shown, so they are computed and shown only with show_k_evidence.
     if state["k_min"] != state["k_max"] and cfg.show_k_evidence and cfg.propose_batches:
-        best, stats = _estimate_k(ctx, state, trace)
+        best, stats = _estimate_k(ctx, ctx.vectors, state["k_min"], state["k_max"], trace)
         evidence = f"k-means silhouette is best at k={best}; the eigengap suggests k={stats['eigengap_k']}"
     for batch in range(cfg.propose_batches):
         if ctx.calls_left(state) < 2:
@@ -534,7 +576,7 @@ def build_graph():
     builder = StateGraph(AgentState, context_schema=RunContext)
     builder.add_node("ingest", ingest)
     builder.add_node("understand", understand)
-    builder.add_node("cluster_embeddings", cluster_embeddings)
+    builder.add_node("cluster_view", cluster_view)
     builder.add_node("propose", propose)
     builder.add_node("label", label)
     builder.add_node("propagate", propagate_labels)
@@ -544,7 +586,7 @@ def build_graph():
     builder.add_edge(START, "ingest")
     builder.add_edge("ingest", "understand")
     builder.add_conditional_edges("understand", route_after_understand)
-    builder.add_edge("cluster_embeddings", "review")
+    builder.add_edge("cluster_view", "review")
     builder.add_conditional_edges("propose", route_after_propose)
     builder.add_edge("label", "propagate")
     builder.add_edge("label_uncertain", "propagate")

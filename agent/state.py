@@ -38,11 +38,12 @@ class AgentConfig(BaseModel):
                                "preference for some cluster names (0 = use its labels as they are)")
     min_label_share: float = Field(0.03, ge=0, le=0.5, description="a cluster needs at least this share of the "
                                    "model's labels to stay (an honest k: a name the model almost never picks is not a group)")
-    strategy: Literal["auto", "labels", "embedding"] | None = Field(
-        None, description="labels: the model's labels define the clusters; embedding: k-means on the embeddings "
-                          "with k from estimate_k, each cluster named by the model; auto: embedding when the model "
-                          "says the instruction is about subject matter (default: auto on the embedded model, "
-                          "labels otherwise)")
+    strategy: Literal["auto", "labels", "kmeans"] | None = Field(
+        None, description="labels: the model's labels define the clusters; kmeans: k-means with k from estimate_k "
+                          "on the view of the texts that follows the facet (meaning embeddings; character n-grams "
+                          "for language; layout for style and form), each cluster named by the model; auto: kmeans "
+                          "when such a view exists for the facet, labels otherwise (default: auto on the embedded "
+                          "model, labels otherwise)")
     show_k_evidence: bool = Field(False, description="show estimate_k's statistics to the model while proposing")
     first_proposal_max: int = Field(8, ge=2, description="most clusters in the first proposal when k is not fixed")
 
@@ -87,6 +88,7 @@ class AgentState(TypedDict, total=False):
     instruction: str
     facet: str
     about_topic: bool
+    view: str | None  # the view whose clusters follow the facet (facets.facet_view), None when only labels can
     k_min: int
     k_max: int
     taxonomy: list[dict]  # [{id, name, description}]
@@ -122,7 +124,7 @@ class RunContext:
     index: Any = None
     arrays: MutableMapping[str, np.ndarray] = field(default_factory=dict)  # an ArrayStore for durable runs
     label_texts: list[str] | None = None  # texts as the model sees them (truncated), by row
-    label_features: np.ndarray | None = None  # embeddings + surface features, for facets other than topic
+    views: dict[str, np.ndarray] = field(default_factory=dict)  # features computed once per run, by view name
 
     def calls_left(self, state: AgentState) -> int:
         return self.config.max_model_calls - self.llm.usage.calls

@@ -243,9 +243,9 @@ def test_model_strength_decides_the_default_loop_and_explicit_values_win():
     assert AgentConfig(review_rounds=2).resolved_for("llamacpp").review_rounds == 2
 
 
-def test_embedding_strategy_clusters_the_embeddings_and_the_model_names_the_groups():
+def test_kmeans_strategy_clusters_the_embeddings_and_the_model_names_the_groups():
     model = scripted("topic")
-    res = fit(model, "Cluster by topic.", k=3, strategy="embedding").result_
+    res = fit(model, "Cluster by topic.", k=3, strategy="kmeans").result_
     assert res.run["labelled_by_model"] == 0
     named = [c for c in model.calls if "Give the group a 1-3 word name" in c["messages"][-1].content]
     assert 1 <= len(named) <= 3 and set(res.names) <= set(TOPICS)
@@ -254,7 +254,7 @@ def test_embedding_strategy_clusters_the_embeddings_and_the_model_names_the_grou
 
 def test_a_name_another_group_has_is_refused_and_the_groups_stay_apart():
     model = scripted("topic", naming="same thing")  # names every group alike, retries included
-    res = fit(model, "Cluster by topic.", k=3, strategy="embedding").result_
+    res = fit(model, "Cluster by topic.", k=3, strategy="kmeans").result_
     assert res.k == 3 and all(c["size"] > 0 for c in res.clusters)
     assert res.names[0] == "same thing" and res.names[1:] == ["group 2", "group 3"]
     assert sum("numbered name" in n for n in res.run["notes"]) == 2
@@ -264,7 +264,7 @@ def test_a_name_another_group_has_is_refused_and_the_groups_stay_apart():
 
 def test_a_refused_name_is_corrected_on_the_retry():
     model = scripted("topic", naming="same thing", naming_retry="another thing")
-    res = fit(model, "Cluster by topic.", k=3, strategy="embedding").result_
+    res = fit(model, "Cluster by topic.", k=3, strategy="kmeans").result_
     assert res.names == ["same thing", "another thing", "group 3"]  # the third retry's name is taken by then
 
 
@@ -276,9 +276,11 @@ def test_auto_strategy_follows_the_models_reading_of_the_instruction():
         def __init__(self, strategy):
             self.context = type("C", (), {"config": AgentConfig(strategy=strategy)})()
 
-    assert route_after_understand({"about_topic": True}, Runtime("auto")) == "cluster_embeddings"
-    assert route_after_understand({"about_topic": False}, Runtime("auto")) == "propose"
-    assert route_after_understand({"about_topic": True}, Runtime("labels")) == "propose"
+    assert route_after_understand({"view": "meaning"}, Runtime("auto")) == "cluster_view"
+    assert route_after_understand({"view": "characters"}, Runtime("auto")) == "cluster_view"
+    assert route_after_understand({"view": None}, Runtime("auto")) == "propose"
+    assert route_after_understand({"view": "meaning"}, Runtime("labels")) == "propose"
+    assert route_after_understand({"view": None}, Runtime("kmeans")) == "cluster_view"
 
 
 @pytest.mark.parametrize("instruction,expected", [
@@ -316,18 +318,20 @@ def test_instruction_words_outrank_the_models_reading_of_the_facet():
     assert v_measure_score(MOOD, res.cluster) > 0.9
 
 
-def test_labels_for_a_facet_other_than_topic_are_spread_with_surface_features_too():
+def test_labels_for_a_facet_other_than_topic_are_spread_with_character_and_layout_features_too():
     from types import SimpleNamespace
 
     from clusteragent.graph import _features_for_labels
     from clusteragent.state import AgentConfig
+    from clusteragent.tools.features import LAYOUT_FEATURES
 
     texts = [f"the weather is nice today number {i}" for i in range(30)] + \
             [f"das wetter ist heute schön nummer {i}" for i in range(30)]
     vectors = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
-    ctx = SimpleNamespace(vectors=vectors, texts=texts, config=AgentConfig(), label_features=None,
+    ctx = SimpleNamespace(vectors=vectors, texts=texts, config=AgentConfig(), views={},
                           progress=lambda message: None)
     assert _features_for_labels(ctx, {"about_topic": True}) is vectors
     both = _features_for_labels(ctx, {"about_topic": False})
-    assert both.shape[0] == 60 and both.shape[1] > 8 and np.array_equal(both[:, :8], vectors)
+    assert both.shape[0] == 60 and np.array_equal(both[:, :8], vectors)
+    assert both.shape[1] == 8 + ctx.views["characters"].shape[1] + len(LAYOUT_FEATURES)
     assert _features_for_labels(ctx, {"about_topic": False}) is both  # computed once per run

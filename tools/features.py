@@ -1,19 +1,29 @@
-"""Surface features of texts: character n-grams, reduced to a few dense dimensions.
+"""Features of how texts are written, beside the sentence embeddings of what they mean.
 
 A sentence embedding keeps what a text means and drops much of how it is written: its language and
 script, punctuation, line breaks, hashtags, the shape of a question. Those are exactly the facets an
-instruction may ask for ("by language", "by style", "by dialog act"), so the classifier that spreads
-the model's labels reads these features beside the embeddings. O(N): hashing (no vocabulary),
-TF-IDF, and an SVD fitted on a seeded sample of at most `fit_rows` texts.
+instruction may ask for ("by language", "by style", "by dialog act"), so the agent reads two more
+views of every text:
+
+- `surface_features`: character n-grams (hashing, no vocabulary; TF-IDF; an SVD fitted on a seeded
+  sample of at most `fit_rows` texts). They carry language and script.
+- `layout_features`: the shape of a text, whatever its language: lines and their lengths, capitals,
+  digits, punctuation, hashtags. They carry form (verse, a script, a one-line post).
+
+Both are O(N) and return L2-normalised float32 rows, so cosine k-means and FAISS work on them as on
+the embeddings.
 """
 
 from __future__ import annotations
+
+import math
+import re
 
 import numpy as np
 
 
 def surface_features(texts: list[str], dim: int = 128, seed: int = 0, fit_rows: int = 5000) -> np.ndarray:
-    """One L2-normalised float32 row of `dim` (or fewer, for tiny corpora) surface features per text."""
+    """One L2-normalised float32 row of `dim` (or fewer, for tiny corpora) character n-gram features per text."""
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
     from sklearn.preprocessing import normalize
@@ -26,3 +36,86 @@ def surface_features(texts: list[str], dim: int = 128, seed: int = 0, fit_rows: 
     sample = np.random.default_rng(seed).choice(n, min(n, fit_rows), replace=False) if n > fit_rows else slice(None)
     svd = TruncatedSVD(dim, random_state=seed).fit(weighted[sample])
     return normalize(svd.transform(weighted)).astype(np.float32)
+
+
+# (name, phrase a person would use when the group has much more of it than the corpus)
+LAYOUT_FEATURES: tuple[tuple[str, str], ...] = (
+    ("length", "long texts"),
+    ("lines", "many lines"),
+    ("line_length", "long lines"),
+    ("capitals", "many capital letters"),
+    ("capital_words", "words in capitals"),
+    ("capital_lines", "whole lines in capitals"),
+    ("line_starts_capital", "lines that start with a capital"),
+    ("lines_end_open", "lines that end without a full stop"),
+    ("digits", "digits"),
+    ("questions", "question marks"),
+    ("exclamations", "exclamation marks"),
+    ("commas", "commas"),
+    ("stops", "full stops"),
+    ("colons", "colons"),
+    ("brackets", "brackets"),
+    ("quotes", "quotation marks"),
+    ("dashes", "dashes"),
+    ("tags", "hashtags, mentions or links"),
+    ("symbols", "symbols and emoji"),
+)
+_TAG = re.compile(r"(?:^|\s)[#@]\w|https?://")
+
+
+def _layout_row(text: str) -> list[float]:
+    n = max(len(text), 1)
+    lines = [line.strip() for line in text.splitlines() if line.strip()] or [""]
+    words = text.split()
+    letters = sum(c.isalpha() for c in text) or 1
+    per_char = lambda chars: 100.0 * sum(text.count(c) for c in chars) / n  # noqa: E731
+    return [
+        math.log1p(len(text)),
+        math.log1p(len(lines)),
+        math.log1p(sum(map(len, lines)) / len(lines)),
+        sum(c.isupper() for c in text) / letters,
+        sum(1 for w in words if len(w) > 1 and w.isupper()) / max(len(words), 1),
+        sum(1 for line in lines if len(line) > 1 and line.isupper()) / len(lines),
+        sum(1 for line in lines if line[:1].isupper()) / len(lines),
+        sum(1 for line in lines if line[-1:] not in ".!?") / len(lines),
+        sum(c.isdigit() for c in text) / n,
+        per_char("?？"),
+        per_char("!！"),
+        per_char(",，、"),
+        per_char(".。"),
+        per_char(":："),
+        per_char("()[]（）"),
+        per_char("\"'“”‘’«»"),
+        per_char("-–—"),
+        math.log1p(len(_TAG.findall(text))),
+        100.0 * sum(1 for c in text if not (c.isalnum() or c.isspace() or c in ".,;:!?'\"()-")) / n,
+    ]
+
+
+def layout_statistics(texts: list[str]) -> np.ndarray:
+    """The raw layout measures (one column per LAYOUT_FEATURES entry), before any scaling."""
+    return np.array([_layout_row(t) for t in texts], dtype=np.float64).reshape(len(texts), len(LAYOUT_FEATURES))
+
+
+def standardized(stats: np.ndarray, clip: float = 5.0) -> np.ndarray:
+    """Each column as z-scores over the corpus (a constant column becomes 0), clipped to +-clip."""
+    spread = stats.std(axis=0)
+    z = (stats - stats.mean(axis=0)) / np.where(spread > 1e-9, spread, 1.0)
+    return np.clip(z, -clip, clip)
+
+
+def layout_features(texts: list[str]) -> np.ndarray:
+    """One L2-normalised float32 row of standardized layout measures per text (see LAYOUT_FEATURES)."""
+    z = standardized(layout_statistics(texts))
+    norms = np.linalg.norm(z, axis=1, keepdims=True)
+    return (z / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def distinctive_layout(group_stats: np.ndarray, corpus_stats: np.ndarray, top: int = 3,
+                       threshold: float = 0.5) -> list[str]:
+    """What sets a group's layout apart from the corpus, in words ("many lines", "colons"): the measures
+    whose group mean lies at least `threshold` corpus standard deviations above the corpus mean, largest first."""
+    spread = corpus_stats.std(axis=0)
+    shift = (group_stats.mean(axis=0) - corpus_stats.mean(axis=0)) / np.where(spread > 1e-9, spread, np.inf)
+    order = [j for j in np.argsort(-shift) if shift[j] >= threshold][:top]
+    return [LAYOUT_FEATURES[j][1] for j in order]

@@ -1,0 +1,142 @@
+"""Views of the texts that follow facets a meaning embedding drops: character n-grams for language,
+layout for form; which view an instruction gets; and how the groups of a view are named.
+
+Corpora are built so that language, form and topic are independent: a right partition by one facet
+is known by construction and shares nothing with the others.
+"""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.metrics import v_measure_score
+
+from clusteragent.api import ClusterAgent
+from fakes import ScriptedChatModel
+
+SUBJECTS = {"en": ["the rain", "our team", "the bread", "the train", "my garden", "the market"],
+            "de": ["der Regen", "unser Team", "das Brot", "der Zug", "mein Garten", "der Markt"]}
+VERBS = {"en": ["is late again", "looks lovely", "was a surprise", "made us smile"],
+         "de": ["ist wieder spät", "sieht schön aus", "war eine Überraschung", "hat uns gefreut"]}
+
+
+def _text(lang: str, form: str, i: int) -> str:
+    subject, verb = SUBJECTS[lang][i % 6], VERBS[lang][i % 4]
+    if form == "verse":
+        return f"{subject[0].upper() + subject[1:]},\n{verb},\n{subject} {verb}"
+    return f"{subject[0].upper() + subject[1:]} {verb}! #{i}"
+
+
+def corpus():
+    texts, language, form = [], [], []
+    for lang in ("en", "de"):
+        for f in ("verse", "post"):
+            for i in range(24):
+                texts.append(_text(lang, f, i))
+                language.append(lang)
+                form.append(f)
+    return texts, np.array(language), np.array(form)
+
+
+TEXTS, LANGUAGE, FORM = corpus()
+VALUES = {"language": {"en": "English", "de": "German"}, "form": {"verse": "verse", "post": "post"}}
+
+
+def test_characters_follow_language_and_layout_follows_form_where_each_other_view_does_not():
+    from clusteragent.tools.features import layout_features, surface_features
+
+    chars, layout = surface_features(TEXTS), layout_features(TEXTS)
+    for view, gold, other in ((chars, LANGUAGE, FORM), (layout, FORM, LANGUAGE)):
+        groups = KMeans(2, n_init=5, random_state=0).fit_predict(view)
+        assert v_measure_score(gold, groups) > 0.9
+        assert v_measure_score(other, groups) < 0.1
+    assert layout.dtype == np.float32 and np.allclose(np.linalg.norm(layout, axis=1), 1, atol=1e-5)
+
+
+def test_what_sets_a_groups_layout_apart_is_said_in_words():
+    from clusteragent.tools.features import distinctive_layout, layout_statistics
+
+    stats = layout_statistics(TEXTS)
+    verse = stats[FORM == "verse"]
+    said = distinctive_layout(verse, stats)
+    assert "many lines" in said and "hashtags, mentions or links" not in said
+    assert "hashtags, mentions or links" in distinctive_layout(stats[FORM == "post"], stats, top=5)
+    assert distinctive_layout(stats, stats) == []  # the whole corpus is not distinctive
+
+
+@pytest.mark.parametrize("instruction,about_topic,view", [
+    ("Cluster the texts by the language they are written in.", False, "characters"),
+    ("Cluster the texts by their writing style (the form they are written in), not by topic.", False, "layout"),
+    ("Cluster the texts by their topic, whatever language or style they are written in.", False, "meaning"),
+    ("Cluster the utterances by dialog act: what the speaker does with the utterance.", True, None),
+    ("Cluster the utterances by the emotion the speaker expresses.", True, None),
+    ("Group these tickets.", True, "meaning"),
+    ("Group these tickets.", False, None),
+])
+def test_the_instruction_decides_the_view_and_the_models_reading_only_where_its_words_do_not(
+        instruction, about_topic, view):
+    from clusteragent.facets import facet_view
+
+    assert facet_view(instruction, about_topic) == view
+
+
+def scripted(facet: str, biased: bool = False):
+    """Lists the facet's values, labels each text by the truth (or, `biased`, always the first value with
+    log-probabilities that favour it), and names any group it is asked to name "misc"."""
+    truth = {t: VALUES[facet][(LANGUAGE if facet == "language" else FORM)[i]] for i, t in enumerate(TEXTS)}
+    values = list(VALUES[facet].values())
+
+    def answer(messages, kwargs):
+        user, system = messages[-1].content, messages[0].content
+        if "First state the facet" in user:
+            return json.dumps({"facet": facet, "about_topic": False,
+                               "clusters": [{"name": v, "description": f"texts of {v}"} for v in values]})
+        if system.startswith("You sort texts into clusters"):
+            text = re.search(r"<text>(.*)</text>", user, re.S).group(1)
+            wanted = values[0] if biased else next(t for k, t in truth.items() if " ".join(k.split()) == text)
+            return json.dumps({"cluster": wanted})
+        if "Give the group a 1-3 word name" in user:
+            return json.dumps({"name": "misc", "description": "a group"})
+        raise AssertionError(f"unexpected prompt: {user[:200]}")
+
+    return ScriptedChatModel(script=answer)
+
+
+@pytest.mark.parametrize("facet,instruction,gold", [
+    ("language", "Cluster the texts by the language they are written in.", LANGUAGE),
+    ("form", "Cluster the texts by the form they are written in.", FORM),
+])
+def test_a_facet_with_a_view_is_clustered_in_it_and_its_groups_take_the_values_the_model_labels_them_with(
+        facet, instruction, gold):
+    model = scripted(facet)
+    res = ClusterAgent(model=model, progress=False, max_model_calls=40, k=2, strategy="auto",
+                       review_rounds=0).fit(
+        TEXTS, instruction=instruction).result_
+    assert v_measure_score(gold, res.cluster) == pytest.approx(1.0)
+    assert sorted(res.names) == sorted(VALUES[facet].values())
+    step = next(t for t in res.run["decisions"] if t["step"] == "cluster_view")
+    assert step["view"] == ("characters" if facet == "language" else "layout")
+    assert not any("Give the group a 1-3 word name" in c["messages"][-1].content for c in model.calls)
+
+
+def test_a_value_no_group_has_a_clear_majority_for_leaves_the_group_to_be_named():
+    from clusteragent.graph import _voted_name
+    from clusteragent.tools import taxonomy as tx
+
+    listed = tx.Taxonomy().added("English", "")[0].added("German", "")[0]
+    rows = np.arange(5)
+    votes = {"0": 1, "1": 1, "2": 1, "3": 0, "4": 0}
+    assert _voted_name(rows, votes, listed, []).name == "German"
+    assert _voted_name(rows, votes, listed, ["german"]) is None  # a bigger group took it
+    assert _voted_name(rows, {"0": 1, "1": 1, "2": 0}, listed, []) is None  # 2 of 5 is no majority
+    assert _voted_name(rows, {}, listed, []) is None
+
+
+def test_a_value_a_bigger_group_took_sends_the_next_group_to_be_named():
+    model = scripted("language", biased=True)  # labels every text "English"
+    res = ClusterAgent(model=model, progress=False, max_model_calls=40, k=2, strategy="auto",
+                       review_rounds=0).fit(TEXTS, instruction="Cluster the texts by their language.").result_
+    assert v_measure_score(LANGUAGE, res.cluster) == pytest.approx(1.0)  # the view decides the groups
+    assert sorted(res.names) == ["English", "misc"]
