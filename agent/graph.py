@@ -322,9 +322,11 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     confidence = (soft.max(axis=1) / soft.sum(axis=1)).astype(np.float32)
     order = np.argsort(-np.bincount(groups, minlength=k), kind="stable")
     listed = _taxonomy(state)
-    shown = {int(g): _examples(vectors, groups, int(g), VOTERS) for g in order}
+    # Votes leave one call per group for naming the groups without a clear majority.
+    voters = min(VOTERS, (ctx.calls_left(state) - k) // k) if view != "meaning" and listed.clusters else 0
+    shown = {int(g): _examples(vectors, groups, int(g), max(voters, 1)) for g in order}
     votes = {}
-    if view != "meaning" and listed.clusters:
+    if voters > 0:
         votes, scores = _label_rows(ctx, state, np.concatenate(list(shown.values())), listed, "vote_name")
         votes = calibrated_labels(votes, scores, listed, cfg.calibration)
     layout_stats = layout_statistics(ctx.texts) if view == "layout" else None

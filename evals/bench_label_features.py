@@ -1,12 +1,13 @@
-"""What the label classifier should read: embeddings, surface features, or both.
+"""What the label classifier should read: embeddings, character n-grams, layout, or them side by side.
 
     python -m clusteragent.evals.bench_label_features [--max-docs 300] [--labels 40] [--noise 0.3]
 
 For each task of the agent suite, gold labels on a random subset stand in for the model's labels
 (a share of them replaced at random, as a small model errs), the propagation classifier spreads them
-to every text, and the V-measure against the gold facet is printed for three feature sets: the
-MiniLM embeddings, the character n-gram surface features, and both side by side (what the agent uses
-for facets other than topic). Mean over three seeds.
+to every text, and the V-measure against the gold facet is printed for each feature set: the MiniLM
+embeddings, the character n-gram and layout views (`tools/features.py`), embeddings with character
+n-grams, and all three side by side (what the agent uses for facets other than topic). Mean over
+three seeds.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from clusteragent.evals.tasks import default_data_dir, load_suite, load_task
     from clusteragent.tools.embeddings import Embedder
-    from clusteragent.tools.features import surface_features
+    from clusteragent.tools.features import layout_features, surface_features
     from clusteragent.tools.propagate import propagate
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,8 +38,10 @@ def main(argv: list[str] | None = None) -> None:
         data = load_task(task, default_data_dir(), max_docs=args.max_docs, seed=0)
         gold = np.array(data.gold)
         vectors, _ = embedder.embed(data.texts)
-        surface = surface_features(data.texts)
-        views = {"embeddings": vectors, "surface": surface, "both": np.hstack([vectors, surface])}
+        characters, layout = surface_features(data.texts), layout_features(data.texts)
+        views = {"embeddings": vectors, "characters": characters, "layout": layout,
+                 "embeddings+characters": np.hstack([vectors, characters]),
+                 "all": np.hstack([vectors, characters, layout])}
         scores = {name: [] for name in views}
         for seed in range(args.seeds):
             rng = np.random.default_rng(seed)

@@ -72,6 +72,7 @@ def test_what_sets_a_groups_layout_apart_is_said_in_words():
     ("Cluster the texts by their topic, whatever language or style they are written in.", False, "meaning"),
     ("Cluster the utterances by dialog act: what the speaker does with the utterance.", True, None),
     ("Cluster the utterances by the emotion the speaker expresses.", True, None),
+    ("Cluster the question titles by the Stack Exchange site they were asked on.", False, "meaning"),
     ("Group these tickets.", True, "meaning"),
     ("Group these tickets.", False, None),
 ])
