@@ -294,7 +294,9 @@ def route_after_understand(state: AgentState, runtime: Runtime[RunContext]) -> L
 
 def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     """Facets with a view that follows them (facets.facet_view): k-means on that view with k from
-    estimate_k, each group named by the model with a name no earlier group has.
+    estimate_k. Outside the meaning view a group takes the value of the facet that the model, in
+    calibrated labels of its central texts, gives most of them (see _voted_name); every other group is
+    named by the model, with a name no earlier group has.
 
     Outside the meaning view, k is searched up to `first_proposal_max`, the cap the model's own first
     list has: on layout features silhouette plateaus from 3 to 11 groups for four forms of text.
@@ -322,18 +324,18 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     confidence = (soft.max(axis=1) / soft.sum(axis=1)).astype(np.float32)
     order = np.argsort(-np.bincount(groups, minlength=k), kind="stable")
     listed = _taxonomy(state)
-    # Votes leave one call per group for naming the groups without a clear majority.
+    # The votes leave one call per group for naming the groups without a clear majority.
     voters = min(VOTERS, (ctx.calls_left(state) - k) // k) if view != "meaning" and listed.clusters else 0
-    shown = {int(g): _examples(vectors, groups, int(g), max(voters, 1)) for g in order}
+    shown = {int(g): _examples(vectors, groups, int(g), voters) for g in order} if voters > 0 else {}
     votes = {}
-    if voters > 0:
+    if shown:
         votes, scores = _label_rows(ctx, state, np.concatenate(list(shown.values())), listed, "vote_name")
         votes = calibrated_labels(votes, scores, listed, cfg.calibration)
     layout_stats = layout_statistics(ctx.texts) if view == "layout" else None
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in order:
-        spec = _voted_name(shown[int(g)], votes, listed, tax.names)
+        spec = _voted_name(shown[int(g)], votes, listed, tax.names) if shown else None
         numbered = f"group {len(tax.clusters) + 1}"
         if spec is None and ctx.calls_left(state) > 0:
             rows = _examples(vectors, groups, int(g), 8)
