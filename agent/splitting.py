@@ -56,6 +56,12 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         return f'"{target.name}" has {len(members)} text(s); a split into {n} needs at least {max(MIN_SPLIT, n)}.'
     if calls_left < 1:
         return "the model budget is spent; no split was made."
+    # Counted from the model's usage, so retries and refused names are counted too.
+    spent_before = llm.usage.calls
+
+    def left() -> int:
+        return calls_left - (llm.usage.calls - spent_before)
+
     sub_vectors = vectors[members]
     read, _ = diverse_sample(sub_vectors, SPLIT_READ, seed=seed)
     messages = load_prompt("split").messages(instruction=instruction, facet=facet, name=target.name,
@@ -65,14 +71,13 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         proposal = llm.decide(messages, split_schema(n), step="split")
     except ModelError as e:
         return f"the split failed: {e}"
-    calls_left -= 1
     specs = [(c.name, c.description) for c in proposal.clusters]
     names = [s[0] for s in specs]
     taken_lower = {t.lower() for t in taken if t.lower() != target.name.lower()}
     usable = len({x.lower() for x in names}) == n and not any(x.lower() in taken_lower | {target.name.lower()}
                                                               for x in names)
     labels: dict[str, int] = {}
-    chosen, _ = diverse_sample(sub_vectors, min(SPLIT_LABELS, max(0, calls_left - n)), seed=seed + 7)
+    chosen, _ = diverse_sample(sub_vectors, min(SPLIT_LABELS, max(0, left() - n)), seed=seed + 7)
     if not usable:  # names that repeat or are taken cannot label anything: go to the k-means split
         chosen = chosen[:0]
     if len(chosen):
@@ -83,7 +88,6 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         for i, answer in zip(chosen, answers):
             if not isinstance(answer, Exception):
                 labels[str(int(members[i]))] = names.index(answer.cluster)
-    calls_left -= len(chosen)
     if len(set(labels.values())) >= 2:
         rows = np.array([int(r) for r in labels], dtype=np.int64)
         parts, _, _, _ = propagate(sub_vectors, np.searchsorted(members, rows), np.array(list(labels.values())),
@@ -100,10 +104,9 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         cent = sub_vectors[idx].mean(axis=0)
         sample = idx[np.argsort(-(sub_vectors[idx] @ cent))[:8]]
         spec = None
-        if calls_left > 0:
+        if left() > 0:
             spec = name_group(llm, instruction, facet, [texts[members[i]] for i in sample],
                               [*taken, target.name, *(s[0] for s in specs)], step="split")
-            calls_left -= 1
         name = spec.name if spec is not None else f"{target.name} ({p + 1})"
         specs.append((name, spec.description if spec is not None else f"part {p + 1} of {target.name}"))
     return SplitPlan(members, parts, specs, {}, "kmeans")

@@ -335,3 +335,25 @@ def test_labels_for_a_facet_other_than_topic_are_spread_with_character_and_layou
     assert both.shape[0] == 60 and np.array_equal(both[:, :8], vectors)
     assert both.shape[1] == 8 + ctx.views["characters"].shape[1] + len(LAYOUT_FEATURES)
     assert _features_for_labels(ctx, {"about_topic": False}) is both  # computed once per run
+
+
+def test_a_split_counts_every_call_it_makes_against_its_share_of_the_budget():
+    from clusteragent.splitting import plan_split
+    from clusteragent.structured import StructuredLLM
+    from clusteragent.tools import taxonomy as tx
+
+    def answer(messages, kwargs):
+        user = messages[-1].content
+        if "sub-clusters" in user:  # both parts named alike: unusable, so the parts come from k-means
+            return json.dumps({"clusters": [{"name": "same", "description": "a"}, {"name": "same", "description": "b"}]})
+        return json.dumps({"name": "weather", "description": "taken"})  # every part name is refused
+
+    llm = StructuredLLM(ScriptedChatModel(script=answer))
+    vectors = np.random.default_rng(0).normal(size=(len(TEXTS), 8)).astype(np.float32)
+    target = tx.Cluster(0, "all", "every text")
+    plan = plan_split(llm, "Cluster by topic.", "topic", target, TEXTS, vectors, np.arange(len(TEXTS)),
+                      taken=["weather"], calls_left=3)
+    # the proposal (1) and one part's name with its two refused retries (3); the second part is not
+    # named once the share is spent (counting one call per name, as before, let it spend 3 more)
+    assert llm.usage.calls == 4
+    assert plan.method == "kmeans" and plan.specs[1][0] == "all (2)"
