@@ -314,7 +314,12 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     k_min, k_max = state["k_min"], state["k_max"]
     if view != "meaning" and k_min != k_max:
         k_max = max(k_min, min(k_max, cfg.first_proposal_max))
+    listed = _taxonomy(state)
     k = k_min if k_min == k_max else _estimate_k(ctx, vectors, k_min, k_max, trace)[0]
+    if view == "meaning" and k_min != k_max:
+        # Silhouette on sentence embeddings favours few groups (2 for 50 subreddits, 2 for GoalEx topics
+        # written in four languages); the number of values the model listed from its sample is a floor.
+        k = min(k_max, max(k, len(listed.clusters)))
     ctx.progress(f"k-means with k={k} on the {view} view")
     model = (KMeans(k, n_init=3, random_state=cfg.seed) if len(vectors) <= 20_000
              else MiniBatchKMeans(k, n_init=3, batch_size=4096, random_state=cfg.seed))
@@ -323,7 +328,6 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     soft = np.exp((sims - sims.max(axis=1, keepdims=True)) / 0.05)
     confidence = (soft.max(axis=1) / soft.sum(axis=1)).astype(np.float32)
     order = np.argsort(-np.bincount(groups, minlength=k), kind="stable")
-    listed = _taxonomy(state)
     # The votes leave one call per group for naming the groups without a clear majority.
     voters = min(VOTERS, (ctx.calls_left(state) - k) // k) if view != "meaning" and listed.clusters else 0
     shown = {int(g): _examples(vectors, groups, int(g), voters) for g in order} if voters > 0 else {}
