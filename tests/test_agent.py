@@ -357,3 +357,14 @@ def test_a_split_counts_every_call_it_makes_against_its_share_of_the_budget():
     # named once the share is spent (counting one call per name, as before, let it spend 3 more)
     assert llm.usage.calls == 4
     assert plan.method == "kmeans" and plan.specs[1][0] == "all (2)"
+
+
+def test_in_the_meaning_view_the_number_of_values_the_model_listed_is_a_floor_on_k(monkeypatch):
+    import clusteragent.graph as graph
+
+    listed = ["weather", "football", "cooking", "rain", "match", "pasta"]
+    monkeypatch.setattr(graph, "estimate_k", lambda vectors, k_min, k_max, **kw: (2, {"eigengap_k": 2}))
+    res = fit(scripted("topic", first_clusters=listed), "Cluster by topic.", strategy="kmeans",
+              review_rounds=0).result_
+    assert next(t for t in res.run["decisions"] if t["step"] == "estimate_k")["silhouette_k"] == 2
+    assert res.k == len(listed)
