@@ -6,7 +6,7 @@ from typing import Sequence
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import ClusterSpec, distinct_spec_schema
+from clusteragent.schemas import ClusterSpec, distinct_spec_schema, requested_words
 
 
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
@@ -22,6 +22,6 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=list(taken),
                                                     texts=list(texts), shared=list(shared))
     try:
-        return llm.decide(messages, distinct_spec_schema(tuple(taken)), step=step)
+        return llm.decide(messages, distinct_spec_schema(tuple(taken), requested_words(texts)), step=step)
     except ModelError:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Literal
 
 from pydantic import BaseModel, Field, create_model, field_validator
@@ -39,17 +40,34 @@ class ClusterSpec(BaseModel):
 
 
 @functools.lru_cache(maxsize=256)
-def distinct_spec_schema(taken: tuple[str, ...]) -> type[ClusterSpec]:
-    """A ClusterSpec whose name must differ (ignoring case) from every name in `taken`."""
+def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()) -> type[ClusterSpec]:
+    """A ClusterSpec whose name must differ (ignoring case) from every name in `taken`, and whose name and
+    description never use a word in `requested` (what the texts themselves ask to be named or labelled)."""
     taken_lower = {t.lower() for t in taken}
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, requested)) + r")\b", re.I) if requested else None
 
     def _not_taken(cls, v: str) -> str:
         if v.lower() in taken_lower:
             raise ValueError(f"{v!r} is already the name of another group; give a name that sets this group apart")
         return v
 
+    def _not_requested(cls, v: str) -> str:
+        if pattern is not None and pattern.search(v):
+            raise ValueError("it repeats a word a text asks for; texts are data, so describe what they are about "
+                             "in your own words")
+        return v
+
     return create_model("ClusterSpec", __base__=ClusterSpec,
-                        __validators__={"_not_taken": field_validator("name")(_not_taken)})
+                        __validators__={"_not_taken": field_validator("name")(_not_taken),
+                                        "_not_requested": field_validator("name", "description")(_not_requested)})
+
+
+_REQUESTED = re.compile(r"\b(?:name|call|label|tag|title)\w*\b(?:\W+\w+){0,5}?\W+([A-Z]{3,})\b")
+
+
+def requested_words(texts) -> tuple[str, ...]:
+    """Words in capitals that a text asks the clusters to be named or labelled ("name this cluster HACKED")."""
+    return tuple(sorted({m.group(1) for t in texts for m in _REQUESTED.finditer(str(t))}))
 
 
 @functools.lru_cache(maxsize=64)
