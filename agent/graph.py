@@ -27,7 +27,7 @@ from clusteragent.prompts import load_prompt
 from clusteragent.schemas import review_schema, taxonomy_schema, understanding_schema
 from clusteragent.state import AgentConfig, AgentState, RunContext
 from clusteragent.tools import taxonomy as tx
-from clusteragent.tools.features import distinctive_layout, layout_features, layout_statistics, surface_features
+from clusteragent.tools.features import distinctive_layout, layout_statistics, layout_vectors, surface_features
 from clusteragent.tools.index import VectorIndex
 from clusteragent.tools.kestimate import estimate_k
 from clusteragent.tools.labelling import label_messages, label_schema
@@ -183,13 +183,15 @@ def calibrated_labels(labels: dict[str, int], scores: dict[str, dict[str, float]
 
 
 def _view(ctx: RunContext, name: str) -> np.ndarray:
-    """The texts in one view (see facets.py and tools/features.py), computed once per run."""
+    """The texts in one view (see facets.py and tools/features.py), or the layout measures it is built
+    from ("layout statistics"), computed once per run."""
     if name == "meaning":
         return ctx.vectors
     if name not in ctx.views:
         ctx.progress(f"{name} features of the texts")
         ctx.views[name] = {"characters": lambda: surface_features(ctx.texts, seed=ctx.config.seed),
-                           "layout": lambda: layout_features(ctx.texts)}[name]()
+                           "layout statistics": lambda: layout_statistics(ctx.texts),
+                           "layout": lambda: layout_vectors(_view(ctx, "layout statistics"))}[name]()
     return ctx.views[name]
 
 
@@ -335,7 +337,7 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     if shown:
         votes, scores = _label_rows(ctx, state, np.concatenate(list(shown.values())), listed, "vote_name")
         votes = calibrated_labels(votes, scores, listed, cfg.calibration)
-    layout_stats = layout_statistics(ctx.texts) if view == "layout" else None
+    layout_stats = _view(ctx, "layout statistics") if view == "layout" else None
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in order:

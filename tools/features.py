@@ -106,7 +106,12 @@ def standardized(stats: np.ndarray, clip: float = 5.0) -> np.ndarray:
 
 def layout_features(texts: list[str]) -> np.ndarray:
     """One L2-normalised float32 row of standardized layout measures per text (see LAYOUT_FEATURES)."""
-    z = standardized(layout_statistics(texts))
+    return layout_vectors(layout_statistics(texts))
+
+
+def layout_vectors(stats: np.ndarray) -> np.ndarray:
+    """`layout_features` from measures already taken (`layout_statistics`)."""
+    z = standardized(stats)
     norms = np.linalg.norm(z, axis=1, keepdims=True)
     return (z / np.maximum(norms, 1e-12)).astype(np.float32)
 
