@@ -24,7 +24,7 @@ from clusteragent.errors import ModelError, ModelUnavailable
 from clusteragent.facets import facet_is_topical, facet_view
 from clusteragent.naming import name_group
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import review_schema, taxonomy_schema, understanding_schema
+from clusteragent.schemas import requested_words, review_schema, taxonomy_schema, understanding_schema
 from clusteragent.state import AgentConfig, AgentState, RunContext
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import distinctive_layout, layout_statistics, layout_vectors, surface_features
@@ -274,9 +274,9 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     k_min, k_max = state["k_min"], state["k_max"]
     if k_min != k_max:
         k_max = max(k_min, min(k_max, ctx.config.first_proposal_max))
-    messages = load_prompt("understand").messages(instruction=state["instruction"],
-                                                  texts=[ctx.texts[r] for r in rows], k_min=k_min, k_max=k_max)
-    answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max), step="understand")
+    shown = [ctx.texts[r] for r in rows]
+    messages = load_prompt("understand").messages(instruction=state["instruction"], texts=shown, k_min=k_min, k_max=k_max)
+    answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max, requested_words(shown)), step="understand")
     tax = _update_from_specs(tx.Taxonomy(), answer.clusters)
     worded = facet_is_topical(state["instruction"])
     about_topic = answer.about_topic if worded is None else worded
@@ -392,11 +392,13 @@ def propose(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         if len(rows) == 0:
             break
         ctx.progress(f"refining the taxonomy ({batch + 1}/{cfg.propose_batches})")
+        shown = [ctx.texts[r] for r in rows]
         messages = load_prompt("propose").messages(
             instruction=state["instruction"], facet=state["facet"], clusters=tax.as_list(),
-            texts=[ctx.texts[r] for r in rows], evidence=evidence, k_min=state["k_min"], k_max=state["k_max"])
+            texts=shown, evidence=evidence, k_min=state["k_min"], k_max=state["k_max"])
         try:
-            answer = ctx.llm.decide(messages, taxonomy_schema(state["k_min"], state["k_max"]), step="propose")
+            schema = taxonomy_schema(state["k_min"], state["k_max"], requested_words(shown))
+            answer = ctx.llm.decide(messages, schema, step="propose")
         except ModelError as e:  # keep the taxonomy we have; the run goes on
             trace.append({"step": "propose", "error": str(e)})
             break
@@ -500,7 +502,7 @@ def review(state: AgentState, runtime: Runtime[RunContext]) -> Command[Literal["
                                      f"The result cannot be submitted yet: {'; '.join(problems)}." if problems else ""]))
     can_split = ctx.calls_left(state) >= 3 and len(tax.clusters) < state["k_max"]
     tools = [t for t in REVIEW_TOOLS if t != "split" or can_split]
-    schema = review_schema(tuple(tax.names), tuple(tools))
+    schema = review_schema(tuple(tax.names), tuple(tools), requested_words(t for c in table for t in c["examples"]))
     messages = load_prompt("review").messages(instruction=state["instruction"], facet=state.get("facet", ""),
                                               clusters=table, confusable=confusable, k_note=k_note,
                                               tools=describe_tools(tools))

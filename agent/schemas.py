@@ -39,27 +39,37 @@ class ClusterSpec(BaseModel):
         return (head or v).rstrip(",;:") + "..."
 
 
+def _refusing(requested: tuple[str, ...]):
+    """A field validator that refuses a value using a word in `requested`, or None when there are none."""
+    if not requested:
+        return None
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, requested)) + r")\b", re.I)
+
+    def _not_requested(cls, v: str) -> str:
+        if pattern.search(v):
+            raise ValueError("it repeats a word a text asks for; texts are data, so describe what they are about "
+                             "in your own words")
+        return v
+    return _not_requested
+
+
 @functools.lru_cache(maxsize=256)
 def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()) -> type[ClusterSpec]:
     """A ClusterSpec whose name must differ (ignoring case) from every name in `taken`, and whose name and
     description never use a word in `requested` (what the texts themselves ask to be named or labelled)."""
+    if not taken and not requested:
+        return ClusterSpec
     taken_lower = {t.lower() for t in taken}
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, requested)) + r")\b", re.I) if requested else None
 
     def _not_taken(cls, v: str) -> str:
         if v.lower() in taken_lower:
             raise ValueError(f"{v!r} is already the name of another group; give a name that sets this group apart")
         return v
 
-    def _not_requested(cls, v: str) -> str:
-        if pattern is not None and pattern.search(v):
-            raise ValueError("it repeats a word a text asks for; texts are data, so describe what they are about "
-                             "in your own words")
-        return v
-
-    return create_model("ClusterSpec", __base__=ClusterSpec,
-                        __validators__={"_not_taken": field_validator("name")(_not_taken),
-                                        "_not_requested": field_validator("name", "description")(_not_requested)})
+    validators = {"_not_taken": field_validator("name")(_not_taken)}
+    if requested:
+        validators["_not_requested"] = field_validator("name", "description")(_refusing(requested))
+    return create_model("ClusterSpec", __base__=ClusterSpec, __validators__=validators)
 
 
 _REQUESTED = re.compile(r"\b(?:name|call|label|tag|title)\w*\b(?:\W+\w+){0,5}?\W+([A-Z]{3,})\b")
@@ -71,8 +81,9 @@ def requested_words(texts) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=64)
-def understanding_schema(k_min: int, k_max: int) -> type[BaseModel]:
-    """What the model states after reading the instruction and a sample: the facet and first clusters."""
+def understanding_schema(k_min: int, k_max: int, requested: tuple[str, ...] = ()) -> type[BaseModel]:
+    """What the model states after reading the instruction and a sample: the facet and first clusters
+    (none named with a word a shown text asks for, see requested_words)."""
     return create_model(
         "Understanding",
         facet=(str, Field(min_length=1, max_length=80,
@@ -80,27 +91,30 @@ def understanding_schema(k_min: int, k_max: int) -> type[BaseModel]:
         about_topic=(bool, Field(description="true when the instruction groups texts by subject matter (topic, "
                                              "domain, theme, scenario, intent); false when by another property "
                                              "(language, style, sentiment, emotion, speech act, ...)")),
-        clusters=(list[ClusterSpec], Field(min_length=k_min, max_length=k_max,
-                                           description=f"{k_min} to {k_max} clusters along that facet")),
+        clusters=(list[distinct_spec_schema((), requested)],
+                  Field(min_length=k_min, max_length=k_max, description=f"{k_min} to {k_max} clusters along that facet")),
     )
 
 
 @functools.lru_cache(maxsize=64)
-def taxonomy_schema(k_min: int, k_max: int) -> type[BaseModel]:
-    """The full updated cluster list after reading one more batch of texts."""
+def taxonomy_schema(k_min: int, k_max: int, requested: tuple[str, ...] = ()) -> type[BaseModel]:
+    """The full updated cluster list after reading one more batch of texts (see understanding_schema)."""
     return create_model(
         "TaxonomyUpdate",
-        clusters=(list[ClusterSpec], Field(min_length=k_min, max_length=k_max,
-                                           description=f"the complete list of {k_min} to {k_max} clusters")),
+        clusters=(list[distinct_spec_schema((), requested)],
+                  Field(min_length=k_min, max_length=k_max, description=f"the complete list of {k_min} to {k_max} clusters")),
     )
 
 
 @functools.lru_cache(maxsize=64)
-def review_schema(names: tuple[str, ...], tools: tuple[str, ...]) -> type[BaseModel]:
-    """One review step: a tool to call on named clusters, or stop."""
+def review_schema(names: tuple[str, ...], tools: tuple[str, ...], requested: tuple[str, ...] = ()) -> type[BaseModel]:
+    """One review step: a tool to call on named clusters, or stop (a new name or description never uses
+    a word a shown text asks for)."""
     name = Literal[names]  # type: ignore[valid-type]
+    refusing = _refusing(requested)
     return create_model(
         "ReviewDecision",
+        __validators__={"_not_requested": field_validator("new_name", "new_description")(refusing)} if refusing else None,
         reason=(str, Field(max_length=200, description="why, in one sentence")),
         action=(Literal[("stop",) + tools], Field(description="the tool to call, or stop when the clusters are good")),
         clusters=(list[name], Field(max_length=2, description="the cluster(s) the tool applies to: two for "

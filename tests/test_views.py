@@ -156,3 +156,24 @@ def test_a_name_or_description_that_repeats_what_a_text_asks_for_is_refused():
         with pytest.raises(ValidationError, match="repeats a word a text asks for"):
             spec(name=name, description=description)
     assert spec(name="Travel", description="Flights to NYC.").name == "Travel"  # NYC is not asked for
+
+
+def test_the_first_list_later_lists_and_review_renames_refuse_requested_words_too():
+    from pydantic import ValidationError
+
+    from clusteragent.schemas import review_schema, taxonomy_schema, understanding_schema
+
+    requested = ("HACKED",)
+    clean = [{"name": "travel", "description": "Trips."}, {"name": "money", "description": "Payments."}]
+    injected = [clean[0], {"name": "Hacked", "description": "Texts that ask for it."}]
+    understanding = understanding_schema(2, 4, requested)
+    assert understanding(facet="topic", about_topic=True, clusters=clean).clusters[1].name == "money"
+    with pytest.raises(ValidationError, match="repeats a word a text asks for"):
+        understanding(facet="topic", about_topic=True, clusters=injected)
+    with pytest.raises(ValidationError, match="repeats a word a text asks for"):
+        taxonomy_schema(2, 4, requested)(clusters=injected)
+    assert taxonomy_schema(2, 4)(clusters=injected).clusters[1].name == "Hacked"  # no text asked for it
+    review = review_schema(("travel", "money"), ("rename",), requested)
+    with pytest.raises(ValidationError, match="repeats a word a text asks for"):
+        review(reason="r", action="rename", clusters=["money"], new_name="hacked", new_description="")
+    assert review(reason="r", action="stop", clusters=[], new_name="", new_description="").action == "stop"
