@@ -211,6 +211,31 @@ class ClusterAgent:
                                     time.perf_counter() - started)
         return self
 
+    @classmethod
+    def load(cls, out_dir: str | Path, model: Any = None, progress: bool = False) -> "ClusterAgent":
+        """The agent of the finished run in `out_dir` (a `fit(..., out_dir=...)` or `clusteragent run`) with its
+        final state and corpus, as `RefineSession.open` chats over it; `model` replaces the run's chat model."""
+        from clusteragent.errors import ConfigError
+        from clusteragent.graph import build_graph
+        from clusteragent.store import RunStore
+        from clusteragent.tools.corpus import load_corpus
+
+        out = Path(out_dir)
+        session = read_session(out)
+        corpus = load_corpus(out / CORPUS_COPY, id_field="id")
+        if corpus_digest(corpus) != session["corpus_sha256"]:
+            raise ConfigError(f"{out / CORPUS_COPY} does not hold the texts of the run in {out}; was it edited?")
+        config = {k: v for k, v in session["config"].items() if v is not None}
+        agent = cls(model=model or session.get("model"), embedding_model=session.get("embedding_model"),
+                    progress=progress, **config)
+        agent._store, agent._corpus, agent._thread_id = RunStore(out), corpus, session["thread_id"]
+        snapshot = build_graph().compile(checkpointer=agent._store.checkpointer).get_state(
+            {"configurable": {"thread_id": session["thread_id"]}})
+        if not snapshot.values.get("assignment_ref") or snapshot.next:
+            raise ConfigError(f"{out}: the run there has not finished; finish it with `clusteragent run ... --resume`.")
+        agent.state_ = snapshot.values
+        return agent
+
     def _run_graph(self, corpus: Corpus, instruction: str, thread_id: str, resume: bool = False,
                    vectors: np.ndarray | None = None):
         """Run (or continue) the agent's graph on one thread of this agent's store."""

@@ -221,21 +221,6 @@ def _assignment(ctx: RunContext, state: AgentState) -> tuple[np.ndarray, np.ndar
     return ctx.arrays[ref], ctx.arrays[ref + ".confidence"]
 
 
-def _centroids(vectors: np.ndarray, assignment: np.ndarray, ids: list[int]) -> np.ndarray:
-    cents = np.stack([vectors[assignment == cid].mean(axis=0) for cid in ids])
-    return cents / np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)
-
-
-def _most_similar_pairs(vectors, assignment, tax: tx.Taxonomy, top: int = 3) -> list[tuple[int, int, float]]:
-    ids = [c.id for c in tax.clusters if (assignment == c.id).any()]
-    if len(ids) < 2:
-        return []
-    cents = _centroids(vectors, assignment, ids)
-    sims = cents @ cents.T
-    pairs = [(ids[a], ids[b], float(sims[a, b])) for a in range(len(ids)) for b in range(a + 1, len(ids))]
-    return sorted(pairs, key=lambda p: -p[2])[:top]
-
-
 def _estimate_k(ctx: RunContext, vectors: np.ndarray, k_min: int, k_max: int, trace: list) -> tuple[int, dict]:
     """estimate_k over [k_min, k_max] on (a subsample of) `vectors`, recorded in the trace."""
     best, stats = estimate_k(vectors, k_min, k_max, seed=ctx.config.seed, max_points=2000)
@@ -326,7 +311,7 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     model = (KMeans(k, n_init=3, random_state=cfg.seed) if len(vectors) <= 20_000
              else MiniBatchKMeans(k, n_init=3, batch_size=4096, random_state=cfg.seed))
     groups = model.fit_predict(vectors).astype(np.int64)
-    sims = vectors @ _centroids(vectors, groups, list(range(k))).T
+    sims = vectors @ tx.centroids(vectors, groups, list(range(k))).T
     soft = np.exp((sims - sims.max(axis=1, keepdims=True)) / 0.05)
     confidence = (soft.max(axis=1) / soft.sum(axis=1)).astype(np.float32)
     order = np.argsort(-np.bincount(groups, minlength=k), kind="stable")
@@ -496,7 +481,7 @@ def review(state: AgentState, runtime: Runtime[RunContext]) -> Command[Literal["
     table = [{"name": c.name, "description": c.description, "size": counts[c.id],
               "examples": [ctx.texts[r] for r in _examples(ctx.vectors, assignment, c.id, REVIEW_EXAMPLES)]}
              for c in tax.clusters]
-    pairs = _most_similar_pairs(ctx.vectors, assignment, tax)
+    pairs = tx.most_similar_pairs(ctx.vectors, assignment, tax)
     confusable = [f'"{tax.by_id(a).name}" and "{tax.by_id(b).name}"' for a, b, _ in pairs]
     k_note = "; ".join(filter(None, [state.get("review_feedback", ""),
                                      f"The result cannot be submitted yet: {'; '.join(problems)}." if problems else ""]))
@@ -563,11 +548,8 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     tax, empty = tx.drop_empty(assignment, tax)
     if empty:
         notes.append(f"dropped empty cluster(s): {empty}")
-    while len(tax.clusters) > state["k_max"]:
-        a, b, _ = _most_similar_pairs(ctx.vectors, assignment, tax, top=1)[0]
-        assignment, tax, entry = tx.merge(assignment, tax, [a, b])
-        entry["by"] = "finalize: k above the allowed maximum"
-        audit.append(entry)
+    assignment, tax, merges = tx.merge_closest(ctx.vectors, assignment, tax, state["k_max"])
+    audit += [{**entry, "by": "finalize: k above the allowed maximum"} for entry in merges]
     if len(tax.clusters) < state["k_min"]:
         notes.append(f"{len(tax.clusters)} clusters, fewer than the {state['k_min']} asked: the model's labels "
                      f"used only these")

@@ -327,24 +327,25 @@ def op_add_cluster(ctx, state, d, tax, assignment, labels, budget) -> Change:
 
 
 def op_granularity(ctx, state, d, tax, assignment, labels, budget) -> Change:
-    from clusteragent.graph import _most_similar_pairs
-
     k = len(tax.clusters)
     if d.direction == "fewer":
         if k <= 2:
             raise CannotDo(f"There are {k} clusters; fewer would leave nothing to tell apart.")
-        target_k = max(2, min(k - 1, int(np.ceil(k * 2 / 3))))
-        merged = []
-        while len(tax.clusters) > target_k:
-            a, b, _ = _most_similar_pairs(ctx.vectors, assignment, tax, top=1)[0]
-            names = [tax.by_id(a).name, tax.by_id(b).name]
+
+        def merged_name(tax, assignment, a, b):
+            nonlocal budget
             rows = np.flatnonzero((assignment == a) | (assignment == b))
             taken = [c.name for c in tax.clusters if c.id not in (a, b)]
-            name, desc = _name_group(ctx, state, rows, taken, " / ".join(names), budget)
+            name, description = _name_group(ctx, state, rows, taken, f"{tax.by_id(a).name} / {tax.by_id(b).name}", budget)
             budget -= 1
-            assignment, tax, _ = tx.merge(assignment, tax, [a, b], name, desc or None)
+            return name, description or None
+
+        assignment, tax, entries = tx.merge_closest(ctx.vectors, assignment, tax,
+                                                    max(2, min(k - 1, int(np.ceil(k * 2 / 3)))), merged_name)
+        for entry in entries:
+            a, b = entry["merged"]
             labels = {r: (a if c == b else c) for r, c in labels.items()}
-            merged.append(f'"{names[0]}" + "{names[1]}" -> "{name}"')
+        merged = [f'"{e["names"][0]}" + "{e["names"][1]}" -> "{e["name"]}"' for e in entries]
         return Change("Fewer, broader clusters: " + "; ".join(merged) + ".", _fields(ctx, tax, assignment, labels))
     if d.direction == "more":
         counts = tx.sizes(assignment, tax)
@@ -364,13 +365,11 @@ def op_granularity(ctx, state, d, tax, assignment, labels, budget) -> Change:
 
 
 def op_explain(ctx, state, d, tax, assignment, labels) -> Change:
-    from clusteragent.graph import _centroids
-
     if not d.ids:
         raise CannotDo("Give the id of the text to explain.")
     rows = _rows_for_ids(ctx, d.ids[:EXPLAIN_MAX])
     ids = [c.id for c in tax.clusters]
-    cents = _centroids(ctx.vectors, assignment, ids)
+    cents = tx.centroids(ctx.vectors, assignment, ids)
     lines = []
     for text_id, r in zip(d.ids, rows):
         cluster = tax.by_id(int(assignment[r]))
@@ -585,32 +584,10 @@ class RefineSession:
 
     @classmethod
     def open(cls, out_dir, model: str | None = None, progress: bool = False) -> "RefineSession":
-        """The chat over the run in `out_dir`: its corpus is read again from the source recorded there."""
-        from pathlib import Path
+        """The chat over the run in `out_dir` (see ClusterAgent.load)."""
+        from clusteragent.api import ClusterAgent
 
-        from clusteragent.api import CORPUS_COPY, ClusterAgent, corpus_digest, read_session
-        from clusteragent.errors import ConfigError
-        from clusteragent.graph import build_graph
-        from clusteragent.store import RunStore
-        from clusteragent.tools.corpus import load_corpus
-
-        out = Path(out_dir)
-        session = read_session(out)
-        corpus = load_corpus(out / CORPUS_COPY, id_field="id")
-        if corpus_digest(corpus) != session["corpus_sha256"]:
-            raise ConfigError(f"{out / CORPUS_COPY} does not hold the texts of the run in {out}; was it edited?")
-        config = {k: v for k, v in session["config"].items() if v is not None}
-        agent = ClusterAgent(model=model or session.get("model"), embedding_model=session.get("embedding_model"),
-                             progress=progress, **config)
-        agent._store = RunStore(out)
-        agent._corpus = corpus
-        agent._thread_id = session["thread_id"]
-        snapshot = build_graph().compile(checkpointer=agent._store.checkpointer).get_state(
-            {"configurable": {"thread_id": session["thread_id"]}})
-        if not snapshot.values.get("assignment_ref") or snapshot.next:
-            raise ConfigError(f"{out}: the run there has not finished; finish it with `clusteragent run ... --resume`.")
-        agent.state_ = snapshot.values
-        return cls(agent, {k: snapshot.values.get(k) for k in SNAPSHOT_KEYS}, session["thread_id"])
+        return cls.from_agent(ClusterAgent.load(out_dir, model=model, progress=progress))
 
     @property
     def vectors(self) -> np.ndarray:

@@ -197,3 +197,23 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     assert len(no_stop) == DESCRIPTION_MAX
     assert ClusterSpec(name="x", description=no_stop).description.endswith("word...")
     assert ClusterSpec(name="x", description="Short and whole").description == "Short and whole"
+
+
+def test_merge_closest_joins_the_nearest_centroids_first_until_k_remain():
+    rng = np.random.default_rng(0)
+    centres = np.array([[1.0, 0, 0], [0.95, 0.31, 0], [0, 0, 1.0], [0, 1.0, 0]])  # 0 and 1 nearly alike
+    vectors = np.repeat(centres, 10, axis=0) + rng.normal(0, 0.01, (40, 3))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assignment = np.repeat(np.arange(4), 10)
+    tax = tx.Taxonomy([tx.Cluster(i, f"c{i}", "") for i in range(4)], 4)
+    sims = {(a, b): s for a, b, s in tx.most_similar_pairs(vectors, assignment, tax, top=6)}
+    brute = {(a, b): float(vectors[assignment == a].mean(0) @ vectors[assignment == b].mean(0)
+                          / np.linalg.norm(vectors[assignment == a].mean(0)) / np.linalg.norm(vectors[assignment == b].mean(0)))
+             for a in range(4) for b in range(a + 1, 4)}
+    assert sims.keys() == brute.keys() and all(abs(sims[p] - brute[p]) < 1e-6 for p in brute)
+    named = tx.merge_closest(vectors, assignment, tax, 3, lambda t, a_, x, y: (f"{t.by_id(x).name}+{t.by_id(y).name}", None))
+    out, tax3, entries = named
+    assert [e["merged"] for e in entries] == [[0, 1]] and tax3.names == ["c0+c1", "c2", "c3"]
+    assert (out[:20] == 0).all() and sorted(np.bincount(out)[[0, 2, 3]]) == [10, 10, 20]
+    out2, tax2, entries2 = tx.merge_closest(vectors, assignment, tax, 2)
+    assert len(entries2) == 2 and len(tax2.clusters) == 2 and set(np.unique(out2)) == {c.id for c in tax2.clusters}

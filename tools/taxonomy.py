@@ -176,3 +176,40 @@ def validate(assignment: np.ndarray, taxonomy: Taxonomy, n_texts: int, k_min: in
     if empty:
         problems.append(f"clusters with no texts: {empty}")
     return problems
+
+
+def centroids(vectors: np.ndarray, assignment: np.ndarray, ids: list[int]) -> np.ndarray:
+    """The unit-length mean vector of each cluster in `ids` (each must have members)."""
+    cents = np.stack([vectors[assignment == cid].mean(axis=0) for cid in ids])
+    return cents / np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)
+
+
+def most_similar_pairs(vectors: np.ndarray, assignment: np.ndarray, taxonomy: Taxonomy,
+                       top: int = 3) -> list[tuple[int, int, float]]:
+    """The `top` pairs of non-empty clusters with the most similar centroids, as (id, id, cosine)."""
+    ids = [c.id for c in taxonomy.clusters if (assignment == c.id).any()]
+    if len(ids) < 2:
+        return []
+    cents = centroids(vectors, assignment, ids)
+    sims = cents @ cents.T
+    pairs = [(ids[a], ids[b], float(sims[a, b])) for a in range(len(ids)) for b in range(a + 1, len(ids))]
+    return sorted(pairs, key=lambda p: -p[2])[:top]
+
+
+def merge_closest(vectors: np.ndarray, assignment: np.ndarray, taxonomy: Taxonomy, k: int,
+                  name=None) -> tuple[np.ndarray, Taxonomy, list[dict]]:
+    """Merge the two clusters with the most similar centroids until at most `k` non-empty ones remain.
+
+    `name(taxonomy, assignment, a, b)` may give the merged cluster's (name, description); without it
+    the merge keeps the first cluster's. Returns the new assignment, taxonomy and one audit entry per merge.
+    """
+    entries = []
+    while len(taxonomy.clusters) > k:
+        pairs = most_similar_pairs(vectors, assignment, taxonomy, top=1)
+        if not pairs:
+            break
+        a, b, _ = pairs[0]
+        new_name, description = name(taxonomy, assignment, a, b) if name else (None, None)
+        assignment, taxonomy, entry = merge(assignment, taxonomy, [a, b], new_name, description)
+        entries.append(entry)
+    return assignment, taxonomy, entries
