@@ -161,14 +161,22 @@ class StructuredLLM:
     def parallel(self) -> int:
         return max(1, self.info.get("parallel", 1))
 
+    def _journal_key(self, messages: list, schema: type[BaseModel], bind: dict) -> str | None:
+        return self.journal.key(messages, response_format(schema), bind) if self.journal is not None else None
+
+    def _replayed(self, key: str | None):
+        """The recorded reply for `key` (counted as a call that took no time), or None."""
+        recorded = self.journal.replay(key) if key is not None else None
+        if recorded is None:
+            return None
+        self.usage.record(recorded.get("input_tokens", 0), recorded.get("output_tokens", 0), 0.0)
+        return _reply_from_record(recorded)
+
     def _invoke(self, messages: list, schema: type[BaseModel], **bind: Any):
-        key = self.journal.key(messages, response_format(schema), bind) if self.journal is not None else None
-        if key is not None:
-            recorded = self.journal.replay(key)
-            if recorded is not None:
-                reply = _reply_from_record(recorded)
-                self.usage.record(recorded.get("input_tokens", 0), recorded.get("output_tokens", 0), 0.0)
-                return reply
+        key = self._journal_key(messages, schema, bind)
+        replayed = self._replayed(key)
+        if replayed is not None:
+            return replayed
         where = self.info.get("base_url") or self.info.get("provider")
         if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
             raise ModelUnavailable(f"the model server at {where} failed {self.consecutive_failures} calls in a row; "
@@ -252,12 +260,20 @@ class StructuredLLM:
         if self.executor is not None and self.executor.can_generate(self.info.get("provider", "")):
             generate_many = lambda reqs, fmt: self.executor.generate_many(reqs, fmt, **bind)  # noqa: E731
         if generate_many is not None and len(requests) > 1:
-            started = time.perf_counter()
-            first = generate_many([list(m) for m in requests], response_format(schema))
-            elapsed = (time.perf_counter() - started) / len(requests)
-            for reply in first:
-                meta = getattr(reply, "usage_metadata", None) or {}
-                self.usage.record(meta.get("input_tokens", 0), meta.get("output_tokens", 0), elapsed)
+            # Batched generation goes through the journal too: recorded answers are replayed, new ones recorded.
+            keys = [self._journal_key(list(m), schema, bind) for m in requests]
+            first = [self._replayed(key) for key in keys]
+            todo = [i for i, reply in enumerate(first) if reply is None]
+            if todo:
+                started = time.perf_counter()
+                replies = generate_many([list(requests[i]) for i in todo], response_format(schema))
+                elapsed = (time.perf_counter() - started) / len(todo)
+                for i, reply in zip(todo, replies):
+                    first[i] = reply
+                    meta = getattr(reply, "usage_metadata", None) or {}
+                    self.usage.record(meta.get("input_tokens", 0), meta.get("output_tokens", 0), elapsed)
+                    if keys[i] is not None:
+                        self.journal.record(keys[i], _reply_record(reply))
 
         def one(i):
             try:

@@ -120,6 +120,26 @@ def test_batching_backend_gets_one_engine_call_and_retries_only_failures():
     assert chat.calls[0] == {"batch": 3} and len(chat.calls) == 2
 
 
+
+def test_batched_answers_are_recorded_and_replayed_like_single_ones(tmp_path):
+    from langchain_core.messages import AIMessage
+
+    from clusteragent.store import CallJournal
+
+    class Batching(ScriptedChatModel):
+        def generate_many(self, conversations, response_format):
+            self.calls.append({"batch": [c[-1][1] for c in conversations]})
+            return [AIMessage(content=json.dumps({"label": c[-1][1].split()[0], "confidence": 1})) for c in conversations]
+
+    questions = [[("user", q)] for q in ("billing", "shipping", "billing again")]
+    first = Batching(script=[])
+    answers = StructuredLLM(first, journal=CallJournal(tmp_path / "answers.jsonl")).decide_many(questions[:2], Pick)
+    assert [a.label for a in answers] == ["billing", "shipping"]
+    again = Batching(script=[])  # a resumed run: the two recorded answers come back, only the new one is asked
+    llm = StructuredLLM(again, journal=CallJournal(tmp_path / "answers.jsonl"))
+    assert [a.label for a in llm.decide_many(questions, Pick)] == ["billing", "shipping", "billing"]
+    assert again.calls == [{"batch": ["billing again"]}] and llm.usage.calls == 3
+
 def _reply_with_logprobs(tokens):
     from langchain_core.messages import AIMessage
 
