@@ -35,6 +35,7 @@ from clusteragent.tools.propagate import least_certain, propagate
 from clusteragent.tools.registry import REVIEW_TOOLS, Workspace, call_tool, describe_tools
 from clusteragent.splitting import SPLIT_LABELS
 from clusteragent.tools.sampling import diverse_sample
+from clusteragent.tools.semantic_map import MIN_TEXTS, semantic_map
 
 REVIEW_EXAMPLES = 2
 # Outside the meaning view the model names a k-means group by labelling this many of its most central
@@ -189,7 +190,8 @@ def _view(ctx: RunContext, name: str) -> np.ndarray:
         return ctx.vectors
     if name not in ctx.views:
         ctx.progress(f"{name} features of the texts")
-        ctx.views[name] = {"characters": lambda: surface_features(ctx.texts, seed=ctx.config.seed),
+        ctx.views[name] = {"meaning map": lambda: semantic_map(ctx.vectors, seed=ctx.config.seed),
+                           "characters": lambda: surface_features(ctx.texts, seed=ctx.config.seed),
                            "layout statistics": lambda: layout_statistics(ctx.texts),
                            "layout": lambda: layout_vectors(_view(ctx, "layout statistics"))}[name]()
     return ctx.views[name]
@@ -221,9 +223,10 @@ def _assignment(ctx: RunContext, state: AgentState) -> tuple[np.ndarray, np.ndar
     return ctx.arrays[ref], ctx.arrays[ref + ".confidence"]
 
 
-def _estimate_k(ctx: RunContext, vectors: np.ndarray, k_min: int, k_max: int, trace: list) -> tuple[int, dict]:
+def _estimate_k(ctx: RunContext, vectors: np.ndarray, k_min: int, k_max: int, trace: list,
+                metric: str = "cosine") -> tuple[int, dict]:
     """estimate_k over [k_min, k_max] on (a subsample of) `vectors`, recorded in the trace."""
-    best, stats = estimate_k(vectors, k_min, k_max, seed=ctx.config.seed, max_points=2000)
+    best, stats = estimate_k(vectors, k_min, k_max, seed=ctx.config.seed, max_points=2000, metric=metric)
     trace.append({"step": "estimate_k", "silhouette_k": best, "eigengap_k": stats["eigengap_k"]})
     return best, stats
 
@@ -280,8 +283,8 @@ def route_after_understand(state: AgentState, runtime: Runtime[RunContext]) -> L
 
 
 def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
-    """Facets with a view that follows them (facets.facet_view): k-means on that view with k from
-    estimate_k. Outside the meaning view a group takes the value of the facet that the model, in
+    """Facets with a view that follows them (facets.facet_view): k-means on that view (for subject
+    matter, on a UMAP map of the embeddings) with k from estimate_k. Outside the meaning view a group takes the value of the facet that the model, in
     calibrated labels of its central texts, gives most of them (see _voted_name); every other group is
     named by the model, with a name no earlier group has.
 
@@ -297,12 +300,16 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     trace = list(state.get("trace", []))
     notes = list(state.get("notes", []))
     view = state.get("view") or "meaning"
-    vectors = _view(ctx, view)
+    vectors = _view(ctx, view)  # unit rows: which texts are central to a group, and how sure
+    # Subject matter is grouped on a UMAP map of the embeddings (see tools/semantic_map.py).
+    mapped = view == "meaning" and len(ctx.texts) >= MIN_TEXTS
+    grouping = _view(ctx, "meaning map") if mapped else vectors
     k_min, k_max = state["k_min"], state["k_max"]
     if view != "meaning" and k_min != k_max:
         k_max = max(k_min, min(k_max, cfg.first_proposal_max))
     listed = _taxonomy(state)
-    k = k_min if k_min == k_max else _estimate_k(ctx, vectors, k_min, k_max, trace)[0]
+    k = k_min if k_min == k_max else _estimate_k(ctx, grouping, k_min, k_max, trace,
+                                                   metric="euclidean" if mapped else "cosine")[0]
     if view == "meaning" and k_min != k_max:
         # Silhouette on sentence embeddings favours few groups (2 for 50 subreddits, 2 for GoalEx topics
         # written in four languages); the number of values the model listed from its sample is a floor.
@@ -310,7 +317,7 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     ctx.progress(f"k-means with k={k} on the {view} view")
     model = (KMeans(k, n_init=3, random_state=cfg.seed) if len(vectors) <= 20_000
              else MiniBatchKMeans(k, n_init=3, batch_size=4096, random_state=cfg.seed))
-    groups = model.fit_predict(vectors).astype(np.int64)
+    groups = model.fit_predict(grouping).astype(np.int64)
     sims = vectors @ tx.centroids(vectors, groups, list(range(k))).T
     soft = np.exp((sims - sims.max(axis=1, keepdims=True)) / 0.05)
     confidence = (soft.max(axis=1) / soft.sum(axis=1)).astype(np.float32)

@@ -45,17 +45,35 @@ def hdbscan_umap(texts, vectors, instruction, k_gold, ctx):
     """HDBSCAN after UMAP to 5 dimensions; noise points form one extra cluster."""
     from sklearn.cluster import HDBSCAN
 
-    try:
-        import umap
-    except ImportError:
-        raise RuntimeError("needs umap-learn: pip install 'clusteragent[eval]'") from None
     import warnings
+
+    import umap
 
     with warnings.catch_warnings():  # UMAP's notes on n_jobs under a seed, HDBSCAN's on a future default
         warnings.simplefilter("ignore", (UserWarning, FutureWarning))
         reduced = umap.UMAP(n_components=5, n_neighbors=15, min_dist=0.0, metric="cosine",
                             random_state=ctx.seed).fit_transform(vectors)
         labels = HDBSCAN(min_cluster_size=max(5, len(texts) // 100)).fit_predict(reduced)
+    return labels, {"noise_share": round(float((labels == -1).mean()), 4)}
+
+
+def bertopic(texts, vectors, instruction, k_gold, ctx):
+    """BERTopic with its defaults (UMAP to 5 dimensions, HDBSCAN, c-TF-IDF) on the same embeddings;
+    its outlier topic (-1) is one extra cluster. The instruction is not used: BERTopic has no input for it."""
+    try:
+        from bertopic import BERTopic
+    except ImportError:
+        raise RuntimeError("needs bertopic: pip install 'clusteragent[eval]'") from None
+    import warnings
+
+    import umap
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (UserWarning, FutureWarning))
+        # BERTopic's own UMAP settings, with a seed so that a run repeats.
+        reduce = umap.UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=ctx.seed)
+        topics, _ = BERTopic(umap_model=reduce, verbose=False).fit_transform(list(texts), embeddings=vectors)
+    labels = np.asarray(topics, dtype=np.int64)
     return labels, {"noise_share": round(float((labels == -1).mean()), 4)}
 
 
@@ -82,6 +100,7 @@ METHODS: dict[str, Callable] = {
     "kmeans_oracle": kmeans_oracle,
     "kmeans_estimated": kmeans_estimated,
     "hdbscan_umap": hdbscan_umap,
+    "bertopic": bertopic,
     "instruct_kmeans": instruct_kmeans,
     "agent": agent,
 }

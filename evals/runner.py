@@ -13,7 +13,7 @@ from clusteragent.evals.methods import METHODS, MethodContext
 from clusteragent.evals.metrics import score
 from clusteragent.evals.tasks import Task, load_task
 
-DEFAULT_METHODS = ["kmeans_oracle", "kmeans_estimated", "hdbscan_umap", "instruct_kmeans", "agent"]
+DEFAULT_METHODS = ["kmeans_oracle", "kmeans_estimated", "hdbscan_umap", "bertopic", "instruct_kmeans", "agent"]
 
 
 def run_eval(tasks: Sequence[Task], data_dir: Path, out_dir: Path, methods: Sequence[str] = DEFAULT_METHODS,

@@ -217,3 +217,30 @@ def test_merge_closest_joins_the_nearest_centroids_first_until_k_remain():
     assert (out[:20] == 0).all() and sorted(np.bincount(out)[[0, 2, 3]]) == [10, 10, 20]
     out2, tax2, entries2 = tx.merge_closest(vectors, assignment, tax, 2)
     assert len(entries2) == 2 and len(tax2.clusters) == 2 and set(np.unique(out2)) == {c.id for c in tax2.clusters}
+
+
+def test_semantic_map_keeps_separate_groups_apart_and_repeats_under_a_seed():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import v_measure_score
+
+    from clusteragent.tools.semantic_map import MIN_TEXTS, semantic_map
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 64))
+    truth = np.repeat(np.arange(4), 60)
+    x = centres[truth] + rng.normal(0, 0.6, (240, 64))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    mapped = semantic_map(x, seed=1, fit_rows=150)  # 150 rows fitted, 90 placed by transform
+    assert mapped.shape == (240, 5) and mapped.dtype == np.float32
+    assert v_measure_score(truth, KMeans(4, n_init=3, random_state=0).fit_predict(mapped)) > 0.95
+    assert np.array_equal(mapped, semantic_map(x, seed=1, fit_rows=150))
+    small = x[:MIN_TEXTS - 1]
+    assert np.array_equal(semantic_map(small), small.astype(np.float32))  # too few texts for a map
+
+
+def test_estimate_k_reads_a_map_with_euclidean_distance():
+    rng = np.random.default_rng(3)
+    centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10], [5, 20]], dtype=np.float32)
+    x = np.repeat(centres, 40, axis=0) + rng.normal(0, 0.5, (200, 2)).astype(np.float32)
+    best, stats = estimate_k(x, 2, 8, metric="euclidean")
+    assert best == 5 and stats["eigengap_k"] == 5

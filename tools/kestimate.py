@@ -6,11 +6,12 @@ import numpy as np
 
 
 def estimate_k(vectors: np.ndarray, k_min: int = 2, k_max: int = 20, seed: int = 0,
-               max_points: int = 2000) -> tuple[int, dict]:
+               max_points: int = 2000, metric: str = "cosine") -> tuple[int, dict]:
     """Score each k in [k_min, k_max] on (a subsample of) the embeddings.
 
-    Silhouette of k-means (cosine) for each k, and the eigengap of a kNN affinity graph's normalized
-    Laplacian. Cost is bounded by `max_points` (a seeded subsample), never O(N^2) in the corpus size.
+    Silhouette of k-means for each k, and the eigengap of a kNN affinity graph's normalized Laplacian,
+    both under `metric`: "cosine" for unit-length embeddings, "euclidean" for a map of them (UMAP
+    coordinates). Cost is bounded by `max_points` (a seeded subsample), never O(N^2) in the corpus size.
 
     Returns:
         (suggested_k, stats): the k with the best silhouette, and
@@ -32,8 +33,8 @@ def estimate_k(vectors: np.ndarray, k_min: int = 2, k_max: int = 20, seed: int =
     silhouette = {}
     for k in range(k_min, k_max + 1):
         labels = KMeans(k, n_init=2, max_iter=50, random_state=seed).fit_predict(x)
-        silhouette[k] = float(silhouette_score(x, labels, metric="cosine")) if len(set(labels)) > 1 else -1.0
-    gaps = _eigengaps(x, k_max + 1, seed)
+        silhouette[k] = float(silhouette_score(x, labels, metric=metric)) if len(set(labels)) > 1 else -1.0
+    gaps = _eigengaps(x, k_max + 1, seed, metric=metric)
     gaps = {k: g for k, g in gaps.items() if k_min <= k <= k_max}
     eigengap_k = max(gaps, key=gaps.get) if gaps else None
     best = max(silhouette, key=silhouette.get)
@@ -41,19 +42,24 @@ def estimate_k(vectors: np.ndarray, k_min: int = 2, k_max: int = 20, seed: int =
                   "eigengaps": {k: round(v, 4) for k, v in gaps.items()}, "points": n}
 
 
-def _eigengaps(x: np.ndarray, top: int, seed: int, neighbours: int = 15) -> dict[int, float]:
-    """gap_k = lambda_{k+1} - lambda_k of the symmetric normalized Laplacian of a kNN graph."""
+def _eigengaps(x: np.ndarray, top: int, seed: int, neighbours: int = 15, metric: str = "cosine") -> dict[int, float]:
+    """gap_k = lambda_{k+1} - lambda_k of the symmetric normalized Laplacian of a kNN graph (edge weights:
+    the cosine, or a Gaussian of the euclidean distance scaled by its median)."""
     import faiss
     from scipy.sparse import csr_matrix, identity
     from scipy.sparse.linalg import eigsh
 
     n = len(x)
     m = min(neighbours + 1, n)
-    index = faiss.IndexFlatIP(x.shape[1])
+    index = faiss.IndexFlatIP(x.shape[1]) if metric == "cosine" else faiss.IndexFlatL2(x.shape[1])
     index.add(x)
     sims, ids = index.search(x, m)
     rows = np.repeat(np.arange(n), m - 1)
-    w = np.clip(sims[:, 1:].ravel(), 0, None)
+    if metric == "cosine":
+        w = np.clip(sims[:, 1:].ravel(), 0, None)
+    else:  # squared distances
+        d2 = sims[:, 1:].ravel()
+        w = np.exp(-d2 / max(float(np.median(d2)), 1e-12))
     a = csr_matrix((w, (rows, ids[:, 1:].ravel())), shape=(n, n))
     a = a.maximum(a.T)
     deg = np.asarray(a.sum(axis=1)).ravel()
