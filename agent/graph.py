@@ -27,7 +27,8 @@ from clusteragent.prompts import load_prompt
 from clusteragent.schemas import requested_words, review_schema, taxonomy_schema, understanding_schema
 from clusteragent.state import AgentConfig, AgentState, RunContext
 from clusteragent.tools import taxonomy as tx
-from clusteragent.tools.features import distinctive_layout, layout_statistics, layout_vectors, surface_features
+from clusteragent.tools.features import (distinctive_layout, distinctive_words, layout_statistics, layout_vectors,
+                                         surface_features)
 from clusteragent.tools.index import VectorIndex
 from clusteragent.tools.kestimate import estimate_k
 from clusteragent.tools.labelling import label_messages, label_schema
@@ -330,25 +331,41 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         votes, scores = _label_rows(ctx, state, np.concatenate(list(shown.values())), listed, "vote_name")
         votes = calibrated_labels(votes, scores, listed, cfg.calibration)
     layout_stats = _view(ctx, "layout statistics") if view == "layout" else None
+    words = distinctive_words(ctx.texts, groups) if view == "meaning" else {}
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in order:
         spec = _voted_name(shown[int(g)], votes, listed, tax.names) if shown else None
-        numbered = f"group {len(tax.clusters) + 1}"
         if spec is None and ctx.calls_left(state) > 0:
             rows = _examples(vectors, groups, int(g), 8)
-            shared = distinctive_layout(layout_stats[groups == g], layout_stats) if layout_stats is not None else []
+            if layout_stats is not None:
+                shared = distinctive_layout(layout_stats[groups == g], layout_stats)
+            else:
+                shared = ["uses of the words " + ", ".join(f'"{w}"' for w in words[int(g)])] if words.get(int(g)) else []
             spec = name_group(ctx.llm, state["instruction"], state.get("facet", ""), [ctx.texts[r] for r in rows],
                               tax.names, step="name_cluster", shared=shared)
-            if spec is None:
-                notes.append(f"{numbered} kept a numbered name: the model gave no valid one")
-        name, description = (spec.name, spec.description) if spec else (numbered, "")
-        tax, cid = tax.added(name, description)
+        if spec is None:
+            spec = _fallback_name(words.get(int(g), []), tax.names)
+            notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name (or no calls were left)')
+        tax, cid = tax.added(spec.name, spec.description)
         assignment[groups == g] = cid
     trace.append({"step": "cluster_view", "view": view, "k": k, "clusters": tax.names})
     return {"trace": trace, "notes": notes, **_tax_update(tax),
             "assignment_ref": _set_assignment(ctx, state, assignment, confidence),
             **ctx.stamp(state, "cluster_view", started)}
+
+
+def _fallback_name(words: list[str], taken: list[str]) -> tx.Cluster:
+    """A name for a group the model could not name: its two most distinctive words not yet used as a
+    name, else a number."""
+    taken_lower = {t.lower() for t in taken}
+    name = " / ".join(words[:2])
+    if not name or name.lower() in taken_lower:
+        name = next((w for w in words if w.lower() not in taken_lower), "")
+    if not name or name.lower() in taken_lower:
+        name = next(f"group {i}" for i in range(len(taken) + 1, 2 * len(taken) + 2) if f"group {i}" not in taken_lower)
+    description = f"Texts that often use the words {', '.join(words)}." if words else ""
+    return tx.Cluster(-1, name, description)
 
 
 def _voted_name(rows: np.ndarray, votes: dict[str, int], listed: tx.Taxonomy, taken: list[str]) -> tx.Cluster | None:

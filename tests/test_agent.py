@@ -256,8 +256,11 @@ def test_a_name_another_group_has_is_refused_and_the_groups_stay_apart():
     model = scripted("topic", naming="same thing")  # names every group alike, retries included
     res = fit(model, "Cluster by topic.", k=3, strategy="kmeans").result_
     assert res.k == 3 and all(c["size"] > 0 for c in res.clusters)
-    assert res.names[0] == "same thing" and res.names[1:] == ["group 2", "group 3"]
-    assert sum("numbered name" in n for n in res.run["notes"]) == 2
+    assert res.names[0] == "same thing" and len(set(res.names)) == 3
+    for c in res.clusters[1:]:  # named by the words that set the group apart, which its texts use
+        members = [t for t, cid in zip(TEXTS, res.cluster) if cid == c["cluster"]]
+        assert all(any(w in t for t in members) for w in c["name"].split(" / "))
+    assert sum("named by statistics" in n for n in res.run["notes"]) == 2
     refusals = [c for c in model.calls if "is already the name of another group" in c["messages"][-1].content]
     assert len(refusals) == 2 * 2  # two more attempts for each of the two later groups
 
@@ -265,7 +268,8 @@ def test_a_name_another_group_has_is_refused_and_the_groups_stay_apart():
 def test_a_refused_name_is_corrected_on_the_retry():
     model = scripted("topic", naming="same thing", naming_retry="another thing")
     res = fit(model, "Cluster by topic.", k=3, strategy="kmeans").result_
-    assert res.names == ["same thing", "another thing", "group 3"]  # the third retry's name is taken by then
+    assert res.names[:2] == ["same thing", "another thing"]  # the third group's retry names are taken by then
+    assert res.names[2] not in ("same thing", "another thing") and "named by statistics" in res.run["notes"][-1]
 
 
 def test_auto_strategy_follows_the_models_reading_of_the_instruction():

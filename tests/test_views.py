@@ -177,3 +177,17 @@ def test_the_first_list_later_lists_and_review_renames_refuse_requested_words_to
     with pytest.raises(ValidationError, match="repeats a word a text asks for"):
         review(reason="r", action="rename", clusters=["money"], new_name="hacked", new_description="")
     assert review(reason="r", action="stop", clusters=[], new_name="", new_description="").action == "stop"
+
+
+def test_distinctive_words_are_the_words_one_group_uses_and_the_others_do_not():
+    from clusteragent.tools.features import distinctive_words
+
+    texts = ([f"the flight to {c} leaves from the airport" for c in ("Rome", "Oslo", "Lima")]
+             + [f"the bank charged a fee on my {a} account" for a in ("savings", "checking", "joint")]
+             + ["the weather is nice", "the weather is cold"])
+    groups = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    words = distinctive_words(texts, groups, top=4)
+    assert set(words[0]) == {"flight", "leaves", "airport"}  # the cities occur once each
+    assert set(words[1]) == {"bank", "charged", "fee", "account"}
+    assert words[2] == ["weather"]  # "nice" and "cold" occur in one text only
+    assert distinctive_words(["a b", "c d"], np.array([0, 1])) == {0: [], 1: []}

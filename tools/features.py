@@ -124,3 +124,25 @@ def distinctive_layout(group_stats: np.ndarray, corpus_stats: np.ndarray, top: i
     shift = (group_stats.mean(axis=0) - corpus_stats.mean(axis=0)) / np.where(spread > 1e-9, spread, np.inf)
     order = [j for j in np.argsort(-shift) if shift[j] >= threshold][:top]
     return [LAYOUT_FEATURES[j][1] for j in order]
+
+
+def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dict[int, list[str]]:
+    """The words that set each group apart, by class-based TF-IDF (BERTopic's c-TF-IDF): a word's share
+    of the group's words times log(1 + mean words per group / the word's count in the corpus). English
+    stop words, numbers and words under 3 letters are left out; a word must occur in 2 texts."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    groups = np.asarray(groups)
+    ids = np.unique(groups)
+    try:
+        counter = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{3,}\b", min_df=2,
+                                  max_features=50_000)
+        counts = counter.fit_transform(texts)
+    except ValueError:  # no word passes (tiny or wordless corpus)
+        return {int(g): [] for g in ids}
+    vocab = counter.get_feature_names_out()
+    per_group = np.vstack([np.asarray(counts[groups == g].sum(axis=0)).ravel() for g in ids]).astype(np.float64)
+    tf = per_group / np.maximum(per_group.sum(axis=1, keepdims=True), 1)
+    idf = np.log1p(per_group.sum() / len(ids) / np.maximum(per_group.sum(axis=0), 1))
+    score = tf * idf
+    return {int(g): [str(vocab[j]) for j in np.argsort(-score[i])[:top] if score[i, j] > 0] for i, g in enumerate(ids)}
