@@ -48,12 +48,15 @@ def load_suite(name: str) -> list[Task]:
 
 
 def parse_task(spec: str) -> Task:
-    """CORPUS:FACET[:INSTRUCTION]; without an instruction, 'Cluster the texts by <facet>.'"""
+    """CORPUS:FACET[:INSTRUCTION]; without an instruction, the dev suite's task of that name (so that
+    `--task clinc150:domain` runs what the suite runs), else 'Cluster the texts by <facet>.'"""
     parts = spec.split(":", 2)
     if len(parts) < 2 or not parts[0] or not parts[1]:
         raise ConfigError(f"--task {spec!r}: write CORPUS:FACET[:INSTRUCTION].")
-    instruction = parts[2] if len(parts) == 3 and parts[2].strip() else f"Cluster the texts by {parts[1].replace('_', ' ')}."
-    return Task(parts[0], parts[1], instruction, 0)
+    if len(parts) == 3 and parts[2].strip():
+        return Task(parts[0], parts[1], parts[2], 0)
+    known = {t.name: t for t in load_suite("dev")}
+    return known.get(f"{parts[0]}:{parts[1]}") or Task(parts[0], parts[1], f"Cluster the texts by {parts[1].replace('_', ' ')}.", 0)
 
 
 def default_data_dir() -> Path:

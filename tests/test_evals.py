@@ -68,6 +68,8 @@ def test_parse_task():
     t = parse_task("goalex_syn:style:Group by form.")
     assert (t.corpus, t.facet, t.instruction) == ("goalex_syn", "style", "Group by form.")
     assert parse_task("x:emotion").instruction == "Cluster the texts by emotion."
+    suite_task = next(t for t in load_suite("dev") if t.name == "clinc150:domain")
+    assert parse_task("clinc150:domain") == suite_task  # a suite task by name runs as the suite runs it
     with pytest.raises(ConfigError, match="CORPUS:FACET"):
         parse_task("nofacet")
 
