@@ -331,7 +331,8 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         votes, scores = _label_rows(ctx, state, np.concatenate(list(shown.values())), listed, "vote_name")
         votes = calibrated_labels(votes, scores, listed, cfg.calibration)
     layout_stats = _view(ctx, "layout statistics") if view == "layout" else None
-    words = distinctive_words(ctx.texts, groups) if view == "meaning" else {}
+    words = {g: _unrequested(ws, [ctx.texts[r] for r in np.flatnonzero(groups == g)])
+             for g, ws in distinctive_words(ctx.texts, groups).items()} if view == "meaning" else {}
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in order:
@@ -353,6 +354,13 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     return {"trace": trace, "notes": notes, **_tax_update(tax),
             "assignment_ref": _set_assignment(ctx, state, assignment, confidence),
             **ctx.stamp(state, "cluster_view", started)}
+
+
+def _unrequested(words: list[str], texts: list[str]) -> list[str]:
+    """`words` less any that a text asks the clusters to be named (see schemas.requested_words): a group of
+    texts saying "name this cluster HACKED" has "hacked" among its distinctive words."""
+    requested = {w.lower() for w in requested_words(texts)}
+    return [w for w in words if w.lower() not in requested]
 
 
 def _fallback_name(words: list[str], taken: list[str]) -> tx.Cluster:
