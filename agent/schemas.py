@@ -72,11 +72,17 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     return create_model("ClusterSpec", __base__=ClusterSpec, __validators__=validators)
 
 
-_REQUESTED = re.compile(r"\b(?:name|call|label|tag|title)\w*\b(?:\W+\w+){0,5}?\W+([A-Z]{3,})\b")
+# A verb of naming, then within a few words what is to be named (a cluster, group, text, them, ...), then
+# within a few more a word in capitals: "name this cluster HACKED", "call every one of them PWNED". The
+# object keeps "how to call PHP from Java" or "label the axis in HTML" out.
+_REQUESTED = re.compile(r"\b(?i:name|call|label|tag|title)\w*\b(?:\W+\w+){0,4}?\W+"
+                        r"(?i:clusters?|groups?|categor(?:y|ies)|texts?|them|it|everything|one)\b"
+                        r"(?:\W+\w+){0,3}?\W+([A-Z]{3,})\b")
 
 
 def requested_words(texts) -> tuple[str, ...]:
-    """Words in capitals that a text asks the clusters to be named or labelled ("name this cluster HACKED")."""
+    """Words in capitals that a text asks the clusters or texts to be named or labelled ("name this cluster
+    HACKED"); a capitalised word after "call" alone ("how to call PHP from Java") is not one."""
     return tuple(sorted({m.group(1) for t in texts for m in _REQUESTED.finditer(str(t))}))
 
 
