@@ -1,10 +1,13 @@
 """Grouping by subject matter: k-means on the MiniLM embeddings or on their UMAP map (tools/semantic_map.py).
 
     python -m clusteragent.evals.bench_meaning_map [--max-docs 300] [--seeds 3]
+    python -m clusteragent.evals.bench_meaning_map --timing 2000 10000 40000
 
 For each topical task of the dev suite, k-means with the gold k and with k=8 (the model's usual first
 list) on the raw embeddings and on the 5-dimensional map, and the k that silhouette picks on each
 (the agent's estimate_k, k in 2..20). Prints the V-measure against the gold facet, mean over seeds.
+With --timing, instead the seconds and peak memory of the map itself on N synthetic 384-d unit vectors
+(50 Gaussian groups), in one process, the first size paying UMAP's one-off compilation.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-docs", type=int, default=300)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--timing", type=int, nargs="+", metavar="N", help="time the map at these corpus sizes")
     args = ap.parse_args(argv)
+    if args.timing:
+        return _timing(args.timing)
 
     def v(x, k, gold, seed):
         return v_measure_score(gold, KMeans(k, n_init=3, random_state=seed).fit_predict(x))
@@ -58,6 +64,23 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name} | {kg} | " + " | ".join(f"{x:.3f}" for x in m[:4])
               + f" | {m[4]:.3f} (k {m[6]:.1f}) | {m[5]:.3f} (k {m[7]:.1f}) |", flush=True)
     print("| mean | | " + " | ".join(f"{x:.3f}" for x in np.mean(means, axis=0)) + " |")
+
+
+def _timing(sizes: list[int]) -> None:
+    import resource
+    import time
+
+    from clusteragent.tools.semantic_map import semantic_map
+
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        centres = rng.normal(size=(50, 384))
+        x = centres[rng.integers(0, 50, n)] + rng.normal(0, 1.5, (n, 384))
+        x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+        started = time.perf_counter()
+        semantic_map(x, seed=0)
+        print(f"n {n}: map {time.perf_counter() - started:.1f} s, peak RSS so far "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB", flush=True)
 
 
 if __name__ == "__main__":
