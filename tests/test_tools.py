@@ -244,3 +244,15 @@ def test_estimate_k_reads_a_map_with_euclidean_distance():
     x = np.repeat(centres, 40, axis=0) + rng.normal(0, 0.5, (200, 2)).astype(np.float32)
     best, stats = estimate_k(x, 2, 8, metric="euclidean")
     assert best == 5 and stats["eigengap_k"] == 5
+
+
+def test_estimate_k_never_asks_for_more_groups_than_distinct_texts():
+    import warnings
+
+    rng = np.random.default_rng(0)
+    distinct = rng.normal(size=(6, 16))
+    x = np.repeat(distinct / np.linalg.norm(distinct, axis=1, keepdims=True), 5, axis=0)  # 6 texts, 5 copies each
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn warns when asked for more clusters than distinct points
+        best, stats = estimate_k(x, 2, 20)
+    assert 2 <= best <= 6 and max(stats["silhouette"]) == 6

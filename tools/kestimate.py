@@ -26,7 +26,8 @@ def estimate_k(vectors: np.ndarray, k_min: int = 2, k_max: int = 20, seed: int =
         x = x[rng.choice(len(x), max_points, replace=False)]
     n = len(x)
     k_min = max(2, int(k_min))
-    k_max = int(min(k_max, n - 1))
+    distinct = len(np.unique(x.round(5), axis=0))  # copies of a text embed alike; k-means cannot split them
+    k_max = int(min(k_max, n - 1, distinct))
     if k_max < k_min:
         return max(1, min(k_min, n)), {"silhouette": {}, "eigengap_k": None, "eigengaps": {}, "points": n}
     x = np.ascontiguousarray(x)
