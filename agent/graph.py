@@ -285,9 +285,10 @@ def route_after_understand(state: AgentState, runtime: Runtime[RunContext]) -> L
 
 def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     """Facets with a view that follows them (facets.facet_view): k-means on that view (for subject
-    matter, on a UMAP map of the embeddings) with k from estimate_k. Outside the meaning view a group takes the value of the facet that the model, in
-    calibrated labels of its central texts, gives most of them (see _voted_name); every other group is
-    named by the model, with a name no earlier group has.
+    matter, on a UMAP map of the embeddings) with k from estimate_k. Outside the meaning view a group
+    takes the value of the facet that the model, in calibrated labels of its central texts, gives most
+    of them (see _voted_name); every other group is named by the model, with a name no earlier group
+    has (in the meaning view shown the group's distinctive words, which name it if the model cannot).
 
     Outside the meaning view, k is searched up to `first_proposal_max`, the cap the model's own first
     list has: on layout features silhouette plateaus from 3 to 11 groups for four forms of text.

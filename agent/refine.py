@@ -336,7 +336,8 @@ def op_granularity(ctx, state, d, tax, assignment, labels, budget) -> Change:
             nonlocal budget
             rows = np.flatnonzero((assignment == a) | (assignment == b))
             taken = [c.name for c in tax.clusters if c.id not in (a, b)]
-            name, description = _name_group(ctx, state, rows, taken, f"{tax.by_id(a).name} / {tax.by_id(b).name}", budget)
+            fallback = f"{tax.by_id(a).name} / {tax.by_id(b).name}"
+            name, description = _name_group(ctx, state, rows, taken, fallback, budget)
             budget -= 1
             return name, description or None
 
