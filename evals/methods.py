@@ -43,16 +43,15 @@ def kmeans_estimated(texts, vectors, instruction, k_gold, ctx):
 
 def hdbscan_umap(texts, vectors, instruction, k_gold, ctx):
     """HDBSCAN after UMAP to 5 dimensions; noise points form one extra cluster."""
-    from sklearn.cluster import HDBSCAN
-
     import warnings
 
-    import umap
+    from sklearn.cluster import HDBSCAN
+
+    from clusteragent.tools.semantic_map import umap_reducer
 
     with warnings.catch_warnings():  # UMAP's notes on n_jobs under a seed, HDBSCAN's on a future default
         warnings.simplefilter("ignore", (UserWarning, FutureWarning))
-        reduced = umap.UMAP(n_components=5, n_neighbors=15, min_dist=0.0, metric="cosine",
-                            random_state=ctx.seed).fit_transform(vectors)
+        reduced = umap_reducer(ctx.seed).fit_transform(vectors)
         labels = HDBSCAN(min_cluster_size=max(5, len(texts) // 100)).fit_predict(reduced)
     return labels, {"noise_share": round(float((labels == -1).mean()), 4)}
 
@@ -66,13 +65,13 @@ def bertopic(texts, vectors, instruction, k_gold, ctx):
         raise RuntimeError("needs bertopic: pip install 'clusteragent[eval]'") from None
     import warnings
 
-    import umap
+    from clusteragent.tools.semantic_map import umap_reducer
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (UserWarning, FutureWarning))
         # BERTopic's own UMAP settings, with a seed so that a run repeats.
-        reduce = umap.UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=ctx.seed)
-        topics, _ = BERTopic(umap_model=reduce, verbose=False).fit_transform(list(texts), embeddings=vectors)
+        topics, _ = BERTopic(umap_model=umap_reducer(ctx.seed), verbose=False).fit_transform(list(texts),
+                                                                                            embeddings=vectors)
     labels = np.asarray(topics, dtype=np.int64)
     return labels, {"noise_share": round(float((labels == -1).mean()), 4)}
 

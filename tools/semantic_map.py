@@ -14,6 +14,14 @@ import numpy as np
 MIN_TEXTS = 200
 
 
+def umap_reducer(seed: int, dims: int = 5, neighbours: int = 15):
+    """A seeded UMAP with BERTopic's settings (cosine, min_dist 0): what the map and the benchmark's
+    UMAP baselines reduce the embeddings with."""
+    import umap
+
+    return umap.UMAP(n_components=dims, n_neighbors=neighbours, min_dist=0.0, metric="cosine", random_state=seed)
+
+
 def semantic_map(vectors: np.ndarray, seed: int = 0, dims: int = 5, neighbours: int = 15,
                  fit_rows: int = 10_000) -> np.ndarray:
     """float32 coordinates (N x dims) of a seeded UMAP (cosine, min_dist 0) of `vectors`; compare them
@@ -24,11 +32,9 @@ def semantic_map(vectors: np.ndarray, seed: int = 0, dims: int = 5, neighbours: 
     vectors = np.asarray(vectors, dtype=np.float32)
     if len(vectors) < MIN_TEXTS:
         return vectors
-    import umap
-
     rng = np.random.default_rng(seed)
     fit = np.sort(rng.choice(len(vectors), fit_rows, replace=False)) if len(vectors) > fit_rows else None
-    reducer = umap.UMAP(n_components=dims, n_neighbors=neighbours, min_dist=0.0, metric="cosine", random_state=seed)
+    reducer = umap_reducer(seed, dims, neighbours)
     with warnings.catch_warnings():  # UMAP notes that a seed turns off its parallelism
         warnings.simplefilter("ignore", UserWarning)
         if fit is None:

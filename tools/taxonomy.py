@@ -198,7 +198,8 @@ def most_similar_pairs(vectors: np.ndarray, assignment: np.ndarray, taxonomy: Ta
 
 def merge_closest(vectors: np.ndarray, assignment: np.ndarray, taxonomy: Taxonomy, k: int,
                   name=None) -> tuple[np.ndarray, Taxonomy, list[dict]]:
-    """Merge the two clusters with the most similar centroids until at most `k` non-empty ones remain.
+    """Merge the two non-empty clusters with the most similar centroids until at most `k` clusters remain
+    (or no two non-empty ones are left).
 
     `name(taxonomy, assignment, a, b)` may give the merged cluster's (name, description); without it
     the merge keeps the first cluster's. Returns the new assignment, taxonomy and one audit entry per merge.
