@@ -288,7 +288,8 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     matter, on a UMAP map of the embeddings) with k from estimate_k. Outside the meaning view a group
     takes the value of the facet that the model, in calibrated labels of its central texts, gives most
     of them (see _voted_name); every other group is named by the model, with a name no earlier group
-    has (in the meaning view shown the group's distinctive words, which name it if the model cannot).
+    has, shown what statistics find sets the group apart (its distinctive words in the meaning view, its
+    layout in the layout view), which name the group if the model cannot.
 
     Outside the meaning view, k is searched up to `first_proposal_max`, the cap the model's own first
     list has: on layout features silhouette plateaus from 3 to 11 groups for four forms of text.
@@ -331,23 +332,27 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     if shown:
         votes, scores = _label_rows(ctx, state, np.concatenate(list(shown.values())), listed, "vote_name")
         votes = calibrated_labels(votes, scores, listed, cfg.calibration)
-    layout_stats = _view(ctx, "layout statistics") if view == "layout" else None
-    words = {g: _unrequested(ws, [ctx.texts[r] for r in np.flatnonzero(groups == g)])
-             for g, ws in distinctive_words(ctx.texts, groups).items()} if view == "meaning" else {}
+    # What statistics find sets each group apart: its distinctive words (meaning) or layout (layout).
+    traits: dict[int, list[str]] = {}
+    if view == "meaning":
+        traits = {g: _unrequested(ws, [ctx.texts[r] for r in np.flatnonzero(groups == g)])
+                  for g, ws in distinctive_words(ctx.texts, groups).items()}
+    elif view == "layout":
+        layout_stats = _view(ctx, "layout statistics")
+        traits = {int(g): distinctive_layout(layout_stats[groups == g], layout_stats) for g in order}
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in order:
         spec = _voted_name(shown[int(g)], votes, listed, tax.names) if shown else None
         if spec is None and ctx.calls_left(state) > 0:
             rows = _examples(vectors, groups, int(g), 8)
-            if layout_stats is not None:
-                shared = distinctive_layout(layout_stats[groups == g], layout_stats)
-            else:
-                shared = ["uses of the words " + ", ".join(f'"{w}"' for w in words[int(g)])] if words.get(int(g)) else []
+            shared = traits.get(int(g), [])
+            if view == "meaning" and shared:
+                shared = ["uses of the words " + ", ".join(f'"{w}"' for w in shared)]
             spec = name_group(ctx.llm, state["instruction"], state.get("facet", ""), [ctx.texts[r] for r in rows],
                               tax.names, step="name_cluster", shared=shared)
         if spec is None:
-            spec = _fallback_name(words.get(int(g), []), tax.names)
+            spec = _fallback_name(traits.get(int(g), []), tax.names, layout=view == "layout")
             notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name (or no calls were left)')
         tax, cid = tax.added(spec.name, spec.description)
         assignment[groups == g] = cid
@@ -364,16 +369,21 @@ def _unrequested(words: list[str], texts: list[str]) -> list[str]:
     return [w for w in words if w.lower() not in requested]
 
 
-def _fallback_name(words: list[str], taken: list[str]) -> tx.Cluster:
-    """A name for a group the model could not name: its two most distinctive words not yet used as a
-    name, else a number."""
+def _fallback_name(traits: list[str], taken: list[str], layout: bool = False) -> tx.Cluster:
+    """A name for a group the model could not name: its two most distinctive traits (words, or with
+    `layout` what sets its layout apart, such as "many lines") not yet used as a name, else a number."""
     taken_lower = {t.lower() for t in taken}
-    name = " / ".join(words[:2])
+    name = " / ".join(traits[:2])
     if not name or name.lower() in taken_lower:
-        name = next((w for w in words if w.lower() not in taken_lower), "")
+        name = next((w for w in traits if w.lower() not in taken_lower), "")
     if not name or name.lower() in taken_lower:
         name = next(f"group {i}" for i in range(len(taken) + 1, 2 * len(taken) + 2) if f"group {i}" not in taken_lower)
-    description = f"Texts that often use the words {', '.join(words)}." if words else ""
+    if not traits:
+        description = ""
+    elif layout:
+        description = f"Texts with more {', '.join(traits)} than the others."
+    else:
+        description = f"Texts that often use the words {', '.join(traits)}."
     return tx.Cluster(-1, name, description)
 
 

@@ -83,9 +83,9 @@ def test_the_instruction_decides_the_view_and_the_models_reading_only_where_its_
     assert facet_view(instruction, about_topic) == view
 
 
-def scripted(facet: str, biased: bool = False):
+def scripted(facet: str, biased: bool = False, group_name: str = "misc"):
     """Lists the facet's values, labels each text by the truth (or, `biased`, always the first value with
-    log-probabilities that favour it), and names any group it is asked to name "misc"."""
+    log-probabilities that favour it), and names any group it is asked to name `group_name`."""
     truth = {t: VALUES[facet][(LANGUAGE if facet == "language" else FORM)[i]] for i, t in enumerate(TEXTS)}
     values = list(VALUES[facet].values())
 
@@ -98,8 +98,8 @@ def scripted(facet: str, biased: bool = False):
             text = re.search(r"<text>(.*)</text>", user, re.S).group(1)
             wanted = values[0] if biased else next(t for k, t in truth.items() if " ".join(k.split()) == text)
             return json.dumps({"cluster": wanted})
-        if "Give the group a 1-3 word name" in user:
-            return json.dumps({"name": "misc", "description": "a group"})
+        if any("Give the group a 1-3 word name" in m.content for m in messages):  # asked, or asked again
+            return json.dumps({"name": group_name, "description": "a group"})
         raise AssertionError(f"unexpected prompt: {user[:200]}")
 
     return ScriptedChatModel(script=answer)
@@ -141,6 +141,23 @@ def test_a_value_a_bigger_group_took_sends_the_next_group_to_be_named():
                        review_rounds=0).fit(TEXTS, instruction="Cluster the texts by their language.").result_
     assert v_measure_score(LANGUAGE, res.cluster) == pytest.approx(1.0)  # the view decides the groups
     assert sorted(res.names) == ["English", "misc"]
+
+
+def test_a_layout_group_the_model_cannot_name_is_named_by_what_sets_its_layout_apart():
+    from clusteragent.tools.features import distinctive_layout, layout_statistics
+
+    # Every text is labelled "verse", and asked to name the other group the model says "verse" again
+    # (taken, so refused on every try): the posts are named by statistics, not "group 2".
+    model = scripted("form", biased=True, group_name="verse")
+    res = ClusterAgent(model=model, progress=False, max_model_calls=40, k=2, strategy="auto",
+                       review_rounds=0).fit(TEXTS, instruction="Cluster the texts by their form.").result_
+    assert v_measure_score(FORM, res.cluster) == pytest.approx(1.0)
+    stats = layout_statistics(TEXTS)
+    traits = distinctive_layout(stats[FORM == "post"], stats)
+    posts = res.clusters[res.cluster[int(np.flatnonzero(FORM == "post")[0])]]
+    assert traits and posts["name"] == " / ".join(traits[:2])
+    assert all(t in posts["description"] for t in traits)
+    assert any("named by statistics" in n for n in res.run["notes"])
 
 
 def test_a_name_or_description_that_repeats_what_a_text_asks_for_is_refused():
