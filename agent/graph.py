@@ -36,7 +36,7 @@ from clusteragent.tools.propagate import least_certain, propagate
 from clusteragent.tools.registry import REVIEW_TOOLS, Workspace, call_tool, describe_tools
 from clusteragent.splitting import SPLIT_LABELS
 from clusteragent.tools.sampling import diverse_sample
-from clusteragent.tools.semantic_map import MIN_TEXTS, semantic_map
+from clusteragent.tools.semantic_map import is_mapped, semantic_map
 
 REVIEW_EXAMPLES = 2
 # Outside the meaning view the model names a k-means group by labelling this many of its most central
@@ -305,7 +305,7 @@ def cluster_view(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     view = state.get("view") or "meaning"
     vectors = _view(ctx, view)  # unit rows: which texts are central to a group, and how sure
     # Subject matter is grouped on a UMAP map of the embeddings (see tools/semantic_map.py).
-    mapped = view == "meaning" and len(ctx.texts) >= MIN_TEXTS
+    mapped = view == "meaning" and is_mapped(len(ctx.texts))
     grouping = _view(ctx, "meaning map") if mapped else vectors
     k_min, k_max = state["k_min"], state["k_max"]
     if view != "meaning" and k_min != k_max:

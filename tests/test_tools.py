@@ -223,7 +223,7 @@ def test_semantic_map_keeps_separate_groups_apart_and_repeats_under_a_seed():
     from sklearn.cluster import KMeans
     from sklearn.metrics import v_measure_score
 
-    from clusteragent.tools.semantic_map import MIN_TEXTS, semantic_map
+    from clusteragent.tools.semantic_map import MIN_TEXTS, is_mapped, semantic_map
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(4, 64))
@@ -236,6 +236,7 @@ def test_semantic_map_keeps_separate_groups_apart_and_repeats_under_a_seed():
     assert np.array_equal(mapped, semantic_map(x, seed=1, fit_rows=150))
     small = x[:MIN_TEXTS - 1]
     assert np.array_equal(semantic_map(small), small.astype(np.float32))  # too few texts for a map
+    assert not is_mapped(len(small)) and is_mapped(MIN_TEXTS)
 
 
 def test_estimate_k_reads_a_map_with_euclidean_distance():

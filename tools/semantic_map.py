@@ -14,6 +14,11 @@ import numpy as np
 MIN_TEXTS = 200
 
 
+def is_mapped(n_texts: int) -> bool:
+    """Whether a corpus of n_texts gets a map; smaller ones are grouped on the embeddings themselves."""
+    return n_texts >= MIN_TEXTS
+
+
 def umap_reducer(seed: int, dims: int = 5, neighbours: int = 15):
     """A seeded UMAP with BERTopic's settings (cosine, min_dist 0): what the map and the benchmark's
     UMAP baselines reduce the embeddings with."""
@@ -30,7 +35,7 @@ def semantic_map(vectors: np.ndarray, seed: int = 0, dims: int = 5, neighbours: 
     import warnings
 
     vectors = np.asarray(vectors, dtype=np.float32)
-    if len(vectors) < MIN_TEXTS:
+    if not is_mapped(len(vectors)):
         return vectors
     rng = np.random.default_rng(seed)
     fit = np.sort(rng.choice(len(vectors), fit_rows, replace=False)) if len(vectors) > fit_rows else None
