@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import defaultdict
@@ -55,8 +56,13 @@ def parse_task(spec: str) -> Task:
         raise ConfigError(f"--task {spec!r}: write CORPUS:FACET[:INSTRUCTION].")
     if len(parts) == 3 and parts[2].strip():
         return Task(parts[0], parts[1], parts[2], 0)
-    known = {t.name: t for t in load_suite("dev")}
-    return known.get(f"{parts[0]}:{parts[1]}") or Task(parts[0], parts[1], f"Cluster the texts by {parts[1].replace('_', ' ')}.", 0)
+    return _dev_tasks().get(f"{parts[0]}:{parts[1]}") or Task(parts[0], parts[1], f"Cluster the texts by {parts[1].replace('_', ' ')}.", 0)
+
+
+@functools.lru_cache(maxsize=1)
+def _dev_tasks() -> dict[str, Task]:
+    """The dev suite's tasks by name, read once per process."""
+    return {t.name: t for t in load_suite("dev")}
 
 
 def default_data_dir() -> Path:
