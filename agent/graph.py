@@ -31,7 +31,7 @@ from clusteragent.tools.features import (distinctive_layout, distinctive_words, 
                                          surface_features)
 from clusteragent.tools.index import VectorIndex
 from clusteragent.tools.kestimate import estimate_k
-from clusteragent.tools.labelling import label_messages, label_schema
+from clusteragent.tools.labelling import absent_value, label_messages, label_schema
 from clusteragent.tools.propagate import least_certain, propagate
 from clusteragent.tools.registry import REVIEW_TOOLS, Workspace, call_tool, describe_tools
 from clusteragent.splitting import SPLIT_LABELS
@@ -166,11 +166,15 @@ def calibrated_labels(labels: dict[str, int], scores: dict[str, dict[str, float]
 
     p(c|x) from the log-probabilities, divided by p(c) ** strength, where p(c) is p(c|x) averaged over the
     labelled texts; the label is the argmax. Rows without scores, or offered a different set of
-    clusters, keep the model's own label.
+    clusters, keep the model's own label. Not done where a cluster stands for the facet's absence
+    ("neutral"): most texts may belong there, so its high average is no bias (the 1.5B labelling all 300
+    texts of a sample as positive/neutral/negative: DailyDialog emotion V 0.160/0.151/0.177 raw and
+    0.135/0.120/0.159 calibrated at seeds 0/1/2; Financial PhraseBank sentiment 0.344 and 0.293;
+    GoEmotions sentiment 0.221 and 0.218).
     """
     names = tax.names
     rows = [r for r in labels if r in scores and set(scores[r]) == set(names)]
-    if len(rows) < 2 * len(names) or strength <= 0:
+    if len(rows) < 2 * len(names) or strength <= 0 or absent_value(names) is not None:
         return dict(labels)
     logp = np.array([[scores[r][n] for n in names] for r in rows])
     p = np.exp(logp - logp.max(axis=1, keepdims=True))

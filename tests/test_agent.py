@@ -232,6 +232,31 @@ def test_calibration_removes_a_preference_for_one_name_whatever_the_text():
     assert calibrated_labels(raw, {}, tax) == raw  # no scores: the model's labels stand
 
 
+def test_a_cluster_for_the_facets_absence_is_not_calibrated_away():
+    from clusteragent.graph import calibrated_labels
+    from clusteragent.tools.labelling import absent_value
+    from clusteragent.tools.taxonomy import Taxonomy
+
+    assert absent_value(["positive", "Neutral", "negative"]) == "Neutral"
+    assert absent_value(["joy", "no emotion"]) == "no emotion"
+    assert absent_value(["none", "some"]) == "none"
+    for names in (["inform", "ask"], ["sports", "other"], ["nonetheless", "neutrality bias"]):
+        assert absent_value(names) is None
+
+    # Most texts are neutral and the model says so: calibration would spread them over the others.
+    tax = Taxonomy.from_specs([("positive", ""), ("neutral", ""), ("negative", "")])
+    truth = [1] * 16 + [0] * 2 + [2] * 2
+    scores = {str(i): {n: (0.0 if j == t else -2.0) for j, n in enumerate(tax.names)} for i, t in enumerate(truth)}
+    for r in "0123":  # neutral texts the model finds a little negative
+        scores[r]["negative"] = -0.3
+    raw = {r: tax.find(max(s, key=s.get)).id for r, s in scores.items()}
+    assert [raw[str(i)] for i in range(len(truth))] == truth
+    assert calibrated_labels(raw, scores, tax) == raw
+    renamed = Taxonomy.from_specs([("positive", ""), ("calm", ""), ("negative", "")])
+    moved = calibrated_labels(raw, {r: dict(zip(renamed.names, s.values())) for r, s in scores.items()}, renamed)
+    assert moved != raw  # the same scores under names with no absent value are calibrated
+
+
 def test_model_strength_decides_the_default_loop_and_explicit_values_win():
     from clusteragent.state import AgentConfig
 

@@ -9,6 +9,7 @@ is identical across requests, so a llama.cpp server reuses its cached prefix.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Literal, Sequence
 
 from pydantic import BaseModel, Field, create_model
@@ -21,6 +22,16 @@ def label_schema(cluster_names: tuple[str, ...]) -> type[BaseModel]:
         raise ValueError("need at least one cluster name")
     return create_model("ClusterChoice",
                         cluster=(Literal[cluster_names], Field(description="the name of the chosen cluster")))
+
+
+# A cluster with one of these names stands for texts that show no value of the facet.
+# Not "other": a catch-all is for texts of values nobody listed, not for texts without a value.
+_ABSENT = re.compile(r"(neutral|none|nothing|no [a-z]+( [a-z]+)?|not applicable|n/a)")
+
+
+def absent_value(names: Sequence[str]) -> str | None:
+    """The cluster name that stands for the facet's absence ("neutral", "no emotion", "none"), if one does."""
+    return next((n for n in names if _ABSENT.fullmatch(n.strip().lower())), None)
 
 
 def label_messages(instruction: str, clusters: Sequence[dict], text: str):
