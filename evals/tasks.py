@@ -56,7 +56,8 @@ def parse_task(spec: str) -> Task:
         raise ConfigError(f"--task {spec!r}: write CORPUS:FACET[:INSTRUCTION].")
     if len(parts) == 3 and parts[2].strip():
         return Task(parts[0], parts[1], parts[2], 0)
-    return _dev_tasks().get(f"{parts[0]}:{parts[1]}") or Task(parts[0], parts[1], f"Cluster the texts by {parts[1].replace('_', ' ')}.", 0)
+    known = _dev_tasks().get(f"{parts[0]}:{parts[1]}")
+    return known or Task(parts[0], parts[1], f"Cluster the texts by {parts[1].replace('_', ' ')}.", 0)
 
 
 @functools.lru_cache(maxsize=1)
