@@ -67,16 +67,14 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from clusteragent.api import ClusterAgent
-    from clusteragent.tools.corpus import load_corpus
+    from clusteragent import ClusterAgent, load_corpus
 
     corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
     settings = _settings(args)
     agent = ClusterAgent(model=args.model, k=args.k, k_min=args.k_min, k_max=args.k_max,
                          max_model_calls=args.max_model_calls, seed=args.seed, settings=settings,
                          progress=not args.quiet, executor=args.executor, ray_address=args.ray_address)
-    agent.source_options = {"source": str(Path(args.input).resolve()), "text_field": args.text_field,
-                            "id_field": args.id_field}
+    agent.source_options = {"source": str(Path(args.input).resolve())}
     from clusteragent.errors import ModelUnavailable
 
     try:
@@ -110,18 +108,21 @@ def _refine_turn(session, out: Path, message: str) -> None:
     print(reply.text)
 
 
-def cmd_refine(args: argparse.Namespace) -> int:
-    from clusteragent.refine import RefineSession
+def _open_session(out: Path, model: str | None):
+    from clusteragent import ClusterAgent
 
+    return ClusterAgent.load(out, model=model, progress=False).refine_session()
+
+
+def cmd_refine(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
-    session = RefineSession.open(out, model=args.model, progress=False)
+    session = _open_session(out, args.model)
     _refine_turn(session, out, args.message)
     return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from clusteragent.errors import ConfigError
-    from clusteragent.refine import RefineSession
 
     target = Path(args.target)
     if target.is_dir():
@@ -135,7 +136,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             setattr(args, name, None)
         cmd_run(args)
         out = Path(args.out)
-    session = RefineSession.open(out, model=args.model, progress=False)
+    session = _open_session(out, args.model)
     print('Refine the clustering: "merge A and B", "split C", "why is text 17 in D?", "undo". '
           "An empty line or 'exit' ends.", file=sys.stderr)
     while True:
@@ -173,15 +174,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _version(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
-
-
 def _describe(e: Exception) -> str:
     return str(e) if isinstance(e, ClusterAgentError) else f"{type(e).__name__}: {e}"
 
@@ -192,6 +184,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     import os
 
     from clusteragent.models import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS
+    from clusteragent.result import package_version
 
     failures = 0
 
@@ -199,18 +192,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"{status:<5} {what:<28} {detail}".rstrip())
 
     print("backends")
-    line("--", "llamacpp (embedded)", f"xllamacpp {_version('xllamacpp') or 'not installed'}")
+    line("--", "llamacpp (embedded)", f"xllamacpp {package_version('xllamacpp') or 'not installed'}")
     for name, model in EMBEDDED_MODELS.items():
         have = all(importlib.util.find_spec(m) is not None for m in model.part_modules)
         line("--", f"  llamacpp:{name}", "installed" if have else f"not installed ({model.install_hint})")
     openai_env = ", ".join(f"{v} set" for v in ("OPENAI_BASE_URL", "OPENAI_API_KEY") if os.environ.get(v)) or "no OPENAI_* set"
-    line("--", "openai (any compatible)", f"langchain-openai {_version('langchain-openai') or 'not installed'}; {openai_env}")
-    line("--", "vllm (in-process, GPU)", f"vllm {_version('vllm')}" if _version("vllm") else "not installed (separate environment)")
+    line("--", "openai (any compatible)", f"langchain-openai {package_version('langchain-openai') or 'not installed'}; {openai_env}")
+    line("--", "vllm (in-process, GPU)", f"vllm {package_version('vllm')}" if package_version("vllm") else "not installed (separate environment)")
     from clusteragent.tools.embeddings import bf16_supported
     from clusteragent.tools.index import gpu_count
 
-    line("--", "faiss", f"{_version('faiss-cpu') or _version('faiss-gpu') or '?'}; GPUs visible: {gpu_count()}")
-    line("--", "torch", f"{_version('torch')}; native bf16: {'yes' if bf16_supported() else 'no'}")
+    line("--", "faiss", f"{package_version('faiss-cpu') or package_version('faiss-gpu') or '?'}; GPUs visible: {gpu_count()}")
+    line("--", "torch", f"{package_version('torch')}; native bf16: {'yes' if bf16_supported() else 'no'}")
 
     print("checks")
     settings = _settings(args)

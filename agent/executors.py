@@ -35,18 +35,18 @@ def encode_chunk(model: str, precision: str, batch_size: int, texts: list[str]) 
     key = (model, precision, batch_size)
     if key not in _EMBEDDERS:
         _EMBEDDERS[key] = Embedder(model, precision, batch_size, cache_dir=None, progress=False)
-    return _EMBEDDERS[key]._encode_batch(texts)
+    return _EMBEDDERS[key].encode_batch(texts)
 
 
 def generate_one(spec: str, options: dict, messages: list, response_format: dict, bind: dict) -> dict:
     from clusteragent.models import load_chat_model
-    from clusteragent.structured import _reply_record
+    from clusteragent.structured import reply_record
 
     key = json.dumps([spec, options], sort_keys=True)
     if key not in _CHATS:
         _CHATS[key] = load_chat_model(spec, **options)
     reply = _CHATS[key].bind(response_format=response_format, **bind).invoke(messages)
-    return _reply_record(reply)
+    return reply_record(reply)
 
 
 # ---------------------------------------------------------------- executors
@@ -55,7 +55,7 @@ class LocalExecutor:
     name = "local"
 
     def encode_into(self, embedder, texts: Sequence[str], out: np.ndarray) -> None:
-        embedder._encode_locally(texts, out)
+        embedder.encode_locally(texts, out)
 
     def can_generate(self, provider: str) -> bool:
         return False
@@ -107,11 +107,11 @@ class RayExecutor:
 
     def generate_many(self, requests: Sequence[Sequence], response_format: dict, **bind) -> list:
         """One reply per request, as the chat model would give it, from Ray tasks."""
-        from clusteragent.structured import _reply_from_record
+        from clusteragent.structured import reply_from_record
 
         messages = [[m if isinstance(m, tuple) else (m.type, m.content) for m in r] for r in requests]
         refs = [self._generate.remote(self.model_spec, self.model_options, m, response_format, bind) for m in messages]
-        return [_reply_from_record(record, replayed=False) for record in self.ray.get(refs)]
+        return [reply_from_record(record, replayed=False) for record in self.ray.get(refs)]
 
 
 def make_executor(name: str | None, address: str | None = None, model_spec: str | None = None,

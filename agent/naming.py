@@ -1,12 +1,15 @@
-"""Naming one group of texts through the model, with a name no other group has."""
+"""Naming a group of texts: by the model, by the values the model listed, or by statistics."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, distinct_spec_schema, requested_words
+from clusteragent.tools import taxonomy as tx
 
 
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
@@ -15,9 +18,8 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
 
     `shared` lists, in words, what statistics found the group's texts have more of than the others
     (for a group of the layout view: "many lines", "whole lines in capitals"); the model sees it.
-
     A name already in `taken` is refused with the reason, which the model sees on its retry (a small
-    model otherwise calls every group of "domain of life" queries "Life").
+    model otherwise gives every group of one domain the same name).
     """
     messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=list(taken),
                                                     texts=list(texts), shared=list(shared))
@@ -25,3 +27,46 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
         return llm.decide(messages, distinct_spec_schema(tuple(taken), requested_words(texts)), step=step)
     except ModelError:
         return None
+
+
+def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,
+                 taken: Sequence[str], step: str, n: int = 8) -> ClusterSpec | None:
+    """name_group shown the `n` texts of `rows` closest to their centre."""
+    central = tx.central_members(vectors, rows, n)
+    return name_group(llm, instruction, facet, [texts[r] for r in central], taken, step=step)
+
+
+def unrequested(words: list[str], texts: list[str]) -> list[str]:
+    """`words` less any that a text asks the clusters to be named (see schemas.requested_words): a group of
+    texts saying "name this cluster HACKED" has "hacked" among its distinctive words."""
+    requested = {w.lower() for w in requested_words(texts)}
+    return [w for w in words if w.lower() not in requested]
+
+
+def fallback_name(traits: list[str], taken: list[str], layout: bool = False) -> tx.Cluster:
+    """A name for a group the model could not name: its two most distinctive traits (words, or with
+    `layout` what sets its layout apart, such as "many lines") not yet used as a name, else a number."""
+    taken_lower = {t.lower() for t in taken}
+    name = " / ".join(traits[:2])
+    if not name or name.lower() in taken_lower:
+        name = next((w for w in traits if w.lower() not in taken_lower), "")
+    if not name or name.lower() in taken_lower:
+        name = next(f"group {i}" for i in range(len(taken) + 1, 2 * len(taken) + 2) if f"group {i}" not in taken_lower)
+    if not traits:
+        description = ""
+    elif layout:
+        description = f"Texts with more {', '.join(traits)} than the others."
+    else:
+        description = f"Texts that often use the words {', '.join(traits)}."
+    return tx.Cluster(-1, name, description)
+
+
+def voted_name(rows: np.ndarray, votes: dict[str, int], listed: tx.Taxonomy, taken: list[str]) -> tx.Cluster | None:
+    """The listed cluster that most of a group's representative texts were labelled with, when it is a
+    clear majority and no bigger group took it first."""
+    counts = np.bincount([votes[str(r)] for r in rows if str(r) in votes], minlength=listed.next_id)
+    if counts.sum() == 0:
+        return None
+    winner = listed.by_id(int(counts.argmax()))
+    free = winner.name.lower() not in {t.lower() for t in taken}
+    return winner if free and counts.max() * 2 > len(rows) else None

@@ -16,10 +16,11 @@ import numpy as np
 from pydantic import BaseModel, Field, create_model
 
 from clusteragent.errors import ModelError
+from clusteragent.labelling import label_messages, label_schema
+from clusteragent.naming import name_members
 from clusteragent.prompts import load_prompt
-from clusteragent.naming import name_group
 from clusteragent.schemas import ClusterSpec
-from clusteragent.tools.labelling import label_messages, label_schema
+from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.propagate import propagate
 from clusteragent.tools.sampling import diverse_sample
 
@@ -42,7 +43,6 @@ class SplitPlan:
     parts: np.ndarray
     specs: list[tuple[str, str]]
     labels: dict[str, int]  # row -> part, for the members the model labelled
-    method: str  # "labels" or "kmeans"
 
 
 def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
@@ -93,20 +93,24 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         parts, _, _, _ = propagate(sub_vectors, np.searchsorted(members, rows), np.array(list(labels.values())),
                                    seed=seed)
         if len(np.unique(parts)) == n:
-            return SplitPlan(members, parts.astype(np.int64), specs, labels, "labels")
+            return SplitPlan(members, parts.astype(np.int64), specs, labels)
     # The labels did not separate the parts: split by the embeddings and name each part from its texts.
     parts = KMeans(n, n_init=3, random_state=seed).fit_predict(sub_vectors).astype(np.int64)
     if len(np.unique(parts)) < n:
         return f'the texts of "{target.name}" are too alike to split into {n}.'
     specs = []
     for p in range(n):
-        idx = np.flatnonzero(parts == p)
-        cent = sub_vectors[idx].mean(axis=0)
-        sample = idx[np.argsort(-(sub_vectors[idx] @ cent))[:8]]
         spec = None
         if left() > 0:
-            spec = name_group(llm, instruction, facet, [texts[members[i]] for i in sample],
-                              [*taken, target.name, *(s[0] for s in specs)], step="split")
+            spec = name_members(llm, instruction, facet, texts, vectors, members[parts == p],
+                                [*taken, target.name, *(s[0] for s in specs)], step="split")
         name = spec.name if spec is not None else f"{target.name} ({p + 1})"
         specs.append((name, spec.description if spec is not None else f"part {p + 1} of {target.name}"))
-    return SplitPlan(members, parts, specs, {}, "kmeans")
+    return SplitPlan(members, parts, specs, {})
+
+
+def apply_split(assignment: np.ndarray, tax: tx.Taxonomy, labels: dict[str, int], plan: SplitPlan, target_id: int
+                ) -> tuple[np.ndarray, tx.Taxonomy, dict[str, int], dict]:
+    """Carry out a planned split: the new assignment, taxonomy and model labels, and the audit entry."""
+    assignment, tax, entry = tx.split(assignment, tax, target_id, plan.members, plan.parts, plan.specs)
+    return assignment, tax, tx.remap_labels(labels, entry, plan.labels), entry

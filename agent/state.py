@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from clusteragent.errors import ConfigError
+from clusteragent.views import ViewCache
 
 
 class AgentConfig(BaseModel):
@@ -123,11 +124,24 @@ class RunContext:
     vectors: np.ndarray | None = None
     index: Any = None
     arrays: MutableMapping[str, np.ndarray] = field(default_factory=dict)  # an ArrayStore for durable runs
-    label_texts: list[str] | None = None  # texts as the model sees them (truncated), by row
-    views: dict[str, np.ndarray] = field(default_factory=dict)  # features computed once per run, by view name
+    views: ViewCache = field(default_factory=ViewCache)  # features of the texts, computed once per run
 
-    def calls_left(self, state: AgentState) -> int:
+    def calls_left(self) -> int:
         return self.config.max_model_calls - self.llm.usage.calls
+
+    def store_assignment(self, assignment: np.ndarray, confidence: np.ndarray) -> str:
+        """Keep an assignment and its confidences under a content-derived name; the state keeps the name."""
+        from clusteragent.run_folder import content_name
+
+        ref = content_name("assignment", assignment, confidence)
+        self.arrays[ref] = assignment
+        self.arrays[ref + ".confidence"] = confidence
+        return ref
+
+    def assignment(self, state: AgentState) -> tuple[np.ndarray, np.ndarray]:
+        """The state's current assignment and its confidences."""
+        ref = state["assignment_ref"]
+        return self.arrays[ref], self.arrays[ref + ".confidence"]
 
     def stamp(self, state: AgentState, step: str, started: float) -> dict:
         timings = dict(state.get("timings", {}))

@@ -170,7 +170,7 @@ class StructuredLLM:
         if recorded is None:
             return None
         self.usage.record(recorded.get("input_tokens", 0), recorded.get("output_tokens", 0), 0.0)
-        return _reply_from_record(recorded)
+        return reply_from_record(recorded)
 
     def _invoke(self, messages: list, schema: type[BaseModel], **bind: Any):
         key = self._journal_key(messages, schema, bind)
@@ -198,7 +198,7 @@ class StructuredLLM:
         meta = getattr(reply, "usage_metadata", None) or {}
         self.usage.record(meta.get("input_tokens", 0), meta.get("output_tokens", 0), time.perf_counter() - started)
         if key is not None:
-            self.journal.record(key, _reply_record(reply))
+            self.journal.record(key, reply_record(reply))
         return reply
 
     def _parse(self, reply, schema: type[T], step: str, attempt: int) -> tuple[T | None, str, str]:
@@ -273,7 +273,7 @@ class StructuredLLM:
                     meta = getattr(reply, "usage_metadata", None) or {}
                     self.usage.record(meta.get("input_tokens", 0), meta.get("output_tokens", 0), elapsed)
                     if keys[i] is not None:
-                        self.journal.record(keys[i], _reply_record(reply))
+                        self.journal.record(keys[i], reply_record(reply))
 
         def one(i):
             try:
@@ -295,14 +295,14 @@ class StructuredLLM:
                                "error": error})
 
 
-def _reply_record(reply) -> dict:
+def reply_record(reply) -> dict:
     meta = getattr(reply, "usage_metadata", None) or {}
     return {"content": reply.content, "additional_kwargs": dict(reply.additional_kwargs or {}),
             "logprobs": (getattr(reply, "response_metadata", None) or {}).get("logprobs"),
             "input_tokens": meta.get("input_tokens", 0), "output_tokens": meta.get("output_tokens", 0)}
 
 
-def _reply_from_record(record: dict, replayed: bool = True):
+def reply_from_record(record: dict, replayed: bool = True):
     from langchain_core.messages import AIMessage
 
     return AIMessage(content=record["content"], additional_kwargs=record.get("additional_kwargs") or {},

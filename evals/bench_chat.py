@@ -23,7 +23,7 @@ from clusteragent.models import EmbeddedServer, resolve_gguf
 from clusteragent.settings import Settings
 from clusteragent.structured import extract_json, output_constraint
 from clusteragent.tools.corpus import load_corpus, sample_corpus_path
-from clusteragent.tools.labelling import label_messages, label_schema
+from clusteragent.labelling import label_messages, label_schema
 
 DOMAINS = {
     "banking": "bank accounts, transfers, balances, bills and payments",

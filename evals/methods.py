@@ -84,7 +84,7 @@ def instruct_kmeans(texts, vectors, instruction, k_gold, ctx):
 
 def agent(texts, vectors, instruction, k_gold, ctx):
     """The clustering agent; k chosen by the agent."""
-    from clusteragent.api import ClusterAgent
+    from clusteragent import ClusterAgent
 
     options = dict(ctx.agent_options)
     a = ClusterAgent(model=ctx.chat_model or options.pop("model", None), seed=ctx.seed, progress=False,

@@ -21,7 +21,7 @@ def run_eval(tasks: Sequence[Task], data_dir: Path, out_dir: Path, methods: Sequ
              progress: bool = True) -> list[dict]:
     from tqdm.auto import tqdm
 
-    from clusteragent.api import _versions
+    from clusteragent.result import versions
     from clusteragent.settings import Settings
     from clusteragent.tools.embeddings import Embedder
 
@@ -35,7 +35,7 @@ def run_eval(tasks: Sequence[Task], data_dir: Path, out_dir: Path, methods: Sequ
     embedder = Embedder.from_settings(Settings.resolve(progress=False))
     ctx = MethodContext(embedder=embedder, seed=seed, agent_options=dict(agent_options or {}))
     if "agent" in methods:
-        from clusteragent.api import ClusterAgent
+        from clusteragent import ClusterAgent
 
         options = dict(ctx.agent_options)
         ctx.chat_model = ClusterAgent(model=options.get("model"), seed=seed, progress=False).chat_model()
@@ -68,7 +68,7 @@ def run_eval(tasks: Sequence[Task], data_dir: Path, out_dir: Path, methods: Sequ
             (out_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     bar.close()
     settings = {"max_docs": max_docs, "seed": seed, "methods": list(methods), "agent_options": ctx.agent_options,
-                "tasks": [t.__dict__ for t in tasks], "data_dir": str(data_dir), "versions": _versions(),
+                "tasks": [t.__dict__ for t in tasks], "data_dir": str(data_dir), "versions": versions(),
                 "embedding_model": embedder.model_id, "embedding_precision": embedder.precision}
     (out_dir / "settings.json").write_text(json.dumps(settings, indent=2, default=str))
     (out_dir / "table.md").write_text(markdown_table(results))

@@ -16,6 +16,36 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 
+def request_schema(kwargs: dict) -> tuple[str, dict]:
+    """(name, JSON schema) of the structured answer a request asks for: what a scripted model keys on,
+    so that a changed prompt wording breaks no test far away."""
+    spec = (kwargs.get("response_format") or {}).get("json_schema", {})
+    return spec.get("name", ""), spec.get("schema", {})
+
+
+def choices(kwargs: dict, field: str) -> list:
+    """The values a request's schema allows for one field (a Literal's enum)."""
+    _, schema = request_schema(kwargs)
+    prop = schema.get("properties", {}).get(field, {})
+    if "items" in prop:
+        prop = prop["items"]
+    if "$ref" in prop:
+        prop = schema["$defs"][prop["$ref"].split("/")[-1]]
+    return prop.get("enum", [])
+
+
+def is_retry(messages: list) -> bool:
+    """True when the request re-asks after a refused answer (the conversation has grown past system + user)."""
+    return len(messages) > 2
+
+
+def delimited_texts(content: str) -> list[str]:
+    """The documents a prompt carries inside <text ...>...</text> delimiters, in order."""
+    import re
+
+    return re.findall(r"<text(?: [^>]*)?>(.*?)</text>", content, re.S)
+
+
 class ScriptedChatModel(BaseChatModel):
     script: Any  # list[str] consumed in order, or Callable[[list, dict], str]
     provider_name: str = "scripted"

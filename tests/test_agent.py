@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import v_measure_score
 
-from clusteragent.api import ClusterAgent
+from clusteragent import ClusterAgent
 from clusteragent.errors import ConfigError
-from fakes import ScriptedChatModel
+from fakes import ScriptedChatModel, choices, delimited_texts, is_retry, request_schema
 
 TOPICS = {"weather": ["the rain in the city", "the storm last night", "the sunny forecast", "the snow on the roads"],
           "football": ["the match on saturday", "our striker's goal", "the league table", "the referee's call"],
@@ -38,43 +38,45 @@ TRUTH = {t: (TOPIC[i], MOOD[i]) for i, t in enumerate(TEXTS)}
 
 
 def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth", naming_retry=None):
-    """A model that plans by `facet_of` ("topic" or "mood"), labels by the truth, and reviews from a script."""
+    """A model that plans by `facet_of` ("topic" or "mood"), labels by the truth, and reviews from a script.
+
+    It answers by the schema each request asks for, never by the prompt's wording.
+    """
     actions = list(review_actions)
     names = {"topic": list(TOPICS), "mood": list(MOODS)}
 
+    def clusters(listed):
+        return [{"name": n, "description": f"texts about {n}"} for n in listed]
+
     def answer(messages, kwargs):
-        user = messages[-1].content
-        system = messages[0].content
+        schema, _ = request_schema(kwargs)
         facet = facet_of
-        if "State the facet" in user or "First state the facet" in user:
-            clusters = first_clusters or names[facet]
+        if schema == "Understanding":
             return json.dumps({"facet": facet, "about_topic": facet == "topic",
-                               "clusters": [{"name": n, "description": f"texts about {n}"} for n in clusters]})
-        if "complete updated list" in user:
-            listed = re.findall(r"^- ([^:]+):", user, re.M)
-            return json.dumps({"clusters": [{"name": n, "description": f"texts about {n}"} for n in listed]})
-        if system.startswith("You sort texts into clusters"):
-            text = re.search(r"<text>(.*)</text>", user, re.S).group(1)
+                               "clusters": clusters(first_clusters or names[facet])})
+        if schema == "TaxonomyUpdate":  # keep the list it gave first
+            return json.dumps({"clusters": clusters(first_clusters or names[facet])})
+        if schema == "ClusterChoice":
+            allowed = choices(kwargs, "cluster")
+            text = delimited_texts(messages[-1].content)[0]
             topic, mood = TRUTH[text]
             wanted = topic if facet == "topic" else mood
-            if "- rain:" in messages[0].content:  # labelling for a split into rain and sun
+            if set(allowed) == {"rain", "sun"}:  # labelling for a split into rain and sun
                 wanted = "rain" if int(text[-2]) % 2 == 0 else "sun"
-            allowed = kwargs["response_format"]["json_schema"]["schema"]["properties"]["cluster"]["enum"]
             return json.dumps({"cluster": wanted if wanted in allowed else allowed[0]})
-        if "Choose one action" in user:
+        if schema == "ReviewDecision":
             action = actions.pop(0) if actions else {"action": "stop"}
             return json.dumps({"reason": "scripted", "clusters": [], "new_name": "", "new_description": "", **action})
-        if "Give the group a 1-3 word name" in user:
-            texts = re.findall(r"<text id=\"\d+\">(.*?)</text>", user)
-            topics = [TRUTH[t][0] for t in texts if t in TRUTH]
-            name = max(set(topics), key=topics.count) if naming == "truth" else naming
-            return json.dumps({"name": name, "description": f"texts about {name}"})
-        if "is already the name of another group" in user:  # the retry after a refused name
+        if schema == "ClusterSpec" and is_retry(messages):  # asked again after a refused name
             retried = naming if naming_retry is None else naming_retry
             return json.dumps({"name": retried, "description": f"texts about {retried}"})
-        if "Propose 2 sub-clusters" in user:
-            return json.dumps({"clusters": [{"name": "rain", "description": "rain"}, {"name": "sun", "description": "sun"}]})
-        raise AssertionError(f"unexpected prompt: {user[:200]}")
+        if schema == "ClusterSpec":
+            topics = [TRUTH[t][0] for t in delimited_texts(messages[-1].content) if t in TRUTH]
+            name = max(set(topics), key=topics.count) if naming == "truth" else naming
+            return json.dumps({"name": name, "description": f"texts about {name}"})
+        if schema == "SplitProposal":
+            return json.dumps({"clusters": clusters(["rain", "sun"])})
+        raise AssertionError(f"unexpected request for {schema!r}")
 
     return ScriptedChatModel(script=answer)
 
@@ -148,7 +150,7 @@ def test_impossible_review_request_changes_nothing_and_is_explained():
     model = scripted("topic", [{"action": "merge", "clusters": ["weather"]}])
     res = fit(model, "Cluster by topic.").result_
     assert res.k == 3
-    prompts = [c["messages"][-1].content for c in model.calls if "Choose one action" in c["messages"][-1].content]
+    prompts = [c["messages"][-1].content for c in model.calls if request_schema(c["kwargs"])[0] == "ReviewDecision"]
     assert "A merge needs two different clusters" in prompts[1]
 
 
@@ -207,16 +209,16 @@ def test_documents_stay_delimited_data_in_every_prompt():
 
 
 def test_combinations_of_cluster_names_are_not_adopted():
-    from clusteragent.graph import _update_from_specs
+    from clusteragent.graph import update_from_specs
     from clusteragent.schemas import ClusterSpec
     from clusteragent.tools.taxonomy import Taxonomy
 
     specs = [ClusterSpec(name=n, description="d") for n in ["Formal", "Informal", "Formal and Informal", "Poetic"]]
-    assert _update_from_specs(Taxonomy(), specs).names == ["Formal", "Informal", "Poetic"]
+    assert update_from_specs(Taxonomy(), specs).names == ["Formal", "Informal", "Poetic"]
 
 
 def test_calibration_removes_a_preference_for_one_name_whatever_the_text():
-    from clusteragent.graph import calibrated_labels
+    from clusteragent.labelling import calibrated_labels
     from clusteragent.tools.taxonomy import Taxonomy
 
     tax = Taxonomy.from_specs([("English", ""), ("German", ""), ("French", "")])
@@ -233,8 +235,8 @@ def test_calibration_removes_a_preference_for_one_name_whatever_the_text():
 
 
 def test_a_cluster_for_the_facets_absence_is_not_calibrated_away():
-    from clusteragent.graph import calibrated_labels
-    from clusteragent.tools.labelling import absent_value
+    from clusteragent.labelling import calibrated_labels
+    from clusteragent.labelling import absent_value
     from clusteragent.tools.taxonomy import Taxonomy
 
     assert absent_value(["positive", "Neutral", "negative"]) == "Neutral"
@@ -350,20 +352,20 @@ def test_instruction_words_outrank_the_models_reading_of_the_facet():
 def test_labels_for_a_facet_other_than_topic_are_spread_with_character_and_layout_features_too():
     from types import SimpleNamespace
 
-    from clusteragent.graph import _features_for_labels
     from clusteragent.state import AgentConfig
     from clusteragent.tools.features import LAYOUT_FEATURES
+    from clusteragent.views import ViewCache, label_features
 
     texts = [f"the weather is nice today number {i}" for i in range(30)] + \
             [f"das wetter ist heute schön nummer {i}" for i in range(30)]
     vectors = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
-    ctx = SimpleNamespace(vectors=vectors, texts=texts, config=AgentConfig(), views={},
+    ctx = SimpleNamespace(vectors=vectors, texts=texts, config=AgentConfig(), views=ViewCache(),
                           progress=lambda message: None)
-    assert _features_for_labels(ctx, {"about_topic": True}) is vectors
-    both = _features_for_labels(ctx, {"about_topic": False})
+    assert label_features(ctx, True) is vectors
+    both = label_features(ctx, False)
     assert both.shape[0] == 60 and np.array_equal(both[:, :8], vectors)
-    assert both.shape[1] == 8 + ctx.views["characters"].shape[1] + len(LAYOUT_FEATURES)
-    assert _features_for_labels(ctx, {"about_topic": False}) is both  # computed once per run
+    assert both.shape[1] == 8 + ctx.views.characters.shape[1] + len(LAYOUT_FEATURES)
+    assert label_features(ctx, False) is both  # computed once per run
 
 
 def test_a_split_counts_every_call_it_makes_against_its_share_of_the_budget():
@@ -372,8 +374,7 @@ def test_a_split_counts_every_call_it_makes_against_its_share_of_the_budget():
     from clusteragent.tools import taxonomy as tx
 
     def answer(messages, kwargs):
-        user = messages[-1].content
-        if "sub-clusters" in user:  # both parts named alike: unusable, so the parts come from k-means
+        if request_schema(kwargs)[0] == "SplitProposal":  # both parts named alike: unusable, so k-means splits
             return json.dumps({"clusters": [{"name": "same", "description": "a"}, {"name": "same", "description": "b"}]})
         return json.dumps({"name": "weather", "description": "taken"})  # every part name is refused
 
@@ -385,14 +386,14 @@ def test_a_split_counts_every_call_it_makes_against_its_share_of_the_budget():
     # the proposal (1) and one part's name with its two refused retries (3); the second part is not
     # named once the share is spent (counting one call per name, as before, let it spend 3 more)
     assert llm.usage.calls == 4
-    assert plan.method == "kmeans" and plan.specs[1][0] == "all (2)"
+    assert plan.labels == {} and plan.specs[1][0] == "all (2)"  # parts from k-means, not from labels
 
 
 def test_in_the_meaning_view_the_number_of_values_the_model_listed_is_a_floor_on_k(monkeypatch):
-    import clusteragent.graph as graph
+    import clusteragent.views as views
 
     listed = ["weather", "football", "cooking", "rain", "match", "pasta"]
-    monkeypatch.setattr(graph, "estimate_k", lambda vectors, k_min, k_max, **kw: (2, {"eigengap_k": 2}))
+    monkeypatch.setattr(views, "estimate_k", lambda vectors, k_min, k_max, **kw: (2, {"eigengap_k": 2}))
     res = fit(scripted("topic", first_clusters=listed), "Cluster by topic.", strategy="kmeans",
               review_rounds=0).result_
     assert next(t for t in res.run["decisions"] if t["step"] == "estimate_k")["silhouette_k"] == 2

@@ -33,7 +33,7 @@ def test_packaged_model_gives_normalized_384d_rows_that_follow_meaning(tmp_path,
 def test_rows_keep_input_order_despite_length_sorting(tmp_path, fp32_model):
     e = make(tmp_path, fp32_model)
     together, _ = e.embed(TEXTS)
-    one_by_one = np.vstack([e._encode_batch([t]) for t in TEXTS])
+    one_by_one = np.vstack([e.encode_batch([t]) for t in TEXTS])
     np.testing.assert_allclose(together, one_by_one, atol=1e-5)
 
 
@@ -41,7 +41,7 @@ def test_second_call_is_served_by_the_cache(tmp_path, fp32_model, monkeypatch):
     first, stats1 = make(tmp_path, fp32_model).embed(TEXTS)
     calls = []
     e2 = make(tmp_path, fp32_model)
-    monkeypatch.setattr(e2, "_encode_batch", lambda texts: calls.append(texts))
+    monkeypatch.setattr(e2, "encode_batch", lambda texts: calls.append(texts))
     second, stats2 = e2.embed(TEXTS)
     assert calls == [] and stats2.computed == 0
     np.testing.assert_array_equal(first, second)

@@ -33,7 +33,7 @@ def test_ray_embedding_matches_local_embedding_row_for_row(executor, monkeypatch
 
 def test_ray_labelling_gives_the_same_run_as_local(tmp_path):
     """A served model: labelling requests go out from Ray tasks; the result equals a local run's."""
-    from clusteragent.api import ClusterAgent
+    from clusteragent import ClusterAgent
 
     results = {}
     with FakeOpenAIServer() as server:

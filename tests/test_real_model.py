@@ -7,7 +7,7 @@ import pytest
 from clusteragent.cli import main
 from clusteragent.models import DEFAULT_CHAT_MODEL, backend_info, load_chat_model
 from clusteragent.structured import StructuredLLM, output_constraint
-from clusteragent.tools.labelling import label_messages, label_schema
+from clusteragent.labelling import label_messages, label_schema
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_model]
 
@@ -56,7 +56,7 @@ def test_agent_runs_end_to_end_on_the_real_model(chat, tmp_path):
     """A small corpus, a small budget: the run finishes with a valid result in the written format."""
     import json
 
-    from clusteragent.api import ClusterAgent
+    from clusteragent import ClusterAgent
 
     texts = [t for t, _ in TEXTS] * 3 + ["the thunderstorm flooded the streets", "send money to my landlord",
                                          "shuffle my jazz playlist"]
@@ -129,7 +129,7 @@ def test_injected_instructions_in_texts_are_treated_as_data(chat):
     import itertools
     import json
 
-    from clusteragent.api import ClusterAgent
+    from clusteragent import ClusterAgent
     from clusteragent.prompts import load_prompt
     from clusteragent.tools.corpus import sample_corpus_path
 

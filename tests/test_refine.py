@@ -5,35 +5,35 @@ import json
 import numpy as np
 import pytest
 
-from clusteragent.api import ClusterAgent
-from clusteragent.refine import RefineSession, quoted
-from fakes import ScriptedChatModel
+from clusteragent import ClusterAgent
+from clusteragent.refine_ops import quoted
+from fakes import ScriptedChatModel, delimited_texts, request_schema
 from test_agent import MOOD, TEXTS, TOPIC, TRUTH, scripted
 
 
 
 def chat_model(decisions):
     """The agent's scripted model, plus refine decisions from a queue and match answers from the truth."""
-    base = {"facet": scripted("topic").script}
+    base = {"facet": scripted("topic").script, "described": ""}
     queue = list(decisions)
 
     def answer(messages, kwargs):
-        user = messages[-1].content
-        if "Which operation does the message ask for" in user:
-            return json.dumps({"reason": "scripted", "action": queue[0]["action"]})
-        if "Fill in its arguments" in user:
+        schema, spec = request_schema(kwargs)
+        if schema == "ActionChoice":
+            return json.dumps({"action": queue[0]["action"]})
+        if schema.endswith("Arguments"):
             decision = dict(queue.pop(0))
             if decision.pop("action") == "reinstruct":  # the model reads the new instruction from now on
                 base["facet"] = scripted("mood").script
-            wanted = kwargs["response_format"]["json_schema"]["schema"]["properties"]
+            base["described"] = decision.get("description", "")
+            wanted = spec["properties"]
             if "cluster" in wanted and "clusters" in decision:
                 decision["cluster"] = decision.pop("clusters")[0]
             empty = {"string": "", "array": [], "integer": 2}
             return json.dumps({k: decision.get(k, empty.get(v.get("type"), "")) for k, v in wanted.items()})
-        if "Does this text fit" in user:
-            text = user.split("<text>", 1)[1].split("</text>", 1)[0]
-            wanted = messages[0].content.split("Description:", 1)[1].strip()
-            return json.dumps({"fits": "yes" if wanted in " ".join(TRUTH[text]) else "no"})
+        if schema == "Match":  # does the text fit the description the message gave?
+            text = delimited_texts(messages[-1].content)[0]
+            return json.dumps({"fits": "yes" if base["described"] in " ".join(TRUTH[text]) else "no"})
         return base["facet"](messages, kwargs)
 
     return ScriptedChatModel(script=answer)
@@ -163,13 +163,13 @@ def test_a_second_session_sees_the_first_ones_changes(tmp_path):
     agent = ClusterAgent(model=chat_model([]), progress=False, max_model_calls=60)
     agent.fit(TEXTS, instruction="Cluster by topic.", out_dir=tmp_path)
     k = agent.result_.k
-    first = RefineSession.open(tmp_path, model=chat_model([{"action": "merge", "clusters": ["weather", "cooking"]}]))
+    first = ClusterAgent.load(tmp_path, model=chat_model([{"action": "merge", "clusters": ["weather", "cooking"]}])).refine_session()
     first.chat('Merge "weather" and "cooking".')
     del first
-    second = RefineSession.open(tmp_path, model=chat_model([{"action": "undo"}]))
+    second = ClusterAgent.load(tmp_path, model=chat_model([{"action": "undo"}])).refine_session()
     assert len(second.state["taxonomy"]) == k - 1 and len(second.state["turns"]) == 1
     second.chat("undo")
-    assert len(RefineSession.open(tmp_path, model=chat_model([])).state["taxonomy"]) == k
+    assert len(ClusterAgent.load(tmp_path, model=chat_model([])).refine_session().state["taxonomy"]) == k
 
 
 def test_ids_the_message_does_not_contain_are_ignored():

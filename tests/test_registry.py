@@ -7,7 +7,7 @@ import pytest
 
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
-from clusteragent.tools.registry import REVIEW_TOOLS, Workspace, call_tool, describe_tools, tool_arguments
+from clusteragent.review_tools import REVIEW_TOOLS, Workspace, call_tool, describe_tools, tool_arguments
 from clusteragent.tools.retrieve import cluster_neighbours, retrieve
 
 

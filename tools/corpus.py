@@ -1,7 +1,7 @@
 """Load and validate a corpus: JSONL, CSV/TSV, Parquet or plain text, one text per record.
 
-Every record comes back exactly once, in file order, with the user's id (or its 1-based line/row
-number when no id field is given). Anything that would make a record disappear or collide is an
+Every record comes back exactly once, in file order, with the user's id: the `id` field's value (its
+type kept) when records have one, another field's with `id_field`, else the 1-based line or row number. Anything that would make a record disappear or collide is an
 error that names the records concerned; undecodable bytes are replaced and reported, never dropped.
 """
 
@@ -18,7 +18,14 @@ from typing import Any, Sequence
 from clusteragent.errors import CorpusError
 
 DEFAULT_TEXT_FIELDS = ("text", "content", "document", "body", "sentence", "utterance")
+DEFAULT_ID_FIELD = "id"
 MAX_LISTED = 10  # how many offending ids an error message lists before it says "and N more"
+
+
+
+class FieldChoiceWarning(UserWarning):
+    """The texts were taken from a field other than `text`, chosen by name: the message says which."""
+
 
 FORMATS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
@@ -30,12 +37,15 @@ FORMATS = {
 
 @dataclass(frozen=True)
 class Corpus:
-    """Texts with their ids, in input order. `extra` holds each record's other fields (e.g. labels)."""
+    """Texts with their ids, in input order. `extra` holds each record's other fields (e.g. labels);
+    `text_field` and `id_field` name the fields the texts and ids came from (None: not from a field)."""
 
     ids: list[Any]
     texts: list[str]
     source: str = "<memory>"
     extra: list[dict] = field(default_factory=list, repr=False)
+    text_field: str | None = None
+    id_field: str | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -62,12 +72,14 @@ def from_texts(texts: Sequence[str], ids: Sequence[Any] | None = None, source: s
     return _validated(ids, texts, source, [{} for _ in texts])
 
 
-def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict]) -> Corpus:
+def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict], text_field: str | None = None,
+               id_field: str | None = None) -> Corpus:
     if not texts:
         raise CorpusError(f"{source}: the corpus is empty; give at least one text.")
     missing = [n for n, i in enumerate(ids, 1) if i is None or (isinstance(i, str) and not i.strip())]
     if missing:
-        raise CorpusError(f"{source}: records {_listing(missing)} have no id; fill in the id field or drop --id-field.")
+        raise CorpusError(f"{source}: records {_listing(missing)} have no {id_field or 'id'!r}; give every record "
+                          "an id, or choose another field with --id-field.")
     unhashable = [i for i in ids if not isinstance(i, (str, int, float, bool))]
     if unhashable:
         raise CorpusError(f"{source}: ids must be strings or numbers, not {type(unhashable[0]).__name__}.")
@@ -79,13 +91,15 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict])
         if seen[key] == 2:
             dups.append(i)
     if dups:
-        raise CorpusError(f"{source}: duplicate ids {_listing(dups)}; every record needs a unique id.")
+        where = f" in field {id_field!r}" if id_field else ""
+        raise CorpusError(f"{source}: duplicate ids{where}: {_listing(dups)}; every record needs a unique id "
+                          "(or choose another field with --id-field).")
     blank = [i for i, t in zip(ids, texts) if not t.strip()]
     if blank:
         raise CorpusError(
             f"{source}: {len(blank)} blank text(s), ids {_listing(blank)}; remove them or fill them in."
         )
-    return Corpus(ids=ids, texts=texts, source=source, extra=extra)
+    return Corpus(ids=ids, texts=texts, source=source, extra=extra, text_field=text_field, id_field=id_field)
 
 
 def _decode(raw: bytes, source: str) -> str:
@@ -112,7 +126,7 @@ def _pick_field(fields: Sequence[str], wanted: str | None, what: str, source: st
             )
         return wanted
     if what == "id":
-        return None
+        return DEFAULT_ID_FIELD if DEFAULT_ID_FIELD in fields else None
     for name in DEFAULT_TEXT_FIELDS:
         if name in fields:
             return name
@@ -139,7 +153,7 @@ def _from_records(records: list[dict], text_field: str | None, id_field: str | N
         texts.append("" if value is None else value if isinstance(value, str) else str(value))
         ids.append(r.get(id_field) if id_field else n)
         extra.append({k: v for k, v in r.items() if k not in (text_field, id_field)})
-    return _validated(ids, texts, source, extra)
+    return _validated(ids, texts, source, extra, text_field, id_field)
 
 
 def _read_jsonl(path: Path, text_field, id_field) -> Corpus:
@@ -203,16 +217,26 @@ def _read_text(path: Path, text_field, id_field) -> Corpus:
 
 
 def load_corpus(path: str | Path, text_field: str | None = None, id_field: str | None = None,
-                format: str | None = None) -> Corpus:
+                format: str | None = None, quiet: bool = False) -> Corpus:
     """Read a corpus file. The format comes from the extension unless `format` names it.
 
     Args:
         path: a .jsonl/.json, .csv, .tsv, .parquet or .txt file.
-        text_field: the field holding the text (default: the first of "text", "content", ... present).
-        id_field: the field holding each record's id (default: the 1-based line or row number).
+        text_field: the field holding the text (default: the first of "text", "content", ... present;
+            a field other than "text" is named in a FieldChoiceWarning).
+        id_field: the field holding each record's id (default: "id" when records have it, else the
+            1-based line or row number).
         format: one of "jsonl", "csv", "tsv", "parquet", "text" to override the extension.
+        quiet: no warning about the text field chosen.
     """
-    path = Path(path)
+    corpus = _read(Path(path), text_field, id_field, format)
+    if text_field is None and corpus.text_field not in (None, DEFAULT_TEXT_FIELDS[0]) and not quiet:
+        warnings.warn(f"{path}: the records have no 'text' field; clustering the field {corpus.text_field!r} "
+                      "(choose another with --text-field).", FieldChoiceWarning, stacklevel=2)
+    return corpus
+
+
+def _read(path: Path, text_field: str | None, id_field: str | None, format: str | None) -> Corpus:
     if not path.exists():
         raise CorpusError(f"{path}: no such file.")
     if path.is_dir():

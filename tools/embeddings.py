@@ -160,7 +160,7 @@ class Embedder:
             h.update(b"\0")
         return h.hexdigest()
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
         if self.is_static:
             from clusteragent.tools.static_embeddings import encode_static
 
@@ -176,14 +176,14 @@ class Embedder:
         if self.executor is not None:
             self.executor.encode_into(self, texts, out)
         else:
-            self._encode_locally(texts, out)
+            self.encode_locally(texts, out)
 
-    def _encode_locally(self, texts: Sequence[str], out: np.ndarray) -> None:
+    def encode_locally(self, texts: Sequence[str], out: np.ndarray) -> None:
         from tqdm.auto import tqdm
 
         with tqdm(total=len(texts), desc="embed", unit="text", disable=not self.progress, leave=False) as bar:
             for rows in length_ordered_chunks(texts, CHUNK):
-                out[rows] = self._encode_batch([texts[i] for i in rows])
+                out[rows] = self.encode_batch([texts[i] for i in rows])
                 bar.update(len(rows))
 
     def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, EmbeddingStats]:

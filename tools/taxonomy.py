@@ -73,6 +73,15 @@ class Taxonomy:
         clusters = [Cluster(int(d["id"]), d["name"], d.get("description", "")) for d in items]
         return cls(clusters, next_id if next_id is not None else max([c.id for c in clusters], default=-1) + 1)
 
+    @classmethod
+    def from_state(cls, state) -> "Taxonomy":
+        """The taxonomy a graph state holds in its `taxonomy` and `next_id` fields."""
+        return cls.from_list(state.get("taxonomy", []), state.get("next_id"))
+
+    def as_state(self) -> dict:
+        """The state fields that hold this taxonomy (the inverse of `from_state`)."""
+        return {"taxonomy": self.as_list(), "next_id": self.next_id}
+
 
 def sizes(assignment: np.ndarray, taxonomy: Taxonomy) -> dict[int, int]:
     counts = np.bincount(assignment[assignment >= 0], minlength=max(taxonomy.next_id, 1))
@@ -144,6 +153,32 @@ def reassign(assignment: np.ndarray, taxonomy: Taxonomy, rows, cluster_id: int) 
     moved = int((out[rows] != cluster_id).sum())
     out[rows] = cluster_id
     return out, {"op": "reassign", "to": cluster_id, "rows": len(rows), "moved": moved}
+
+
+def remap_labels(labels: dict[str, int], entry: dict, part_labels: dict[str, int] | None = None) -> dict[str, int]:
+    """The model's labels (row -> cluster id) after the merge or split that `entry` records.
+
+    A merge sends labels of the merged clusters to the kept one. A split retires its cluster: labels
+    of it are dropped, and `part_labels` (row -> part number) become labels of the new parts.
+    """
+    if entry["op"] == "merge":
+        merged = set(entry["merged"])
+        return {r: (entry["into"] if c in merged else c) for r, c in labels.items()}
+    if entry["op"] == "split":
+        out = {r: c for r, c in labels.items() if c != entry["from"]}
+        out.update({r: entry["into"][p] for r, p in (part_labels or {}).items()})
+        return out
+    return dict(labels)
+
+
+def central_members(vectors: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """The `n` of `rows` closest to their mean direction, closest first; all of them, in the order
+    given, when there are `n` or fewer."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) <= n:
+        return rows
+    centre = vectors[rows].mean(axis=0)
+    return rows[np.argsort(-(vectors[rows] @ centre))[:n]]
 
 
 def drop_empty(assignment: np.ndarray, taxonomy: Taxonomy) -> tuple[Taxonomy, list[str]]:

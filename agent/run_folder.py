@@ -1,9 +1,12 @@
-"""Where a run keeps what must outlive its process: arrays, the LangGraph checkpoints, the model's answers.
+"""The run folder: what must outlive a run's process.
 
 A run folder (the CLI's --out) holds
+  session.json        the thread, the options and the corpus's digest: what resume and refine read
+  corpus.jsonl        the texts and ids the run clustered
   checkpoints.sqlite  the graph's state after every node, per thread (LangGraph's SqliteSaver)
   arrays/NAME.npy     assignments, confidences and margins the state refers to by name
   calls.jsonl         every model answer, keyed by its request, so a resumed run replays finished calls
+  assignments.jsonl, clusters.json, run.json, trace.jsonl: the result (see result.py)
 The Python API keeps the same things in memory unless it is given a folder.
 """
 
@@ -20,6 +23,9 @@ from pathlib import Path
 from typing import Iterator, MutableMapping
 
 import numpy as np
+
+from clusteragent.errors import ConfigError
+from clusteragent.tools.corpus import Corpus
 
 CHECKPOINTS = "checkpoints.sqlite"
 ARRAYS = "arrays"
@@ -169,7 +175,67 @@ class RunStore:
     def has_thread(self, thread_id: str) -> bool:
         return self.checkpointer.get_tuple({"configurable": {"thread_id": thread_id}}) is not None
 
-    def close(self) -> None:
-        conn = getattr(self.checkpointer, "conn", None)
-        if conn is not None:
-            conn.close()
+
+SESSION = "session.json"
+CORPUS_COPY = "corpus.jsonl"
+
+
+def corpus_digest(corpus: Corpus) -> str:
+    """SHA-256 of the ids and texts, in order: what tells a run's corpus from another."""
+    h = hashlib.sha256()
+    for i, t in zip(corpus.ids, corpus.texts):
+        h.update(repr(i).encode())
+        h.update(b"\0")
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def write_session(out: Path, corpus: Corpus, **session) -> None:
+    """What a later process needs to resume or refine this run: the thread, the corpus, the options."""
+    # The texts themselves, so that resume and refine work whatever happens to the source file.
+    lines = "".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in zip(corpus.ids, corpus.texts))
+    atomic_write(out / CORPUS_COPY, lines.encode("utf-8"))
+    session = {"corpus_sha256": corpus_digest(corpus), "n_texts": len(corpus), "source": corpus.source,
+               "text_field": corpus.text_field, "id_field": corpus.id_field, **session}
+    atomic_write(out / SESSION, json.dumps(session, ensure_ascii=False, indent=2, default=str).encode())
+
+
+def read_session(out: Path) -> dict:
+    path = Path(out) / SESSION
+    if not path.exists():
+        raise ConfigError(f"{out}: no {SESSION} here; give the --out folder of a `clusteragent run`.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_corpus(out: Path, session: dict) -> Corpus:
+    """The corpus a run folder holds, checked against the digest its session recorded."""
+    from clusteragent.tools.corpus import load_corpus
+
+    corpus = load_corpus(Path(out) / CORPUS_COPY, id_field="id", quiet=True)
+    if corpus_digest(corpus) != session["corpus_sha256"]:
+        raise ConfigError(f"{Path(out) / CORPUS_COPY} does not hold the texts of the run in {out}; was it edited?")
+    return corpus
+
+
+def resume_thread(out_dir, corpus: Corpus, instruction: str) -> str | None:
+    """The thread to continue in out_dir, after checking that it was run on the same texts and instruction."""
+    if not (Path(out_dir) / SESSION).exists():
+        return None  # nothing to resume: start the run, in this folder
+    session = read_session(Path(out_dir))
+    if session["corpus_sha256"] != corpus_digest(corpus):
+        raise ConfigError(f"{out_dir}: the run there used other texts ({session['n_texts']} from "
+                          f"{session['source']}); resume with the same input or choose another --out.")
+    if session["instruction"] != instruction:
+        raise ConfigError(f"{out_dir}: the run there has the instruction {session['instruction']!r}; resume with "
+                          "the same instruction (or refine it afterwards with `clusteragent refine`).")
+    return session["thread_id"]
+
+
+def clear_run_files(out: Path) -> None:
+    """A fresh run in a folder starts from nothing: remove an earlier run's checkpoints, arrays and answers."""
+    import shutil
+
+    for name in (CALLS, SESSION, CORPUS_COPY, CHECKPOINTS, CHECKPOINTS + "-wal", CHECKPOINTS + "-shm"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / ARRAYS, ignore_errors=True)

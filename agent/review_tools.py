@@ -1,4 +1,4 @@
-"""The review tools the model may call, as thin wrappers over the pure operations.
+"""The review tools the model may call (and chat refinement reuses), as thin wrappers over the pure operations.
 
 Each wrapper's docstring is what the model reads: its first line says what the tool does and its
 `Args:` describe the arguments (a test checks that every parameter is described). A wrapper changes
@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from clusteragent.prompts import as_data
+from clusteragent.splitting import MIN_SPLIT, apply_split
 from clusteragent.tools import taxonomy as tx
 
 MAX_OBSERVATION = 600
@@ -31,7 +32,7 @@ class Workspace:
     vectors: np.ndarray
     index: Any
     audit: list[dict] = field(default_factory=list)
-    split_helper: Callable | None = None  # (cluster) -> (members, parts, [(name, desc)], labels) or a reason
+    plan_split: Callable | None = None  # (cluster) -> a splitting.SplitPlan, or the reason there is none
     changed: bool = False
 
 
@@ -63,7 +64,7 @@ def merge(ws: Workspace, clusters: list[str], new_name: str = "", new_descriptio
         raise ToolError(f'The name "{new_name}" is already taken.')
     ws.assignment, ws.taxonomy, entry = tx.merge(ws.assignment, ws.taxonomy, ids, new_name.strip() or None,
                                                  new_description.strip() or None)
-    ws.labels = {r: (ids[0] if c == ids[1] else c) for r, c in ws.labels.items()}
+    ws.labels = tx.remap_labels(ws.labels, entry)
     ws.audit.append(entry)
     ws.changed = True
     return f'Merged "{names[0]}" and "{names[1]}" into "{entry["name"]}" ({entry["moved"]} texts moved).'
@@ -98,15 +99,12 @@ def split(ws: Workspace, clusters: list[str]) -> str:
     if len(clusters) != 1:
         raise ToolError("A split needs exactly one cluster.")
     target = _cluster(ws, clusters[0])
-    if int((ws.assignment == target.id).sum()) < 4 or ws.split_helper is None:
-        raise ToolError("A split needs one cluster with at least 4 texts.")
-    result = ws.split_helper(target)
-    if isinstance(result, str):
-        raise ToolError(result)
-    members, parts, specs, sub_labels = result
-    ws.assignment, ws.taxonomy, entry = tx.split(ws.assignment, ws.taxonomy, target.id, members, parts, specs)
-    ws.labels = {r: c for r, c in ws.labels.items() if c != target.id}
-    ws.labels.update(sub_labels(entry["into"]))
+    if int((ws.assignment == target.id).sum()) < MIN_SPLIT or ws.plan_split is None:
+        raise ToolError(f"A split needs one cluster with at least {MIN_SPLIT} texts.")
+    plan = ws.plan_split(target)
+    if isinstance(plan, str):
+        raise ToolError(plan)
+    ws.assignment, ws.taxonomy, ws.labels, entry = apply_split(ws.assignment, ws.taxonomy, ws.labels, plan, target.id)
     ws.audit.append(entry)
     ws.changed = True
     return f'Split "{target.name}" into ' + " and ".join(f'"{n}" ({s})' for n, s in zip(entry["names"], entry["sizes"])) + "."

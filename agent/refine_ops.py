@@ -1,0 +1,388 @@
+"""The operations a chat message can ask for, one function each, listed in OPERATIONS.
+
+Every operation takes the turn (the stored clustering it works on and the turn's model budget) and the
+decision (the message read as arguments), and returns a Change: the state fields that change and the
+reply. A request that cannot be done raises CannotDo, whose message says why; nothing changes then.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from clusteragent.naming import name_members
+from clusteragent.prompts import as_data, load_prompt
+from clusteragent.review_tools import ToolError, Workspace
+from clusteragent.review_tools import merge as merge_tool
+from clusteragent.review_tools import rename as rename_tool
+from clusteragent.run_folder import content_name
+from clusteragent.splitting import apply_split, plan_split
+from clusteragent.tools import taxonomy as tx
+
+MATCH_CANDIDATES = 200  # texts nearest a description that a move or add_cluster considers
+MATCH_CHECKS = 12  # of those, how many the model checks to find where matches end
+EXPLAIN_MAX = 3
+SPLIT_COST = 12  # model calls a split may take (proposal, labels, names)
+NOT_LISTED = "(not in the list)"
+
+# A request that cannot be done: the message says why. The review tools' error, so that their
+# refusals (a taken name, a merge of one cluster) reach the user the same way.
+CannotDo = ToolError
+
+
+class RefineDecision(BaseModel):
+    """One message read as an operation and its arguments (unused fields stay empty)."""
+
+    action: str
+    clusters: list[str] = []
+    new_name: str = ""
+    description: str = ""
+    ids: list[str] = []
+    n: int = 0
+    instruction: str = ""
+    direction: str = ""
+    reason: str = ""
+
+
+class Match(BaseModel):
+    fits: Literal["yes", "no"] = Field(description="yes when the text fits the description")
+
+
+@dataclass
+class RefineContext:
+    texts: list[str]
+    ids: list[Any]
+    vectors: np.ndarray
+    llm: Any  # StructuredLLM
+    arrays: Any  # ArrayStore
+    embed: Callable[[list[str]], np.ndarray]
+    rerun: Callable[[str], dict]  # new instruction -> the state fields of a fresh clustering
+    seed: int = 0
+    max_calls_per_turn: int = 40
+
+
+@dataclass
+class Turn:
+    """The clustering one operation works on, and the model calls it may still make."""
+
+    ctx: RefineContext
+    state: dict  # the chat's RefineState
+    tax: tx.Taxonomy
+    assignment: np.ndarray
+    labels: dict[str, int]
+    budget: int
+
+    def fields(self, tax: tx.Taxonomy, assignment: np.ndarray, labels: dict[str, int]) -> dict:
+        """The state fields of a changed clustering (labels of clusters that are gone are dropped)."""
+        ref = content_name("assignment", assignment)
+        self.ctx.arrays[ref] = assignment
+        live = set(tax.ids)
+        return {**tax.as_state(), "assignment_ref": ref, "labels": {r: c for r, c in labels.items() if c in live}}
+
+    def workspace(self) -> Workspace:
+        return Workspace(assignment=self.assignment, taxonomy=self.tax, labels=dict(self.labels),
+                         texts=self.ctx.texts, vectors=self.ctx.vectors, index=None)
+
+    def cluster(self, ref: str) -> tx.Cluster:
+        return resolve(ref, self.tax, self.assignment)
+
+
+@dataclass
+class Change:
+    """The outcome of one operation: the new fields and what to tell the user."""
+
+    text: str
+    update: dict | None = None  # state fields that change (None: nothing changed)
+
+
+# ---------------------------------------------------------------- finding what a message names
+
+def numbered(tax: tx.Taxonomy, assignment: np.ndarray) -> list[dict]:
+    """Clusters numbered as in clusters.json: largest first, ties by id."""
+    return [{"cluster": i, "id": c.id, "name": c.name, "description": c.description, "size": size}
+            for i, (c, size) in enumerate(tx.by_size(assignment, tax))]
+
+
+def resolve(ref: str, tax: tx.Taxonomy, assignment: np.ndarray) -> tx.Cluster:
+    """A cluster by name (case ignored, near misses accepted) or by its number in clusters.json."""
+    exact = str(ref).strip()
+    ref = exact.strip("\"'“”")
+    found = tax.find(exact) or tax.find(ref)
+    table = numbered(tax, assignment)
+    listing = ", ".join(f'"{c["name"]}"' for c in table[:12]) + (" ..." if len(table) > 12 else "")
+    if ref == NOT_LISTED:
+        raise CannotDo(f"A cluster you named is not in the list. The clusters are: {listing}.")
+    number = re.fullmatch(r"(?:cluster\s*)?#?(\d+)", ref, flags=re.IGNORECASE)
+    if found is None and number and int(number.group(1)) < len(table):
+        return tax.by_id(table[int(number.group(1))]["id"])
+    if found is None:
+        close = difflib.get_close_matches(ref.lower(), [c.name.lower() for c in tax.clusters], n=1, cutoff=0.85)
+        found = tax.find(close[0]) if close else None
+    if found is None:
+        raise CannotDo(f'There is no cluster "{ref}". The clusters are: {listing}.')
+    return found
+
+
+_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<!\w)\'([^\']+)\'(?!\w)')
+
+
+def quoted(message: str) -> list[str]:
+    """The strings a message puts in quotes (straight, curly or single), in order."""
+    return [text for _, _, text in _quoted_spans(message)]
+
+
+def _quoted_spans(message: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), next(g for g in m.groups() if g is not None)) for m in _QUOTED.finditer(message)]
+
+
+def _name_spans(message: str, tax: tx.Taxonomy) -> list[tuple[int, int, str]]:
+    """Where the message quotes a cluster's exact name (case ignored), whatever characters the name has
+    (quotes, slashes, digits); a longer name wins where quoted names overlap."""
+    taken: list[tuple[int, int, str]] = []
+    lowered = message.lower()
+    for name in sorted(tax.names, key=len, reverse=True):
+        pattern = r"(?<=[\"“'‘])" + re.escape(name.strip().lower()) + r"(?=[\"”'’])"
+        for m in re.finditer(pattern, lowered):
+            if not any(m.start() < end and start < m.end() for start, end, _ in taken):
+                taken.append((m.start(), m.end(), name))
+    return taken
+
+
+def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> list[str]:
+    """The clusters a message names exactly, in order: their names in quotes, and "cluster N" numbers."""
+    table = numbered(tax, assignment)
+    found = [(start, name) for start, _, name in _name_spans(message, tax)]
+    for m in re.finditer(r"\bcluster\s*#?(\d+)\b", message, flags=re.IGNORECASE):
+        if int(m.group(1)) < len(table):
+            found.append((m.start(), table[int(m.group(1))]["name"]))
+    return list(dict.fromkeys(name for _, name in sorted(found)))
+
+
+def unknown_quoted(message: str, tax: tx.Taxonomy) -> list[str]:
+    """Quoted strings in the message that are no cluster's name and lie inside none that it spells."""
+    names = _name_spans(message, tax)
+    return [text for start, end, text in _quoted_spans(message)
+            if tax.find(text) is None and not any(s <= start + 1 and end - 1 <= e for s, e, _ in names)]
+
+
+def _rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
+    by_id = {str(i): r for r, i in enumerate(ctx.ids)}
+    unknown = [i for i in ids if str(i).strip() not in by_id]
+    if unknown:
+        raise CannotDo(f"No text has the id(s) {', '.join(map(str, unknown[:10]))}.")
+    return np.array([by_id[str(i).strip()] for i in ids], dtype=np.int64)
+
+
+def matching_rows(turn: Turn, description: str, exclude: np.ndarray) -> tuple[np.ndarray, str]:
+    """The texts that fit a description: ranked by embedding similarity, the cut found by the model.
+
+    The model checks a spread of the nearest candidates (yes/no) and the cut falls where its answers
+    agree best with "everything above fits".
+    """
+    ctx = turn.ctx
+    sims = ctx.vectors @ ctx.embed([description])[0]
+    sims[exclude] = -np.inf
+    ranked = np.argsort(-sims, kind="stable")[:min(MATCH_CANDIDATES, int(np.isfinite(sims).sum()))]
+    if len(ranked) == 0:
+        return ranked, "no texts to consider"
+    checks = min(MATCH_CHECKS, turn.budget, len(ranked))
+    if checks < 1:
+        raise CannotDo("the model budget for this turn is spent; nothing was moved.")
+    positions = np.unique(np.round(np.geomspace(1, len(ranked), checks)).astype(int) - 1)
+    requests = [load_prompt("match").messages(description=description, text=ctx.texts[ranked[p]]) for p in positions]
+    answers = ctx.llm.decide_many(requests, Match, step="refine", return_exceptions=True)
+    verdict = {int(p): (a.fits == "yes") for p, a in zip(positions, answers) if not isinstance(a, Exception)}
+    if not verdict:
+        raise CannotDo("the model could not check which texts fit; nothing was moved.")
+    best_cut, best_score = 0, -1
+    for cut in [0] + [p + 1 for p in sorted(verdict)]:
+        score = sum(1 for p, yes in verdict.items() if (p < cut) == yes)
+        if score > best_score:
+            best_cut, best_score = cut, score
+    yes = sum(verdict.values())
+    return ranked[:best_cut], f"the model checked {len(verdict)} candidate texts ({yes} fit)"
+
+
+def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, budget: int):
+    plan = plan_split(turn.ctx.llm, turn.state["instruction"], turn.state.get("facet", ""), target, turn.ctx.texts,
+                      turn.ctx.vectors, np.flatnonzero(assignment == target.id), n=n, taken=tax.names,
+                      calls_left=budget, seed=turn.ctx.seed)
+    if isinstance(plan, str):
+        raise CannotDo(plan[0].upper() + plan[1:])
+    return apply_split(assignment, tax, labels, plan, target.id)
+
+
+# ---------------------------------------------------------------- the operations
+
+def merge(turn: Turn, d: RefineDecision) -> Change:
+    """Merge two clusters into one (its name: the new name given, else the first cluster's)."""
+    if len(d.clusters) < 2:
+        raise CannotDo("A merge needs two clusters; name both.")
+    ws = turn.workspace()
+    text = merge_tool(ws, [turn.cluster(r).name for r in d.clusters[:2]], d.new_name)
+    return Change(text, turn.fields(ws.taxonomy, ws.assignment, ws.labels))
+
+
+def split(turn: Turn, d: RefineDecision) -> Change:
+    """Split one cluster into n parts (2 unless the message says), named by the model."""
+    if len(d.clusters) != 1:
+        raise CannotDo("A split needs exactly one cluster; name it.")
+    target = turn.cluster(d.clusters[0])
+    assignment, tax, labels, entry = _split_one(turn, target, max(2, d.n), turn.tax, turn.assignment, turn.labels,
+                                                turn.budget)
+    parts = " and ".join(f'"{m}" ({s})' for m, s in zip(entry["names"], entry["sizes"]))
+    return Change(f'Split "{target.name}" into {parts}.', turn.fields(tax, assignment, labels))
+
+
+def rename(turn: Turn, d: RefineDecision) -> Change:
+    """Give one cluster a new name (and, optionally, a new inclusion rule)."""
+    if len(d.clusters) != 1 or not d.new_name.strip():
+        raise CannotDo("A rename needs one cluster and its new name.")
+    ws = turn.workspace()
+    text = rename_tool(ws, [turn.cluster(d.clusters[0]).name], d.new_name, d.description)
+    return Change(text, turn.fields(ws.taxonomy, ws.assignment, ws.labels))
+
+
+def move(turn: Turn, d: RefineDecision) -> Change:
+    """Move texts, given by id or described in words, into one cluster; the user's word becomes a label."""
+    if len(d.clusters) != 1:
+        raise CannotDo("A move needs the one cluster the texts should go to.")
+    target = turn.cluster(d.clusters[0])
+    if d.ids:
+        rows, how = _rows_for_ids(turn.ctx, d.ids), "by id"
+    elif d.description.strip():
+        rows, how = matching_rows(turn, d.description, np.flatnonzero(turn.assignment == target.id))
+    else:
+        raise CannotDo("Say which texts to move: their ids, or a description of them.")
+    rows = rows[turn.assignment[rows] != target.id]
+    if len(rows) == 0:
+        return Change(f'No texts needed moving into "{target.name}" ({how}).')
+    new = turn.assignment.copy()
+    new[rows] = target.id
+    labels = dict(turn.labels, **{str(int(r)): target.id for r in rows})
+    tax, empty = tx.drop_empty(new, turn.tax)
+    note = f" Emptied and removed: {', '.join(empty)}." if empty else ""
+    return Change(f'Moved {len(rows)} text(s) into "{target.name}" ({how}).{note}', turn.fields(tax, new, labels))
+
+
+def add_cluster(turn: Turn, d: RefineDecision) -> Change:
+    """Add a cluster by name and description; the texts that fit the description move into it."""
+    name = d.new_name.strip()
+    if not name or not d.description.strip():
+        raise CannotDo("A new cluster needs a name and a description of the texts that belong to it.")
+    if turn.tax.find(name) is not None:
+        raise CannotDo(f'There is already a cluster "{name}"; use move to put texts into it.')
+    rows, how = matching_rows(turn, d.description, np.array([], dtype=np.int64))
+    if len(rows) == 0:
+        raise CannotDo(f'No texts fit "{d.description.strip()}" ({how}); no cluster was added.')
+    tax, cid = turn.tax.added(name, d.description)
+    new = turn.assignment.copy()
+    new[rows] = cid
+    labels = dict(turn.labels, **{str(int(r)): cid for r in rows})
+    tax, empty = tx.drop_empty(new, tax)
+    note = f" Emptied and removed: {', '.join(empty)}." if empty else ""
+    return Change(f'Added "{name}" with {len(rows)} text(s) ({how}).{note}', turn.fields(tax, new, labels))
+
+
+def granularity(turn: Turn, d: RefineDecision) -> Change:
+    """Fewer, broader clusters (the closest merged, renamed by the model) or more, finer ones (the largest split)."""
+    tax, assignment, labels, budget = turn.tax, turn.assignment, turn.labels, turn.budget
+    k = len(tax.clusters)
+    if d.direction == "fewer":
+        if k <= 2:
+            raise CannotDo(f"There are {k} clusters; fewer would leave nothing to tell apart.")
+
+        def merged_name(tax, assignment, a, b):
+            nonlocal budget
+            fallback = f"{tax.by_id(a).name} / {tax.by_id(b).name}"
+            if budget < 1:
+                return fallback, None
+            rows = np.flatnonzero((assignment == a) | (assignment == b))
+            spec = name_members(turn.ctx.llm, turn.state["instruction"], turn.state.get("facet", ""), turn.ctx.texts,
+                                turn.ctx.vectors, rows, [c.name for c in tax.clusters if c.id not in (a, b)],
+                                step="refine")
+            budget -= 1
+            return (spec.name, spec.description) if spec else (fallback, None)
+
+        assignment, tax, entries = tx.merge_closest(turn.ctx.vectors, assignment, tax,
+                                                    max(2, min(k - 1, int(np.ceil(k * 2 / 3)))), merged_name)
+        for entry in entries:
+            labels = tx.remap_labels(labels, entry)
+        merged = [f'"{e["names"][0]}" + "{e["names"][1]}" -> "{e["name"]}"' for e in entries]
+        return Change("Fewer, broader clusters: " + "; ".join(merged) + ".", turn.fields(tax, assignment, labels))
+    if d.direction == "more":
+        counts = tx.sizes(assignment, tax)
+        largest = sorted(tax.clusters, key=lambda c: -counts[c.id])[:max(1, int(np.ceil(k / 3)))]
+        done, refused = [], []
+        for target in largest:
+            try:
+                assignment, tax, labels, entry = _split_one(turn, target, 2, tax, assignment, labels, budget)
+                budget -= SPLIT_COST
+                done.append(f'"{target.name}" -> ' + " + ".join(f'"{m}"' for m in entry["names"]))
+            except CannotDo as e:
+                refused.append(str(e))
+        if not done:
+            raise CannotDo("No cluster could be split: " + " ".join(refused))
+        return Change("More, finer clusters: " + "; ".join(done) + ".", turn.fields(tax, assignment, labels))
+    raise CannotDo('Say whether you want "fewer, broader" or "more, finer" clusters.')
+
+
+def reinstruct(turn: Turn, d: RefineDecision) -> Change:
+    """Cluster the whole corpus again by a new instruction."""
+    if not d.instruction.strip():
+        raise CannotDo("Say the new instruction, e.g. 'cluster by sentiment instead'.")
+    return Change(f"Clustered again by: {d.instruction.strip()}", turn.ctx.rerun(d.instruction.strip()))
+
+
+def undo(turn: Turn, d: RefineDecision) -> Change:
+    """Restore the clustering as it was before the last change."""
+    if not turn.state.get("undo"):
+        raise CannotDo("There is nothing to undo.")
+    return Change("Undid the last change.", dict(turn.state["undo"][-1]))
+
+
+def explain(turn: Turn, d: RefineDecision) -> Change:
+    """Say why a text (by id) is in its cluster, and which cluster comes next."""
+    if not d.ids:
+        raise CannotDo("Give the id of the text to explain.")
+    ctx, tax, assignment = turn.ctx, turn.tax, turn.assignment
+    rows = _rows_for_ids(ctx, d.ids[:EXPLAIN_MAX])
+    ids = [c.id for c in tax.clusters]
+    cents = tx.centroids(ctx.vectors, assignment, ids)
+    lines = []
+    for text_id, r in zip(d.ids, rows):
+        cluster = tax.by_id(int(assignment[r]))
+        order = np.argsort(-(cents @ ctx.vectors[r]))
+        runner_up = next(tax.by_id(ids[j]) for j in order if ids[j] != cluster.id) if len(ids) > 1 else None
+        how = ("the model chose it for this text" if str(int(r)) in turn.labels
+               else "the classifier placed it from texts the model labelled")
+        line = (f'Text {text_id} ({as_data(ctx.texts[r], 120)}) is in "{cluster.name}" ({cluster.description}): '
+                f"{how}.")
+        if runner_up is not None:
+            line += f' The next closest cluster is "{runner_up.name}".'
+        lines.append(line)
+    return Change(" ".join(lines))
+
+
+def describe(turn: Turn, d: RefineDecision) -> Change:
+    """Describe one cluster: its rule, its size and its most typical texts."""
+    if len(d.clusters) != 1:
+        raise CannotDo("Name the one cluster to describe.")
+    target = turn.cluster(d.clusters[0])
+    members = np.flatnonzero(turn.assignment == target.id)
+    reps = tx.central_members(turn.ctx.vectors, members, 5)
+    examples = "; ".join(f"[{turn.ctx.ids[r]}] {as_data(turn.ctx.texts[r], 100)}" for r in reps)
+    return Change(f'"{target.name}" ({target.description}) holds {len(members)} of {len(turn.assignment)} texts. '
+                  f"Typical texts: {examples}")
+
+
+OPERATIONS: dict[str, Callable[[Turn, RefineDecision], Change]] = {
+    "merge": merge, "split": split, "rename": rename, "move": move, "add_cluster": add_cluster,
+    "reinstruct": reinstruct, "granularity": granularity, "undo": undo, "explain": explain, "describe": describe,
+}
+ACTIONS = tuple(OPERATIONS) + ("none",)

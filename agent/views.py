@@ -1,0 +1,169 @@
+"""Views of the texts, and clustering on the view that follows the instructed facet.
+
+A view is a representation in which texts that share a value of a facet lie close together (see
+facets.py): the meaning embeddings (and their UMAP map) follow subject matter, character n-grams
+follow language, layout measures follow form. Each is computed once per run, on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from clusteragent.labelling import calibrated_labels, label_rows
+from clusteragent.naming import fallback_name, name_group, unrequested, voted_name
+from clusteragent.tools import taxonomy as tx
+from clusteragent.tools.features import (distinctive_layout, distinctive_words, layout_statistics, layout_vectors,
+                                         surface_features)
+from clusteragent.tools.kestimate import estimate_k
+from clusteragent.tools.semantic_map import is_mapped, semantic_map
+
+if TYPE_CHECKING:
+    from clusteragent.state import AgentState, RunContext
+
+# Outside the meaning view the model names a k-means group by labelling this many of its most central
+# texts with the values of the facet it listed itself (choosing among named values is what the small
+# model does well; asked for a name, it named a German group "animation").
+VOTERS = 5
+NAMING_TEXTS = 8  # central texts the model reads to name a group
+
+
+@dataclass
+class ViewCache:
+    """Features of a run's texts, computed on first use (None until then)."""
+
+    meaning_map: np.ndarray | None = None
+    characters: np.ndarray | None = None
+    layout_statistics: np.ndarray | None = None
+    layout: np.ndarray | None = None
+    label_features: np.ndarray | None = None
+
+
+def _cached(ctx: RunContext, name: str, compute) -> np.ndarray:
+    if getattr(ctx.views, name) is None:
+        ctx.progress(f"{name.replace('_', ' ')} features of the texts")
+        setattr(ctx.views, name, compute())
+    return getattr(ctx.views, name)
+
+
+def meaning_map(ctx: RunContext) -> np.ndarray:
+    return _cached(ctx, "meaning_map", lambda: semantic_map(ctx.vectors, seed=ctx.config.seed))
+
+
+def layout_measures(ctx: RunContext) -> np.ndarray:
+    return _cached(ctx, "layout_statistics", lambda: layout_statistics(ctx.texts))
+
+
+def view(ctx: RunContext, name: str) -> np.ndarray:
+    """The texts in one view: "meaning" (the embeddings), "characters" or "layout"."""
+    if name == "meaning":
+        return ctx.vectors
+    if name == "characters":
+        return _cached(ctx, "characters", lambda: surface_features(ctx.texts, seed=ctx.config.seed))
+    if name == "layout":
+        return _cached(ctx, "layout", lambda: layout_vectors(layout_measures(ctx)))
+    raise ValueError(f"unknown view {name!r}")
+
+
+def label_features(ctx: RunContext, about_topic: bool | None) -> np.ndarray:
+    """What the classifier that spreads the model's labels reads: the embeddings, and for a facet other
+    than subject matter also the character and layout views (a meaning embedding drops language, form
+    and punctuation). `python -m clusteragent.evals.bench_label_features` measures each choice."""
+    if about_topic:
+        return ctx.vectors
+    if ctx.views.label_features is None:
+        ctx.views.label_features = np.hstack([ctx.vectors, view(ctx, "characters"), view(ctx, "layout")])
+    return ctx.views.label_features
+
+
+def estimate_k_traced(ctx: RunContext, vectors: np.ndarray, k_min: int, k_max: int, trace: list,
+                      metric: str = "cosine") -> tuple[int, dict]:
+    """estimate_k over [k_min, k_max] on (a subsample of) `vectors`, recorded in the trace."""
+    best, stats = estimate_k(vectors, k_min, k_max, seed=ctx.config.seed, max_points=2000, metric=metric)
+    trace.append({"step": "estimate_k", "silhouette_k": best, "eigengap_k": stats["eigengap_k"]})
+    return best, stats
+
+
+def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
+    """k-means on the view that follows the facet (for subject matter, on a UMAP map of the embeddings),
+    with k from estimate_k; each group named. Returns the state update.
+
+    Outside the meaning view a group takes the value of the facet that the model, in calibrated labels
+    of its central texts, gives most of them (see naming.voted_name); every other group is named by
+    the model, with a name no earlier group has, shown what statistics find sets the group apart (its
+    distinctive words in the meaning view, its layout in the layout view), which name the group if the
+    model cannot. Outside the meaning view k is searched only up to `first_proposal_max`, the cap of
+    the model's own first list: on layout features silhouette plateaus over a wide range of k.
+    """
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    cfg = ctx.config
+    trace = list(state.get("trace", []))
+    notes = list(state.get("notes", []))
+    view_name = state.get("view") or "meaning"
+    vectors = view(ctx, view_name)  # unit rows: which texts are central to a group, and how sure
+    mapped = view_name == "meaning" and is_mapped(len(ctx.texts))
+    grouping = meaning_map(ctx) if mapped else vectors
+    k_min, k_max = state["k_min"], state["k_max"]
+    if view_name != "meaning" and k_min != k_max:
+        k_max = max(k_min, min(k_max, cfg.first_proposal_max))
+    listed = tx.Taxonomy.from_state(state)
+    k = k_min if k_min == k_max else estimate_k_traced(ctx, grouping, k_min, k_max, trace,
+                                                        metric="euclidean" if mapped else "cosine")[0]
+    if view_name == "meaning" and k_min != k_max:
+        # Silhouette on sentence embeddings favours few groups; the number of values the model listed
+        # from its sample is a floor.
+        k = min(k_max, max(k, len(listed.clusters)))
+    ctx.progress(f"k-means with k={k} on the {view_name} view")
+    model = (KMeans(k, n_init=3, random_state=cfg.seed) if len(vectors) <= 20_000
+             else MiniBatchKMeans(k, n_init=3, batch_size=4096, random_state=cfg.seed))
+    groups = model.fit_predict(grouping).astype(np.int64)
+    sims = vectors @ tx.centroids(vectors, groups, list(range(k))).T
+    soft = np.exp((sims - sims.max(axis=1, keepdims=True)) / 0.05)
+    confidence = (soft.max(axis=1) / soft.sum(axis=1)).astype(np.float32)
+    order = np.argsort(-np.bincount(groups, minlength=k), kind="stable")
+
+    def members(g) -> np.ndarray:
+        return np.flatnonzero(groups == g)
+
+    # The votes leave one call per group for naming the groups without a clear majority.
+    voters = min(VOTERS, (ctx.calls_left() - k) // k) if view_name != "meaning" and listed.clusters else 0
+    shown = {int(g): tx.central_members(vectors, members(g), voters) for g in order} if voters > 0 else {}
+    votes = {}
+    if shown:
+        votes, scores = label_rows(ctx, state["instruction"], np.concatenate(list(shown.values())), listed,
+                                   "vote_name")
+        votes = calibrated_labels(votes, scores, listed, cfg.calibration)
+    traits = _traits(ctx, view_name, groups, order)
+    tax = tx.Taxonomy()
+    assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
+    for g in order:
+        spec = voted_name(shown[int(g)], votes, listed, tax.names) if shown else None
+        if spec is None and ctx.calls_left() > 0:
+            rows = tx.central_members(vectors, members(g), NAMING_TEXTS)
+            shared = traits.get(int(g), [])
+            if view_name == "meaning" and shared:
+                shared = ["uses of the words " + ", ".join(f'"{w}"' for w in shared)]
+            spec = name_group(ctx.llm, state["instruction"], state.get("facet", ""), [ctx.texts[r] for r in rows],
+                              tax.names, step="name_cluster", shared=shared)
+        if spec is None:
+            spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout")
+            notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name (or no calls were left)')
+        tax, cid = tax.added(spec.name, spec.description)
+        assignment[groups == g] = cid
+    trace.append({"step": "cluster_view", "view": view_name, "k": k, "clusters": tax.names})
+    return {"trace": trace, "notes": notes, **tax.as_state(),
+            "assignment_ref": ctx.store_assignment(assignment, confidence)}
+
+
+def _traits(ctx: RunContext, view_name: str, groups: np.ndarray, order: np.ndarray) -> dict[int, list[str]]:
+    """What statistics find sets each group apart: its distinctive words (meaning) or layout (layout)."""
+    if view_name == "meaning":
+        return {g: unrequested(ws, [ctx.texts[r] for r in np.flatnonzero(groups == g)])
+                for g, ws in distinctive_words(ctx.texts, groups).items()}
+    if view_name == "layout":
+        measures = layout_measures(ctx)
+        return {int(g): distinctive_layout(measures[groups == g], measures) for g in order}
+    return {}
