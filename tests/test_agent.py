@@ -81,9 +81,9 @@ def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth", n
     return ScriptedChatModel(script=answer)
 
 
-def fit(model, instruction, **kw):
+def fit(model, instruction, texts=TEXTS, **kw):
     kw.setdefault("max_model_calls", 60)
-    return ClusterAgent(model=model, progress=False, **kw).fit(TEXTS, instruction=instruction)
+    return ClusterAgent(model=model, progress=False, **kw).fit(texts, instruction=instruction)
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +189,24 @@ def test_written_files(by_topic, tmp_path):
                 "config", "model", "prompt_versions"):
         assert key in run
     assert (out / "trace.jsonl").exists()
+
+
+def test_a_file_s_ids_and_text_field_reach_the_written_result(tmp_path):
+    import warnings
+
+    from clusteragent import load_corpus
+
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"id": 1000 + i, "body": t}) + "\n" for i, t in enumerate(TEXTS)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        corpus = load_corpus(path)
+    assert any("'body'" in str(w.message) for w in caught)
+    out = fit(scripted("topic"), "Cluster by topic.", texts=corpus).result_.write(tmp_path / "run")
+    lines = [json.loads(line) for line in (out / "assignments.jsonl").read_text().splitlines()]
+    assert [line["id"] for line in lines] == [1000 + i for i in range(len(TEXTS))]
+    run = json.loads((out / "run.json").read_text())
+    assert run["text_field"] == "body" and run["id_field"] == "id"
 
 
 def test_documents_stay_delimited_data_in_every_prompt():

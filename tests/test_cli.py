@@ -16,11 +16,18 @@ def test_embed_bundled_sample_writes_n_by_384(tmp_path, capsys):
     assert "2000 x 384" in capsys.readouterr().err
 
 
+def test_the_text_field_used_is_said_on_stderr(tmp_path, capsys):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"body": "where is my card"}\n{"body": "refund my order"}\n')
+    assert main(["embed", str(path), "--out", str(tmp_path / "x.npy"), "--quiet"]) == 0
+    assert "clusteragent: warning: " in (err := capsys.readouterr().err) and "the field 'body'" in err
+
+
 @pytest.mark.parametrize("make,args,message", [
     (None, [], "no such file"),
     (lambda p: p.write_text('{"text": "a"}\nnot json\n'), [], "line 2 is not valid JSON"),
     (lambda p: p.write_text('{"text": "a"}\n'), ["--text-field", "body"], "no text field 'body'; the fields are 'text'"),
-    (lambda p: p.write_text('{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n'), ["--id-field", "id"], "duplicate ids 1"),
+    (lambda p: p.write_text('{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n'), ["--id-field", "id"], "duplicate ids in field 'id': 1"),
     (lambda p: p.write_text(""), [], "empty"),
 ])
 def test_user_errors_print_one_line_and_exit_2(tmp_path, capsys, make, args, message):

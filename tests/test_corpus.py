@@ -1,5 +1,6 @@
 import csv
 import json
+import warnings
 
 import pytest
 
@@ -40,8 +41,43 @@ def test_jsonl_with_id_field(tmp_path):
 
 def test_jsonl_ids_default_to_line_numbers_and_skip_blank_lines(tmp_path):
     path = tmp_path / "c.jsonl"
-    path.write_text(json.dumps(RECORDS[0]) + "\n\n" + json.dumps(RECORDS[1]) + "\n")
-    assert load_corpus(path).ids == [1, 3]
+    path.write_text(json.dumps({"text": "a"}) + "\n\n" + json.dumps({"text": "b"}) + "\n")
+    corpus = load_corpus(path)
+    assert corpus.ids == [1, 3] and corpus.id_field is None
+
+
+def test_a_field_named_id_gives_the_ids_with_their_type_kept(tmp_path):
+    rows = [{"id": 17, "text": "x"}, {"id": 4, "text": "y"}, {"id": 99, "text": "z"}]
+    corpus = load_corpus(write_jsonl(tmp_path / "c.jsonl", rows))
+    assert corpus.ids == [17, 4, 99] and all(type(i) is int for i in corpus.ids)
+    assert corpus.id_field == "id" and corpus.extra == [{}, {}, {}]
+    assert load_corpus(write_jsonl(tmp_path / "s.jsonl", RECORDS)).ids == ["a", "b", "c"]
+    assert load_corpus(write_csv(tmp_path / "c.csv", RECORDS)).ids == ["a", "b", "c"]
+
+
+def test_a_repeated_id_in_the_id_field_is_an_error_even_when_not_asked_for(tmp_path):
+    rows = [{"id": 1, "text": "x"}, {"id": 2, "text": "y"}, {"id": 1, "text": "z"}]
+    with pytest.raises(CorpusError, match=r"duplicate ids in field 'id': 1;.*--id-field"):
+        load_corpus(write_jsonl(tmp_path / "c.jsonl", rows))
+
+
+def test_a_record_without_the_id_field_is_named(tmp_path):
+    rows = [{"id": "a", "text": "x"}, {"text": "y"}]
+    with pytest.raises(CorpusError, match=r"records 2 have no 'id'.*--id-field"):
+        load_corpus(write_jsonl(tmp_path / "c.jsonl", rows))
+
+
+def test_texts_from_a_field_other_than_text_are_announced(tmp_path):
+    from clusteragent.tools.corpus import FieldChoiceWarning
+
+    path = write_jsonl(tmp_path / "c.jsonl", [{"body": "refund please", "n": 1}, {"body": "lost card", "n": 2}])
+    with pytest.warns(FieldChoiceWarning, match=r"no 'text' field; clustering the field 'body'"):
+        corpus = load_corpus(path)
+    assert corpus.texts == ["refund please", "lost card"] and corpus.text_field == "body"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_corpus(path, text_field="body").text_field == "body"  # asked for: nothing to say
+        assert load_corpus(write_jsonl(tmp_path / "t.jsonl", RECORDS)).text_field == "text"
 
 
 def test_json_array(tmp_path):
@@ -53,7 +89,8 @@ def test_json_array(tmp_path):
 def test_csv_and_tsv(tmp_path):
     check_records(load_corpus(write_csv(tmp_path / "c.csv", RECORDS), id_field="id"))
     check_records(load_corpus(write_csv(tmp_path / "c.tsv", RECORDS, "\t"), id_field="id"))
-    assert load_corpus(tmp_path / "c.csv").ids == [1, 2, 3]
+    no_ids = [{k: v for k, v in r.items() if k != "id"} for r in RECORDS]
+    assert load_corpus(write_csv(tmp_path / "n.csv", no_ids)).ids == [1, 2, 3]
 
 
 def test_csv_with_quoted_newline_keeps_one_record(tmp_path):
@@ -123,7 +160,7 @@ def test_blank_texts_list_their_ids(tmp_path):
 
 def test_duplicate_ids_are_listed(tmp_path):
     rows = [{"id": "a", "text": "x"}, {"id": "b", "text": "y"}, {"id": "a", "text": "z"}]
-    with pytest.raises(CorpusError, match=r"duplicate ids 'a'"):
+    with pytest.raises(CorpusError, match=r"duplicate ids in field 'id': 'a'"):
         load_corpus(write_jsonl(tmp_path / "c.jsonl", rows), id_field="id")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clusteragent import ClusterAgent
-from clusteragent.refine_ops import quoted
+from clusteragent.refine_ops import NOT_LISTED, quoted
 from fakes import ScriptedChatModel, delimited_texts, request_schema
 from test_agent import MOOD, TEXTS, TOPIC, TRUTH, scripted
 
@@ -181,3 +181,16 @@ def test_ids_the_message_does_not_contain_are_ignored():
 def test_quoted_names_are_found():
     assert quoted('Merge the clusters "A b" and \'C\' into “D”.') == ["A b", "C", "D"]
     assert quoted("don't split it") == []
+
+
+@pytest.mark.parametrize("odd", ['rain / "storms" 2', "2019 / horrible", "it's 3"])
+def test_a_cluster_is_found_by_its_exact_quoted_name_whatever_its_characters(odd):
+    agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": odd},
+                    {"action": "merge", "clusters": [NOT_LISTED, NOT_LISTED]}])
+    assert "Renamed" in agent.chat("Rename the weather cluster.")
+    assert odd in agent.result_.names
+    reply = agent.chat(f'Merge the clusters "{odd}" and "football" into one.')
+    assert reply.startswith("Merged"), reply
+    assert agent.result_.k == 2 and "cooking" in agent.result_.names
+    sizes = {c["name"]: c["size"] for c in agent.result_.clusters}
+    assert sizes[odd] == int((TOPIC != "cooking").sum())
