@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,7 @@ class ClusterAgent:
             print(f"clusteragent: {message}", file=sys.stderr, flush=True)
 
     def fit(self, texts: Sequence[str] | Corpus, instruction: str, ids: Sequence[Any] | None = None,
-            out_dir: str | Path | None = None, resume: bool = False) -> "ClusterAgent":
+            out_dir: str | Path | None = None, resume: bool = False) -> ClusterAgent:
         """Cluster `texts` by `instruction`; the result is in `result_` (and `labels_`, `clusters_`).
 
         Args:
@@ -161,7 +162,7 @@ class ClusterAgent:
         return self
 
     @classmethod
-    def load(cls, out_dir: str | Path, model: Any = None, progress: bool = False) -> "ClusterAgent":
+    def load(cls, out_dir: str | Path, model: Any = None, progress: bool = False) -> ClusterAgent:
         """The agent of the finished run in `out_dir` (a `fit(..., out_dir=...)` or `clusteragent run`) with
         its final state and corpus, ready to `chat`; `model` replaces the run's chat model."""
         from clusteragent.graph import build_graph

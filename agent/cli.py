@@ -197,8 +197,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         have = all(importlib.util.find_spec(m) is not None for m in model.part_modules)
         line("--", f"  llamacpp:{name}", "installed" if have else f"not installed ({model.install_hint})")
     openai_env = ", ".join(f"{v} set" for v in ("OPENAI_BASE_URL", "OPENAI_API_KEY") if os.environ.get(v)) or "no OPENAI_* set"
-    line("--", "openai (any compatible)", f"langchain-openai {package_version('langchain-openai') or 'not installed'}; {openai_env}")
-    line("--", "vllm (in-process, GPU)", f"vllm {package_version('vllm')}" if package_version("vllm") else "not installed (separate environment)")
+    client = package_version("langchain-openai") or "not installed"
+    line("--", "openai (any compatible)", f"langchain-openai {client}; {openai_env}")
+    vllm = package_version("vllm")
+    line("--", "vllm (in-process, GPU)", f"vllm {vllm}" if vllm else "not installed (separate environment)")
     from clusteragent.tools.embeddings import bf16_supported
     from clusteragent.tools.index import gpu_count
 

@@ -13,7 +13,8 @@ in the driver, the same code as a local run.
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

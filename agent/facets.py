@@ -1,17 +1,16 @@
 """Read from the instruction's own words what kind of facet it asks for, and so which view of the
 texts can follow it.
 
-The small default model misjudges this (it called "the language they are written in" a
+The small default model misjudges this (it can call "the language they are written in" a
 subject-matter facet, which sends the run down the embedding path that cannot follow language). The
 facet an instruction names usually follows its first "by": "by the language they are written in",
 "by their writing style", "by the domain of life they are about". When that phrase names a known
 kind of facet, it decides; otherwise the model's judgement stands.
 
-Each view is a representation in which texts that share a value of the facet lie close together
-(k-means with k = the gold number of groups, 300 goalex_syn texts): the meaning embeddings follow
-subject matter; character n-grams follow language (V 0.97, embeddings 0.25); layout follows form
-(V 0.60, embeddings 0.00). Facets like sentiment, emotion or dialog act have no such view; the
-model's labels carry them.
+Each view is a representation in which texts that share a value of the facet lie close together:
+the meaning embeddings follow subject matter, character n-grams follow language, layout follows form
+(docs/benchmarks.md measures each). Facets like sentiment, emotion or dialog act have no such view;
+the model's labels carry them.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ NOT_TOPICAL = CHARACTER_WORDS + LAYOUT_WORDS + (
     "tone", "register", "formality", "sentiment", "emotion", "mood", "feeling", "dialog act", "dialogue act",
     "speech act", "polarity", "politeness")
 # Where a post was posted (a site, forum, subreddit or newsgroup) is a community gathered around a
-# subject: the 1.5B read "by the Stack Exchange site" as another property and put every title in one cluster.
+# subject; a small model reads "by the Stack Exchange site" as another property.
 TOPICAL = ("topic", "subject", "theme", "domain", "scenario", "intent", "category", "field", "area", "purpose",
            "content", "product", "issue", "site", "forum", "subreddit", "newsgroup")
 

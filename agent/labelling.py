@@ -1,16 +1,17 @@
 """Label texts with cluster names, and correct the model's bias among the names (calibration).
 
 A small model is good at choosing one of a few named clusters for one text and poor at labelling many
-texts in one answer (with 20 texts per request the 0.5B model gave one cluster to all of them), so each
-request carries one delimited text; the cluster list sits in the system prompt, which is identical
-across requests, so a llama.cpp server reuses its cached prefix.
+texts in one answer (it tends to give them all one cluster), so each request carries one delimited
+text; the cluster list sits in the system prompt, which is identical across requests, so a llama.cpp
+server reuses its cached prefix.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, create_model

@@ -113,7 +113,7 @@ def resolve_gguf(name_or_path: str, cache_dir: Path) -> Path:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def served_chat_model_class():
     """ChatOpenAI plus the backend facts callers need; built on first use so importing stays light."""
     from langchain_openai import ChatOpenAI
@@ -132,7 +132,7 @@ class EmbeddedServer:
     """A llama.cpp server running inside this process (xllamacpp), listening on 127.0.0.1 only."""
 
     _lock = threading.Lock()
-    _running: dict[tuple, "EmbeddedServer"] = {}
+    _running: dict[tuple, EmbeddedServer] = {}
 
     def __init__(self, model_path: Path, n_ctx: int, parallel: int, threads: int, seed: int):
         try:
@@ -150,8 +150,8 @@ class EmbeddedServer:
         params.cpuparams_batch.poll = 0
         params.sampling.seed = seed
         # Memory: with the default mmap, llama.cpp repacks most weights into faster layouts in anonymous
-        # memory while the file's pages stay mapped too, so the model counts twice (1.9 GB resident for a
-        # 1.1 GB file). Reading the file into memory keeps one copy (1.3 GB) at the same speed.
+        # memory while the file's pages stay mapped too, so the model counts twice. Reading the file into
+        # memory keeps one copy at the same speed (docs/benchmarks.md).
         params.load_mode = xllamacpp.llama_load_mode.LLAMA_LOAD_MODE_NONE
         # The server's host-memory prompt cache keeps every earlier prompt's state; one slot reuses its
         # own prefix already, so the cache only adds memory.
@@ -170,7 +170,7 @@ class EmbeddedServer:
 
     @classmethod
     def get(cls, model_path: Path, n_ctx: int = 4096, parallel: int = 1, threads: int | None = None,
-            seed: int = 0) -> "EmbeddedServer":
+            seed: int = 0) -> EmbeddedServer:
         """The running server for these settings, started on first use (one per process and settings)."""
         threads = threads or max(1, min(os.cpu_count() or 1, 8))
         key = (str(model_path), n_ctx, parallel, threads, seed)

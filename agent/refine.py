@@ -24,8 +24,21 @@ from pydantic import BaseModel, Field, create_model
 
 from clusteragent.errors import ConfigError, ModelError
 from clusteragent.prompts import load_prompt
-from clusteragent.refine_ops import (ACTIONS, NOT_LISTED, OPERATIONS, CannotDo, Change, RefineContext, RefineDecision,
-                                     Turn, named_clusters, numbered, quoted, resolve, unknown_quoted)
+from clusteragent.refine_ops import (
+    ACTIONS,
+    NOT_LISTED,
+    OPERATIONS,
+    CannotDo,
+    Change,
+    RefineContext,
+    RefineDecision,
+    Turn,
+    named_clusters,
+    numbered,
+    quoted,
+    resolve,
+    unknown_quoted,
+)
 from clusteragent.result import ClusterResult, build_result
 from clusteragent.tools import taxonomy as tx
 

@@ -19,8 +19,8 @@ import sqlite3
 import tempfile
 import threading
 from collections import defaultdict, deque
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import Iterator, MutableMapping
 
 import numpy as np
 

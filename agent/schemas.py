@@ -8,7 +8,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, create_model, field_validator
 
-
 DESCRIPTION_MAX = 120
 
 

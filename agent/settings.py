@@ -36,7 +36,7 @@ class Settings(BaseModel):
     progress: bool = Field(True, description="Show progress bars on stderr.")
 
     @classmethod
-    def resolve(cls, **explicit: Any) -> "Settings":
+    def resolve(cls, **explicit: Any) -> Settings:
         """Build settings from explicit values (None means unset), then environment, then defaults."""
         values: dict[str, Any] = {}
         for name in cls.model_fields:

@@ -8,8 +8,9 @@ assignment array live in the run context; the state refers to arrays by name.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, MutableMapping, TypedDict
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
@@ -49,21 +50,20 @@ class AgentConfig(BaseModel):
     first_proposal_max: int = Field(8, ge=2, description="most clusters in the first proposal when k is not fixed")
 
     @model_validator(mode="after")
-    def _range(self) -> "AgentConfig":
+    def _range(self) -> AgentConfig:
         if self.k is not None and (self.k_min is not None or self.k_max is not None):
             raise ConfigError("give either k or a k range (k_min/k_max), not both.")
         if self.k_min is not None and self.k_max is not None and self.k_min > self.k_max:
             raise ConfigError(f"k_min ({self.k_min}) is larger than k_max ({self.k_max}).")
         return self
 
-    def resolved_for(self, provider: str) -> "AgentConfig":
+    def resolved_for(self, provider: str) -> AgentConfig:
         """Fill the defaults that depend on the model's strength.
 
-        Measured on GoalEx by language (300 texts, 60 calls): with the embedded 1.5B model, one
-        propose batch and two review steps took V-measure from 0.64 to 0.14 (it added topic clusters
-        and renamed "French" to "English Language Texts"), so on the embedded backend the taxonomy
-        comes from the understand step alone and the labels, calibration and classifier do the rest.
-        A served model gets the full loop. Explicit values always win.
+        The embedded model loses the facet when it revises its own list (it adds topic clusters to a
+        list of languages; docs/benchmarks.md), so on the embedded backend the taxonomy comes from the
+        understand step alone and the labels, calibration and classifier do the rest. A served model
+        gets the full loop. Explicit values always win.
         """
         small = provider == "llamacpp"
         return self.model_copy(update={

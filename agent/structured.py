@@ -13,11 +13,12 @@ import functools
 import json
 import re
 import threading
-import typing
 import time
+import typing
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -67,7 +68,7 @@ def _compact_grammar(schema: type[BaseModel]) -> str:
 
     spec = _closed(schema.model_json_schema())
     # json.dumps's separators: the model writes ", " and ": " by habit, and a forbidden space after
-    # the colon skews which name it picks (measured: most languages became "Italian" with ":").
+    # the colon skews which name it picks.
     spec["x-guidance"] = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
     return xllamacpp.json_schema_to_grammar(json.dumps(spec))
 
@@ -116,7 +117,7 @@ class Usage:
             self.seconds += seconds
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Usage":
+    def from_dict(cls, d: dict) -> Usage:
         """The counter `as_dict` described (a resumed run goes on counting from there)."""
         return cls(calls=d.get("model_calls", 0), failed_calls=d.get("failed_calls", 0),
                    prompt_tokens=d.get("prompt_tokens", 0), completion_tokens=d.get("completion_tokens", 0),

@@ -15,8 +15,13 @@ import numpy as np
 from clusteragent.labelling import calibrated_labels, label_rows
 from clusteragent.naming import fallback_name, name_group, unrequested, voted_name
 from clusteragent.tools import taxonomy as tx
-from clusteragent.tools.features import (distinctive_layout, distinctive_words, layout_statistics, layout_vectors,
-                                         surface_features)
+from clusteragent.tools.features import (
+    distinctive_layout,
+    distinctive_words,
+    layout_statistics,
+    layout_vectors,
+    surface_features,
+)
 from clusteragent.tools.kestimate import estimate_k
 from clusteragent.tools.semantic_map import is_mapped, semantic_map
 

@@ -19,11 +19,11 @@ import time
 
 from pydantic import ValidationError
 
+from clusteragent.labelling import label_messages, label_schema
 from clusteragent.models import EmbeddedServer, resolve_gguf
 from clusteragent.settings import Settings
 from clusteragent.structured import extract_json, output_constraint
 from clusteragent.tools.corpus import load_corpus, sample_corpus_path
-from clusteragent.labelling import label_messages, label_schema
 
 DOMAINS = {
     "banking": "bank accounts, transfers, balances, bills and payments",

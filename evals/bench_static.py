@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     models = {"minilm": Embedder(progress=False), "static": Embedder("static", progress=False)}
     sample = load_corpus(sample_corpus_path()).texts
     for name, embedder in models.items():
-        embedder.model  # load (and for static, distill once) before timing
+        _ = embedder.model  # load (and for static, distill once) before timing
         runs = []
         for _ in range(args.repeats):
             started = time.perf_counter()

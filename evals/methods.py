@@ -7,8 +7,9 @@ reports model calls and tokens (zero for the baselines).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

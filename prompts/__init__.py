@@ -43,7 +43,7 @@ class Prompt:
         return [("system", self.system.render(**variables).strip()), ("user", self.user.render(**variables).strip())]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_prompt(name: str) -> Prompt:
     raw = yaml.safe_load((files(__name__) / f"{name}.yaml").read_text(encoding="utf-8"))
     return Prompt(name=name, version=int(raw["version"]), system=_env.from_string(raw["system"]),

@@ -5,15 +5,14 @@ facet the instruction names, so the right partition is known by construction.
 """
 
 import json
-import re
 
 import numpy as np
 import pytest
+from fakes import ScriptedChatModel, choices, delimited_texts, is_retry, request_schema
 from sklearn.metrics import v_measure_score
 
 from clusteragent import ClusterAgent
 from clusteragent.errors import ConfigError
-from fakes import ScriptedChatModel, choices, delimited_texts, is_retry, request_schema
 
 TOPICS = {"weather": ["the rain in the city", "the storm last night", "the sunny forecast", "the snow on the roads"],
           "football": ["the match on saturday", "our striker's goal", "the league table", "the referee's call"],
@@ -179,8 +178,8 @@ def test_empty_instruction_is_an_error():
 
 def test_written_files(by_topic, tmp_path):
     out = by_topic.result_.write(tmp_path / "run")
-    lines = [json.loads(l) for l in (out / "assignments.jsonl").read_text().splitlines()]
-    assert [l["id"] for l in lines] == list(range(1, len(TEXTS) + 1))
+    lines = [json.loads(line) for line in (out / "assignments.jsonl").read_text().splitlines()]
+    assert [line["id"] for line in lines] == list(range(1, len(TEXTS) + 1))
     assert set(lines[0]) == {"id", "cluster", "cluster_name", "confidence"}
     clusters = json.loads((out / "clusters.json").read_text())
     assert {"cluster", "name", "description", "size", "representative_ids", "representative_texts"} <= set(clusters[0])
@@ -253,8 +252,7 @@ def test_calibration_removes_a_preference_for_one_name_whatever_the_text():
 
 
 def test_a_cluster_for_the_facets_absence_is_not_calibrated_away():
-    from clusteragent.labelling import calibrated_labels
-    from clusteragent.labelling import absent_value
+    from clusteragent.labelling import absent_value, calibrated_labels
     from clusteragent.tools.taxonomy import Taxonomy
 
     assert absent_value(["positive", "Neutral", "negative"]) == "Neutral"

@@ -27,7 +27,8 @@ def test_the_text_field_used_is_said_on_stderr(tmp_path, capsys):
     (None, [], "no such file"),
     (lambda p: p.write_text('{"text": "a"}\nnot json\n'), [], "line 2 is not valid JSON"),
     (lambda p: p.write_text('{"text": "a"}\n'), ["--text-field", "body"], "no text field 'body'; the fields are 'text'"),
-    (lambda p: p.write_text('{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n'), ["--id-field", "id"], "duplicate ids in field 'id': 1"),
+    (lambda p: p.write_text('{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n'), ["--id-field", "id"],
+     "duplicate ids in field 'id': 1"),
     (lambda p: p.write_text(""), [], "empty"),
 ])
 def test_user_errors_print_one_line_and_exit_2(tmp_path, capsys, make, args, message):

@@ -183,7 +183,7 @@ def test_invalid_json_line_gives_the_line_number(tmp_path):
 
 def test_non_utf8_bytes_are_replaced_with_a_warning_and_nothing_dropped(tmp_path):
     path = tmp_path / "c.txt"
-    path.write_bytes("caf\u00e9 ok\n".encode() + b"bad \xff\xfe byte\n" + "third\n".encode())
+    path.write_bytes("caf\u00e9 ok\n".encode() + b"bad \xff\xfe byte\n" + b"third\n")
     with pytest.warns(UnicodeWarning, match=r"line\(s\) 2"):
         corpus = load_corpus(path)
     assert len(corpus) == 3

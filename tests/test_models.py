@@ -117,8 +117,9 @@ def test_vllm_backend_loads_lazily_and_explains_a_missing_install():
 def test_server_that_is_down_gives_a_clear_error_naming_the_url():
     import socket
 
-    from clusteragent.structured import StructuredLLM
     from test_structured import MESSAGES, Pick
+
+    from clusteragent.structured import StructuredLLM
 
     with socket.socket() as s:  # a port that nothing listens on
         s.bind(("127.0.0.1", 0))
@@ -174,8 +175,9 @@ class _FlakyServer:
 
 @pytest.mark.local_server
 def test_429_and_500_are_retried_then_answered():
-    from clusteragent.structured import StructuredLLM
     from test_structured import MESSAGES, Pick
+
+    from clusteragent.structured import StructuredLLM
 
     server = _FlakyServer([429, 500])
     try:
@@ -188,8 +190,9 @@ def test_429_and_500_are_retried_then_answered():
 
 @pytest.mark.local_server
 def test_persistent_500_ends_in_a_clear_error_after_the_retries():
-    from clusteragent.structured import StructuredLLM
     from test_structured import MESSAGES, Pick
+
+    from clusteragent.structured import StructuredLLM
 
     server = _FlakyServer([500] * 10)
     try:

@@ -6,10 +6,11 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 
-from clusteragent.executors import RayExecutor  # noqa: E402
-from clusteragent.tools.embeddings import Embedder  # noqa: E402
 from fakes import FakeOpenAIServer  # noqa: E402
 from test_reliability import TEXTS  # noqa: E402
+
+from clusteragent.executors import RayExecutor  # noqa: E402
+from clusteragent.tools.embeddings import Embedder  # noqa: E402
 
 pytestmark = pytest.mark.local_server  # Ray's own processes talk over loopback
 

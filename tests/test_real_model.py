@@ -5,9 +5,9 @@ import json
 import pytest
 
 from clusteragent.cli import main
+from clusteragent.labelling import label_messages, label_schema
 from clusteragent.models import DEFAULT_CHAT_MODEL, backend_info, load_chat_model
 from clusteragent.structured import StructuredLLM, output_constraint
-from clusteragent.labelling import label_messages, label_schema
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_model]
 
@@ -66,7 +66,7 @@ def test_agent_runs_end_to_end_on_the_real_model(chat, tmp_path):
     assert result.run["model_calls"] <= 14
     out = result.write(tmp_path / "run")
     lines = (out / "assignments.jsonl").read_text().splitlines()
-    assert [json.loads(l)["id"] for l in lines] == list(range(1, len(texts) + 1))
+    assert [json.loads(line)["id"] for line in lines] == list(range(1, len(texts) + 1))
     assert all(c["name"].strip() for c in result.clusters)
 
 

@@ -1,15 +1,14 @@
-"""Chat refinement with a scripted model: each operation's invariants, undo, persistence across sessions."""
+"""Chat refinement with a scripted model: each operation's invariants, undo, persistence across processes."""
 
 import json
 
 import numpy as np
 import pytest
-
-from clusteragent import ClusterAgent
-from clusteragent.refine_ops import NOT_LISTED, quoted
 from fakes import ScriptedChatModel, delimited_texts, request_schema
 from test_agent import MOOD, TEXTS, TOPIC, TRUTH, scripted
 
+from clusteragent import ClusterAgent
+from clusteragent.refine_ops import NOT_LISTED, quoted
 
 
 def chat_model(decisions):
@@ -163,7 +162,8 @@ def test_a_second_session_sees_the_first_ones_changes(tmp_path):
     agent = ClusterAgent(model=chat_model([]), progress=False, max_model_calls=60)
     agent.fit(TEXTS, instruction="Cluster by topic.", out_dir=tmp_path)
     k = agent.result_.k
-    first = ClusterAgent.load(tmp_path, model=chat_model([{"action": "merge", "clusters": ["weather", "cooking"]}])).refine_session()
+    merge = chat_model([{"action": "merge", "clusters": ["weather", "cooking"]}])
+    first = ClusterAgent.load(tmp_path, model=merge).refine_session()
     first.chat('Merge "weather" and "cooking".')
     del first
     second = ClusterAgent.load(tmp_path, model=chat_model([{"action": "undo"}])).refine_session()

@@ -5,9 +5,9 @@ import inspect
 import numpy as np
 import pytest
 
+from clusteragent.review_tools import REVIEW_TOOLS, Workspace, call_tool, describe_tools, tool_arguments
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
-from clusteragent.review_tools import REVIEW_TOOLS, Workspace, call_tool, describe_tools, tool_arguments
 from clusteragent.tools.retrieve import cluster_neighbours, retrieve
 
 

@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import FakeOpenAIServer
+from test_structured import MESSAGES, Pick
 
 from clusteragent.cli import main
 from clusteragent.errors import ModelError
 from clusteragent.models import load_chat_model
 from clusteragent.structured import StructuredLLM
-from fakes import FakeOpenAIServer
-from test_structured import MESSAGES, Pick
 
 WORDS = ["rain", "storm", "goal", "match", "pasta", "bread", "bank", "loan", "song", "guitar"]
 TEXTS = [f"a note about the {w} number {i}" for i in range(12) for w in WORDS]
@@ -57,7 +57,8 @@ BAD_INPUTS = {
     "named text field absent": ('{"id": 1, "text": "x"}\n', ["--text-field", "content"], "no text field 'content'"),
     "duplicate ids": ('{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n', [], "duplicate ids"),
     "mixed id types that collide": ('{"id": 7, "text": "a"}\n{"id": "7", "text": "b"}\n', [], "duplicate ids"),
-    "k larger than the corpus": ('{"id": 1, "text": "a"}\n{"id": 2, "text": "b"}\n', ["--k", "5"], "k=5 is larger than the corpus"),
+    "k larger than the corpus": ('{"id": 1, "text": "a"}\n{"id": 2, "text": "b"}\n', ["--k", "5"],
+                                 "k=5 is larger than the corpus"),
     "k below 1": ('{"id": 1, "text": "a"}\n', ["--k", "0"], "setting 'k': Input should be greater than or equal to 1"),
     "k range reversed": ('{"id": 1, "text": "a"}\n', ["--k-min", "5", "--k-max", "2"], "k_min (5) is larger than k_max (2)"),
 }
@@ -97,10 +98,11 @@ def test_odd_but_valid_input_gives_a_correct_result(tmp_path, monkeypatch, capsy
         assert main(run_args(path, tmp_path / "out")) == 0
         longest = max(len(m["content"]) for b in server.bodies for m in b["messages"])
     assert "not UTF-8" in capsys.readouterr().err
-    rows = [json.loads(l) for l in (tmp_path / "out" / "assignments.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "assignments.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [i if i % 2 else f"s{i}" for i in range(40)] + ["huge", "latin1"]
     assert longest < 10_000  # the 300,000-character text reached the model truncated
-    kept = {json.loads(l)["id"]: json.loads(l)["text"] for l in (tmp_path / "out" / "corpus.jsonl").read_text().splitlines()}
+    copied = (tmp_path / "out" / "corpus.jsonl").read_text().splitlines()
+    kept = {json.loads(line)["id"]: json.loads(line)["text"] for line in copied}
     assert kept["huge"] == huge and kept["latin1"] == "caf\ufffd cr\ufffdme"
 
 

@@ -4,11 +4,11 @@ from typing import Literal
 import httpx
 import openai
 import pytest
+from fakes import ScriptedChatModel
 from pydantic import BaseModel, Field
 
 from clusteragent.errors import ModelError
 from clusteragent.structured import StructuredLLM, extract_json, output_constraint, response_format, split_think
-from fakes import ScriptedChatModel
 
 
 class Pick(BaseModel):

@@ -6,15 +6,14 @@ is known by construction and shares nothing with the others.
 """
 
 import json
-import re
 
 import numpy as np
 import pytest
+from fakes import ScriptedChatModel, delimited_texts, request_schema
 from sklearn.cluster import KMeans
 from sklearn.metrics import v_measure_score
 
 from clusteragent import ClusterAgent
-from fakes import ScriptedChatModel, delimited_texts, request_schema
 
 SUBJECTS = {"en": ["the rain", "our team", "the bread", "the train", "my garden", "the market"],
             "de": ["der Regen", "unser Team", "das Brot", "der Zug", "mein Garten", "der Markt"]}

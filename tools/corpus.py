@@ -1,8 +1,9 @@
 """Load and validate a corpus: JSONL, CSV/TSV, Parquet or plain text, one text per record.
 
 Every record comes back exactly once, in file order, with the user's id: the `id` field's value (its
-type kept) when records have one, another field's with `id_field`, else the 1-based line or row number. Anything that would make a record disappear or collide is an
-error that names the records concerned; undecodable bytes are replaced and reported, never dropped.
+type kept) when records have one, another field's with `id_field`, else the 1-based line or row
+number. Anything that would make a record disappear or collide is an error that names the records
+concerned; undecodable bytes are replaced and reported, never dropped.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import csv
 import io
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from clusteragent.errors import CorpusError
 

@@ -12,9 +12,9 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -89,7 +89,7 @@ class Embedder:
         self._model = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, executor=None) -> "Embedder":
+    def from_settings(cls, settings: Settings, executor=None) -> Embedder:
         return cls(settings.embedding_model, settings.embedding_precision, settings.embedding_batch_size,
                    settings.cache_dir if settings.embedding_cache else None, settings.progress, executor,
                    Path(settings.cache_dir) / "models")
@@ -191,7 +191,7 @@ class Embedder:
         texts = list(texts)
         started = time.perf_counter()
         if self.cache_dir is None:
-            self.model  # load before the clock starts: stats time the encoding alone
+            _ = self.model  # load before the clock starts: stats time the encoding alone
             started = time.perf_counter()
             out = np.empty((len(texts), self.dimension), dtype=np.float32)
             self._encode_into(texts, out)
@@ -207,7 +207,7 @@ class Embedder:
             except (ValueError, OSError):
                 log.warning("ignoring unreadable cache file %s", path)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.model
+        _ = self.model
         started = time.perf_counter()
         # Write to a private temporary file and rename it into place: two runs sharing the cache never
         # see each other's half-written arrays.

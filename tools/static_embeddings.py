@@ -1,7 +1,7 @@
 """A static embedding model distilled locally from the default MiniLM with model2vec: no download.
 
-Distillation runs MiniLM once over its own vocabulary (about 30,000 tokens; 47 s measured on this
-project's 2-core machine) and keeps one 256-d vector per token; encoding a text is then a lookup and a
+Distillation runs MiniLM once over its own vocabulary (about 30,000 tokens; under a minute on two
+cores) and keeps one 256-d vector per token; encoding a text is then a lookup and a
 mean, with no transformer pass. It is done once per cache folder, written to a temporary folder and
 renamed into place, so concurrent runs never load half a model.
 """

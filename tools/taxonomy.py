@@ -30,7 +30,7 @@ class Taxonomy:
     next_id: int = 0
 
     @classmethod
-    def from_specs(cls, specs) -> "Taxonomy":
+    def from_specs(cls, specs) -> Taxonomy:
         """From (name, description) pairs or objects with .name/.description."""
         tax = cls()
         for s in specs:
@@ -38,7 +38,7 @@ class Taxonomy:
             tax = tax.added(name, desc)[0]
         return tax
 
-    def added(self, name: str, description: str = "") -> tuple["Taxonomy", int]:
+    def added(self, name: str, description: str = "") -> tuple[Taxonomy, int]:
         cid = self.next_id
         return Taxonomy(self.clusters + [Cluster(cid, name.strip(), description.strip())], cid + 1), cid
 
@@ -61,7 +61,7 @@ class Taxonomy:
     def names(self) -> list[str]:
         return [c.name for c in self.clusters]
 
-    def without(self, ids) -> "Taxonomy":
+    def without(self, ids) -> Taxonomy:
         drop = set(ids)
         return Taxonomy([c for c in self.clusters if c.id not in drop], self.next_id)
 
@@ -69,12 +69,12 @@ class Taxonomy:
         return [c.as_dict() for c in self.clusters]
 
     @classmethod
-    def from_list(cls, items: list[dict], next_id: int | None = None) -> "Taxonomy":
+    def from_list(cls, items: list[dict], next_id: int | None = None) -> Taxonomy:
         clusters = [Cluster(int(d["id"]), d["name"], d.get("description", "")) for d in items]
         return cls(clusters, next_id if next_id is not None else max([c.id for c in clusters], default=-1) + 1)
 
     @classmethod
-    def from_state(cls, state) -> "Taxonomy":
+    def from_state(cls, state) -> Taxonomy:
         """The taxonomy a graph state holds in its `taxonomy` and `next_id` fields."""
         return cls.from_list(state.get("taxonomy", []), state.get("next_id"))
 
