@@ -8,6 +8,7 @@ from clusteragent.cli import main
 from clusteragent.tools.corpus import sample_corpus_path
 
 
+@pytest.mark.slow
 def test_embed_bundled_sample_writes_n_by_384(tmp_path, capsys):
     out = tmp_path / "x.npy"
     assert main(["embed", str(sample_corpus_path()), "--out", str(out), "--quiet"]) == 0

@@ -12,7 +12,7 @@ from test_reliability import TEXTS  # noqa: E402
 from clusteragent.executors import RayExecutor  # noqa: E402
 from clusteragent.tools.embeddings import Embedder  # noqa: E402
 
-pytestmark = pytest.mark.local_server  # Ray's own processes talk over loopback
+pytestmark = [pytest.mark.local_server, pytest.mark.slow]  # Ray's own processes talk over loopback
 
 
 @pytest.fixture(scope="module")

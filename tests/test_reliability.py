@@ -188,6 +188,7 @@ def test_resume_after_a_crash_replays_finished_calls(uninterrupted, tmp_path, mo
 
 
 @pytest.mark.local_server
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_checkpoint(uninterrupted, tmp_path):
     """SIGKILL a `clusteragent run` process mid-way; `--resume` finishes it with the same result."""
     whole, total = uninterrupted
@@ -232,6 +233,7 @@ def test_the_api_key_is_used_but_never_written(tmp_path, monkeypatch, capsys):
 
 # ---------------------------------------------------------------- concurrency
 
+@pytest.mark.slow
 def test_two_processes_sharing_a_cache_dir_do_not_corrupt_it(tmp_path):
     import numpy as np
 

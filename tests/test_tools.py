@@ -219,6 +219,7 @@ def test_merge_closest_joins_the_nearest_centroids_first_until_k_remain():
     assert len(entries2) == 2 and len(tax2.clusters) == 2 and set(np.unique(out2)) == {c.id for c in tax2.clusters}
 
 
+@pytest.mark.slow  # UMAP compiles with numba on first use
 def test_semantic_map_keeps_separate_groups_apart_and_repeats_under_a_seed():
     from sklearn.cluster import KMeans
     from sklearn.metrics import v_measure_score
