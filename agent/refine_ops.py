@@ -85,6 +85,15 @@ class Turn:
         live = set(tax.ids)
         return {**tax.as_state(), "assignment_ref": ref, "labels": {r: c for r, c in labels.items() if c in live}}
 
+    def placed(self, tax: tx.Taxonomy, rows: np.ndarray, cluster_id: int) -> tuple[dict, str]:
+        """The fields after putting `rows` into one cluster (the user's word becomes their label; clusters
+        left empty are removed), and a note naming those removed."""
+        assignment, _ = tx.reassign(self.assignment, tax, rows, cluster_id)
+        labels = dict(self.labels, **{str(int(r)): cluster_id for r in rows})
+        tax, empty = tx.drop_empty(assignment, tax)
+        note = f" Emptied and removed: {', '.join(empty)}." if empty else ""
+        return self.fields(tax, assignment, labels), note
+
     def workspace(self) -> Workspace:
         return Workspace(assignment=self.assignment, taxonomy=self.tax, labels=dict(self.labels),
                          texts=self.ctx.texts, vectors=self.ctx.vectors, index=None)
@@ -263,12 +272,8 @@ def move(turn: Turn, d: RefineDecision) -> Change:
     rows = rows[turn.assignment[rows] != target.id]
     if len(rows) == 0:
         return Change(f'No texts needed moving into "{target.name}" ({how}).')
-    new = turn.assignment.copy()
-    new[rows] = target.id
-    labels = dict(turn.labels, **{str(int(r)): target.id for r in rows})
-    tax, empty = tx.drop_empty(new, turn.tax)
-    note = f" Emptied and removed: {', '.join(empty)}." if empty else ""
-    return Change(f'Moved {len(rows)} text(s) into "{target.name}" ({how}).{note}', turn.fields(tax, new, labels))
+    fields, note = turn.placed(turn.tax, rows, target.id)
+    return Change(f'Moved {len(rows)} text(s) into "{target.name}" ({how}).{note}', fields)
 
 
 def add_cluster(turn: Turn, d: RefineDecision) -> Change:
@@ -282,12 +287,8 @@ def add_cluster(turn: Turn, d: RefineDecision) -> Change:
     if len(rows) == 0:
         raise CannotDo(f'No texts fit "{d.description.strip()}" ({how}); no cluster was added.')
     tax, cid = turn.tax.added(name, d.description)
-    new = turn.assignment.copy()
-    new[rows] = cid
-    labels = dict(turn.labels, **{str(int(r)): cid for r in rows})
-    tax, empty = tx.drop_empty(new, tax)
-    note = f" Emptied and removed: {', '.join(empty)}." if empty else ""
-    return Change(f'Added "{name}" with {len(rows)} text(s) ({how}).{note}', turn.fields(tax, new, labels))
+    fields, note = turn.placed(tax, rows, cid)
+    return Change(f'Added "{name}" with {len(rows)} text(s) ({how}).{note}', fields)
 
 
 def granularity(turn: Turn, d: RefineDecision) -> Change:
