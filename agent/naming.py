@@ -30,10 +30,10 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
 
 
 def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,
-                 taken: Sequence[str], step: str, n: int = 8) -> ClusterSpec | None:
+                 taken: Sequence[str], step: str, n: int = 8, shared: Sequence[str] = ()) -> ClusterSpec | None:
     """name_group shown the `n` texts of `rows` closest to their centre."""
     central = tx.central_members(vectors, rows, n)
-    return name_group(llm, instruction, facet, [texts[r] for r in central], taken, step=step)
+    return name_group(llm, instruction, facet, [texts[r] for r in central], taken, step=step, shared=shared)
 
 
 def unrequested(words: list[str], texts: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from clusteragent.labelling import calibrated_labels, label_rows
-from clusteragent.naming import fallback_name, name_group, unrequested, voted_name
+from clusteragent.naming import fallback_name, name_members, unrequested, voted_name
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import (
     distinctive_layout,
@@ -147,12 +147,11 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     for g in order:
         spec = voted_name(shown[int(g)], votes, listed, tax.names) if shown else None
         if spec is None and ctx.calls_left() > 0:
-            rows = tx.central_members(vectors, members(g), NAMING_TEXTS)
             shared = traits.get(int(g), [])
             if view_name == "meaning" and shared:
                 shared = ["uses of the words " + ", ".join(f'"{w}"' for w in shared)]
-            spec = name_group(ctx.llm, state["instruction"], state.get("facet", ""), [ctx.texts[r] for r in rows],
-                              tax.names, step="name_cluster", shared=shared)
+            spec = name_members(ctx.llm, state["instruction"], state.get("facet", ""), ctx.texts, vectors, members(g),
+                                tax.names, step="name_cluster", n=NAMING_TEXTS, shared=shared)
         if spec is None:
             spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout")
             notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name (or no calls were left)')
