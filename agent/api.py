@@ -13,10 +13,21 @@ import numpy as np
 
 from clusteragent.errors import ConfigError
 from clusteragent.result import ClusterResult, build_result, versions
-from clusteragent.run_folder import RunStore, clear_run_files, read_corpus, read_session, resume_thread, write_session
+from clusteragent.run_folder import (
+    RunStore,
+    clean_stale_temps,
+    clear_run_files,
+    damaged,
+    make_run_folder,
+    read_corpus,
+    read_session,
+    resume_thread,
+    write_session,
+)
+from clusteragent.run_lock import RunLock
 from clusteragent.settings import Settings
 from clusteragent.state import AgentConfig, RunContext
-from clusteragent.tools.corpus import Corpus, from_texts
+from clusteragent.tools.corpus import Corpus, from_texts, work_texts
 from clusteragent.tools.taxonomy import Taxonomy
 
 
@@ -128,7 +139,7 @@ class ClusterAgent:
             print(f"clusteragent: {message}", file=sys.stderr, flush=True)
 
     def fit(self, texts: Sequence[str] | Corpus, instruction: str, ids: Sequence[Any] | None = None,
-            out_dir: str | Path | None = None, resume: bool = False) -> ClusterAgent:
+            out_dir: str | Path | None = None, resume: bool = False, force: bool = False) -> ClusterAgent:
         """Cluster `texts` by `instruction`; the result is in `result_` (and `labels_`, `clusters_`).
 
         Args:
@@ -137,8 +148,12 @@ class ClusterAgent:
             ids: one id per text (default 1..N).
             out_dir: a folder for the run's checkpoints, arrays and recorded model answers (SQLite;
                 durable, and what `resume` and `clusteragent refine` read). Default: kept in memory.
+                A folder that holds other files is refused unless `force`; the folder is locked
+                against other processes while the run writes there.
             resume: continue the run recorded in `out_dir` from its last checkpoint, replaying the
                 model answers it already has instead of asking again.
+            force: write the run's files into a folder that holds files of its own (only the run's
+                files are written or removed there).
         """
         if not instruction or not instruction.strip():
             raise ConfigError("give an instruction that says how to cluster the texts.")
@@ -146,39 +161,46 @@ class ClusterAgent:
         self.config.k_range(len(corpus))  # a k larger than the corpus fails before any model loads
         if resume and out_dir is None:
             raise ConfigError("resume needs the run's folder (out_dir / --out).")
+        if out_dir is None:
+            return self._fit(corpus, instruction, None, resume)
+        out = Path(out_dir)
+        make_run_folder(out, (corpus.source,), force=force)
+        with RunLock(out):
+            clean_stale_temps(out)
+            return self._fit(corpus, instruction, out, resume)
+
+    def _fit(self, corpus: Corpus, instruction: str, out: Path | None, resume: bool) -> ClusterAgent:
         started = time.perf_counter()
-        thread_id = resume_thread(out_dir, corpus, instruction) if resume else None
-        if not resume and out_dir is not None:
-            clear_run_files(Path(out_dir))
-        self.store_, self.corpus_, self._vectors = RunStore(out_dir), corpus, None
+        thread_id = resume_thread(out, corpus, instruction) if resume else None
+        if not resume and out is not None:
+            clear_run_files(out)
+        self.store_, self.corpus_, self._vectors = RunStore(out), corpus, None
         self.thread_id_ = thread_id or str(uuid.uuid4())
-        if out_dir is not None:
-            write_session(Path(out_dir), corpus, thread_id=self.thread_id_, instruction=instruction,
+        if out is not None:
+            write_session(out, corpus, thread_id=self.thread_id_, instruction=instruction,
                           **self.source_options, model=self.model if isinstance(self.model, str) else None,
                           embedding_model=self.settings.embedding_model, config=self.config.model_dump())
         state, ctx, trace = self._run_graph(instruction, self.thread_id_, resume=resume)
         self.state_, self._vectors, self._session = state, ctx.vectors, None
         self.result_ = self._result(ctx, state, trace, time.perf_counter() - started)
+        if resume and self.store_.has_thread(f"{self.thread_id_}/chat"):  # a finished run refined since
+            self.result_ = self.refine_session().result(run=self.result_.run)
         return self
 
     @classmethod
-    def load(cls, out_dir: str | Path, model: Any = None, progress: bool = False) -> ClusterAgent:
+    def load(cls, out_dir: str | Path, model: Any = None, progress: bool = False,
+             model_options: dict | None = None) -> ClusterAgent:
         """The agent of the finished run in `out_dir` (a `fit(..., out_dir=...)` or `clusteragent run`) with
-        its final state and corpus, ready to `chat`; `model` replaces the run's chat model."""
-        from clusteragent.graph import build_graph
-
+        its final state and corpus, ready to `chat`; `model` replaces the run's chat model. A damaged
+        folder (unreadable session, checkpoints or arrays) is a one-line ConfigError, found before any change."""
         out = Path(out_dir)
         session = read_session(out)
         corpus = read_corpus(out, session)
         config = {k: v for k, v in session["config"].items() if v is not None}
         agent = cls(model=model or session.get("model"), embedding_model=session.get("embedding_model"),
-                    progress=progress, **config)
+                    progress=progress, model_options=model_options, **config)
         agent.store_, agent.corpus_, agent.thread_id_ = RunStore(out), corpus, session["thread_id"]
-        snapshot = build_graph().compile(checkpointer=agent.store_.checkpointer).get_state(
-            {"configurable": {"thread_id": session["thread_id"]}})
-        if not snapshot.values.get("assignment_ref") or snapshot.next:
-            raise ConfigError(f"{out}: the run there has not finished; finish it with `clusteragent run ... --resume`.")
-        agent.state_ = snapshot.values
+        agent.state_ = _finished_state(out, agent.store_, session["thread_id"], len(corpus))
         return agent
 
     def recluster(self, instruction: str, thread_id: str) -> dict:
@@ -204,8 +226,9 @@ class ClusterAgent:
             start = None  # continue from the last checkpoint
             self._say(f"resuming thread {thread_id} after {usage.calls} model call(s); "
                       f"next: {', '.join(snapshot.next) or 'nothing (the run had finished)'}")
-        llm = StructuredLLM(chat, trace=trace, journal=self.store_.journal, usage=usage, executor=self.executor())
-        ctx = RunContext(texts=self.corpus_.texts, llm=llm, embedder=self.embedder(),
+        llm = StructuredLLM(chat, trace=trace, journal=self.store_.journal, usage=usage, executor=self.executor(),
+                            max_calls=self.config.max_model_calls)
+        ctx = RunContext(texts=work_texts(self.corpus_.texts), llm=llm, embedder=self.embedder(),
                          config=self.config.resolved_for(backend_info(chat)["provider"]), progress=self._say,
                          show_bars=self.progress, vectors=self._vectors, arrays=self.store_.arrays)
         state = graph.invoke(start, context=ctx, config=config)
@@ -255,4 +278,35 @@ class ClusterAgent:
             "wall_s": round(wall, 2), **llm.usage.as_dict(), "replayed_calls": llm.journal.replayed if llm.journal else 0,
             "prompt_versions": prompt_versions(), "versions": versions(),
         }
-        return build_result(corpus, ctx.vectors, Taxonomy.from_state(state), assignment, confidence, run, trace)
+        return build_result(corpus, self.vectors_, Taxonomy.from_state(state), assignment, confidence, run, trace)
+
+
+def _finished_state(out: Path, store: RunStore, thread_id: str, n_texts: int) -> dict:
+    """The final state of the run in `out`, after checking that its checkpoints and the arrays they name
+    (the run's and its chat's latest assignment) can be read."""
+    import sqlite3
+
+    from clusteragent.graph import build_graph
+    from clusteragent.refine import build_refine_graph
+
+    try:
+        snapshot = build_graph().compile(checkpointer=store.checkpointer).get_state(
+            {"configurable": {"thread_id": thread_id}})
+        chat = build_refine_graph().compile(checkpointer=store.checkpointer).get_state(
+            {"configurable": {"thread_id": f"{thread_id}/chat"}}).values
+    except sqlite3.DatabaseError as e:
+        raise damaged(out, f"checkpoints.sqlite: {e}") from None
+    if not snapshot.values.get("assignment_ref") or snapshot.next:
+        raise ConfigError(f"{out}: the run there has not finished; finish it with `clusteragent run ... --resume`.")
+    refs = [snapshot.values["assignment_ref"], snapshot.values["assignment_ref"] + ".confidence"]
+    refs += [chat["assignment_ref"]] if chat.get("assignment_ref") else []
+    for ref in refs:
+        try:
+            rows = store.arrays[ref].shape[0]
+        except KeyError:
+            raise damaged(out, f"arrays/{ref}.npy is missing") from None
+        except (OSError, ValueError, EOFError) as e:
+            raise damaged(out, f"arrays/{ref}.npy cannot be read: {e}") from None
+        if rows != n_texts:
+            raise damaged(out, f"arrays/{ref}.npy has {rows} rows for {n_texts} texts")
+    return snapshot.values

@@ -29,6 +29,11 @@ def _add_embedding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray-address", help="Ray cluster address for --executor ray (default: start a local instance)")
 
 
+def _add_timeout_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=float,
+                   help="seconds to wait for one model answer before asking again (default 120)")
+
+
 def _settings(args: argparse.Namespace):
     from clusteragent.settings import Settings
 
@@ -73,23 +78,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     agent = ClusterAgent(model=args.model, k=args.k, k_min=args.k_min, k_max=args.k_max,
                          max_model_calls=args.max_model_calls, seed=args.seed, settings=settings,
-                         progress=not args.quiet, executor=args.executor, ray_address=args.ray_address)
+                         progress=not args.quiet, executor=args.executor, ray_address=args.ray_address,
+                         model_options={"timeout": args.timeout} if getattr(args, "timeout", None) else None)
     agent.source_options = {"source": str(Path(args.input).resolve())}
     from clusteragent.errors import ModelUnavailable
+    from clusteragent.run_folder import make_run_folder
+    from clusteragent.run_lock import RunLock
 
-    try:
-        result = agent.fit(corpus, instruction=args.instruction, out_dir=args.out, resume=args.resume).result_
-    except ModelUnavailable as e:
-        raise ModelUnavailable(f"{e} Finished steps and answers are kept in {args.out}; when the server is back, "
-                               "run the same command with --resume.") from None
-    out = result.write(args.out)
+    out = make_run_folder(Path(args.out), (args.input,), force=args.force)
+    with RunLock(out):  # held from the run's first write to its last
+        try:
+            result = agent.fit(corpus, instruction=args.instruction, out_dir=out, resume=args.resume,
+                               force=args.force).result_
+        except ModelUnavailable as e:
+            raise ModelUnavailable(f"{e} Finished steps and answers are kept in {out}; when the server is back, "
+                                   "run the same command with --resume.") from None
+        result.write(out)
     run = result.run
     replayed = f", {run['replayed_calls']} replayed from the journal" if run.get("replayed_calls") else ""
+    from clusteragent.tools.taxonomy import printable
+
     print(f"{result.k} clusters for {len(result.ids)} texts ({run['model_calls']} model calls{replayed}, "
           f"{run['wall_s']}s); wrote {out}/assignments.jsonl, clusters.json, run.json")
     _print_clusters(result)
     for note in run["notes"]:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {printable(note)}", file=sys.stderr)
     return 0
 
 
@@ -99,24 +112,29 @@ def _print_clusters(result) -> None:
 
 
 def _refine_turn(session, out: Path, message: str) -> None:
-    """One chat turn: apply, rewrite the run folder's files, print the reply."""
-    import json
+    """One chat turn under the folder's lock: check the files, apply, rewrite the files, print the reply."""
+    from clusteragent.run_folder import read_run_record
+    from clusteragent.run_lock import RunLock
 
-    reply = session.chat(message)
-    run = json.loads((out / "run.json").read_text(encoding="utf-8")) if (out / "run.json").exists() else {}
-    session.result(run=run).write(out, with_trace=False)  # the run's trace.jsonl stays as the run wrote it
+    with RunLock(out, "refine"):
+        run = read_run_record(out)  # a damaged run.json stops the turn before anything changes
+        reply = session.chat(message)
+        session.result(run=run).write(out, with_trace=False)  # the run's trace.jsonl stays as the run wrote it
     print(reply.text)
 
 
-def _open_session(out: Path, model: str | None):
+def _open_session(out: Path, model: str | None, timeout: float | None = None):
     from clusteragent import ClusterAgent
+    from clusteragent.run_lock import RunLock
 
-    return ClusterAgent.load(out, model=model, progress=False).refine_session()
+    options = {"timeout": timeout} if timeout else None
+    with RunLock(out, "refine"):
+        return ClusterAgent.load(out, model=model, progress=False, model_options=options).refine_session()
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
-    session = _open_session(out, args.model)
+    session = _open_session(out, args.model, args.timeout)
     _refine_turn(session, out, args.message)
     return 0
 
@@ -136,7 +154,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             setattr(args, name, None)
         cmd_run(args)
         out = Path(args.out)
-    session = _open_session(out, args.model)
+    session = _open_session(out, args.model, args.timeout)
     print('Refine the clustering: "merge A and B", "split C", "why is text 17 in D?", "undo". '
           "An empty line or 'exit' ends.", file=sys.stderr)
     while True:
@@ -149,7 +167,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
         try:
             _refine_turn(session, out, message)
         except ClusterAgentError as e:
-            print(f"clusteragent: error: {e}", file=sys.stderr)
+            from clusteragent.redact import redact
+
+            print(f"clusteragent: error: {redact(str(e))}", file=sys.stderr)
     return 0
 
 
@@ -271,15 +291,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_options(p)
     p.add_argument("--instruction", required=True, help="how to cluster, e.g. 'by the customer\'s intent'")
     k = p.add_mutually_exclusive_group()
-    k.add_argument("--k", type=int, help="exact number of clusters (default: the agent decides)")
+    k.add_argument("--k", type=int, help="exact number of clusters (default: the agent decides); where the model's "
+                   "labels use fewer, the largest clusters are split until there are k")
     k.add_argument("--k-min", type=int, help="fewest clusters allowed (default 2)")
     p.add_argument("--k-max", type=int, help="most clusters allowed (default 20)")
     p.add_argument("--model", help="chat model, provider:name (default: the embedded llama.cpp model)")
-    p.add_argument("--max-model-calls", type=int, default=150, help="hard cap on chat model calls (default 150)")
+    p.add_argument("--max-model-calls", type=int, default=150,
+                   help="hard cap on requests to the chat model, retries included (default 150)")
+    _add_timeout_option(p)
     p.add_argument("--seed", type=int, default=0, help="seed for samples and classifiers (default 0)")
     p.add_argument("--out", required=True, help="output folder (also holds the run's checkpoints)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint, replaying finished model calls")
+    p.add_argument("--force", action="store_true",
+                   help="write into an --out folder that holds other files (only the run's own files are replaced)")
     _add_embedding_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -287,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir", help="the --out folder of a `clusteragent run`")
     p.add_argument("message", help='what to change or ask, e.g. \'Merge the clusters "A" and "B" into one.\'')
     p.add_argument("--model", help="chat model, provider:name (default: the run's model)")
+    _add_timeout_option(p)
     p.set_defaults(func=cmd_refine)
 
     p = sub.add_parser("chat", help="refine a run interactively (or cluster a corpus first, then refine)")
@@ -298,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="chat model, provider:name (default: the run's model)")
     p.add_argument("--max-model-calls", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="write into an --out folder that holds other files")
+    _add_timeout_option(p)
     _add_embedding_options(p)
     p.set_defaults(func=cmd_chat)
 
@@ -323,14 +351,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"clusteragent: warning: {message}", file=sys.stderr)
+    from clusteragent.redact import redact
+
+    print(f"clusteragent: warning: {redact(message)}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="clusteragent: %(levelname)s: %(message)s")
+    from clusteragent.redact import RedactingFormatter, redact
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("clusteragent: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     warnings.showwarning = _show_warning
     if not getattr(args, "func", None):
         parser.print_help()
@@ -338,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ClusterAgentError as e:
-        print(f"clusteragent: error: {e}", file=sys.stderr)
+        print(f"clusteragent: error: {redact(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("clusteragent: interrupted", file=sys.stderr)

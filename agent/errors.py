@@ -31,3 +31,8 @@ class ModelUnavailable(ClusterAgentError, RuntimeError):
     """The model server failed several calls in a row: the run stops (its finished work is kept) rather
     than spend the rest of its budget on retries against a server that is down. Not a ModelError, so
     that the steps that carry on past one failed answer do not carry on past this."""
+
+
+class BudgetSpent(ModelError):
+    """The run's model budget is spent: no request was sent. The steps that carry on past one failed answer
+    carry on past this one too, with what they have."""

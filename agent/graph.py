@@ -28,6 +28,7 @@ from clusteragent.prompts import load_prompt
 from clusteragent.review import review_reserve, review_step
 from clusteragent.run_folder import content_name
 from clusteragent.schemas import requested_words, taxonomy_schema, understanding_schema
+from clusteragent.splitting import split_until
 from clusteragent.state import AgentState, RunContext
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
@@ -253,9 +254,14 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         notes.append(f"dropped empty cluster(s): {empty}")
     assignment, tax, merges = tx.merge_closest(ctx.vectors, assignment, tax, state["k_max"])
     audit += [{**entry, "by": "finalize: k above the allowed maximum"} for entry in merges]
+    if len(tax.clusters) < state["k_min"]:  # the labels used fewer clusters than asked: split the largest
+        assignment, tax, _, splits = split_until(ctx.llm, state["instruction"], state.get("facet", ""), ctx.texts,
+                                                 ctx.vectors, assignment, tax, dict(state.get("labels", {})),
+                                                 state["k_min"], ctx.calls_left(), ctx.config.seed)
+        audit += [{**entry, "by": "finalize: k below the allowed minimum"} for entry in splits]
     if len(tax.clusters) < state["k_min"]:
-        notes.append(f"{len(tax.clusters)} clusters, fewer than the {state['k_min']} asked: the model's labels "
-                     f"used only these")
+        notes.append(f"{len(tax.clusters)} clusters, fewer than the {state['k_min']} asked: the texts are too few "
+                     f"or too alike to split further")
     if state.get("stop_reason") == "model budget exhausted":
         notes.append("the model budget ran out; the result is valid but the review was cut short")
     problems = tx.validate(assignment, tax, len(ctx.texts))  # no k range: fewer than k_min is noted above

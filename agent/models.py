@@ -124,6 +124,8 @@ def served_chat_model_class():
 
         provider_name: str = Field("openai", description="llamacpp (embedded) or openai (a server).")
         parallel: int = Field(1, description="Requests worth sending at once (server slots).")
+        transport_retries: int = Field(2, description="Times StructuredLLM asks again after a transport fault "
+                                       "(the client itself never retries, so the budget sees every request).")
 
     return ServedChatModel
 
@@ -243,13 +245,26 @@ def _reject_unknown(options: dict, provider: str) -> None:
 
 def _openai_client(model: str, base_url: str | None, api_key: str, temperature: float, seed: int, timeout: float,
                    max_retries: int, provider: str, parallel: int):
+    from clusteragent.redact import public_url, register_secret
+
+    register_secret(api_key)
+    public_url(base_url)  # registers a password written into the URL
     return served_chat_model_class()(model=model, base_url=base_url, api_key=api_key, temperature=temperature, seed=seed,
-                           timeout=timeout, max_retries=max_retries, provider_name=provider, parallel=parallel)
+                                     timeout=timeout, max_retries=0, transport_retries=max_retries,
+                                     provider_name=provider, parallel=parallel)
+
+
+EMBEDDED_TIMEOUT_HINT = (" The embedded model runs on this machine's CPU and slows down when other programs use it: "
+                         "close them, allow more time with --timeout, or use the small model "
+                         "(--model llamacpp:qwen2.5-coder-0.5b).")
 
 
 def backend_info(chat) -> dict:
-    """Provider, model, base URL and useful concurrency of a chat model (any LangChain chat model works)."""
+    """Provider, model, base URL (without credentials) and useful concurrency of a chat model (any LangChain
+    chat model works)."""
+    from clusteragent.redact import public_url
+
     return {"provider": getattr(chat, "provider_name", type(chat).__name__),
             "model": getattr(chat, "model_name", None) or getattr(chat, "model", None),
-            "base_url": getattr(chat, "openai_api_base", None),
+            "base_url": public_url(getattr(chat, "openai_api_base", None)),
             "parallel": int(getattr(chat, "parallel", 1) or 1)}

@@ -11,6 +11,7 @@ the names of the arrays before the change, so undo restores the earlier state ex
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import time
@@ -40,7 +41,9 @@ from clusteragent.refine_ops import (
     unknown_quoted,
 )
 from clusteragent.result import ClusterResult, build_result
+from clusteragent.run_lock import RunLock
 from clusteragent.tools import taxonomy as tx
+from clusteragent.tools.corpus import work_texts
 
 MAX_UNDO = 20
 SNAPSHOT_KEYS = ("instruction", "facet", "taxonomy", "next_id", "assignment_ref", "labels")
@@ -269,13 +272,17 @@ class RefineSession:
         if not message or not message.strip():
             raise ConfigError("say what to change, e.g. 'merge \"A\" and \"B\"'.")
         corpus = self.run.corpus_
-        ctx = RefineContext(texts=corpus.texts, ids=list(corpus.ids), vectors=self.run.vectors_, llm=self.llm,
+        ctx = RefineContext(texts=work_texts(corpus.texts), ids=list(corpus.ids), vectors=self.run.vectors_, llm=self.llm,
                             arrays=self.run.store_.arrays, embed=self._embed, rerun=self._rerun,
                             seed=self.run.config.seed)
+        # A hard cap per turn: the two interpreting decisions with their retries, and the operation's budget.
+        self.llm.max_calls = self.llm.usage.calls + 2 * self.llm.max_attempts + ctx.max_calls_per_turn
         start = {"message": message}
         if not self.state:  # the first turn starts from the run's result
             start = {**self.base_state, "undo": [], "turns": [], "message": message}
-        state = self.graph.invoke(start, context=ctx, config=self._config)
+        folder = self.run.store_.folder
+        with RunLock(folder, "refine") if folder is not None else contextlib.nullcontext():
+            state = self.graph.invoke(start, context=ctx, config=self._config)
         turn = state["turns"][-1]
         return Reply(text=state["reply"], action=turn["action"], changed=turn["changed"], k_before=turn["k_before"],
                      k_after=turn["k_after"], moved=turn["moved"])

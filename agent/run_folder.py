@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import tempfile
 import threading
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clusteragent.errors import ConfigError
+from clusteragent.errors import ClusterAgentError, ConfigError
 from clusteragent.tools.corpus import Corpus
 
 CHECKPOINTS = "checkpoints.sqlite"
@@ -32,11 +33,25 @@ ARRAYS = "arrays"
 CALLS = "calls.jsonl"
 
 
+def _default_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+# Every file of a run folder gets the mode any new file of the user gets (0644 under the usual umask 022),
+# as the SQLite and JSONL files do; mkstemp alone would make some 0600 and others not. A run folder holds
+# no secret of the tool's (keys are never written); texts that must stay private want a private folder or
+# a umask of 077, which every file here then follows.
+FILE_MODE = _default_mode()
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file and a rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
@@ -156,9 +171,13 @@ def open_checkpointer(path: str | Path | None):
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    saver = SqliteSaver(conn)
-    saver.setup()
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        saver = SqliteSaver(conn)
+        saver.setup()
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise damaged(Path(path).parent, f"{Path(path).name}: {e}") from None
     return saver
 
 
@@ -201,18 +220,47 @@ def write_session(out: Path, corpus: Corpus, **session) -> None:
     atomic_write(out / SESSION, json.dumps(session, ensure_ascii=False, indent=2, default=str).encode())
 
 
+def damaged(out: Path, what: str) -> ConfigError:
+    return ConfigError(f"{out}: the run folder is damaged ({what}); run the job again into a new folder, or "
+                       "restore this one from a copy.")
+
+
+def _read_json(out: Path, name: str) -> dict:
+    try:
+        value = json.loads((Path(out) / name).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise damaged(out, f"{name} cannot be read: {type(e).__name__}") from None
+    if not isinstance(value, dict):
+        raise damaged(out, f"{name} is not a JSON object")
+    return value
+
+
 def read_session(out: Path) -> dict:
     path = Path(out) / SESSION
+    if not Path(out).is_dir():
+        raise ConfigError(f"{out}: no such folder; give the --out folder of a `clusteragent run`.")
     if not path.exists():
         raise ConfigError(f"{out}: no {SESSION} here; give the --out folder of a `clusteragent run`.")
-    return json.loads(path.read_text(encoding="utf-8"))
+    session = _read_json(out, SESSION)
+    missing = [k for k in ("thread_id", "corpus_sha256", "config") if k not in session]
+    if missing:
+        raise damaged(out, f"{SESSION} lacks {', '.join(missing)}")
+    return session
+
+
+def read_run_record(out: Path) -> dict:
+    """The run.json of a finished run (an empty record where there is none yet)."""
+    return _read_json(out, "run.json") if (Path(out) / "run.json").exists() else {}
 
 
 def read_corpus(out: Path, session: dict) -> Corpus:
     """The corpus a run folder holds, checked against the digest its session recorded."""
     from clusteragent.tools.corpus import load_corpus
 
-    corpus = load_corpus(Path(out) / CORPUS_COPY, id_field="id", quiet=True)
+    try:
+        corpus = load_corpus(Path(out) / CORPUS_COPY, id_field="id", quiet=True)
+    except ClusterAgentError as e:
+        raise damaged(out, str(e)) from None
     if corpus_digest(corpus) != session["corpus_sha256"]:
         raise ConfigError(f"{Path(out) / CORPUS_COPY} does not hold the texts of the run in {out}; was it edited?")
     return corpus
@@ -232,10 +280,73 @@ def resume_thread(out_dir, corpus: Corpus, instruction: str) -> str | None:
     return session["thread_id"]
 
 
-def clear_run_files(out: Path) -> None:
-    """A fresh run in a folder starts from nothing: remove an earlier run's checkpoints, arrays and answers."""
-    import shutil
+RESULT_FILES = ("assignments.jsonl", "clusters.json", "run.json", "trace.jsonl")
+STATE_FILES = (SESSION, CORPUS_COPY, CALLS, CHECKPOINTS, CHECKPOINTS + "-wal", CHECKPOINTS + "-shm")
+_ARRAY_NAME = re.compile(r"^[a-z_]+-[0-9a-f]{16}(\.[a-z_]+)?\.npy$")  # content_name's pattern
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]+\.tmp$")  # atomic_write's pattern
 
-    for name in (CALLS, SESSION, CORPUS_COPY, CHECKPOINTS, CHECKPOINTS + "-wal", CHECKPOINTS + "-shm"):
+
+def is_run_folder(out: Path) -> bool:
+    """True for a folder this tool made: its session.json parses and names a thread and a corpus digest."""
+    try:
+        session = json.loads((out / SESSION).read_text(encoding="utf-8"))
+        return isinstance(session, dict) and "thread_id" in session and "corpus_sha256" in session
+    except (OSError, ValueError):
+        return False
+
+
+def _only_ours(out: Path) -> bool:
+    from clusteragent.run_lock import LOCK_FILE
+
+    known = {*RESULT_FILES, *STATE_FILES, ARRAYS, LOCK_FILE}
+    return all(p.name in known or _TEMP_NAME.match(p.name) for p in out.iterdir())
+
+
+def check_run_folder(out: Path, inputs: tuple[str, ...] = (), force: bool = False) -> None:
+    """Refuse a folder a run must not write to: a file, a non-empty folder that is not a run folder
+    (unless `force`), or one of whose files would overwrite the input."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder for the run's files.")
+    written = {(out / name).resolve() for name in (*RESULT_FILES, *STATE_FILES)}
+    for source in inputs:
+        if Path(source).resolve() in written:
+            raise ConfigError(f"--out {out} would overwrite the input {source} with the run's own files; "
+                              "choose another --out.")
+    if out.is_dir() and not force and not is_run_folder(out) and not _only_ours(out):
+        raise ConfigError(f"--out {out} holds files that are not a clusteragent run; choose an empty or new folder "
+                          "(or pass --force to write the run's files there, leaving the others alone).")
+
+
+def make_run_folder(out: Path, inputs: tuple[str, ...] = (), force: bool = False) -> Path:
+    """Check `out` (see check_run_folder) and create it; a folder that cannot be made is a one-line error."""
+    check_run_folder(out, inputs, force)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot create the folder ({e.strerror}); choose one you can write to.") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: the folder is not writable; choose one you can write to.")
+    return out
+
+
+def clean_stale_temps(out: Path) -> None:
+    """Remove half-written files a killed process left (only call with the folder's lock held)."""
+    for folder in (out, out / ARRAYS):
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if _TEMP_NAME.match(p.name):
+                    p.unlink(missing_ok=True)
+
+
+def clear_run_files(out: Path) -> None:
+    """A fresh run in a folder starts from nothing: remove an earlier run's checkpoints, arrays and answers,
+    and only those (a file of another name, in the folder or in arrays/, is never touched)."""
+    for name in STATE_FILES:
         (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / ARRAYS, ignore_errors=True)
+    arrays = out / ARRAYS
+    if arrays.is_dir():
+        for p in arrays.iterdir():
+            if _ARRAY_NAME.match(p.name):
+                p.unlink(missing_ok=True)
+        if not any(arrays.iterdir()):
+            arrays.rmdir()

@@ -47,14 +47,16 @@ class SplitPlan:
 
 def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
                members: np.ndarray, n: int = 2, taken: list[str] = (), calls_left: int = 10 ** 9,
-               seed: int = 0) -> SplitPlan | str:
-    """Plan the split of `target` (a taxonomy Cluster with these `members`) into n parts, or say why not."""
-    from sklearn.cluster import KMeans
+               seed: int = 0, always: bool = False) -> SplitPlan | str:
+    """Plan the split of `target` (a taxonomy Cluster with these `members`) into n parts, or say why not.
 
+    With `always`, a split the model cannot plan (no budget left, no valid proposal) is made by k-means
+    on the embeddings, its parts numbered where the model cannot name them.
+    """
     members = np.asarray(members, dtype=np.int64)
     if len(members) < max(MIN_SPLIT, n):
         return f'"{target.name}" has {len(members)} text(s); a split into {n} needs at least {max(MIN_SPLIT, n)}.'
-    if calls_left < 1:
+    if calls_left < 1 and not always:
         return "the model budget is spent; no split was made."
     # Counted from the model's usage, so retries and refused names are counted too.
     spent_before = llm.usage.calls
@@ -63,6 +65,8 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         return calls_left - (llm.usage.calls - spent_before)
 
     sub_vectors = vectors[members]
+    if calls_left < 1:
+        return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
     read, _ = diverse_sample(sub_vectors, SPLIT_READ, seed=seed)
     messages = load_prompt("split").messages(instruction=instruction, facet=facet, name=target.name,
                                              description=target.description, n=n,
@@ -70,6 +74,8 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     try:
         proposal = llm.decide(messages, split_schema(n), step="split")
     except ModelError as e:
+        if always:
+            return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
         return f"the split failed: {e}"
     specs = [(c.name, c.description) for c in proposal.clusters]
     names = [s[0] for s in specs]
@@ -95,7 +101,14 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         if len(np.unique(parts)) == n:
             return SplitPlan(members, parts.astype(np.int64), specs, labels)
     # The labels did not separate the parts: split by the embeddings and name each part from its texts.
-    parts = KMeans(n, n_init=3, random_state=seed).fit_predict(sub_vectors).astype(np.int64)
+    return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
+
+
+def _kmeans_plan(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
+                 members: np.ndarray, n: int, taken, left, seed: int) -> SplitPlan | str:
+    from sklearn.cluster import KMeans
+
+    parts = KMeans(n, n_init=3, random_state=seed).fit_predict(vectors[members]).astype(np.int64)
     if len(np.unique(parts)) < n:
         return f'the texts of "{target.name}" are too alike to split into {n}.'
     specs = []
@@ -114,3 +127,24 @@ def apply_split(assignment: np.ndarray, tax: tx.Taxonomy, labels: dict[str, int]
     """Carry out a planned split: the new assignment, taxonomy and model labels, and the audit entry."""
     assignment, tax, entry = tx.split(assignment, tax, target_id, plan.members, plan.parts, plan.specs)
     return assignment, tax, tx.remap_labels(labels, entry, plan.labels), entry
+
+
+def split_until(llm, instruction: str, facet: str, texts: list[str], vectors: np.ndarray, assignment: np.ndarray,
+                tax: tx.Taxonomy, labels: dict[str, int], k: int, calls_left: int, seed: int = 0):
+    """Split the largest cluster in two until there are `k` (a k the user asked for is kept), with the model
+    while `calls_left` allows and by k-means after; stops early only where no cluster can be split.
+    Returns (assignment, taxonomy, labels, audit entries)."""
+    audit = []
+    spent_before = llm.usage.calls
+    while len(tax.clusters) < k:
+        splittable = [(c, size) for c, size in tx.by_size(assignment, tax) if size >= MIN_SPLIT]
+        if not splittable:
+            break
+        target = splittable[0][0]
+        plan = plan_split(llm, instruction, facet, target, texts, vectors, np.flatnonzero(assignment == target.id),
+                          2, tax.names, calls_left - (llm.usage.calls - spent_before), seed, always=True)
+        if isinstance(plan, str):
+            break
+        assignment, tax, labels, entry = apply_split(assignment, tax, labels, plan, target.id)
+        audit.append(entry)
+    return assignment, tax, labels, audit

@@ -26,7 +26,7 @@ class AgentConfig(BaseModel):
     k_min: int | None = Field(None, ge=1, description="fewest clusters allowed")
     k_max: int | None = Field(None, ge=1, description="most clusters allowed")
     max_model_calls: int = Field(150, ge=4, description="hard cap on chat model calls for the whole run")
-    seed: int = Field(0, description="seed for every sample and classifier")
+    seed: int = Field(0, ge=0, le=2 ** 32 - 1, description="seed for every sample and classifier (0 to 2**32 - 1)")
     understand_texts: int = Field(10, ge=2, description="texts the model reads to state the facet")
     propose_batches: int | None = Field(None, ge=0, description="batches of texts read to refine the taxonomy "
                                         "(default: 0 on the embedded model, 1 otherwise; see resolved_for)")

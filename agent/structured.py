@@ -3,8 +3,9 @@
 Each call asks the backend for JSON under the decision's schema (llama.cpp grammar, vLLM guided
 decoding, OpenAI `response_format`), splits off a reasoning model's think-block as trace, validates,
 and on a validation failure retries with the error shown to the model, a bounded number of times.
-Transport faults (timeouts, a server that is down, 429/5xx) are retried with backoff by the client;
-what survives that becomes a one-line `ModelError` naming the server.
+Transport faults (timeouts, a server that is down, 429/5xx) are retried here with backoff, never by
+the client: every request, retries included, is taken from the run's budget before it is sent, so
+`max_calls` is a hard cap. What survives the retries becomes a one-line `ModelError` naming the server.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from clusteragent.errors import ModelError, ModelUnavailable
-from clusteragent.models import backend_info
+from clusteragent.errors import BudgetSpent, ModelError, ModelUnavailable
+from clusteragent.models import EMBEDDED_TIMEOUT_HINT, backend_info
+from clusteragent.redact import redact
+from clusteragent.transport import backoff, retryable, transport_error
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -128,14 +131,6 @@ class Usage:
                 "completion_tokens": self.completion_tokens, "model_seconds": round(self.seconds, 2)}
 
 
-def _transport_error(exc: Exception) -> bool:
-    try:
-        import openai
-    except ImportError:
-        return False
-    return isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, openai.APIStatusError))
-
-
 class StructuredLLM:
     """Ask a chat model for decisions that parse into pydantic models.
 
@@ -147,9 +142,12 @@ class StructuredLLM:
     """
 
     def __init__(self, chat, max_attempts: int = 3, usage: Usage | None = None, trace: list | None = None,
-                 journal=None, executor=None):
+                 journal=None, executor=None, max_calls: int | None = None):
         self.chat = chat
         self.max_attempts = max_attempts
+        self.max_calls = max_calls  # a hard cap on requests sent, retries included (None: no cap)
+        self._in_flight = 0
+        self._budget_lock = threading.Lock()
         self.usage = usage if usage is not None else Usage()
         self.trace = trace if trace is not None else []
         self.journal = journal  # a CallJournal: answers recorded as they come, replayed on resume
@@ -173,34 +171,60 @@ class StructuredLLM:
         self.usage.record(recorded.get("input_tokens", 0), recorded.get("output_tokens", 0), 0.0)
         return reply_from_record(recorded)
 
+    def reserve(self, n: int = 1) -> int:
+        """Take up to `n` requests from the budget before sending them; how many were granted (the budget is
+        counted before a request goes out, so parallel requests and retries never pass the cap)."""
+        with self._budget_lock:
+            left = n if self.max_calls is None else self.max_calls - self.usage.calls - self._in_flight
+            granted = max(0, min(n, left))
+            self._in_flight += granted
+            return granted
+
+    def _sent(self, prompt: int, completion: int, seconds: float, failed: bool = False) -> None:
+        with self._budget_lock:
+            self._in_flight -= 1
+            self.usage.record(prompt, completion, seconds, failed=failed)
+
     def _invoke(self, messages: list, schema: type[BaseModel], **bind: Any):
         key = self._journal_key(messages, schema, bind)
         replayed = self._replayed(key)
         if replayed is not None:
             return replayed
-        where = self.info.get("base_url") or self.info.get("provider")
+        embedded = self.info.get("provider") == "llamacpp"
+        where = "the embedded model (llama.cpp in this process)" if embedded else \
+            f"the model server at {self.info.get('base_url') or self.info.get('provider')}"
         if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
-            raise ModelUnavailable(f"the model server at {where} failed {self.consecutive_failures} calls in a row; "
-                                   "stopping.")
-        started = time.perf_counter()
-        try:
-            reply = self.chat.bind(**output_constraint(schema, self.info.get("provider")), **bind).invoke(messages)
-        except Exception as e:
-            self.usage.record(0, 0, time.perf_counter() - started, failed=True)
-            if _transport_error(e):
+            raise ModelUnavailable(f"{where} failed {self.consecutive_failures} calls in a row; stopping.")
+        retries = max(0, int(getattr(self.chat, "transport_retries", 0) or 0))
+        for attempt in range(retries + 1):
+            if not self.reserve():
+                raise BudgetSpent(f"the budget of {self.max_calls} model calls is spent.")
+            started = time.perf_counter()
+            try:
+                reply = self.chat.bind(**output_constraint(schema, self.info.get("provider")), **bind).invoke(messages)
+            except Exception as e:
+                self._sent(0, 0, time.perf_counter() - started, failed=True)
+                if not transport_error(e):
+                    raise
+                if attempt < retries and retryable(e):
+                    time.sleep(backoff(attempt + 1, e))
+                    continue
                 self.consecutive_failures += 1
-                last = f"{type(e).__name__}: {str(e)[:200]}"
+                last = redact(f"{type(e).__name__}: {str(e)[:200]}")
+                hint = EMBEDDED_TIMEOUT_HINT if embedded and "Timeout" in type(e).__name__ else ""
+                if not retryable(e):  # asking again gets the same answer: a wrong key, model name or URL
+                    raise ModelUnavailable(f"{where} refused the request ({last}); stopping. Check the model name, "
+                                           "the API key and the server URL.") from None
                 if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
-                    raise ModelUnavailable(f"the model server at {where} failed {self.consecutive_failures} calls in "
-                                           f"a row, each after its retries (last: {last}); stopping.") from None
-                raise ModelError(f"the model server at {where} did not answer ({last}).") from None
-            raise
-        self.consecutive_failures = 0
-        meta = getattr(reply, "usage_metadata", None) or {}
-        self.usage.record(meta.get("input_tokens", 0), meta.get("output_tokens", 0), time.perf_counter() - started)
-        if key is not None:
-            self.journal.record(key, reply_record(reply))
-        return reply
+                    raise ModelUnavailable(f"{where} failed {self.consecutive_failures} calls in a row, each after "
+                                           f"its retries (last: {last}); stopping.{hint}") from None
+                raise ModelError(f"{where} did not answer ({last}).{hint}") from None
+            self.consecutive_failures = 0
+            meta = getattr(reply, "usage_metadata", None) or {}
+            self._sent(meta.get("input_tokens", 0), meta.get("output_tokens", 0), time.perf_counter() - started)
+            if key is not None:
+                self.journal.record(key, reply_record(reply))
+            return reply
 
     def _parse(self, reply, schema: type[T], step: str, attempt: int) -> tuple[T | None, str, str]:
         """(result or None, answer text, error) for one reply."""
@@ -265,6 +289,7 @@ class StructuredLLM:
             keys = [self._journal_key(list(m), schema, bind) for m in requests]
             first = [self._replayed(key) for key in keys]
             todo = [i for i, reply in enumerate(first) if reply is None]
+            todo = todo[:self.reserve(len(todo))]  # those past the budget fail in `decide`, as BudgetSpent
             if todo:
                 started = time.perf_counter()
                 replies = generate_many([list(requests[i]) for i in todo], response_format(schema))
@@ -272,7 +297,7 @@ class StructuredLLM:
                 for i, reply in zip(todo, replies):
                     first[i] = reply
                     meta = getattr(reply, "usage_metadata", None) or {}
-                    self.usage.record(meta.get("input_tokens", 0), meta.get("output_tokens", 0), elapsed)
+                    self._sent(meta.get("input_tokens", 0), meta.get("output_tokens", 0), elapsed)
                     if keys[i] is not None:
                         self.journal.record(keys[i], reply_record(reply))
 
@@ -292,8 +317,8 @@ class StructuredLLM:
 
     def _log(self, step: str, think: str, answer: str, attempt: int, error: str | None) -> None:
         with self._trace_lock:
-            self.trace.append({"step": step, "attempt": attempt, "think": think[:4000], "answer": answer[:4000],
-                               "error": error})
+            self.trace.append({"step": step, "attempt": attempt, "think": redact(think[:4000]),
+                               "answer": redact(answer[:4000]), "error": error and redact(error)})
 
 
 def reply_record(reply) -> dict:

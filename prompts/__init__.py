@@ -9,6 +9,7 @@ change the template or break out of its delimiters.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from importlib.resources import files
 
@@ -18,12 +19,18 @@ import yaml
 MAX_TEXT_CHARS = 600  # what the model sees of one document; the full text stays in the output
 
 
+_TAG = re.compile(r"<\s*(/?)\s*(text)", re.IGNORECASE)
+
+
 def as_data(text: str, limit: int = MAX_TEXT_CHARS) -> str:
-    """A document as inert data inside <text> delimiters: one line, bounded, unable to close its tag."""
-    flat = " ".join(str(text).split())
-    if len(flat) > limit:
+    """A document as inert data inside <text> delimiters: one line, bounded, unable to open or close its tag
+    in any case or spacing (`</TEXT>`, `< /text>`)."""
+    raw = str(text)
+    head = raw[:limit * 4]  # a bounded slice first: splitting a 50 MB text word by word would copy all of it
+    flat = " ".join(head.split())
+    if len(flat) > limit or len(raw) > len(head):
         flat = flat[:limit].rstrip() + " [...]"
-    return flat.replace("</text", "</ text").replace("<text", "< text")
+    return _TAG.sub(r"<\1 \2", flat)
 
 
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,

