@@ -296,10 +296,10 @@ def is_run_folder(out: Path) -> bool:
 
 
 def _only_ours(out: Path) -> bool:
+    """True for an empty folder, or one holding only what a run leaves before its session.json exists."""
     from clusteragent.run_lock import LOCK_FILE
 
-    known = {*RESULT_FILES, *STATE_FILES, ARRAYS, LOCK_FILE}
-    return all(p.name in known or _TEMP_NAME.match(p.name) for p in out.iterdir())
+    return all(p.name == LOCK_FILE or _TEMP_NAME.match(p.name) for p in out.iterdir())
 
 
 def check_run_folder(out: Path, inputs: tuple[str, ...] = (), force: bool = False) -> None:
