@@ -254,9 +254,9 @@ def _openai_client(model: str, base_url: str | None, api_key: str, temperature: 
                                      provider_name=provider, parallel=parallel)
 
 
-EMBEDDED_TIMEOUT_HINT = (" The embedded model runs on this machine's CPU and slows down when other programs use it: "
-                         "close them, allow more time with --timeout, or use the small model "
-                         "(--model llamacpp:qwen2.5-coder-0.5b).")
+EMBEDDED_TIMEOUT_HINT = (" The embedded model runs on this machine's CPU and slows down when other programs or "
+                         "parallel jobs use it: run fewer at once, allow more time with --timeout, or use the small "
+                         "model (--model llamacpp:qwen2.5-coder-0.5b).")
 
 
 def backend_info(chat) -> dict:

@@ -122,38 +122,53 @@ def _request_key(messages: list, schema: dict, bind: dict) -> str:
 
 
 class CallJournal:
-    """Every model answer of a run, appended to a JSONL file as it arrives.
+    """Every model answer of a run, and every request that failed, appended to a JSONL file as it happens.
 
     A resumed run asks the same questions in the same order (samples and prompts are seeded), so an
-    answer recorded for a request is replayed instead of asking the model again. Identical requests
-    are replayed in the order they were first answered.
+    answer recorded for a request is replayed instead of asking the model again, and the failed attempts
+    that led to it are counted again: the resumed run spends the budget as the uninterrupted one did, so
+    it makes the same decisions. Failed attempts that led to no answer (the outage that stopped the run)
+    are not charged to the resumed run. Identical requests are replayed in the order they were first answered.
     """
+
+    FAILED = "failed"
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._answers: dict[str, deque] = defaultdict(deque)
+        self._entries: dict[str, deque] = defaultdict(deque)
         self._lock = threading.Lock()
         self.replayed = 0
         if self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 try:
                     entry = json.loads(line)
-                except json.JSONDecodeError:  # a line cut short by a kill: that answer is asked again
+                    self._entries[entry["key"]].append(self.FAILED if entry.get(self.FAILED) else entry["reply"])
+                except (json.JSONDecodeError, KeyError, TypeError):  # a line cut short by a kill: asked again
                     continue
-                self._answers[entry["key"]].append(entry["reply"])
 
     key = staticmethod(_request_key)
 
-    def replay(self, key: str) -> dict | None:
+    def replay(self, key: str) -> tuple[dict | None, int]:
+        """(the recorded reply for `key` or None, the failed attempts recorded before it)."""
+        failures = 0
         with self._lock:
-            queue = self._answers.get(key)
+            queue = self._entries.get(key)
+            while queue and queue[0] == self.FAILED:
+                queue.popleft()
+                failures += 1
             if queue:
                 self.replayed += 1
-                return queue.popleft()
-        return None
+                return queue.popleft(), failures
+        return None, 0  # attempts that got no answer at all (an outage, a stop) are not charged again
 
     def record(self, key: str, reply: dict) -> None:
-        line = json.dumps({"key": key, "reply": reply}, ensure_ascii=False, default=str) + "\n"
+        self._append({"key": key, "reply": reply})
+
+    def record_failure(self, key: str) -> None:
+        self._append({"key": key, self.FAILED: True})
+
+    def _append(self, entry: dict) -> None:
+        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8") as f:

@@ -164,8 +164,13 @@ class StructuredLLM:
         return self.journal.key(messages, response_format(schema), bind) if self.journal is not None else None
 
     def _replayed(self, key: str | None):
-        """The recorded reply for `key` (counted as a call that took no time), or None."""
-        recorded = self.journal.replay(key) if key is not None else None
+        """The recorded reply for `key` (counted as a call that took no time), or None; failed attempts
+        recorded before it are counted as failed calls, as they were when they happened."""
+        if key is None:
+            return None
+        recorded, failures = self.journal.replay(key)
+        for _ in range(failures):
+            self.usage.record(0, 0, 0.0, failed=True)
         if recorded is None:
             return None
         self.usage.record(recorded.get("input_tokens", 0), recorded.get("output_tokens", 0), 0.0)
@@ -206,6 +211,8 @@ class StructuredLLM:
                 self._sent(0, 0, time.perf_counter() - started, failed=True)
                 if not transport_error(e):
                     raise
+                if key is not None:
+                    self.journal.record_failure(key)
                 if attempt < retries and retryable(e):
                     time.sleep(backoff(attempt + 1, e))
                     continue

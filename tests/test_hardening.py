@@ -159,6 +159,20 @@ def test_a_run_with_invalid_answers_sends_at_most_its_budget(budget, tmp_path):
         assert json.loads((tmp_path / "out" / "run.json").read_text())["model_calls"] == requests
 
 
+def test_failed_attempts_are_journaled_and_counted_again_on_resume(tmp_path):
+    from clusteragent.run_folder import CallJournal
+
+    with FakeOpenAIServer({1: 500, 2: "reset"}) as server:
+        chat = load_chat_model("openai:m", base_url=server.url, timeout=5, max_retries=2)
+        first = StructuredLLM(chat, journal=CallJournal(tmp_path / "calls.jsonl"), max_calls=10)
+        answer = first.decide(MESSAGES, Pick)
+        assert server.requests == 3 and (first.usage.calls, first.usage.failed_calls) == (3, 2)
+        again = StructuredLLM(chat, journal=CallJournal(tmp_path / "calls.jsonl"), max_calls=10)
+        assert again.decide(MESSAGES, Pick) == answer
+        assert server.requests == 3  # replayed, not asked
+    assert (again.usage.calls, again.usage.failed_calls) == (3, 2)  # the budget is spent as it was
+
+
 # ---------------------------------------------------------------- resume, and failures before any change
 
 def test_resume_of_a_finished_run_prints_its_result(finished, tmp_path, capsys):
@@ -381,3 +395,20 @@ def test_an_embedded_model_timeout_says_so_and_what_to_try():
             StructuredLLM(chat).decide(MESSAGES, Pick)
     message = str(caught.value)
     assert "embedded model" in message and "--timeout" in message and server.url not in message
+
+
+@pytest.mark.slow
+def test_one_50_mb_text_costs_little_memory(tmp_path):
+    """A whole process's peak memory with one 50 MB text among 29 short ones, against the 29 alone."""
+    records = [{"id": i, "text": t} for i, t in enumerate(TEXTS[:29])]
+    peaks = {}
+    for name, extra in (("short", []), ("huge", [{"id": "huge", "text": "word " * 10_000_000}])):
+        path = write_jsonl(tmp_path / f"{name}.jsonl", records + extra)
+        with FakeOpenAIServer() as server:
+            env = dict(os.environ, OPENAI_BASE_URL=server.url, HF_HUB_OFFLINE="1")
+            proc = subprocess.Popen([sys.executable, "-m", "clusteragent.cli", *run_args(path, tmp_path / name),
+                                     "--no-cache"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            _, status, usage = os.wait4(proc.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read().decode()[-2000:]
+        peaks[name] = usage.ru_maxrss / 1024  # MB
+    assert peaks["huge"] < peaks["short"] + 600, peaks  # the file itself, its parsed copy and the corpus copy

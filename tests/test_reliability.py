@@ -139,8 +139,9 @@ def test_a_server_that_dies_mid_run_stops_the_run_with_a_resume_hint(tmp_path, m
     assert "calls in a row" in line and "--resume" in line
     # a few calls (some sent in parallel) of up to three attempts each, not the rest of a 40-call budget
     assert sent <= 10 + 3 * (8 + 3)  # 8 requests in flight at once (openai parallel default) when the breaker opens
-    answers = (tmp_path / "out" / "calls.jsonl").read_text().splitlines()
-    assert len(answers) == 10  # every answer the server gave before it failed is kept
+    entries = [json.loads(line) for line in (tmp_path / "out" / "calls.jsonl").read_text().splitlines()]
+    assert sum("reply" in e for e in entries) == 10  # every answer the server gave before it failed is kept
+    assert sum(bool(e.get("failed")) for e in entries) == sent - 10  # and every failed request, to count again
 
 
 # ---------------------------------------------------------------- durability
