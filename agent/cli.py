@@ -85,6 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from clusteragent.run_folder import make_run_folder
     from clusteragent.run_lock import RunLock
 
+    agent.config.k_range(len(corpus))  # a k larger than the corpus fails before the folder is made
     out = make_run_folder(Path(args.out), (args.input,), force=args.force)
     with RunLock(out):  # held from the run's first write to its last
         try:

@@ -3,8 +3,9 @@ assignment writes there.
 
 The lock is an advisory `flock` on `.clusteragent.lock` in the folder, so the operating system drops
 it when its process dies (a killed run never leaves the folder locked). The file stays; it holds the
-holder's pid, which the second process names in its error. Within one process the lock is re-entrant:
-the CLI holds it around a run and its writing, and the run takes it again inside.
+holder's pid, which the second process names in its error. Within one process the lock is re-entrant
+(the CLI holds it around a run and its writing, and the run takes it again inside), so threads of one
+process share it: a server that runs turns in threads serialises them itself.
 """
 
 from __future__ import annotations

@@ -106,9 +106,14 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
 
 def _kmeans_plan(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
                  members: np.ndarray, n: int, taken, left, seed: int) -> SplitPlan | str:
-    from sklearn.cluster import KMeans
+    import warnings
 
-    parts = KMeans(n, n_init=3, random_state=seed).fit_predict(vectors[members]).astype(np.int64)
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():  # identical texts: fewer distinct points than parts, said below instead
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        parts = KMeans(n, n_init=3, random_state=seed).fit_predict(vectors[members]).astype(np.int64)
     if len(np.unique(parts)) < n:
         return f'the texts of "{target.name}" are too alike to split into {n}.'
     specs = []

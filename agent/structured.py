@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from clusteragent.errors import BudgetSpent, ModelError, ModelUnavailable
 from clusteragent.models import EMBEDDED_TIMEOUT_HINT, backend_info
 from clusteragent.redact import redact
-from clusteragent.transport import backoff, retryable, transport_error
+from clusteragent.transport import backoff, refused, retryable, transport_error
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -216,12 +216,14 @@ class StructuredLLM:
                 if attempt < retries and retryable(e):
                     time.sleep(backoff(attempt + 1, e))
                     continue
-                self.consecutive_failures += 1
                 last = redact(f"{type(e).__name__}: {str(e)[:200]}")
                 hint = EMBEDDED_TIMEOUT_HINT if embedded and "Timeout" in type(e).__name__ else ""
-                if not retryable(e):  # asking again gets the same answer: a wrong key, model name or URL
+                if refused(e):  # every request gets the same answer: a wrong key, model name or URL
                     raise ModelUnavailable(f"{where} refused the request ({last}); stopping. Check the model name, "
                                            "the API key and the server URL.") from None
+                if not retryable(e):  # this request is at fault (too long, say), not the server
+                    raise ModelError(f"{where} rejected the request ({last}).") from None
+                self.consecutive_failures += 1
                 if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
                     raise ModelUnavailable(f"{where} failed {self.consecutive_failures} calls in a row, each after "
                                            f"its retries (last: {last}); stopping.{hint}") from None

@@ -20,6 +20,11 @@ def retryable(exc: Exception) -> bool:
     return status is None or status in (408, 409, 429) or status >= 500
 
 
+def refused(exc: Exception) -> bool:
+    """A refusal of every request alike: 401, 403 or 404 (a wrong key, model name or URL)."""
+    return getattr(exc, "status_code", None) in (401, 403, 404)
+
+
 def backoff(attempt: int, exc: Exception) -> float:
     """Seconds before retry `attempt` (1, 2, ...): the server's Retry-After when it gives one, else 0.5 s doubling."""
     response = getattr(exc, "response", None)

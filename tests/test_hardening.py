@@ -159,6 +159,18 @@ def test_a_run_with_invalid_answers_sends_at_most_its_budget(budget, tmp_path):
         assert json.loads((tmp_path / "out" / "run.json").read_text())["model_calls"] == requests
 
 
+@pytest.mark.parametrize("status,stops", [(400, False), (401, True), (404, True)])
+def test_a_status_that_asking_again_cannot_change_is_not_retried(status, stops):
+    from clusteragent.errors import ModelUnavailable
+
+    with FakeOpenAIServer(lambda n: status) as server:
+        llm = StructuredLLM(load_chat_model("openai:m", base_url=server.url, timeout=5, max_retries=2))
+        with pytest.raises(ModelUnavailable if stops else ModelError) as caught:
+            llm.decide(MESSAGES, Pick)
+        assert server.requests == 1
+    assert isinstance(caught.value, ModelUnavailable) == stops  # ModelUnavailable is not a ModelError
+
+
 def test_failed_attempts_are_journaled_and_counted_again_on_resume(tmp_path):
     from clusteragent.run_folder import CallJournal
 
@@ -208,6 +220,7 @@ def test_resume_of_a_refined_run_keeps_the_refinement(finished, tmp_path):
 def test_bad_options_are_one_line(extra, expected, tmp_path, capsys):
     assert run(tmp_path, tmp_path / "out", *extra)[0] == 2
     assert expected in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
 def test_out_naming_a_file_is_one_line(tmp_path, capsys):
