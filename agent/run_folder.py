@@ -126,12 +126,13 @@ class CallJournal:
 
     A resumed run asks the same questions in the same order (samples and prompts are seeded), so an
     answer recorded for a request is replayed instead of asking the model again, and the failed attempts
-    that led to it are counted again: the resumed run spends the budget as the uninterrupted one did, so
-    it makes the same decisions. Failed attempts that led to no answer (the outage that stopped the run)
-    are not charged to the resumed run. Identical requests are replayed in the order they were first answered.
+    that led to it (or that were under way when the process died) are counted again: the resumed run
+    spends the budget as the uninterrupted one did, so it makes the same decisions. Attempts at a request
+    the run gave up on (the outage that stopped it) are not charged again: it is simply asked again.
+    Identical requests are replayed in the order they were first answered.
     """
 
-    FAILED = "failed"
+    FAILED, GAVE_UP = "failed", "gave_up"
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -142,7 +143,8 @@ class CallJournal:
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 try:
                     entry = json.loads(line)
-                    self._entries[entry["key"]].append(self.FAILED if entry.get(self.FAILED) else entry["reply"])
+                    mark = next((m for m in (self.FAILED, self.GAVE_UP) if entry.get(m)), None)
+                    self._entries[entry["key"]].append(mark or entry["reply"])
                 except (json.JSONDecodeError, KeyError, TypeError):  # a line cut short by a kill: asked again
                     continue
 
@@ -156,16 +158,22 @@ class CallJournal:
             while queue and queue[0] == self.FAILED:
                 queue.popleft()
                 failures += 1
+            if queue and queue[0] == self.GAVE_UP:
+                queue.popleft()
+                return None, 0
             if queue:
                 self.replayed += 1
                 return queue.popleft(), failures
-        return None, 0  # attempts that got no answer at all (an outage, a stop) are not charged again
+        return None, failures
 
     def record(self, key: str, reply: dict) -> None:
         self._append({"key": key, "reply": reply})
 
-    def record_failure(self, key: str) -> None:
+    def record_failure(self, key: str, gave_up: bool = False) -> None:
+        """A failed attempt at `key`'s request, and with `gave_up` the run's giving up on it after."""
         self._append({"key": key, self.FAILED: True})
+        if gave_up:
+            self._append({"key": key, self.GAVE_UP: True})
 
     def _append(self, entry: dict) -> None:
         line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"

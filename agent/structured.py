@@ -211,9 +211,10 @@ class StructuredLLM:
                 self._sent(0, 0, time.perf_counter() - started, failed=True)
                 if not transport_error(e):
                     raise
+                again = attempt < retries and retryable(e)
                 if key is not None:
-                    self.journal.record_failure(key)
-                if attempt < retries and retryable(e):
+                    self.journal.record_failure(key, gave_up=not again)
+                if again:
                     time.sleep(backoff(attempt + 1, e))
                     continue
                 last = redact(f"{type(e).__name__}: {str(e)[:200]}")

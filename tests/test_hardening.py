@@ -185,6 +185,21 @@ def test_failed_attempts_are_journaled_and_counted_again_on_resume(tmp_path):
     assert (again.usage.calls, again.usage.failed_calls) == (3, 2)  # the budget is spent as it was
 
 
+def test_the_journal_charges_attempts_under_way_at_a_kill_but_not_those_given_up(tmp_path):
+    from clusteragent.run_folder import CallJournal
+
+    journal = CallJournal(tmp_path / "calls.jsonl")
+    journal.record_failure("answered")
+    journal.record("answered", {"content": "{}"})
+    journal.record_failure("under way at the kill")
+    journal.record_failure("given up")
+    journal.record_failure("given up", gave_up=True)
+    again = CallJournal(tmp_path / "calls.jsonl")
+    assert again.replay("answered") == ({"content": "{}"}, 1)
+    assert again.replay("under way at the kill") == (None, 1)  # charged, then asked again
+    assert again.replay("given up") == (None, 0)  # the outage that stopped the run is not charged twice
+
+
 # ---------------------------------------------------------------- resume, and failures before any change
 
 def test_resume_of_a_finished_run_prints_its_result(finished, tmp_path, capsys):
