@@ -47,8 +47,26 @@ class Faults:
         self.seen: dict[str, int] = {}
         self.injected: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._open = threading.Event()
+        self._open.set()
+        self.epoch = 0
+        self.slow_until = 0.0  # when the latest slow answer will have timed out at its client
+
+    def hold(self) -> None:
+        """Keep requests that arrive from now on waiting, undecided, until `release`."""
+        self._open.clear()
+
+    def release(self, killed: bool) -> None:
+        """Let held requests go on; after a kill they are dropped unanswered and uncounted (their client
+        is gone), so the resumed run meets each request's fault as the uninterrupted run did."""
+        self.epoch += int(killed)
+        self._open.set()
 
     def __call__(self, number: int):
+        epoch = self.epoch
+        self._open.wait()
+        if self.epoch != epoch:
+            return "reset"
         body = self.server.bodies[number - 1]
         content = json.dumps(body.get("messages"), sort_keys=True)
         with self._lock:
@@ -61,6 +79,8 @@ class Faults:
         name = fault[0] if isinstance(fault, tuple) else str(fault)
         with self._lock:
             self.injected[name] = self.injected.get(name, 0) + 1
+            if name == "slow":
+                self.slow_until = max(self.slow_until, time.time() + self.timeout + 0.3)
         return fault
 
 
@@ -102,12 +122,18 @@ def killed_and_resumed(args: list[str], out: Path, faults: Faults, half: int) ->
     with serve(faults) as server:
         proc = cli(args, server.url, background=True)
         deadline = time.time() + 300
-        while server.requests < half and proc.poll() is None and time.time() < deadline:
+        while (server.requests < half or time.time() < faults.slow_until) and proc.poll() is None \
+                and time.time() < deadline:
             time.sleep(0.01)
+        # Hold new requests, let those already answered reach the client (no slow answer is pending), then
+        # kill: what was in flight dies undecided, instead of with a fault the journal never saw.
+        faults.hold()
+        time.sleep(0.3)
         kills = int(proc.poll() is None)
         if kills:
             proc.send_signal(signal.SIGKILL)
         proc.wait()
+        faults.release(killed=bool(kills))
         for _ in range(6):  # a stop (three failed calls in a row) is resumed too, as a user would
             done = cli(args + ["--resume"], server.url)
             if done.returncode == 0:
