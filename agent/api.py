@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import uuid
@@ -202,6 +203,19 @@ class ClusterAgent:
         agent.store_, agent.corpus_, agent.thread_id_ = RunStore(out), corpus, session["thread_id"]
         agent.state_ = _finished_state(out, agent.store_, session["thread_id"], len(corpus))
         return agent
+
+    def predict(self, texts: Sequence[str] | Corpus, ids: Sequence[Any] | None = None,
+                max_model_calls: int | None = None) -> ClusterResult:
+        """Put new texts into the fitted run's clusters (as they stand after any chat turn): a classifier
+        trained on the run's assignment places them, and the chat model labels the least certain within
+        `max_model_calls` (default 0.05 per text). The result's cluster numbers are the run's."""
+        from clusteragent.assign import assign
+
+        self._fitted_state()
+        corpus = texts if isinstance(texts, Corpus) else from_texts(texts, ids)
+        folder = self.store_.folder
+        with RunLock(folder, "assign") if folder is not None else contextlib.nullcontext():
+            return assign(self, corpus, max_model_calls, progress=self._say, show_bars=self.progress)
 
     def recluster(self, instruction: str, thread_id: str) -> dict:
         """Run the whole graph again on the fitted corpus under a new instruction, on a new thread of this

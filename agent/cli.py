@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -174,6 +175,38 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+ASSIGN_FORMATS = (".jsonl", ".csv", ".parquet")
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    from clusteragent import ClusterAgent, load_corpus
+    from clusteragent.errors import ConfigError
+    from clusteragent.run_folder import RESULT_FILES, STATE_FILES, atomic_write
+    from clusteragent.run_lock import RunLock
+
+    run_dir, target = Path(args.out_dir), Path(args.out)
+    if target.suffix not in ASSIGN_FORMATS:
+        raise ConfigError(f"--out {target}: give a file ending in {', '.join(ASSIGN_FORMATS)}.")
+    own = {(run_dir / name).resolve() for name in (*RESULT_FILES, *STATE_FILES)} | {Path(args.input).resolve()}
+    if target.resolve() in own:
+        raise ConfigError(f"--out {target} would overwrite the run's own files or the input; choose another file.")
+    corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
+    options = {"timeout": args.timeout} if args.timeout else None
+    with RunLock(run_dir, "assign"):
+        agent = ClusterAgent.load(run_dir, model=args.model, progress=not args.quiet, model_options=options)
+        result = agent.predict(corpus, max_model_calls=args.max_model_calls)
+    if target.suffix == ".jsonl":
+        atomic_write(target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records()).encode())
+    else:
+        frame = result.to_pandas(with_text=False)
+        frame.to_csv(target, index=False) if target.suffix == ".csv" else frame.to_parquet(target, index=False)
+    run = result.run
+    print(f"{len(result.ids)} texts into {result.k} clusters of {run_dir} ({run['model_calls']} model calls, "
+          f"{run['labelled_by_model']} texts placed by the model, {run['wall_s']}s); wrote {target}")
+    _print_clusters(result)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from clusteragent.errors import ConfigError
     from clusteragent.evals.runner import DEFAULT_METHODS, run_eval
@@ -195,82 +228,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe(e: Exception) -> str:
-    return str(e) if isinstance(e, ClusterAgentError) else f"{type(e).__name__}: {e}"
-
-
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Check the backends: list what is installed, then load and use the default models offline."""
-    import importlib.util
-    import os
+    from clusteragent.doctor import doctor
 
-    from clusteragent.models import DEFAULT_CHAT_MODEL, EMBEDDED_MODELS
-    from clusteragent.result import package_version
-
-    failures = 0
-
-    def line(status: str, what: str, detail: str = "") -> None:
-        print(f"{status:<5} {what:<28} {detail}".rstrip())
-
-    print("backends")
-    line("--", "llamacpp (embedded)", f"xllamacpp {package_version('xllamacpp') or 'not installed'}")
-    for name, model in EMBEDDED_MODELS.items():
-        have = all(importlib.util.find_spec(m) is not None for m in model.part_modules)
-        line("--", f"  llamacpp:{name}", "installed" if have else f"not installed ({model.install_hint})")
-    openai_env = ", ".join(f"{v} set" for v in ("OPENAI_BASE_URL", "OPENAI_API_KEY") if os.environ.get(v)) or "no OPENAI_* set"
-    client = package_version("langchain-openai") or "not installed"
-    line("--", "openai (any compatible)", f"langchain-openai {client}; {openai_env}")
-    vllm = package_version("vllm")
-    line("--", "vllm (in-process, GPU)", f"vllm {vllm}" if vllm else "not installed (separate environment)")
-    from clusteragent.tools.embeddings import bf16_supported
-    from clusteragent.tools.index import gpu_count
-
-    line("--", "faiss", f"{package_version('faiss-cpu') or package_version('faiss-gpu') or '?'}; GPUs visible: {gpu_count()}")
-    line("--", "torch", f"{package_version('torch')}; native bf16: {'yes' if bf16_supported() else 'no'}")
-
-    print("checks")
-    settings = _settings(args)
-    t0 = time.perf_counter()
-    try:
-        from clusteragent.tools.embeddings import Embedder
-
-        vectors, _ = Embedder(settings.embedding_model, settings.embedding_precision, cache_dir=None,
-                              progress=False).embed(["a quick check", "another short text"])
-        line("ok", "embedding model", f"{settings.embedding_model}: {vectors.shape[1]}-d, {time.perf_counter() - t0:.1f}s")
-    except Exception as e:  # the doctor reports every failure as a line, never a traceback
-        failures += 1
-        line("FAIL", "embedding model", _describe(e))
-
-    spec = args.model or os.environ.get("CLUSTERAGENT_CHAT_MODEL") or DEFAULT_CHAT_MODEL
-    try:
-        from typing import Literal
-
-        from pydantic import BaseModel, Field
-
-        from clusteragent.models import load_chat_model
-        from clusteragent.structured import StructuredLLM
-
-        class Check(BaseModel):
-            sentiment: Literal["positive", "negative"] = Field(description="the sentiment of the text")
-
-        t0 = time.perf_counter()
-        chat = load_chat_model(spec, timeout=args.timeout)
-        load_s = time.perf_counter() - t0
-        line("ok", "chat model load", f"{spec}: {load_s:.1f}s")
-        llm = StructuredLLM(chat)
-        t0 = time.perf_counter()
-        answer = llm.decide([("user", "Text: 'I love this, it works perfectly.' What is its sentiment? Answer as JSON.")],
-                            Check, step="doctor")
-        took = time.perf_counter() - t0
-        u = llm.usage
-        line("ok", "schema-constrained request",
-             f"{answer.model_dump_json()} in {took:.1f}s ({u.prompt_tokens} prompt + {u.completion_tokens} "
-             f"completion tokens)")
-    except Exception as e:
-        failures += 1
-        line("FAIL", "chat model", _describe(e))
-    print("all checks passed" if not failures else f"{failures} check(s) failed")
-    return 0 if not failures else 1
+    return doctor(args.model, args.timeout, _settings(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,6 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_timeout_option(p)
     _add_embedding_options(p)
     p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("assign", help="put new texts into the clusters of a finished run")
+    p.add_argument("out_dir", help="the --out folder of a `clusteragent run`")
+    _add_corpus_options(p)
+    p.add_argument("--out", required=True, help="where to write each new text's cluster: .jsonl, .csv or .parquet")
+    p.add_argument("--max-model-calls", type=int,
+                   help="requests to the chat model for the least certain texts (default: 0.05 per new text)")
+    p.add_argument("--model", help="chat model, provider:name (default: the run's model)")
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
+    _add_timeout_option(p)
+    p.set_defaults(func=cmd_assign)
 
     p = sub.add_parser("eval", help="benchmark the agent against baselines on labelled corpora")
     p.add_argument("--suite", help="a task suite: dev (every corpus and facet) or agent")

@@ -66,6 +66,8 @@ class RunLock:
                 fd, depth = _held[key]
                 _held[key] = (fd, depth + 1)
                 return self
+            if not self.folder.is_dir():
+                raise ConfigError(f"{self.folder}: no such folder; give the --out folder of a `clusteragent run`.")
             path = self.folder / LOCK_FILE
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
