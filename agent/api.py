@@ -49,7 +49,7 @@ class ClusterAgent:
         **config: further AgentConfig fields (review_rounds, propose_batches, ...).
 
     Fitted attributes (after `fit` or `load`):
-        result_: the ClusterResult; labels_ and clusters_ are its cluster numbers and clusters.
+        result_: the ClusterResult; labels_ and clusters_ are its cluster ids and clusters.
         state_: the graph's final state. corpus_: the texts and ids. thread_id_: the run's LangGraph thread.
         store_: the run's arrays, checkpoints and answer journal. vectors_: the embeddings.
     """
@@ -205,17 +205,20 @@ class ClusterAgent:
         return agent
 
     def predict(self, texts: Sequence[str] | Corpus, ids: Sequence[Any] | None = None,
-                max_model_calls: int | None = None) -> ClusterResult:
+                max_model_calls: int | None = None, outliers: bool = False, max_outliers: float = 0.05
+                ) -> ClusterResult:
         """Put new texts into the fitted run's clusters (as they stand after any chat turn): a classifier
         trained on the run's assignment places them, and the chat model labels the least certain within
-        `max_model_calls` (default 0.05 per text). The result's cluster numbers are the run's."""
+        `max_model_calls` (default 0.05 per text, at most 50). The result's cluster ids are the run's.
+        With `outliers`, texts unlike the run's go to cluster -1 (see assign.assign for `max_outliers`)."""
         from clusteragent.assign import assign
 
         self._fitted_state()
         corpus = texts if isinstance(texts, Corpus) else from_texts(texts, ids)
         folder = self.store_.folder
         with RunLock(folder, "assign") if folder is not None else contextlib.nullcontext():
-            return assign(self, corpus, max_model_calls, progress=self._say, show_bars=self.progress)
+            return assign(self, corpus, max_model_calls, outliers, max_outliers, progress=self._say,
+                          show_bars=self.progress)
 
     def recluster(self, instruction: str, thread_id: str) -> dict:
         """Run the whole graph again on the fitted corpus under a new instruction, on a new thread of this

@@ -1,9 +1,10 @@
 """New texts into a finished run's clusters: the classifier that the run's clustering trains, and the chat
 model for the least certain few.
 
-The classifier reads what the run's own labelling classifier read (the embeddings, and for a facet
-other than subject matter the character and layout views too), computed over the fitted and the new
-texts together, and learns the run's current assignment (after any chat turn) from the fitted texts.
+The classifier reads what produced the run's assignment (the view its k-means ran on, or what its
+labelling classifier read: the embeddings, and for a facet other than subject matter the character and
+layout views too), computed over the fitted and the new texts together, and learns the run's current
+assignment (after any chat turn) from the fitted texts.
 The chat model then labels the new texts with the smallest margins, within a budget, with the same
 prompt, schema and validation as the run's labelling. Every new text comes back once, with the cluster
 number it has in the run's clusters.json.
@@ -24,9 +25,12 @@ from clusteragent.state import RunContext
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import Corpus, work_texts
 from clusteragent.tools.propagate import least_certain, propagate
-from clusteragent.views import label_features
+from clusteragent.views import label_features, view
 
-CALLS_PER_TEXT = 0.05  # the default model budget of an assignment, per new text
+NONE_OF_THESE = "None of these"  # the choice that makes a text near the outlier line an outlier
+LOW_CONFIDENCE, UNSURE_SHARE = 0.5, 0.3  # more than this share placed with less confidence: said in a note
+CALLS_PER_TEXT = 0.05  # the default model budget of an assignment, per new text,
+MAX_DEFAULT_CALLS = 50  # and at most this many: a large batch is placed by the classifier
 
 
 def current_clustering(agent) -> tuple[dict, np.ndarray]:
@@ -39,22 +43,35 @@ def current_clustering(agent) -> tuple[dict, np.ndarray]:
     return state, agent.store_.arrays[state["assignment_ref"]]
 
 
-def assign(agent, corpus: Corpus, max_model_calls: int | None = None, progress=lambda message: None,
-           show_bars: bool = False) -> ClusterResult:
+def assignment_features(ctx: RunContext, state: dict) -> np.ndarray:
+    """What produced the run's assignment, for the fitted and new texts alike: the view k-means ran on
+    where the run clustered a view (views.cluster_on_view), else what its labelling classifier read."""
+    clustered = next((t.get("view") for t in state.get("trace", []) if t.get("step") == "cluster_view"), None)
+    return view(ctx, clustered) if clustered else label_features(ctx, state.get("about_topic"))
+
+
+def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: bool = False,
+           max_outliers: float = 0.05, progress=lambda message: None, show_bars: bool = False) -> ClusterResult:
     """Put the texts of `corpus` into the clusters of `agent`'s finished run (see the module's docstring).
 
     `max_model_calls` caps the requests to the chat model, retries included (default: 0.05 per new text,
-    rounded down). The result's `cluster` numbers and `clusters` are the run's; its `run` record says
-    how many texts the model placed and what was spent.
+    rounded down, at most 50). With `outliers`, a text less typical of the fitted texts than at most
+    `max_outliers` of texts like them would be (see tools/novelty.py) goes to the outlier group
+    (cluster -1) instead; the model decides those nearest the line, with "None of these" among its
+    choices, with half the budget. The result's `cluster` numbers and `clusters` are the run's; its
+    `run` record says how many texts the model placed, what was spent, and notes on novelty.
     """
     from clusteragent.structured import StructuredLLM
 
     started = time.perf_counter()
     state, fitted = current_clustering(agent)
     tax = tx.Taxonomy.from_state(state)
-    budget = math.floor(CALLS_PER_TEXT * len(corpus)) if max_model_calls is None else max_model_calls
+    budget = min(math.floor(CALLS_PER_TEXT * len(corpus)), MAX_DEFAULT_CALLS) if max_model_calls is None \
+        else max_model_calls
     if budget < 0:
         raise ConfigError(f"max_model_calls={budget}: give 0 or more.")
+    if outliers and not 0 < max_outliers < 1:
+        raise ConfigError(f"max_outliers={max_outliers}: give a share between 0 and 1, e.g. 0.05.")
     embedder = agent.embedder()
     progress(f"embedding {len(corpus)} new texts with {embedder.model_id}")
     new_vectors, _ = embedder.embed(work_texts(corpus.texts))
@@ -65,34 +82,84 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, progress=l
     config = agent.config.model_copy(update={"max_model_calls": budget})
     ctx = RunContext(texts=work_texts(agent.corpus_.texts + corpus.texts), llm=llm, embedder=embedder, config=config,
                      progress=progress, show_bars=show_bars, vectors=np.vstack([old_vectors, new_vectors]))
-    features = label_features(ctx, agent.state_.get("about_topic"))
+    features = assignment_features(ctx, agent.state_)
     progress(f"placing the new texts with a classifier trained on the run's {n_old} texts")
     predicted, confidence, margin, _ = propagate(features, np.arange(n_old), fitted, seed=agent.config.seed)
+    is_outlier = np.zeros(len(corpus), dtype=bool)
     labels: dict[str, int] = {}
-    if llm is not None:
-        asked = n_old + least_certain(margin[n_old:], budget)
+    if outliers:
+        is_outlier, checked = _outliers(ctx, state, tax, old_vectors, new_vectors, max_outliers, budget // 2)
+        for row, cid in checked.items():
+            predicted[int(row)] = cid
+    if llm is not None and ctx.calls_left() > 0:
+        asked = n_old + least_certain(margin[n_old:], ctx.calls_left(), exclude=np.flatnonzero(is_outlier))
         progress(f"asking the model about the {len(asked)} least certain new texts")
         labels, _ = label_rows(ctx, state["instruction"], asked, tax, "assign")
         for row, cid in labels.items():
             predicted[int(row)], confidence[int(row)] = cid, max(confidence[int(row)], 0.5)
+    assigned = predicted[n_old:].copy()
+    assigned[is_outlier] = tx.OUTLIER
     usage = llm.usage.as_dict() if llm is not None else {"model_calls": 0}
     run = {"assigned_to": str(agent.store_.folder), "instruction": state["instruction"], "n_texts": len(corpus),
            "source": corpus.source, "labelled_by_model": len(labels), "model_budget": budget, **usage,
+           "outliers": int(is_outlier.sum()) if outliers else None,
+           "notes": novelty_notes(is_outlier, confidence[n_old:], max_outliers if outliers else None),
            "embedding_model": embedder.model_id, "wall_s": round(time.perf_counter() - started, 2)}
-    return _in_run_numbers(agent, corpus, tax, fitted, predicted[n_old:], confidence[n_old:], run, trace)
+    return _as_run_result(agent, corpus, tax, fitted, assigned, confidence[n_old:], run, trace, outliers)
 
 
-def _in_run_numbers(agent, corpus: Corpus, tax: tx.Taxonomy, fitted: np.ndarray,
-                    assigned: np.ndarray, confidence: np.ndarray, run: dict, trace: list) -> ClusterResult:
-    """The assignment as a ClusterResult whose cluster numbers and clusters are the run's (numbered by the
-    fitted texts' cluster sizes, as clusters.json is), not renumbered by the new texts' sizes."""
-    order = [c.id for c, _ in tx.by_size(fitted, tax)]
-    number = {cid: i for i, cid in enumerate(order)}
+def _outliers(ctx: RunContext, state: dict, tax: tx.Taxonomy, old_vectors: np.ndarray, new_vectors: np.ndarray,
+              share: float, calls: int) -> tuple[np.ndarray, dict[str, int]]:
+    """Which new texts are outliers, and the clusters the model gave those near the line that it kept in."""
+    from clusteragent.tools.index import VectorIndex
+    from clusteragent.tools.novelty import outlier_line, typicality
+
+    index = VectorIndex(old_vectors)
+    line = outlier_line(index, old_vectors, share)
+    typical = typicality(index, new_vectors)
+    is_outlier = typical < line
+    kept: dict[str, int] = {}
+    if ctx.llm is not None and calls > 0:
+        n_old = len(old_vectors)
+        near = np.argsort(np.abs(typical - line), kind="stable")[:calls]
+        with_none, none_id = tax.added(NONE_OF_THESE, "The text fits none of the clusters above.")
+        ctx.progress(f"asking the model about the {len(near)} new texts nearest the outlier line")
+        answers, _ = label_rows(ctx, state["instruction"], n_old + near, with_none, "outlier_check")
+        for row, cid in answers.items():
+            is_outlier[int(row) - n_old] = cid == none_id
+            if cid != none_id:
+                kept[row] = cid
+    return is_outlier, kept
+
+
+def novelty_notes(is_outlier: np.ndarray, confidence: np.ndarray, max_outliers: float | None) -> list[str]:
+    """What to tell the user when the new texts look unlike the run's: many outliers or unsure placements."""
+    notes = []
+    n = max(1, len(confidence))
+    if max_outliers is not None and is_outlier.sum() > 2 * max_outliers * n:
+        notes.append(f"{is_outlier.sum()} of {n} new texts ({is_outlier.sum() / n:.0%}) fit no cluster of the run: "
+                     "they may hold a group it did not see; cluster them, or run again with them included.")
+    unsure = int((confidence[~is_outlier] < LOW_CONFIDENCE).sum())
+    if unsure > UNSURE_SHARE * n:
+        notes.append(f"{unsure} of {n} new texts ({unsure / n:.0%}) were placed with confidence under "
+                     f"{LOW_CONFIDENCE}: the run's clusters may not cover them well.")
+    return notes
+
+
+def _as_run_result(agent, corpus: Corpus, tax: tx.Taxonomy, fitted: np.ndarray, assigned: np.ndarray,
+                    confidence: np.ndarray, run: dict, trace: list, outliers: bool = False) -> ClusterResult:
+    """The assignment as a ClusterResult whose clusters are the run's, as clusters.json lists them (their
+    representatives are the fitted texts'), with the new texts' sizes; with `outliers`, the outlier
+    group last, as cluster -1."""
     fitted_clusters = build_result(agent.corpus_, agent.vectors_, tax, fitted, np.ones(len(fitted)), {}).clusters
-    sizes = np.bincount([number[c] for c in assigned], minlength=len(order))
-    clusters: list[dict[str, Any]] = [{**c, "size": int(sizes[i]), "fitted_size": c["size"]}
-                                      for i, c in enumerate(fitted_clusters)]
-    return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts),
-                         cluster=np.array([number[c] for c in assigned], dtype=np.int64),
+    assigned = np.asarray(assigned, dtype=np.int64)
+    clusters: list[dict[str, Any]] = [{**c, "size": int((assigned == c["cluster"]).sum()), "fitted_size": c["size"]}
+                                      for c in fitted_clusters]
+    if outliers:
+        clusters.append({"cluster": tx.OUTLIER, "name": "Outliers", "size": int((assigned < 0).sum()), "fitted_size": 0,
+                         "description": "New texts less like the run's texts than almost all of those are like each "
+                                        "other: they fit none of its clusters.",
+                         "representative_ids": [], "representative_texts": []})
+    return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts), cluster=assigned,
                          confidence=np.asarray(confidence, dtype=np.float32), clusters=clusters,
-                         run={**run, "k": len(clusters)}, trace=trace)
+                         run={**run, "k": len(fitted_clusters)}, trace=trace)

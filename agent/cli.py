@@ -194,16 +194,22 @@ def cmd_assign(args: argparse.Namespace) -> int:
     options = {"timeout": args.timeout} if args.timeout else None
     with RunLock(run_dir, "assign"):
         agent = ClusterAgent.load(run_dir, model=args.model, progress=not args.quiet, model_options=options)
-        result = agent.predict(corpus, max_model_calls=args.max_model_calls)
+        result = agent.predict(corpus, max_model_calls=args.max_model_calls, outliers=args.outliers,
+                               max_outliers=args.max_outliers)
     if target.suffix == ".jsonl":
         atomic_write(target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records()).encode())
     else:
         frame = result.to_pandas(with_text=False)
-        frame.to_csv(target, index=False) if target.suffix == ".csv" else frame.to_parquet(target, index=False)
+        if target.suffix == ".csv":
+            frame.to_csv(target, index=False)
+        else:
+            frame.to_parquet(target, index=False)
     run = result.run
     print(f"{len(result.ids)} texts into {result.k} clusters of {run_dir} ({run['model_calls']} model calls, "
           f"{run['labelled_by_model']} texts placed by the model, {run['wall_s']}s); wrote {target}")
     _print_clusters(result)
+    for note in run["notes"]:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -296,7 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_options(p)
     p.add_argument("--out", required=True, help="where to write each new text's cluster: .jsonl, .csv or .parquet")
     p.add_argument("--max-model-calls", type=int,
-                   help="requests to the chat model for the least certain texts (default: 0.05 per new text)")
+                   help="requests to the chat model for the least certain texts (default: 0.05 per new text, "
+                        "at most 50)")
+    p.add_argument("--outliers", action="store_true", help="texts that fit no cluster go to cluster -1, 'Outliers'")
+    p.add_argument("--max-outliers", type=float, default=0.05,
+                   help="with --outliers: the share of texts like the run's that may be called outliers (default 0.05)")
     p.add_argument("--model", help="chat model, provider:name (default: the run's model)")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     _add_timeout_option(p)

@@ -113,13 +113,13 @@ class Change:
 # ---------------------------------------------------------------- finding what a message names
 
 def numbered(tax: tx.Taxonomy, assignment: np.ndarray) -> list[dict]:
-    """Clusters numbered as in clusters.json: largest first, ties by id."""
-    return [{"cluster": i, "id": c.id, "name": c.name, "description": c.description, "size": size}
-            for i, (c, size) in enumerate(tx.by_size(assignment, tax))]
+    """Clusters as clusters.json lists them: largest first, each with its id."""
+    return [{"cluster": c.id, "id": c.id, "name": c.name, "description": c.description, "size": size}
+            for c, size in tx.by_size(assignment, tax)]
 
 
 def resolve(ref: str, tax: tx.Taxonomy, assignment: np.ndarray) -> tx.Cluster:
-    """A cluster by name (case ignored, near misses accepted) or by its number in clusters.json."""
+    """A cluster by name (case ignored, near misses accepted) or by its id in clusters.json."""
     exact = str(ref).strip()
     ref = exact.strip("\"'“”")
     found = tax.find(exact) or tax.find(ref)
@@ -128,8 +128,8 @@ def resolve(ref: str, tax: tx.Taxonomy, assignment: np.ndarray) -> tx.Cluster:
     if ref == NOT_LISTED:
         raise CannotDo(f"A cluster you named is not in the list. The clusters are: {listing}.")
     number = re.fullmatch(r"(?:cluster\s*)?#?(\d+)", ref, flags=re.IGNORECASE)
-    if found is None and number and int(number.group(1)) < len(table):
-        return tax.by_id(table[int(number.group(1))]["id"])
+    if found is None and number and int(number.group(1)) in tax.ids:
+        return tax.by_id(int(number.group(1)))
     if found is None:
         close = difflib.get_close_matches(ref.lower(), [c.name.lower() for c in tax.clusters], n=1, cutoff=0.85)
         found = tax.find(close[0]) if close else None
@@ -168,8 +168,9 @@ def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> li
     table = numbered(tax, assignment)
     found = [(start, name) for start, _, name in _name_spans(message, tax)]
     for m in re.finditer(r"\bcluster\s*#?(\d+)\b", message, flags=re.IGNORECASE):
-        if int(m.group(1)) < len(table):
-            found.append((m.start(), table[int(m.group(1))]["name"]))
+        by_id = {c["cluster"]: c["name"] for c in table}
+        if int(m.group(1)) in by_id:
+            found.append((m.start(), by_id[int(m.group(1))]))
     return list(dict.fromkeys(name for _, name in sorted(found)))
 
 

@@ -25,9 +25,12 @@ class ClusterResult:
 
     Attributes:
         ids, texts: the input, in input order.
-        cluster: each text's cluster number, 0..k-1, largest cluster first.
+        cluster: each text's cluster id. Ids are stable: a cluster keeps its id through chat turns (a merge
+            keeps the larger's, a split gives it to the largest part, new clusters get new ids) and
+            assignments of new texts; -1 is the outlier group where outliers were asked for.
         confidence: how sure the assignment of each text is, 0..1.
-        clusters: {cluster, name, description, size, representative_ids, representative_texts} per cluster.
+        clusters: {cluster, name, description, size, representative_ids, representative_texts, and
+            merged_ids where others were merged into it} per cluster, largest first.
         run: the run record written to run.json (instruction, facet, model, budget, notes, audit, ...).
         trace: the model's decisions, one dict per answer.
     """
@@ -50,7 +53,8 @@ class ClusterResult:
 
     def cluster_names(self) -> list[str]:
         """The cluster name of each text, in input order."""
-        return [self.clusters[c]["name"] for c in self.cluster]
+        names = {c["cluster"]: c["name"] for c in self.clusters}
+        return [names[int(c)] for c in self.cluster]
 
     def records(self) -> list[dict]:
         names = self.cluster_names()
@@ -82,17 +86,17 @@ class ClusterResult:
 
 def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignment: np.ndarray,
                  confidence: np.ndarray, run: dict, trace: list | None = None) -> ClusterResult:
-    """The result object for an assignment: clusters numbered by size, with representatives."""
-    order = tx.by_size(assignment, tax)
-    dense = {c.id: i for i, (c, _) in enumerate(order)}
+    """The result object for an assignment: the clusters largest first, each under its stable id, with
+    representatives and the ids merged into it."""
     clusters = []
-    for c, size in order:
+    for c, size in tx.by_size(assignment, tax):
         reps = tx.central_members(vectors, np.flatnonzero(assignment == c.id), REPRESENTATIVES)
-        clusters.append({"cluster": dense[c.id], "name": c.name, "description": c.description,
+        clusters.append({"cluster": c.id, "name": c.name, "description": c.description,
                          "size": size, "representative_ids": [corpus.ids[r] for r in reps],
-                         "representative_texts": [corpus.texts[r] for r in reps]})
+                         "representative_texts": [corpus.texts[r] for r in reps],
+                         **({"merged_ids": list(c.merged_ids)} if c.merged_ids else {})})
     return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts),
-                         cluster=np.array([dense[c] for c in assignment], dtype=np.int64),
+                         cluster=np.asarray(assignment, dtype=np.int64).copy(),
                          confidence=np.asarray(confidence, dtype=np.float32), clusters=clusters,
                          run={**run, "k": len(clusters)}, trace=list(trace or []))
 

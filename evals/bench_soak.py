@@ -184,6 +184,8 @@ def soak_one(i: int, texts: list[str], folder: Path, options: argparse.Namespace
                         str(options.timeout)], server.url)
         record["refine_ok"] = (turn.returncode == 0 or (turn.returncode == 2 and one_line_error(turn.stderr))) \
             and ids_once(out, records)
+        if not record["refine_ok"]:
+            record["refine_error"] = turn.stderr.strip().splitlines()[-3:]
     return record
 
 

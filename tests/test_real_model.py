@@ -113,6 +113,23 @@ def test_refine_merges_and_splits_with_the_real_model_across_processes(chat, sha
     assert sorted(ids()) == sorted(all_ids) and sum(c["size"] for c in after_split) == len(all_ids)
     run = json.loads((out / "run.json").read_text())
     assert [t["action"] for t in run["refinements"]] == ["merge", "split"]
+    assert {c["cluster"] for c in after_split} >= {c["cluster"] for c in after_merge}  # ids stay; the split adds one
+
+    # New texts into the refined run, with outliers: 108 more queries and 12 texts of other kinds (10%).
+    from test_assign import UNRELATED
+
+    with open(sample_corpus_path()) as f:
+        more = [json.loads(line) for line in itertools.islice(f, 150, 258)]
+    new = tmp_path / "new.jsonl"
+    new.write_text("".join(json.dumps({"id": r["id"], "text": r["text"]}) + "\n" for r in more)
+                   + "".join(json.dumps({"id": f"x{i}", "text": t}) + "\n" for i, t in enumerate(UNRELATED)))
+    assert main(["assign", str(out), str(new), "--id-field", "id", "--outliers", "--max-model-calls", "6",
+                 "--out", str(tmp_path / "new-assigned.jsonl"), "--quiet"]) == 0
+    assigned = [json.loads(line) for line in (tmp_path / "new-assigned.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in assigned] == [r["id"] for r in more] + [f"x{i}" for i in range(len(UNRELATED))]
+    assert {r["cluster"] for r in assigned} <= {c["cluster"] for c in clusters()} | {-1}
+    assert sum(r["cluster"] == -1 for r in assigned[len(more):]) >= 0.7 * len(UNRELATED)
+    assert sum(r["cluster"] == -1 for r in assigned[:len(more)]) <= 0.05 * len(more)
 
 
 INJECTIONS = [

@@ -30,10 +30,12 @@ class Cluster:
     id: int
     name: str
     description: str = ""
+    merged_ids: tuple[int, ...] = ()  # ids of clusters merged into this one, so an old id can be looked up
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", printable(self.name))
         object.__setattr__(self, "description", printable(self.description))
+        object.__setattr__(self, "merged_ids", tuple(sorted(int(i) for i in self.merged_ids)))
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,7 +87,8 @@ class Taxonomy:
 
     @classmethod
     def from_list(cls, items: list[dict], next_id: int | None = None) -> Taxonomy:
-        clusters = [Cluster(int(d["id"]), d["name"], d.get("description", "")) for d in items]
+        clusters = [Cluster(int(d["id"]), d["name"], d.get("description", ""), tuple(d.get("merged_ids", ())))
+                    for d in items]
         return cls(clusters, next_id if next_id is not None else max([c.id for c in clusters], default=-1) + 1)
 
     @classmethod
@@ -111,19 +114,25 @@ def by_size(assignment: np.ndarray, taxonomy: Taxonomy) -> list[tuple[Cluster, i
 
 def merge(assignment: np.ndarray, taxonomy: Taxonomy, ids: list[int], name: str | None = None,
           description: str | None = None) -> tuple[np.ndarray, Taxonomy, dict]:
-    """Merge clusters `ids` into the first of them (k drops by len(ids) - 1); name/description optional."""
+    """Merge clusters `ids` into one (k drops by len(ids) - 1); name/description optional (default: the
+    first's). The merged cluster keeps the id of the largest (ties: the first given) and remembers the
+    ids merged away."""
     ids = list(dict.fromkeys(ids))
     if len(ids) < 2:
         raise ValueError("a merge needs at least two different clusters")
     for cid in ids:
         taxonomy.by_id(cid)
-    keep = ids[0]
+    counts = sizes(assignment, taxonomy)
+    keep = max(ids, key=lambda cid: (counts[cid], -ids.index(cid)))
+    gone = [cid for cid in ids if cid != keep]
     out = assignment.copy()
-    moved = int(np.isin(out, ids[1:]).sum())
-    out[np.isin(out, ids[1:])] = keep
-    kept = taxonomy.by_id(keep)
-    new = Cluster(keep, (name or kept.name).strip(), (description if description is not None else kept.description).strip())
-    clusters = [new if c.id == keep else c for c in taxonomy.clusters if c.id not in ids[1:]]
+    moved = int(np.isin(out, gone).sum())
+    out[np.isin(out, gone)] = keep
+    first = taxonomy.by_id(ids[0])
+    history = [i for cid in ids for i in taxonomy.by_id(cid).merged_ids] + gone
+    new = Cluster(keep, (name or first.name).strip(),
+                  (description if description is not None else first.description).strip(), tuple(history))
+    clusters = [new if c.id == keep else c for c in taxonomy.clusters if c.id not in gone]
     audit = {"op": "merge", "into": keep, "merged": ids, "names": [taxonomy.by_id(i).name for i in ids],
              "moved": moved, "name": new.name}
     return out, Taxonomy(clusters, taxonomy.next_id), audit
@@ -131,9 +140,10 @@ def merge(assignment: np.ndarray, taxonomy: Taxonomy, ids: list[int], name: str 
 
 def split(assignment: np.ndarray, taxonomy: Taxonomy, cluster_id: int, member_rows: np.ndarray,
           member_parts: np.ndarray, parts: list[tuple[str, str]]) -> tuple[np.ndarray, Taxonomy, dict]:
-    """Split one cluster into len(parts) new clusters; `member_parts[i]` is the part of `member_rows[i]`.
+    """Split one cluster into len(parts) clusters; `member_parts[i]` is the part of `member_rows[i]`.
 
-    The old cluster id retires; each part gets a new id. Every member must be given a part.
+    The largest part keeps the cluster's id (and its history of merged ids); each other part gets a new
+    id. Every member must be given a part.
     """
     old = taxonomy.by_id(cluster_id)
     members = np.flatnonzero(assignment == cluster_id)
@@ -141,13 +151,20 @@ def split(assignment: np.ndarray, taxonomy: Taxonomy, cluster_id: int, member_ro
         raise ValueError("a split needs at least two parts")
     if set(np.asarray(member_rows).tolist()) != set(members.tolist()):
         raise ValueError("a split must place every member of the cluster, and only those")
-    tax = taxonomy.without([cluster_id])
+    member_parts = np.asarray(member_parts)
+    largest = int(np.argmax(np.bincount(member_parts, minlength=len(parts))))
+    tax = Taxonomy([c for c in taxonomy.clusters if c.id != cluster_id], taxonomy.next_id)
     new_ids = []
-    for name, desc in parts:
-        tax, cid = tax.added(name, desc)
-        new_ids.append(cid)
+    for p, (name, desc) in enumerate(parts):
+        if p == largest:
+            tax = Taxonomy(tax.clusters + [Cluster(cluster_id, name.strip(), desc.strip(), old.merged_ids)],
+                           tax.next_id)
+            new_ids.append(cluster_id)
+        else:
+            tax, cid = tax.added(name, desc)
+            new_ids.append(cid)
     out = assignment.copy()
-    out[np.asarray(member_rows)] = np.asarray(new_ids)[np.asarray(member_parts)]
+    out[np.asarray(member_rows)] = np.asarray(new_ids)[member_parts]
     audit = {"op": "split", "from": cluster_id, "name": old.name, "into": new_ids, "names": [p[0] for p in parts],
              "sizes": [int((out == i).sum()) for i in new_ids]}
     return out, tax, audit
@@ -155,7 +172,8 @@ def split(assignment: np.ndarray, taxonomy: Taxonomy, cluster_id: int, member_ro
 
 def rename(taxonomy: Taxonomy, cluster_id: int, name: str, description: str | None = None) -> tuple[Taxonomy, dict]:
     old = taxonomy.by_id(cluster_id)
-    new = Cluster(cluster_id, name.strip(), (description if description is not None else old.description).strip())
+    new = Cluster(cluster_id, name.strip(), (description if description is not None else old.description).strip(),
+                  old.merged_ids)
     tax = Taxonomy([new if c.id == cluster_id else c for c in taxonomy.clusters], taxonomy.next_id)
     return tax, {"op": "rename", "cluster": cluster_id, "from": old.name, "to": new.name}
 
@@ -173,8 +191,8 @@ def reassign(assignment: np.ndarray, taxonomy: Taxonomy, rows, cluster_id: int) 
 def remap_labels(labels: dict[str, int], entry: dict, part_labels: dict[str, int] | None = None) -> dict[str, int]:
     """The model's labels (row -> cluster id) after the merge or split that `entry` records.
 
-    A merge sends labels of the merged clusters to the kept one. A split retires its cluster: labels
-    of it are dropped, and `part_labels` (row -> part number) become labels of the new parts.
+    A merge sends labels of the merged clusters to the kept one. A split drops the labels of its cluster,
+    and `part_labels` (row -> part number) become labels of the parts (one of which kept the id).
     """
     if entry["op"] == "merge":
         merged = set(entry["merged"])

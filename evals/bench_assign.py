@@ -1,0 +1,113 @@
+"""Assigning new texts: fit on one half of a corpus, assign the other half, compare both halves with gold.
+
+    python -m clusteragent.evals.bench_assign [--suite agent] [--task CORPUS:FACET ...] [--half 400]
+        [--max-model-calls 40] [--seed 0] [--scale 10000 --scale-task clinc150:domain]
+
+For each task, a stratified sample of 2 x --half texts (fixed seed) is shuffled and cut in two; the
+agent is fitted on the first half (in memory, --max-model-calls) and `predict` assigns the second with
+its default model budget. Prints one JSON line per task: the V-measure of the fitted half and of the
+assigned half against the gold facet, their gap, the model calls per new text, and the assignment's
+texts per second. With --scale N, it also times, after a fit on --half texts, embedding N other texts
+of --scale-task (no cache) against assigning them (embedding included), without and with the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+
+
+def v_measure(gold, predicted) -> float:
+    from sklearn.metrics import v_measure_score
+
+    return round(float(v_measure_score(gold, list(predicted))), 3)
+
+
+def fitted_agent(texts, instruction, options):
+    from clusteragent import ClusterAgent
+
+    return ClusterAgent(max_model_calls=options.max_model_calls, seed=options.seed, progress=False).fit(
+        texts, instruction=instruction)
+
+
+def one_task(task, data_dir, options) -> dict:
+    from clusteragent.evals.tasks import load_task
+
+    data = load_task(task, data_dir, max_docs=2 * options.half, seed=options.seed)
+    order = list(range(len(data.texts)))
+    random.Random(options.seed).shuffle(order)
+    fit, new = order[:len(order) // 2], order[len(order) // 2:]
+    agent = fitted_agent([data.texts[i] for i in fit], task.instruction, options)
+    started = time.perf_counter()
+    result = agent.predict([data.texts[i] for i in new])
+    wall = time.perf_counter() - started
+    v_fit = v_measure([data.gold[i] for i in fit], agent.labels_)
+    v_new = v_measure([data.gold[i] for i in new], result.cluster)
+    return {"task": task.name, "fitted": len(fit), "assigned": len(new), "k": agent.result_.k, "v_fitted": v_fit,
+            "v_assigned": v_new, "gap": round(v_new - v_fit, 3),
+            "calls_per_new_text": round(result.run["model_calls"] / len(new), 3),
+            "fit_calls": agent.result_.run["model_calls"], "texts_per_s": round(len(new) / wall, 1)}
+
+
+def scale(options, data_dir) -> dict:
+    from clusteragent.evals.tasks import load_task, parse_task
+    from clusteragent.tools.embeddings import Embedder
+
+    task = parse_task(options.scale_task)
+    data = load_task(task, data_dir, max_docs=None, seed=options.seed)
+    order = list(range(len(data.texts)))
+    random.Random(options.seed).shuffle(order)
+    fit, new = order[:options.half], order[options.half:options.half + options.scale]
+    texts = [data.texts[i] for i in new]
+    agent = fitted_agent([data.texts[i] for i in fit], task.instruction, options)
+    agent.vectors_  # noqa: B018 (the fitted texts' vectors, computed before the clocks start)
+    plain = Embedder(agent.settings.embedding_model, agent.settings.embedding_precision, cache_dir=None, progress=False)
+    plain.embed(texts[:10])  # the model loaded before the clock starts
+    started = time.perf_counter()
+    plain.embed(texts)
+    embed_s = time.perf_counter() - started
+    agent.settings = agent.settings.model_copy(update={"embedding_cache": False})
+    timings = {}
+    for calls in (0, None):
+        started = time.perf_counter()
+        result = agent.predict(texts, max_model_calls=calls)
+        timings["no_model" if calls == 0 else "default_budget"] = (time.perf_counter() - started, result.run)
+    return {"task": task.name, "scale": len(texts), "embed_s": round(embed_s, 1),
+            **{f"assign_{k}_s": round(t, 1) for k, (t, _) in timings.items()},
+            **{f"ratio_{k}": round(t / embed_s, 2) for k, (t, _) in timings.items()},
+            "default_budget_calls": timings["default_budget"][1]["model_calls"],
+            "v_assigned": v_measure([data.gold[i] for i in new], result.cluster)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", default="agent")
+    parser.add_argument("--task", action="append", help="CORPUS:FACET[:INSTRUCTION] instead of the suite")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--half", type=int, default=400)
+    parser.add_argument("--max-model-calls", type=int, default=40, help="the fit's budget (the eval default)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", type=int, help="also time assigning this many texts against embedding them")
+    parser.add_argument("--scale-task", default="clinc150:domain")
+    parser.add_argument("--skip-tasks", action="store_true", help="only the --scale timing")
+    options = parser.parse_args(argv)
+
+    from pathlib import Path
+
+    from clusteragent.evals.tasks import default_data_dir, load_suite, parse_task
+
+    data_dir = Path(options.data_dir) if options.data_dir else default_data_dir()
+    if not options.skip_tasks:
+        tasks = [parse_task(t) for t in options.task] if options.task else load_suite(options.suite)
+        for task in tasks:
+            print(json.dumps(one_task(task, data_dir, options)), flush=True)
+    if options.scale:
+        print(json.dumps(scale(options, data_dir)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
