@@ -184,7 +184,9 @@ class ClusterAgent:
         state, ctx, trace = self._run_graph(instruction, self.thread_id_, resume=resume)
         self.state_, self._vectors, self._session = state, ctx.vectors, None
         self.result_ = self._result(ctx, state, trace, time.perf_counter() - started)
-        if resume and self.store_.has_thread(f"{self.thread_id_}/chat"):  # a finished run refined since
+        from clusteragent.refine import chat_thread
+
+        if resume and self.store_.has_thread(chat_thread(self.thread_id_)):  # a finished run refined since
             self.result_ = self.refine_session().result(run=self.result_.run)
         return self
 
@@ -304,13 +306,12 @@ def _finished_state(out: Path, store: RunStore, thread_id: str, n_texts: int) ->
     import sqlite3
 
     from clusteragent.graph import build_graph
-    from clusteragent.refine import build_refine_graph
+    from clusteragent.refine import chat_state
 
     try:
         snapshot = build_graph().compile(checkpointer=store.checkpointer).get_state(
             {"configurable": {"thread_id": thread_id}})
-        chat = build_refine_graph().compile(checkpointer=store.checkpointer).get_state(
-            {"configurable": {"thread_id": f"{thread_id}/chat"}}).values
+        chat = chat_state(store.checkpointer, thread_id)
     except sqlite3.DatabaseError as e:
         raise damaged(out, f"checkpoints.sqlite: {e}") from None
     if not snapshot.values.get("assignment_ref") or snapshot.next:

@@ -35,10 +35,9 @@ MAX_DEFAULT_CALLS = 50  # and at most this many: a large batch is placed by the 
 
 def current_clustering(agent) -> tuple[dict, np.ndarray]:
     """The run's clustering as it stands after any chat turn: (its state, its assignment of the fitted texts)."""
-    from clusteragent.refine import build_refine_graph
+    from clusteragent.refine import chat_state
 
-    chat = build_refine_graph().compile(checkpointer=agent.store_.checkpointer).get_state(
-        {"configurable": {"thread_id": f"{agent.thread_id_}/chat"}}).values
+    chat = chat_state(agent.store_.checkpointer, agent.thread_id_)
     state = {**agent.state_, **chat} if chat.get("assignment_ref") else agent.state_
     return state, agent.store_.arrays[state["assignment_ref"]]
 
@@ -74,7 +73,7 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
         raise ConfigError(f"max_outliers={max_outliers}: give a share between 0 and 1, e.g. 0.05.")
     embedder = agent.embedder()
     progress(f"embedding {len(corpus)} new texts with {embedder.model_id}")
-    new_vectors, _ = embedder.embed(work_texts(corpus.texts))
+    new_vectors, _ = embedder.embed(corpus.texts)
     old_vectors = agent.vectors_
     n_old = len(old_vectors)
     trace: list[dict] = []

@@ -35,6 +35,17 @@ def _add_timeout_option(p: argparse.ArgumentParser) -> None:
                    help="seconds to wait for one model answer before asking again (default 120)")
 
 
+def _model_options(timeout: float | None) -> dict | None:
+    return {"timeout": timeout} if timeout else None
+
+
+def _print_notes(notes: list[str]) -> None:
+    from clusteragent.tools.taxonomy import printable
+
+    for note in notes:
+        print(f"note: {printable(note)}", file=sys.stderr)
+
+
 def _settings(args: argparse.Namespace):
     from clusteragent.settings import Settings
 
@@ -80,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     agent = ClusterAgent(model=args.model, k=args.k, k_min=args.k_min, k_max=args.k_max,
                          max_model_calls=args.max_model_calls, seed=args.seed, settings=settings,
                          progress=not args.quiet, executor=args.executor, ray_address=args.ray_address,
-                         model_options={"timeout": args.timeout} if getattr(args, "timeout", None) else None)
+                         model_options=_model_options(getattr(args, "timeout", None)))
     agent.source_options = {"source": str(Path(args.input).resolve())}
     from clusteragent.errors import ModelUnavailable
     from clusteragent.run_folder import make_run_folder
@@ -98,13 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         result.write(out)
     run = result.run
     replayed = f", {run['replayed_calls']} replayed from the journal" if run.get("replayed_calls") else ""
-    from clusteragent.tools.taxonomy import printable
-
     print(f"{result.k} clusters for {len(result.ids)} texts ({run['model_calls']} model calls{replayed}, "
           f"{run['wall_s']}s); wrote {out}/assignments.jsonl, clusters.json, run.json")
     _print_clusters(result)
-    for note in run["notes"]:
-        print(f"note: {printable(note)}", file=sys.stderr)
+    _print_notes(run["notes"])
     return 0
 
 
@@ -129,9 +137,9 @@ def _open_session(out: Path, model: str | None, timeout: float | None = None):
     from clusteragent import ClusterAgent
     from clusteragent.run_lock import RunLock
 
-    options = {"timeout": timeout} if timeout else None
     with RunLock(out, "refine"):
-        return ClusterAgent.load(out, model=model, progress=False, model_options=options).refine_session()
+        return ClusterAgent.load(out, model=model, progress=False,
+                                 model_options=_model_options(timeout)).refine_session()
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
@@ -181,19 +189,18 @@ ASSIGN_FORMATS = (".jsonl", ".csv", ".parquet")
 def cmd_assign(args: argparse.Namespace) -> int:
     from clusteragent import ClusterAgent, load_corpus
     from clusteragent.errors import ConfigError
-    from clusteragent.run_folder import RESULT_FILES, STATE_FILES, atomic_write
+    from clusteragent.run_folder import atomic_write, run_file_paths
     from clusteragent.run_lock import RunLock
 
     run_dir, target = Path(args.out_dir), Path(args.out)
     if target.suffix not in ASSIGN_FORMATS:
         raise ConfigError(f"--out {target}: give a file ending in {', '.join(ASSIGN_FORMATS)}.")
-    own = {(run_dir / name).resolve() for name in (*RESULT_FILES, *STATE_FILES)} | {Path(args.input).resolve()}
-    if target.resolve() in own:
+    if target.resolve() in run_file_paths(run_dir) | {Path(args.input).resolve()}:
         raise ConfigError(f"--out {target} would overwrite the run's own files or the input; choose another file.")
     corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
-    options = {"timeout": args.timeout} if args.timeout else None
     with RunLock(run_dir, "assign"):
-        agent = ClusterAgent.load(run_dir, model=args.model, progress=not args.quiet, model_options=options)
+        agent = ClusterAgent.load(run_dir, model=args.model, progress=not args.quiet,
+                                  model_options=_model_options(args.timeout))
         result = agent.predict(corpus, max_model_calls=args.max_model_calls, outliers=args.outliers,
                                max_outliers=args.max_outliers)
     if target.suffix == ".jsonl":
@@ -208,8 +215,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     print(f"{len(result.ids)} texts into {result.k} clusters of {run_dir} ({run['model_calls']} model calls, "
           f"{run['labelled_by_model']} texts placed by the model, {run['wall_s']}s); wrote {target}")
     _print_clusters(result)
-    for note in run["notes"]:
-        print(f"note: {note}", file=sys.stderr)
+    _print_notes(run["notes"])
     return 0
 
 

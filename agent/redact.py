@@ -17,9 +17,14 @@ _secrets: set[str] = set()
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s@:]+(:[^/\s@]*)?@")
 
 
+def _secret(value: str | None) -> bool:
+    """Worth masking: not empty, not too short to be a secret, not the "none" local servers accept."""
+    return bool(value) and len(value) >= 6 and value.lower() != "none"
+
+
 def register_secret(value: str | None) -> None:
-    """Mask `value` from now on (values too short to be a secret, or "none", are ignored)."""
-    if value and len(value) >= 6 and value.lower() != "none":
+    """Mask `value` from now on."""
+    if _secret(value):
         _secrets.add(value)
 
 
@@ -29,7 +34,7 @@ def redact(text: str) -> str:
         text = str(text)
     secrets = set(_secrets)
     env_key = os.environ.get("OPENAI_API_KEY")
-    if env_key and len(env_key) >= 6:
+    if _secret(env_key):
         secrets.add(env_key)
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, MASK)

@@ -234,6 +234,17 @@ class Reply:
     moved: int
 
 
+def chat_thread(thread_id: str) -> str:
+    """The LangGraph thread that holds the chat over the run on `thread_id`."""
+    return f"{thread_id}/chat"
+
+
+def chat_state(checkpointer, thread_id: str) -> dict:
+    """The latest state of the chat over the run on `thread_id` (empty before its first turn)."""
+    return build_refine_graph().compile(checkpointer=checkpointer).get_state(
+        {"configurable": {"thread_id": chat_thread(thread_id)}}).values
+
+
 class RefineSession:
     """A chat over one fitted run: `chat(message)` applies one turn and returns the reply.
 
@@ -245,7 +256,7 @@ class RefineSession:
         from clusteragent.structured import StructuredLLM
 
         self.run = run
-        self.chat_thread = f"{run.thread_id_}/chat"
+        self.chat_thread = chat_thread(run.thread_id_)
         self.base_state = {k: run.state_.get(k) for k in SNAPSHOT_KEYS}
         self.graph = build_refine_graph().compile(checkpointer=run.store_.checkpointer)
         self.llm = StructuredLLM(run.chat_model(), journal=None)

@@ -312,10 +312,15 @@ _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]+\.tmp$")  # atomic_write's pattern
 def is_run_folder(out: Path) -> bool:
     """True for a folder this tool made: its session.json parses and names a thread and a corpus digest."""
     try:
-        session = json.loads((out / SESSION).read_text(encoding="utf-8"))
-        return isinstance(session, dict) and "thread_id" in session and "corpus_sha256" in session
-    except (OSError, ValueError):
+        session = _read_json(out, SESSION)
+    except ConfigError:
         return False
+    return "thread_id" in session and "corpus_sha256" in session
+
+
+def run_file_paths(out: Path) -> set[Path]:
+    """The files a run writes in `out`, resolved: what an input or another output must not be."""
+    return {(out / name).resolve() for name in (*RESULT_FILES, *STATE_FILES)}
 
 
 def _only_ours(out: Path) -> bool:
@@ -330,7 +335,7 @@ def check_run_folder(out: Path, inputs: tuple[str, ...] = (), force: bool = Fals
     (unless `force`), or one of whose files would overwrite the input."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder for the run's files.")
-    written = {(out / name).resolve() for name in (*RESULT_FILES, *STATE_FILES)}
+    written = run_file_paths(out)
     for source in inputs:
         if Path(source).resolve() in written:
             raise ConfigError(f"--out {out} would overwrite the input {source} with the run's own files; "

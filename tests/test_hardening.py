@@ -323,7 +323,8 @@ def test_ids_are_strings_or_integers(bad, tmp_path, capsys):
 
 
 def test_identical_and_enormous_texts_are_embedded_once_and_cut(monkeypatch):
-    from clusteragent.tools.embeddings import MAX_EMBED_CHARS, Embedder
+    from clusteragent.tools.corpus import MAX_WORK_CHARS
+    from clusteragent.tools.embeddings import Embedder
 
     seen = []
 
@@ -336,7 +337,7 @@ def test_identical_and_enormous_texts_are_embedded_once_and_cut(monkeypatch):
     monkeypatch.setattr(Embedder, "model", object())
     texts = ["same"] * 5000 + ["x" * 5_000_000, "other"]
     vectors, stats = Embedder(cache_dir=None, progress=False).embed(texts)
-    assert len(seen) == 3 and stats.computed == 3 and max(map(len, seen)) == MAX_EMBED_CHARS
+    assert len(seen) == 3 and stats.computed == 3 and max(map(len, seen)) == MAX_WORK_CHARS
     assert vectors.shape == (5002, 8) and (vectors[:5000] == vectors[0]).all() and not (vectors[-1] == vectors[0]).all()
 
 

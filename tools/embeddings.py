@@ -20,6 +20,7 @@ import numpy as np
 
 from clusteragent.errors import ModelError
 from clusteragent.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from clusteragent.tools.corpus import work_texts
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ PACKAGED_ALIASES = {DEFAULT_EMBEDDING_MODEL, "sentence-transformers/" + DEFAULT_
 CHUNK = 2048  # texts encoded between two writes to the output file
 
 
-MAX_EMBED_CHARS = 20_000  # of one text, read for its embedding
 TEMP_SUFFIX = ".tmp.npy"
 
 
@@ -224,10 +224,10 @@ class Embedder:
     def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, EmbeddingStats]:
         """Embed `texts` into an (N, d) float32 array of unit rows; reuse the cache when it has them.
 
-        Each text is read up to MAX_EMBED_CHARS (the model reads 256 tokens of it anyway; an enormous text
-        would only cost tokenizer memory), and identical texts are encoded once.
+        Each text is read as the tools read it, cut to corpus.MAX_WORK_CHARS (the model reads 256 tokens of
+        it anyway; an enormous text would only cost tokenizer memory), and identical texts are encoded once.
         """
-        texts = [t[:MAX_EMBED_CHARS] for t in texts]
+        texts = work_texts(texts)
         started = time.perf_counter()
         if self.cache_dir is None:
             _ = self.model  # load before the clock starts: stats time the encoding alone
