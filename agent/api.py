@@ -19,6 +19,7 @@ from clusteragent.run_folder import (
     clean_stale_temps,
     clear_run_files,
     damaged,
+    fitted_texts,
     make_run_folder,
     read_corpus,
     read_session,
@@ -177,7 +178,8 @@ class ClusterAgent:
             clear_run_files(out)
         self.store_, self.corpus_, self._vectors = RunStore(out), corpus, None
         self.thread_id_ = thread_id or str(uuid.uuid4())
-        if out is not None:
+        grown = thread_id is not None and "fitted_texts" in read_session(out)  # texts joined it since (assign --update)
+        if out is not None and not grown:  # a run that texts joined since keeps its session and corpus copy
             write_session(out, corpus, thread_id=self.thread_id_, instruction=instruction,
                           **self.source_options, model=self.model if isinstance(self.model, str) else None,
                           embedding_model=self.settings.embedding_model, config=self.config.model_dump())
@@ -187,6 +189,8 @@ class ClusterAgent:
         from clusteragent.refine import chat_thread
 
         if resume and self.store_.has_thread(chat_thread(self.thread_id_)):  # a finished run refined since
+            if grown:
+                self.corpus_, self._vectors = read_corpus(out, read_session(out)), None
             self.result_ = self.refine_session().result(run=self.result_.run)
         return self
 
@@ -203,23 +207,25 @@ class ClusterAgent:
         agent = cls(model=model or session.get("model"), embedding_model=session.get("embedding_model"),
                     progress=progress, model_options=model_options, **config)
         agent.store_, agent.corpus_, agent.thread_id_ = RunStore(out), corpus, session["thread_id"]
-        agent.state_ = _finished_state(out, agent.store_, session["thread_id"], len(corpus))
+        agent.state_ = _finished_state(out, agent.store_, session["thread_id"], fitted_texts(session), len(corpus))
         return agent
 
     def predict(self, texts: Sequence[str] | Corpus, ids: Sequence[Any] | None = None,
-                max_model_calls: int | None = None, outliers: bool = False, max_outliers: float = 0.05
-                ) -> ClusterResult:
+                max_model_calls: int | None = None, outliers: bool = False, max_outliers: float = 0.05,
+                update: bool = False) -> ClusterResult:
         """Put new texts into the fitted run's clusters (as they stand after any chat turn): a classifier
         trained on the run's assignment places them, and the chat model labels the least certain within
         `max_model_calls` (default 0.05 per text, at most 50). The result's cluster ids are the run's.
-        With `outliers`, texts unlike the run's go to cluster -1 (see assign.assign for `max_outliers`)."""
+        With `outliers`, texts unlike the run's go to cluster -1 (see assign.assign for `max_outliers`).
+        With `update`, outliers that hang together become new clusters (new ids, named by the model) and
+        the texts join the run, as one chat change that "undo" takes back (see run_update.py)."""
         from clusteragent.assign import assign
 
         self._fitted_state()
         corpus = texts if isinstance(texts, Corpus) else from_texts(texts, ids)
         folder = self.store_.folder
         with RunLock(folder, "assign") if folder is not None else contextlib.nullcontext():
-            return assign(self, corpus, max_model_calls, outliers, max_outliers, progress=self._say,
+            return assign(self, corpus, max_model_calls, outliers, max_outliers, update, progress=self._say,
                           show_bars=self.progress)
 
     def recluster(self, instruction: str, thread_id: str) -> dict:
@@ -300,9 +306,10 @@ class ClusterAgent:
         return build_result(corpus, self.vectors_, Taxonomy.from_state(state), assignment, confidence, run, trace)
 
 
-def _finished_state(out: Path, store: RunStore, thread_id: str, n_texts: int) -> dict:
+def _finished_state(out: Path, store: RunStore, thread_id: str, n_fitted: int, n_texts: int) -> dict:
     """The final state of the run in `out`, after checking that its checkpoints and the arrays they name
-    (the run's and its chat's latest assignment) can be read."""
+    (the run's, over the `n_fitted` texts it was fitted on, and its chat's latest, over all `n_texts`)
+    can be read."""
     import sqlite3
 
     from clusteragent.graph import build_graph
@@ -316,15 +323,16 @@ def _finished_state(out: Path, store: RunStore, thread_id: str, n_texts: int) ->
         raise damaged(out, f"checkpoints.sqlite: {e}") from None
     if not snapshot.values.get("assignment_ref") or snapshot.next:
         raise ConfigError(f"{out}: the run there has not finished; finish it with `clusteragent run ... --resume`.")
-    refs = [snapshot.values["assignment_ref"], snapshot.values["assignment_ref"] + ".confidence"]
-    refs += [chat["assignment_ref"]] if chat.get("assignment_ref") else []
-    for ref in refs:
+    fit_ref = snapshot.values["assignment_ref"]
+    refs = [(fit_ref, n_fitted), (fit_ref + ".confidence", n_fitted)]
+    refs += [(chat["assignment_ref"], n_texts)] if chat.get("assignment_ref") else []
+    for ref, n in refs:
         try:
             rows = store.arrays[ref].shape[0]
         except KeyError:
             raise damaged(out, f"arrays/{ref}.npy is missing") from None
         except (OSError, ValueError, EOFError) as e:
             raise damaged(out, f"arrays/{ref}.npy cannot be read: {e}") from None
-        if rows != n_texts:
-            raise damaged(out, f"arrays/{ref}.npy has {rows} rows for {n_texts} texts")
+        if rows != n:
+            raise damaged(out, f"arrays/{ref}.npy has {rows} rows for {n} texts")
     return snapshot.values

@@ -20,14 +20,15 @@ import numpy as np
 
 from clusteragent.errors import ConfigError
 from clusteragent.labelling import label_rows
+from clusteragent.outliers import in_new, new_clusters, outlier_cluster
 from clusteragent.result import ClusterResult, build_result
+from clusteragent.run_update import grow_run, new_ids
 from clusteragent.state import RunContext
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import Corpus, work_texts
 from clusteragent.tools.propagate import least_certain, propagate
 from clusteragent.views import label_features, view
 
-NONE_OF_THESE = "None of these"  # the choice that makes a text near the outlier line an outlier
 LOW_CONFIDENCE, UNSURE_SHARE = 0.5, 0.3  # more than this share placed with less confidence: said in a note
 CALLS_PER_TEXT = 0.05  # the default model budget of an assignment, per new text,
 MAX_DEFAULT_CALLS = 50  # and at most this many: a large batch is placed by the classifier
@@ -50,19 +51,25 @@ def assignment_features(ctx: RunContext, state: dict) -> np.ndarray:
 
 
 def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: bool = False,
-           max_outliers: float = 0.05, progress=lambda message: None, show_bars: bool = False) -> ClusterResult:
+           max_outliers: float = 0.05, update: bool = False, progress=lambda message: None,
+           show_bars: bool = False) -> ClusterResult:
     """Put the texts of `corpus` into the clusters of `agent`'s finished run (see the module's docstring).
 
     `max_model_calls` caps the requests to the chat model, retries included (default: 0.05 per new text,
     rounded down, at most 50). With `outliers`, a text less typical of the fitted texts than at most
     `max_outliers` of texts like them would be (see tools/novelty.py) goes to the outlier group
     (cluster -1) instead; the model decides those nearest the line, with "None of these" among its
-    choices, with half the budget. The result's `cluster` numbers and `clusters` are the run's; its
-    `run` record says how many texts the model placed, what was spent, and notes on novelty.
+    choices, with half the budget. With `update` (outliers implied), outliers that hang together become
+    new clusters under new ids, and the texts join the run (see run_update.py). The result's `cluster`
+    numbers and `clusters` are the run's; its `run` record says how many texts the model placed, what
+    was spent, and notes on novelty.
     """
     from clusteragent.structured import StructuredLLM
 
     started = time.perf_counter()
+    outliers = outliers or update
+    if update:
+        corpus = new_ids(agent, corpus)
     state, fitted = current_clustering(agent)
     tax = tx.Taxonomy.from_state(state)
     budget = min(math.floor(CALLS_PER_TEXT * len(corpus)), MAX_DEFAULT_CALLS) if max_model_calls is None \
@@ -83,15 +90,28 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
                      progress=progress, show_bars=show_bars, vectors=np.vstack([old_vectors, new_vectors]))
     features = assignment_features(ctx, agent.state_)
     progress(f"placing the new texts with a classifier trained on the run's {n_old} texts")
-    predicted, confidence, margin, _ = propagate(features, np.arange(n_old), fitted, seed=agent.config.seed)
+    clustered = np.flatnonzero(fitted != tx.OUTLIER)  # the run's own outliers teach no cluster
+    predicted, confidence, margin, _ = propagate(features, clustered, fitted[clustered], seed=agent.config.seed)
     is_outlier = np.zeros(len(corpus), dtype=bool)
     labels: dict[str, int] = {}
     if outliers:
-        is_outlier, checked = _outliers(ctx, state, tax, old_vectors, new_vectors, max_outliers, budget // 2)
+        is_outlier, checked, line = in_new(ctx, state["instruction"], tax, old_vectors, new_vectors, max_outliers,
+                                           budget // 2)
         for row, cid in checked.items():
-            predicted[int(row)] = cid
+            predicted[row] = cid
+    before = np.where(is_outlier, tx.OUTLIER, predicted[n_old:])
+    grown_tax, grouped = tax, {}
+    if update:
+        grown_tax, grouped = new_clusters(ctx, state["instruction"], state.get("facet", ""), tax,
+                                          n_old + np.flatnonzero(is_outlier), line)
+        for cid in set(grouped.values()):
+            rows = np.array([r for r, c in grouped.items() if c == cid])
+            centre = ctx.vectors[rows].mean(axis=0)
+            predicted[rows], is_outlier[rows - n_old] = cid, False
+            confidence[rows] = np.clip(ctx.vectors[rows] @ (centre / np.linalg.norm(centre)), 0, 1)
     if llm is not None and ctx.calls_left() > 0:
-        asked = n_old + least_certain(margin[n_old:], ctx.calls_left(), exclude=np.flatnonzero(is_outlier))
+        settled = np.flatnonzero(is_outlier | np.isin(np.arange(len(corpus)), np.array(list(grouped), int) - n_old))
+        asked = n_old + least_certain(margin[n_old:], ctx.calls_left(), exclude=settled)
         progress(f"asking the model about the {len(asked)} least certain new texts")
         labels, _ = label_rows(ctx, state["instruction"], asked, tax, "assign")
         for row, cid in labels.items():
@@ -102,42 +122,38 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     run = {"assigned_to": str(agent.store_.folder), "instruction": state["instruction"], "n_texts": len(corpus),
            "source": corpus.source, "labelled_by_model": len(labels), "model_budget": budget, **usage,
            "outliers": int(is_outlier.sum()) if outliers else None,
-           "notes": novelty_notes(is_outlier, confidence[n_old:], max_outliers if outliers else None),
+           "new_clusters": [c.id for c in grown_tax.clusters[len(tax.clusters):]] if update else None,
+           "notes": novelty_notes(is_outlier, confidence[n_old:], max_outliers if outliers else None, update),
            "embedding_model": embedder.model_id, "wall_s": round(time.perf_counter() - started, 2)}
-    return _as_run_result(agent, corpus, tax, fitted, assigned, confidence[n_old:], run, trace, outliers)
+    if update:
+        run["notes"].append(_update_reply(grown_tax, tax, grouped, is_outlier)
+                            + f" The run now holds {n_old + len(corpus)} texts; an 'undo' in its chat takes the update back.")
+        before[[int(r) - n_old for r in labels]] = list(labels.values())  # the model's labels stand either way
+        grow_run(agent, corpus, new_vectors, state, before, assigned, grown_tax, confidence[n_old:].copy(),
+                 labels, {"message": f"update: {len(corpus)} new texts from {corpus.source}",
+                          "reply": _update_reply(grown_tax, tax, grouped, is_outlier),
+                          "model_calls": usage["model_calls"]})
+        fitted = current_clustering(agent)[1]  # the grown run's: its sizes and representatives count the new texts
+    return _as_run_result(agent, corpus, grown_tax, fitted, assigned, confidence[n_old:], run, trace, outliers)
 
 
-def _outliers(ctx: RunContext, state: dict, tax: tx.Taxonomy, old_vectors: np.ndarray, new_vectors: np.ndarray,
-              share: float, calls: int) -> tuple[np.ndarray, dict[str, int]]:
-    """Which new texts are outliers, and the clusters the model gave those near the line that it kept in."""
-    from clusteragent.tools.index import VectorIndex
-    from clusteragent.tools.novelty import outlier_line, typicality
-
-    index = VectorIndex(old_vectors)
-    line = outlier_line(index, old_vectors, share)
-    typical = typicality(index, new_vectors)
-    is_outlier = typical < line
-    kept: dict[str, int] = {}
-    if ctx.llm is not None and calls > 0:
-        n_old = len(old_vectors)
-        near = np.argsort(np.abs(typical - line), kind="stable")[:calls]
-        with_none, none_id = tax.added(NONE_OF_THESE, "The text fits none of the clusters above.")
-        ctx.progress(f"asking the model about the {len(near)} new texts nearest the outlier line")
-        answers, _ = label_rows(ctx, state["instruction"], n_old + near, with_none, "outlier_check")
-        for row, cid in answers.items():
-            is_outlier[int(row) - n_old] = cid == none_id
-            if cid != none_id:
-                kept[row] = cid
-    return is_outlier, kept
+def _update_reply(grown: tx.Taxonomy, tax: tx.Taxonomy, grouped: dict, is_outlier: np.ndarray) -> str:
+    added = grown.clusters[len(tax.clusters):]
+    if not added:
+        return f"No new cluster: {int(is_outlier.sum())} new text(s) stay outliers."
+    listed = ", ".join(f'{c.id} "{c.name}"' for c in added)
+    return (f"New cluster(s) {listed} from {len(grouped)} new texts; {int(is_outlier.sum())} stay outliers.")
 
 
-def novelty_notes(is_outlier: np.ndarray, confidence: np.ndarray, max_outliers: float | None) -> list[str]:
+def novelty_notes(is_outlier: np.ndarray, confidence: np.ndarray, max_outliers: float | None,
+                  update: bool = False) -> list[str]:
     """What to tell the user when the new texts look unlike the run's: many outliers or unsure placements."""
     notes = []
     n = max(1, len(confidence))
     if max_outliers is not None and is_outlier.sum() > 2 * max_outliers * n:
         notes.append(f"{is_outlier.sum()} of {n} new texts ({is_outlier.sum() / n:.0%}) fit no cluster of the run: "
-                     "they may hold a group it did not see; cluster them, or run again with them included.")
+                     "they may hold a group it did not see" + ("." if update else "; `assign --update` makes clusters "
+                                                                "of those that hang together."))
     unsure = int((confidence[~is_outlier] < LOW_CONFIDENCE).sum())
     if unsure > UNSURE_SHARE * n:
         notes.append(f"{unsure} of {n} new texts ({unsure / n:.0%}) were placed with confidence under "
@@ -150,15 +166,13 @@ def _as_run_result(agent, corpus: Corpus, tax: tx.Taxonomy, fitted: np.ndarray, 
     """The assignment as a ClusterResult whose clusters are the run's, as clusters.json lists them (their
     representatives are the fitted texts'), with the new texts' sizes; with `outliers`, the outlier
     group last, as cluster -1."""
-    fitted_clusters = build_result(agent.corpus_, agent.vectors_, tax, fitted, np.ones(len(fitted)), {}).clusters
+    fitted_clusters = [c for c in build_result(agent.corpus_, agent.vectors_, tax, fitted, np.ones(len(fitted)),
+                                               {}).clusters if c["cluster"] != tx.OUTLIER]
     assigned = np.asarray(assigned, dtype=np.int64)
     clusters: list[dict[str, Any]] = [{**c, "size": int((assigned == c["cluster"]).sum()), "fitted_size": c["size"]}
                                       for c in fitted_clusters]
     if outliers:
-        clusters.append({"cluster": tx.OUTLIER, "name": "Outliers", "size": int((assigned < 0).sum()), "fitted_size": 0,
-                         "description": "New texts less like the run's texts than almost all of those are like each "
-                                        "other: they fit none of its clusters.",
-                         "representative_ids": [], "representative_texts": []})
+        clusters.append(outlier_cluster((assigned < 0).sum(), fitted_size=int((fitted < 0).sum())))
     return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts), cluster=assigned,
                          confidence=np.asarray(confidence, dtype=np.float32), clusters=clusters,
                          run={**run, "k": len(fitted_clusters)}, trace=trace)

@@ -35,6 +35,12 @@ def _add_timeout_option(p: argparse.ArgumentParser) -> None:
                    help="seconds to wait for one model answer before asking again (default 120)")
 
 
+def _add_outlier_options(p: argparse.ArgumentParser, bound: str) -> None:
+    p.add_argument("--outliers", action="store_true",
+                   help="texts that fit no cluster go to cluster -1, 'Outliers', not to the nearest cluster")
+    p.add_argument("--max-outliers", type=float, default=0.05, help=f"with --outliers: {bound} (default 0.05)")
+
+
 def _model_options(timeout: float | None) -> dict | None:
     return {"timeout": timeout} if timeout else None
 
@@ -90,6 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     agent = ClusterAgent(model=args.model, k=args.k, k_min=args.k_min, k_max=args.k_max,
                          max_model_calls=args.max_model_calls, seed=args.seed, settings=settings,
+                         outliers=args.outliers, max_outliers=args.max_outliers,
                          progress=not args.quiet, executor=args.executor, ray_address=args.ray_address,
                          model_options=_model_options(getattr(args, "timeout", None)))
     agent.source_options = {"source": str(Path(args.input).resolve())}
@@ -202,7 +209,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
         agent = ClusterAgent.load(run_dir, model=args.model, progress=not args.quiet,
                                   model_options=_model_options(args.timeout))
         result = agent.predict(corpus, max_model_calls=args.max_model_calls, outliers=args.outliers,
-                               max_outliers=args.max_outliers)
+                               max_outliers=args.max_outliers, update=args.update)
     if target.suffix == ".jsonl":
         atomic_write(target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records()).encode())
     else:
@@ -274,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hard cap on requests to the chat model, retries included (default 150)")
     _add_timeout_option(p)
     p.add_argument("--seed", type=int, default=0, help="seed for samples and classifiers (default 0)")
+    _add_outlier_options(p, "the largest share of the texts that may be outliers")
     p.add_argument("--out", required=True, help="output folder (also holds the run's checkpoints)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint, replaying finished model calls")
@@ -310,9 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-model-calls", type=int,
                    help="requests to the chat model for the least certain texts (default: 0.05 per new text, "
                         "at most 50)")
-    p.add_argument("--outliers", action="store_true", help="texts that fit no cluster go to cluster -1, 'Outliers'")
-    p.add_argument("--max-outliers", type=float, default=0.05,
-                   help="with --outliers: the share of texts like the run's that may be called outliers (default 0.05)")
+    _add_outlier_options(p, "the share of texts like the run's that may be called outliers")
+    p.add_argument("--update", action="store_true",
+                   help="the new texts join the run, and outliers that hang together become new clusters (new ids; "
+                        "implies --outliers; `refine OUT undo` takes it back)")
     p.add_argument("--model", help="chat model, provider:name (default: the run's model)")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     _add_timeout_option(p)

@@ -24,6 +24,7 @@ from langgraph.types import Command
 from clusteragent.errors import ModelError
 from clusteragent.facets import facet_is_topical, facet_view
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
+from clusteragent.outliers import in_corpus
 from clusteragent.prompts import load_prompt
 from clusteragent.review import review_reserve, review_step
 from clusteragent.run_folder import content_name
@@ -264,6 +265,15 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
                      f"or too alike to split further")
     if state.get("stop_reason") == "model budget exhausted":
         notes.append("the model budget ran out; the result is valid but the review was cut short")
+    if ctx.config.outliers:
+        assignment, found = in_corpus(ctx, state["instruction"], tax, assignment, ctx.config.max_outliers,
+                                      ctx.calls_left())
+        notes.append(f"{found['outliers']} text(s) fit no cluster: the outlier group (cluster -1) "
+                     f"({found['below_fence']} far from every other text, {found['checked_by_model']} checked by "
+                     "the model)")
+        tax, emptied = tx.drop_empty(assignment, tax)
+        if emptied:
+            notes.append(f"cluster(s) {emptied} held only outliers and were dropped")
     problems = tx.validate(assignment, tax, len(ctx.texts))  # no k range: fewer than k_min is noted above
     if problems:  # a bug, not a user error: never hand out an invalid result
         raise RuntimeError(f"finalize produced an invalid result: {problems}")

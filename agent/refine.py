@@ -58,6 +58,7 @@ class RefineState(TypedDict, total=False):
     labels: dict[str, int]  # row -> cluster id, for texts the model labelled itself
     undo: list[dict]  # snapshots of the fields above, most recent last
     turns: list[dict]  # {message, action, reply, changed, k_before, k_after, moved}
+    base_ref: str  # the assignment whose confidences still hold, where texts were added since the run
     message: str
     decision: dict
     reply: str
@@ -306,15 +307,17 @@ class RefineSession:
         record = {**(run or {}), "instruction": state["instruction"], "facet": state.get("facet"),
                   "refinements": state.get("turns", []), "chat_thread_id": self.chat_thread}
         return build_result(self.run.corpus_, self.run.vectors_, tx.Taxonomy.from_state(state), assignment,
-                            _confidence(arrays, state, self.base_state, assignment), record)
+                            current_confidence(arrays, state, self.base_state, assignment), record)
 
 
-def _confidence(arrays, state: dict, base: dict, assignment: np.ndarray) -> np.ndarray:
-    """The classifier's confidence where it still applies; 1.0 for texts a person or operation placed since."""
+def current_confidence(arrays, state: dict, base: dict, assignment: np.ndarray) -> np.ndarray:
+    """The classifier's confidence where it still applies; 1.0 for texts a person or operation placed since
+    the base: the run's result, or the last update that added texts (`base_ref`)."""
     ref = state["assignment_ref"] + ".confidence"
     if ref in arrays:
         return arrays[ref]
-    original = arrays[base["assignment_ref"]]
-    conf = np.array(arrays[base["assignment_ref"] + ".confidence"], dtype=np.float32)
+    base_ref = state.get("base_ref") or base["assignment_ref"]
+    original = arrays[base_ref]
+    conf = np.array(arrays[base_ref + ".confidence"], dtype=np.float32)
     conf[original != assignment] = 1.0
     return conf

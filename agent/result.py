@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from clusteragent.outliers import outlier_cluster
 from clusteragent.run_folder import atomic_write
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import Corpus
@@ -45,7 +46,8 @@ class ClusterResult:
 
     @property
     def k(self) -> int:
-        return len(self.clusters)
+        """The number of clusters, the outlier group not counted."""
+        return sum(c["cluster"] != tx.OUTLIER for c in self.clusters)
 
     @property
     def names(self) -> list[str]:
@@ -87,7 +89,7 @@ class ClusterResult:
 def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignment: np.ndarray,
                  confidence: np.ndarray, run: dict, trace: list | None = None) -> ClusterResult:
     """The result object for an assignment: the clusters largest first, each under its stable id, with
-    representatives and the ids merged into it."""
+    representatives and the ids merged into it; the outlier group (-1) last, where it has texts."""
     clusters = []
     for c, size in tx.by_size(assignment, tax):
         reps = tx.central_members(vectors, np.flatnonzero(assignment == c.id), REPRESENTATIVES)
@@ -95,10 +97,13 @@ def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignme
                          "size": size, "representative_ids": [corpus.ids[r] for r in reps],
                          "representative_texts": [corpus.texts[r] for r in reps],
                          **({"merged_ids": list(c.merged_ids)} if c.merged_ids else {})})
+    outliers = int((np.asarray(assignment) == tx.OUTLIER).sum())
+    if outliers:
+        clusters.append(outlier_cluster(outliers))
     return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts),
                          cluster=np.asarray(assignment, dtype=np.int64).copy(),
                          confidence=np.asarray(confidence, dtype=np.float32), clusters=clusters,
-                         run={**run, "k": len(clusters)}, trace=list(trace or []))
+                         run={**run, "k": len(clusters) - bool(outliers)}, trace=list(trace or []))
 
 
 def package_version(dist: str) -> str | None:

@@ -243,6 +243,21 @@ def write_session(out: Path, corpus: Corpus, **session) -> None:
     atomic_write(out / SESSION, json.dumps(session, ensure_ascii=False, indent=2, default=str).encode())
 
 
+def grow_session(out: Path, grown: Corpus) -> None:
+    """Record that the run in `out` now holds `grown` (its corpus and texts added since): the corpus copy
+    and its digest follow; the fitted corpus's digest and size stay, for `run --resume` to check its input."""
+    session = read_session(out)
+    fitted = {"fitted_sha256": session.get("fitted_sha256", session["corpus_sha256"]),
+              "fitted_texts": session.get("fitted_texts", session["n_texts"])}
+    rest = {k: v for k, v in session.items() if k not in ("corpus_sha256", "n_texts")}
+    write_session(out, grown, **{**rest, **fitted})
+
+
+def fitted_texts(session: dict) -> int:
+    """How many texts the run in a folder was fitted on (texts may have joined since)."""
+    return session.get("fitted_texts", session["n_texts"])
+
+
 def damaged(out: Path, what: str) -> ConfigError:
     return ConfigError(f"{out}: the run folder is damaged ({what}); run the job again into a new folder, or "
                        "restore this one from a copy.")
@@ -294,8 +309,8 @@ def resume_thread(out_dir, corpus: Corpus, instruction: str) -> str | None:
     if not (Path(out_dir) / SESSION).exists():
         return None  # nothing to resume: start the run, in this folder
     session = read_session(Path(out_dir))
-    if session["corpus_sha256"] != corpus_digest(corpus):
-        raise ConfigError(f"{out_dir}: the run there used other texts ({session['n_texts']} from "
+    if session.get("fitted_sha256", session["corpus_sha256"]) != corpus_digest(corpus):
+        raise ConfigError(f"{out_dir}: the run there used other texts ({fitted_texts(session)} from "
                           f"{session['source']}); resume with the same input or choose another --out.")
     if session["instruction"] != instruction:
         raise ConfigError(f"{out_dir}: the run there has the instruction {session['instruction']!r}; resume with "

@@ -48,6 +48,10 @@ class AgentConfig(BaseModel):
                           "model, labels otherwise)")
     show_k_evidence: bool = Field(False, description="show estimate_k's statistics to the model while proposing")
     first_proposal_max: int = Field(8, ge=2, description="most clusters in the first proposal when k is not fixed")
+    outliers: bool = Field(False, description="texts that fit no cluster go to the outlier group (cluster -1) "
+                           "instead of the nearest cluster")
+    max_outliers: float = Field(0.05, gt=0, lt=1, description="with outliers: the largest share of the texts that "
+                                "may be outliers")
 
     @model_validator(mode="after")
     def _range(self) -> AgentConfig:

@@ -2,6 +2,7 @@
 
     python -m clusteragent.evals.bench_assign [--suite agent] [--task CORPUS:FACET ...] [--half 400]
         [--max-model-calls 40] [--seed 0] [--scale 10000 --scale-task clinc150:domain]
+        [--foreign CORPUS:FACET] [--holdout 2]
 
 For each task, a stratified sample of 2 x --half texts (fixed seed) is shuffled and cut in two; the
 agent is fitted on the first half (in memory, --max-model-calls) and `predict` assigns the second with
@@ -9,6 +10,12 @@ its default model budget. Prints one JSON line per task: the V-measure of the fi
 assigned half against the gold facet, their gap, the model calls per new text, and the assignment's
 texts per second. With --scale N, it also times, after a fit on --half texts, embedding N other texts
 of --scale-task (no cache) against assigning them (embedding included), without and with the model.
+
+With --foreign, the assigned half is mixed with texts of another corpus at 10% and assigned with
+outliers on: the share of foreign texts flagged as outliers, and of the task's own. With --holdout K,
+the fit leaves out the texts of K gold classes (drawn with the seed) and the second half, which has
+them, is assigned with update on: how many new clusters, the share of held-out texts that went to them,
+and of the other texts that did.
 """
 
 from __future__ import annotations
@@ -52,6 +59,51 @@ def one_task(task, data_dir, options) -> dict:
             "fit_calls": agent.result_.run["model_calls"], "texts_per_s": round(len(new) / wall, 1)}
 
 
+def foreign_task(task, data_dir, options) -> dict:
+    """Assign the second half mixed with foreign texts at 10%, outliers on; how many of each are flagged."""
+    from clusteragent.evals.tasks import load_task, parse_task
+
+    data = load_task(task, data_dir, max_docs=2 * options.half, seed=options.seed)
+    order = list(range(len(data.texts)))
+    random.Random(options.seed).shuffle(order)
+    fit, new = order[:len(order) // 2], order[len(order) // 2:]
+    foreign = load_task(parse_task(options.foreign), data_dir, max_docs=len(new) // 9, seed=options.seed).texts
+    agent = fitted_agent([data.texts[i] for i in fit], task.instruction, options)
+    result = agent.predict([data.texts[i] for i in new] + foreign, outliers=True)
+    flagged = result.cluster == -1
+    return {"task": task.name, "foreign": options.foreign, "assigned": len(new), "mixed_in": len(foreign),
+            "foreign_flagged": round(float(flagged[len(new):].mean()), 3),
+            "own_flagged": round(float(flagged[:len(new)].mean()), 3),
+            "calls_per_new_text": round(result.run["model_calls"] / len(result.ids), 3)}
+
+
+def holdout_task(task, data_dir, options) -> dict:
+    """Fit without K gold classes, assign a half that has them with update on; where they went."""
+    from clusteragent.evals.tasks import load_task
+
+    data = load_task(task, data_dir, max_docs=2 * options.half, seed=options.seed)
+    classes = sorted(set(data.gold))
+    held = set(random.Random(options.seed).sample(classes, options.holdout))
+    order = list(range(len(data.texts)))
+    random.Random(options.seed).shuffle(order)
+    fit = [i for i in order[:len(order) // 2] if data.gold[i] not in held]
+    new = order[len(order) // 2:]
+    agent = fitted_agent([data.texts[i] for i in fit], task.instruction, options)
+    result = agent.predict([data.texts[i] for i in new], update=True)
+    added = set(result.run["new_clusters"])
+    in_new = [int(c) in added for c in result.cluster]
+    is_held = [data.gold[i] in held for i in new]
+    share = lambda picked: round(sum(picked) / max(1, len(picked)), 3)  # noqa: E731
+    names = {c["cluster"]: c["name"] for c in result.clusters}
+    return {"task": task.name, "held_out": sorted(held), "fitted": len(fit), "assigned": len(new),
+            "held_out_texts": sum(is_held), "new_clusters": [names[c] for c in sorted(added)],
+            "held_out_to_new": share([n for n, h in zip(in_new, is_held) if h]),
+            "others_to_new": share([n for n, h in zip(in_new, is_held) if not h]),
+            "outliers_left": int((result.cluster == -1).sum()),
+            "v_assigned": v_measure([data.gold[i] for i in new], result.cluster),
+            "calls_per_new_text": round(result.run["model_calls"] / len(new), 3)}
+
+
 def scale(options, data_dir) -> dict:
     from clusteragent.evals.tasks import load_task, parse_task
     from clusteragent.tools.embeddings import Embedder
@@ -93,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, help="also time assigning this many texts against embedding them")
     parser.add_argument("--scale-task", default="clinc150:domain")
     parser.add_argument("--skip-tasks", action="store_true", help="only the --scale timing")
+    parser.add_argument("--foreign", help="CORPUS:FACET whose texts are mixed in at 10%% to be found as outliers")
+    parser.add_argument("--holdout", type=int, help="gold classes the fit leaves out, for assign --update to find")
     options = parser.parse_args(argv)
 
     from pathlib import Path
@@ -102,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(options.data_dir) if options.data_dir else default_data_dir()
     if not options.skip_tasks:
         tasks = [parse_task(t) for t in options.task] if options.task else load_suite(options.suite)
+        run_one = foreign_task if options.foreign else holdout_task if options.holdout else one_task
         for task in tasks:
-            print(json.dumps(one_task(task, data_dir, options)), flush=True)
+            print(json.dumps(run_one(task, data_dir, options)), flush=True)
     if options.scale:
         print(json.dumps(scale(options, data_dir)), flush=True)
     return 0

@@ -189,3 +189,132 @@ def test_ids_stay_put_through_a_chat_merge_a_resume_and_an_assignment(fitted_run
         assert (out / "clusters.json").read_text() == merged_clusters
         result = ClusterAgent.load(out).predict([r["text"] for r in NEW[:20]], max_model_calls=0)
     assert set(result.cluster.tolist()) <= set(after)
+
+
+def seeded_groups(n_groups: int = 4, per_group: int = 40, lone: int = 6, dim: int = 32, seed: int = 0):
+    """Unit vectors in tight groups around random centres, then `lone` vectors each in a direction of its own."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_groups, dim))
+    grouped = np.repeat(centres, per_group, axis=0) + 0.3 * rng.normal(size=(n_groups * per_group, dim))
+    vectors = np.vstack([grouped, rng.normal(size=(lone, dim))]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors, np.repeat(np.arange(n_groups), per_group)
+
+
+def outlier_context(vectors, llm=None):
+    from clusteragent.state import AgentConfig, RunContext
+
+    return RunContext(texts=[f"text {i}" for i in range(len(vectors))], llm=llm, embedder=None,
+                      config=AgentConfig(), vectors=vectors)
+
+
+def test_a_runs_lone_texts_are_its_outliers_and_its_groups_stay_whole():
+    from clusteragent.outliers import in_corpus
+    from clusteragent.tools.taxonomy import Taxonomy
+
+    vectors, groups = seeded_groups()
+    tax = Taxonomy.from_specs([(f"group {g}", "") for g in range(4)])
+    assignment = np.r_[groups, np.zeros(6, dtype=np.int64)]  # the lone texts were put in the nearest cluster
+    out, record = in_corpus(outlier_context(vectors), "Group by topic.", tax, assignment, share=0.05, calls=0)
+    assert (out[-6:] == -1).all() and (out[:-6] == groups).all()
+    assert record["outliers"] == 6 and record["checked_by_model"] == 0
+    # the share bounds them: at 2% only the 3 least typical go
+    out, _ = in_corpus(outlier_context(vectors), "Group by topic.", tax, assignment, share=0.02, calls=0)
+    assert (out == -1).sum() == int(0.02 * len(vectors))
+
+
+def test_the_model_decides_the_run_texts_near_the_fence():
+    from clusteragent.outliers import in_corpus
+    from clusteragent.structured import StructuredLLM
+    from clusteragent.tools.taxonomy import Taxonomy
+
+    vectors, groups = seeded_groups(lone=0)  # no lone text: every candidate is above the fence, so the model decides
+    tax = Taxonomy.from_specs([(f"group {g}", "") for g in range(4)])
+    model = ScriptedChatModel(script=[json.dumps({"cluster": "None of these"}), json.dumps({"cluster": "group 2"})])
+    out, record = in_corpus(outlier_context(vectors, StructuredLLM(model)), "Group by topic.", tax, groups.copy(),
+                            share=0.05, calls=2)
+    assert record["below_fence"] == 0 and record["checked_by_model"] == 2 and len(model.calls) == 2
+    assert (out == -1).sum() == 1 and (out != groups).sum() <= 2  # one outlier, one moved to where the model put it
+    offered = json.dumps(model.calls[0]["kwargs"])
+    assert "None of these" in offered
+
+
+def test_run_with_outliers_writes_the_outlier_group(tmp_path):
+    records = FITTED + [{"id": f"u{i}", "text": t} for i, t in enumerate(UNRELATED[:4])]
+    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_BASE_URL", server.url)
+        assert main(run_args(write_jsonl(tmp_path / "fit.jsonl", records), tmp_path / "out", "--outliers",
+                             "--max-outliers", "0.1")) == 0
+        plain = ClusterAgent.load(tmp_path / "out").predict(UNRELATED[4:], max_model_calls=0)
+    assigned = {r["id"]: r for r in rows(tmp_path / "out" / "assignments.jsonl")}
+    assert len(assigned) == len(records)
+    flagged = [i for i, r in assigned.items() if r["cluster"] == -1]
+    assert sum(i.startswith("u") for i in flagged) >= 3 and len(flagged) <= 0.1 * len(records)
+    assert all(assigned[i]["cluster_name"] == "Outliers" for i in flagged)
+    clusters = json.loads((tmp_path / "out" / "clusters.json").read_text())
+    assert clusters[-1]["cluster"] == -1 and clusters[-1]["size"] == len(flagged)
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["k"] == len(clusters) - 1 and any("outlier group" in n for n in run["notes"])
+    assert (plain.cluster >= 0).all()  # the run's outliers teach the classifier no cluster
+
+
+NEW_TOPIC = [f"refund request for invoice {i}: the hotel charged my card twice for one night" for i in range(8)]
+
+
+def test_update_adds_clusters_for_new_kinds_of_text_and_keeps_every_id(fitted_run, tmp_path, capsys):
+    import shutil
+
+    out = Path(shutil.copytree(fitted_run, tmp_path / "run"))
+    before = rows(out / "assignments.jsonl")
+    old_clusters = json.loads((out / "clusters.json").read_text())
+    old_ids = {c["cluster"] for c in old_clusters}
+    new = [{"id": f"new{i}", "text": t} for i, t in enumerate(NEW[:30:3] + NEW_TOPIC + UNRELATED[:2])]
+    path = write_jsonl(tmp_path / "new.jsonl", new)
+    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_BASE_URL", server.url)
+        assert main(["assign", str(out), str(path), "--id-field", "id", "--out", str(tmp_path / "a.jsonl"),
+                     "--update", "--quiet"]) == 0
+    assert "new cluster" in capsys.readouterr().err.lower()
+    assigned = {r["id"]: r["cluster"] for r in rows(tmp_path / "a.jsonl")}
+    topic = {assigned[f"new{i}"] for i in range(10, 18)}
+    assert len(topic) == 1 and topic.isdisjoint(old_ids) and min(topic) > max(old_ids)  # one new cluster, a new id
+    # the run grew: every old text keeps its cluster id, the new texts are in it, and clusters.json lists the new one
+    after = rows(out / "assignments.jsonl")
+    assert after[:len(before)] == before and [r["id"] for r in after[len(before):]] == [r["id"] for r in new]
+    clusters = {c["cluster"]: c for c in json.loads((out / "clusters.json").read_text())}
+    assert topic <= set(clusters) and clusters[min(topic)]["size"] == 8
+    assert set(clusters[min(topic)]["representative_texts"]) <= set(NEW_TOPIC)
+    # undo takes the new cluster back and keeps the texts; ids are not reused by a later split
+    script = [json.dumps({"action": "undo"}), json.dumps({})]
+    agent = ClusterAgent.load(out, model=ScriptedChatModel(script=script))
+    agent.chat("undo")
+    assert len(agent.result_.ids) == len(before) + len(new)
+    assert not topic & set(agent.result_.cluster.tolist())
+    assert agent.refine_session().state["next_id"] > max(topic)
+
+
+def test_update_refuses_ids_the_run_has(fitted_run, tmp_path, capsys):
+    path = write_jsonl(tmp_path / "new.jsonl", [{"id": FITTED[0]["id"], "text": "a new text"}])
+    assert main(["assign", str(fitted_run), str(path), "--id-field", "id", "--out", str(tmp_path / "a.jsonl"),
+                 "--update"]) == 2
+    assert "already in the run" in one_error_line(capsys)
+
+
+def test_after_an_update_assign_and_resume_keep_the_new_clusters(fitted_run, tmp_path):
+    import shutil
+
+    out = Path(shutil.copytree(fitted_run, tmp_path / "run"))
+    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_BASE_URL", server.url)
+        update = ClusterAgent.load(out).predict(NEW_TOPIC + UNRELATED[:2], update=True, max_model_calls=0)
+        added = set(update.run["new_clusters"])
+        assert len(added) == 1
+        # a later text of the new kind goes to the new cluster; the texts joined the run under ids after its own
+        later = ClusterAgent.load(out).predict(["refund request for invoice 99: the hotel charged my card twice"],
+                                               max_model_calls=0)
+        assert set(later.cluster.tolist()) == added
+        assert update.ids == list(range(1, 11))  # texts without ids are numbered after the run's integer ids (none)
+        grown = rows(out / "assignments.jsonl")
+        assert main(run_args(write_jsonl(tmp_path / "fit.jsonl", FITTED), out, "--resume")) == 0
+    assert rows(out / "assignments.jsonl") == grown  # resume of the finished run keeps the grown result and its ids
+    assert json.loads((out / "session.json").read_text())["n_texts"] == len(FITTED) + 10
