@@ -303,7 +303,8 @@ class ClusterAgent:
             "wall_s": round(wall, 2), **llm.usage.as_dict(), "replayed_calls": llm.journal.replayed if llm.journal else 0,
             "prompt_versions": prompt_versions(), "versions": versions(),
         }
-        return build_result(corpus, self.vectors_, Taxonomy.from_state(state), assignment, confidence, run, trace)
+        return build_result(corpus, self.vectors_, Taxonomy.from_state(state), assignment, confidence, run, trace,
+                            state.get("tops"))
 
 
 def _finished_state(out: Path, store: RunStore, thread_id: str, n_fitted: int, n_texts: int) -> dict:

@@ -133,8 +133,9 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
                  labels, {"message": f"update: {len(corpus)} new texts from {corpus.source}",
                           "reply": _update_reply(grown_tax, tax, grouped, is_outlier),
                           "model_calls": usage["model_calls"]})
-        fitted = current_clustering(agent)[1]  # the grown run's: its sizes and representatives count the new texts
-    return _as_run_result(agent, corpus, grown_tax, fitted, assigned, confidence[n_old:], run, trace, outliers)
+        state, fitted = current_clustering(agent)  # the grown run's: its sizes and representatives count the new texts
+    return _as_run_result(agent, corpus, grown_tax, fitted, assigned, confidence[n_old:], run, trace, outliers,
+                          state.get("tops"))
 
 
 def _update_reply(grown: tx.Taxonomy, tax: tx.Taxonomy, grouped: dict, is_outlier: np.ndarray) -> str:
@@ -162,17 +163,22 @@ def novelty_notes(is_outlier: np.ndarray, confidence: np.ndarray, max_outliers: 
 
 
 def _as_run_result(agent, corpus: Corpus, tax: tx.Taxonomy, fitted: np.ndarray, assigned: np.ndarray,
-                    confidence: np.ndarray, run: dict, trace: list, outliers: bool = False) -> ClusterResult:
+                    confidence: np.ndarray, run: dict, trace: list, outliers: bool = False,
+                    tops: list[dict] | None = None) -> ClusterResult:
     """The assignment as a ClusterResult whose clusters are the run's, as clusters.json lists them (their
     representatives are the fitted texts'), with the new texts' sizes; with `outliers`, the outlier
-    group last, as cluster -1."""
-    fitted_clusters = [c for c in build_result(agent.corpus_, agent.vectors_, tax, fitted, np.ones(len(fitted)),
-                                               {}).clusters if c["cluster"] != tx.OUTLIER]
+    group last, as cluster -1; the run's top clusters, where it has two levels."""
+    fitted_result = build_result(agent.corpus_, agent.vectors_, tax, fitted, np.ones(len(fitted)), {}, tops=tops)
+    fitted_clusters = [c for c in fitted_result.clusters if c["cluster"] != tx.OUTLIER]
     assigned = np.asarray(assigned, dtype=np.int64)
     clusters: list[dict[str, Any]] = [{**c, "size": int((assigned == c["cluster"]).sum()), "fitted_size": c["size"]}
                                       for c in fitted_clusters]
+    top_clusters = [{**t, "size": int(np.isin(assigned, t["children"]).sum()), "fitted_size": t["size"]}
+                    for t in fitted_result.top_clusters]
     if outliers:
-        clusters.append(outlier_cluster((assigned < 0).sum(), fitted_size=int((fitted < 0).sum())))
+        clusters.append(outlier_cluster((assigned < 0).sum(), fitted_size=int((fitted < 0).sum()),
+                                        level=fitted_result.levels, parent=None))
     return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts), cluster=assigned,
                          confidence=np.asarray(confidence, dtype=np.float32), clusters=clusters,
-                         run={**run, "k": len(fitted_clusters)}, trace=trace)
+                         run={**run, "k": len(fitted_clusters), "levels": fitted_result.levels}, trace=trace,
+                         top_clusters=top_clusters)

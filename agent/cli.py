@@ -124,8 +124,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_clusters(result) -> None:
-    for c in result.clusters:
-        print(f"  {c['cluster']:>3}  {c['size']:>6}  {c['name']}: {c['description']}")
+    """The clusters, one a line; under each top cluster its own, indented, where the run has two levels."""
+    def line(c: dict, indent: str = "") -> str:
+        return f"  {indent}{c['cluster']:>3}  {c['size']:>6}  {c['name']}: {c['description']}"
+
+    lines = []
+    for top in result.top_clusters:
+        lines += [line(top)] + [line(c, "    ") for c in result.clusters if c.get("parent") == top["cluster"]]
+    lines += [line(c) for c in result.clusters if c.get("parent") is None]
+    print("\n".join(lines))
 
 
 def _refine_turn(session, out: Path, message: str) -> None:

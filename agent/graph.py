@@ -23,6 +23,7 @@ from langgraph.types import Command
 
 from clusteragent.errors import ModelError
 from clusteragent.facets import facet_is_topical, facet_view
+from clusteragent.hierarchy import build_tops
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
 from clusteragent.outliers import in_corpus
 from clusteragent.prompts import load_prompt
@@ -274,11 +275,15 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         tax, emptied = tx.drop_empty(assignment, tax)
         if emptied:
             notes.append(f"cluster(s) {emptied} held only outliers and were dropped")
+    tops, levels = [], {"levels": 1}
+    if ctx.config.hierarchy:
+        tops, tax, levels = build_tops(ctx, state["instruction"], state.get("facet", ""), tax, assignment)
+    trace = list(state.get("trace", [])) + [{"step": "hierarchy", **levels}]
     problems = tx.validate(assignment, tax, len(ctx.texts))  # no k range: fewer than k_min is noted above
     if problems:  # a bug, not a user error: never hand out an invalid result
         raise RuntimeError(f"finalize produced an invalid result: {problems}")
     return {"assignment_ref": ctx.store_assignment(assignment, confidence), "notes": notes, "audit": audit,
-            **tax.as_state()}
+            "tops": tops, "trace": trace, **tax.as_state()}
 
 
 def build_graph() -> StateGraph:

@@ -13,16 +13,17 @@ from clusteragent.tools import taxonomy as tx
 
 
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
-               step: str, shared: Sequence[str] = ()) -> ClusterSpec | None:
+               step: str, shared: Sequence[str] = (), parts: Sequence[str] = ()) -> ClusterSpec | None:
     """The model's name and inclusion rule for a group shown by `texts`, or None when it gives no valid one.
 
     `shared` lists, in words, what statistics found the group's texts have more of than the others
     (for a group of the layout view: "many lines", "whole lines in capitals"); the model sees it.
     A name already in `taken` is refused with the reason, which the model sees on its retry (a small
-    model otherwise gives every group of one domain the same name).
+    model otherwise gives every group of one domain the same name). `parts` names the smaller clusters
+    a top cluster is made of: the name should cover them all.
     """
     messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=list(taken),
-                                                    texts=list(texts), shared=list(shared))
+                                                    texts=list(texts), shared=list(shared), parts=list(parts))
     try:
         return llm.decide(messages, distinct_spec_schema(tuple(taken), requested_words(texts)), step=step)
     except ModelError:
@@ -30,10 +31,12 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
 
 
 def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,
-                 taken: Sequence[str], step: str, n: int = 8, shared: Sequence[str] = ()) -> ClusterSpec | None:
+                 taken: Sequence[str], step: str, n: int = 8, shared: Sequence[str] = (),
+                 parts: Sequence[str] = ()) -> ClusterSpec | None:
     """name_group shown the `n` texts of `rows` closest to their centre."""
     central = tx.central_members(vectors, rows, n)
-    return name_group(llm, instruction, facet, [texts[r] for r in central], taken, step=step, shared=shared)
+    return name_group(llm, instruction, facet, [texts[r] for r in central], taken, step=step, shared=shared,
+                      parts=parts)
 
 
 def unrequested(words: list[str], texts: list[str]) -> list[str]:

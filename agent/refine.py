@@ -24,6 +24,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
 from clusteragent.errors import ConfigError, ModelError
+from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_ops import (
     ACTIONS,
@@ -46,7 +47,7 @@ from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import work_texts
 
 MAX_UNDO = 20
-SNAPSHOT_KEYS = ("instruction", "facet", "taxonomy", "next_id", "assignment_ref", "labels")
+SNAPSHOT_KEYS = ("instruction", "facet", "taxonomy", "next_id", "assignment_ref", "labels", "tops")
 
 
 class RefineState(TypedDict, total=False):
@@ -56,6 +57,7 @@ class RefineState(TypedDict, total=False):
     next_id: int
     assignment_ref: str
     labels: dict[str, int]  # row -> cluster id, for texts the model labelled itself
+    tops: list[dict]  # the top level, where the run has two (hierarchy.py)
     undo: list[dict]  # snapshots of the fields above, most recent last
     turns: list[dict]  # {message, action, reply, changed, k_before, k_after, moved}
     base_ref: str  # the assignment whose confidences still hold, where texts were added since the run
@@ -106,10 +108,12 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     """Two small decisions: which operation, then that operation's arguments; then what the message
     spells out itself (cluster names, ids, a quoted new name) outranks the model's reading."""
     ctx = runtime.context
-    tax = tx.Taxonomy.from_state(state)
+    leaves = tx.Taxonomy.from_state(state)
+    tops = state.get("tops") or []
+    tax = with_tops(leaves, tops)  # what a message may name: the clusters, and the top clusters over them
     assignment = ctx.arrays[state["assignment_ref"]]
     variables = {"instruction": state["instruction"], "message": state["message"],
-                 "clusters": numbered(tax, assignment)}
+                 "clusters": numbered(leaves, assignment) + top_listing(tops, assignment, leaves)}
     try:
         choice = ctx.llm.decide(load_prompt("refine").messages(**variables, action=""), ActionChoice, step="refine")
         decision = {"action": choice.action}
@@ -169,9 +173,10 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     try:
         if d.action in ("merge", "split", "rename", "move", "describe"):
             ignored = {d.new_name.strip().lower(), d.instruction.strip().lower(), d.description.strip().lower()}
-            for q in unknown_quoted(state["message"], turn.tax):  # a quoted name must be a cluster, or nothing is done
+            named = with_tops(turn.tax, turn.tops)
+            for q in unknown_quoted(state["message"], named):  # a quoted name must be a cluster, or nothing is done
                 if q.strip().lower() not in ignored:
-                    resolve(q, turn.tax, turn.assignment)
+                    resolve(q, named, turn.assignment)
         operation = OPERATIONS.get(d.action)
         if operation is None:
             raise CannotDo("I can merge, split, rename, move texts, add a cluster, re-cluster by a new instruction, "
@@ -188,6 +193,9 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         undo = list(state.get("undo", []))
         undo = undo[:-1] if d.action == "undo" else (undo + [{k: state.get(k) for k in SNAPSHOT_KEYS}])[-MAX_UNDO:]
         update.update(change.update, undo=undo)
+        if "tops" not in change.update:  # leaves changed: the top level follows (hierarchy.reconcile)
+            update["tops"] = reconcile(state.get("tops") or [], tx.Taxonomy.from_state(change.update),
+                                       ctx.arrays[change.update["assignment_ref"]], ctx.vectors)
     text = change.text
     if change.update is not None:
         text += f" k: {k_before} -> {k_after}; {moved} text(s) changed cluster."
@@ -254,13 +262,10 @@ class RefineSession:
     """
 
     def __init__(self, run: FittedRun):
-        from clusteragent.structured import StructuredLLM
-
         self.run = run
         self.chat_thread = chat_thread(run.thread_id_)
         self.base_state = {k: run.state_.get(k) for k in SNAPSHOT_KEYS}
         self.graph = build_refine_graph().compile(checkpointer=run.store_.checkpointer)
-        self.llm = StructuredLLM(run.chat_model(), journal=None)
         self._config = {"configurable": {"thread_id": self.chat_thread}}
         self._reinstructs = 0
         self._embedder = None
@@ -268,6 +273,13 @@ class RefineSession:
     @property
     def state(self) -> dict:
         return self.graph.get_state(self._config).values
+
+    @functools.cached_property
+    def llm(self):
+        """The chat model, loaded at the first turn (reading the result needs none)."""
+        from clusteragent.structured import StructuredLLM
+
+        return StructuredLLM(self.run.chat_model(), journal=None)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self._embedder is None:
@@ -307,7 +319,8 @@ class RefineSession:
         record = {**(run or {}), "instruction": state["instruction"], "facet": state.get("facet"),
                   "refinements": state.get("turns", []), "chat_thread_id": self.chat_thread}
         return build_result(self.run.corpus_, self.run.vectors_, tx.Taxonomy.from_state(state), assignment,
-                            current_confidence(arrays, state, self.base_state, assignment), record)
+                            current_confidence(arrays, state, self.base_state, assignment), record,
+                            tops=state.get("tops"))
 
 
 def current_confidence(arrays, state: dict, base: dict, assignment: np.ndarray) -> np.ndarray:

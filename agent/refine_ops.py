@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from clusteragent.hierarchy import group_leaves, merge_tops, name_tops, rename_top, with_tops
 from clusteragent.naming import name_members
 from clusteragent.prompts import as_data, load_prompt
 from clusteragent.review_tools import ToolError, Workspace
@@ -100,6 +101,24 @@ class Turn:
 
     def cluster(self, ref: str) -> tx.Cluster:
         return resolve(ref, self.tax, self.assignment)
+
+    @property
+    def tops(self) -> list[dict]:
+        return self.state.get("tops") or []
+
+    def top(self, ref: str) -> dict | None:
+        """The top cluster `ref` names (by name or number), or None when it names none."""
+        if not self.tops:
+            return None
+        try:
+            found = resolve(ref, with_tops(self.tax, self.tops), self.assignment)
+        except CannotDo:
+            return None
+        return next((t for t in self.tops if t["id"] == found.id), None)
+
+    def with_tops(self, tops: list[dict], tax: tx.Taxonomy | None = None, text: str = "") -> Change:
+        """A change of the top level only: the leaves stay as they are."""
+        return Change(text, {**self.fields(tax or self.tax, self.assignment, self.labels), "tops": tops})
 
 
 @dataclass
@@ -234,6 +253,15 @@ def merge(turn: Turn, d: RefineDecision) -> Change:
     """Merge two clusters into one (its name: the new name given, else the first cluster's)."""
     if len(d.clusters) < 2:
         raise CannotDo("A merge needs two clusters; name both.")
+    tops = [turn.top(r) for r in d.clusters[:2]]
+    if all(tops):
+        if tops[0]["id"] == tops[1]["id"]:
+            raise CannotDo(f'Both names are the top cluster "{tops[0]["name"]}"; name two.')
+        merged, text = merge_tops(turn.tops, [t["id"] for t in tops], turn.assignment, d.new_name)
+        return turn.with_tops(merged, text=text)
+    if any(tops):
+        raise CannotDo("A top cluster merges with another top cluster, and a cluster with another cluster; "
+                       "name two of one level.")
     ws = turn.workspace()
     text = merge_tool(ws, [turn.cluster(r).name for r in d.clusters[:2]], d.new_name)
     return Change(text, turn.fields(ws.taxonomy, ws.assignment, ws.labels))
@@ -243,6 +271,9 @@ def split(turn: Turn, d: RefineDecision) -> Change:
     """Split one cluster into n parts (2 unless the message says), named by the model."""
     if len(d.clusters) != 1:
         raise CannotDo("A split needs exactly one cluster; name it.")
+    top = turn.top(d.clusters[0])
+    if top is not None:
+        return split_top(turn, top, max(2, d.n))
     target = turn.cluster(d.clusters[0])
     assignment, tax, labels, entry = _split_one(turn, target, max(2, d.n), turn.tax, turn.assignment, turn.labels,
                                                 turn.budget)
@@ -254,9 +285,36 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
     """Give one cluster a new name (and, optionally, a new inclusion rule)."""
     if len(d.clusters) != 1 or not d.new_name.strip():
         raise CannotDo("A rename needs one cluster and its new name.")
+    top = turn.top(d.clusters[0])
+    if top is not None:
+        if with_tops(turn.tax, turn.tops).find(d.new_name) is not None:
+            raise CannotDo(f'There is already a cluster "{d.new_name.strip()}"; choose another name.')
+        renamed, text = rename_top(turn.tops, top["id"], d.new_name, d.description)
+        return turn.with_tops(renamed, text=text)
     ws = turn.workspace()
     text = rename_tool(ws, [turn.cluster(d.clusters[0]).name], d.new_name, d.description)
     return Change(text, turn.fields(ws.taxonomy, ws.assignment, ws.labels))
+
+
+def split_top(turn: Turn, top: dict, n: int) -> Change:
+    """Split a top cluster into `n` by grouping its clusters; the largest part keeps the id, the others get
+    new ones; the new parts are named like any top cluster."""
+    if len(top["children"]) < n:
+        raise CannotDo(f'The top cluster "{top["name"]}" holds {len(top["children"])} cluster(s); it cannot '
+                       f"be split in {n}. Split one of its clusters instead.")
+    groups = group_leaves(turn.ctx.vectors, turn.assignment, top["children"], count=n)
+    others = [t["name"] for t in turn.tops if t["id"] != top["id"]]
+    names = name_tops(turn.ctx.llm, turn.ctx.llm.usage.calls + turn.budget, turn.state["instruction"],
+                      turn.state.get("facet", ""), turn.ctx.texts, turn.ctx.vectors, turn.assignment, groups,
+                      turn.tax, list(turn.tax.names) + others)
+    tax, parts = turn.tax, []
+    for i, (group, named) in enumerate(zip(groups, names)):
+        cid = top["id"] if i == 0 else tax.next_id
+        tax = tax if i == 0 else tx.Taxonomy(tax.clusters, tax.next_id + 1)
+        parts.append({**(top if i == 0 else {}), "id": cid, **named, "children": sorted(group)})
+    tops = [t for t in turn.tops if t["id"] != top["id"]] + parts
+    listed = " and ".join(f'"{p["name"]}" ({len(p["children"])} clusters)' for p in parts)
+    return turn.with_tops(tops, tax, f'Split the top cluster "{top["name"]}" into {listed}.')
 
 
 def move(turn: Turn, d: RefineDecision) -> Change:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from clusteragent.hierarchy import parents
 from clusteragent.outliers import outlier_cluster
 from clusteragent.run_folder import atomic_write
 from clusteragent.tools import taxonomy as tx
@@ -30,8 +31,11 @@ class ClusterResult:
             keeps the larger's, a split gives it to the largest part, new clusters get new ids) and
             assignments of new texts; -1 is the outlier group where outliers were asked for.
         confidence: how sure the assignment of each text is, 0..1.
-        clusters: {cluster, name, description, size, representative_ids, representative_texts, and
-            merged_ids where others were merged into it} per cluster, largest first.
+        clusters: {cluster, name, description, size, representative_ids, representative_texts, level,
+            parent, and merged_ids where others were merged into it} per cluster, largest first: the leaves.
+        top_clusters: where the run has two levels, the broader clusters over the leaves (level 1, each
+            with its `children`); a leaf's `parent` is its top's id (level 2). Empty for a one-level run,
+            whose clusters are level 1 with no parent.
         run: the run record written to run.json (instruction, facet, model, budget, notes, audit, ...).
         trace: the model's decisions, one dict per answer.
     """
@@ -43,6 +47,7 @@ class ClusterResult:
     clusters: list[dict]
     run: dict = field(default_factory=dict)
     trace: list[dict] = field(default_factory=list)
+    top_clusters: list[dict] = field(default_factory=list)
 
     @property
     def k(self) -> int:
@@ -53,15 +58,32 @@ class ClusterResult:
     def names(self) -> list[str]:
         return [c["name"] for c in self.clusters]
 
-    def cluster_names(self) -> list[str]:
-        """The cluster name of each text, in input order."""
-        names = {c["cluster"]: c["name"] for c in self.clusters}
-        return [names[int(c)] for c in self.cluster]
+    @property
+    def levels(self) -> int:
+        return 2 if self.top_clusters else 1
+
+    @property
+    def top_cluster(self) -> np.ndarray:
+        """Each text's top cluster id: its cluster's parent where there are two levels, else its cluster."""
+        parent = {c["cluster"]: c.get("parent") for c in self.clusters}
+        return np.array([c if parent.get(int(c)) is None else parent[int(c)] for c in self.cluster], dtype=np.int64)
+
+    def cluster_names(self, top: bool = False) -> list[str]:
+        """The cluster name of each text, in input order (`top`: its top cluster's)."""
+        names = {c["cluster"]: c["name"] for c in self.clusters + self.top_clusters}
+        return [names[int(c)] for c in (self.top_cluster if top else self.cluster)]
 
     def records(self) -> list[dict]:
+        """One dict per text: id, cluster, cluster_name, (with two levels) top_cluster, top_cluster_name,
+        and confidence."""
         names = self.cluster_names()
-        return [{"id": i, "cluster": int(c), "cluster_name": n, "confidence": round(float(p), 4)}
-                for i, c, n, p in zip(self.ids, self.cluster, names, self.confidence)]
+        records = [{"id": i, "cluster": int(c), "cluster_name": n} for i, c, n in zip(self.ids, self.cluster, names)]
+        if self.top_clusters:
+            for record, t, tn in zip(records, self.top_cluster, self.cluster_names(top=True)):
+                record.update(top_cluster=int(t), top_cluster_name=tn)
+        for record, p in zip(records, self.confidence):
+            record["confidence"] = round(float(p), 4)
+        return records
 
     def to_pandas(self, with_text: bool = True):
         import pandas as pd
@@ -77,7 +99,8 @@ class ClusterResult:
         out.mkdir(parents=True, exist_ok=True)
         lines = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in self.records())
         atomic_write(out / "assignments.jsonl", lines.encode("utf-8"))
-        atomic_write(out / "clusters.json", json.dumps(self.clusters, ensure_ascii=False, indent=2).encode("utf-8"))
+        listed = self.clusters + self.top_clusters
+        atomic_write(out / "clusters.json", json.dumps(listed, ensure_ascii=False, indent=2).encode("utf-8"))
         if with_trace:
             trace = "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in self.trace)
             atomic_write(out / "trace.jsonl", trace.encode("utf-8"))
@@ -87,23 +110,38 @@ class ClusterResult:
 
 
 def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignment: np.ndarray,
-                 confidence: np.ndarray, run: dict, trace: list | None = None) -> ClusterResult:
+                 confidence: np.ndarray, run: dict, trace: list | None = None,
+                 tops: list[dict] | None = None) -> ClusterResult:
     """The result object for an assignment: the clusters largest first, each under its stable id, with
-    representatives and the ids merged into it; the outlier group (-1) last, where it has texts."""
+    representatives and the ids merged into it; the outlier group (-1) last, where it has texts; and
+    the top clusters `tops` ({id, name, description, children}) where the run has two levels."""
+    parent = parents(tops or [])
+    level = 2 if tops else 1
+
+    def entry(cid: int, name: str, description: str, rows: np.ndarray) -> dict:
+        reps = tx.central_members(vectors, rows, REPRESENTATIVES)
+        return {"cluster": cid, "name": name, "description": description, "size": len(rows),
+                "representative_ids": [corpus.ids[r] for r in reps],
+                "representative_texts": [corpus.texts[r] for r in reps]}
+
     clusters = []
-    for c, size in tx.by_size(assignment, tax):
-        reps = tx.central_members(vectors, np.flatnonzero(assignment == c.id), REPRESENTATIVES)
-        clusters.append({"cluster": c.id, "name": c.name, "description": c.description,
-                         "size": size, "representative_ids": [corpus.ids[r] for r in reps],
-                         "representative_texts": [corpus.texts[r] for r in reps],
+    for c, _ in tx.by_size(assignment, tax):
+        clusters.append({**entry(c.id, c.name, c.description, np.flatnonzero(assignment == c.id)),
+                         "level": level, "parent": parent.get(c.id),
                          **({"merged_ids": list(c.merged_ids)} if c.merged_ids else {})})
+    top_clusters = [{**entry(t["id"], t["name"], t["description"], np.flatnonzero(np.isin(assignment, t["children"]))),
+                     "level": 1, "parent": None, "children": list(t["children"]),
+                     **({"named_by": t["named_by"]} if t.get("named_by") else {})} for t in tops or []]
+    top_clusters.sort(key=lambda t: (-t["size"], t["cluster"]))
     outliers = int((np.asarray(assignment) == tx.OUTLIER).sum())
     if outliers:
-        clusters.append(outlier_cluster(outliers))
+        clusters.append(outlier_cluster(outliers, level=level, parent=None))
     return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts),
                          cluster=np.asarray(assignment, dtype=np.int64).copy(),
                          confidence=np.asarray(confidence, dtype=np.float32), clusters=clusters,
-                         run={**run, "k": len(clusters) - bool(outliers)}, trace=list(trace or []))
+                         run={**run, "k": len(clusters) - bool(outliers), "levels": level,
+                              **({"k_top": len(top_clusters)} if top_clusters else {})},
+                         trace=list(trace or []), top_clusters=top_clusters)
 
 
 def package_version(dist: str) -> str | None:

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from clusteragent.errors import ConfigError
+from clusteragent.hierarchy import reconcile
 from clusteragent.refine import SNAPSHOT_KEYS, build_refine_graph, chat_state, chat_thread, current_confidence
 from clusteragent.run_folder import content_name, grow_session, read_run_record
 from clusteragent.tools import taxonomy as tx
@@ -58,7 +59,9 @@ def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before
     k_before = len(snapshot["taxonomy"])
     turn = {**record, "action": "update", "changed": True, "k_before": k_before, "k_after": len(tax_after.clusters),
             "moved": int((before != after).sum()), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    values = {**snapshot, **tax_after.as_state(), "assignment_ref": refs[1], "base_ref": refs[1],
+    tops = reconcile(snapshot.get("tops") or [], tax_after, np.concatenate([fitted, after]),
+                     np.vstack([agent.vectors_, new_vectors]))
+    values = {**snapshot, **tax_after.as_state(), "assignment_ref": refs[1], "base_ref": refs[1], "tops": tops,
               "labels": {**(snapshot.get("labels") or {}), **labels},
               # earlier states cover fewer texts: undo goes back to just before the update, not further
               "undo": [{**snapshot, "assignment_ref": refs[0], "next_id": tax_after.next_id}],  # ids never reused

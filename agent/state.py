@@ -48,6 +48,8 @@ class AgentConfig(BaseModel):
                           "model, labels otherwise)")
     show_k_evidence: bool = Field(False, description="show estimate_k's statistics to the model while proposing")
     first_proposal_max: int = Field(8, ge=2, description="most clusters in the first proposal when k is not fixed")
+    hierarchy: bool = Field(True, description="a top level of broader, named clusters when a run ends with more "
+                            "than 12 clusters")
     outliers: bool = Field(False, description="texts that fit no cluster go to the outlier group (cluster -1) "
                            "instead of the nearest cluster")
     max_outliers: float = Field(0.05, gt=0, lt=1, description="with outliers: the largest share of the texts that "
@@ -113,6 +115,7 @@ class AgentState(TypedDict, total=False):
     trace: list[dict]
     timings: dict[str, float]
     usage: dict  # model calls and tokens so far (restored when a run resumes)
+    tops: list[dict]  # the top level over many clusters: {id, name, description, children, named_by} (hierarchy.py)
 
 
 @dataclass

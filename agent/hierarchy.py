@@ -1,0 +1,149 @@
+"""A top level over many clusters: when a run ends with more than MAX_FLAT clusters, they are grouped
+bottom-up into broader top clusters, each named by the model.
+
+The leaves' centroids are merged by average linkage; the number of top clusters is where the merge
+distances jump most (a cut there separates groups that are far apart from groups whose members are
+close), between 2 and half the leaves. Tops live beside the taxonomy as `tops` in the state: each has
+an id from the taxonomy's id space (so no leaf and top share one), a name, an inclusion rule and its
+children's ids. After any change to the leaves, `reconcile` keeps the tops consistent: leaves that
+are gone leave their top, new leaves join the top whose centroid is nearest, empty tops go.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clusteragent.tools import taxonomy as tx
+
+MAX_FLAT = 12  # more clusters than this get a top level
+NAMING_TEXTS = 8
+
+
+def parents(tops: list[dict]) -> dict[int, int]:
+    """Leaf id -> its top's id."""
+    return {int(child): int(top["id"]) for top in tops for child in top["children"]}
+
+
+def top_count(heights: np.ndarray, n_leaves: int) -> int:
+    """The number of top clusters where the merge distances jump most: cutting into t groups undoes the
+    last t - 1 merges, so the jump for t is the height of merge n - t over that of merge n - t - 1."""
+    best, best_gap = 2, -np.inf
+    for t in range(2, max(2, n_leaves // 2) + 1):
+        lower = heights[n_leaves - t - 1] if n_leaves - t - 1 >= 0 else 0.0
+        gap = heights[n_leaves - t] - lower
+        if gap > best_gap:
+            best, best_gap = t, gap
+    return best
+
+
+def group_leaves(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], count: int | None = None
+                 ) -> list[list[int]]:
+    """The leaves `ids` grouped by average linkage of their centroids into `count` groups (default: where
+    the merge distances jump most), largest group first."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    ids = [c for c in ids if (assignment == c).any()]
+    tree = linkage(tx.centroids(vectors, assignment, ids), method="average", metric="cosine")
+    groups = fcluster(tree, t=count or top_count(tree[:, 2], len(ids)), criterion="maxclust")
+    out = [[ids[i] for i in np.flatnonzero(groups == g)] for g in np.unique(groups)]
+    size = {c: int((assignment == c).sum()) for c in ids}
+    return sorted(out, key=lambda g: -sum(size[c] for c in g))
+
+
+def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], vectors: np.ndarray,
+              assignment: np.ndarray, groups: list[list[int]], tax: tx.Taxonomy, taken: list[str]) -> list[dict]:
+    """A name, an inclusion rule and who named it for each group of leaves: the model, shown the group's
+    central texts and its clusters' names, within `calls`; its only cluster's name for a group of one; the
+    distinctive words (marked "statistics") where the model gives nothing valid."""
+    from clusteragent.naming import fallback_name, name_members, unrequested
+    from clusteragent.tools.features import distinctive_words
+
+    top_of = {leaf: n for n, group in enumerate(groups) for leaf in group}
+    rows_top = np.array([top_of.get(int(c), -1) for c in assignment])
+    words = distinctive_words(texts, rows_top)
+    taken, named = list(taken), []
+    for n, group in enumerate(groups):
+        rows = np.flatnonzero(rows_top == n)
+        spec, named_by = None, "statistics"
+        if len(group) == 1:  # a top of one cluster is that cluster, one level up
+            spec, named_by = tax.by_id(group[0]), "its only cluster"
+        elif llm is not None and calls - llm.usage.calls > 0:
+            spec = name_members(llm, instruction, facet, texts, vectors, rows, taken, step="name_top_cluster",
+                                n=NAMING_TEXTS, parts=[tax.by_id(c).name for c in group])
+            named_by = "model" if spec is not None else named_by
+        if spec is None:
+            spec = fallback_name(unrequested(words.get(n, []), [texts[r] for r in rows]), taken)
+        named.append({"name": tx.printable(spec.name), "description": tx.printable(spec.description),
+                      "named_by": named_by})
+        taken.append(spec.name)
+    return named
+
+
+def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
+               assignment: np.ndarray) -> tuple[list[dict], tx.Taxonomy, dict]:
+    """The top level of a run with more than MAX_FLAT clusters (none otherwise): the tops, the taxonomy
+    with their ids reserved, and a record for the trace."""
+    live = [c.id for c in tax.clusters if (assignment == c.id).any()]
+    if len(live) <= MAX_FLAT:
+        return [], tax, {"levels": 1, "why": f"{len(live)} clusters: one level (a top level from {MAX_FLAT + 1})"}
+    groups = group_leaves(ctx.vectors, assignment, live)
+    calls = ctx.llm.usage.calls + ctx.calls_left() if ctx.llm is not None else 0
+    names = name_tops(ctx.llm, calls, instruction, facet, ctx.texts, ctx.vectors, assignment, groups, tax,
+                      list(tax.names))
+    tops = [{"id": tax.next_id + n, **named, "children": sorted(group)}
+            for n, (group, named) in enumerate(zip(groups, names))]
+    record = {"levels": 2, "tops": len(tops), "leaves": len(live),
+              "why": f"{len(live)} clusters: grouped into {len(tops)} top clusters where the merge distances jump most"}
+    return tops, tx.Taxonomy(tax.clusters, tax.next_id + len(tops)), record
+
+
+def reconcile(tops: list[dict], tax: tx.Taxonomy, assignment: np.ndarray, vectors: np.ndarray) -> list[dict]:
+    """The tops after the leaves changed: children that are gone are dropped, leaves in no top join the
+    top whose centroid is nearest theirs, tops left without children go."""
+    if not tops:
+        return []
+    live = {c.id for c in tax.clusters if (assignment == c.id).any()}
+    kept = [{**t, "children": sorted(c for c in t["children"] if c in live)} for t in tops]
+    kept = [t for t in kept if t["children"]]
+    orphans = sorted(live - set(parents(kept)))
+    if orphans and kept:
+        top_rows = [np.isin(assignment, t["children"]) for t in kept]
+        top_cents = np.stack([vectors[m].mean(axis=0) for m in top_rows])
+        top_cents /= np.maximum(np.linalg.norm(top_cents, axis=1, keepdims=True), 1e-12)
+        for leaf, cent in zip(orphans, tx.centroids(vectors, assignment, orphans)):
+            kept[int(np.argmax(top_cents @ cent))]["children"].append(leaf)
+        kept = [{**t, "children": sorted(t["children"])} for t in kept]
+    return kept
+
+
+# ---------------------------------------------------------------- the top level in a chat
+
+def with_tops(tax: tx.Taxonomy, tops: list[dict]) -> tx.Taxonomy:
+    """The taxonomy with the tops as clusters too: what a chat message may name."""
+    return tx.Taxonomy(tax.clusters + [tx.Cluster(t["id"], t["name"], t["description"]) for t in tops], tax.next_id)
+
+
+def top_listing(tops: list[dict], assignment: np.ndarray, tax: tx.Taxonomy) -> list[dict]:
+    """The tops as a chat prompt lists clusters: number, name, size, and what they are made of."""
+    return [{"cluster": t["id"], "id": t["id"], "name": t["name"], "size": int(np.isin(assignment, t["children"]).sum()),
+             "description": f"top cluster of {', '.join(tax.by_id(c).name for c in t['children'])}. {t['description']}"}
+            for t in tops]
+
+
+def merge_tops(tops: list[dict], ids: list[int], assignment: np.ndarray, name: str = "") -> tuple[list[dict], str]:
+    """Two tops as one: the larger keeps its id, both children lists join, the name is `name` or the first's."""
+    chosen = [next(t for t in tops if t["id"] == i) for i in ids]
+    size = {t["id"]: int(np.isin(assignment, t["children"]).sum()) for t in chosen}
+    keep = max(chosen, key=lambda t: (size[t["id"]], -ids.index(t["id"])))
+    merged = {**keep, "name": tx.printable(name) or chosen[0]["name"], "description": chosen[0]["description"],
+              "children": sorted(c for t in chosen for c in t["children"]),
+              "merged_ids": sorted({*keep.get("merged_ids", []), *(t["id"] for t in chosen if t is not keep)})}
+    out = [merged if t["id"] == keep["id"] else t for t in tops if t["id"] == keep["id"] or t["id"] not in ids]
+    return out, f'Merged the top clusters {" and ".join(repr(t["name"]) for t in chosen)} into "{merged["name"]}".'
+
+
+def rename_top(tops: list[dict], top_id: int, name: str, description: str = "") -> tuple[list[dict], str]:
+    old = next(t for t in tops if t["id"] == top_id)
+    new = {**old, "name": tx.printable(name), "description": tx.printable(description) or old["description"],
+           "named_by": "user"}
+    return [new if t["id"] == top_id else t for t in tops], f'Renamed the top cluster "{old["name"]}" to "{new["name"]}".'

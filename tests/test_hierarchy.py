@@ -1,0 +1,191 @@
+"""The top level over many clusters: grouping the leaves, naming the tops, keeping them consistent, outputs."""
+
+import json
+
+import numpy as np
+import pytest
+from fakes import FakeOpenAIServer, ScriptedChatModel
+from test_reliability import run_args, write_jsonl
+
+from clusteragent.hierarchy import MAX_FLAT, build_tops, group_leaves, reconcile, top_count
+from clusteragent.state import AgentConfig, RunContext
+from clusteragent.structured import StructuredLLM
+from clusteragent.tools.taxonomy import Taxonomy
+
+
+def themed_leaves(themes: int = 3, leaves_per_theme: int = 5, per_leaf: int = 12, dim: int = 48, seed: int = 0):
+    """Unit vectors: `themes` far-apart directions, each with leaves close to it, each leaf's texts close to
+    the leaf. Returns (vectors, assignment, theme of each leaf id)."""
+    rng = np.random.default_rng(seed)
+    theme_dirs = rng.normal(size=(themes, dim)) * 3
+    leaf_dirs = np.repeat(theme_dirs, leaves_per_theme, axis=0) + rng.normal(size=(themes * leaves_per_theme, dim))
+    n_leaves = len(leaf_dirs)
+    vectors = np.repeat(leaf_dirs, per_leaf, axis=0) + 0.3 * rng.normal(size=(n_leaves * per_leaf, dim))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    return vectors, np.repeat(np.arange(n_leaves), per_leaf), np.repeat(np.arange(themes), leaves_per_theme)
+
+
+def context(vectors, llm=None, calls=50):
+    return RunContext(texts=[f"text {i} about theme words" for i in range(len(vectors))], llm=llm, embedder=None,
+                      config=AgentConfig(max_model_calls=max(4, calls)), vectors=vectors)
+
+
+def leaves(n: int) -> Taxonomy:
+    return Taxonomy.from_specs([(f"leaf {i}", f"texts of leaf {i}") for i in range(n)])
+
+
+def test_top_count_cuts_where_the_merge_distances_jump():
+    # 8 leaves: merges at small heights, then a jump before the last two merges -> 3 groups
+    heights = np.array([0.1, 0.11, 0.12, 0.13, 0.14, 0.6, 0.65])
+    assert top_count(heights, 8) == 3
+    heights = np.array([0.1, 0.11, 0.12, 0.13, 0.14, 0.15, 0.7])  # one jump before the last merge -> 2
+    assert top_count(heights, 8) == 2
+
+
+def test_leaves_group_by_their_theme():
+    vectors, assignment, theme = themed_leaves()
+    groups = group_leaves(vectors, assignment, leaves(15).ids)
+    assert len(groups) == 3
+    assert all(len({int(theme[leaf]) for leaf in g}) == 1 for g in groups)
+
+
+def test_tops_are_named_by_the_model_with_new_ids_and_by_statistics_without_budget():
+    vectors, assignment, theme = themed_leaves()
+    tax = leaves(15)
+    model = ScriptedChatModel(script=lambda messages, kwargs: json.dumps(
+        {"name": f"Theme {len(model.calls)}", "description": "Texts of one theme."}))
+    tops, grown, record = build_tops(context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax,
+                                     assignment)
+    assert record["levels"] == 2 and len(tops) == 3 and len(model.calls) == 3
+    assert [t["id"] for t in tops] == [15, 16, 17] and grown.next_id == 18  # ids no leaf has
+    assert sorted(c for t in tops for c in t["children"]) == list(range(15))
+    assert {t["named_by"] for t in tops} == {"model"}
+    assert "smaller groups: leaf" in str(model.calls[0]["messages"][-1].content)  # the model sees the parts
+    tops, _, _ = build_tops(context(vectors), "Group by topic.", "topic", tax, assignment)
+    assert {t["named_by"] for t in tops} == {"statistics"} and len({t["name"] for t in tops}) == 3
+
+
+def test_few_clusters_keep_one_level():
+    vectors, assignment, _ = themed_leaves(themes=3, leaves_per_theme=4)
+    tops, tax, record = build_tops(context(vectors), "Group by topic.", "topic", leaves(12), assignment)
+    assert tops == [] and record["levels"] == 1 and tax.next_id == 12 and MAX_FLAT == 12
+
+
+def test_reconcile_follows_merges_splits_and_new_leaves():
+    vectors, assignment, theme = themed_leaves()
+    tax = leaves(15)
+    tops, tax, _ = build_tops(context(vectors), "Group by topic.", "topic", tax, assignment)
+    # leaf 1 merged into leaf 0: it leaves its top
+    merged = np.where(assignment == 1, 0, assignment)
+    after = reconcile(tops, tax.without([1]), merged, vectors)
+    assert 1 not in {c for t in after for c in t["children"]} and len(after) == 3
+    # a new leaf made of leaf 7's texts joins leaf 7's top
+    grown, new_id = tax.added("new leaf")
+    split = np.where(assignment == 7, new_id, assignment)
+    split[np.flatnonzero(assignment == 7)[:6]] = 7
+    after = reconcile(tops, grown, split, vectors)
+    top_of = {c: t["id"] for t in after for c in t["children"]}
+    assert top_of[new_id] == top_of[7]
+    # a top whose leaves are all gone goes
+    gone = [c for c in tops[0]["children"]]
+    emptied = np.where(np.isin(assignment, gone), tops[1]["children"][0], assignment)
+    assert len(reconcile(tops, tax.without(gone), emptied, vectors)) == 2
+
+
+THEMES = {"weather": ["rain", "storm", "snow", "fog", "wind"], "sport": ["goal", "match", "tennis", "rugby", "golf"],
+          "food": ["pasta", "bread", "soup", "cake", "rice"]}
+MANY = [{"id": f"{w}-{i}", "text": f"a short note about the {w}, number {i}"}
+        for words in THEMES.values() for w in words for i in range(8)]
+
+
+@pytest.fixture(scope="module")
+def two_level_run(tmp_path_factory):
+    from clusteragent.cli import main
+
+    tmp = tmp_path_factory.mktemp("hierarchy")
+    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_BASE_URL", server.url)
+        assert main(run_args(write_jsonl(tmp / "in.jsonl", MANY), tmp / "out", "--k", "15")) == 0
+    return tmp / "out"
+
+
+@pytest.mark.local_server
+def test_a_run_with_many_clusters_writes_both_levels(two_level_run):
+    tmp_path = two_level_run.parent
+    clusters = json.loads((tmp_path / "out" / "clusters.json").read_text())
+    top_level = [c for c in clusters if c["level"] == 1]
+    leaf_level = [c for c in clusters if c["level"] == 2]
+    assert len(leaf_level) == 15 and 2 <= len(top_level) <= 7
+    tops = {t["cluster"]: t for t in top_level}
+    assert all(c["parent"] in tops for c in leaf_level) and all(t["parent"] is None for t in top_level)
+    assert set(tops).isdisjoint(c["cluster"] for c in leaf_level)
+    for t in top_level:
+        assert t["size"] == sum(c["size"] for c in leaf_level if c["parent"] == t["cluster"])
+    parent = {c["cluster"]: c["parent"] for c in leaf_level}
+    names = {c["cluster"]: c["name"] for c in clusters}
+    for line in (tmp_path / "out" / "assignments.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        assert r["top_cluster"] == parent[r["cluster"]] and r["top_cluster_name"] == names[r["top_cluster"]]
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["levels"] == 2 and run["k"] == 15 and run["k_top"] == len(top_level)
+
+
+def refined(out, *answers):
+    from clusteragent import ClusterAgent
+
+    return ClusterAgent.load(out, model=ScriptedChatModel(script=[json.dumps(a) for a in answers]))
+
+
+@pytest.mark.local_server
+def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_level_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    result = refined(out).refine_session().result()
+    first, second = result.top_clusters[0], result.top_clusters[1]
+    leaves = result.cluster.copy()
+    agent = refined(out, {"action": "merge"}, {"clusters": [first["name"], second["name"]], "new_name": ""})
+    reply = agent.chat(f'Merge "{first["name"]}" and "{second["name"]}".')
+    assert "Merged the top clusters" in reply
+    after = agent.result_
+    assert len(after.top_clusters) == len(result.top_clusters) - 1 and (after.cluster == leaves).all()
+    kept = next(t for t in after.top_clusters if set(first["children"]) <= set(t["children"]))
+    assert set(second["children"]) <= set(kept["children"]) and kept["cluster"] in (first["cluster"], second["cluster"])
+    agent = refined(out, {"action": "rename"}, {"cluster": kept["name"], "new_name": "Everyday life", "description": ""})
+    agent.chat(f'Rename "{kept["name"]}" to "Everyday life".')
+    assert "Everyday life" in [t["name"] for t in agent.result_.top_clusters]
+    agent = refined(out, {"action": "split"}, {"cluster": "Everyday life", "n": 2},
+                    {"name": "Part one", "description": "One part."}, {"name": "Part two", "description": "Other."})
+    reply = agent.chat('Split "Everyday life" in two.')
+    assert "Split the top cluster" in reply, reply
+    split = agent.result_.top_clusters
+    assert len(split) == len(result.top_clusters) and (agent.result_.cluster == leaves).all()
+    assert len({t["cluster"] for t in split}) == len(split) and max(t["cluster"] for t in split) >= max(
+        t["cluster"] for t in result.top_clusters)  # the new part has a new id
+    agent = refined(out, {"action": "undo"})
+    agent.chat("undo")
+    assert "Everyday life" in [t["name"] for t in agent.result_.top_clusters]
+    # a leaf and a top do not merge
+    leaf, top = result.clusters[0]["name"], agent.result_.top_clusters[0]["name"]
+    agent = refined(out, {"action": "merge"}, {"clusters": [leaf, top], "new_name": ""})
+    assert "name two of one level" in agent.chat(f'Merge "{leaf}" and "{top}".')
+
+
+@pytest.mark.local_server
+def test_new_texts_get_both_levels_and_a_new_cluster_joins_a_top(two_level_run, tmp_path):
+    import shutil
+
+    from clusteragent import ClusterAgent
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    result = ClusterAgent.load(out).predict(["a short note about the snow, number 99"], max_model_calls=0)
+    parent = {c["cluster"]: c["parent"] for c in result.clusters}
+    record = result.records()[0]
+    assert result.levels == 2 and record["top_cluster"] == parent[record["cluster"]]
+    new = [f"refund request for invoice {i}: the hotel charged my card twice for one night" for i in range(6)]
+    updated = ClusterAgent.load(out).predict(new, update=True, max_model_calls=0)
+    (added,) = updated.run["new_clusters"]
+    entry = next(c for c in updated.clusters if c["cluster"] == added)
+    assert entry["parent"] in {t["cluster"] for t in updated.top_clusters}
+    clusters = json.loads((out / "clusters.json").read_text())
+    assert any(c["cluster"] == added and c["level"] == 2 and c["parent"] is not None for c in clusters)
