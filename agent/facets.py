@@ -30,7 +30,8 @@ NOT_TOPICAL = CHARACTER_WORDS + LAYOUT_WORDS + (
 TOPICAL = ("topic", "subject", "theme", "domain", "scenario", "intent", "category", "field", "area", "purpose",
            "content", "product", "issue", "site", "forum", "subreddit", "newsgroup")
 
-_BY = re.compile(r"\bby\s+(?:the\s+|their\s+|its\s+|a\s+|what\s+)?((?:[\w-]+\s+){0,2}[\w-]+)", re.IGNORECASE)
+# A word may hold an apostrophe: "by the user's specific intent" names the intent, not the user.
+_BY = re.compile(r"\bby\s+(?:the\s+|their\s+|its\s+|a\s+|what\s+)?((?:[\w'’-]+\s+){0,2}[\w'’-]+)", re.IGNORECASE)
 
 
 def _facet_phrase(instruction: str) -> str | None:

@@ -338,6 +338,8 @@ def test_auto_strategy_follows_the_models_reading_of_the_instruction():
     ("Cluster the utterances by the emotion the speaker expresses.", False),
     ("Cluster the assistant queries by the domain of life they are about.", True),
     ("Cluster the assistant commands by scenario: the area of the assistant they address.", True),
+    ("Cluster the assistant queries by the user's specific intent.", True),
+    ("Cluster the banking queries by the customer’s intent.", True),
     ("Group these tickets.", None),
     ("Group them by colour of the cover.", None),
 ])
