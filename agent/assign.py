@@ -102,8 +102,9 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     before = np.where(is_outlier, tx.OUTLIER, predicted[n_old:])
     grown_tax, grouped = tax, {}
     if update:
+        unsure = is_outlier | (confidence[n_old:] < LOW_CONFIDENCE)
         grown_tax, grouped = new_clusters(ctx, state["instruction"], state.get("facet", ""), tax,
-                                          n_old + np.flatnonzero(is_outlier), line)
+                                          n_old + np.flatnonzero(unsure), is_outlier[unsure], line)
         for cid in set(grouped.values()):
             rows = np.array([r for r, c in grouped.items() if c == cid])
             centre = ctx.vectors[rows].mean(axis=0)

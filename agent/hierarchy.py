@@ -147,3 +147,22 @@ def rename_top(tops: list[dict], top_id: int, name: str, description: str = "") 
     new = {**old, "name": tx.printable(name), "description": tx.printable(description) or old["description"],
            "named_by": "user"}
     return [new if t["id"] == top_id else t for t in tops], f'Renamed the top cluster "{old["name"]}" to "{new["name"]}".'
+
+
+def split_top(tops: list[dict], top: dict, n: int, tax: tx.Taxonomy, assignment: np.ndarray, vectors: np.ndarray,
+              texts: list[str], llm, calls: int, instruction: str, facet: str,
+              taken: list[str]) -> tuple[list[dict], tx.Taxonomy, str]:
+    """A top cluster split in `n` by grouping its clusters: the largest part keeps the id, the others get
+    new ones, each part named like any top cluster. ValueError when it holds fewer than `n` clusters."""
+    if len(top["children"]) < n:
+        raise ValueError(f'The top cluster "{top["name"]}" holds {len(top["children"])} cluster(s); it cannot be '
+                         f"split in {n}. Split one of its clusters instead.")
+    groups = group_leaves(vectors, assignment, top["children"], count=n)
+    names = name_tops(llm, calls, instruction, facet, texts, vectors, assignment, groups, tax, taken)
+    parts = [{**top, **names[0], "children": sorted(groups[0])}]
+    for group, named in zip(groups[1:], names[1:]):
+        parts.append({"id": tax.next_id, **named, "children": sorted(group)})
+        tax = tx.Taxonomy(tax.clusters, tax.next_id + 1)
+    listed = " and ".join(f'"{p["name"]}" ({len(p["children"])} clusters)' for p in parts)
+    return ([t for t in tops if t["id"] != top["id"]] + parts, tax,
+            f'Split the top cluster "{top["name"]}" into {listed}.')

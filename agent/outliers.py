@@ -87,12 +87,16 @@ def in_new(ctx, instruction: str, tax: tx.Taxonomy, old_vectors: np.ndarray, new
     return is_outlier, kept, line
 
 
-def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.ndarray, line: float,
-                 min_size: int = MIN_NEW_SIZE) -> tuple[tx.Taxonomy, dict[int, int]]:
-    """New clusters for the outliers `rows` (ctx rows) that hang together: average-linkage groups whose
-    texts are on average at least as similar as a typical run text is to its neighbours (`line`), with
-    `min_size` texts or more. Each is named by the model (a name no cluster has) within ctx's budget, else
-    by its distinctive words; it gets the next free id, so no old cluster is renumbered.
+def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.ndarray, outlier: np.ndarray,
+                 line: float, min_size: int = MIN_NEW_SIZE) -> tuple[tx.Taxonomy, dict[int, int]]:
+    """New clusters for the texts `rows` (ctx rows: outliers, where `outlier` is true, and texts placed with
+    low confidence) that hang together: average-linkage groups whose texts are on average at least as
+    similar as a typical run text is to its neighbours (`line`), with `min_size` texts or more.
+
+    A group is new when the model, shown its most central text with the run's clusters and "None of
+    these", picks none of them; where the budget is spent, when most of its texts are outliers. Each new
+    group is named by the model (a name no cluster has) within the budget, else by its distinctive words,
+    and gets the next free id, so no old cluster is renumbered.
 
     Returns the taxonomy with the new clusters and the rows they took (ctx row -> new cluster id)."""
     from sklearn.cluster import AgglomerativeClustering
@@ -112,8 +116,14 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
     texts = [ctx.texts[r] for r in rows]
     words = distinctive_words(texts, groups)
     placed: dict[int, int] = {}
+    listed = tax  # the run's clusters, which a group must differ from
     for g in kept:
         members = rows[groups == g]
+        central = tx.central_members(ctx.vectors, members, 1)
+        asked = ctx.llm is not None and ctx.calls_left() > 0
+        verdict = model_check(ctx, instruction, listed, central, "new_cluster_check") if asked else {}
+        if not (verdict.get(int(central[0])) == tx.OUTLIER if verdict else outlier[groups == g].mean() > 0.5):
+            continue
         spec = None
         if ctx.llm is not None and ctx.calls_left() > 0:
             spec = name_members(ctx.llm, instruction, facet, ctx.texts, ctx.vectors, members, tax.names,
@@ -122,5 +132,6 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
             spec = fallback_name(unrequested(words.get(int(g), []), [ctx.texts[r] for r in members]), tax.names)
         tax, cid = tax.added(spec.name, spec.description)
         placed.update({int(r): cid for r in members})
-    ctx.progress(f"{len(kept)} new cluster(s) from {len(placed)} of {len(rows)} outliers")
+    ctx.progress(f"{tax.next_id - listed.next_id} new cluster(s) from {len(placed)} of {len(rows)} outlying or "
+                 "unsure new texts")
     return tax, placed

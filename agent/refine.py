@@ -26,21 +26,8 @@ from pydantic import BaseModel, Field, create_model
 from clusteragent.errors import ConfigError, ModelError
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
-from clusteragent.refine_ops import (
-    ACTIONS,
-    NOT_LISTED,
-    OPERATIONS,
-    CannotDo,
-    Change,
-    RefineContext,
-    RefineDecision,
-    Turn,
-    named_clusters,
-    numbered,
-    quoted,
-    resolve,
-    unknown_quoted,
-)
+from clusteragent.refine_names import NOT_LISTED, named_clusters, numbered, quoted, resolve, unknown_quoted
+from clusteragent.refine_ops import ACTIONS, OPERATIONS, CannotDo, Change, RefineContext, RefineDecision, Turn
 from clusteragent.result import ClusterResult, build_result
 from clusteragent.run_lock import RunLock
 from clusteragent.tools import taxonomy as tx

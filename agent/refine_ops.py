@@ -7,8 +7,6 @@ reply. A request that cannot be done raises CannotDo, whose message says why; no
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,9 +14,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from clusteragent.hierarchy import group_leaves, merge_tops, name_tops, rename_top, with_tops
+from clusteragent.hierarchy import merge_tops, rename_top, with_tops
+from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.naming import name_members
 from clusteragent.prompts import as_data, load_prompt
+from clusteragent.refine_names import resolve
 from clusteragent.review_tools import ToolError, Workspace
 from clusteragent.review_tools import merge as merge_tool
 from clusteragent.review_tools import rename as rename_tool
@@ -30,7 +30,6 @@ MATCH_CANDIDATES = 200  # texts nearest a description that a move or add_cluster
 MATCH_CHECKS = 12  # of those, how many the model checks to find where matches end
 EXPLAIN_MAX = 3
 SPLIT_COST = 12  # model calls a split may take (proposal, labels, names)
-NOT_LISTED = "(not in the list)"
 
 # A request that cannot be done: the message says why. The review tools' error, so that their
 # refusals (a taken name, a merge of one cluster) reach the user the same way.
@@ -127,77 +126,6 @@ class Change:
 
     text: str
     update: dict | None = None  # state fields that change (None: nothing changed)
-
-
-# ---------------------------------------------------------------- finding what a message names
-
-def numbered(tax: tx.Taxonomy, assignment: np.ndarray) -> list[dict]:
-    """Clusters as clusters.json lists them: largest first, each with its id."""
-    return [{"cluster": c.id, "id": c.id, "name": c.name, "description": c.description, "size": size}
-            for c, size in tx.by_size(assignment, tax)]
-
-
-def resolve(ref: str, tax: tx.Taxonomy, assignment: np.ndarray) -> tx.Cluster:
-    """A cluster by name (case ignored, near misses accepted) or by its id in clusters.json."""
-    exact = str(ref).strip()
-    ref = exact.strip("\"'“”")
-    found = tax.find(exact) or tax.find(ref)
-    table = numbered(tax, assignment)
-    listing = ", ".join(f'"{c["name"]}"' for c in table[:12]) + (" ..." if len(table) > 12 else "")
-    if ref == NOT_LISTED:
-        raise CannotDo(f"A cluster you named is not in the list. The clusters are: {listing}.")
-    number = re.fullmatch(r"(?:cluster\s*)?#?(\d+)", ref, flags=re.IGNORECASE)
-    if found is None and number and int(number.group(1)) in tax.ids:
-        return tax.by_id(int(number.group(1)))
-    if found is None:
-        close = difflib.get_close_matches(ref.lower(), [c.name.lower() for c in tax.clusters], n=1, cutoff=0.85)
-        found = tax.find(close[0]) if close else None
-    if found is None:
-        raise CannotDo(f'There is no cluster "{ref}". The clusters are: {listing}.')
-    return found
-
-
-_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<!\w)\'([^\']+)\'(?!\w)')
-
-
-def quoted(message: str) -> list[str]:
-    """The strings a message puts in quotes (straight, curly or single), in order."""
-    return [text for _, _, text in _quoted_spans(message)]
-
-
-def _quoted_spans(message: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), next(g for g in m.groups() if g is not None)) for m in _QUOTED.finditer(message)]
-
-
-def _name_spans(message: str, tax: tx.Taxonomy) -> list[tuple[int, int, str]]:
-    """Where the message quotes a cluster's exact name (case ignored), whatever characters the name has
-    (quotes, slashes, digits); a longer name wins where quoted names overlap."""
-    taken: list[tuple[int, int, str]] = []
-    lowered = message.lower()
-    for name in sorted(tax.names, key=len, reverse=True):
-        pattern = r"(?<=[\"“'‘])" + re.escape(name.strip().lower()) + r"(?=[\"”'’])"
-        for m in re.finditer(pattern, lowered):
-            if not any(m.start() < end and start < m.end() for start, end, _ in taken):
-                taken.append((m.start(), m.end(), name))
-    return taken
-
-
-def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> list[str]:
-    """The clusters a message names exactly, in order: their names in quotes, and "cluster N" numbers."""
-    table = numbered(tax, assignment)
-    found = [(start, name) for start, _, name in _name_spans(message, tax)]
-    for m in re.finditer(r"\bcluster\s*#?(\d+)\b", message, flags=re.IGNORECASE):
-        by_id = {c["cluster"]: c["name"] for c in table}
-        if int(m.group(1)) in by_id:
-            found.append((m.start(), by_id[int(m.group(1))]))
-    return list(dict.fromkeys(name for _, name in sorted(found)))
-
-
-def unknown_quoted(message: str, tax: tx.Taxonomy) -> list[str]:
-    """Quoted strings in the message that are no cluster's name and lie inside none that it spells."""
-    names = _name_spans(message, tax)
-    return [text for start, end, text in _quoted_spans(message)
-            if tax.find(text) is None and not any(s <= start + 1 and end - 1 <= e for s, e, _ in names)]
 
 
 def _rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
@@ -297,24 +225,15 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
 
 
 def split_top(turn: Turn, top: dict, n: int) -> Change:
-    """Split a top cluster into `n` by grouping its clusters; the largest part keeps the id, the others get
-    new ones; the new parts are named like any top cluster."""
-    if len(top["children"]) < n:
-        raise CannotDo(f'The top cluster "{top["name"]}" holds {len(top["children"])} cluster(s); it cannot '
-                       f"be split in {n}. Split one of its clusters instead.")
-    groups = group_leaves(turn.ctx.vectors, turn.assignment, top["children"], count=n)
+    """Split a top cluster in `n` (hierarchy.split_top)."""
     others = [t["name"] for t in turn.tops if t["id"] != top["id"]]
-    names = name_tops(turn.ctx.llm, turn.ctx.llm.usage.calls + turn.budget, turn.state["instruction"],
-                      turn.state.get("facet", ""), turn.ctx.texts, turn.ctx.vectors, turn.assignment, groups,
-                      turn.tax, list(turn.tax.names) + others)
-    tax, parts = turn.tax, []
-    for i, (group, named) in enumerate(zip(groups, names)):
-        cid = top["id"] if i == 0 else tax.next_id
-        tax = tax if i == 0 else tx.Taxonomy(tax.clusters, tax.next_id + 1)
-        parts.append({**(top if i == 0 else {}), "id": cid, **named, "children": sorted(group)})
-    tops = [t for t in turn.tops if t["id"] != top["id"]] + parts
-    listed = " and ".join(f'"{p["name"]}" ({len(p["children"])} clusters)' for p in parts)
-    return turn.with_tops(tops, tax, f'Split the top cluster "{top["name"]}" into {listed}.')
+    try:
+        tops, tax, text = hierarchy_split(turn.tops, top, n, turn.tax, turn.assignment, turn.ctx.vectors, turn.ctx.texts,
+                                          turn.ctx.llm, turn.ctx.llm.usage.calls + turn.budget, turn.state["instruction"],
+                                          turn.state.get("facet", ""), list(turn.tax.names) + others)
+    except ValueError as e:
+        raise CannotDo(str(e)) from None
+    return turn.with_tops(tops, tax, text)
 
 
 def move(turn: Turn, d: RefineDecision) -> Change:

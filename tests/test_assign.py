@@ -273,7 +273,7 @@ def test_update_adds_clusters_for_new_kinds_of_text_and_keeps_every_id(fitted_ru
     with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
         mp.setenv("OPENAI_BASE_URL", server.url)
         assert main(["assign", str(out), str(path), "--id-field", "id", "--out", str(tmp_path / "a.jsonl"),
-                     "--update", "--quiet"]) == 0
+                     "--update", "--max-model-calls", "0", "--quiet"]) == 0
     assert "new cluster" in capsys.readouterr().err.lower()
     assigned = {r["id"]: r["cluster"] for r in rows(tmp_path / "a.jsonl")}
     topic = {assigned[f"new{i}"] for i in range(10, 18)}
@@ -318,3 +318,23 @@ def test_after_an_update_assign_and_resume_keep_the_new_clusters(fitted_run, tmp
         assert main(run_args(write_jsonl(tmp_path / "fit.jsonl", FITTED), out, "--resume")) == 0
     assert rows(out / "assignments.jsonl") == grown  # resume of the finished run keeps the grown result and its ids
     assert json.loads((out / "session.json").read_text())["n_texts"] == len(FITTED) + 10
+
+
+@pytest.mark.parametrize("answer,made", [("None of these", True), ("group 1", False)])
+def test_a_group_of_unsure_texts_is_new_only_when_the_model_finds_no_cluster_for_it(answer, made):
+    from clusteragent.outliers import new_clusters
+    from clusteragent.structured import StructuredLLM
+    from clusteragent.tools.taxonomy import Taxonomy
+
+    vectors, groups = seeded_groups(n_groups=3, per_group=8, lone=0)
+    tax = Taxonomy.from_specs([("group 0", ""), ("group 1", "")])  # the run knows two; group 2 is new
+    rows = np.flatnonzero(groups == 2)
+    model = ScriptedChatModel(script=lambda messages, kwargs: json.dumps(
+        {"cluster": answer} if "None of these" in json.dumps(kwargs) else {"name": "Third kind", "description": "."}))
+    grown, placed = new_clusters(outlier_context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax, rows,
+                                 np.zeros(len(rows), bool), line=0.5)
+    assert (len(grown.clusters) == 3) is made and (set(placed) == set(rows.tolist())) is made
+    # without a model, a group counts as new when most of its texts are outliers
+    no_model = outlier_context(vectors)
+    assert new_clusters(no_model, "Group by topic.", "topic", tax, rows, np.zeros(len(rows), bool), 0.5)[1] == {}
+    assert len(new_clusters(no_model, "Group by topic.", "topic", tax, rows, np.ones(len(rows), bool), 0.5)[1]) == 8

@@ -8,7 +8,7 @@ from fakes import ScriptedChatModel, delimited_texts, request_schema
 from test_agent import MOOD, TEXTS, TOPIC, TRUTH, scripted
 
 from clusteragent import ClusterAgent
-from clusteragent.refine_ops import NOT_LISTED, quoted
+from clusteragent.refine_names import NOT_LISTED, quoted
 
 
 def chat_model(decisions):

@@ -1,0 +1,83 @@
+"""What a chat message names: clusters by their names in quotes or their numbers, near misses forgiven,
+and the quoted strings that are no cluster's name (a new name, or a cluster that does not exist)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+import numpy as np
+
+from clusteragent.review_tools import ToolError as CannotDo
+from clusteragent.tools import taxonomy as tx
+
+NOT_LISTED = "(not in the list)"
+
+
+def numbered(tax: tx.Taxonomy, assignment: np.ndarray) -> list[dict]:
+    """Clusters as clusters.json lists them: largest first, each with its id."""
+    return [{"cluster": c.id, "id": c.id, "name": c.name, "description": c.description, "size": size}
+            for c, size in tx.by_size(assignment, tax)]
+
+
+def resolve(ref: str, tax: tx.Taxonomy, assignment: np.ndarray) -> tx.Cluster:
+    """A cluster by name (case ignored, near misses accepted) or by its id in clusters.json."""
+    exact = str(ref).strip()
+    ref = exact.strip("\"'“”")
+    found = tax.find(exact) or tax.find(ref)
+    table = numbered(tax, assignment)
+    listing = ", ".join(f'"{c["name"]}"' for c in table[:12]) + (" ..." if len(table) > 12 else "")
+    if ref == NOT_LISTED:
+        raise CannotDo(f"A cluster you named is not in the list. The clusters are: {listing}.")
+    number = re.fullmatch(r"(?:cluster\s*)?#?(\d+)", ref, flags=re.IGNORECASE)
+    if found is None and number and int(number.group(1)) in tax.ids:
+        return tax.by_id(int(number.group(1)))
+    if found is None:
+        close = difflib.get_close_matches(ref.lower(), [c.name.lower() for c in tax.clusters], n=1, cutoff=0.85)
+        found = tax.find(close[0]) if close else None
+    if found is None:
+        raise CannotDo(f'There is no cluster "{ref}". The clusters are: {listing}.')
+    return found
+
+
+_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<!\w)\'([^\']+)\'(?!\w)')
+
+
+def quoted(message: str) -> list[str]:
+    """The strings a message puts in quotes (straight, curly or single), in order."""
+    return [text for _, _, text in _quoted_spans(message)]
+
+
+def _quoted_spans(message: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), next(g for g in m.groups() if g is not None)) for m in _QUOTED.finditer(message)]
+
+
+def _name_spans(message: str, tax: tx.Taxonomy) -> list[tuple[int, int, str]]:
+    """Where the message quotes a cluster's exact name (case ignored), whatever characters the name has
+    (quotes, slashes, digits); a longer name wins where quoted names overlap."""
+    taken: list[tuple[int, int, str]] = []
+    lowered = message.lower()
+    for name in sorted(tax.names, key=len, reverse=True):
+        pattern = r"(?<=[\"“'‘])" + re.escape(name.strip().lower()) + r"(?=[\"”'’])"
+        for m in re.finditer(pattern, lowered):
+            if not any(m.start() < end and start < m.end() for start, end, _ in taken):
+                taken.append((m.start(), m.end(), name))
+    return taken
+
+
+def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> list[str]:
+    """The clusters a message names exactly, in order: their names in quotes, and "cluster N" numbers."""
+    table = numbered(tax, assignment)
+    found = [(start, name) for start, _, name in _name_spans(message, tax)]
+    for m in re.finditer(r"\bcluster\s*#?(\d+)\b", message, flags=re.IGNORECASE):
+        by_id = {c["cluster"]: c["name"] for c in table}
+        if int(m.group(1)) in by_id:
+            found.append((m.start(), by_id[int(m.group(1))]))
+    return list(dict.fromkeys(name for _, name in sorted(found)))
+
+
+def unknown_quoted(message: str, tax: tx.Taxonomy) -> list[str]:
+    """Quoted strings in the message that are no cluster's name and lie inside none that it spells."""
+    names = _name_spans(message, tax)
+    return [text for start, end, text in _quoted_spans(message)
+            if tax.find(text) is None and not any(s <= start + 1 and end - 1 <= e for s, e, _ in names)]
