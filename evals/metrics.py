@@ -1,4 +1,5 @@
-"""Clustering metrics against a gold partition: V-measure (the main one), NMI, ARI, matched accuracy."""
+"""Clustering metrics against a gold partition: V-measure (the main one), NMI, ARI, matched accuracy, and
+the error in the number of clusters."""
 
 from __future__ import annotations
 
@@ -25,12 +26,19 @@ def matched_accuracy(gold: Sequence, pred: Sequence) -> float:
     return float(table[rows, cols].sum() / len(g))
 
 
+def k_error(k_pred: int, k_gold: int) -> float:
+    """How far the number of clusters is from the gold number, as a factor: |log(k_pred / k_gold)|
+    (0.4 is a factor of 1.5 either way)."""
+    return abs(float(np.log(k_pred / k_gold)))
+
+
 def score(gold: Sequence, pred: Sequence) -> dict:
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, v_measure_score
 
     g, p = _codes(gold), _codes(pred)
+    k_pred, k_gold = int(len(np.unique(p))), int(len(np.unique(g)))
     return {"v_measure": round(float(v_measure_score(g, p)), 4),
             "nmi": round(float(normalized_mutual_info_score(g, p)), 4),
             "ari": round(float(adjusted_rand_score(g, p)), 4),
             "acc": round(matched_accuracy(g, p), 4),
-            "k_pred": int(len(np.unique(p))), "k_gold": int(len(np.unique(g)))}
+            "k_pred": k_pred, "k_gold": k_gold, "k_error": round(k_error(k_pred, k_gold), 4)}

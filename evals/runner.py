@@ -98,14 +98,15 @@ def markdown_table(results: list[dict]) -> str:
             r = get.get((t, m), {})
             cells.append(f"{r['v_measure']:.3f}" if "v_measure" in r else "error")
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
-    lines += ["", "| task | method | V | NMI | ARI | acc | k pred / gold | model calls | wall s |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "| task | method | V | NMI | ARI | acc | k pred / gold | k error | model calls | wall s |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         if "v_measure" in r:
+            k_err = f"{r['k_error']:.2f}" if "k_error" in r else ""
             lines.append(f"| {r['task']} | {r['method']} | {r['v_measure']:.3f} | {r['nmi']:.3f} | {r['ari']:.3f} | "
-                         f"{r['acc']:.3f} | {r['k_pred']} / {r['k_gold']} | {r['model_calls']} | {r['wall_s']} |")
+                         f"{r['acc']:.3f} | {r['k_pred']} / {r['k_gold']} | {k_err} | {r['model_calls']} | {r['wall_s']} |")
         else:
-            lines.append(f"| {r['task']} | {r['method']} | error: {r['error'][:80]} | | | | | | |")
+            lines.append(f"| {r['task']} | {r['method']} | error: {r['error'][:80]} | | | | | | | |")
     return "\n".join(lines) + "\n"
 
 

@@ -16,7 +16,13 @@ def test_perfect_partition_scores_one_under_any_renaming():
     pred = [7] * 5 + [3] * 5 + [9] * 5
     s = score(gold, pred)
     assert s["v_measure"] == s["nmi"] == s["ari"] == s["acc"] == 1.0
-    assert s["k_pred"] == s["k_gold"] == 3
+    assert s["k_pred"] == s["k_gold"] == 3 and s["k_error"] == 0.0
+
+
+def test_k_error_is_the_factor_by_which_k_is_off_either_way():
+    gold = ["a"] * 6 + ["b"] * 6
+    assert score(gold, list(range(12)))["k_error"] == pytest.approx(np.log(6), abs=1e-4)  # 12 for 2
+    assert score(gold, [0] * 12)["k_error"] == pytest.approx(np.log(2), abs=1e-4)  # 1 for 2
 
 
 def test_orthogonal_embeddings_clustered_by_kmeans_give_v_measure_one():
