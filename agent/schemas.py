@@ -24,6 +24,15 @@ class ClusterSpec(BaseModel):
             raise ValueError("must not be blank")
         return v
 
+    @field_validator("name")
+    @classmethod
+    def _words(cls, v: str) -> str:
+        """A name is words for people: an identifier the model writes ("coin_flip", "phoneLocation") has its
+        underscores and case humps made spaces."""
+        if " " not in v and re.fullmatch(r"[a-z]{2,}(?:[A-Z][a-z]+)+", v):
+            v = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", v).lower()
+        return " ".join(re.sub(r"(?<=[^\W_])_+(?=[^\W_])", " ", v).split())
+
     @field_validator("description")
     @classmethod
     def _whole_sentences(cls, v: str) -> str:

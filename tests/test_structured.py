@@ -161,3 +161,12 @@ def test_logprobs_are_requested_only_from_backends_that_give_them():
     chat = ScriptedChatModel(script=['{"label": "billing", "confidence": 0.9}'])
     result = StructuredLLM(chat).decide(MESSAGES, Pick, choice_field="label")
     assert "logprobs" not in chat.calls[0]["kwargs"] and result.choice_scores is None
+
+
+@pytest.mark.parametrize("written,kept", [("coin_flip", "coin flip"), ("phoneLocation", "phone location"),
+                                          ("Lost luggage", "Lost luggage"), ("iPhone", "iPhone"), ("C++", "C++"),
+                                          ("web-dev", "web-dev")])
+def test_a_name_the_model_writes_as_an_identifier_becomes_words(written, kept):
+    from clusteragent.schemas import ClusterSpec
+
+    assert ClusterSpec(name=written, description="Texts of this kind.").name == kept
