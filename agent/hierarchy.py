@@ -1,12 +1,14 @@
 """A top level over many clusters: when a run ends with more than MAX_FLAT clusters, they are grouped
 bottom-up into broader top clusters, each named by the model.
 
-The leaves' centroids are merged by average linkage; the number of top clusters is where the merge
-distances jump most (a cut there separates groups that are far apart from groups whose members are
-close), between 2 and half the leaves. Tops live beside the taxonomy as `tops` in the state: each has
-an id from the taxonomy's id space (so no leaf and top share one), a name, an inclusion rule and its
-children's ids. After any change to the leaves, `reconcile` keeps the tops consistent: leaves that
-are gone leave their top, new leaves join the top whose centroid is nearest, empty tops go.
+The leaves' centroids are merged by average linkage; the number of top clusters, between 2 and half the
+leaves, is the cut whose grouping of the texts has the best silhouette. (The largest jump in merge
+distances, tried first, often cut at the very top: one broad cluster and one small one.)
+
+Tops live beside the taxonomy as `tops` in the state: each has an id from the taxonomy's id space (so
+no leaf and top share one), a name, an inclusion rule and its children's ids. After any change to the
+leaves, `reconcile` keeps the tops consistent: leaves that are gone leave their top, new leaves join
+the top whose centroid is nearest, empty tops go.
 """
 
 from __future__ import annotations
@@ -24,27 +26,38 @@ def parents(tops: list[dict]) -> dict[int, int]:
     return {int(child): int(top["id"]) for top in tops for child in top["children"]}
 
 
-def top_count(heights: np.ndarray, n_leaves: int) -> int:
-    """The number of top clusters where the merge distances jump most: cutting into t groups undoes the
-    last t - 1 merges, so the jump for t is the height of merge n - t over that of merge n - t - 1."""
-    best, best_gap = 2, -np.inf
-    for t in range(2, max(2, n_leaves // 2) + 1):
-        lower = heights[n_leaves - t - 1] if n_leaves - t - 1 >= 0 else 0.0
-        gap = heights[n_leaves - t] - lower
-        if gap > best_gap:
-            best, best_gap = t, gap
+def silhouette_count(tree: np.ndarray, vectors: np.ndarray, assignment: np.ndarray, ids: list[int],
+                     max_points: int = 2000, seed: int = 0) -> int:
+    """The number of top clusters, between 2 and half the leaves, whose grouping of the texts has the best
+    silhouette (cosine, on a seeded sample of at most `max_points` texts in clusters)."""
+    from scipy.cluster.hierarchy import fcluster
+    from sklearn.metrics import silhouette_score
+
+    rows = np.flatnonzero(np.isin(assignment, ids))
+    if len(rows) > max_points:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_points, replace=False))
+    position = {c: i for i, c in enumerate(ids)}
+    leaf_of_row = np.array([position[int(c)] for c in assignment[rows]])
+    best, best_score = 2, -np.inf
+    for t in range(2, max(2, len(ids) // 2) + 1):
+        tops = fcluster(tree, t=t, criterion="maxclust")[leaf_of_row]
+        if len(np.unique(tops)) < 2:
+            continue
+        score = silhouette_score(vectors[rows], tops, metric="cosine")
+        if score > best_score:
+            best, best_score = t, score
     return best
 
 
 def group_leaves(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], count: int | None = None
                  ) -> list[list[int]]:
-    """The leaves `ids` grouped by average linkage of their centroids into `count` groups (default: where
-    the merge distances jump most), largest group first."""
+    """The leaves `ids` grouped by average linkage of their centroids into `count` groups (default: the
+    count whose grouping of the texts has the best silhouette), largest group first."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     ids = [c for c in ids if (assignment == c).any()]
     tree = linkage(tx.centroids(vectors, assignment, ids), method="average", metric="cosine")
-    groups = fcluster(tree, t=count or top_count(tree[:, 2], len(ids)), criterion="maxclust")
+    groups = fcluster(tree, t=count or silhouette_count(tree, vectors, assignment, ids), criterion="maxclust")
     out = [[ids[i] for i in np.flatnonzero(groups == g)] for g in np.unique(groups)]
     size = {c: int((assignment == c).sum()) for c in ids}
     return sorted(out, key=lambda g: -sum(size[c] for c in g))
@@ -93,7 +106,7 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
     tops = [{"id": tax.next_id + n, **named, "children": sorted(group)}
             for n, (group, named) in enumerate(zip(groups, names))]
     record = {"levels": 2, "tops": len(tops), "leaves": len(live),
-              "why": f"{len(live)} clusters: grouped into {len(tops)} top clusters where the merge distances jump most"}
+              "why": f"{len(live)} clusters: grouped into {len(tops)} top clusters, the count with the best silhouette"}
     return tops, tx.Taxonomy(tax.clusters, tax.next_id + len(tops)), record
 
 

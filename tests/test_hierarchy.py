@@ -7,7 +7,7 @@ import pytest
 from fakes import FakeOpenAIServer, ScriptedChatModel
 from test_reliability import run_args, write_jsonl
 
-from clusteragent.hierarchy import MAX_FLAT, build_tops, group_leaves, reconcile, top_count
+from clusteragent.hierarchy import MAX_FLAT, build_tops, group_leaves, reconcile
 from clusteragent.state import AgentConfig, RunContext
 from clusteragent.structured import StructuredLLM
 from clusteragent.tools.taxonomy import Taxonomy
@@ -34,18 +34,11 @@ def leaves(n: int) -> Taxonomy:
     return Taxonomy.from_specs([(f"leaf {i}", f"texts of leaf {i}") for i in range(n)])
 
 
-def test_top_count_cuts_where_the_merge_distances_jump():
-    # 8 leaves: merges at small heights, then a jump before the last two merges -> 3 groups
-    heights = np.array([0.1, 0.11, 0.12, 0.13, 0.14, 0.6, 0.65])
-    assert top_count(heights, 8) == 3
-    heights = np.array([0.1, 0.11, 0.12, 0.13, 0.14, 0.15, 0.7])  # one jump before the last merge -> 2
-    assert top_count(heights, 8) == 2
-
-
-def test_leaves_group_by_their_theme():
-    vectors, assignment, theme = themed_leaves()
-    groups = group_leaves(vectors, assignment, leaves(15).ids)
-    assert len(groups) == 3
+@pytest.mark.parametrize("themes", [2, 3, 5])
+def test_leaves_group_by_their_theme(themes):
+    vectors, assignment, theme = themed_leaves(themes=themes, leaves_per_theme=4, seed=themes)
+    groups = group_leaves(vectors, assignment, leaves(4 * themes).ids)
+    assert len(groups) == themes
     assert all(len({int(theme[leaf]) for leaf in g}) == 1 for g in groups)
 
 
