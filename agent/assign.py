@@ -178,7 +178,7 @@ def _as_run_result(agent, corpus: Corpus, tax: tx.Taxonomy, fitted: np.ndarray, 
                     for t in fitted_result.top_clusters]
     if outliers:
         clusters.append(outlier_cluster((assigned < 0).sum(), fitted_size=int((fitted < 0).sum()),
-                                        level=fitted_result.levels, parent=None))
+                                        level=1, parent=None))
     return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts), cluster=assigned,
                          confidence=np.asarray(confidence, dtype=np.float32), clusters=clusters,
                          run={**run, "k": len(fitted_clusters), "levels": fitted_result.levels}, trace=trace,

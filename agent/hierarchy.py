@@ -21,9 +21,15 @@ MAX_FLAT = 12  # more clusters than this get a top level
 NAMING_TEXTS = 8
 
 
+def broad(tops: list[dict]) -> list[dict]:
+    """The tops that hold more than one cluster. A top of one cluster is that cluster, one level up: it is
+    kept (so the cluster stays at the top level when others change) but shown as the cluster itself."""
+    return [t for t in tops if len(t["children"]) > 1]
+
+
 def parents(tops: list[dict]) -> dict[int, int]:
-    """Leaf id -> its top's id."""
-    return {int(child): int(top["id"]) for top in tops for child in top["children"]}
+    """Leaf id -> its top's id (clusters that are a top level of their own have none)."""
+    return {int(child): int(top["id"]) for top in broad(tops) for child in top["children"]}
 
 
 def silhouette_count(tree: np.ndarray, vectors: np.ndarray, assignment: np.ndarray, ids: list[int],
@@ -132,15 +138,16 @@ def reconcile(tops: list[dict], tax: tx.Taxonomy, assignment: np.ndarray, vector
 # ---------------------------------------------------------------- the top level in a chat
 
 def with_tops(tax: tx.Taxonomy, tops: list[dict]) -> tx.Taxonomy:
-    """The taxonomy with the tops as clusters too: what a chat message may name."""
-    return tx.Taxonomy(tax.clusters + [tx.Cluster(t["id"], t["name"], t["description"]) for t in tops], tax.next_id)
+    """The taxonomy with the (broad) tops as clusters too: what a chat message may name."""
+    return tx.Taxonomy(tax.clusters + [tx.Cluster(t["id"], t["name"], t["description"]) for t in broad(tops)],
+                       tax.next_id)
 
 
 def top_listing(tops: list[dict], assignment: np.ndarray, tax: tx.Taxonomy) -> list[dict]:
     """The tops as a chat prompt lists clusters: number, name, size, and what they are made of."""
     return [{"cluster": t["id"], "id": t["id"], "name": t["name"], "size": int(np.isin(assignment, t["children"]).sum()),
              "description": f"top cluster of {', '.join(tax.by_id(c).name for c in t['children'])}. {t['description']}"}
-            for t in tops]
+            for t in broad(tops)]
 
 
 def merge_tops(tops: list[dict], ids: list[int], assignment: np.ndarray, name: str = "") -> tuple[list[dict], str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from clusteragent.hierarchy import parents
+from clusteragent.hierarchy import broad, parents
 from clusteragent.outliers import outlier_cluster
 from clusteragent.run_folder import atomic_write
 from clusteragent.tools import taxonomy as tx
@@ -34,8 +34,9 @@ class ClusterResult:
         clusters: {cluster, name, description, size, representative_ids, representative_texts, level,
             parent, and merged_ids where others were merged into it} per cluster, largest first: the leaves.
         top_clusters: where the run has two levels, the broader clusters over the leaves (level 1, each
-            with its `children`); a leaf's `parent` is its top's id (level 2). Empty for a one-level run,
-            whose clusters are level 1 with no parent.
+            with its `children`); a leaf's `parent` is its top's id (level 2). A cluster that no other
+            joined at the top is a top-level cluster itself (level 1, no parent). Empty for a one-level
+            run, whose clusters are all level 1 with no parent.
         run: the run record written to run.json (instruction, facet, model, budget, notes, audit, ...).
         trace: the model's decisions, one dict per answer.
     """
@@ -116,7 +117,7 @@ def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignme
     representatives and the ids merged into it; the outlier group (-1) last, where it has texts; and
     the top clusters `tops` ({id, name, description, children}) where the run has two levels."""
     parent = parents(tops or [])
-    level = 2 if tops else 1
+    shown_tops = broad(tops or [])
 
     def entry(cid: int, name: str, description: str, rows: np.ndarray) -> dict:
         reps = tx.central_members(vectors, rows, REPRESENTATIVES)
@@ -127,20 +128,21 @@ def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignme
     clusters = []
     for c, _ in tx.by_size(assignment, tax):
         clusters.append({**entry(c.id, c.name, c.description, np.flatnonzero(assignment == c.id)),
-                         "level": level, "parent": parent.get(c.id),
+                         "level": 2 if c.id in parent else 1, "parent": parent.get(c.id),
                          **({"merged_ids": list(c.merged_ids)} if c.merged_ids else {})})
     top_clusters = [{**entry(t["id"], t["name"], t["description"], np.flatnonzero(np.isin(assignment, t["children"]))),
                      "level": 1, "parent": None, "children": list(t["children"]),
-                     **({"named_by": t["named_by"]} if t.get("named_by") else {})} for t in tops or []]
+                     **({"named_by": t["named_by"]} if t.get("named_by") else {})} for t in shown_tops]
     top_clusters.sort(key=lambda t: (-t["size"], t["cluster"]))
     outliers = int((np.asarray(assignment) == tx.OUTLIER).sum())
     if outliers:
-        clusters.append(outlier_cluster(outliers, level=level, parent=None))
+        clusters.append(outlier_cluster(outliers, level=1, parent=None))
     return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts),
                          cluster=np.asarray(assignment, dtype=np.int64).copy(),
                          confidence=np.asarray(confidence, dtype=np.float32), clusters=clusters,
-                         run={**run, "k": len(clusters) - bool(outliers), "levels": level,
-                              **({"k_top": len(top_clusters)} if top_clusters else {})},
+                         run={**run, "k": len(clusters) - bool(outliers), "levels": 2 if top_clusters else 1,
+                              **({"k_top": len(top_clusters) + sum(c["parent"] is None and c["cluster"] != tx.OUTLIER
+                                                                   for c in clusters)} if top_clusters else {})},
                          trace=list(trace or []), top_clusters=top_clusters)
 
 

@@ -1,6 +1,7 @@
 """The two-level result against fine and coarse gold labels of the same texts.
 
-    python -m clusteragent.evals.bench_hierarchy [--suite dev] [--max-docs 300] [--max-model-calls 40] [--seed 0]
+    python -m clusteragent.evals.bench_hierarchy [--suite dev] [--task CORPUS:FACET ...] [--max-docs 300]
+        [--max-model-calls 40] [--seed 0]
 
 For each fine-grained task of the suite whose corpus also has a coarse facet (CLINC150 intent and domain,
 MASSIVE intent and scenario, 20 Newsgroups newsgroup and area, arXiv category and group), the agent is
@@ -54,7 +55,7 @@ def one_task(task, data_dir, options) -> dict:
     fine_ref, coarse_ref = kmeans_oracle(vectors, data.gold, options.seed), kmeans_oracle(vectors, coarse, options.seed)
     v_leaves, v_top = v_measure(data.gold, result.cluster), v_measure(coarse, tops)
     return {"task": task.name, "coarse": coarse_facet, "n": len(data.texts), "levels": result.levels,
-            "k_leaves": result.k, "k_top": len(result.top_clusters) or result.k,
+            "k_leaves": result.k, "k_top": len(set(tops.tolist()) - {-1}),
             "k_gold_fine": len(set(data.gold)), "k_gold_coarse": len(set(coarse)),
             "v_leaves_fine": v_leaves, "kmeans_oracle_fine": fine_ref, "gap_leaves": round(v_leaves - fine_ref, 3),
             "v_top_coarse": v_top, "kmeans_oracle_coarse": coarse_ref, "gap_top": round(v_top - coarse_ref, 3),
@@ -64,6 +65,7 @@ def one_task(task, data_dir, options) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="dev")
+    parser.add_argument("--task", action="append", help="only these fine tasks of the suite (CORPUS:FACET)")
     parser.add_argument("--data-dir")
     parser.add_argument("--max-docs", type=int, default=300)
     parser.add_argument("--max-model-calls", type=int, default=40)
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data_dir = Path(options.data_dir) if options.data_dir else default_data_dir()
     for task in load_suite(options.suite):
-        if (task.corpus, task.facet) in COARSE:
+        if (task.corpus, task.facet) in COARSE and (not options.task or task.name in options.task):
             print(json.dumps(one_task(task, data_dir, options)), flush=True)
     return 0
 

@@ -106,21 +106,23 @@ def two_level_run(tmp_path_factory):
 def test_a_run_with_many_clusters_writes_both_levels(two_level_run):
     tmp_path = two_level_run.parent
     clusters = json.loads((tmp_path / "out" / "clusters.json").read_text())
-    top_level = [c for c in clusters if c["level"] == 1]
-    leaf_level = [c for c in clusters if c["level"] == 2]
-    assert len(leaf_level) == 15 and 2 <= len(top_level) <= 7
+    top_level = [c for c in clusters if "children" in c]
+    leaves = [c for c in clusters if "children" not in c]
+    leaf_level = [c for c in leaves if c["level"] == 2]
+    assert len(leaves) == 15 and 2 <= len(top_level) <= 7 and all(c["level"] == 1 for c in top_level)
     tops = {t["cluster"]: t for t in top_level}
     assert all(c["parent"] in tops for c in leaf_level) and all(t["parent"] is None for t in top_level)
-    assert set(tops).isdisjoint(c["cluster"] for c in leaf_level)
+    assert all(c["parent"] is None for c in leaves if c["level"] == 1)  # a cluster no other joined: a top itself
+    assert set(tops).isdisjoint(c["cluster"] for c in leaves)
     for t in top_level:
-        assert t["size"] == sum(c["size"] for c in leaf_level if c["parent"] == t["cluster"])
-    parent = {c["cluster"]: c["parent"] for c in leaf_level}
+        assert len(t["children"]) > 1 and t["size"] == sum(c["size"] for c in leaf_level if c["parent"] == t["cluster"])
+    parent = {c["cluster"]: c["parent"] if c["parent"] is not None else c["cluster"] for c in leaves}
     names = {c["cluster"]: c["name"] for c in clusters}
     for line in (tmp_path / "out" / "assignments.jsonl").read_text().splitlines():
         r = json.loads(line)
         assert r["top_cluster"] == parent[r["cluster"]] and r["top_cluster_name"] == names[r["top_cluster"]]
     run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert run["levels"] == 2 and run["k"] == 15 and run["k_top"] == len(top_level)
+    assert run["levels"] == 2 and run["k"] == 15 and run["k_top"] == len(set(parent.values()))
 
 
 def refined(out, *answers):
@@ -182,3 +184,21 @@ def test_new_texts_get_both_levels_and_a_new_cluster_joins_a_top(two_level_run, 
     assert entry["parent"] in {t["cluster"] for t in updated.top_clusters}
     clusters = json.loads((out / "clusters.json").read_text())
     assert any(c["cluster"] == added and c["level"] == 2 and c["parent"] is not None for c in clusters)
+
+
+def test_a_top_of_one_cluster_is_that_cluster_at_the_top_level():
+    from clusteragent.hierarchy import with_tops
+    from clusteragent.result import build_result
+    from clusteragent.tools.corpus import from_texts
+
+    vectors, assignment, _ = themed_leaves(themes=2, leaves_per_theme=2, per_leaf=3)
+    tax = leaves(4)
+    tops = [{"id": 4, "name": "Wide", "description": "", "children": [0, 1, 2]},
+            {"id": 5, "name": "leaf 3", "description": "", "children": [3]}]
+    result = build_result(from_texts([f"t{i}" for i in range(len(vectors))]), vectors, tax, assignment,
+                          np.ones(len(vectors)), {}, tops=tops)
+    assert [t["cluster"] for t in result.top_clusters] == [4]
+    alone = next(c for c in result.clusters if c["cluster"] == 3)
+    assert alone["level"] == 1 and alone["parent"] is None and result.run["k_top"] == 2
+    assert set(result.top_cluster.tolist()) == {3, 4}
+    assert with_tops(tax, tops).names.count("leaf 3") == 1  # a message naming it names the cluster
