@@ -178,7 +178,8 @@ class ClusterAgent:
             clear_run_files(out)
         self.store_, self.corpus_, self._vectors = RunStore(out), corpus, None
         self.thread_id_ = thread_id or str(uuid.uuid4())
-        grown = thread_id is not None and "fitted_texts" in read_session(out)  # texts joined it since (assign --update)
+        session = read_session(out) if thread_id is not None else {}
+        grown = "fitted_texts" in session  # texts joined the run since (assign --update)
         if out is not None and not grown:  # a run that texts joined since keeps its session and corpus copy
             write_session(out, corpus, thread_id=self.thread_id_, instruction=instruction,
                           **self.source_options, model=self.model if isinstance(self.model, str) else None,
@@ -190,7 +191,7 @@ class ClusterAgent:
 
         if resume and self.store_.has_thread(chat_thread(self.thread_id_)):  # a finished run refined since
             if grown:
-                self.corpus_, self._vectors = read_corpus(out, read_session(out)), None
+                self.corpus_, self._vectors = read_corpus(out, session), None
             self.result_ = self.refine_session().result(run=self.result_.run)
         return self
 

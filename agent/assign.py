@@ -127,12 +127,13 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
            "notes": novelty_notes(is_outlier, confidence[n_old:], max_outliers if outliers else None, update),
            "embedding_model": embedder.model_id, "wall_s": round(time.perf_counter() - started, 2)}
     if update:
-        run["notes"].append(_update_reply(grown_tax, tax, grouped, is_outlier)
-                            + f" The run now holds {n_old + len(corpus)} texts; an 'undo' in its chat takes the update back.")
+        reply = _update_reply(grown_tax, tax, grouped, is_outlier)
+        run["notes"].append(reply + f" The run now holds {n_old + len(corpus)} texts; an 'undo' in its chat takes "
+                                    "the update back.")
         before[[int(r) - n_old for r in labels]] = list(labels.values())  # the model's labels stand either way
         grow_run(agent, corpus, new_vectors, state, before, assigned, grown_tax, confidence[n_old:].copy(),
                  labels, {"message": f"update: {len(corpus)} new texts from {corpus.source}",
-                          "reply": _update_reply(grown_tax, tax, grouped, is_outlier),
+                          "reply": reply,
                           "model_calls": usage["model_calls"]})
         state, fitted = current_clustering(agent)  # the grown run's: its sizes and representatives count the new texts
     return _as_run_result(agent, corpus, grown_tax, fitted, assigned, confidence[n_old:], run, trace, outliers,

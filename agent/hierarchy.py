@@ -18,7 +18,6 @@ import numpy as np
 from clusteragent.tools import taxonomy as tx
 
 MAX_FLAT = 12  # more clusters than this get a top level
-NAMING_TEXTS = 8
 
 
 def broad(tops: list[dict]) -> list[dict]:
@@ -88,7 +87,7 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
             spec, named_by = tax.by_id(group[0]), "its only cluster"
         elif llm is not None and calls - llm.usage.calls > 0:
             spec = name_members(llm, instruction, facet, texts, vectors, rows, taken, step="name_top_cluster",
-                                n=NAMING_TEXTS, parts=[tax.by_id(c).name for c in group])
+                                parts=[tax.by_id(c).name for c in group])
             named_by = "model" if spec is not None else named_by
         if spec is None:
             spec = fallback_name(unrequested(words.get(n, []), [texts[r] for r in rows]), taken)

@@ -11,6 +11,8 @@ from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, distinct_spec_schema, requested_words
 from clusteragent.tools import taxonomy as tx
 
+NAMING_TEXTS = 8  # central texts the model reads to name a group
+
 
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
                step: str, shared: Sequence[str] = (), parts: Sequence[str] = ()) -> ClusterSpec | None:
@@ -31,7 +33,7 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
 
 
 def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,
-                 taken: Sequence[str], step: str, n: int = 8, shared: Sequence[str] = (),
+                 taken: Sequence[str], step: str, n: int = NAMING_TEXTS, shared: Sequence[str] = (),
                  parts: Sequence[str] = ()) -> ClusterSpec | None:
     """name_group shown the `n` texts of `rows` closest to their centre."""
     central = tx.central_members(vectors, rows, n)

@@ -45,8 +45,10 @@ def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before
     fitted = arrays[state["assignment_ref"]]
     old_confidence = current_confidence(arrays, state, agent.state_, fitted)
     confidence_all = np.concatenate([old_confidence, confidence]).astype(np.float32)
+    grown_after = np.concatenate([fitted, after])
+    grown_vectors = np.vstack([agent.vectors_, new_vectors])
     refs = []
-    for assignment in (np.concatenate([fitted, before]), np.concatenate([fitted, after])):
+    for assignment in (np.concatenate([fitted, before]), grown_after):
         ref = content_name("assignment", assignment, confidence_all)
         arrays[ref], arrays[ref + ".confidence"] = assignment.astype(np.int64), confidence_all
         refs.append(ref)
@@ -59,8 +61,7 @@ def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before
     k_before = len(snapshot["taxonomy"])
     turn = {**record, "action": "update", "changed": True, "k_before": k_before, "k_after": len(tax_after.clusters),
             "moved": int((before != after).sum()), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    tops = reconcile(snapshot.get("tops") or [], tax_after, np.concatenate([fitted, after]),
-                     np.vstack([agent.vectors_, new_vectors]))
+    tops = reconcile(snapshot.get("tops") or [], tax_after, grown_after, grown_vectors)
     values = {**snapshot, **tax_after.as_state(), "assignment_ref": refs[1], "base_ref": refs[1], "tops": tops,
               "labels": {**(snapshot.get("labels") or {}), **labels},
               # earlier states cover fewer texts: undo goes back to just before the update, not further
@@ -68,7 +69,7 @@ def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before
               "turns": list(chat.get("turns", [])) + [turn], "reply": record["message"]}
     graph = build_refine_graph().compile(checkpointer=agent.store_.checkpointer)
     graph.update_state({"configurable": {"thread_id": chat_thread(agent.thread_id_)}}, values, as_node="apply")
-    agent.corpus_, agent._vectors, agent._session = grown, np.vstack([agent.vectors_, new_vectors]), None
+    agent.corpus_, agent._vectors, agent._session = grown, grown_vectors, None
     result = agent.refine_session().result(run=read_run_record(folder) if folder is not None
                                                 else (agent.result_.run if agent.result_ is not None else {}))
     agent.result_ = result

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 # texts with the values of the facet it listed itself (choosing among named values is what the small
 # model does well; asked for a name, it named a German group "animation").
 VOTERS = 5
-NAMING_TEXTS = 8  # central texts the model reads to name a group
 
 
 @dataclass
@@ -151,7 +150,7 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
             if view_name == "meaning" and shared:
                 shared = ["uses of the words " + ", ".join(f'"{w}"' for w in shared)]
             spec = name_members(ctx.llm, state["instruction"], state.get("facet", ""), ctx.texts, vectors, members(g),
-                                tax.names, step="name_cluster", n=NAMING_TEXTS, shared=shared)
+                                tax.names, step="name_cluster", shared=shared)
         if spec is None:
             spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout")
             notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name (or no calls were left)')

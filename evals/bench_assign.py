@@ -26,11 +26,7 @@ import random
 import sys
 import time
 
-
-def v_measure(gold, predicted) -> float:
-    from sklearn.metrics import v_measure_score
-
-    return round(float(v_measure_score(gold, list(predicted))), 3)
+from clusteragent.evals.metrics import v_measure
 
 
 def fitted_agent(texts, instruction, options):

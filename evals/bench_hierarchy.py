@@ -17,15 +17,11 @@ import argparse
 import json
 import sys
 
+from clusteragent.evals.metrics import v_measure
+
 # fine facet -> the coarse facet of the same corpus
 COARSE = {("clinc150", "intent"): "domain", ("massive_en", "intent"): "scenario",
           ("twenty_newsgroups", "newsgroup"): "hierarchy_top", ("arxiv_titles", "category"): "group"}
-
-
-def v_measure(gold, predicted) -> float:
-    from sklearn.metrics import v_measure_score
-
-    return round(float(v_measure_score(gold, list(predicted))), 3)
 
 
 def kmeans_oracle(vectors, gold, seed: int) -> float:

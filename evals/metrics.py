@@ -32,6 +32,13 @@ def k_error(k_pred: int, k_gold: int) -> float:
     return abs(float(np.log(k_pred / k_gold)))
 
 
+def v_measure(gold: Sequence, pred: Sequence) -> float:
+    """V-measure of `pred` against `gold`, to 3 decimals: what the benchmark scripts print."""
+    from sklearn.metrics import v_measure_score
+
+    return round(float(v_measure_score(gold, list(pred))), 3)
+
+
 def score(gold: Sequence, pred: Sequence) -> dict:
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, v_measure_score
 
