@@ -18,6 +18,11 @@ from pydantic import BaseModel, Field, model_validator
 from clusteragent.errors import ConfigError
 from clusteragent.views import ViewCache
 
+# Fine facets (intents, categories, sites) have dozens of values in a few hundred texts; a two-level result
+# keeps that many clusters readable (hierarchy.py).
+STRUCTURE_K_MAX = 50
+MIN_MEAN_SIZE = 5
+
 
 class AgentConfig(BaseModel):
     """How one run may spend its model budget."""
@@ -79,7 +84,8 @@ class AgentConfig(BaseModel):
         })
 
     def k_range(self, n_texts: int) -> tuple[int, int]:
-        """The allowed [k_min, k_max] for a corpus of n_texts; a k larger than the corpus is an error."""
+        """The allowed [k_min, k_max] for a corpus of n_texts; a k larger than the corpus is an error.
+        Without a user's k_max the most is 20; clustering on a view searches wider (structure_k_max)."""
         if self.k is not None:
             if self.k > n_texts:
                 raise ConfigError(f"k={self.k} is larger than the corpus ({n_texts} texts); choose k <= {n_texts}.")
@@ -89,6 +95,14 @@ class AgentConfig(BaseModel):
         lo = self.k_min or 2
         hi = self.k_max or 20
         return min(lo, n_texts), max(min(hi, n_texts), min(lo, n_texts))
+
+
+    def structure_k_max(self, n_texts: int, k_max: int) -> int:
+        """The most clusters the data's structure may choose on a view: the user's k_max where given, else up
+        to STRUCTURE_K_MAX with an average of at least MIN_MEAN_SIZE texts a cluster (never below `k_max`)."""
+        if self.k is not None or self.k_max is not None:
+            return k_max
+        return max(k_max, min(STRUCTURE_K_MAX, n_texts // MIN_MEAN_SIZE))
 
 
 class AgentState(TypedDict, total=False):

@@ -86,13 +86,18 @@ def estimate_k_traced(ctx: RunContext, vectors: np.ndarray, k_min: int, k_max: i
                       metric: str = "cosine") -> tuple[int, dict]:
     """estimate_k over [k_min, k_max] on (a subsample of) `vectors`, recorded in the trace."""
     best, stats = estimate_k(vectors, k_min, k_max, seed=ctx.config.seed, max_points=2000, metric=metric)
-    trace.append({"step": "estimate_k", "silhouette_k": best, "eigengap_k": stats["eigengap_k"]})
+    trace.append({"step": "estimate_k", "metric": metric, "k_range": [k_min, k_max], "silhouette_k": best,
+                  "eigengap_k": stats["eigengap_k"]})
     return best, stats
 
 
 def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     """k-means on the view that follows the facet (for subject matter, on a UMAP map of the embeddings),
     with k from estimate_k; each group named. Returns the state update.
+
+    In the meaning view, without a user's k or k_max, k is searched up to AgentConfig.structure_k_max
+    (fine facets have dozens of values) on the embeddings and on their map, and the larger of the two
+    estimates is kept; the model's first list does not set it.
 
     Outside the meaning view a group takes the value of the facet that the model, in calibrated labels
     of its central texts, gives most of them (see naming.voted_name); every other group is named by
@@ -110,16 +115,18 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     vectors = view(ctx, view_name)  # unit rows: which texts are central to a group, and how sure
     mapped = view_name == "meaning" and is_mapped(len(ctx.texts))
     grouping = meaning_map(ctx) if mapped else vectors
-    k_min, k_max = state["k_min"], state["k_max"]
-    if view_name != "meaning" and k_min != k_max:
-        k_max = max(k_min, min(k_max, cfg.first_proposal_max))
     listed = tx.Taxonomy.from_state(state)
-    k = k_min if k_min == k_max else estimate_k_traced(ctx, grouping, k_min, k_max, trace,
-                                                        metric="euclidean" if mapped else "cosine")[0]
-    if view_name == "meaning" and k_min != k_max:
-        # Silhouette on sentence embeddings favours few groups; the number of values the model listed
-        # from its sample is a floor.
-        k = min(k_max, max(k, len(listed.clusters)))
+    k_min, k_max = state["k_min"], state["k_max"]
+    if view_name == "meaning":
+        k_max = cfg.structure_k_max(len(ctx.texts), k_max)
+    elif k_min != k_max:
+        k_max = max(k_min, min(k_max, cfg.first_proposal_max))
+    k = k_min if k_min == k_max else estimate_k_traced(ctx, vectors, k_min, k_max, trace)[0]
+    if mapped and k_min != k_max:
+        # Silhouette is flat on sentence embeddings and peaks at few or at many groups, on the
+        # embeddings and on their map alike; the finer of the two is kept (the hierarchy above gives the
+        # broad level).
+        k = max(k, estimate_k_traced(ctx, grouping, k_min, k_max, trace, metric="euclidean")[0])
     ctx.progress(f"k-means with k={k} on the {view_name} view")
     model = (KMeans(k, n_init=3, random_state=cfg.seed) if len(vectors) <= 20_000
              else MiniBatchKMeans(k, n_init=3, batch_size=4096, random_state=cfg.seed))
@@ -154,10 +161,11 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         if spec is None:
             spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout")
             notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name (or no calls were left)')
-        tax, cid = tax.added(spec.name, spec.description)
+        tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         assignment[groups == g] = cid
     trace.append({"step": "cluster_view", "view": view_name, "k": k, "clusters": tax.names})
     return {"trace": trace, "notes": notes, **tax.as_state(),
+            **({"k_max": k_max} if view_name == "meaning" else {}),
             "assignment_ref": ctx.store_assignment(assignment, confidence)}
 
 

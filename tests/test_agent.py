@@ -407,12 +407,49 @@ def test_a_split_counts_every_call_it_makes_against_its_share_of_the_budget():
     assert plan.labels == {} and plan.specs[1][0] == "all (2)"  # parts from k-means, not from labels
 
 
-def test_in_the_meaning_view_the_number_of_values_the_model_listed_is_a_floor_on_k(monkeypatch):
+def test_in_the_meaning_view_k_comes_from_the_data_not_from_the_length_of_the_models_list(monkeypatch):
     import clusteragent.views as views
 
+    searched = []
+
+    def estimate(vectors, k_min, k_max, **kw):
+        searched.append(k_max)
+        return 2, {"eigengap_k": 2}
+
     listed = ["weather", "football", "cooking", "rain", "match", "pasta"]
-    monkeypatch.setattr(views, "estimate_k", lambda vectors, k_min, k_max, **kw: (2, {"eigengap_k": 2}))
+    monkeypatch.setattr(views, "estimate_k", estimate)
     res = fit(scripted("topic", first_clusters=listed), "Cluster by topic.", strategy="kmeans",
               review_rounds=0).result_
     assert next(t for t in res.run["decisions"] if t["step"] == "estimate_k")["silhouette_k"] == 2
-    assert res.k == len(listed)
+    assert res.k == 2
+    assert searched == [max(20, len(TEXTS) // 5)]  # wider than the default 20 where the corpus allows
+    searched.clear()
+    fit(scripted("topic"), "Cluster by topic.", strategy="kmeans", review_rounds=0, k_max=5)
+    assert searched == [5]  # the user's k_max rules
+
+
+def test_three_obvious_topics_give_three_clusters():
+    """Hand-written messages about weather, football and cooking, on the real embeddings: k from the data."""
+    from pathlib import Path
+
+    rows = [json.loads(line) for line in (Path(__file__).parent / "data" / "three_topics.jsonl").open()]
+    topic_of = {r["text"]: r["topic"] for r in rows}
+
+    def answer(messages, kwargs):
+        schema, _ = request_schema(kwargs)
+        if schema == "Understanding":
+            return json.dumps({"facet": "topic", "about_topic": True,
+                               "clusters": [{"name": n, "description": n} for n in ("rain", "goals", "baking",
+                                                                                      "sauces", "snow")]})
+        if schema == "ClusterSpec":
+            shown = [topic_of[t] for t in delimited_texts(messages[-1].content) if t in topic_of]
+            name = max(set(shown), key=shown.count)
+            if is_retry(messages):
+                name += " too"
+            return json.dumps({"name": name, "description": f"messages about {name}"})
+        raise AssertionError(f"unexpected request for {schema!r}")
+
+    agent = fit(ScriptedChatModel(script=answer), "Group these messages by topic.",
+                texts=[r["text"] for r in rows], strategy="auto", review_rounds=0)  # the embedded model's defaults
+    assert agent.result_.k == 3
+    assert v_measure_score([r["topic"] for r in rows], agent.labels_) > 0.9
