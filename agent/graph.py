@@ -25,6 +25,7 @@ from clusteragent.errors import ModelError
 from clusteragent.facets import facet_is_topical, facet_view
 from clusteragent.hierarchy import build_tops
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
+from clusteragent.naming import without_shared_words
 from clusteragent.outliers import in_corpus
 from clusteragent.prompts import load_prompt
 from clusteragent.review import review_reserve, review_step
@@ -275,6 +276,8 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         tax, emptied = tx.drop_empty(assignment, tax)
         if emptied:
             notes.append(f"cluster(s) {emptied} held only outliers and were dropped")
+    tax, renamed = without_shared_words(tax)
+    audit += renamed
     tops, levels = [], {"levels": 1}
     if ctx.config.hierarchy:
         tops, tax, levels = build_tops(ctx, state["instruction"], state.get("facet", ""), tax, assignment)

@@ -8,7 +8,7 @@ import numpy as np
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import ClusterSpec, distinct_spec_schema, requested_words
+from clusteragent.schemas import ClusterSpec, distinct_spec_schema, name_words, requested_words
 from clusteragent.tools import taxonomy as tx
 
 NAMING_TEXTS = 8  # central texts the model reads to name a group
@@ -27,7 +27,7 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=list(taken),
                                                     texts=list(texts), shared=list(shared), parts=list(parts))
     try:
-        return llm.decide(messages, distinct_spec_schema(tuple(taken), requested_words(texts)), step=step)
+        return llm.decide(messages, distinct_spec_schema(tuple(taken), requested_words(texts), facet), step=step)
     except ModelError:
         return None
 
@@ -63,7 +63,7 @@ def fallback_name(traits: list[str], taken: list[str], layout: bool = False) -> 
         description = f"Texts with more {', '.join(traits)} than the others."
     else:
         description = f"Texts that often use the words {', '.join(traits)}."
-    return tx.Cluster(-1, name, description)
+    return tx.Cluster(-1, name, description, named_by="statistics")
 
 
 def voted_name(rows: np.ndarray, votes: dict[str, int], listed: tx.Taxonomy, taken: list[str]) -> tx.Cluster | None:
@@ -75,3 +75,31 @@ def voted_name(rows: np.ndarray, votes: dict[str, int], listed: tx.Taxonomy, tak
     winner = listed.by_id(int(counts.argmax()))
     free = winner.name.lower() not in {t.lower() for t in taken}
     return winner if free and counts.max() * 2 > len(rows) else None
+
+
+def without_shared_words(tax: tx.Taxonomy) -> tuple[tx.Taxonomy, list[dict]]:
+    """Names with the words every name shares left out ("Airline delays", "Airline refunds", "Airline meals"
+    -> "delays", "refunds", "meals"): a word in every name (the facet, the corpus's subject) sets no cluster
+    apart. A name that would be left empty or alike another keeps its words. Returns the taxonomy and one
+    audit entry per rename."""
+    if len(tax.clusters) < 3:
+        return tax, []
+    common = set.intersection(*(set(name_words(c.name)) for c in tax.clusters))
+    if not common:
+        return tax, []
+    audit, names = [], {c.name.lower() for c in tax.clusters}
+    for c in list(tax.clusters):
+        kept = [w for w in c.name.split() if not (set(name_words(w)) & common)]
+        while kept and not name_words(kept[0]):  # no linking word left in front ("of", "and")
+            kept.pop(0)
+        while kept and not name_words(kept[-1]):
+            kept.pop()
+        new = " ".join(kept)
+        if new and c.name[:1].isupper():
+            new = new[0].upper() + new[1:]
+        if not new or new.lower() in names:
+            continue
+        tax, entry = tx.rename(tax, c.id, new)
+        names.add(new.lower())
+        audit.append({**entry, "by": "finalize: a word every name shares"})
+    return tax, audit

@@ -130,7 +130,7 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
                                 step="name_new_cluster")
         if spec is None:
             spec = fallback_name(unrequested(words.get(int(g), []), [ctx.texts[r] for r in members]), tax.names)
-        tax, cid = tax.added(spec.name, spec.description)
+        tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         placed.update({int(r): cid for r in members})
     ctx.progress(f"{tax.next_id - listed.next_id} new cluster(s) from {len(placed)} of {len(rows)} outlying or "
                  "unsure new texts")

@@ -31,7 +31,8 @@ class ClusterResult:
             keeps the larger's, a split gives it to the largest part, new clusters get new ids) and
             assignments of new texts; -1 is the outlier group where outliers were asked for.
         confidence: how sure the assignment of each text is, 0..1.
-        clusters: {cluster, name, description, size, representative_ids, representative_texts, level,
+        clusters: {cluster, name, description, size, representative_ids, representative_texts, named_by
+            ("model", or "statistics" where the model gave no valid name), level,
             parent, and merged_ids where others were merged into it} per cluster, largest first: the leaves.
         top_clusters: where the run has two levels, the broader clusters over the leaves (level 1, each
             with its `children`); a leaf's `parent` is its top's id (level 2). A cluster that no other
@@ -128,7 +129,7 @@ def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignme
     clusters = []
     for c, _ in tx.by_size(assignment, tax):
         clusters.append({**entry(c.id, c.name, c.description, np.flatnonzero(assignment == c.id)),
-                         "level": 2 if c.id in parent else 1, "parent": parent.get(c.id),
+                         "level": 2 if c.id in parent else 1, "parent": parent.get(c.id), "named_by": c.named_by,
                          **({"merged_ids": list(c.merged_ids)} if c.merged_ids else {})})
     top_clusters = [{**entry(t["id"], t["name"], t["description"], np.flatnonzero(np.isin(assignment, t["children"]))),
                      "level": 1, "parent": None, "children": list(t["children"]),

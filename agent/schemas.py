@@ -61,20 +61,65 @@ def _refusing(requested: tuple[str, ...]):
     return _not_requested
 
 
-@functools.lru_cache(maxsize=256)
-def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()) -> type[ClusterSpec]:
-    """A ClusterSpec whose name must differ (ignoring case) from every name in `taken`, and whose name and
-    description never use a word in `requested` (what the texts themselves ask to be named or labelled)."""
-    if not taken and not requested:
-        return ClusterSpec
-    taken_lower = {t.lower() for t in taken}
+# Words that name no value of any facet: two names that differ only in these say the same thing
+# ("customer issues", "customer complaints").
+GENERIC_WORDS = frozenset("""
+    issue complaint inquiry enquiry question request problem concern need matter topic thing stuff general
+    other misc miscellaneous various related info information satisfaction service query feedback support
+    help type kind category group cluster text message
+""".split())
+_LINKING = frozenset("a an and the of for to in on with about by or & / -".split())
 
-    def _not_taken(cls, v: str) -> str:
-        if v.lower() in taken_lower:
-            raise ValueError(f"{v!r} is already the name of another group; give a name that sets this group apart")
+
+def name_words(name: str) -> list[str]:
+    """The content words of a name, lower case and singular ("Customer Inquiries" -> customer, inquiry)."""
+    out = []
+    for w in re.findall(r"[\w'’]+|[&/-]", name.lower()):
+        if w in _LINKING:
+            continue
+        if len(w) > 4 and w.endswith("ies"):
+            w = w[:-3] + "y"
+        elif len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+            w = w[:-1]
+        out.append(w)
+    return out
+
+
+def alike(first: str, second: str) -> bool:
+    """Two names are alike when they differ only in generic words (GENERIC_WORDS)."""
+    return set(name_words(first)) - GENERIC_WORDS == set(name_words(second)) - GENERIC_WORDS
+
+
+@functools.lru_cache(maxsize=256)
+def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "") -> type[ClusterSpec]:
+    """A ClusterSpec whose name is not alike (see `alike`) any name in `taken` and is a value of `facet`, not the
+    facet itself; whose description says which texts belong without restating a facet of several words; and whose
+    name and description never use a word in `requested` (what the texts themselves ask to be named or labelled)."""
+    if not taken and not requested and not facet:
+        return ClusterSpec
+    facet_words = set(name_words(facet)) - GENERIC_WORDS
+    phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
+
+    def _distinct(cls, v: str) -> str:
+        for t in taken:
+            if v.lower() == t.lower():
+                raise ValueError(f"{v!r} is already the name of another group; give a name that sets this group apart")
+            if alike(v, t):
+                raise ValueError(f"{v!r} is too like {t!r}, the name of another group: they differ only in general "
+                                 "words; name what sets this group apart")
+        own = set(name_words(v)) - GENERIC_WORDS
+        if own and own <= facet_words:
+            raise ValueError(f"{v!r} names the property ({facet}), not this group's value of it")
         return v
 
-    validators = {"_not_taken": field_validator("name")(_not_taken)}
+    def _own_words(cls, v: str) -> str:
+        if phrase and phrase in " ".join(v.lower().split()):
+            raise ValueError(f"the description restates the instruction ({facet!r}); say in your own words which "
+                             "texts belong")
+        return v
+
+    validators = {"_distinct": field_validator("name")(_distinct),
+                  "_own_words": field_validator("description")(_own_words)}
     if requested:
         validators["_not_requested"] = field_validator("name", "description")(_refusing(requested))
     return create_model("ClusterSpec", __base__=ClusterSpec, __validators__=validators)

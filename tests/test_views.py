@@ -157,6 +157,8 @@ def test_a_layout_group_the_model_cannot_name_is_named_by_what_sets_its_layout_a
     assert traits and posts["name"] == " / ".join(traits[:2])
     assert all(t in posts["description"] for t in traits)
     assert any("named by statistics" in n for n in res.run["notes"])
+    assert posts["named_by"] == "statistics"  # clusters.json marks a name the model did not give
+    assert {c["named_by"] for c in res.clusters} == {"model", "statistics"}
 
 
 def test_a_name_or_description_that_repeats_what_a_text_asks_for_is_refused():

@@ -31,6 +31,7 @@ class Cluster:
     name: str
     description: str = ""
     merged_ids: tuple[int, ...] = ()  # ids of clusters merged into this one, so an old id can be looked up
+    named_by: str = "model"  # "statistics" where the model gave no valid name and distinctive words did
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", printable(self.name))
@@ -55,9 +56,9 @@ class Taxonomy:
             tax = tax.added(name, desc)[0]
         return tax
 
-    def added(self, name: str, description: str = "") -> tuple[Taxonomy, int]:
+    def added(self, name: str, description: str = "", named_by: str = "model") -> tuple[Taxonomy, int]:
         cid = self.next_id
-        return Taxonomy(self.clusters + [Cluster(cid, name.strip(), description.strip())], cid + 1), cid
+        return Taxonomy(self.clusters + [Cluster(cid, name.strip(), description.strip(), (), named_by)], cid + 1), cid
 
     def by_id(self, cid: int) -> Cluster:
         for c in self.clusters:
@@ -87,8 +88,8 @@ class Taxonomy:
 
     @classmethod
     def from_list(cls, items: list[dict], next_id: int | None = None) -> Taxonomy:
-        clusters = [Cluster(int(d["id"]), d["name"], d.get("description", ""), tuple(d.get("merged_ids", ())))
-                    for d in items]
+        clusters = [Cluster(int(d["id"]), d["name"], d.get("description", ""), tuple(d.get("merged_ids", ())),
+                            d.get("named_by", "model")) for d in items]
         return cls(clusters, next_id if next_id is not None else max([c.id for c in clusters], default=-1) + 1)
 
     @classmethod
@@ -131,7 +132,8 @@ def merge(assignment: np.ndarray, taxonomy: Taxonomy, ids: list[int], name: str 
     first = taxonomy.by_id(ids[0])
     history = [i for cid in ids for i in taxonomy.by_id(cid).merged_ids] + gone
     new = Cluster(keep, (name or first.name).strip(),
-                  (description if description is not None else first.description).strip(), tuple(history))
+                  (description if description is not None else first.description).strip(), tuple(history),
+                  first.named_by if name is None else "model")
     clusters = [new if c.id == keep else c for c in taxonomy.clusters if c.id not in gone]
     audit = {"op": "merge", "into": keep, "merged": ids, "names": [taxonomy.by_id(i).name for i in ids],
              "moved": moved, "name": new.name}

@@ -1,0 +1,60 @@
+"""Names a person would keep: distinct, a value of the facet rather than the facet, and marked where
+statistics rather than the model wrote them."""
+
+import pytest
+from pydantic import ValidationError
+
+from clusteragent.naming import fallback_name, without_shared_words
+from clusteragent.schemas import alike, distinct_spec_schema, name_words
+from clusteragent.tools import taxonomy as tx
+
+
+def test_name_words_are_lower_case_singular_content_words():
+    assert name_words("Customer Inquiries") == ["customer", "inquiry"]
+    assert name_words("Lost luggage and flight delays") == ["lost", "luggage", "flight", "delay"]
+    assert name_words("Business") == ["business"]  # a double s is not a plural
+
+
+@pytest.mark.parametrize("first, second, same", [
+    ("customer issues", "customer complaints", True),  # only a generic word differs
+    ("Customer service", "customer inquiries", True),
+    ("general questions", "Other requests", True),
+    ("Lost luggage", "Flight delays", False),
+    ("Top up", "Top up failed", False),  # "failed" sets the second apart
+    ("Card payment", "Card payment fee", False),
+])
+def test_names_are_alike_when_they_differ_only_in_generic_words(first, second, same):
+    assert alike(first, second) is same and alike(second, first) is same
+
+
+def test_the_model_is_refused_a_name_alike_a_taken_one_or_the_facet_itself_with_the_reason():
+    spec = distinct_spec_schema(("customer issues",), (), "domain of life")
+    with pytest.raises(ValidationError, match="too like 'customer issues'"):
+        spec(name="Customer complaints", description="Complaints by customers.")
+    with pytest.raises(ValidationError, match="names the property"):
+        spec(name="Life", description="Everyday queries.")
+    with pytest.raises(ValidationError, match="restates the instruction"):
+        spec(name="Banking", description="Queries in the domain of life of banking.")
+    assert spec(name="Banking", description="Questions about bank accounts and cards.").name == "Banking"
+    assert spec(name="Other", description="Queries that fit no other group.").name == "Other"
+
+
+def test_a_word_every_name_shares_is_left_out_unless_that_empties_or_repeats_a_name():
+    tax = tx.Taxonomy.from_specs([("Airline delays", ""), ("airline refunds", ""), ("Lost airline bags", "")])
+    renamed, audit = without_shared_words(tax)
+    assert renamed.names == ["Delays", "refunds", "Lost bags"]
+    assert renamed.ids == tax.ids and len(audit) == 3
+    kept, audit = without_shared_words(tx.Taxonomy.from_specs([("Airline", ""), ("Airline food", ""),
+                                                                ("Airline seats", "")]))
+    assert kept.names[0] == "Airline" and kept.names[1:] == ["Food", "Seats"]
+    two = tx.Taxonomy.from_specs([("Airline delays", ""), ("Airline refunds", "")])
+    assert without_shared_words(two)[0].names == two.names  # with two clusters the shared word may be the point
+
+
+def test_a_statistical_name_is_marked_as_such_and_keeps_the_mark_through_the_run_state():
+    tax, cid = tx.Taxonomy().added("weather", "texts about weather")
+    spec = fallback_name(["rain", "cold"], tax.names)
+    tax, other = tax.added(spec.name, spec.description, spec.named_by)
+    again = tx.Taxonomy.from_state(tax.as_state())
+    assert again.by_id(cid).named_by == "model" and again.by_id(other).named_by == "statistics"
+    assert again.by_id(other).name == "rain / cold"
