@@ -246,7 +246,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.model:
         options["model"] = args.model
     results = run_eval(tasks, data_dir, Path(args.out), methods=args.methods or DEFAULT_METHODS,
-                       max_docs=args.max_docs, seed=args.seed, agent_options=options, progress=not args.quiet)
+                       max_docs=args.max_docs, seed=args.seed, agent_options=options, progress=not args.quiet,
+                       name_checks=args.name_checks)
     print((Path(args.out) / "table.md").read_text())
     failed = [r for r in results if "error" in r]
     for r in failed:
@@ -336,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="benchmark the agent against baselines on labelled corpora")
     p.add_argument("--suite", help="a task suite: dev (every corpus and facet) or agent")
+    p.add_argument("--name-checks", type=int, default=100, help="texts the model puts back into the agent's named "
+                   "clusters to score name fidelity (0: none; these calls are outside the agent's budget)")
     p.add_argument("--task", action="append", help="CORPUS:FACET[:INSTRUCTION], repeatable")
     p.add_argument("--data-dir", help="folder of CORPUS/data.jsonl (default: ../shared/data)")
     p.add_argument("--max-docs", type=int, default=300, help="stratified sample per task (default 300)")

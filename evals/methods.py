@@ -20,6 +20,7 @@ class MethodContext:
     seed: int = 0
     agent_options: dict = field(default_factory=dict)
     chat_model: Any = None  # shared across tasks so the embedded model loads once
+    name_checks: int = 100  # texts the model puts back into the agent's named clusters (evals/fidelity.py)
 
 
 def _kmeans(vectors: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -92,8 +93,15 @@ def agent(texts, vectors, instruction, k_gold, ctx):
                      **{k: v for k, v in options.items() if k != "model"})
     a.fit(texts, instruction=instruction)
     run = a.result_.run
-    return a.labels_, {"model_calls": run["model_calls"], "prompt_tokens": run["prompt_tokens"],
-                       "completion_tokens": run["completion_tokens"], "names": a.result_.names}
+    info = {"model_calls": run["model_calls"], "prompt_tokens": run["prompt_tokens"],
+            "completion_tokens": run["completion_tokens"], "names": a.result_.names}
+    if ctx.name_checks:
+        from clusteragent.evals.fidelity import name_fidelity
+        from clusteragent.structured import StructuredLLM
+
+        info.update(name_fidelity(StructuredLLM(a.chat_model()), instruction, texts, a.labels_, a.result_.clusters,
+                                  n=ctx.name_checks, seed=ctx.seed))
+    return a.labels_, info
 
 
 METHODS: dict[str, Callable] = {

@@ -18,7 +18,7 @@ DEFAULT_METHODS = ["kmeans_oracle", "kmeans_estimated", "hdbscan_umap", "bertopi
 
 def run_eval(tasks: Sequence[Task], data_dir: Path, out_dir: Path, methods: Sequence[str] = DEFAULT_METHODS,
              max_docs: int | None = 300, seed: int = 0, agent_options: dict | None = None,
-             progress: bool = True) -> list[dict]:
+             progress: bool = True, name_checks: int = 100) -> list[dict]:
     from tqdm.auto import tqdm
 
     from clusteragent.result import versions
@@ -33,7 +33,7 @@ def run_eval(tasks: Sequence[Task], data_dir: Path, out_dir: Path, methods: Sequ
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     embedder = Embedder.from_settings(Settings.resolve(progress=False))
-    ctx = MethodContext(embedder=embedder, seed=seed, agent_options=dict(agent_options or {}))
+    ctx = MethodContext(embedder=embedder, seed=seed, agent_options=dict(agent_options or {}), name_checks=name_checks)
     if "agent" in methods:
         from clusteragent import ClusterAgent
 
@@ -98,15 +98,17 @@ def markdown_table(results: list[dict]) -> str:
             r = get.get((t, m), {})
             cells.append(f"{r['v_measure']:.3f}" if "v_measure" in r else "error")
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
-    lines += ["", "| task | method | V | NMI | ARI | acc | k pred / gold | k error | model calls | wall s |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "| task | method | V | NMI | ARI | acc | k pred / gold | k error | name fidelity | model calls "
+                  "| wall s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         if "v_measure" in r:
             k_err = f"{r['k_error']:.2f}" if "k_error" in r else ""
+            fidelity = f"{r['name_fidelity']:.2f}" if r.get("name_fidelity") is not None else ""
             lines.append(f"| {r['task']} | {r['method']} | {r['v_measure']:.3f} | {r['nmi']:.3f} | {r['ari']:.3f} | "
-                         f"{r['acc']:.3f} | {r['k_pred']} / {r['k_gold']} | {k_err} | {r['model_calls']} | {r['wall_s']} |")
+                         f"{r['acc']:.3f} | {r['k_pred']} / {r['k_gold']} | {k_err} | {fidelity} | {r['model_calls']} "
+                         f"| {r['wall_s']} |")
         else:
-            lines.append(f"| {r['task']} | {r['method']} | error: {r['error'][:80]} | | | | | | | |")
+            lines.append(f"| {r['task']} | {r['method']} | error: {r['error'][:80]} | | | | | | | | |")
     return "\n".join(lines) + "\n"
 
 

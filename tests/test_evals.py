@@ -138,3 +138,27 @@ def test_runner_records_a_failing_method_instead_of_crashing(tmp_path, monkeypat
     results = run_eval([parse_task("toy:kind")], make_data(tmp_path / "d"), tmp_path / "o",
                        methods=["kmeans_oracle"], max_docs=None, progress=False)
     assert results[0]["error"] == "RuntimeError: boom"
+
+
+def test_name_fidelity_is_the_share_of_texts_the_model_puts_back_in_their_own_cluster():
+    from fakes import ScriptedChatModel, choices, delimited_texts
+
+    from clusteragent.evals.fidelity import name_fidelity
+    from clusteragent.structured import StructuredLLM
+
+    texts = [f"a text about {w} ({i})" for w in ("rain", "goals", "pasta") for i in range(10)]
+    labels = [0] * 10 + [1] * 10 + [2] * 10
+    labels[25:] = [1] * 5  # five pasta texts sit in the goals cluster: the names cannot send them there
+    clusters = [{"cluster": 0, "name": "rain", "description": "weather"},
+                {"cluster": 1, "name": "goals", "description": "football"},
+                {"cluster": 2, "name": "pasta", "description": "cooking"}]
+
+    def answer(messages, kwargs):  # the model picks the cluster its text names
+        text = delimited_texts(messages[-1].content)[0]
+        return json.dumps({"cluster": next(c for c in choices(kwargs, "cluster") if c in text)})
+
+    got = name_fidelity(StructuredLLM(ScriptedChatModel(script=answer)), "By topic.", texts, labels, clusters, n=30)
+    assert got == {"name_fidelity": round(25 / 30, 4), "name_checks": 30}
+    sample = name_fidelity(StructuredLLM(ScriptedChatModel(script=answer)), "By topic.", texts, labels, clusters, n=12)
+    assert sample["name_checks"] == 12
+    assert name_fidelity(None, "By topic.", texts, [0] * 30, clusters[:1])["name_checks"] == 0  # one cluster: nothing
