@@ -245,6 +245,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     options = {"max_model_calls": args.max_model_calls}
     if args.model:
         options["model"] = args.model
+    if _model_options(args.timeout):
+        options["model_options"] = _model_options(args.timeout)
     results = run_eval(tasks, data_dir, Path(args.out), methods=args.methods or DEFAULT_METHODS,
                        max_docs=args.max_docs, seed=args.seed, agent_options=options, progress=not args.quiet,
                        name_checks=args.name_checks)
@@ -337,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="benchmark the agent against baselines on labelled corpora")
     p.add_argument("--suite", help="a task suite: dev (every corpus and facet) or agent")
+    _add_timeout_option(p)
     p.add_argument("--name-checks", type=int, default=100, help="texts the model puts back into the agent's named "
                    "clusters to score name fidelity (0: none; these calls are outside the agent's budget)")
     p.add_argument("--task", action="append", help="CORPUS:FACET[:INSTRUCTION], repeatable")

@@ -38,7 +38,8 @@ def run_eval(tasks: Sequence[Task], data_dir: Path, out_dir: Path, methods: Sequ
         from clusteragent import ClusterAgent
 
         options = dict(ctx.agent_options)
-        ctx.chat_model = ClusterAgent(model=options.get("model"), seed=seed, progress=False).chat_model()
+        ctx.chat_model = ClusterAgent(model=options.get("model"), seed=seed, progress=False,
+                                      model_options=options.get("model_options")).chat_model()
     results = []
     bar = tqdm(total=len(tasks) * len(methods), desc="eval", unit="run", disable=not progress)
     for task in tasks:

@@ -162,3 +162,20 @@ def test_name_fidelity_is_the_share_of_texts_the_model_puts_back_in_their_own_cl
     sample = name_fidelity(StructuredLLM(ScriptedChatModel(script=answer)), "By topic.", texts, labels, clusters, n=12)
     assert sample["name_checks"] == 12
     assert name_fidelity(None, "By topic.", texts, [0] * 30, clusters[:1])["name_checks"] == 0  # one cluster: nothing
+
+
+def test_eval_from_the_command_line_passes_the_model_timeout_and_name_checks(tmp_path, monkeypatch):
+    from clusteragent.cli import main
+    from clusteragent.evals import runner
+
+    seen = {}
+
+    def fake_run_eval(tasks, data_dir, out, **kw):
+        seen.update(kw)
+        (out.mkdir(parents=True, exist_ok=True), (out / "table.md").write_text("table\n"))
+        return []
+
+    monkeypatch.setattr(runner, "run_eval", fake_run_eval)
+    assert main(["eval", "--task", "toy:kind", "--timeout", "30", "--name-checks", "0", "--out",
+                 str(tmp_path / "o"), "--quiet"]) == 0
+    assert seen["agent_options"]["model_options"] == {"timeout": 30.0} and seen["name_checks"] == 0
