@@ -179,3 +179,15 @@ def test_eval_from_the_command_line_passes_the_model_timeout_and_name_checks(tmp
     assert main(["eval", "--task", "toy:kind", "--timeout", "30", "--name-checks", "0", "--out",
                  str(tmp_path / "o"), "--quiet"]) == 0
     assert seen["agent_options"]["model_options"] == {"timeout": 30.0} and seen["name_checks"] == 0
+
+
+def test_pairwise_bench_auc_matches_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from clusteragent.evals.bench_pairwise import auc
+
+    rng = np.random.default_rng(0)
+    positive, negative = rng.integers(0, 5, 30).tolist(), rng.integers(0, 4, 40).tolist()  # many ties
+    expected = roc_auc_score([1] * 30 + [0] * 40, positive + negative)
+    assert auc(positive, negative) == pytest.approx(expected, abs=1e-3)
+    assert auc([], [0.5]) is None
