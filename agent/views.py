@@ -22,7 +22,7 @@ from clusteragent.tools.features import (
     layout_vectors,
     surface_features,
 )
-from clusteragent.tools.kestimate import estimate_k
+from clusteragent.tools.kestimate import density_k, estimate_k
 from clusteragent.tools.semantic_map import is_mapped, semantic_map
 
 if TYPE_CHECKING:
@@ -96,8 +96,9 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     with k from estimate_k; each group named. Returns the state update.
 
     In the meaning view, without a user's k or k_max, k is searched up to AgentConfig.structure_k_max
-    (fine facets have dozens of values) on the embeddings and on their map, and the larger of the two
-    estimates is kept; the model's first list does not set it.
+    (fine facets have dozens of values): the silhouette's choice on the embeddings and on their map and
+    the number of dense groups HDBSCAN finds on the map, the largest kept; the model's first list does
+    not set it.
 
     Outside the meaning view a group takes the value of the facet that the model, in calibrated labels
     of its central texts, gives most of them (see naming.voted_name); every other group is named by
@@ -124,9 +125,12 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     k = k_min if k_min == k_max else estimate_k_traced(ctx, vectors, k_min, k_max, trace)[0]
     if mapped and k_min != k_max:
         # Silhouette is flat on sentence embeddings and peaks at few or at many groups, on the
-        # embeddings and on their map alike; the finer of the two is kept (the hierarchy above gives the
-        # broad level).
-        k = max(k, estimate_k_traced(ctx, grouping, k_min, k_max, trace, metric="euclidean")[0])
+        # embeddings and on their map alike; the finest of the structure's readings is kept (the
+        # hierarchy above gives the broad level).
+        on_map = estimate_k_traced(ctx, grouping, k_min, k_max, trace, metric="euclidean")[0]
+        dense = density_k(grouping, seed=cfg.seed)
+        trace.append({"step": "density_k", "hdbscan_groups": dense})
+        k = min(k_max, max(k, on_map, dense))
     ctx.progress(f"k-means with k={k} on the {view_name} view")
     model = (KMeans(k, n_init=3, random_state=cfg.seed) if len(vectors) <= 20_000
              else MiniBatchKMeans(k, n_init=3, batch_size=4096, random_state=cfg.seed))

@@ -258,3 +258,15 @@ def test_estimate_k_never_asks_for_more_groups_than_distinct_texts():
         warnings.simplefilter("error")  # sklearn warns when asked for more clusters than distinct points
         best, stats = estimate_k(x, 2, 20)
     assert 2 <= best <= 6 and max(stats["silhouette"]) == 6
+
+
+def test_density_k_counts_separated_blobs_on_a_map_and_on_a_subsample():
+    from clusteragent.tools.kestimate import density_k
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=10.0, size=(4, 5))
+    blobs = np.vstack([c + rng.normal(scale=0.3, size=(100, 5)) for c in centres])
+    assert density_k(blobs) == 4
+    many = np.vstack([c + rng.normal(scale=0.3, size=(1500, 5)) for c in centres[:3]])
+    assert density_k(many, max_points=2000) == 3  # a seeded subsample of 4,500 points
+    assert density_k(rng.normal(size=(5, 5))) == 0  # too few points to find any group

@@ -73,3 +73,22 @@ def _eigengaps(x: np.ndarray, top: int, seed: int, neighbours: int = 15, metric:
     except Exception:  # ARPACK may not converge on degenerate graphs; the silhouette still stands
         return {}
     return {k: float(vals[k] - vals[k - 1]) for k in range(1, len(vals))}
+
+
+def density_k(points: np.ndarray, seed: int = 0, max_points: int = 2000) -> int:
+    """How many dense groups HDBSCAN finds on (a seeded subsample of) a low-dimensional map of the texts, with
+    at least max(5, n/100) points a group (the HDBSCAN+UMAP baseline's setting): another reading of the data's
+    own structure, one that does not share k-means' preference for round, equal groups. 0 when it finds none."""
+    import warnings
+
+    from sklearn.cluster import HDBSCAN
+
+    x = np.asarray(points, dtype=np.float32)
+    if len(x) > max_points:
+        x = x[np.random.default_rng(seed).choice(len(x), max_points, replace=False)]
+    if len(x) < 10:
+        return 0
+    with warnings.catch_warnings():  # a future default of HDBSCAN's, announced on every call
+        warnings.simplefilter("ignore", FutureWarning)
+        labels = HDBSCAN(min_cluster_size=max(5, len(x) // 100)).fit_predict(x)
+    return int(len(set(labels.tolist()) - {-1}))
