@@ -28,10 +28,14 @@ class ClusterSpec(BaseModel):
     @classmethod
     def _words(cls, v: str) -> str:
         """A name is words for people: an identifier the model writes ("coin_flip", "phoneLocation") has its
-        underscores and case humps made spaces."""
+        underscores and case humps made spaces, and a last word that says what is named rather than which
+        ("Weather cluster", "Music group") is left out."""
         if " " not in v and re.fullmatch(r"[a-z]{2,}(?:[A-Z][a-z]+)+", v):
             v = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", v).lower()
-        return " ".join(re.sub(r"(?<=[^\W_])_+(?=[^\W_])", " ", v).split())
+        words = re.sub(r"(?<=[^\W_])_+(?=[^\W_])", " ", v).split()
+        if len(words) > 1 and words[-1].lower() in ("cluster", "clusters", "group", "groups", "category"):
+            words = words[:-1]
+        return " ".join(words)
 
     @field_validator("description")
     @classmethod
