@@ -245,7 +245,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     options = {"max_model_calls": args.max_model_calls}
     if args.model:
         options["model"] = args.model
-    if _model_options(args.timeout):
+    if args.timeout:
         options["model_options"] = _model_options(args.timeout)
     results = run_eval(tasks, data_dir, Path(args.out), methods=args.methods or DEFAULT_METHODS,
                        max_docs=args.max_docs, seed=args.seed, agent_options=options, progress=not args.quiet,

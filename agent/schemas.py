@@ -89,9 +89,14 @@ def name_words(name: str) -> list[str]:
     return out
 
 
+def telling_words(name: str) -> set[str]:
+    """A name's content words less the generic ones: what it says about its group."""
+    return set(name_words(name)) - GENERIC_WORDS
+
+
 def alike(first: str, second: str) -> bool:
     """Two names are alike when they differ only in generic words (GENERIC_WORDS)."""
-    return set(name_words(first)) - GENERIC_WORDS == set(name_words(second)) - GENERIC_WORDS
+    return telling_words(first) == telling_words(second)
 
 
 @functools.lru_cache(maxsize=256)
@@ -101,17 +106,18 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     name and description never use a word in `requested` (what the texts themselves ask to be named or labelled)."""
     if not taken and not requested and not facet:
         return ClusterSpec
-    facet_words = set(name_words(facet)) - GENERIC_WORDS
+    facet_words = telling_words(facet)
     phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
+    taken_words = [(t, telling_words(t)) for t in taken]
 
     def _distinct(cls, v: str) -> str:
-        for t in taken:
+        own = telling_words(v)
+        for t, words in taken_words:
             if v.lower() == t.lower():
                 raise ValueError(f"{v!r} is already the name of another group; give a name that sets this group apart")
-            if alike(v, t):
+            if own == words:
                 raise ValueError(f"{v!r} is too like {t!r}, the name of another group: they differ only in general "
                                  "words; name what sets this group apart")
-        own = set(name_words(v)) - GENERIC_WORDS
         if own and own <= facet_words:
             raise ValueError(f"{v!r} names the property ({facet}), not this group's value of it")
         return v

@@ -96,7 +96,6 @@ class AgentConfig(BaseModel):
         hi = self.k_max or 20
         return min(lo, n_texts), max(min(hi, n_texts), min(lo, n_texts))
 
-
     def structure_k_max(self, n_texts: int, k_max: int) -> int:
         """The most clusters the data's structure may choose on a view: the user's k_max where given, else up
         to STRUCTURE_K_MAX with an average of at least MIN_MEAN_SIZE texts a cluster (never below `k_max`)."""

@@ -56,12 +56,13 @@ def one_task(task, data_dir, llm, embedder, options) -> dict:
     from sklearn.cluster import KMeans
 
     from clusteragent.evals.tasks import load_task
+    from clusteragent.state import AgentConfig
     from clusteragent.tools import taxonomy as tx
 
     data = load_task(task, data_dir, max_docs=options.max_docs, seed=options.seed)
     vectors, _ = embedder.embed(data.texts)
     gold = np.asarray(data.gold)
-    n_groups = max(2, min(50, len(vectors) // 5))
+    n_groups = AgentConfig().structure_k_max(len(vectors), 2)  # as fine as the agent may cut
     groups = KMeans(n_groups, n_init=3, random_state=options.seed).fit_predict(vectors)
     centres = tx.centroids(vectors, groups, list(range(n_groups)))
     tree = linkage(centres, "average", metric="cosine")
