@@ -22,6 +22,7 @@ from clusteragent.run_folder import (
     fitted_texts,
     make_run_folder,
     read_corpus,
+    read_run_record,
     read_session,
     resume_thread,
     write_session,
@@ -209,6 +210,7 @@ class ClusterAgent:
                     progress=progress, model_options=model_options, **config)
         agent.store_, agent.corpus_, agent.thread_id_ = RunStore(out), corpus, session["thread_id"]
         agent.state_ = _finished_state(out, agent.store_, session["thread_id"], fitted_texts(session), len(corpus))
+        agent.result_ = agent.refine_session().result(run=read_run_record(out))  # after any chat turn
         return agent
 
     def predict(self, texts: Sequence[str] | Corpus, ids: Sequence[Any] | None = None,
@@ -279,6 +281,22 @@ class ClusterAgent:
         reply = session.chat(message)
         self.result_ = session.result(run=self.result_.run if self.result_ is not None else None)
         return reply.text
+
+    @property
+    def map_(self) -> np.ndarray:
+        """The texts' 2-D map (N x 2) that reports draw: made once and kept in the run's store."""
+        from clusteragent.run_folder import content_name
+        from clusteragent.tools.semantic_map import plane
+
+        vectors = self.vectors_
+        name = content_name("plane", vectors, np.array([self.config.seed]))
+        if name not in self.store_.arrays:
+            self.store_.arrays[name] = plane(vectors, seed=self.config.seed)
+        return self.store_.arrays[name]
+
+    def report(self, path: str | Path) -> Path:
+        """Write the HTML report of the clustering as it stands now (see ClusterResult.report)."""
+        return self._fitted().report(path, coordinates=self.map_)
 
     def _fitted_state(self) -> dict:
         if self.state_ is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -136,15 +135,8 @@ def _print_clusters(result) -> None:
 
 
 def _refine_turn(session, out: Path, message: str) -> None:
-    """One chat turn under the folder's lock: check the files, apply, rewrite the files, print the reply."""
-    from clusteragent.run_folder import read_run_record
-    from clusteragent.run_lock import RunLock
-
-    with RunLock(out, "refine"):
-        run = read_run_record(out)  # a damaged run.json stops the turn before anything changes
-        reply = session.chat(message)
-        session.result(run=run).write(out, with_trace=False)  # the run's trace.jsonl stays as the run wrote it
-    print(reply.text)
+    """One chat turn on the folder (see RefineSession.turn_and_write), then its reply."""
+    print(session.turn_and_write(message, out).text)
 
 
 def _open_session(out: Path, model: str | None, timeout: float | None = None):
@@ -197,18 +189,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
-ASSIGN_FORMATS = (".jsonl", ".csv", ".parquet")
-
-
 def cmd_assign(args: argparse.Namespace) -> int:
     from clusteragent import ClusterAgent, load_corpus
     from clusteragent.errors import ConfigError
-    from clusteragent.run_folder import atomic_write, run_file_paths
+    from clusteragent.result import TABLE_FORMATS, write_table
+    from clusteragent.run_folder import run_file_paths
     from clusteragent.run_lock import RunLock
 
     run_dir, target = Path(args.out_dir), Path(args.out)
-    if target.suffix not in ASSIGN_FORMATS:
-        raise ConfigError(f"--out {target}: give a file ending in {', '.join(ASSIGN_FORMATS)}.")
+    if target.suffix.lstrip(".") not in TABLE_FORMATS:
+        raise ConfigError(f"--out {target}: give a file ending in .{', .'.join(TABLE_FORMATS)}.")
     if target.resolve() in run_file_paths(run_dir) | {Path(args.input).resolve()}:
         raise ConfigError(f"--out {target} would overwrite the run's own files or the input; choose another file.")
     corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
@@ -217,19 +207,64 @@ def cmd_assign(args: argparse.Namespace) -> int:
                                   model_options=_model_options(args.timeout))
         result = agent.predict(corpus, max_model_calls=args.max_model_calls, outliers=args.outliers,
                                max_outliers=args.max_outliers, update=args.update)
-    if target.suffix == ".jsonl":
-        atomic_write(target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records()).encode())
-    else:
-        frame = result.to_pandas(with_text=False)
-        if target.suffix == ".csv":
-            frame.to_csv(target, index=False)
-        else:
-            frame.to_parquet(target, index=False)
+    write_table(result.to_pandas(with_text=False), target)
     run = result.run
     print(f"{len(result.ids)} texts into {result.k} clusters of {run_dir} ({run['model_calls']} model calls, "
           f"{run['labelled_by_model']} texts placed by the model, {run['wall_s']}s); wrote {target}")
     _print_clusters(result)
     _print_notes(run["notes"])
+    return 0
+
+
+def _output_path(run_dir: Path, given: str | None, default: str) -> Path:
+    """Where report and export write: `given`, or `default` inside the run folder; never one of its own files."""
+    from clusteragent.errors import ConfigError
+    from clusteragent.run_folder import run_file_paths
+
+    target = Path(given) if given else run_dir / default
+    if target.resolve() in run_file_paths(run_dir):
+        raise ConfigError(f"{target} is one of the run's own files; choose another file.")
+    return target
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    run_dir = Path(args.out_dir)
+    target = _output_path(run_dir, args.html, "report.html")
+    if target.suffix.lower() not in (".html", ".htm"):
+        from clusteragent.errors import ConfigError
+
+        raise ConfigError(f"--html {target}: give a file ending in .html.")
+    from clusteragent import ClusterAgent
+    from clusteragent.run_lock import RunLock
+
+    with RunLock(run_dir, "report"):  # the texts' map is kept in the run's arrays
+        agent = ClusterAgent.load(run_dir)
+        path = agent.report(target)
+    result = agent.result_
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {result.k} clusters of {len(result.ids)} texts")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from clusteragent.result import write_table
+
+    run_dir = Path(args.out_dir)
+    target = _output_path(run_dir, args.out, f"export.{args.format}")
+    from clusteragent import ClusterAgent
+    from clusteragent.run_lock import RunLock
+
+    with RunLock(run_dir, "export"):
+        result = ClusterAgent.load(run_dir).result_
+    write_table(result.to_pandas(with_text=not args.no_text), target, args.format)
+    print(f"wrote {target}: {len(result.ids)} texts in {result.k} clusters")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from clusteragent.serve import serve
+
+    serve(Path(args.out_dir), host=args.host, port=args.port, model=args.model,
+          model_options=_model_options(args.timeout))
     return 0
 
 
@@ -336,6 +371,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     _add_timeout_option(p)
     p.set_defaults(func=cmd_assign)
+
+    p = sub.add_parser("report", help="write a finished run as one HTML page that opens offline (map, sizes, clusters)")
+    p.add_argument("out_dir", help="the --out folder of a `clusteragent run`")
+    p.add_argument("--html", help="the file to write (default: OUT/report.html)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="write a run's texts with their clusters as CSV, Parquet or JSONL")
+    p.add_argument("out_dir", help="the --out folder of a `clusteragent run`")
+    p.add_argument("--format", choices=("csv", "parquet", "jsonl"), default="csv", help="(default csv)")
+    p.add_argument("--out", help="the file to write (default: OUT/export.FORMAT)")
+    p.add_argument("--no-text", action="store_true", help="ids and clusters only, not the texts")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="a local web page to look at a run and refine it by chat")
+    p.add_argument("out_dir", help="the --out folder of a `clusteragent run`")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="(default 8765)")
+    p.add_argument("--model", help="chat model for the turns, provider:name (default: the run's model)")
+    _add_timeout_option(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="benchmark the agent against baselines on labelled corpora")
     p.add_argument("--suite", help="a task suite: dev (every corpus and facet) or agent")

@@ -16,6 +16,7 @@ import functools
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol, TypedDict
 
 import numpy as np
@@ -34,6 +35,7 @@ from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import work_texts
 
 MAX_UNDO = 20
+UNDO_MESSAGES = ("undo", "undo that", "undo the last change")
 SNAPSHOT_KEYS = ("instruction", "facet", "taxonomy", "next_id", "assignment_ref", "labels", "tops")
 
 
@@ -280,8 +282,19 @@ class RefineSession:
         return {k: state.get(k) for k in SNAPSHOT_KEYS}
 
     def chat(self, message: str) -> Reply:
+        """One turn: the model reads the message as one operation, which is applied. "undo" on its own needs no
+        model: the last change is taken back."""
         if not message or not message.strip():
             raise ConfigError("say what to change, e.g. 'merge \"A\" and \"B\"'.")
+        if message.strip().lower().rstrip(".!") in UNDO_MESSAGES:
+            return self._turn(message, {"action": "undo"})
+        return self._turn(message, None)
+
+    def undo(self) -> Reply:
+        """Take back the last change (a turn of its own in the history, as "undo" typed in the chat)."""
+        return self._turn("undo", {"action": "undo"})
+
+    def _turn(self, message: str, decision: dict | None) -> Reply:
         corpus = self.run.corpus_
         ctx = RefineContext(texts=work_texts(corpus.texts), ids=list(corpus.ids), vectors=self.run.vectors_, llm=self.llm,
                             arrays=self.run.store_.arrays, embed=self._embed, rerun=self._rerun,
@@ -293,10 +306,26 @@ class RefineSession:
             start = {**self.base_state, "undo": [], "turns": [], "message": message}
         folder = self.run.store_.folder
         with RunLock(folder, "refine") if folder is not None else contextlib.nullcontext():
-            state = self.graph.invoke(start, context=ctx, config=self._config)
+            if decision is None:
+                state = self.graph.invoke(start, context=ctx, config=self._config)
+            else:  # the decision is known: record it as interpret's answer and run only apply
+                self.graph.update_state(self._config, {**start, "decision": decision}, as_node="interpret")
+                state = self.graph.invoke(None, context=ctx, config=self._config)
         turn = state["turns"][-1]
         return Reply(text=state["reply"], action=turn["action"], changed=turn["changed"], k_before=turn["k_before"],
                      k_after=turn["k_after"], moved=turn["moved"])
+
+    def turn_and_write(self, message: str | None, out: Path, undo: bool = False) -> Reply:
+        """One turn on a run folder under its lock, as `clusteragent refine` and the served page take it: the
+        folder's run.json is read first (a damaged one stops the turn before anything changes), then the
+        result files are rewritten; the run's trace.jsonl stays as the run wrote it."""
+        from clusteragent.run_folder import read_run_record
+
+        with RunLock(out, "refine"):
+            run = read_run_record(out)
+            reply = self.undo() if undo else self.chat(message or "")
+            self.result(run=run).write(out, with_trace=False)
+        return reply
 
     def result(self, run: dict | None = None) -> ClusterResult:
         """The current clustering as a ClusterResult (`run` is the run record to extend)."""

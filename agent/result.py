@@ -40,6 +40,7 @@ class ClusterResult:
             run, whose clusters are all level 1 with no parent.
         run: the run record written to run.json (instruction, facet, model, budget, notes, audit, ...).
         trace: the model's decisions, one dict per answer.
+        vectors: the texts' embeddings where the result was built with them (what `report` draws); not written.
     """
 
     ids: list[Any]
@@ -50,6 +51,7 @@ class ClusterResult:
     run: dict = field(default_factory=dict)
     trace: list[dict] = field(default_factory=list)
     top_clusters: list[dict] = field(default_factory=list)
+    vectors: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def k(self) -> int:
@@ -95,6 +97,33 @@ class ClusterResult:
             df.insert(1, "text", self.texts)
         return df
 
+    def to_jsonl(self, path: str | Path, with_text: bool = False) -> Path:
+        """One JSON object per text: `records()`, with the text if `with_text`."""
+        return write_table(self.to_pandas(with_text=with_text), path, "jsonl")
+
+    def to_csv(self, path: str | Path, with_text: bool = False) -> Path:
+        """One row per text; a cell that a spreadsheet would run as a formula starts with a quote instead."""
+        return write_table(self.to_pandas(with_text=with_text), path, "csv")
+
+    def to_parquet(self, path: str | Path, with_text: bool = False) -> Path:
+        return write_table(self.to_pandas(with_text=with_text), path, "parquet")
+
+    def report(self, path: str | Path, coordinates: np.ndarray | None = None, seed: int = 0) -> Path:
+        """Write a self-contained HTML report (map, sizes, hierarchy, every cluster, the run's facts).
+
+        `coordinates` (N x 2) places the texts on the map; by default a seeded 2-D projection of `vectors`."""
+        from clusteragent.report import write_report
+        from clusteragent.tools.semantic_map import plane
+
+        if coordinates is None:
+            if self.vectors is None:
+                raise ValueError("this result carries no embeddings: pass coordinates (N x 2) to place the texts.")
+            coordinates = plane(self.vectors, seed=seed)
+        coordinates = np.asarray(coordinates, dtype=np.float32)
+        if coordinates.shape != (len(self.ids), 2):
+            raise ValueError(f"coordinates must be {len(self.ids)} x 2, one row per text; got {coordinates.shape}.")
+        return write_report(self, path, coordinates)
+
     def write(self, out_dir: str | Path, with_trace: bool = True) -> Path:
         """Write assignments.jsonl, clusters.json, run.json and (with_trace) trace.jsonl into `out_dir`."""
         out = Path(out_dir)
@@ -109,6 +138,42 @@ class ClusterResult:
         run = dict(self.run, trace_path=str((out / "trace.jsonl").resolve()))
         atomic_write(out / "run.json", json.dumps(run, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
         return out
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP's CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+TABLE_FORMATS = ("jsonl", "csv", "parquet")
+
+
+def neutralised(frame):
+    """`frame` with every text cell that starts like a formula prefixed by a quote, so that it shows as text."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v)
+    return frame
+
+
+def write_table(frame, path: str | Path, format: str | None = None) -> Path:
+    """Write a DataFrame as jsonl, csv (formula cells neutralised) or parquet; `format` defaults to the suffix."""
+    path = Path(path)
+    format = format or path.suffix.lstrip(".")
+    if format not in TABLE_FORMATS:
+        raise ValueError(f"{path}: give a file ending in .{', .'.join(TABLE_FORMATS)}.")
+    if format == "csv":
+        data = neutralised(frame).to_csv(index=False).encode("utf-8")
+    elif format == "parquet":
+        import io
+
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        data = buffer.getvalue()
+    else:
+        data = "".join(json.dumps(rec, ensure_ascii=False, default=str) + "\n"
+                       for rec in frame.to_dict("records")).encode("utf-8")
+    atomic_write(path, data)
+    return path
 
 
 def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignment: np.ndarray,
@@ -144,7 +209,7 @@ def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignme
                          run={**run, "k": len(clusters) - bool(outliers), "levels": 2 if top_clusters else 1,
                               **({"k_top": len(top_clusters) + sum(c["parent"] is None and c["cluster"] != tx.OUTLIER
                                                                    for c in clusters)} if top_clusters else {})},
-                         trace=list(trace or []), top_clusters=top_clusters)
+                         trace=list(trace or []), top_clusters=top_clusters, vectors=vectors)
 
 
 def package_version(dist: str) -> str | None:

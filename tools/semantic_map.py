@@ -49,3 +49,20 @@ def semantic_map(vectors: np.ndarray, seed: int = 0, dims: int = 5, neighbours: 
         rest = np.setdiff1d(np.arange(len(vectors)), fit)
         out[rest] = reducer.transform(vectors[rest])
     return out
+
+
+# Above this a picture of the corpus is PCA's: UMAP of 40,000 texts takes minutes on a laptop CPU.
+PLANE_UMAP_MAX = 10_000
+
+
+def plane(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
+    """float32 (N x 2) coordinates to draw the corpus on: a seeded 2-D UMAP of `vectors` from MIN_TEXTS up
+    to PLANE_UMAP_MAX texts, PCA's two first axes for fewer (UMAP follows clumps there) or more."""
+    from sklearn.decomposition import PCA
+
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if len(vectors) < 3:
+        return np.column_stack([np.arange(len(vectors), dtype=np.float32), np.zeros(len(vectors), np.float32)])
+    if is_mapped(len(vectors)) and len(vectors) <= PLANE_UMAP_MAX:
+        return semantic_map(vectors, seed=seed, dims=2)
+    return PCA(n_components=2, random_state=seed).fit_transform(vectors).astype(np.float32)

@@ -1,0 +1,150 @@
+"""`clusteragent serve OUT`: a local page to look at a run and refine it by chat.
+
+The page is the report (report.py) with a chat box; a message is one turn of the run's stored chat thread,
+taken exactly as `clusteragent refine` takes it (RefineSession.turn_and_write), so the page, the CLI and the
+Python API see one history. Turns are serialised: one lock per served run, and the run folder's own lock
+against other processes. The JSON API beside the page:
+
+    GET  /api/clusters   the clusters (and top clusters) as clusters.json lists them
+    GET  /api/run        the run record, with `version` (chat turns so far) and `busy` (the turn running)
+    GET  /api/view       what the page redraws: the figures and the listed parts
+    POST /api/chat       {"message": ...} -> {"reply", "k", "changed", "action", "moved"}
+    POST /api/undo       takes back the last change; same answer
+
+No request names a file: the server writes only the run folder's own result files.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from clusteragent.errors import ClusterAgentError, ModelUnavailable
+from clusteragent.redact import redact
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(min_length=1, max_length=2000)
+
+
+class RunService:
+    """One run folder being served: its chat session, its current result and the texts' map."""
+
+    def __init__(self, out: str | Path, model: Any = None, model_options: dict | None = None):
+        from clusteragent import ClusterAgent
+
+        self.out = Path(out)
+        self.agent = ClusterAgent.load(self.out, model=model, model_options=model_options)
+        self.session = self.agent.refine_session()
+        self.lock = threading.Lock()
+        self.busy: str | None = None
+        self._view: tuple[int, Any, dict] | None = None  # (version, result, payload)
+
+    @property
+    def version(self) -> int:
+        """How many chat turns the run has had (another process's included): what the page polls."""
+        return len(self.session.state.get("turns", []))
+
+    def current(self):
+        """(result, view payload) for the run as it stands, built once per version."""
+        from clusteragent.report import figure_payload
+        from clusteragent.run_folder import read_run_record
+
+        version = self.version
+        if self._view is None or self._view[0] != version:
+            result = self.session.result(run=read_run_record(self.out))
+            self._view = (version, result, {**figure_payload(result, self.agent.map_), "version": version})
+        return self._view[1], self._view[2]
+
+    def page(self) -> str:
+        from clusteragent.report import render
+
+        result, payload = self.current()
+        return render(result, self.agent.map_, served=True, version=payload["version"])
+
+    def turn(self, message: str | None, undo: bool = False) -> dict:
+        with self.lock:
+            self.busy = "undo" if undo else message
+            try:
+                reply = self.session.turn_and_write(message, self.out, undo=undo)
+            finally:
+                self.busy = None
+        return {"reply": reply.text, "k": reply.k_after, "changed": reply.changed, "action": reply.action,
+                "moved": reply.moved}
+
+
+def create_app(service: RunService, allowed_hosts: list[str] | None = None):
+    """The FastAPI app over one served run. `allowed_hosts`: the Host headers accepted (default: loopback
+    names only, so a page elsewhere cannot reach the server through DNS rebinding)."""
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import HTMLResponse, JSONResponse
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    app = FastAPI(title="clusteragent", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or list(LOOPBACK))
+
+    @app.middleware("http")
+    async def json_posts_only(request: Request, call_next):
+        # A form or text/plain POST from another site needs no CORS preflight; a JSON one does, and is refused.
+        if request.method == "POST" and not request.headers.get("content-type", "").startswith("application/json"):
+            return JSONResponse({"detail": "send JSON (Content-Type: application/json)."}, status_code=415)
+        return await call_next(request)
+
+    @app.exception_handler(ClusterAgentError)
+    async def user_error(request: Request, error: ClusterAgentError):
+        status = 503 if isinstance(error, ModelUnavailable) else 400
+        return JSONResponse({"detail": redact(str(error))}, status_code=status)
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return service.page()
+
+    @app.get("/api/clusters")
+    def clusters() -> dict:
+        result, _ = service.current()
+        return {"k": result.k, "levels": result.levels, "clusters": result.clusters, "top_clusters": result.top_clusters}
+
+    @app.get("/api/run")
+    def run() -> dict:
+        result, payload = service.current()
+        return {**result.run, "version": payload["version"], "busy": service.busy}
+
+    @app.get("/api/view")
+    def view() -> dict:
+        return service.current()[1]
+
+    @app.post("/api/chat")
+    def chat(request: ChatRequest) -> dict:
+        if not request.message.strip():
+            raise HTTPException(400, "say what to change, e.g. 'merge \"A\" and \"B\"'.")
+        return service.turn(request.message)
+
+    @app.post("/api/undo")
+    def undo() -> dict:
+        return service.turn(None, undo=True)
+
+    return app
+
+
+def serve(out: str | Path, host: str = "127.0.0.1", port: int = 8765, model: Any = None,
+          model_options: dict | None = None) -> None:
+    """Serve the run in `out` until interrupted (uvicorn)."""
+    import sys
+
+    import uvicorn
+
+    service = RunService(out, model=model, model_options=model_options)
+    service.current()  # the map and the first view before the first request
+    loopback = host in LOOPBACK
+    if not loopback:
+        print(f"clusteragent: warning: serving on {host}: anyone who can reach this address can read the texts "
+              "and change the run. Use the default 127.0.0.1 unless you mean it.", file=sys.stderr)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"clusteragent: serving {out} on http://{shown}:{port}/ (Ctrl+C stops)", file=sys.stderr, flush=True)
+    app = create_app(service, allowed_hosts=None if loopback else ["*"])
+    uvicorn.run(app, host=host, port=port, log_level="warning")
