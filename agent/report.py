@@ -68,9 +68,9 @@ def map_figure(result, coordinates: np.ndarray):
             marker={"size": 5 if len(result.ids) < 5_000 else 3, "color": colour[c["cluster"]], "opacity": 0.8},
             text=[hover_text(result.texts[r]) for r in rows],
             customdata=[[str(result.ids[r]), round(float(result.confidence[r]), 2)] for r in rows],
-            meta=[label(c["name"]) + (f" ({label(group)})" if group else "")],
+            meta=[label(c["name"]) + (f" ({label(group)})" if group else ""), c["cluster"]],
             hovertemplate="<b>%{meta[0]}</b><br>id %{customdata[0]} · confidence %{customdata[1]}<br>%{text}<extra></extra>",
-            uid=f"c{c['cluster']}", legendgroup=str(c.get("parent") or c["cluster"]),
+            legendgroup=str(c.get("parent") or c["cluster"]),
             legendgrouptitle={"text": label(group)} if group else None))
     fig.update_layout(template="plotly_white", height=620, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       xaxis={"visible": False}, yaxis={"visible": False}, legend={"itemsizing": "constant"},

@@ -147,9 +147,11 @@ TABLE_FORMATS = ("jsonl", "csv", "parquet")
 
 def neutralised(frame):
     """`frame` with every text cell that starts like a formula prefixed by a quote, so that it shows as text."""
+    from pandas.api.types import is_numeric_dtype
+
     frame = frame.copy()
     for column in frame.columns:
-        if frame[column].dtype == object:
+        if not is_numeric_dtype(frame[column]):
             frame[column] = frame[column].map(
                 lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v)
     return frame

@@ -1,0 +1,83 @@
+"""The report and the served page in a real headless Chromium (Debian's package, driven by Playwright)."""
+
+import pytest
+from browser import browser_page, hover_first_point, not_blank, served
+from test_refine import chat_model
+from test_report import hostile_run
+
+pytestmark = [pytest.mark.browser, pytest.mark.local_server]
+
+
+def visible_cards(page) -> int:
+    return page.locator("#part-clusters .card:not(.hidden)").count()
+
+
+def test_report_opens_offline_shows_every_cluster_and_hover_and_stays_inert(tmp_path, monkeypatch):
+    agent = hostile_run(tmp_path / "run", monkeypatch)
+    path = agent.report(tmp_path / "report.html")
+    with browser_page() as page:
+        page.goto(path.as_uri())
+        page.wait_for_selector("#fig-map .scatterlayer, #fig-map canvas")
+        assert page.errors == []
+        assert all(url.startswith(("file:", "data:", "blob:")) for url in page.requests), page.requests
+        text = page.inner_text("body")
+        for c in agent.result_.clusters:
+            assert c["name"] in text
+        label = hover_first_point(page)
+        assert "id " in label and "confidence" in label
+        page.fill("#search", "onerror")  # the hostile text, found and shown as text
+        page.wait_for_function("document.getElementById('hits').textContent.startsWith('1 ')")
+        assert visible_cards(page) == 1
+        page.fill("#search", "")
+        page.wait_for_function("document.getElementById('hits').textContent === ''")
+        assert visible_cards(page) == agent.result_.k
+        assert page.evaluate("window.pwned") is None
+        assert not_blank(page.screenshot())
+
+
+def test_served_page_merges_by_chat_undoes_and_keeps_markup_inert(tmp_path, monkeypatch):
+    import httpx
+
+    from clusteragent.serve import RunService, create_app
+
+    out = tmp_path / "run"
+    hostile_run(out, monkeypatch)
+    service = RunService(out, model=chat_model([{"action": "merge", "clusters": ["weather", "cooking"]}]))
+    k = service.agent.result_.k
+    with served(create_app(service)) as url, browser_page() as page:
+        page.goto(url + "/")
+        page.wait_for_selector("#fig-map canvas")
+        assert visible_cards(page) == k
+        page.fill("#chat-input", 'Merge "weather" and "cooking".')
+        page.click("#send")
+        page.wait_for_function(f"document.getElementById('k').textContent === '{k - 1}'", timeout=60_000)
+        assert visible_cards(page) == k - 1
+        assert httpx.get(url + "/api/clusters").json()["k"] == k - 1
+        assert "Merge" in page.inner_text("#part-chat")
+        page.click("#undo")
+        page.wait_for_function(f"document.getElementById('k').textContent === '{k}'", timeout=60_000)
+        assert httpx.get(url + "/api/clusters").json()["k"] == k
+        page.fill("#search", "onerror")
+        page.wait_for_function("document.getElementById('hits').textContent.startsWith('1 ')")
+        hover_first_point(page)
+        assert page.evaluate("window.pwned") is None
+        assert page.errors == []
+        assert not_blank(page.screenshot())
+
+
+def test_a_second_tab_follows_a_change_made_in_the_first(tmp_path, monkeypatch):
+    from clusteragent.serve import RunService, create_app
+
+    out = tmp_path / "run"
+    hostile_run(out, monkeypatch)
+    service = RunService(out, model=chat_model([{"action": "merge", "clusters": ["weather", "cooking"]}]))
+    k = service.agent.result_.k
+    with served(create_app(service)) as url, browser_page() as first:
+        second = first.context.new_page()
+        for page in (first, second):
+            page.goto(url + "/")
+            page.wait_for_selector("#fig-map canvas")
+        first.fill("#chat-input", 'Merge "weather" and "cooking".')
+        first.click("#send")
+        second.wait_for_function(f"document.getElementById('k').textContent === '{k - 1}'", timeout=30_000)
+        assert second.locator("#part-clusters .card").count() == k - 1

@@ -1,0 +1,230 @@
+"""The HTML report, the exports and the served API, with the scripted model (no browser: see test_browser.py)."""
+
+import json
+import re
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_agent import TEXTS, TRUTH
+from test_refine import chat_model
+
+from clusteragent import ClusterAgent
+from clusteragent.cli import main
+
+HOSTILE = 'The storm <img src=x onerror="window.pwned=1"> <script>window.pwned=1</script> hit the city'
+HOSTILE_NAME = "<script>window.pwned=1</script>"
+
+
+def hostile_run(out, monkeypatch, decisions=()):
+    """A run folder over the test corpus plus a text that carries markup (the model reads it as weather)."""
+    monkeypatch.setitem(TRUTH, HOSTILE, ("weather", "angry"))
+    agent = ClusterAgent(model=chat_model(list(decisions)), progress=False, max_model_calls=60)
+    agent.fit(TEXTS + [HOSTILE], instruction="Cluster by topic.", out_dir=out)
+    agent.result_.write(out)
+    return agent
+
+
+def outside_scripts(page: str) -> str:
+    return re.sub(r"(?is)<script\b[^>]*>.*?</script>", "", page)
+
+
+def test_report_is_one_offline_file_with_every_cluster_and_inert_markup(tmp_path, monkeypatch):
+    agent = hostile_run(tmp_path / "run", monkeypatch)
+    result = agent.result_
+    result.clusters[0]["name"] = HOSTILE_NAME  # a name can carry markup too
+    path = result.report(tmp_path / "report.html")
+    page = path.read_text()
+    markup = outside_scripts(page)
+    loaded = re.findall(r"(?i)<(?:script|link|img|iframe)[^>]*?(?:src|href)\s*=\s*[\"']?([^\"'\s>]*)", page)
+    assert loaded == ["data:,"]  # nothing is loaded from anywhere (the icon is an empty data: URL)
+    assert "http://" not in markup and "https://" not in markup
+    assert HOSTILE_NAME not in page and "<img src=x" not in page  # escaped everywhere, in markup and in JSON
+    assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in markup
+    figures = json.loads(re.search(r'<script type="application/json" id="figures">(.*?)</script>', page, re.S).group(1))
+    hover = [t for trace in figures["map"]["data"] for t in trace["text"]]
+    assert len(hover) == len(result.ids)  # every text is a point
+    assert any("&lt;img src=x onerror=" in t for t in hover)
+    for c in result.clusters[1:]:
+        assert f">{c['name']}" in markup
+    assert {trace["type"] for trace in figures["map"]["data"]} == {"scattergl"}
+    assert figures["sizes"]["data"][0]["x"] == [c["size"] for c in result.clusters[::-1]]
+
+
+def test_report_shows_the_run_facts_notes_and_chat_history(tmp_path, monkeypatch):
+    agent = hostile_run(tmp_path / "run", monkeypatch,
+                        [{"action": "merge", "clusters": ["weather", "cooking"], "new_name": "home"}])
+    agent.chat('Merge "weather" and "cooking" into one called home.')
+    markup = outside_scripts(agent.report(tmp_path / "r.html").read_text())
+    assert "Cluster by topic." in markup and "Model calls" in markup
+    assert "Merge &#34;weather&#34; and &#34;cooking&#34; into one called home." in markup
+    assert "3 → 2 clusters" in markup and ">home" in markup
+
+
+def test_report_draws_given_coordinates_and_refuses_wrong_ones(tmp_path):
+    agent = ClusterAgent(model=chat_model([]), progress=False, max_model_calls=60).fit(TEXTS, "Cluster by topic.")
+    result = agent.result_
+    xy = np.column_stack([np.arange(len(TEXTS)), -np.arange(len(TEXTS))]).astype(np.float32)
+    page = result.report(tmp_path / "r.html", coordinates=xy).read_text()
+    figures = json.loads(re.search(r'id="figures">(.*?)</script>', page, re.S).group(1))
+    trace = figures["map"]["data"][0]
+    rows = np.flatnonzero(result.cluster == result.clusters[0]["cluster"])
+    drawn = _decoded(trace["x"]) if isinstance(trace["x"], dict) else np.asarray(trace["x"], dtype=float)
+    assert np.allclose(drawn, xy[rows, 0])
+    with pytest.raises(ValueError, match="one row per text"):
+        result.report(tmp_path / "bad.html", coordinates=xy[:5])
+
+
+def _decoded(typed: dict) -> np.ndarray:
+    """Plotly's typed-array JSON ({dtype, bdata}) back to numbers."""
+    import base64
+
+    return np.frombuffer(base64.b64decode(typed["bdata"]), dtype=np.dtype(typed["dtype"])).astype(float)
+
+
+def test_csv_export_neutralises_formula_cells_and_keeps_numbers(tmp_path):
+    texts = ["=HYPERLINK(\"http://x\")", "+1+1", "-2-2", "@SUM(A1)", "plain text here", "\tTabbed start"] * 2
+    result = _two_cluster_result(texts)
+    path = result.to_csv(tmp_path / "out.csv", with_text=True)
+    frame = pd.read_csv(path, keep_default_na=False)
+    assert list(frame["text"][:6]) == ["'=HYPERLINK(\"http://x\")", "'+1+1", "'-2-2", "'@SUM(A1)", "plain text here",
+                                       "'\tTabbed start"]
+    assert frame["cluster"].tolist() == result.cluster.tolist()  # numbers, -1 included, stay numbers
+    assert -1 in frame["cluster"].tolist()
+
+
+def _two_cluster_result(texts):
+    from clusteragent.result import ClusterResult
+
+    cluster = np.array([0, -1] * (len(texts) // 2))
+    return ClusterResult(ids=list(range(len(texts))), texts=texts, cluster=cluster,
+                         confidence=np.ones(len(texts), np.float32),
+                         clusters=[{"cluster": 0, "name": "=cmd", "size": len(texts) // 2},
+                                   {"cluster": -1, "name": "Outliers", "size": len(texts) // 2}])
+
+
+def test_exports_agree_with_the_result(tmp_path):
+    agent = ClusterAgent(model=chat_model([]), progress=False, max_model_calls=60).fit(TEXTS, "Cluster by topic.")
+    result = agent.result_
+    expected = result.to_pandas()
+    parquet = pd.read_parquet(result.to_parquet(tmp_path / "a.parquet", with_text=True))
+    pd.testing.assert_frame_equal(parquet, expected)
+    lines = [json.loads(line) for line in result.to_jsonl(tmp_path / "a.jsonl").read_text().splitlines()]
+    assert lines == result.records()
+
+
+def test_cli_report_and_export_write_beside_the_run_and_never_over_its_files(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    agent = hostile_run(out, monkeypatch)
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").stat().st_size > 1_000_000  # plotly.js is inside
+    assert main(["export", str(out), "--format", "parquet"]) == 0
+    frame = pd.read_parquet(out / "export.parquet")
+    assert frame["id"].tolist() == agent.result_.ids and frame["text"].tolist() == TEXTS + [HOSTILE]
+    for argv in (["report", str(out), "--html", str(out / "run.json")],
+                 ["export", str(out), "--format", "jsonl", "--out", str(out / "assignments.jsonl")]):
+        assert main(argv) == 2
+        assert "one of the run's own files" in capsys.readouterr().err
+    assert json.loads((out / "run.json").read_text())["k"] == agent.result_.k
+
+
+# ---------------------------------------------------------------- the served API
+
+@pytest.fixture
+def service(tmp_path, monkeypatch):
+    from clusteragent.serve import RunService
+
+    out = tmp_path / "run"
+    hostile_run(out, monkeypatch)
+    decisions = [{"action": "merge", "clusters": ["weather", "cooking"]}, {"action": "merge", "clusters": ["weather", "cooking"]}]
+    return RunService(out, model=chat_model(decisions))
+
+
+def client(service, host="127.0.0.1"):
+    from fastapi.testclient import TestClient
+
+    from clusteragent.serve import create_app
+
+    return TestClient(create_app(service), base_url=f"http://{host}")
+
+
+def test_api_chat_merges_undo_restores_and_files_follow(service):
+    api = client(service)
+    before = api.get("/api/clusters").json()
+    answer = api.post("/api/chat", json={"message": 'Merge "weather" and "cooking".'}).json()
+    assert answer["changed"] and answer["k"] == before["k"] - 1 and answer["action"] == "merge"
+    assert api.get("/api/clusters").json()["k"] == before["k"] - 1
+    written = json.loads((service.out / "clusters.json").read_text())
+    assert len(written) == before["k"] - 1  # the run's files follow the page
+    assert api.post("/api/undo", json={}).json()["k"] == before["k"]
+    after = api.get("/api/clusters").json()
+    assert [c["name"] for c in after["clusters"]] == [c["name"] for c in before["clusters"]]
+    run = api.get("/api/run").json()
+    assert run["version"] == 2 and [t["action"] for t in run["refinements"]] == ["merge", "undo"]
+
+
+def test_a_second_tab_and_a_second_server_see_the_same_state(service):
+    from clusteragent.serve import RunService
+
+    first, second = client(service), client(service)
+    other = client(RunService(service.out, model=chat_model([])))  # another process on the same folder
+    first.post("/api/chat", json={"message": 'Merge "weather" and "cooking".'})
+    k = first.get("/api/clusters").json()["k"]
+    assert second.get("/api/clusters").json()["k"] == k == other.get("/api/clusters").json()["k"]
+    assert second.get("/api/run").json()["version"] == 1 == other.get("/api/run").json()["version"]
+
+
+def test_two_turns_at_once_run_one_after_the_other(service):
+    api = client(service)
+    inside, most = [0], [0]
+    real = service.session.turn_and_write
+
+    def slow_turn(*args, **kwargs):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.3)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            inside[0] -= 1
+
+    service.session.turn_and_write = slow_turn
+    answers = []
+    threads = [threading.Thread(target=lambda m=m: answers.append(api.post("/api/chat", json={"message": m}).json()))
+               for m in ('Merge "weather" and "cooking".', "undo")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1 and len(answers) == 2
+    assert len(api.get("/api/run").json()["refinements"]) == 2
+
+
+def test_api_refuses_what_a_page_elsewhere_could_send(service):
+    api = client(service)
+    assert api.post("/api/chat", content='{"message": "undo"}', headers={"Content-Type": "text/plain"}).status_code == 415
+    assert api.post("/api/chat", data={"message": "undo"}).status_code == 415  # a form post
+    assert client(service, host="attacker.example").get("/api/clusters").status_code == 400  # DNS rebinding
+    assert api.post("/api/chat", json={"message": ""}).status_code == 422
+    assert api.get("/api/run").json()["version"] == 0  # nothing ran
+    assert api.get("/../run.json").status_code == 404
+
+
+def test_the_page_lists_every_cluster_and_escapes_the_texts(service):
+    page = client(service).get("/").text
+    markup = outside_scripts(page)
+    for c in service.agent.result_.clusters:
+        assert f">{c['name']}" in markup
+    assert "<img src=x" not in page and 'id="chat-form"' in page
+
+
+def test_undo_typed_alone_needs_no_model_call():
+    agent = ClusterAgent(model=chat_model([{"action": "merge", "clusters": ["weather", "cooking"]}]), progress=False,
+                         max_model_calls=60).fit(TEXTS, "Cluster by topic.")
+    k = agent.result_.k
+    agent.chat('Merge "weather" and "cooking".')
+    calls = len(agent.chat_model().calls)
+    assert "Undid" in agent.chat("Undo.") and agent.result_.k == k
+    assert len(agent.chat_model().calls) == calls
