@@ -16,6 +16,7 @@ No request names a file: the server writes only the run folder's own result file
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,30 @@ def create_app(service: RunService, allowed_hosts: list[str] | None = None):
         return service.turn(None, undo=True)
 
     return app
+
+
+@contextlib.contextmanager
+def running(app, host: str = "127.0.0.1", port: int = 0):
+    """Serve `app` with uvicorn from a thread of this process (port 0: a free one); yields its base URL.
+    For notebooks, tests and scripts; `serve` is the blocking command."""
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the server on {host}:{port} did not start")
+        time.sleep(0.05)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def serve(out: str | Path, host: str = "127.0.0.1", port: int = 8765, model: Any = None,

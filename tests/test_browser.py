@@ -1,9 +1,11 @@
 """The report and the served page in a real headless Chromium (Debian's package, driven by Playwright)."""
 
 import pytest
-from browser import browser_page, hover_first_point, not_blank, served
+from browser import browser_page, hover_first_point, not_blank
 from test_refine import chat_model
 from test_report import hostile_run
+
+from clusteragent.serve import running as served
 
 pytestmark = [pytest.mark.browser, pytest.mark.local_server]
 
@@ -81,3 +83,33 @@ def test_a_second_tab_follows_a_change_made_in_the_first(tmp_path, monkeypatch):
         first.click("#send")
         second.wait_for_function(f"document.getElementById('k').textContent === '{k - 1}'", timeout=30_000)
         assert second.locator("#part-clusters .card").count() == k - 1
+
+
+@pytest.mark.slow
+@pytest.mark.real_model
+def test_served_page_refines_with_the_real_embedded_model(tmp_path, shared_model_cache):
+    """The embedded model reads a merge typed into the page; the list and the API lose one cluster."""
+    import httpx
+    from test_real_model import TEXTS as LABELLED
+
+    from clusteragent import ClusterAgent
+    from clusteragent.models import DEFAULT_CHAT_MODEL, load_chat_model
+    from clusteragent.serve import RunService, create_app
+
+    chat = load_chat_model(DEFAULT_CHAT_MODEL, cache_dir=shared_model_cache)
+    texts = [t for t, _ in LABELLED] * 3 + ["the thunderstorm flooded the streets", "send money to my landlord",
+                                            "shuffle my jazz playlist"]
+    out = tmp_path / "run"
+    agent = ClusterAgent(model=chat, max_model_calls=14, review_rounds=1, progress=False)
+    agent.fit(texts, instruction="Group the requests by topic.", out_dir=out).result_.write(out)
+    service = RunService(out, model=chat)
+    names = [c["name"] for c in service.agent.result_.clusters]
+    assert len(names) >= 2, names
+    with served(create_app(service)) as url, browser_page() as page:
+        page.goto(url + "/")
+        page.wait_for_selector("#fig-map canvas")
+        page.fill("#chat-input", f'Merge the clusters "{names[-2]}" and "{names[-1]}" into one.')
+        page.click("#send")
+        page.wait_for_function(f"document.getElementById('k').textContent === '{len(names) - 1}'", timeout=300_000)
+        assert httpx.get(url + "/api/clusters").json()["k"] == len(names) - 1
+        assert page.errors == []
