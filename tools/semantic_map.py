@@ -19,16 +19,16 @@ def is_mapped(n_texts: int) -> bool:
     return n_texts >= MIN_TEXTS
 
 
-def umap_reducer(seed: int, dims: int = 5, neighbours: int = 15):
+def umap_reducer(seed: int, dims: int = 5, neighbours: int = 15, min_dist: float = 0.0):
     """A seeded UMAP with BERTopic's settings (cosine, min_dist 0): what the map and the benchmark's
     UMAP baselines reduce the embeddings with."""
     import umap
 
-    return umap.UMAP(n_components=dims, n_neighbors=neighbours, min_dist=0.0, metric="cosine", random_state=seed)
+    return umap.UMAP(n_components=dims, n_neighbors=neighbours, min_dist=min_dist, metric="cosine", random_state=seed)
 
 
 def semantic_map(vectors: np.ndarray, seed: int = 0, dims: int = 5, neighbours: int = 15,
-                 fit_rows: int = 10_000) -> np.ndarray:
+                 fit_rows: int = 10_000, min_dist: float = 0.0) -> np.ndarray:
     """float32 coordinates (N x dims) of a seeded UMAP (cosine, min_dist 0) of `vectors`; compare them
     with euclidean distance. Fitted on a seeded sample of at most `fit_rows` rows, the rest placed by
     UMAP's transform, so the cost stays bounded at any N. Corpora under MIN_TEXTS get `vectors` back."""
@@ -39,7 +39,7 @@ def semantic_map(vectors: np.ndarray, seed: int = 0, dims: int = 5, neighbours: 
         return vectors
     rng = np.random.default_rng(seed)
     fit = np.sort(rng.choice(len(vectors), fit_rows, replace=False)) if len(vectors) > fit_rows else None
-    reducer = umap_reducer(seed, dims, neighbours)
+    reducer = umap_reducer(seed, dims, neighbours, min_dist)
     with warnings.catch_warnings():  # UMAP notes that a seed turns off its parallelism
         warnings.simplefilter("ignore", UserWarning)
         if fit is None:
@@ -56,7 +56,7 @@ PLANE_UMAP_MAX = 10_000
 
 
 def plane(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
-    """float32 (N x 2) coordinates to draw the corpus on: a seeded 2-D UMAP of `vectors` from MIN_TEXTS up
+    """float32 (N x 2) coordinates to draw the corpus on: a seeded 2-D UMAP (min_dist 0.1) of `vectors` from MIN_TEXTS up
     to PLANE_UMAP_MAX texts, PCA's two first axes for fewer (UMAP follows clumps there) or more."""
     from sklearn.decomposition import PCA
 
@@ -64,5 +64,5 @@ def plane(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
     if len(vectors) < 3:
         return np.column_stack([np.arange(len(vectors), dtype=np.float32), np.zeros(len(vectors), np.float32)])
     if is_mapped(len(vectors)) and len(vectors) <= PLANE_UMAP_MAX:
-        return semantic_map(vectors, seed=seed, dims=2)
+        return semantic_map(vectors, seed=seed, dims=2, min_dist=0.1)  # spread a little, for the eye
     return PCA(n_components=2, random_state=seed).fit_transform(vectors).astype(np.float32)
