@@ -228,3 +228,46 @@ def test_undo_typed_alone_needs_no_model_call():
     calls = len(agent.chat_model().calls)
     assert "Undid" in agent.chat("Undo.") and agent.result_.k == k
     assert len(agent.chat_model().calls) == calls
+
+
+def test_two_levels_draw_a_sunburst_and_nest_the_list(tmp_path):
+    from clusteragent.result import ClusterResult
+
+    texts = [f"text {i} about {'rain' if i % 4 < 2 else 'goals'} {'storm' if i % 2 else 'sun'}" for i in range(40)]
+    leaf = np.array([i % 4 for i in range(40)])
+    leaves = [{"cluster": c, "name": n, "description": f"{n} texts", "size": 10, "level": 2, "parent": p,
+               "representative_ids": [c], "representative_texts": [texts[c]]}
+              for c, n, p in ((0, "Sunny days", 10), (1, "Storms", 10), (2, "Home wins", 11), (3, "Away wins", 11))]
+    tops = [{"cluster": 10, "name": "Weather", "description": "", "size": 20, "level": 1, "parent": None,
+             "children": [0, 1]},
+            {"cluster": 11, "name": "Football", "description": "", "size": 20, "level": 1, "parent": None,
+             "children": [2, 3]}]
+    result = ClusterResult(ids=list(range(40)), texts=texts, cluster=leaf, confidence=np.ones(40, np.float32),
+                           clusters=leaves, top_clusters=tops)
+    page = result.report(tmp_path / "r.html", coordinates=np.random.default_rng(0).normal(size=(40, 2))).read_text()
+    figures = json.loads(re.search(r'id="figures">(.*?)</script>', page, re.S).group(1))
+    tree = figures["tree"]["data"][0]
+    assert tree["type"] == "sunburst" and dict(zip(tree["ids"], tree["parents"])) == {
+        "t10": "", "t11": "", "c0": "t10", "c1": "t10", "c2": "t11", "c3": "t11"}
+    markup = outside_scripts(page)
+    weather = markup[markup.index(">Weather"):markup.index(">Football")]
+    assert "Sunny days" in weather and "Storms" in weather and "Home wins" not in weather
+    legend = {trace["legendgrouptitle"]["text"] for trace in figures["map"]["data"]}
+    assert legend == {"Weather", "Football"}
+
+
+def test_serving_beyond_loopback_warns_and_loopback_does_not(tmp_path, monkeypatch, capsys):
+    import uvicorn
+
+    from clusteragent import serve as serving
+
+    out = tmp_path / "run"
+    hostile_run(out, monkeypatch)
+    bound = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: bound.append((host, port)))
+    monkeypatch.setattr(serving, "RunService", lambda out, **kw: type("S", (), {"current": lambda self: None})())
+    assert main(["serve", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["serve", str(out), "--host", "0.0.0.0", "--port", "9000"]) == 0
+    assert "warning: serving on 0.0.0.0" in capsys.readouterr().err
+    assert bound == [("127.0.0.1", 8765), ("0.0.0.0", 9000)]
