@@ -27,11 +27,15 @@ class ClusterSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _words(cls, v: str) -> str:
-        """A name is words for people: an identifier the model writes ("coin_flip", "phoneLocation") has its
-        underscores and case humps made spaces, and a last word that says what is named rather than which
-        ("Weather cluster", "Music group") is left out."""
+        """A name is words for people: an identifier the model writes ("coin_flip", "phoneLocation",
+        "lost-card-reporting") has its underscores, case humps and slug hyphens made spaces, and a last word
+        that says what is named rather than which ("Weather cluster", "Music group") is left out. A hyphen
+        inside a name of several words, or in a word with a one-letter part ("e-mail") or capitals ("Wi-Fi"),
+        is the writer's and stays."""
         if " " not in v and re.fullmatch(r"[a-z]{2,}(?:[A-Z][a-z]+)+", v):
             v = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", v).lower()
+        if " " not in v and re.fullmatch(r"[a-z]{2,}(?:-[a-z]{2,})+", v):
+            v = v.replace("-", " ")
         words = re.sub(r"(?<=[^\W_])_+(?=[^\W_])", " ", v).split()
         if len(words) > 1 and words[-1].lower() in ("cluster", "clusters", "group", "groups", "category"):
             words = words[:-1]

@@ -165,7 +165,9 @@ def test_logprobs_are_requested_only_from_backends_that_give_them():
 
 @pytest.mark.parametrize("written,kept", [("coin_flip", "coin flip"), ("phoneLocation", "phone location"),
                                           ("Lost luggage", "Lost luggage"), ("iPhone", "iPhone"), ("C++", "C++"),
-                                          ("web-dev", "web-dev")])
+                                          ("web-dev", "web dev"), ("lost-card-reporting", "lost card reporting"),
+                                          ("e-mail", "e-mail"), ("Wi-Fi", "Wi-Fi"),
+                                          ("Self-care tips", "Self-care tips")])
 def test_a_name_the_model_writes_as_an_identifier_becomes_words(written, kept):
     from clusteragent.schemas import ClusterSpec
 
