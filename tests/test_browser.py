@@ -37,18 +37,29 @@ def test_report_opens_offline_shows_every_cluster_and_hover_and_stays_inert(tmp_
         assert not_blank(page.screenshot())
 
 
-def test_served_page_merges_by_chat_undoes_and_keeps_markup_inert(tmp_path, monkeypatch):
-    import httpx
-
+@pytest.fixture
+def merging_service(tmp_path, monkeypatch):
+    """A served run over the test corpus (with its hostile text) whose model reads one merge."""
     from clusteragent.serve import RunService, create_app
 
     out = tmp_path / "run"
     hostile_run(out, monkeypatch)
     service = RunService(out, model=chat_model([{"action": "merge", "clusters": ["weather", "cooking"]}]))
-    k = service.agent.result_.k
-    with served(create_app(service)) as url, browser_page() as page:
-        page.goto(url + "/")
-        page.wait_for_selector("#fig-map canvas")
+    with served(create_app(service)) as url:
+        yield url, service.agent.result_.k
+
+
+def open_page(page, url):
+    page.goto(url + "/")
+    page.wait_for_selector("#fig-map canvas")
+
+
+def test_served_page_merges_by_chat_undoes_and_keeps_markup_inert(merging_service):
+    import httpx
+
+    url, k = merging_service
+    with browser_page() as page:
+        open_page(page, url)
         assert visible_cards(page) == k
         page.fill("#chat-input", 'Merge "weather" and "cooking".')
         page.click("#send")
@@ -67,18 +78,12 @@ def test_served_page_merges_by_chat_undoes_and_keeps_markup_inert(tmp_path, monk
         assert not_blank(page.screenshot())
 
 
-def test_a_second_tab_follows_a_change_made_in_the_first(tmp_path, monkeypatch):
-    from clusteragent.serve import RunService, create_app
-
-    out = tmp_path / "run"
-    hostile_run(out, monkeypatch)
-    service = RunService(out, model=chat_model([{"action": "merge", "clusters": ["weather", "cooking"]}]))
-    k = service.agent.result_.k
-    with served(create_app(service)) as url, browser_page() as first:
+def test_a_second_tab_follows_a_change_made_in_the_first(merging_service):
+    url, k = merging_service
+    with browser_page() as first:
         second = first.context.new_page()
         for page in (first, second):
-            page.goto(url + "/")
-            page.wait_for_selector("#fig-map canvas")
+            open_page(page, url)
         first.fill("#chat-input", 'Merge "weather" and "cooking".')
         first.click("#send")
         second.wait_for_function(f"document.getElementById('k').textContent === '{k - 1}'", timeout=30_000)
@@ -106,8 +111,7 @@ def test_served_page_refines_with_the_real_embedded_model(tmp_path, shared_model
     names = [c["name"] for c in service.agent.result_.clusters]
     assert len(names) >= 2, names
     with served(create_app(service)) as url, browser_page() as page:
-        page.goto(url + "/")
-        page.wait_for_selector("#fig-map canvas")
+        open_page(page, url)
         page.fill("#chat-input", f'Merge the clusters "{names[-2]}" and "{names[-1]}" into one.')
         page.click("#send")
         page.wait_for_function(f"document.getElementById('k').textContent === '{len(names) - 1}'", timeout=300_000)
