@@ -68,6 +68,15 @@ def group_leaves(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], co
     return sorted(out, key=lambda g: -sum(size[c] for c in g))
 
 
+def top_calls(vectors: np.ndarray, assignment: np.ndarray, ids: list[int]) -> int:
+    """The model calls naming a top level over the leaves `ids` will take: one per top of two or more leaves
+    (none for MAX_FLAT leaves or fewer). Naming the leaves keeps them back: a reader meets the top names
+    first, and without this the last leaves' names took the calls the top level needed."""
+    if len([c for c in ids if (assignment == c).any()]) <= MAX_FLAT:
+        return 0
+    return sum(len(group) > 1 for group in group_leaves(vectors, assignment, ids))
+
+
 def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], vectors: np.ndarray,
               assignment: np.ndarray, groups: list[list[int]], tax: tx.Taxonomy, taken: list[str]) -> list[dict]:
     """A name, an inclusion rule and who named it for each group of leaves: the model, shown the group's
@@ -105,7 +114,7 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
     if len(live) <= MAX_FLAT:
         return [], tax, {"levels": 1, "why": f"{len(live)} clusters: one level (a top level from {MAX_FLAT + 1})"}
     groups = group_leaves(ctx.vectors, assignment, live)
-    calls = ctx.llm.usage.calls + ctx.calls_left() if ctx.llm is not None else 0
+    calls = ctx.llm.usage.calls + ctx.calls_left(with_top_names=True) if ctx.llm is not None else 0
     names = name_tops(ctx.llm, calls, instruction, facet, ctx.texts, ctx.vectors, assignment, groups, tax,
                       list(tax.names))
     tops = [{"id": tax.next_id + n, **named, "children": sorted(group)}

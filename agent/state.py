@@ -145,9 +145,11 @@ class RunContext:
     index: Any = None
     arrays: MutableMapping[str, np.ndarray] = field(default_factory=dict)  # an ArrayStore for durable runs
     views: ViewCache = field(default_factory=ViewCache)  # features of the texts, computed once per run
+    top_names: int = 0  # calls kept back for naming the top level (hierarchy.top_calls)
 
-    def calls_left(self) -> int:
-        return self.config.max_model_calls - self.llm.usage.calls
+    def calls_left(self, with_top_names: bool = False) -> int:
+        """Calls the budget still allows; those kept for the top level's names only when `with_top_names`."""
+        return self.config.max_model_calls - self.llm.usage.calls - (0 if with_top_names else self.top_names)
 
     def store_assignment(self, assignment: np.ndarray, confidence: np.ndarray) -> str:
         """Keep an assignment and its confidences under a content-derived name; the state keeps the name."""

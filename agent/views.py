@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, label_rows
 from clusteragent.naming import fallback_name, name_members, unrequested, voted_name
 from clusteragent.tools import taxonomy as tx
@@ -152,6 +153,8 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
                                    "vote_name")
         votes = calibrated_labels(votes, scores, listed, cfg.calibration)
     traits = _traits(ctx, view_name, groups, order)
+    if cfg.hierarchy and ctx.llm is not None:
+        ctx.top_names = min(max(0, ctx.calls_left()), top_calls(ctx.vectors, groups, list(range(k))))
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in order:
@@ -167,7 +170,8 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
             notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name (or no calls were left)')
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         assignment[groups == g] = cid
-    trace.append({"step": "cluster_view", "view": view_name, "k": k, "clusters": tax.names})
+    trace.append({"step": "cluster_view", "view": view_name, "k": k, "clusters": tax.names,
+                  "calls_kept_for_top_names": ctx.top_names})
     return {"trace": trace, "notes": notes, **tax.as_state(),
             **({"k_max": k_max} if view_name == "meaning" else {}),
             "assignment_ref": ctx.store_assignment(assignment, confidence)}
