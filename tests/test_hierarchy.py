@@ -204,21 +204,24 @@ def test_a_top_of_one_cluster_is_that_cluster_at_the_top_level():
     assert with_tops(tax, tops).names.count("leaf 3") == 1  # a message naming it names the cluster
 
 
-@pytest.mark.local_server
-def test_naming_the_leaves_keeps_calls_for_the_top_level(tmp_path):
+def test_naming_the_leaves_keeps_calls_for_the_top_level():
     """On a short budget the smallest leaves take statistical names, not the top clusters a reader meets first."""
-    from clusteragent.cli import main
+    from fakes import request_schema
 
-    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OPENAI_BASE_URL", server.url)
-        assert main(run_args(write_jsonl(tmp_path / "in.jsonl", MANY), tmp_path / "out", "--k", "15",
-                             "--max-model-calls", "12")) == 0
-    clusters = json.loads((tmp_path / "out" / "clusters.json").read_text())
-    tops = [c for c in clusters if "children" in c]
-    leaves = [c for c in clusters if "children" not in c]
-    assert tops and all(t["named_by"] == "model" for t in tops)
-    assert any(c["named_by"] == "statistics" for c in leaves)
-    run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert run["model_calls"] <= 12
-    kept = [e for e in run["decisions"] if e.get("step") == "cluster_view"][0]["calls_kept_for_top_names"]
-    assert kept == len(tops)
+    from clusteragent import ClusterAgent
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] == "Understanding":
+            return json.dumps({"facet": "topic", "about_topic": True,
+                               "clusters": [{"name": w, "description": f"Notes about the {w}."}
+                                            for words in THEMES.values() for w in words]})
+        return json.dumps({"name": f"Kind {len(model.calls)}", "description": "Notes of one kind."})
+
+    model = ScriptedChatModel(script=answer)
+    agent = ClusterAgent(model=model, k=15, max_model_calls=12, strategy="auto", review_rounds=0, progress=False)
+    result = agent.fit([r["text"] for r in MANY], instruction="Group by topic.").result_
+    assert result.levels == 2 and all(t["named_by"] == "model" for t in result.top_clusters)
+    assert any(c["named_by"] == "statistics" for c in result.clusters)
+    assert result.run["model_calls"] <= 12
+    kept = [e for e in result.run["decisions"] if e.get("step") == "cluster_view"][0]["calls_kept_for_top_names"]
+    assert kept == len(result.top_clusters)
