@@ -40,7 +40,7 @@ def _add_outlier_options(p: argparse.ArgumentParser, bound: str) -> None:
     p.add_argument("--max-outliers", type=float, default=0.05, help=f"with --outliers: {bound} (default 0.05)")
 
 
-def _model_options(timeout: float | None) -> dict | None:
+def timeout_options(timeout: float | None) -> dict | None:
     return {"timeout": timeout} if timeout else None
 
 
@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          max_model_calls=args.max_model_calls, seed=args.seed, settings=settings,
                          outliers=args.outliers, max_outliers=args.max_outliers,
                          progress=not args.quiet, executor=args.executor, ray_address=args.ray_address,
-                         model_options=_model_options(getattr(args, "timeout", None)))
+                         model_options=timeout_options(getattr(args, "timeout", None)))
     agent.source_options = {"source": str(Path(args.input).resolve())}
     from clusteragent.errors import ModelUnavailable
     from clusteragent.run_folder import make_run_folder
@@ -145,7 +145,7 @@ def _open_session(out: Path, model: str | None, timeout: float | None = None):
 
     with RunLock(out, "refine"):
         return ClusterAgent.load(out, model=model, progress=False,
-                                 model_options=_model_options(timeout)).refine_session()
+                                 model_options=timeout_options(timeout)).refine_session()
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
@@ -204,7 +204,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
     with RunLock(run_dir, "assign"):
         agent = ClusterAgent.load(run_dir, model=args.model, progress=not args.quiet,
-                                  model_options=_model_options(args.timeout))
+                                  model_options=timeout_options(args.timeout))
         result = agent.predict(corpus, max_model_calls=args.max_model_calls, outliers=args.outliers,
                                max_outliers=args.max_outliers, update=args.update)
     write_table(result.to_pandas(with_text=False), target)
@@ -229,7 +229,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.model:
         options["model"] = args.model
     if args.timeout:
-        options["model_options"] = _model_options(args.timeout)
+        options["model_options"] = timeout_options(args.timeout)
     results = run_eval(tasks, data_dir, Path(args.out), methods=args.methods or DEFAULT_METHODS,
                        max_docs=args.max_docs, seed=args.seed, agent_options=options, progress=not args.quiet,
                        name_checks=args.name_checks)

@@ -51,10 +51,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from clusteragent.cli import timeout_options
     from clusteragent.serve import serve
 
     serve(Path(args.out_dir), host=args.host, port=args.port, model=args.model,
-          model_options={"timeout": args.timeout} if args.timeout else None)
+          model_options=timeout_options(args.timeout))
     return 0
 
 

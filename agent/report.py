@@ -13,7 +13,9 @@ import functools
 import html
 import json
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -186,24 +188,40 @@ def parts(result) -> dict[str, str]:
             "chat": str(macros.chat(result.run.get("refinements") or []))}
 
 
-def render(result, coordinates: np.ndarray, served: bool = False, version: int = 0) -> str:
+@dataclass
+class Drawn:
+    """A result drawn once: its figures as one JSON object (text, safe inside <script>) and its parts' HTML;
+    the static report and every request of the served page use the same drawing."""
+
+    result: Any
+    figures_json: str
+    parts: dict[str, str]
+
+
+def drawn(result, coordinates: np.ndarray) -> Drawn:
+    shown = figures(result, coordinates)
+    return Drawn(result, "{" + ", ".join(f'"{k}": {v or "null"}' for k, v in shown.items()) + "}", parts(result))
+
+
+def render(page: Drawn, served: bool = False, version: int = 0) -> str:
     """The whole page: a static report, or (`served`) the page of `clusteragent serve` with its chat box
     (`version`: the number of chat turns it shows, which the page compares with the server's)."""
+    result = page.result
     title = f"Clusters: {result.run.get('instruction') or 'a run'}"
-    figures_json = "{" + ", ".join(f'"{k}": {v or "null"}' for k, v in figures(result, coordinates).items()) + "}"
     return templates().get_template("report.html.j2").render(
-        title=title, plotly_js=plotly_js(), figures_json=figures_json, parts=parts(result),
+        title=title, plotly_js=plotly_js(), figures_json=page.figures_json, parts=page.parts,
         served=served, version=version, k=result.k, n=len(result.ids))
 
 
 def write_report(result, path: str | Path, coordinates: np.ndarray) -> Path:
     """Write the report of `result` to `path` (one HTML file that opens offline)."""
     path = Path(path)
-    atomic_write(path, render(result, np.asarray(coordinates)).encode("utf-8"))
+    atomic_write(path, render(drawn(result, np.asarray(coordinates))).encode("utf-8"))
     return path
 
 
-def figure_payload(result, coordinates: np.ndarray) -> dict:
-    """What the served page redraws after a change: the figures' JSON and the parts' HTML."""
-    return {"figures": {k: json.loads(v) if v else None for k, v in figures(result, coordinates).items()},
-            "parts": parts(result), "k": result.k}
+def view_json(page: Drawn, version: int) -> str:
+    """What the served page redraws after a change, as JSON text: the figures as drawn (not parsed and
+    written again: at 40,000 texts they are megabytes), the parts' HTML, k and the version."""
+    rest = json.dumps({"parts": page.parts, "k": page.result.k, "version": version})
+    return '{"figures": ' + page.figures_json + ", " + rest[1:]

@@ -44,29 +44,34 @@ class RunService:
         self.session = self.agent.refine_session()
         self.lock = threading.Lock()
         self.busy: str | None = None
-        self._view: tuple[int, Any, dict] | None = None  # (version, result, payload)
+        self._drawn: tuple[int, Any] | None = None  # (version, report.Drawn)
 
     @property
     def version(self) -> int:
         """How many chat turns the run has had (another process's included): what the page polls."""
         return len(self.session.state.get("turns", []))
 
-    def current(self):
-        """(result, view payload) for the run as it stands, built once per version."""
-        from clusteragent.report import figure_payload
+    def current(self) -> tuple[int, Any]:
+        """(version, report.Drawn) for the run as it stands, drawn once per version."""
+        from clusteragent.report import drawn
         from clusteragent.run_folder import read_run_record
 
         version = self.version
-        if self._view is None or self._view[0] != version:
-            result = self.session.result(run=read_run_record(self.out))
-            self._view = (version, result, {**figure_payload(result, self.agent.map_), "version": version})
-        return self._view[1], self._view[2]
+        if self._drawn is None or self._drawn[0] != version:
+            self._drawn = (version, drawn(self.session.result(run=read_run_record(self.out)), self.agent.map_))
+        return self._drawn
 
     def page(self) -> str:
         from clusteragent.report import render
 
-        result, payload = self.current()
-        return render(result, self.agent.map_, served=True, version=payload["version"])
+        version, page = self.current()
+        return render(page, served=True, version=version)
+
+    def view(self) -> str:
+        from clusteragent.report import view_json
+
+        version, page = self.current()
+        return view_json(page, version)
 
     def turn(self, message: str | None, undo: bool = False) -> dict:
         with self.lock:
@@ -83,7 +88,7 @@ def create_app(service: RunService, allowed_hosts: list[str] | None = None):
     """The FastAPI app over one served run. `allowed_hosts`: the Host headers accepted (default: loopback
     names only, so a page elsewhere cannot reach the server through DNS rebinding)."""
     from fastapi import FastAPI, HTTPException, Request
-    from fastapi.responses import HTMLResponse, JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     app = FastAPI(title="clusteragent", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
@@ -107,17 +112,17 @@ def create_app(service: RunService, allowed_hosts: list[str] | None = None):
 
     @app.get("/api/clusters")
     def clusters() -> dict:
-        result, _ = service.current()
+        result = service.current()[1].result
         return {"k": result.k, "levels": result.levels, "clusters": result.clusters, "top_clusters": result.top_clusters}
 
     @app.get("/api/run")
     def run() -> dict:
-        result, payload = service.current()
-        return {**result.run, "version": payload["version"], "busy": service.busy}
+        version, page = service.current()
+        return {**page.result.run, "version": version, "busy": service.busy}
 
     @app.get("/api/view")
-    def view() -> dict:
-        return service.current()[1]
+    def view() -> Response:
+        return Response(service.view(), media_type="application/json")
 
     @app.post("/api/chat")
     def chat(request: ChatRequest) -> dict:
