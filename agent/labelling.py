@@ -71,9 +71,12 @@ def label_rows(ctx, instruction: str, rows, tax: tx.Taxonomy,
         candidates = np.argsort(-sims, axis=1)[:, :ctx.config.retrieval_candidates]
     requests, schemas = [], []
     for i, row in enumerate(rows):
-        shown = [clusters[j] for j in sorted(candidates[i])] if candidates is not None else clusters
+        allowed = [clusters[j] for j in sorted(candidates[i])] if candidates is not None else clusters
+        # Every text's prompt lists the same clusters when they fit, so the server computes that prefix
+        # once (on this CPU a request then costs about the text's own tokens, not the whole list's).
+        shown = clusters if len(clusters) <= ctx.config.prompt_clusters else allowed
         requests.append(label_messages(instruction, [c.as_dict() for c in shown], ctx.texts[row]))
-        schemas.append(label_schema(tuple(c.name for c in shown)))
+        schemas.append(label_schema(tuple(c.name for c in allowed)))
     labels: dict[str, int] = {}
     scores: dict[str, dict[str, float]] = {}
     failures = 0

@@ -39,8 +39,10 @@ class AgentConfig(BaseModel):
     review_rounds: int | None = Field(None, ge=0, description="most review steps (merge/split/rename/stop) "
                                       "(default: 0 on the embedded model, 3 otherwise; see resolved_for)")
     uncertain_share: float = Field(0.3, ge=0, le=1, description="share of the label budget kept for low-margin texts")
-    retrieval_candidates: int = Field(16, ge=2, description="candidate clusters per text when the taxonomy is larger "
-                                      "(narrowing costs the cached prompt prefix, so it pays only for large taxonomies)")
+    retrieval_candidates: int = Field(16, ge=2, description="when the taxonomy is larger, the clusters nearest a text "
+                                      "are the only answers its labelling request allows")
+    prompt_clusters: int = Field(60, ge=2, description="a labelling prompt lists every cluster up to this many (one "
+                                 "prompt prefix for every text, which the server caches), else only a text's candidates")
     calibration: float = Field(1.0, ge=0, le=1, description="strength of the correction for the model's "
                                "preference for some cluster names (0 = use its labels as they are)")
     min_label_share: float = Field(0.03, ge=0, le=0.5, description="a cluster needs at least this share of the "

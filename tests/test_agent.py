@@ -290,7 +290,7 @@ def test_kmeans_strategy_clusters_the_embeddings_and_the_model_names_the_groups(
     model = scripted("topic")
     res = fit(model, "Cluster by topic.", k=3, strategy="kmeans").result_
     assert res.run["labelled_by_model"] == 0
-    named = [c for c in model.calls if "Give the group a 1-3 word name" in c["messages"][-1].content]
+    named = [c for c in model.calls if request_schema(c["kwargs"])[0] == "ClusterSpec"]
     assert 1 <= len(named) <= 3 and set(res.names) <= set(TOPICS)
     assert sum(c["size"] for c in res.clusters) == len(TEXTS)
 
