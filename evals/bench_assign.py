@@ -122,12 +122,12 @@ def scale(options, data_dir) -> dict:
     for calls in (0, None):
         started = time.perf_counter()
         result = agent.predict(texts, max_model_calls=calls)
-        timings["no_model" if calls == 0 else "default_budget"] = (time.perf_counter() - started, result.run)
+        timings["no_model" if calls == 0 else "default_budget"] = (time.perf_counter() - started, result)
     return {"task": task.name, "scale": len(texts), "embed_s": round(embed_s, 1),
             **{f"assign_{k}_s": round(t, 1) for k, (t, _) in timings.items()},
             **{f"ratio_{k}": round(t / embed_s, 2) for k, (t, _) in timings.items()},
-            "default_budget_calls": timings["default_budget"][1]["model_calls"],
-            "v_assigned": v_measure([data.gold[i] for i in new], result.cluster)}
+            "default_budget_calls": timings["default_budget"][1].run["model_calls"],
+            **{f"v_assigned_{k}": v_measure([data.gold[i] for i in new], r.cluster) for k, (_, r) in timings.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
