@@ -218,7 +218,7 @@ class ClusterAgent:
                 update: bool = False) -> ClusterResult:
         """Put new texts into the fitted run's clusters (as they stand after any chat turn): a classifier
         trained on the run's assignment places them, and the chat model labels the least certain within
-        `max_model_calls` (default 0.05 per text, at most 50). The result's cluster ids are the run's.
+        `max_model_calls` (default 0.05 per text, at most 10). The result's cluster ids are the run's.
         With `outliers`, texts unlike the run's go to cluster -1 (see assign.assign for `max_outliers`).
         With `update`, outliers that hang together become new clusters (new ids, named by the model) and
         the texts join the run, as one chat change that "undo" takes back (see run_update.py)."""

@@ -31,7 +31,9 @@ from clusteragent.views import label_features, view
 
 LOW_CONFIDENCE, UNSURE_SHARE = 0.5, 0.3  # more than this share placed with less confidence: said in a note
 CALLS_PER_TEXT = 0.05  # the default model budget of an assignment, per new text,
-MAX_DEFAULT_CALLS = 50  # and at most this many: a large batch is placed by the classifier
+# and at most this many: a large batch is placed by the classifier, where more calls change few texts
+# and cost many times the embedding (docs/benchmarks.md, "Assigning new texts")
+MAX_DEFAULT_CALLS = 10
 
 
 def current_clustering(agent) -> tuple[dict, np.ndarray]:
@@ -56,7 +58,7 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     """Put the texts of `corpus` into the clusters of `agent`'s finished run (see the module's docstring).
 
     `max_model_calls` caps the requests to the chat model, retries included (default: 0.05 per new text,
-    rounded down, at most 50). With `outliers`, a text less typical of the fitted texts than at most
+    rounded down, at most 10). With `outliers`, a text less typical of the fitted texts than at most
     `max_outliers` of texts like them would be (see tools/novelty.py) goes to the outlier group
     (cluster -1) instead; the model decides those nearest the line, with "None of these" among its
     choices, with half the budget. With `update` (outliers implied), outliers that hang together become

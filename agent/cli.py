@@ -311,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="where to write each new text's cluster: .jsonl, .csv or .parquet")
     p.add_argument("--max-model-calls", type=int,
                    help="requests to the chat model for the least certain texts (default: 0.05 per new text, "
-                        "at most 50)")
+                        "at most 10)")
     _add_outlier_options(p, "the share of texts like the run's that may be called outliers")
     p.add_argument("--update", action="store_true",
                    help="the new texts join the run, and outliers that hang together become new clusters (new ids; "
