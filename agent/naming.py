@@ -11,7 +11,7 @@ from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, distinct_spec_schema, name_words, requested_words
 from clusteragent.tools import taxonomy as tx
 
-NAMING_TEXTS = 8  # central texts the model reads to name a group
+NAMING_TEXTS = 6  # central texts the model reads to name a group (each costs its tokens in every naming call)
 
 
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
