@@ -7,8 +7,8 @@
 For each task, a stratified sample of 2 x --half texts (fixed seed) is shuffled and cut in two; the
 agent is fitted on the first half (in memory, --max-model-calls) and `predict` assigns the second with
 its default model budget. Prints one JSON line per task: the V-measure of the fitted half and of the
-assigned half against the gold facet, their gap, the model calls per new text, and the assignment's
-texts per second. With --scale N, it also times, after a fit on --half texts, embedding N other texts
+assigned half against the gold facet, their gap, the assigned half's V without any model call, the
+model calls per new text, and the assignment's texts per second. With --scale N, it also times, after a fit on --half texts, embedding N other texts
 of --scale-task (no cache) against assigning them (embedding included), without and with the model.
 
 With --foreign, the assigned half is mixed with texts of another corpus at 10% and assigned with
@@ -49,8 +49,10 @@ def one_task(task, data_dir, options) -> dict:
     wall = time.perf_counter() - started
     v_fit = v_measure([data.gold[i] for i in fit], agent.labels_)
     v_new = v_measure([data.gold[i] for i in new], result.cluster)
+    classifier_only = agent.predict([data.texts[i] for i in new], max_model_calls=0)
     return {"task": task.name, "fitted": len(fit), "assigned": len(new), "k": agent.result_.k, "v_fitted": v_fit,
             "v_assigned": v_new, "gap": round(v_new - v_fit, 3),
+            "v_assigned_no_model": v_measure([data.gold[i] for i in new], classifier_only.cluster),
             "calls_per_new_text": round(result.run["model_calls"] / len(new), 3),
             "fit_calls": agent.result_.run["model_calls"], "texts_per_s": round(len(new) / wall, 1)}
 
