@@ -114,6 +114,7 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
     if len(live) <= MAX_FLAT:
         return [], tax, {"levels": 1, "why": f"{len(live)} clusters: one level (a top level from {MAX_FLAT + 1})"}
     groups = group_leaves(ctx.vectors, assignment, live)
+    ctx.progress(f"naming {len(groups)} top clusters over {len(live)} clusters")
     calls = ctx.llm.usage.calls + ctx.calls_left(with_top_names=True) if ctx.llm is not None else 0
     names = name_tops(ctx.llm, calls, instruction, facet, ctx.texts, ctx.vectors, assignment, groups, tax,
                       list(tax.names))

@@ -11,6 +11,9 @@ from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, distinct_spec_schema, name_words, requested_words
 from clusteragent.tools import taxonomy as tx
 
+# A name refused twice is given up for the statistical one: at temperature 0 a third answer repeated the
+# second in every case seen (the README's main job: 0 of 4), and each costs a call another group could use.
+NAMING_ATTEMPTS = 2
 NAMING_TEXTS = 6  # central texts the model reads to name a group (each costs its tokens in every naming call)
 
 
@@ -27,7 +30,8 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=list(taken),
                                                     texts=list(texts), shared=list(shared), parts=list(parts))
     try:
-        return llm.decide(messages, distinct_spec_schema(tuple(taken), requested_words(texts), facet), step=step)
+        return llm.decide(messages, distinct_spec_schema(tuple(taken), requested_words(texts), facet), step=step,
+                          attempts=NAMING_ATTEMPTS)
     except ModelError:
         return None
 

@@ -259,8 +259,9 @@ class StructuredLLM:
         return {}
 
     def decide(self, messages: Sequence, schema: type[T], step: str = "", first_reply=None,
-               choice_field: str | None = None) -> T:
-        """One decision: the reply parsed into `schema`, retried with the validation error when invalid.
+               choice_field: str | None = None, attempts: int | None = None) -> T:
+        """One decision: the reply parsed into `schema`, retried with the validation error when invalid
+        (at most `attempts` answers in all, default `max_attempts`).
 
         With `choice_field` (a Literal field), the backend is also asked for token log-probabilities,
         and the result's `choice_scores` holds the log-probability of each allowed value at that
@@ -271,7 +272,8 @@ class StructuredLLM:
         conversation = list(messages)
         error = ""
         bind = self._bind(choice_field)
-        for attempt in range(1, self.max_attempts + 1):
+        attempts = attempts or self.max_attempts
+        for attempt in range(1, attempts + 1):
             reply = first_reply if attempt == 1 and first_reply is not None else self._invoke(conversation, schema, **bind)
             result, answer, error = self._parse(reply, schema, step, attempt)
             if result is not None:
@@ -283,7 +285,7 @@ class StructuredLLM:
                              HumanMessage(content=f"That answer is not valid: {error}. Reply again with only "
                                                   f"a JSON object that matches the {schema.__name__} schema.")]
         raise ModelError(f"the model gave no valid {schema.__name__} for {step or 'a decision'} after "
-                         f"{self.max_attempts} attempts; last error: {error}.")
+                         f"{attempts} attempts; last error: {error}.")
 
     def decide_many(self, requests: Sequence[Sequence], schema: type[T], step: str = "",
                     return_exceptions: bool = False, choice_field: str | None = None) -> list[T | Exception]:

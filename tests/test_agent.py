@@ -305,7 +305,7 @@ def test_a_name_another_group_has_is_refused_and_the_groups_stay_apart():
         assert all(any(w in t for t in members) for w in c["name"].split(" / "))
     assert sum("named by statistics" in n for n in res.run["notes"]) == 2
     refusals = [c for c in model.calls if "is already the name of another group" in c["messages"][-1].content]
-    assert len(refusals) == 2 * 2  # two more attempts for each of the two later groups
+    assert len(refusals) == 2  # one more attempt for each of the two later groups
 
 
 def test_a_refused_name_is_corrected_on_the_retry():
@@ -401,9 +401,9 @@ def test_a_split_counts_every_call_it_makes_against_its_share_of_the_budget():
     target = tx.Cluster(0, "all", "every text")
     plan = plan_split(llm, "Cluster by topic.", "topic", target, TEXTS, vectors, np.arange(len(TEXTS)),
                       taken=["weather"], calls_left=3)
-    # the proposal (1) and one part's name with its two refused retries (3); the second part is not
-    # named once the share is spent (counting one call per name, as before, let it spend 3 more)
-    assert llm.usage.calls == 4
+    # the proposal (1) and one part's name with its refused retry (2); the second part is not named
+    # once the share is spent (counting one call per name, as before, let it spend 2 more)
+    assert llm.usage.calls == 3
     assert plan.labels == {} and plan.specs[1][0] == "all (2)"  # parts from k-means, not from labels
 
 
