@@ -12,7 +12,7 @@ import numpy as np
 
 from clusteragent.hierarchy import broad, parents
 from clusteragent.outliers import outlier_cluster
-from clusteragent.run_folder import atomic_write
+from clusteragent.run_folder import atomic_write, jsonl_bytes
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import Corpus
 
@@ -128,13 +128,11 @@ class ClusterResult:
         """Write assignments.jsonl, clusters.json, run.json and (with_trace) trace.jsonl into `out_dir`."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        lines = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in self.records())
-        atomic_write(out / "assignments.jsonl", lines.encode("utf-8"))
+        atomic_write(out / "assignments.jsonl", jsonl_bytes(self.records()))
         listed = self.clusters + self.top_clusters
         atomic_write(out / "clusters.json", json.dumps(listed, ensure_ascii=False, indent=2).encode("utf-8"))
         if with_trace:
-            trace = "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in self.trace)
-            atomic_write(out / "trace.jsonl", trace.encode("utf-8"))
+            atomic_write(out / "trace.jsonl", jsonl_bytes(self.trace))
         run = dict(self.run, trace_path=str((out / "trace.jsonl").resolve()))
         atomic_write(out / "run.json", json.dumps(run, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
         return out
@@ -172,8 +170,7 @@ def write_table(frame, path: str | Path, format: str | None = None) -> Path:
         frame.to_parquet(buffer, index=False)
         data = buffer.getvalue()
     else:
-        data = "".join(json.dumps(rec, ensure_ascii=False, default=str) + "\n"
-                       for rec in frame.to_dict("records")).encode("utf-8")
+        data = jsonl_bytes(frame.to_dict("records"))
     atomic_write(path, data)
     return path
 

@@ -46,6 +46,11 @@ def _default_mode() -> int:
 FILE_MODE = _default_mode()
 
 
+def jsonl_bytes(records) -> bytes:
+    """One JSON object per line, UTF-8: the run's .jsonl files and the jsonl export."""
+    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode("utf-8")
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file and a rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,8 +241,7 @@ def corpus_digest(corpus: Corpus) -> str:
 def write_session(out: Path, corpus: Corpus, **session) -> None:
     """What a later process needs to resume or refine this run: the thread, the corpus, the options."""
     # The texts themselves, so that resume and refine work whatever happens to the source file.
-    lines = "".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in zip(corpus.ids, corpus.texts))
-    atomic_write(out / CORPUS_COPY, lines.encode("utf-8"))
+    atomic_write(out / CORPUS_COPY, jsonl_bytes({"id": i, "text": t} for i, t in zip(corpus.ids, corpus.texts)))
     session = {"corpus_sha256": corpus_digest(corpus), "n_texts": len(corpus), "source": corpus.source,
                "text_field": corpus.text_field, "id_field": corpus.id_field, **session}
     atomic_write(out / SESSION, json.dumps(session, ensure_ascii=False, indent=2, default=str).encode())
