@@ -191,16 +191,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_assign(args: argparse.Namespace) -> int:
     from clusteragent import ClusterAgent, load_corpus
+    from clusteragent.cli_outputs import output_path
     from clusteragent.errors import ConfigError
     from clusteragent.result import TABLE_FORMATS, write_table
-    from clusteragent.run_folder import run_file_paths
     from clusteragent.run_lock import RunLock
 
-    run_dir, target = Path(args.out_dir), Path(args.out)
+    run_dir = Path(args.out_dir)
+    target = output_path(run_dir, args.out, "", keep=(args.input,))
     if target.suffix.lstrip(".") not in TABLE_FORMATS:
         raise ConfigError(f"--out {target}: give a file ending in .{', .'.join(TABLE_FORMATS)}.")
-    if target.resolve() in run_file_paths(run_dir) | {Path(args.input).resolve()}:
-        raise ConfigError(f"--out {target} would overwrite the run's own files or the input; choose another file.")
     corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
     with RunLock(run_dir, "assign"):
         agent = ClusterAgent.load(run_dir, model=args.model, progress=not args.quiet,

@@ -6,20 +6,23 @@ import argparse
 from pathlib import Path
 
 
-def _output_path(run_dir: Path, given: str | None, default: str) -> Path:
-    """Where report and export write: `given`, or `default` inside the run folder; never one of its own files."""
+def output_path(run_dir: Path, given: str | None, default: str, keep: tuple[str, ...] = ()) -> Path:
+    """Where report, export and assign write: `given`, or `default` inside the run folder; never one of the
+    run's own files, nor a file in `keep` (assign's input)."""
     from clusteragent.errors import ConfigError
     from clusteragent.run_folder import run_file_paths
 
     target = Path(given) if given else run_dir / default
     if target.resolve() in run_file_paths(run_dir):
         raise ConfigError(f"{target} is one of the run's own files; choose another file.")
+    if target.resolve() in {Path(k).resolve() for k in keep}:
+        raise ConfigError(f"{target} is the input; choose another file.")
     return target
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.out_dir)
-    target = _output_path(run_dir, args.html, "report.html")
+    target = output_path(run_dir, args.html, "report.html")
     if target.suffix.lower() not in (".html", ".htm"):
         from clusteragent.errors import ConfigError
 
@@ -39,7 +42,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from clusteragent.result import write_table
 
     run_dir = Path(args.out_dir)
-    target = _output_path(run_dir, args.out, f"export.{args.format}")
+    target = output_path(run_dir, args.out, f"export.{args.format}")
     from clusteragent import ClusterAgent
     from clusteragent.run_lock import RunLock
 

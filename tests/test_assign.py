@@ -73,7 +73,9 @@ def test_assign_on_the_command_line_writes_every_id_once(fitted_run, tmp_path, c
 def test_assign_refuses_to_write_over_the_run(fitted_run, tmp_path, capsys):
     new = write_jsonl(tmp_path / "new.jsonl", NEW)
     assert main(["assign", str(fitted_run), str(new), "--out", str(fitted_run / "assignments.jsonl")]) == 2
-    assert "overwrite" in one_error_line(capsys)
+    assert "one of the run's own files" in one_error_line(capsys)
+    assert main(["assign", str(fitted_run), str(new), "--out", str(new)]) == 2
+    assert "is the input" in one_error_line(capsys)
     assert main(["assign", str(fitted_run), str(new), "--out", str(tmp_path / "a.txt")]) == 2
     assert ".jsonl" in one_error_line(capsys)
 
