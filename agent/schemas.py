@@ -104,26 +104,18 @@ def alike(first: str, second: str) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "",
-                         parts: tuple[str, ...] = ()) -> type[ClusterSpec]:
+def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "") -> type[ClusterSpec]:
     """A ClusterSpec whose name is not alike (see `alike`) any name in `taken` and is a value of `facet`, not the
     facet itself; whose description says which texts belong without restating a facet of several words; and whose
-    name and description never use a word in `requested` (what the texts themselves ask to be named or labelled).
-    For a group made of smaller ones, `parts` are their names: a name alike one of them is refused with a
-    reason of its own (the small model gives a top cluster its largest part's name)."""
-    if not taken and not requested and not facet and not parts:
+    name and description never use a word in `requested` (what the texts themselves ask to be named or labelled)."""
+    if not taken and not requested and not facet:
         return ClusterSpec
     facet_words = telling_words(facet)
     phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
     taken_words = [(t, telling_words(t)) for t in taken]
-    part_words = [(p, telling_words(p)) for p in parts]
 
     def _distinct(cls, v: str) -> str:
         own = telling_words(v)
-        for p, words in part_words:
-            if v.lower() == p.lower() or own == words:
-                raise ValueError(f"{v!r} names only {p!r}, one of the smaller groups this group is made of; give "
-                                 f"a broader name that covers all of them: {', '.join(parts)}")
         for t, words in taken_words:
             if v.lower() == t.lower():
                 raise ValueError(f"{v!r} is already the name of another group; give a name that sets this group apart")

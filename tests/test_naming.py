@@ -39,17 +39,6 @@ def test_the_model_is_refused_a_name_alike_a_taken_one_or_the_facet_itself_with_
     assert spec(name="Other", description="Queries that fit no other group.").name == "Other"
 
 
-def test_a_top_cluster_named_like_one_of_its_parts_is_refused_with_a_reason_that_asks_for_a_broader_name():
-    parts = ("Credit management", "Banking", "Lost cards")
-    spec = distinct_spec_schema(parts + ("Weather",), (), "domain of life", parts)
-    with pytest.raises(ValidationError, match="names only 'Banking', one of the smaller groups") as refused:
-        spec(name="banking", description="Questions about bank accounts.")
-    assert "covers all of them: Credit management, Banking, Lost cards" in str(refused.value)
-    with pytest.raises(ValidationError, match="already the name of another group"):  # the usual reason
-        spec(name="Weather", description="Forecasts.")
-    assert spec(name="Money", description="Questions about bank accounts, credit and cards.").name == "Money"
-
-
 def test_a_word_every_name_shares_is_left_out_unless_that_empties_or_repeats_a_name():
     tax = tx.Taxonomy.from_specs([("Airline delays", ""), ("airline refunds", ""), ("Lost airline bags", "")])
     renamed, audit = without_shared_words(tax)
