@@ -77,12 +77,22 @@ def top_calls(vectors: np.ndarray, assignment: np.ndarray, ids: list[int]) -> in
     return sum(len(group) > 1 for group in group_leaves(vectors, assignment, ids))
 
 
+def spread_members(vectors: np.ndarray, assignment: np.ndarray, children: list[int], n: int) -> np.ndarray:
+    """`n` texts that show every part of a top cluster: the most central text of each of its clusters, largest
+    first, then the second most central of each, and so on. (The top's own most central texts all came
+    from its largest cluster, whose name the model then gave the top.)"""
+    members = [np.flatnonzero(assignment == c) for c in children]
+    ranked = [tx.central_members(vectors, m, n) for m in sorted(members, key=len, reverse=True)]
+    rounds = [r[i] for i in range(n) for r in ranked if i < len(r)]
+    return np.asarray(rounds[:n], dtype=np.int64)
+
+
 def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], vectors: np.ndarray,
               assignment: np.ndarray, groups: list[list[int]], tax: tx.Taxonomy, taken: list[str]) -> list[dict]:
     """A name, an inclusion rule and who named it for each group of leaves: the model, shown the group's
     central texts and its clusters' names, within `calls`; its only cluster's name for a group of one; the
     distinctive words (marked "statistics") where the model gives nothing valid."""
-    from clusteragent.naming import fallback_name, name_members, unrequested
+    from clusteragent.naming import NAMING_TEXTS, fallback_name, name_group, unrequested
     from clusteragent.tools.features import distinctive_words
 
     top_of = {leaf: n for n, group in enumerate(groups) for leaf in group}
@@ -95,8 +105,9 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
         if len(group) == 1:  # a top of one cluster is that cluster, one level up
             spec, named_by = tax.by_id(group[0]), "its only cluster"
         elif llm is not None and calls - llm.usage.calls > 0:
-            spec = name_members(llm, instruction, facet, texts, vectors, rows, taken, step="name_top_cluster",
-                                parts=[tax.by_id(c).name for c in group])
+            shown = [texts[r] for r in spread_members(vectors, assignment, group, NAMING_TEXTS)]
+            spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster",
+                              parts=[tax.by_id(c).name for c in group])
             named_by = "model" if spec is not None else named_by
         if spec is None:
             spec = fallback_name(unrequested(words.get(n, []), [texts[r] for r in rows]), taken)

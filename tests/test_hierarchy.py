@@ -225,3 +225,19 @@ def test_naming_the_leaves_keeps_calls_for_the_top_level():
     assert result.run["model_calls"] <= 12
     kept = [e for e in result.run["decisions"] if e.get("step") == "cluster_view"][0]["calls_kept_for_top_names"]
     assert kept == len(result.top_clusters)
+
+
+def test_a_top_cluster_is_shown_to_the_model_by_texts_of_every_one_of_its_clusters():
+    from clusteragent.hierarchy import spread_members
+
+    vectors, assignment, _ = themed_leaves(themes=1, leaves_per_theme=3, per_leaf=12)
+    assignment = assignment.copy()
+    assignment[np.flatnonzero(assignment == 2)[:8]] = 0  # leaf 0 the largest (20 texts), leaf 2 the smallest (4)
+    shown = spread_members(vectors, assignment, [2, 1, 0], 6)
+    assert len(shown) == 6 and [int(assignment[r]) for r in shown] == [0, 1, 2, 0, 1, 2]
+
+    def most_central(leaf):  # brute force: the member closest to the leaf's mean direction
+        rows = np.flatnonzero(assignment == leaf)
+        return rows[np.argmax(vectors[rows] @ vectors[rows].mean(axis=0))]
+    assert list(shown[:3]) == [most_central(0), most_central(1), most_central(2)]
+    assert len(spread_members(vectors, assignment, [0, 1, 2], 2)) == 2  # fewer texts than clusters: the largest

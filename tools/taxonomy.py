@@ -207,13 +207,13 @@ def remap_labels(labels: dict[str, int], entry: dict, part_labels: dict[str, int
 
 
 def central_members(vectors: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    """The `n` of `rows` closest to their mean direction, closest first; all of them, in the order
-    given, when there are `n` or fewer."""
+    """The `n` of `rows` closest to their mean direction (all of them when there are `n` or fewer), closest
+    first."""
     rows = np.asarray(rows, dtype=np.int64)
-    if len(rows) <= n:
+    if len(rows) == 0:
         return rows
     centre = vectors[rows].mean(axis=0)
-    return rows[np.argsort(-(vectors[rows] @ centre))[:n]]
+    return rows[np.argsort(-(vectors[rows] @ centre), kind="stable")[:n]]
 
 
 def drop_empty(assignment: np.ndarray, taxonomy: Taxonomy) -> tuple[Taxonomy, list[str]]:
