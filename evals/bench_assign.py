@@ -8,8 +8,9 @@ For each task, a stratified sample of 2 x --half texts (fixed seed) is shuffled 
 agent is fitted on the first half (in memory, --max-model-calls) and `predict` assigns the second with
 its default model budget. Prints one JSON line per task: the V-measure of the fitted half and of the
 assigned half against the gold facet, their gap, the assigned half's V without any model call, the
-model calls per new text, and the assignment's texts per second. With --scale N, it also times, after a fit on --half texts, embedding N other texts
-of --scale-task (no cache) against assigning them (embedding included), without and with the model.
+model calls per new text, and the assignment's texts per second. With --scale N, it also times, after a
+fit on --half texts, embedding N other texts of --scale-task (no cache) against assigning them (embedding
+included), without and with the model, and scores both assignments.
 
 With --foreign, the assigned half is mixed with texts of another corpus at 10% and assigned with
 outliers on: the share of foreign texts flagged as outliers, and of the task's own. With --holdout K,

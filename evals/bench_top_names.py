@@ -1,0 +1,54 @@
+"""Name the top level of a finished run again: how many top clusters the model names, in how many calls.
+
+    python -m clusteragent.evals.bench_top_names RUN_DIR [--model SPEC]
+
+Loads the run folder, groups its clusters into top clusters as the run does, and asks the chat model
+(default: the embedded one) for every top of two or more clusters with no budget limit. Prints one JSON
+object: the tops, how many the model named, its calls, the seconds, the names, and each refused answer
+with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    import numpy as np
+
+    from clusteragent import ClusterAgent
+    from clusteragent.hierarchy import group_leaves, name_tops
+    from clusteragent.models import load_chat_model
+    from clusteragent.structured import StructuredLLM
+    from clusteragent.tools import taxonomy as tx
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--model", default=None, help="chat model spec (default: the embedded default)")
+    options = parser.parse_args(argv)
+
+    agent = ClusterAgent.load(options.run_dir)
+    state, result = agent.state_, agent.result_
+    tax = tx.Taxonomy.from_state(state)
+    assignment = np.asarray(result.cluster)
+    live = [c.id for c in tax.clusters if (assignment == c.id).any()]
+    groups = group_leaves(agent.vectors_, assignment, live)
+    trace: list[dict] = []
+    llm = StructuredLLM(load_chat_model(options.model), trace=trace)
+    started = time.perf_counter()
+    named = name_tops(llm, 10**6, state["instruction"], state.get("facet", ""), result.texts, agent.vectors_,
+                      assignment, groups, tax, list(tax.names))
+    broad = [n for g, n in zip(groups, named) if len(g) > 1]
+    print(json.dumps({"tops": len(broad), "named_by_model": sum(n["named_by"] == "model" for n in broad),
+                      "calls": llm.usage.calls, "seconds": round(time.perf_counter() - started, 1),
+                      "names": [n["name"] for n in broad],
+                      "refused": [{"answer": e["answer"][:80], "reason": (e["error"] or "")[:160]}
+                                  for e in trace if e.get("error")]}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
