@@ -89,8 +89,8 @@ def spread_members(vectors: np.ndarray, assignment: np.ndarray, children: list[i
 
 def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], vectors: np.ndarray,
               assignment: np.ndarray, groups: list[list[int]], tax: tx.Taxonomy, taken: list[str]) -> list[dict]:
-    """A name, an inclusion rule and who named it for each group of leaves: the model, shown the group's
-    central texts and its clusters' names, within `calls`; its only cluster's name for a group of one; the
+    """A name, an inclusion rule and who named it for each group of leaves: the model, shown texts of each of
+    its clusters (spread_members) and their names, within `calls`; its only cluster's name for a group of one; the
     distinctive words (marked "statistics") where the model gives nothing valid."""
     from clusteragent.naming import NAMING_TEXTS, fallback_name, name_group, unrequested
     from clusteragent.tools.features import distinctive_words
