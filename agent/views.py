@@ -158,9 +158,7 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         ctx.top_names = min(max(0, ctx.calls_left()), top_calls(ctx.vectors, groups, list(range(k))))
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
-    bar = tqdm(total=k, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False)
-    for g in order:
-        bar.update(1)
+    for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
         spec = voted_name(shown[int(g)], votes, listed, tax.names) if shown else None
         if spec is None and ctx.calls_left() > 0:
             shared = traits.get(int(g), [])
@@ -173,7 +171,6 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
             notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name (or no calls were left)')
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         assignment[groups == g] = cid
-    bar.close()
     trace.append({"step": "cluster_view", "view": view_name, "k": k, "clusters": tax.names,
                   "calls_kept_for_top_names": ctx.top_names})
     return {"trace": trace, "notes": notes, **tax.as_state(),

@@ -34,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     state, result = agent.state_, agent.result_
     tax = tx.Taxonomy.from_state(state)
     assignment = np.asarray(result.cluster)
-    live = [c.id for c in tax.clusters if (assignment == c.id).any()]
-    groups = group_leaves(agent.vectors_, assignment, live)
+    groups = group_leaves(agent.vectors_, assignment, tax.ids)  # as build_tops groups them (empty ones left out)
     trace: list[dict] = []
     llm = StructuredLLM(load_chat_model(options.model), trace=trace)
     started = time.perf_counter()
