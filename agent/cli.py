@@ -80,11 +80,30 @@ def cmd_embed(args: argparse.Namespace) -> int:
     embedder = Embedder.from_settings(settings, make_executor(args.executor, args.ray_address))
     t0 = time.perf_counter()
     vectors, stats = embedder.embed(corpus.texts)
+    if args.instruction:
+        from clusteragent.tools.instruct import conditioned
+
+        vectors = conditioned(vectors, args.instruction, embedder, args.head)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, vectors)
     source = "cache" if stats.computed == 0 else f"{stats.texts_per_second:.0f} texts/s, {stats.precision}"
     print(f"wrote {out}: {vectors.shape[0]} x {vectors.shape[1]} float32 ({source}; "
           f"{time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+    return 0
+
+
+def cmd_train_embedder(args: argparse.Namespace) -> int:
+    from clusteragent.evals.tasks import default_data_dir
+    from clusteragent.tools.embeddings import Embedder
+    from clusteragent.training.embedder import TrainConfig, train
+
+    given = {"steps": args.steps, "max_texts": args.max_texts}
+    config = TrainConfig(str(Path(args.data_dir) if args.data_dir else default_data_dir()), exclude=args.exclude,
+                         seed=args.seed, **{k: v for k, v in given.items() if v is not None})
+    embedder = Embedder.from_settings(_settings(args))
+    embedder.progress = False  # one bar, the training's
+    path = train(config, args.out, embedder, progress=not args.quiet)
+    print(f"wrote {path} and its card", file=sys.stderr)
     return 0
 
 
@@ -258,8 +277,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="embed a corpus into an (N, d) .npy array (rows in input order)")
     _add_corpus_options(p)
     _add_embedding_options(p)
+    p.add_argument("--instruction", help="give the instruction-conditioned vectors for this instruction "
+                   "(the trained head over the sentence embedding)")
+    p.add_argument("--head", help="with --instruction: a head folder written by train-embedder (default: packaged)")
     p.add_argument("--out", required=True, help="output .npy file")
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("train-embedder", help="train the instruction-conditioned head on labelled corpora (CPU)")
+    p.add_argument("--out", required=True, help="folder for the head, its card and the resumable checkpoint")
+    p.add_argument("--data-dir", help="folder of CORPUS/data.jsonl files (default: the shared data folder)")
+    p.add_argument("--exclude", nargs="*", default=[], help="corpora to leave out")
+    p.add_argument("--steps", type=int, help="optimisation steps")
+    p.add_argument("--max-texts", type=int, help="texts sampled per corpus")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train_embedder)
 
     p = sub.add_parser("run", help="cluster a corpus by an instruction and write the result to --out")
     _add_corpus_options(p)
