@@ -29,7 +29,8 @@ class TrainConfig:
     steps: int = 3000
     batch: int = 256
     classes_per_batch: int = 32
-    hidden: int = 512
+    hidden: int = 512  # width of the instruction-shifted MLP; 0 leaves only the gate and the linear map
+    free_linear: bool = True  # False keeps the linear map the identity: the head only reweights dimensions
     temperature: float = 0.1
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -127,7 +128,11 @@ def train(config: TrainConfig, out: str | Path, embedder, progress: bool = True)
     d = next(iter(data.vectors.values())).shape[1]
     torch.manual_seed(config.seed)
     module = build_module(d, config.hidden)
-    optimiser = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if not config.free_linear:
+        module.W1.requires_grad_(False)
+        module.b1.requires_grad_(False)
+    optimiser = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     step = 0
     checkpoint = out / CHECKPOINT
