@@ -216,7 +216,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     from clusteragent.run_lock import RunLock
 
     run_dir = Path(args.out_dir)
-    target = output_path(run_dir, args.out, "", keep=(args.input,))
+    target = output_path(run_dir, args.out, keep=(args.input,))
     if target.suffix.lstrip(".") not in TABLE_FORMATS:
         raise ConfigError(f"--out {target}: give a file ending in .{', .'.join(TABLE_FORMATS)}.")
     corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)

@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 
 
-def output_path(run_dir: Path, given: str | None, default: str, keep: tuple[str, ...] = ()) -> Path:
-    """Where report, export and assign write: `given`, or `default` inside the run folder; never one of the
-    run's own files, nor a file in `keep` (assign's input)."""
+def output_path(run_dir: Path, given: str | None, default: str | None = None, keep: tuple[str, ...] = ()) -> Path:
+    """Where report, export and assign write: `given`, or `default` inside the run folder (assign has none:
+    its --out is required); never one of the run's own files, nor a file in `keep` (assign's input)."""
     from clusteragent.errors import ConfigError
     from clusteragent.run_folder import run_file_paths
 
+    if not given and not default:
+        raise ConfigError("give an output file.")
     target = Path(given) if given else run_dir / default
     if target.resolve() in run_file_paths(run_dir):
         raise ConfigError(f"{target} is one of the run's own files; choose another file.")
