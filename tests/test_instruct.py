@@ -153,3 +153,34 @@ def test_an_interrupted_training_resumes_to_the_same_weights(data_dir, tmp_path,
     resumed = InstructHead.load(trainer.train(config, tmp_path / "resumed", HashEmbedder(), progress=False).parent)
     for name in PARAMETERS:
         assert np.array_equal(whole.weights[name], resumed.weights[name]), name
+
+
+def test_cli_trains_a_head_and_embeds_with_it(tmp_path, capsys):
+    """train-embedder and embed --instruction with the packaged sentence model, on a tiny corpus."""
+    from clusteragent.cli import main
+
+    data = tmp_path / "data" / "reviews"
+    data.mkdir(parents=True)
+    rows = [{"id": str(i), "text": f"{['The hotel', 'The flight', 'The meal'][i % 3]} was "
+             f"{['wonderful', 'awful'][i % 2]} number {i}.",
+             "labels": {"topic": ["hotel", "flight", "meal"][i % 3], "sentiment": ["good", "bad"][i % 2]}}
+            for i in range(36)]
+    (data / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    head = tmp_path / "head"
+    assert main(["train-embedder", "--out", str(head), "--data-dir", str(tmp_path / "data"), "--steps", "20",
+                 "--quiet"]) == 0
+    card = json.loads((head / "instruct_head.json").read_text())
+    assert card["tasks"] == ["reviews:sentiment", "reviews:topic"] and card["config"]["steps"] == 20
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in rows[:6]))
+    plain, instructed = tmp_path / "plain.npy", tmp_path / "instructed.npy"
+    assert main(["embed", str(corpus), "--out", str(plain), "--quiet"]) == 0
+    assert main(["embed", str(corpus), "--out", str(instructed), "--quiet", "--instruction", "by sentiment",
+                 "--head", str(head)]) == 0
+    a, b = np.load(plain), np.load(instructed)
+    assert a.shape == b.shape == (6, 384)
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-4) and not np.allclose(a, b, atol=1e-3)
+    capsys.readouterr()
+    assert main(["embed", str(corpus), "--out", str(instructed), "--quiet", "--instruction", "by sentiment",
+                 "--head", str(tmp_path / "nowhere")]) == 2
+    assert "train-embedder" in capsys.readouterr().err

@@ -24,7 +24,7 @@ def test_wheel_has_only_the_clusteragent_namespace(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"clusteragent"}
-    for sub in ("tools", "prompts", "evals"):
+    for sub in ("tools", "prompts", "evals", "training"):
         assert f"clusteragent/{sub}/__init__.py" in names
     assert "clusteragent/data/clinc150_sample.jsonl" in names
     assert "clusteragent/data/ATTRIBUTION.md" in names
