@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--head", help="evaluate this trained head on every held-out corpus instead of training")
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
     p.add_argument("--max-texts", type=int, default=TrainConfig.max_texts)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--hidden", type=int, default=TrainConfig.hidden, help="0: the gate and linear map only")
+    p.add_argument("--fixed-linear", action="store_true", help="keep the linear map the identity")
+    p.add_argument("--preserve", type=float, default=TrainConfig.preserve,
+                   help="weight of the penalty on changing the plain embedding's similarities")
     p.add_argument("--eval-docs", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--heads-dir", type=Path, help="keep each fold's head here (default: a temporary folder)")
@@ -79,10 +84,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 folder = (args.heads_dir or Path(tmp)) / f"without-{corpus}"
                 config = TrainConfig(str(data_dir), exclude=[corpus], steps=args.steps, max_texts=args.max_texts,
-                                     seed=args.seed)
+                                     lr=args.lr, hidden=args.hidden, free_linear=not args.fixed_linear,
+                                     preserve=args.preserve, seed=args.seed)
                 head = InstructHead.load(Path(train(config, folder, embedder, progress=False)).parent)
             for row in evaluate(head, corpus, embedder, data_dir, args.eval_docs, args.seed):
-                row.update(held_out=corpus, steps=args.steps, seed=args.seed, trained=not args.head)
+                row.update(held_out=corpus, steps=args.steps, lr=args.lr, hidden=args.hidden,
+                           fixed_linear=args.fixed_linear, preserve=args.preserve, seed=args.seed,
+                           trained=not args.head)
                 all_rows.append(row)
                 print(f"{row['task']:36s} k={row['k']:3d}  minilm {row['minilm']:.3f}  prefixed "
                       f"{row['prefixed']:.3f}  head {row['head']:.3f}  ({row['head'] - row['minilm']:+.3f})",

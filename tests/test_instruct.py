@@ -121,7 +121,7 @@ def test_a_head_that_does_not_match_its_checksum_or_model_is_refused(tmp_path):
 
 def test_training_makes_the_weak_facet_followable_and_keeps_the_strong_one(data_dir, tmp_path):
     config = trainer.TrainConfig(str(data_dir), steps=300, batch=64, classes_per_batch=8, hidden=32, lr=1e-2,
-                                 checkpoint_every=50)
+                                 preserve=0.0, checkpoint_every=50)
     head = InstructHead.load(trainer.train(config, tmp_path / "head", HashEmbedder(), progress=False).parent)
     assert head.card["tasks"] == ["reviews:sentiment", "reviews:topic"]
     sample = load_sample(data_dir, "reviews", 240, seed=0)
@@ -132,6 +132,22 @@ def test_training_makes_the_weak_facet_followable_and_keeps_the_strong_one(data_
     assert _v(x, sentiment) < 0.1  # the plain vectors follow topic
     assert _v(head.apply(x, q_sentiment), sentiment) > 0.5
     assert _v(head.apply(x, q_topic), topic) > 0.9
+
+
+def test_the_preserving_penalty_keeps_the_plain_geometry_where_the_facet_does_not_ask_to_move(data_dir, tmp_path):
+    import torch
+
+    sample = load_sample(data_dir, "reviews", 240, seed=0)
+    x = HashEmbedder().embed(sample.texts)[0]
+    q_topic = HashEmbedder().embed(["What is each one about?"])[0][0]
+    change = {}
+    for weight in (0.0, 50.0):
+        config = trainer.TrainConfig(str(data_dir), steps=200, batch=64, classes_per_batch=8, hidden=32, lr=1e-2,
+                                     preserve=weight)
+        head = InstructHead.load(trainer.train(config, tmp_path / str(weight), HashEmbedder(), progress=False).parent)
+        z = torch.from_numpy(head.apply(x, q_topic))
+        change[weight] = float(trainer.geometry_change(z, torch.from_numpy(x)))
+    assert change[50.0] < change[0.0] / 3
 
 
 def test_an_interrupted_training_resumes_to_the_same_weights(data_dir, tmp_path, monkeypatch):

@@ -32,6 +32,9 @@ class TrainConfig:
     hidden: int = 512  # width of the instruction-shifted MLP; 0 leaves only the gate and the linear map
     free_linear: bool = True  # False keeps the linear map the identity: the head only reweights dimensions
     temperature: float = 0.1
+    # weight of a penalty on changing the batch's cosine similarities from the plain embedding's: a
+    # corpus the head never saw keeps its own structure unless the instruction's facet pulls it apart
+    preserve: float = 50.0
     lr: float = 2e-3
     weight_decay: float = 1e-4
     seed: int = 0
@@ -102,6 +105,11 @@ def supcon_loss(z, labels, temperature: float):
     return -mean_pos.mean()
 
 
+def geometry_change(z, x):
+    """Mean squared change of the pairwise cosine similarities from x to z."""
+    return ((z @ z.T - x @ x.T) ** 2).mean()
+
+
 def draw_batch(rng: np.random.Generator, codes: np.ndarray, batch: int, classes: int) -> np.ndarray:
     """Row indices: up to `classes` values at random, an equal share of the batch from each."""
     values = np.unique(codes)
@@ -155,8 +163,11 @@ def train(config: TrainConfig, out: str | Path, embedder, progress: bool = True)
             rows = draw_batch(rng, codes, config.batch, config.classes_per_batch)
             options = data.instructions[task.name]
             q = torch.from_numpy(data.instruction_vectors[options[rng.integers(len(options))]])
-            z = module(x_all[task.corpus][rows], q)
+            x = x_all[task.corpus][rows]
+            z = module(x, q)
             loss = supcon_loss(z, torch.from_numpy(codes[rows]), config.temperature)
+            if config.preserve:
+                loss = loss + config.preserve * geometry_change(z, x)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
