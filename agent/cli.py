@@ -73,6 +73,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix != ".npy":
         raise ConfigError(f"--out {out}: give a .npy file name.")
+    if args.head and not args.instruction:
+        raise ConfigError("--head conditions the vectors on an instruction: give --instruction too.")
     corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
     from clusteragent.executors import make_executor
 
@@ -89,21 +91,6 @@ def cmd_embed(args: argparse.Namespace) -> int:
     source = "cache" if stats.computed == 0 else f"{stats.texts_per_second:.0f} texts/s, {stats.precision}"
     print(f"wrote {out}: {vectors.shape[0]} x {vectors.shape[1]} float32 ({source}; "
           f"{time.perf_counter() - t0:.1f}s)", file=sys.stderr)
-    return 0
-
-
-def cmd_train_embedder(args: argparse.Namespace) -> int:
-    from clusteragent.evals.tasks import default_data_dir
-    from clusteragent.tools.embeddings import Embedder
-    from clusteragent.training.embedder import TrainConfig, train
-
-    given = {"steps": args.steps, "max_texts": args.max_texts}
-    config = TrainConfig(str(Path(args.data_dir) if args.data_dir else default_data_dir()), exclude=args.exclude,
-                         seed=args.seed, **{k: v for k, v in given.items() if v is not None})
-    embedder = Embedder.from_settings(_settings(args))
-    embedder.progress = False  # one bar, the training's
-    path = train(config, args.out, embedder, progress=not args.quiet)
-    print(f"wrote {path} and its card", file=sys.stderr)
     return 0
 
 
@@ -267,6 +254,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from clusteragent import __version__
     from clusteragent.cli_outputs import add_output_commands
+    from clusteragent.training.cli import add_train_command
 
     parser = argparse.ArgumentParser(prog="clusteragent",
                                      description="Cluster a corpus the way an instruction asks.")
@@ -283,15 +271,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npy file")
     p.set_defaults(func=cmd_embed)
 
-    p = sub.add_parser("train-embedder", help="train the instruction-conditioned head on labelled corpora (CPU)")
-    p.add_argument("--out", required=True, help="folder for the head, its card and the resumable checkpoint")
-    p.add_argument("--data-dir", help="folder of CORPUS/data.jsonl files (default: the shared data folder)")
-    p.add_argument("--exclude", nargs="*", default=[], help="corpora to leave out")
-    p.add_argument("--steps", type=int, help="optimisation steps")
-    p.add_argument("--max-texts", type=int, help="texts sampled per corpus")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train_embedder)
 
     p = sub.add_parser("run", help="cluster a corpus by an instruction and write the result to --out")
     _add_corpus_options(p)
@@ -353,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_assign)
 
     add_output_commands(sub, _add_timeout_option)
+    add_train_command(sub)
 
     p = sub.add_parser("eval", help="benchmark the agent against baselines on labelled corpora")
     p.add_argument("--suite", help="a task suite: dev (every corpus and facet) or agent")

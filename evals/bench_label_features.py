@@ -8,6 +8,10 @@ to every text, and the V-measure against the gold facet is printed for each feat
 embeddings, the character n-gram and layout views (`tools/features.py`), embeddings with character
 n-grams, and all three side by side (what the agent uses for facets other than topic). Mean over
 three seeds.
+
+With --heads-dir (a folder of `without-CORPUS` heads, as `bench_instruct --heads-dir` keeps them), the
+embeddings conditioned on the task's instruction by the head trained without the task's corpus are
+measured too, alone and in place of the embeddings among all three.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--labels", type=int, default=40)
     ap.add_argument("--noise", type=float, default=0.3, help="share of labels replaced by a random class")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--heads-dir", help="folder of without-CORPUS instruction heads (leave-one-corpus-out)")
     args = ap.parse_args(argv)
 
     embedder = Embedder(progress=False)
@@ -42,6 +47,13 @@ def main(argv: list[str] | None = None) -> None:
         views = {"embeddings": vectors, "characters": characters, "layout": layout,
                  "embeddings+characters": np.hstack([vectors, characters]),
                  "all": np.hstack([vectors, characters, layout])}
+        if args.heads_dir:
+            from pathlib import Path
+
+            from clusteragent.tools.instruct import conditioned
+
+            instructed = conditioned(vectors, task.instruction, embedder, Path(args.heads_dir) / f"without-{task.corpus}")
+            views.update({"conditioned": instructed, "all, conditioned": np.hstack([instructed, characters, layout])})
         scores = {name: [] for name in views}
         for seed in range(args.seeds):
             rng = np.random.default_rng(seed)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,3 +202,14 @@ def test_cli_trains_a_head_and_embeds_with_it(tmp_path, capsys):
     assert main(["embed", str(corpus), "--out", str(instructed), "--quiet", "--instruction", "by sentiment",
                  "--head", str(tmp_path / "nowhere")]) == 2
     assert "train-embedder" in capsys.readouterr().err
+    assert main(["embed", str(corpus), "--out", str(instructed), "--quiet", "--head", str(head)]) == 2
+    assert "give --instruction" in capsys.readouterr().err
+
+
+def test_the_packaged_head_loads_over_the_packaged_sentence_model():
+    from clusteragent.tools.embeddings import Embedder
+
+    head = InstructHead.load()
+    assert head.base_model == Embedder().model_id
+    assert (Path(str(files("clusteragent.tools") / "data")) / "instruct_head.npz").stat().st_size <= 20 * 2**20
+    assert head.weights["W1"].shape == (384, 384)

@@ -28,6 +28,7 @@ def test_wheel_has_only_the_clusteragent_namespace(wheel):
         assert f"clusteragent/{sub}/__init__.py" in names
     assert "clusteragent/data/clinc150_sample.jsonl" in names
     assert "clusteragent/data/ATTRIBUTION.md" in names
+    assert {"clusteragent/tools/data/instruct_head.npz", "clusteragent/tools/data/instruct_head.json"} <= set(names)
 
 
 def test_entry_point_is_declared(wheel):

@@ -108,7 +108,6 @@ def load_sample(data_dir: Path, corpus: str, max_texts: int, seed: int) -> Corpu
     present where room allows), with the labels of every facet the records all carry."""
     from clusteragent.evals.tasks import stratified_sample
 
-    records = []
     with open(Path(data_dir) / corpus / "data.jsonl", encoding="utf-8") as f:
         records = [json.loads(line) for line in f if line.strip()]
     facets = [k for k in records[0].get("labels", {}) if all(k in r.get("labels", {}) for r in records)]
