@@ -50,11 +50,14 @@ class Prepared:
     instruction_vectors: dict[str, np.ndarray]  # instruction -> (d,)
 
 
-def prepare(config: TrainConfig, embedder) -> Prepared:
-    """Sample every corpus not excluded, embed its texts and every task's instructions."""
+def prepare(config: TrainConfig, embedder, progress: bool = False) -> Prepared:
+    """Sample every corpus not excluded, embed its texts and every task's instructions (a bar counts the
+    corpora: with an empty embedding cache this is most of the training's time)."""
+    from tqdm.auto import tqdm
+
     names = [c for c in corpora(Path(config.data_dir)) if c not in set(config.exclude)]
     samples, vectors = {}, {}
-    for name in names:
+    for name in tqdm(names, desc="embed corpora", unit="corpus", disable=not progress):
         sample = load_sample(Path(config.data_dir), name, config.max_texts, config.seed)
         samples[name] = sample
         log.info("embedding %d texts of %s", len(sample.texts), name)
@@ -132,7 +135,7 @@ def train(config: TrainConfig, out: str | Path, embedder, progress: bool = True)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    data = prepare(config, embedder)
+    data = prepare(config, embedder, progress)
     d = next(iter(data.vectors.values())).shape[1]
     torch.manual_seed(config.seed)
     module = build_module(d, config.hidden)
