@@ -271,7 +271,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npy file")
     p.set_defaults(func=cmd_embed)
 
-
     p = sub.add_parser("run", help="cluster a corpus by an instruction and write the result to --out")
     _add_corpus_options(p)
     p.add_argument("--instruction", required=True, help="how to cluster, e.g. 'by the customer\'s intent'")

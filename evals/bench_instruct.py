@@ -38,11 +38,10 @@ def evaluate(head, corpus: str, embedder, data_dir: Path, eval_docs: int, seed: 
     for task in [t for t in load_suite("dev") if t.corpus == corpus]:
         data = load_task(task, data_dir, eval_docs, seed=seed + 1)
         x = embedder.embed(data.texts)[0]
-        q = embedder.embed([task.instruction])[0][0]
         prefixed = embedder.embed([f"{task.instruction} {t}" for t in data.texts])[0]
         rows.append({"task": task.name, "n": len(data.texts), "k": len(set(data.gold)),
                      "minilm": kmeans_v(x, data.gold, seed), "prefixed": kmeans_v(prefixed, data.gold, seed),
-                     "head": kmeans_v(head.apply(x, q), data.gold, seed)})
+                     "head": kmeans_v(head.condition(x, task.instruction, embedder), data.gold, seed)})
     return rows
 
 
@@ -77,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     embedder.progress = False
     holdout = args.holdout or corpora(data_dir)
     all_rows = []
+    given = InstructHead.load(args.head) if args.head else None
     with tempfile.TemporaryDirectory() as tmp:
         for corpus in holdout:
-            if args.head:
-                head = InstructHead.load(args.head)
+            if given is not None:
+                head = given
             else:
                 folder = (args.heads_dir or Path(tmp)) / f"without-{corpus}"
                 config = TrainConfig(str(data_dir), exclude=[corpus], steps=args.steps, max_texts=args.max_texts,

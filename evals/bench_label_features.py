@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -48,8 +49,6 @@ def main(argv: list[str] | None = None) -> None:
                  "embeddings+characters": np.hstack([vectors, characters]),
                  "all": np.hstack([vectors, characters, layout])}
         if args.heads_dir:
-            from pathlib import Path
-
             from clusteragent.tools.instruct import conditioned
 
             instructed = conditioned(vectors, task.instruction, embedder, Path(args.heads_dir) / f"without-{task.corpus}")

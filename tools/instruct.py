@@ -26,17 +26,12 @@ from clusteragent.errors import ModelError
 WEIGHTS = "instruct_head.npz"
 CARD = "instruct_head.json"
 PARAMETERS = ("G", "g0", "W1", "b1", "W2", "W3", "b3", "F")
-INSTRUCT_ALIASES = {"instruct", "instruct-minilm"}
 
 
 def _gelu(a: np.ndarray) -> np.ndarray:
     from scipy.special import erf
 
     return 0.5 * a * (1.0 + erf(a / np.sqrt(2.0)))
-
-
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-a))
 
 
 @dataclass
@@ -67,9 +62,11 @@ class InstructHead:
 
     def apply(self, x: np.ndarray, q: np.ndarray, batch: int = 8192) -> np.ndarray:
         """The conditioned unit vectors of text vectors x (n, d) under one instruction vector q (d,)."""
+        from scipy.special import expit
+
         w = self.weights
         q = np.asarray(q, dtype=np.float32).reshape(-1)
-        gate = 2.0 * _sigmoid(w["G"] @ q + w["g0"])
+        gate = 2.0 * expit(w["G"] @ q + w["g0"])
         shift = w["F"] @ q + w["b3"]
         out = np.empty((len(x), w["W1"].shape[0]), dtype=np.float32)
         for start in range(0, len(x), batch):
@@ -77,6 +74,15 @@ class InstructHead:
             z = h @ w["W1"].T + _gelu(h @ w["W3"].T + shift) @ w["W2"].T + w["b1"]
             out[start:start + batch] = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
         return out
+
+    def condition(self, vectors: np.ndarray, instruction: str, embedder) -> np.ndarray:
+        """`vectors` (from `embedder`) conditioned on `instruction`. Refuses an embedder other than the one
+        the head was trained over: its vectors would mean nothing to the head."""
+        if self.base_model != embedder.model_id:
+            raise ModelError(f"the instruction head was trained over {self.base_model!r}, not "
+                             f"{embedder.model_id!r}; embed with that model or train a head over this one "
+                             "(clusteragent train-embedder).")
+        return self.apply(vectors, embedder.embed([instruction])[0][0])
 
 
 def save_head(folder: str | Path, weights: dict[str, np.ndarray], card: dict) -> Path:
@@ -91,11 +97,5 @@ def save_head(folder: str | Path, weights: dict[str, np.ndarray], card: dict) ->
 
 
 def conditioned(vectors: np.ndarray, instruction: str, embedder, head_dir: str | Path | None = None) -> np.ndarray:
-    """`vectors` (from `embedder`) conditioned on `instruction` by the head in `head_dir` (default: packaged).
-    Refuses a head trained over another sentence model: its vectors would mean nothing to it."""
-    head = InstructHead.load(head_dir)
-    if head.base_model != embedder.model_id:
-        raise ModelError(f"the instruction head was trained over {head.base_model!r}, not {embedder.model_id!r}; "
-                         "embed with that model or train a head over this one (clusteragent train-embedder).")
-    q = embedder.embed([instruction])[0][0]
-    return head.apply(vectors, q)
+    """`vectors` (from `embedder`) conditioned on `instruction` by the head in `head_dir` (default: packaged)."""
+    return InstructHead.load(head_dir).condition(vectors, instruction, embedder)
