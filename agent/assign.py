@@ -6,7 +6,8 @@ labelling classifier read: the embeddings, and for a facet other than subject ma
 layout views too), computed over the fitted and the new texts together, and learns the run's current
 assignment (after any chat turn) from the fitted texts.
 The chat model then labels the new texts with the smallest margins, within a budget, with the same
-prompt, schema and validation as the run's labelling. Every new text comes back once, with the cluster
+prompt, schema and validation as the run's labelling, choosing among the classifier's likeliest few
+clusters for each. Every new text comes back once, with the cluster
 number it has in the run's clusters.json.
 """
 
@@ -34,6 +35,9 @@ CALLS_PER_TEXT = 0.05  # the default model budget of an assignment, per new text
 # and at most this many: a large batch is placed by the classifier, where more calls change few texts
 # and cost many times the embedding (docs/benchmarks.md, "Assigning new texts")
 MAX_DEFAULT_CALLS = 10
+# The model chooses among the classifier's likeliest few clusters for a text it is unsure of: the text's
+# own short list costs fewer tokens than the run's whole list, which llama.cpp would first have to read.
+CHOICES = 3
 
 
 def current_clustering(agent) -> tuple[dict, np.ndarray]:
@@ -93,7 +97,8 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     features = assignment_features(ctx, agent.state_)
     progress(f"placing the new texts with a classifier trained on the run's {n_old} texts")
     clustered = np.flatnonzero(fitted != tx.OUTLIER)  # the run's own outliers teach no cluster
-    predicted, confidence, margin, _ = propagate(features, clustered, fitted[clustered], seed=agent.config.seed)
+    predicted, confidence, margin, fit = propagate(features, clustered, fitted[clustered], seed=agent.config.seed,
+                                                   top=CHOICES)
     is_outlier = np.zeros(len(corpus), dtype=bool)
     labels: dict[str, int] = {}
     if outliers:
@@ -116,7 +121,8 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
         settled = np.flatnonzero(is_outlier | np.isin(np.arange(len(corpus)), np.array(list(grouped), int) - n_old))
         asked = n_old + least_certain(margin[n_old:], ctx.calls_left(), exclude=settled)
         progress(f"asking the model about the {len(asked)} least certain new texts")
-        labels, _ = label_rows(ctx, state["instruction"], asked, tax, "assign")
+        labels, _ = label_rows(ctx, state["instruction"], asked, tax, "assign",
+                               choices={int(row): fit["top"][row].tolist() for row in asked})
         for row, cid in labels.items():
             predicted[int(row)], confidence[int(row)] = cid, max(confidence[int(row)], 0.5)
     assigned = predicted[n_old:].copy()

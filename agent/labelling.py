@@ -40,9 +40,11 @@ def absent_value(names: Sequence[str]) -> str | None:
     return next((n for n in names if _ABSENT.fullmatch(n.strip().lower())), None)
 
 
-def label_messages(instruction: str, clusters: Sequence[dict], text: str):
-    """The label_text prompt for these clusters ({name, description}) and one text."""
-    return load_prompt("label_text").messages(instruction=instruction, clusters=list(clusters), text=text)
+def label_messages(instruction: str, clusters: Sequence[dict], text: str, own_choices: bool = False):
+    """The label_text prompt for these clusters ({name, description}) and one text: listed before the text
+    when every text gets the same list (a prefix the server computes once), after it with `own_choices`."""
+    listed, choices = ([], list(clusters)) if own_choices else (list(clusters), [])
+    return load_prompt("label_text").messages(instruction=instruction, clusters=listed, choices=choices, text=text)
 
 
 def description_vectors(embedder, tax: tx.Taxonomy) -> np.ndarray:
@@ -51,10 +53,11 @@ def description_vectors(embedder, tax: tx.Taxonomy) -> np.ndarray:
     return vectors
 
 
-def label_rows(ctx, instruction: str, rows, tax: tx.Taxonomy,
-               step: str) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
+def label_rows(ctx, instruction: str, rows, tax: tx.Taxonomy, step: str,
+               choices: dict[int, Sequence[int]] | None = None) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
     """Ask the model for the cluster of each row, within the run's budget; FAISS-style retrieval over the
-    cluster descriptions narrows the choices when the taxonomy is large.
+    cluster descriptions narrows the choices when the taxonomy is large, and `choices` (row -> cluster
+    ids, e.g. a classifier's likeliest few) narrows them to its own list for each row.
 
     Returns the labels (row -> cluster id) and, where the backend gives log-probabilities, each row's
     score for every cluster it was offered (row -> {name: log-probability}).
@@ -66,16 +69,21 @@ def label_rows(ctx, instruction: str, rows, tax: tx.Taxonomy,
         return {}, {}
     clusters = tax.clusters
     candidates = None
-    if len(clusters) > ctx.config.retrieval_candidates:
+    if choices is None and len(clusters) > ctx.config.retrieval_candidates:
         sims = ctx.vectors[rows] @ description_vectors(ctx.embedder, tax).T
         candidates = np.argsort(-sims, axis=1)[:, :ctx.config.retrieval_candidates]
     requests, schemas = [], []
     for i, row in enumerate(rows):
-        allowed = [clusters[j] for j in sorted(candidates[i])] if candidates is not None else clusters
+        if choices is not None:
+            allowed = [tax.by_id(cid) for cid in choices[row]]
+        else:
+            allowed = [clusters[j] for j in sorted(candidates[i])] if candidates is not None else clusters
         # Every text's prompt lists the same clusters when they fit, so the server computes that prefix
-        # once (on this CPU a request then costs about the text's own tokens, not the whole list's).
-        shown = clusters if len(clusters) <= ctx.config.prompt_clusters else allowed
-        requests.append(label_messages(instruction, [c.as_dict() for c in shown], ctx.texts[row]))
+        # once (on this CPU a request then costs about the text's own tokens, not the whole list's);
+        # a text's own short list follows the text instead.
+        whole = choices is None and len(clusters) <= ctx.config.prompt_clusters
+        requests.append(label_messages(instruction, [c.as_dict() for c in (clusters if whole else allowed)],
+                                       ctx.texts[row], own_choices=not whole))
         schemas.append(label_schema(tuple(c.name for c in allowed)))
     labels: dict[str, int] = {}
     scores: dict[str, dict[str, float]] = {}

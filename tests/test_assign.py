@@ -51,6 +51,29 @@ def test_new_texts_go_where_the_runs_texts_of_the_same_kind_went(fitted_run):
     assert result.run["model_calls"] <= 0.05 * len(NEW)
 
 
+def enums(node) -> list[list]:
+    """Every enum list anywhere in a JSON schema."""
+    if isinstance(node, dict):
+        return ([node["enum"]] if "enum" in node else []) + [e for v in node.values() for e in enums(v)]
+    return [e for v in node for e in enums(v)] if isinstance(node, list) else []
+
+
+def test_the_model_chooses_among_the_classifiers_likeliest_clusters(fitted_run):
+    from clusteragent.assign import CHOICES
+
+    names = [c["name"] for c in json.loads((fitted_run / "clusters.json").read_text())]
+    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_BASE_URL", server.url)
+        result = ClusterAgent.load(fitted_run).predict([r["text"] for r in NEW], max_model_calls=4)
+        bodies = list(server.bodies)
+    assert result.run["model_calls"] == len(bodies) == 4
+    for body in bodies:
+        allowed = enums(body["response_format"])[0]
+        system, user = (m["content"] for m in body["messages"])
+        assert len(allowed) == min(CHOICES, len(names)) and set(allowed) <= set(names)
+        assert all(f"- {n}:" in user for n in allowed) and not any(f"- {n}:" in system for n in names)
+
+
 def test_assign_on_the_command_line_writes_every_id_once(fitted_run, tmp_path, capsys):
     new = write_jsonl(tmp_path / "new.jsonl", NEW)
     with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:

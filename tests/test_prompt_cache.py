@@ -50,7 +50,27 @@ def test_labelling_requests_share_one_prefix_and_allow_only_a_texts_candidates()
                         config=AgentConfig(max_model_calls=10, retrieval_candidates=5, prompt_clusters=10),
                         show_bars=False)
     label_rows(narrow, "Group by theme.", list(range(3)), tax, "label")
-    assert len({str(call["messages"][0].content) for call in model.calls}) == 3
+    assert len({str(call["messages"][0].content) for call in model.calls}) == 1  # still one shared prefix
+    assert "theme 0:" not in str(model.calls[0]["messages"][0].content)
+    for row, call in zip(range(3), model.calls):
+        user = str(call["messages"][1].content)
+        listed = [g for g in range(k) if f"theme {g}:" in user]
+        assert len(listed) == 5 and homes[row] in listed and user.index("</text>") < user.index(f"theme {homes[row]}:")
+
+
+def test_a_texts_own_choices_follow_it_and_bound_its_answer():
+    from clusteragent.labelling import label_rows
+
+    tax = tx.Taxonomy.from_specs([(f"theme {g}", f"texts about theme {g}") for g in range(6)])
+    model = ScriptedChatModel(script=lambda messages, kwargs: json.dumps({"cluster": choices(kwargs, "cluster")[-1]}))
+    ctx = RunContext(texts=[f"text {i}" for i in range(4)], llm=StructuredLLM(model), embedder=DescriptionEmbedder(8),
+                     config=AgentConfig(max_model_calls=10), vectors=np.eye(4, 8, dtype=np.float32), show_bars=False)
+    labels, _ = label_rows(ctx, "Group by theme.", [0, 1], tax, "assign", choices={0: [4, 1], 1: [2, 5, 3]})
+    assert labels == {"0": 1, "1": 3}  # the last of each text's own choices, as the script answers
+    assert [choices(call["kwargs"], "cluster") for call in model.calls] == [["theme 4", "theme 1"],
+                                                                           ["theme 2", "theme 5", "theme 3"]]
+    assert len({str(call["messages"][0].content) for call in model.calls}) == 1
+    assert "theme 0" not in str(model.calls[1]["messages"][1].content)
 
 
 def test_naming_requests_put_the_groups_own_texts_last():

@@ -78,6 +78,21 @@ def test_propagate_recovers_groups_from_few_labels():
     assert stats["classes"] == 4 and conf.min() > 0.25 and len(margin) == len(x)
 
 
+def test_propagate_gives_each_rows_likeliest_labels_in_order():
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = blobs(k=5, per=40)
+    ids = np.array([7, 3, 11, 5, 9])[y]  # cluster ids, not 0..k-1
+    rows = np.array([i * 40 + j for i in range(5) for j in range(4)])
+    pred, _, _, stats = propagate(x, rows, ids[rows], top=3)
+    reference = LogisticRegression(C=4.0, max_iter=2000, random_state=0).fit(x[rows], ids[rows])
+    order = reference.classes_[np.argsort(-reference.predict_proba(x), axis=1)[:, :3]]
+    assert stats["top"].shape == (len(x), 3) and (stats["top"] == order).all()
+    unlabelled = np.setdiff1d(np.arange(len(x)), rows)
+    assert (stats["top"][unlabelled, 0] == pred[unlabelled]).all()
+    assert "top" not in propagate(x, rows, ids[rows])[3]
+    assert propagate(x, rows[:4], ids[rows[:4]], top=3)[3]["top"].shape == (len(x), 1)  # one class known
+
 def test_propagate_keeps_model_labels_and_marks_disagreement_as_uncertain():
     x, y = blobs(k=2, per=50)
     rows = np.array([0, 1, 2, 50, 51, 52, 3])

@@ -12,13 +12,14 @@ import numpy as np
 
 
 def propagate(vectors: np.ndarray, labelled_rows: np.ndarray, labels: np.ndarray, seed: int = 0,
-              c: float = 4.0, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+              c: float = 4.0, chunk: int = 8192, top: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Train on (vectors[labelled_rows], labels) and predict every row.
 
     Returns:
         (predicted, confidence, margin, stats): the predicted label of each row (labelled rows keep the
         model's label), the classifier's probability of it, the gap between the best and second-best
-        probability, and {"classes", "train_accuracy", "labelled"}.
+        probability, and {"classes", "train_accuracy", "labelled"}, with `top` > 0 also "top": each row's
+        `top` likeliest labels, likeliest first (fewer where there are fewer classes).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -30,15 +31,18 @@ def propagate(vectors: np.ndarray, labelled_rows: np.ndarray, labels: np.ndarray
         raise ValueError("propagation needs at least one labelled row")
     if len(classes) == 1:
         predicted = np.full(n, classes[0], dtype=labels.dtype)
-        return predicted, np.ones(n, np.float32), np.ones(n, np.float32), {
-            "classes": 1, "train_accuracy": 1.0, "labelled": int(len(labelled_rows))}
+        stats = {"classes": 1, "train_accuracy": 1.0, "labelled": int(len(labelled_rows))}
+        return predicted, np.ones(n, np.float32), np.ones(n, np.float32), \
+            {**stats, "top": predicted[:, None].copy()} if top > 0 else stats
     clf = LogisticRegression(C=c, max_iter=2000, random_state=seed)
     clf.fit(vectors[labelled_rows], labels)
     predicted = np.empty(n, dtype=labels.dtype)
     confidence = np.empty(n, np.float32)
     margin = np.empty(n, np.float32)
+    likeliest = np.empty((n, min(top, len(classes))), dtype=labels.dtype)
     for start in range(0, n, chunk):
         proba = clf.predict_proba(vectors[start:start + chunk])
+        likeliest[start:start + chunk] = clf.classes_[np.argsort(-proba, axis=1, kind="stable")[:, :likeliest.shape[1]]]
         top2 = np.sort(proba, axis=1)[:, -2:]
         predicted[start:start + chunk] = clf.classes_[proba.argmax(axis=1)]
         confidence[start:start + chunk] = top2[:, 1]
@@ -49,8 +53,8 @@ def propagate(vectors: np.ndarray, labelled_rows: np.ndarray, labels: np.ndarray
     predicted[labelled_rows] = labels
     proba = clf.predict_proba(vectors[labelled_rows])
     confidence[labelled_rows] = proba[np.arange(len(labels)), np.searchsorted(clf.classes_, labels)]
-    return predicted, confidence, margin, {"classes": int(len(classes)), "train_accuracy": round(train_acc, 4),
-                                           "labelled": int(len(labelled_rows))}
+    stats = {"classes": int(len(classes)), "train_accuracy": round(train_acc, 4), "labelled": int(len(labelled_rows))}
+    return predicted, confidence, margin, {**stats, "top": likeliest} if top > 0 else stats
 
 
 def least_certain(margin: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.ndarray:
