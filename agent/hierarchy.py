@@ -13,6 +13,8 @@ the top whose centroid is nearest, empty tops go.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from clusteragent.tools import taxonomy as tx
@@ -68,13 +70,29 @@ def group_leaves(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], co
     return sorted(out, key=lambda g: -sum(size[c] for c in g))
 
 
-def top_calls(vectors: np.ndarray, assignment: np.ndarray, ids: list[int]) -> int:
+def run_leaf_groups(ctx, assignment: np.ndarray, ids: list[int]) -> list[list[int]]:
+    """group_leaves over the run's embeddings, computed once per partition of its texts: the same partition
+    under other ids (the k-means groups before they are named, the named clusters at the end) is looked up
+    in the run's context instead of being grouped again."""
+    ids = [c for c in ids if (assignment == c).any()]
+    first_row = {c: int(np.argmax(assignment == c)) for c in ids}  # a name for each part that ids do not change
+    canonical = np.full(len(assignment), -1, dtype=np.int64)
+    for c, row in first_row.items():
+        canonical[assignment == c] = row
+    key = hashlib.sha1(canonical.tobytes()).hexdigest()
+    if key not in ctx.leaf_groups:
+        ctx.leaf_groups[key] = group_leaves(ctx.vectors, canonical, sorted(first_row.values()))
+    leaf_at = {row: c for c, row in first_row.items()}
+    return [[leaf_at[row] for row in group] for group in ctx.leaf_groups[key]]
+
+
+def top_calls(ctx, assignment: np.ndarray, ids: list[int]) -> int:
     """The model calls naming a top level over the leaves `ids` will take: one per top of two or more leaves
     (none for MAX_FLAT leaves or fewer). Naming the leaves keeps them back: a reader meets the top names
     first, and without this the last leaves' names took the calls the top level needed."""
     if len([c for c in ids if (assignment == c).any()]) <= MAX_FLAT:
         return 0
-    return sum(len(group) > 1 for group in group_leaves(vectors, assignment, ids))
+    return sum(len(group) > 1 for group in run_leaf_groups(ctx, assignment, ids))
 
 
 def spread_members(vectors: np.ndarray, assignment: np.ndarray, children: list[int], n: int) -> np.ndarray:
@@ -124,7 +142,7 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
     live = [c.id for c in tax.clusters if (assignment == c.id).any()]
     if len(live) <= MAX_FLAT:
         return [], tax, {"levels": 1, "why": f"{len(live)} clusters: one level (a top level from {MAX_FLAT + 1})"}
-    groups = group_leaves(ctx.vectors, assignment, live)
+    groups = run_leaf_groups(ctx, assignment, live)
     ctx.progress(f"naming {len(groups)} top clusters over {len(live)} clusters")
     calls = ctx.llm.usage.calls + ctx.calls_left(with_top_names=True) if ctx.llm is not None else 0
     names = name_tops(ctx.llm, calls, instruction, facet, ctx.texts, ctx.vectors, assignment, groups, tax,

@@ -155,7 +155,7 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         votes = calibrated_labels(votes, scores, listed, cfg.calibration)
     traits = _traits(ctx, view_name, groups, order)
     if cfg.hierarchy and ctx.llm is not None:
-        ctx.top_names = min(max(0, ctx.calls_left()), top_calls(ctx.vectors, groups, list(range(k))))
+        ctx.top_names = min(max(0, ctx.calls_left()), top_calls(ctx, groups, list(range(k))))
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):

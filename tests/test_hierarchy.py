@@ -42,6 +42,20 @@ def test_leaves_group_by_their_theme(themes):
     assert all(len({int(theme[leaf]) for leaf in g}) == 1 for g in groups)
 
 
+def test_a_runs_leaves_are_grouped_once_per_partition_whatever_their_ids():
+    from clusteragent.hierarchy import run_leaf_groups
+
+    vectors, assignment, theme = themed_leaves()
+    ctx = context(vectors)
+    direct = {frozenset(g) for g in group_leaves(vectors, assignment, list(range(15)))}
+    assert {frozenset(g) for g in run_leaf_groups(ctx, assignment, list(range(15)))} == direct
+    renamed = (assignment * 7 + 100)  # the same partition under other ids, as after naming
+    again = run_leaf_groups(ctx, renamed, [c * 7 + 100 for c in range(15)])
+    assert {frozenset((c - 100) // 7 for c in g) for g in again} == direct and len(ctx.leaf_groups) == 1
+    merged = np.where(assignment == 1, 0, assignment)  # another partition: grouped afresh
+    run_leaf_groups(ctx, merged, list(range(15)))
+    assert len(ctx.leaf_groups) == 2
+
 def test_tops_are_named_by_the_model_with_new_ids_and_by_statistics_without_budget():
     vectors, assignment, theme = themed_leaves()
     tax = leaves(15)
