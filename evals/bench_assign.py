@@ -1,7 +1,7 @@
 """Assigning new texts: fit on one half of a corpus, assign the other half, compare both halves with gold.
 
     python -m clusteragent.evals.bench_assign [--suite agent] [--task CORPUS:FACET ...] [--half 400]
-        [--max-model-calls 40] [--seed 0] [--scale 10000 --scale-task clinc150:domain]
+        [--max-model-calls 40] [--seed 0] [--scale 10000 --scale-task clinc150:domain --repeats 3]
         [--foreign CORPUS:FACET] [--holdout 2]
 
 For each task, a stratified sample of 2 x --half texts (fixed seed) is shuffled and cut in two; the
@@ -10,7 +10,8 @@ its default model budget. Prints one JSON line per task: the V-measure of the fi
 assigned half against the gold facet, their gap, the assigned half's V without any model call, the
 model calls per new text, and the assignment's texts per second. With --scale N, it also times, after a
 fit on --half texts, embedding N other texts of --scale-task (no cache) against assigning them (embedding
-included), without and with the model, and scores both assignments.
+included), without and with the model, --repeats rounds of the three (medians of the times and of each
+round's ratios), and scores both assignments.
 
 With --foreign, the assigned half is mixed with texts of another corpus at 10% and assigned with
 outliers on: the share of foreign texts flagged as outliers, and of the task's own. With --holdout K,
@@ -26,6 +27,8 @@ import json
 import random
 import sys
 import time
+
+import numpy as np
 
 from clusteragent.evals.metrics import v_measure
 
@@ -117,20 +120,25 @@ def scale(options, data_dir) -> dict:
     agent.vectors_  # noqa: B018 (the fitted texts' vectors, computed before the clocks start)
     plain = Embedder(agent.settings.embedding_model, agent.settings.embedding_precision, cache_dir=None, progress=False)
     plain.embed(texts[:10])  # the model loaded before the clock starts
-    started = time.perf_counter()
-    plain.embed(texts)
-    embed_s = time.perf_counter() - started
     agent.settings = agent.settings.model_copy(update={"embedding_cache": False})
-    timings = {}
-    for calls in (0, None):
+    seconds: dict[str, list[float]] = {"embed": [], "no_model": [], "default_budget": []}
+    results = {}
+    for _ in range(options.repeats):  # each round times the three alike, one after another
         started = time.perf_counter()
-        result = agent.predict(texts, max_model_calls=calls)
-        timings["no_model" if calls == 0 else "default_budget"] = (time.perf_counter() - started, result)
-    return {"task": task.name, "scale": len(texts), "embed_s": round(embed_s, 1),
-            **{f"assign_{k}_s": round(t, 1) for k, (t, _) in timings.items()},
-            **{f"ratio_{k}": round(t / embed_s, 2) for k, (t, _) in timings.items()},
-            "default_budget_calls": timings["default_budget"][1].run["model_calls"],
-            **{f"v_assigned_{k}": v_measure([data.gold[i] for i in new], r.cluster) for k, (_, r) in timings.items()}}
+        plain.embed(texts)
+        seconds["embed"].append(time.perf_counter() - started)
+        for calls in (0, None):
+            started = time.perf_counter()
+            results["no_model" if calls == 0 else "default_budget"] = agent.predict(texts, max_model_calls=calls)
+            seconds["no_model" if calls == 0 else "default_budget"].append(time.perf_counter() - started)
+    ratios = {k: [t / e for t, e in zip(seconds[k], seconds["embed"])] for k in results}
+    return {"task": task.name, "scale": len(texts), "repeats": options.repeats,
+            "embed_s": round(float(np.median(seconds["embed"])), 1),
+            **{f"assign_{k}_s": round(float(np.median(seconds[k])), 1) for k in results},
+            **{f"ratio_{k}": round(float(np.median(r)), 2) for k, r in ratios.items()},
+            **{f"ratios_{k}": [round(x, 2) for x in r] for k, r in ratios.items()},
+            "default_budget_calls": results["default_budget"].run["model_calls"],
+            **{f"v_assigned_{k}": v_measure([data.gold[i] for i in new], r.cluster) for k, r in results.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=int, help="also time assigning this many texts against embedding them")
     parser.add_argument("--scale-task", default="clinc150:domain")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of the --scale timing (medians printed)")
     parser.add_argument("--skip-tasks", action="store_true", help="only the --scale timing")
     parser.add_argument("--foreign", help="CORPUS:FACET whose texts are mixed in at 10%% to be found as outliers")
     parser.add_argument("--holdout", type=int, help="gold classes the fit leaves out, for assign --update to find")
