@@ -6,8 +6,8 @@ labelling classifier read: the embeddings, and for a facet other than subject ma
 layout views too), computed over the fitted and the new texts together, and learns the run's current
 assignment (after any chat turn) from the fitted texts.
 The chat model then labels the new texts with the smallest margins, within a budget, with the same
-prompt, schema and validation as the run's labelling, choosing among the classifier's likeliest few
-clusters for each. Every new text comes back once, with the cluster
+prompt, schema and validation as the run's labelling, choosing for each between the classifier's two
+likeliest clusters. Every new text comes back once, with the cluster
 number it has in the run's clusters.json.
 """
 
@@ -35,9 +35,11 @@ CALLS_PER_TEXT = 0.05  # the default model budget of an assignment, per new text
 # and at most this many: a large batch is placed by the classifier, where more calls change few texts
 # and cost many times the embedding (docs/benchmarks.md, "Assigning new texts")
 MAX_DEFAULT_CALLS = 10
-# The model chooses among the classifier's likeliest few clusters for a text it is unsure of: the text's
-# own short list costs fewer tokens than the run's whole list, which llama.cpp would first have to read.
-CHOICES = 3
+# The model breaks the classifier's tie for a text it is unsure of: it chooses between the classifier's two
+# likeliest clusters. The text's own short list costs fewer tokens than the run's whole list, which
+# llama.cpp would first have to read; each listed cluster adds about 0.5 s a call on two CPU cores
+# (docs/benchmarks.md, "Assigning new texts").
+CHOICES = 2
 
 
 def current_clustering(agent) -> tuple[dict, np.ndarray]:
