@@ -7,8 +7,8 @@ layout views too), computed over the fitted and the new texts together, and lear
 assignment (after any chat turn) from the fitted texts.
 The chat model then labels the new texts with the smallest margins, within a budget, with the same
 prompt, schema and validation as the run's labelling, choosing for each between the classifier's two
-likeliest clusters. Every new text comes back once, with the cluster
-number it has in the run's clusters.json.
+likeliest clusters. Every new text comes back once, with the cluster number it has in the run's
+clusters.json.
 """
 
 from __future__ import annotations

@@ -132,7 +132,9 @@ def scale(options, data_dir) -> dict:
             results["no_model" if calls == 0 else "default_budget"] = agent.predict(texts, max_model_calls=calls)
             seconds["no_model" if calls == 0 else "default_budget"].append(time.perf_counter() - started)
     ratios = {k: [t / e for t, e in zip(seconds[k], seconds["embed"])] for k in results}
-    return {"task": task.name, "scale": len(texts), "repeats": options.repeats,
+    from clusteragent.assign import CHOICES
+
+    return {"task": task.name, "scale": len(texts), "repeats": options.repeats, "choices": CHOICES,
             "embed_s": round(float(np.median(seconds["embed"])), 1),
             **{f"assign_{k}_s": round(float(np.median(seconds[k])), 1) for k in results},
             **{f"ratio_{k}": round(float(np.median(r)), 2) for k, r in ratios.items()},
