@@ -70,6 +70,15 @@ def test_suites_are_versioned_and_dev_covers_every_facet_of_every_corpus(tmp_pat
             assert f"{folder.name}:{facet}" in {t.name for t in dev}
 
 
+def test_routing_bench_instructions_are_dev_tasks_with_their_own_wording():
+    from clusteragent.evals.bench_routing import DEV, PARAPHRASES
+
+    dev = {t.name: t for t in load_suite("dev")}
+    for corpus, facet, instruction, view in DEV:
+        assert dev[f"{corpus}:{facet}"].instruction == instruction and view in (None, "meaning", "characters", "layout")
+    for corpus, facet, instruction, _ in PARAPHRASES:  # facets the data has, worded otherwise
+        assert f"{corpus}:{facet}" in dev and instruction not in {t.instruction for t in dev.values()}
+
 def test_parse_task():
     t = parse_task("goalex_syn:style:Group by form.")
     assert (t.corpus, t.facet, t.instruction) == ("goalex_syn", "style", "Group by form.")
