@@ -99,8 +99,8 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     features = assignment_features(ctx, agent.state_)
     progress(f"placing the new texts with a classifier trained on the run's {n_old} texts")
     clustered = np.flatnonzero(fitted != tx.OUTLIER)  # the run's own outliers teach no cluster
-    predicted, confidence, margin, fit = propagate(features, clustered, fitted[clustered], seed=agent.config.seed,
-                                                   top=CHOICES)
+    predicted, confidence, margin, classified = propagate(features, clustered, fitted[clustered],
+                                                          seed=agent.config.seed, top=CHOICES)
     is_outlier = np.zeros(len(corpus), dtype=bool)
     labels: dict[str, int] = {}
     if outliers:
@@ -124,7 +124,7 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
         asked = n_old + least_certain(margin[n_old:], ctx.calls_left(), exclude=settled)
         progress(f"asking the model about the {len(asked)} least certain new texts")
         labels, _ = label_rows(ctx, state["instruction"], asked, tax, "assign",
-                               choices={int(row): fit["top"][row].tolist() for row in asked})
+                               choices={int(row): classified["top"][row].tolist() for row in asked})
         for row, cid in labels.items():
             predicted[int(row)], confidence[int(row)] = cid, max(confidence[int(row)], 0.5)
     assigned = predicted[n_old:].copy()

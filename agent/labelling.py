@@ -72,16 +72,16 @@ def label_rows(ctx, instruction: str, rows, tax: tx.Taxonomy, step: str,
     if choices is None and len(clusters) > ctx.config.retrieval_candidates:
         sims = ctx.vectors[rows] @ description_vectors(ctx.embedder, tax).T
         candidates = np.argsort(-sims, axis=1)[:, :ctx.config.retrieval_candidates]
+    # Every text's prompt lists the same clusters when they fit, so the server computes that prefix once
+    # (on this CPU a request then costs about the text's own tokens, not the whole list's); a text's own
+    # short list follows the text instead.
+    whole = choices is None and len(clusters) <= ctx.config.prompt_clusters
     requests, schemas = [], []
     for i, row in enumerate(rows):
         if choices is not None:
             allowed = [tax.by_id(cid) for cid in choices[row]]
         else:
             allowed = [clusters[j] for j in sorted(candidates[i])] if candidates is not None else clusters
-        # Every text's prompt lists the same clusters when they fit, so the server computes that prefix
-        # once (on this CPU a request then costs about the text's own tokens, not the whole list's);
-        # a text's own short list follows the text instead.
-        whole = choices is None and len(clusters) <= ctx.config.prompt_clusters
         requests.append(label_messages(instruction, [c.as_dict() for c in (clusters if whole else allowed)],
                                        ctx.texts[row], own_choices=not whole))
         schemas.append(label_schema(tuple(c.name for c in allowed)))

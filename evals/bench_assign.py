@@ -107,6 +107,7 @@ def holdout_task(task, data_dir, options) -> dict:
 
 
 def scale(options, data_dir) -> dict:
+    from clusteragent.assign import CHOICES
     from clusteragent.evals.tasks import load_task, parse_task
     from clusteragent.tools.embeddings import Embedder
 
@@ -127,13 +128,11 @@ def scale(options, data_dir) -> dict:
         started = time.perf_counter()
         plain.embed(texts)
         seconds["embed"].append(time.perf_counter() - started)
-        for calls in (0, None):
+        for key, calls in (("no_model", 0), ("default_budget", None)):
             started = time.perf_counter()
-            results["no_model" if calls == 0 else "default_budget"] = agent.predict(texts, max_model_calls=calls)
-            seconds["no_model" if calls == 0 else "default_budget"].append(time.perf_counter() - started)
+            results[key] = agent.predict(texts, max_model_calls=calls)
+            seconds[key].append(time.perf_counter() - started)
     ratios = {k: [t / e for t, e in zip(seconds[k], seconds["embed"])] for k in results}
-    from clusteragent.assign import CHOICES
-
     return {"task": task.name, "scale": len(texts), "repeats": options.repeats, "choices": CHOICES,
             "embed_s": round(float(np.median(seconds["embed"])), 1),
             **{f"assign_{k}_s": round(float(np.median(seconds[k])), 1) for k in results},

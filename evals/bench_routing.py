@@ -16,32 +16,16 @@ import argparse
 import json
 import sys
 
-# (corpus, facet, instruction, the view that follows the facet: None where only labels can)
-DEV = [
-    ("agnews_test", "topic", "Cluster the news articles by topic.", "meaning"),
-    ("arxiv_titles", "group", "Cluster the paper titles by broad scientific field.", "meaning"),
-    ("banking77", "intent", "Cluster the banking queries by the customer's intent.", "meaning"),
-    ("clinc150", "domain", "Cluster the assistant queries by the domain of life they are about.", "meaning"),
-    ("clinc150", "intent", "Cluster the assistant queries by the user's specific intent.", "meaning"),
-    ("dailydialog_utterances", "dialog_act", "Cluster the utterances by dialog act: what the speaker does with "
-                                             "the utterance (inform, ask, request, promise).", None),
-    ("dailydialog_utterances", "emotion", "Cluster the utterances by the emotion the speaker expresses.", None),
-    ("financial_phrasebank", "sentiment", "Cluster the financial sentences by sentiment.", None),
-    ("goalex_syn", "language", "Cluster the texts by the language they are written in.", "characters"),
-    ("goalex_syn", "style", "Cluster the texts by their writing style (the form they are written in), not by topic "
-                            "or language.", "layout"),
-    ("goalex_syn", "topic", "Cluster the texts by their topic, whatever language or style they are written in.",
-     "meaning"),
-    ("goemotions", "ekman", "Cluster the comments by the basic emotion they express.", None),
-    ("massive_en", "scenario", "Cluster the assistant commands by scenario: the area of the assistant they address.",
-     "meaning"),
-    ("stackexchange_titles", "site", "Cluster the question titles by the Stack Exchange site they were asked on.",
-     "meaning"),
-    ("stackoverflow_stc", "tag", "Cluster the Stack Overflow titles by the technology they are about.", "meaning"),
-    ("twenty_newsgroups", "newsgroup", "Cluster the posts by the newsgroup they were posted to.", "meaning"),
-    ("fewrel", "relation", "Cluster the sentences by the relation that holds between the two entities they mention.",
-     "meaning"),
-]
+# The view that follows each facet (None where only labels can): for dev-suite tasks, which keep the
+# suite's own wording, and for paraphrases (corpus, facet, instruction, view).
+DEV_VIEWS = {
+    "agnews_test:topic": "meaning", "arxiv_titles:group": "meaning", "banking77:intent": "meaning",
+    "clinc150:domain": "meaning", "clinc150:intent": "meaning", "dailydialog_utterances:dialog_act": None,
+    "dailydialog_utterances:emotion": None, "financial_phrasebank:sentiment": None,
+    "goalex_syn:language": "characters", "goalex_syn:style": "layout", "goalex_syn:topic": "meaning",
+    "goemotions:ekman": None, "massive_en:scenario": "meaning", "stackexchange_titles:site": "meaning",
+    "stackoverflow_stc:tag": "meaning", "twenty_newsgroups:newsgroup": "meaning", "fewrel:relation": "meaning",
+}
 PARAPHRASES = [
     ("banking77", "intent", "Group these customer messages by what the customer wants.", "meaning"),
     ("clinc150", "intent", "Sort the requests by the kind of request.", "meaning"),
@@ -92,10 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
 
     from clusteragent import ClusterAgent
+    from clusteragent.evals.tasks import load_suite
 
     agent = ClusterAgent(seed=options.seed, progress=False)
     chat = agent.chat_model()
-    routes = [(r, "dev") for r in DEV if options.only != "paraphrase"] + \
+    dev = [(t.corpus, t.facet, t.instruction, DEV_VIEWS[t.name]) for t in load_suite("dev") if t.name in DEV_VIEWS]
+    routes = [(r, "dev") for r in dev if options.only != "paraphrase"] + \
              [(r, "paraphrase") for r in PARAPHRASES if options.only != "dev"]
     right = {"dev": [], "paraphrase": []}
     for (corpus, facet, instruction, expected), group in routes:
