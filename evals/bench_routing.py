@@ -1,6 +1,6 @@
 """Routing: the view the agent takes for an instruction against the view that follows the facet.
 
-    python -m clusteragent.evals.bench_routing [--max-docs 300] [--seed 0] [--only dev|paraphrase]
+    python -m clusteragent.evals.bench_routing [--max-docs 300] [--seed 0] [--only dev|paraphrase] [--labelled]
 
 The instructions are the dev suite's wordings and paraphrases of them written for this benchmark (not
 by the agent, and not tuned on it), each on a sample of a corpus that has the facet. Only the agent's
@@ -8,6 +8,14 @@ first step runs (understand: the model reads the instruction with a sample; face
 one JSON line per instruction: whether the instruction's words named the kind of facet, the model's
 reading (subject matter or not), the view taken (None: the labels path) and whether it is the one
 expected; then a summary line.
+
+`--labelled` asks whether routing could rest on evidence instead: the labels path's first labelled
+sample is taken as well (the model's own taxonomy, one text per call) and, for each view, how closely
+the model's labels of that sample follow it, beside the gold labels of the same texts: the gap between
+same-label and different-label cosine similarities as a z-score against 2,000 shuffles of the labels
+(with its p-value), and the leave-one-out nearest-neighbour agreement above chance (Cohen's kappa).
+A view could be chosen from evidence only if the model's labels follow the view the facet needs
+clearly more than the others.
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
+
+import numpy as np
 
 # The view that follows each facet (None where only labels can): for dev-suite tasks, which keep the
 # suite's own wording, and for paraphrases (corpus, facet, instruction, view).
@@ -44,12 +55,62 @@ PARAPHRASES = [
 ]
 
 
+VIEWS = ("meaning", "characters", "layout")
+SHUFFLES = 2000
+
+
+def _gap(similarity: np.ndarray, labels: np.ndarray) -> float:
+    same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(same, False)
+    different = labels[:, None] != labels[None, :]
+    if not same.any() or not different.any():
+        return 0.0
+    return float(similarity[same].mean() - similarity[different].mean())
+
+
+def follows(vectors: np.ndarray, labels: Sequence, seed: int = 0) -> dict:
+    """How closely `labels` follow the rows of `vectors` (one per labelled text): the same-minus-different
+    cosine gap as a z-score against shuffled labels, its one-sided p-value, and the leave-one-out
+    nearest-neighbour agreement as Cohen's kappa (0: chance, 1: every nearest neighbour shares the label)."""
+    codes = np.unique(np.asarray([str(v) for v in labels]), return_inverse=True)[1]
+    centred = vectors - vectors.mean(axis=0)
+    unit = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-9)
+    similarity = unit @ unit.T
+    rng = np.random.default_rng(seed)
+    observed = _gap(similarity, codes)
+    null = np.array([_gap(similarity, rng.permutation(codes)) for _ in range(SHUFFLES)])
+    nearest = np.where(np.eye(len(codes), dtype=bool), -np.inf, similarity).argmax(axis=1)
+    agreement = float((codes[nearest] == codes).mean())
+    chance = float(((np.bincount(codes) / len(codes)) ** 2).sum())
+    return {"z": round((observed - null.mean()) / max(null.std(), 1e-12), 2),
+            "p": round((1 + int((null >= observed).sum())) / (SHUFFLES + 1), 4),
+            "kappa": round((agreement - chance) / max(1 - chance, 1e-9), 3)}
+
+
+def labelled_evidence(ctx, state: dict, gold: list[str]) -> dict:
+    """Label the labels path's first sample and say, per view, how the model's and the gold labels follow it."""
+    from langgraph.runtime import Runtime
+
+    from clusteragent.graph import label
+    from clusteragent.views import view
+
+    runtime = Runtime(context=ctx)
+    state = {**state, **label(state, runtime)}
+    rows = np.array([int(r) for r in state["labels"]], dtype=np.int64)
+    model = [state["labels"][r] for r in state["labels"]]
+    truth = [gold[r] for r in rows]
+    return {"labelled": len(rows), "model_values": len(set(model)), "gold_values": len(set(truth)),
+            **{name: {"model": follows(view(ctx, name)[rows], model, ctx.config.seed),
+                      "gold": follows(view(ctx, name)[rows], truth, ctx.config.seed)} for name in VIEWS}}
+
+
 def route_one(agent, chat, corpus: str, facet: str, instruction: str, options) -> dict:
     from langgraph.runtime import Runtime
 
     from clusteragent.evals.tasks import default_data_dir, load_task, parse_task
     from clusteragent.facets import facet_is_topical
     from clusteragent.graph import ingest, understand
+    from clusteragent.models import backend_info
     from clusteragent.state import RunContext
     from clusteragent.structured import StructuredLLM
     from clusteragent.tools.corpus import work_texts
@@ -57,15 +118,20 @@ def route_one(agent, chat, corpus: str, facet: str, instruction: str, options) -
     data = load_task(parse_task(f"{corpus}:{facet}:{instruction}"), default_data_dir(), max_docs=options.max_docs,
                      seed=options.seed)
     llm = StructuredLLM(chat, max_calls=agent.config.max_model_calls)
-    ctx = RunContext(texts=work_texts(data.texts), llm=llm, embedder=agent.embedder(), config=agent.config,
+    # The labels path whatever the route, so that its first sample can be labelled (--labelled).
+    config = agent.config.resolved_for(backend_info(chat)["provider"]).model_copy(update={"strategy": "labels"})
+    ctx = RunContext(texts=work_texts(data.texts), llm=llm, embedder=agent.embedder(), config=config,
                      show_bars=False)
     runtime = Runtime(context=ctx)
     state = {"instruction": instruction}
     for step in (ingest, understand):
         state.update(step(state, runtime))
     decided = state["trace"][-1]
-    return {"task": f"{corpus}:{facet}", "instruction": instruction, "worded": facet_is_topical(instruction),
-            "model_about_topic": decided["model_about_topic"], "view": decided["view"]}
+    found = {"task": f"{corpus}:{facet}", "instruction": instruction, "worded": facet_is_topical(instruction),
+             "model_about_topic": decided["model_about_topic"], "view": decided["view"]}
+    if options.labelled:
+        found["evidence"] = labelled_evidence(ctx, state, data.gold)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,12 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-docs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=["dev", "paraphrase"])
+    parser.add_argument("--labelled", action="store_true",
+                        help="also label the labels path's first sample and print how its labels follow each view")
+    parser.add_argument("--max-model-calls", type=int, default=40, help="the budget the first sample is drawn from")
     options = parser.parse_args(argv)
 
     from clusteragent import ClusterAgent
     from clusteragent.evals.tasks import load_suite
 
-    agent = ClusterAgent(seed=options.seed, progress=False)
+    agent = ClusterAgent(seed=options.seed, progress=False, max_model_calls=options.max_model_calls)
     chat = agent.chat_model()
     dev = [(t.corpus, t.facet, t.instruction, DEV_VIEWS[t.name]) for t in load_suite("dev") if t.name in DEV_VIEWS]
     routes = [(r, "dev") for r in dev if options.only != "paraphrase"] + \

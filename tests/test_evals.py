@@ -78,6 +78,19 @@ def test_routing_bench_tasks_are_dev_tasks_and_its_paraphrases_their_own_wording
     for corpus, facet, instruction, _ in PARAPHRASES:  # facets the data has, worded otherwise
         assert f"{corpus}:{facet}" in dev and instruction not in {t.instruction for t in dev.values()}
 
+
+def test_routing_evidence_tells_labels_that_follow_a_view_from_labels_that_do_not():
+    from clusteragent.evals.bench_routing import follows
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16)) * 3
+    groups = np.repeat(np.arange(3), 10)
+    vectors = centres[groups] + rng.normal(size=(30, 16))
+    along = follows(vectors, [f"value {g}" for g in groups])
+    across = follows(vectors, [f"value {g}" for g in rng.permutation(groups)])
+    assert along["z"] > 5 and along["p"] < 0.001 and along["kappa"] == 1.0
+    assert abs(across["z"]) < 3 and across["p"] > 0.01 and across["kappa"] < 0.5
+
 def test_parse_task():
     t = parse_task("goalex_syn:style:Group by form.")
     assert (t.corpus, t.facet, t.instruction) == ("goalex_syn", "style", "Group by form.")
