@@ -94,7 +94,9 @@ def agent(texts, vectors, instruction, k_gold, ctx):
     a.fit(texts, instruction=instruction)
     run = a.result_.run
     info = {"model_calls": run["model_calls"], "prompt_tokens": run["prompt_tokens"],
-            "completion_tokens": run["completion_tokens"], "names": a.result_.names}
+            "completion_tokens": run["completion_tokens"], "names": a.result_.names, "levels": a.result_.levels}
+    if a.result_.levels == 2:  # the runner scores the broad level as well
+        info["top_labels"] = a.result_.top_cluster
     if ctx.name_checks:
         from clusteragent.evals.fidelity import name_fidelity
         from clusteragent.structured import StructuredLLM

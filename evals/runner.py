@@ -58,8 +58,12 @@ def run_eval(tasks: Sequence[Task], data_dir: Path, out_dir: Path, methods: Sequ
             row = {"task": task.name, "task_version": task.version, "method": method, "n": len(data.texts),
                    "wall_s": round(wall, 2), "model_calls": info.get("model_calls", 0),
                    "tokens": info.get("prompt_tokens", 0) + info.get("completion_tokens", 0)}
+            top_labels = info.pop("top_labels", None)  # a two-level result's broad level
             if error is None:
                 row.update(score(data.gold, labels))
+                if top_labels is not None:
+                    top = score(data.gold, top_labels)
+                    row.update({f"top_{key}": top[key] for key in ("v_measure", "k_pred", "k_error")})
                 _write_assignments(out_dir / task.name.replace(":", "__") / method, data.ids, labels)
             else:
                 row.update({"error": error, "k_gold": k_gold})
@@ -99,17 +103,18 @@ def markdown_table(results: list[dict]) -> str:
             r = get.get((t, m), {})
             cells.append(f"{r['v_measure']:.3f}" if "v_measure" in r else "error")
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
-    lines += ["", "| task | method | V | NMI | ARI | acc | k pred / gold | k error | name fidelity | model calls "
-                  "| wall s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "| task | method | V | NMI | ARI | acc | k pred / gold | k error | top level V (k) | name fidelity "
+                  "| model calls | wall s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         if "v_measure" in r:
             k_err = f"{r['k_error']:.2f}" if "k_error" in r else ""
+            top = f"{r['top_v_measure']:.3f} ({r['top_k_pred']})" if "top_v_measure" in r else ""
             fidelity = f"{r['name_fidelity']:.2f}" if r.get("name_fidelity") is not None else ""
             lines.append(f"| {r['task']} | {r['method']} | {r['v_measure']:.3f} | {r['nmi']:.3f} | {r['ari']:.3f} | "
-                         f"{r['acc']:.3f} | {r['k_pred']} / {r['k_gold']} | {k_err} | {fidelity} | {r['model_calls']} "
-                         f"| {r['wall_s']} |")
+                         f"{r['acc']:.3f} | {r['k_pred']} / {r['k_gold']} | {k_err} | {top} | {fidelity} "
+                         f"| {r['model_calls']} | {r['wall_s']} |")
         else:
-            lines.append(f"| {r['task']} | {r['method']} | error: {r['error'][:80]} | | | | | | | | |")
+            lines.append(f"| {r['task']} | {r['method']} | error: {r['error'][:80]} | | | | | | | | | |")
     return "\n".join(lines) + "\n"
 
 

@@ -161,6 +161,25 @@ def test_runner_records_a_failing_method_instead_of_crashing(tmp_path, monkeypat
     assert results[0]["error"] == "RuntimeError: boom"
 
 
+def test_runner_scores_a_two_level_result_at_both_levels(tmp_path, monkeypatch):
+    from clusteragent.evals import methods
+    from clusteragent.evals.runner import run_eval
+
+    def two_levels(texts, vectors, instruction, k_gold, ctx):  # four leaves of five, two per gold value
+        leaves = np.arange(len(texts)) // 5
+        return leaves, {"levels": 2, "top_labels": leaves // 2}
+
+    monkeypatch.setitem(methods.METHODS, "kmeans_oracle", two_levels)
+    out = tmp_path / "o"
+    row = run_eval([parse_task("toy:kind")], make_data(tmp_path / "d"), out, methods=["kmeans_oracle"],
+                   max_docs=None, progress=False)[0]
+    gold = np.repeat(["weather", "football"], 10)  # make_data's gold, in its order
+    leaves = np.arange(20) // 5
+    assert row["k_pred"] == 4 and row["v_measure"] == pytest.approx(v_measure_score(gold, leaves), abs=1e-4)
+    assert (row["top_k_pred"], row["top_v_measure"], row["top_k_error"]) == (2, 1.0, 0.0)
+    assert "top_labels" not in row and "| 1.000 (2) |" in (out / "table.md").read_text()
+
+
 def test_name_fidelity_is_the_share_of_texts_the_model_puts_back_in_their_own_cluster():
     from fakes import ScriptedChatModel, choices, delimited_texts
 
