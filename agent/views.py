@@ -103,10 +103,11 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
 
     Outside the meaning view a group takes the value of the facet that the model, in calibrated labels
     of its central texts, gives most of them (see naming.voted_name); every other group is named by
-    the model, with a name no earlier group has, shown what statistics find sets the group apart (its
-    distinctive words in the meaning view, its layout in the layout view), which name the group if the
-    model cannot. Outside the meaning view k is searched only up to `first_proposal_max`, the cap of
-    the model's own first list: on layout features silhouette plateaus over a wide range of k.
+    the model from its central texts, with a name no earlier group has (in the layout view also shown
+    what sets the group's layout apart). What statistics find sets a group apart (its distinctive words
+    in the meaning view, its layout in the layout view) names the group if the model cannot. Outside
+    the meaning view k is searched only up to `first_proposal_max`, the cap of the model's own first
+    list: on layout features silhouette plateaus over a wide range of k.
     """
     from sklearn.cluster import KMeans, MiniBatchKMeans
     from tqdm.auto import tqdm
@@ -161,9 +162,9 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
         spec = voted_name(shown[int(g)], votes, listed, tax.names) if shown else None
         if spec is None and ctx.calls_left() > 0:
-            shared = traits.get(int(g), [])
-            if view_name == "meaning" and shared:
-                shared = ["uses of the words " + ", ".join(f'"{w}"' for w in shared)]
+            # A meaning group's distinctive words are not shown: the model built its names and rules from them
+            # ("weather related", "These texts use the words ...") instead of from the texts.
+            shared = traits.get(int(g), []) if view_name == "layout" else []
             spec = name_members(ctx.llm, state["instruction"], state.get("facet", ""), ctx.texts, vectors, members(g),
                                 tax.names, step="name_cluster", shared=shared)
         if spec is None:

@@ -159,6 +159,32 @@ def test_a_layout_group_the_model_cannot_name_is_named_by_what_sets_its_layout_a
     assert any("named by statistics" in n for n in res.run["notes"])
     assert posts["named_by"] == "statistics"  # clusters.json marks a name the model did not give
     assert {c["named_by"] for c in res.clusters} == {"model", "statistics"}
+    asked = [c for c in model.calls if request_schema(c["kwargs"])[0] == "ClusterSpec"]
+    assert asked and all(traits[0] in str(c["messages"][1].content) for c in asked)  # the model was told
+
+
+def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words():
+    names = iter(["first", "second"])
+
+    def answer(messages, kwargs):
+        schema, _ = request_schema(kwargs)
+        if schema == "Understanding":
+            return json.dumps({"facet": "topic", "about_topic": True,
+                               "clusters": [{"name": n, "description": f"texts about {n}"} for n in ("rain", "goals")]})
+        if schema == "ClusterSpec":
+            return json.dumps({"name": next(names), "description": "a group"})
+        raise AssertionError(f"unexpected request for {schema!r}")
+
+    model = ScriptedChatModel(script=answer)
+    texts = [f"heavy rain and strong wind on day {i}" for i in range(20)] + \
+            [f"a late goal won the football match {i}" for i in range(20)]
+    res = ClusterAgent(model=model, progress=False, max_model_calls=10, k=2, strategy="auto",
+                       review_rounds=0).fit(texts, instruction="Cluster the texts by topic.").result_
+    assert sorted(res.names) == ["first", "second"]
+    asked = " ".join(str(m.content) for c in model.calls if request_schema(c["kwargs"])[0] == "ClusterSpec"
+                     for m in c["messages"][1:])
+    assert "football match" in asked and "rain and strong wind" in asked  # the texts themselves
+    assert "Compared with the other texts" not in asked and '"football"' not in asked
 
 
 def test_a_name_or_description_that_repeats_what_a_text_asks_for_is_refused():
