@@ -91,6 +91,7 @@ def test_routing_evidence_tells_labels_that_follow_a_view_from_labels_that_do_no
     assert along["z"] > 5 and along["p"] < 0.001 and along["kappa"] == 1.0
     assert abs(across["z"]) < 3 and across["p"] > 0.01 and across["kappa"] < 0.5
 
+
 def test_parse_task():
     t = parse_task("goalex_syn:style:Group by form.")
     assert (t.corpus, t.facet, t.instruction) == ("goalex_syn", "style", "Group by form.")
