@@ -99,9 +99,11 @@ def labelled_evidence(ctx, state: dict, gold: list[str]) -> dict:
     rows = np.array([int(r) for r in state["labels"]], dtype=np.int64)
     model = [state["labels"][r] for r in state["labels"]]
     truth = [gold[r] for r in rows]
-    return {"labelled": len(rows), "model_values": len(set(model)), "gold_values": len(set(truth)),
-            **{name: {"model": follows(view(ctx, name)[rows], model, ctx.config.seed),
-                      "gold": follows(view(ctx, name)[rows], truth, ctx.config.seed)} for name in VIEWS}}
+    found = {"labelled": len(rows), "model_values": len(set(model)), "gold_values": len(set(truth))}
+    for name in VIEWS:
+        sample = view(ctx, name)[rows]
+        found[name] = {"model": follows(sample, model, ctx.config.seed), "gold": follows(sample, truth, ctx.config.seed)}
+    return found
 
 
 def route_one(agent, chat, corpus: str, facet: str, instruction: str, options) -> dict:
