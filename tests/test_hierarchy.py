@@ -42,6 +42,22 @@ def test_leaves_group_by_their_theme(themes):
     assert all(len({int(theme[leaf]) for leaf in g}) == 1 for g in groups)
 
 
+def test_the_top_count_is_judged_on_the_map_the_leaves_were_grouped_on():
+    from clusteragent.hierarchy import run_leaf_groups
+
+    vectors, assignment, _ = themed_leaves(themes=2, leaves_per_theme=6)
+    ids = leaves(12).ids
+    # A map where every leaf is a tight point of its own, all equally far apart: no grouping of leaves is
+    # better than another there but the finest allowed (half the leaves) is the most cohesive.
+    rng = np.random.default_rng(1)
+    on_map = (np.eye(12)[assignment] * 10 + 0.01 * rng.normal(size=(len(assignment), 12))).astype(np.float32)
+    assert len(group_leaves(vectors, assignment, ids)) == 2
+    assert len(group_leaves(vectors, assignment, ids, grouped_on=on_map)) == 6
+    ctx = context(vectors)
+    ctx.views.meaning_map = on_map
+    assert len(run_leaf_groups(ctx, assignment, ids)) == 6
+
+
 def test_a_runs_leaves_are_grouped_once_per_partition_whatever_their_ids():
     from clusteragent.hierarchy import run_leaf_groups
 
@@ -55,6 +71,7 @@ def test_a_runs_leaves_are_grouped_once_per_partition_whatever_their_ids():
     merged = np.where(assignment == 1, 0, assignment)  # another partition: grouped afresh
     run_leaf_groups(ctx, merged, list(range(15)))
     assert len(ctx.leaf_groups) == 2
+
 
 def test_tops_are_named_by_the_model_with_new_ids_and_by_statistics_without_budget():
     vectors, assignment, theme = themed_leaves()
