@@ -249,3 +249,27 @@ def test_a_group_named_by_its_words_never_takes_a_word_its_texts_ask_for():
     assert fallback_name(words, []).name == "ignore / label"
     assert fallback_name(words, ["Ignore / label"]).name == "ignore"  # the pair is taken
     assert fallback_name([], ["group 1"]).name == "group 2"
+
+
+def test_a_group_of_most_of_the_texts_is_read_again_on_its_own():
+    from clusteragent.state import AgentConfig, RunContext
+    from clusteragent.views import _split_majority
+
+    # An island of 30 texts and a blob of 270 made of three clumps: a first reading that finds only the
+    # island and the blob is refined into the island and the three clumps.
+    rng = np.random.default_rng(0)
+    centres = np.array([[40.0, 0], [0, 0], [6, 0], [0, 6]])
+    truth = np.repeat(np.arange(4), [30, 90, 90, 90])
+    points = (centres[truth] + rng.normal(scale=0.1, size=(300, 2))).astype(np.float32)
+    vectors = np.hstack([points, np.ones((300, 1), np.float32)])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ctx = RunContext(texts=[""] * 300, llm=None, embedder=None, config=AgentConfig(), vectors=vectors)
+    first = (truth > 0).astype(np.int64)
+    trace = []
+    refined = _split_majority(ctx, vectors, points, first, 50, trace)
+    assert v_measure_score(truth, refined) > 0.95 and len(set(refined.tolist())) == 4
+    assert sorted(set(refined.tolist())) == [0, 1, 2, 3] and (refined[truth == 0] == 0).all()
+    assert trace[-1]["step"] == "split_majority" and trace[-1]["parts"] == 3
+    halves = (np.arange(300) >= 150).astype(np.int64)  # no group holds more than half: left as it is
+    assert (_split_majority(ctx, vectors, points, halves, 50, []) == halves).all()
+    assert (_split_majority(ctx, vectors, points, first, 2, []) == first).all()  # no room under k_max
