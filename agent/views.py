@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clusteragent.hierarchy import MAX_FLAT, run_leaf_groups, top_calls
+from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, label_rows
 from clusteragent.naming import BATCH_GROUPS, BATCH_TEXTS, fallback_name, name_batch, name_members, unrequested, voted_name
 from clusteragent.tools import taxonomy as tx
@@ -215,39 +215,15 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
             "assignment_ref": ctx.store_assignment(assignment, confidence)}
 
 
-def sibling_batches(order: list[int], families: list[list[int]], size: int = BATCH_GROUPS) -> list[list[int]]:
-    """`order` cut into batches of at most `size`, the groups of one family (the leaves of one top cluster)
-    side by side in one batch where it fits: named apart, siblings get names that say what sets each apart;
-    named in different calls, they got the same name (three leaves of one scenario each named "weather").
-    Families keep the order of their largest member; a family larger than `size` fills batches of its own."""
-    rank = {g: i for i, g in enumerate(order)}
-    family_of = {g: n for n, family in enumerate(families) for g in family}
-    members: dict[int, list[int]] = {}
-    for g in order:
-        members.setdefault(family_of.get(g, -1 - rank[g]), []).append(g)
-    batches: list[list[int]] = []
-    for family in members.values():
-        while len(family) > size:
-            batches.append(family[:size])
-            family = family[size:]
-        if batches and len(batches[-1]) + len(family) <= size:
-            batches[-1] = batches[-1] + family
-        else:
-            batches.append(family)
-    return batches
-
-
 def _batch_names(ctx: RunContext, state: AgentState, vectors: np.ndarray, groups: np.ndarray,
                  order: np.ndarray) -> dict[int, tx.Cluster]:
-    """Names for the groups, BATCH_GROUPS in a call (the clusters of one top cluster side by side, see
-    sibling_batches), while the budget allows: group -> its name and rule. A group left out (its name failed
-    the checks, or no calls were left) is named alone."""
-    order = [int(g) for g in order]
-    families = run_leaf_groups(ctx, groups, order) if len(order) > MAX_FLAT else []
+    """Names for the groups, BATCH_GROUPS in a call (largest groups first), while the budget allows: group ->
+    its name and rule. A group left out (its name failed the checks, or no calls were left) is named alone."""
     named: dict[int, tx.Cluster] = {}
-    for chunk in sibling_batches(order, families):
+    for start in range(0, len(order), BATCH_GROUPS):
         if ctx.calls_left() <= 0:
             break
+        chunk = [int(g) for g in order[start:start + BATCH_GROUPS]]
         shown = [[ctx.texts[r] for r in tx.central_members(vectors, np.flatnonzero(groups == g), BATCH_TEXTS)]
                  for g in chunk]
         specs = name_batch(ctx.llm, state["instruction"], state.get("facet", ""), shown,

@@ -305,16 +305,3 @@ def test_meaning_groups_are_named_in_one_call_and_a_name_that_fails_its_checks_a
         assert asked.count("ClusterSpec") == 1 and "Weather" in res.names and len(set(res.names)) == 2
     else:
         assert asked.count("ClusterSpec") == 2 and all(n.startswith("Alone") for n in res.names)
-
-
-def test_the_clusters_of_one_top_cluster_are_named_side_by_side():
-    from clusteragent.views import sibling_batches
-
-    order = list(range(12))  # largest first
-    families = [[0, 5, 9], [1, 2], [3, 4, 6, 7, 8, 10, 11]]
-    batches = sibling_batches(order, families, size=4)
-    assert sorted(g for b in batches for g in b) == order and all(len(b) <= 4 for b in batches)
-    assert [0, 5, 9] in batches  # a family that fits is never cut
-    assert {1, 2} <= set(next(b for b in batches if 1 in b))
-    assert batches[0][0] == 0  # the family of the largest cluster first
-    assert sibling_batches(order, [], size=5) == [order[:5], order[5:10], order[10:]]  # no families: in order
