@@ -95,15 +95,12 @@ def run_leaf_groups(ctx, assignment: np.ndarray, ids: list[int]) -> list[list[in
 
 
 def top_calls(ctx, assignment: np.ndarray, ids: list[int]) -> int:
-    """The model calls naming a top level over the leaves `ids` will take: one per BATCH_GROUPS tops of two or
-    more leaves (none for MAX_FLAT leaves or fewer). Naming the leaves keeps them back: a reader meets the
-    top names first, and without this the last leaves' names took the calls the top level needed."""
-    from clusteragent.naming import BATCH_GROUPS
-
+    """The model calls naming a top level over the leaves `ids` will take: one per top of two or more leaves
+    (none for MAX_FLAT leaves or fewer). Naming the leaves keeps them back: a reader meets the top names
+    first, and without this the last leaves' names took the calls the top level needed."""
     if len([c for c in ids if (assignment == c).any()]) <= MAX_FLAT:
         return 0
-    broad_tops = sum(len(group) > 1 for group in run_leaf_groups(ctx, assignment, ids))
-    return -(-broad_tops // BATCH_GROUPS)
+    return sum(len(group) > 1 for group in run_leaf_groups(ctx, assignment, ids))
 
 
 def spread_members(vectors: np.ndarray, assignment: np.ndarray, children: list[int], n: int) -> np.ndarray:
@@ -119,37 +116,24 @@ def spread_members(vectors: np.ndarray, assignment: np.ndarray, children: list[i
 def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], vectors: np.ndarray,
               assignment: np.ndarray, groups: list[list[int]], tax: tx.Taxonomy, taken: list[str]) -> list[dict]:
     """A name, an inclusion rule and who named it for each group of leaves: the model, shown texts of each of
-    its clusters (spread_members) and their names, BATCH_GROUPS groups a call and alone where a name fails its
-    checks, within `calls`; its only cluster's name for a group of one; the distinctive words (marked
-    "statistics") where the model gives nothing valid."""
-    from clusteragent.naming import BATCH_GROUPS, BATCH_TEXTS, NAMING_TEXTS, fallback_name, name_batch, name_group, unrequested
+    its clusters (spread_members) and their names, within `calls`; its only cluster's name for a group of one; the
+    distinctive words (marked "statistics") where the model gives nothing valid."""
+    from clusteragent.naming import NAMING_TEXTS, fallback_name, name_group, unrequested
     from clusteragent.tools.features import distinctive_words
 
     top_of = {leaf: n for n, group in enumerate(groups) for leaf in group}
     rows_top = np.array([top_of.get(int(c), -1) for c in assignment])
     words = distinctive_words(texts, rows_top)
     taken, named = list(taken), []
-    broad_groups = [n for n, group in enumerate(groups) if len(group) > 1]
-    batched = {}
-    for start in range(0, len(broad_groups), BATCH_GROUPS):
-        if llm is None or calls - llm.usage.calls <= 0:
-            break
-        chunk = broad_groups[start:start + BATCH_GROUPS]
-        shown = [[texts[r] for r in spread_members(vectors, assignment, groups[n], BATCH_TEXTS)] for n in chunk]
-        specs = name_batch(llm, instruction, facet, shown, taken + [s.name for s in batched.values()],
-                           step="name_top_clusters", parts=[[tax.by_id(c).name for c in groups[n]] for n in chunk])
-        batched.update({n: spec for n, spec in zip(chunk, specs) if spec is not None})
     for n, group in enumerate(groups):
         rows = np.flatnonzero(rows_top == n)
         spec, named_by = None, "statistics"
         if len(group) == 1:  # a top of one cluster is that cluster, one level up
             spec, named_by = tax.by_id(group[0]), "its only cluster"
-        elif n in batched:
-            spec, named_by = batched[n], "model"
         elif llm is not None and calls - llm.usage.calls > 0:
             shown = [texts[r] for r in spread_members(vectors, assignment, group, NAMING_TEXTS)]
-            spec = name_group(llm, instruction, facet, shown, taken + [s.name for s in batched.values()],
-                              step="name_top_cluster", parts=[tax.by_id(c).name for c in group])
+            spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster",
+                              parts=[tax.by_id(c).name for c in group])
             named_by = "model" if spec is not None else named_by
         if spec is None:
             spec = fallback_name(unrequested(words.get(n, []), [texts[r] for r in rows]), taken)

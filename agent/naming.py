@@ -8,15 +8,13 @@ import numpy as np
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import ClusterSpec, distinct_spec_schema, name_words, named_groups_schema, requested_words
+from clusteragent.schemas import ClusterSpec, distinct_spec_schema, name_words, requested_words
 from clusteragent.tools import taxonomy as tx
 
 # A name refused twice is given up for the statistical one: at temperature 0 a third answer repeated the
 # second in every case seen (the README's main job: 0 of 4), and each costs a call another group could use.
 NAMING_ATTEMPTS = 2
 NAMING_TEXTS = 6  # central texts the model reads to name a group (each costs its tokens in every naming call)
-BATCH_GROUPS = 8  # groups one call names together (name_batch)
-BATCH_TEXTS = 4  # central texts shown for each of them
 
 
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
@@ -45,32 +43,6 @@ def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vector
     central = tx.central_members(vectors, rows, n)
     return name_group(llm, instruction, facet, [texts[r] for r in central], taken, step=step, shared=shared,
                       parts=parts)
-
-
-def name_batch(llm, instruction: str, facet: str, groups: Sequence[Sequence[str]], taken: Sequence[str],
-               step: str, parts: Sequence[Sequence[str]] = ()) -> list[ClusterSpec | None]:
-    """Names and inclusion rules for several groups (each shown by its texts) from one call, in order. Each
-    is checked as name_group checks one (against `taken` and the batch's earlier names); a group whose
-    name fails, or every group when the answer is not valid, gets None, to be named alone. `parts` names,
-    for each group, the smaller clusters it is made of (a top cluster's)."""
-    from pydantic import ValidationError
-
-    messages = load_prompt("name_clusters").messages(instruction=instruction, facet=facet, taken=list(taken),
-                                                     groups=[list(g) for g in groups],
-                                                     parts=[list(p) for p in parts])
-    try:
-        answer = llm.decide(messages, named_groups_schema(len(groups)), step=step, attempts=1)
-    except ModelError:
-        return [None] * len(groups)
-    names, out = list(taken), []
-    for spec, texts in zip(answer.groups, groups):
-        try:
-            checked = distinct_spec_schema(tuple(names), requested_words(texts), facet).model_validate(spec.model_dump())
-        except ValidationError:
-            checked = None
-        out.append(checked)
-        names += [checked.name] if checked is not None else []
-    return out
 
 
 def unrequested(words: list[str], texts: list[str]) -> list[str]:

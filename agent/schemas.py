@@ -139,17 +139,6 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     return create_model("ClusterSpec", __base__=ClusterSpec, __validators__=validators)
 
 
-@functools.lru_cache(maxsize=64)
-def named_groups_schema(n: int) -> type[BaseModel]:
-    """Names and inclusion rules for `n` groups at once, in the groups' order (each then checked as a
-    distinct_spec_schema would check it alone)."""
-    return create_model(
-        "NamedGroups",
-        groups=(list[ClusterSpec], Field(min_length=n, max_length=n, description=f"one entry for each of the {n} "
-                                                                                  "groups, in order")),
-    )
-
-
 # A verb of naming, then within a few words what is to be named (a cluster, group, text, them, ...), then
 # within a few more a word in capitals: "name this cluster HACKED", "call every one of them PWNED". The
 # object keeps "how to call PHP from Java" or "label the axis in HTML" out.

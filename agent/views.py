@@ -14,7 +14,7 @@ import numpy as np
 
 from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, label_rows
-from clusteragent.naming import BATCH_GROUPS, BATCH_TEXTS, fallback_name, name_batch, name_members, unrequested, voted_name
+from clusteragent.naming import fallback_name, name_members, unrequested, voted_name
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import (
     distinctive_layout,
@@ -192,17 +192,16 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     traits = _traits(ctx, view_name, groups, order)
     if cfg.hierarchy and ctx.llm is not None:
         ctx.top_names = min(max(0, ctx.calls_left()), top_calls(ctx, groups, list(range(k))))
-    batched = _batch_names(ctx, state, vectors, groups, order) if view_name == "meaning" and ctx.llm else {}
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
-        spec = voted_name(shown[int(g)], votes, listed, tax.names) if shown else batched.get(int(g))
+        spec = voted_name(shown[int(g)], votes, listed, tax.names) if shown else None
         if spec is None and ctx.calls_left() > 0:
             # A meaning group's distinctive words are not shown: the model built its names and rules from them
             # ("weather related", "These texts use the words ...") instead of from the texts.
             shared = traits.get(int(g), []) if view_name == "layout" else []
             spec = name_members(ctx.llm, state["instruction"], state.get("facet", ""), ctx.texts, vectors, members(g),
-                                tax.names + [s.name for s in batched.values()], step="name_cluster", shared=shared)
+                                tax.names, step="name_cluster", shared=shared)
         if spec is None:
             spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout")
             notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name (or no calls were left)')
@@ -213,23 +212,6 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     return {"trace": trace, "notes": notes, **tax.as_state(),
             **({"k_max": k_max} if view_name == "meaning" else {}),
             "assignment_ref": ctx.store_assignment(assignment, confidence)}
-
-
-def _batch_names(ctx: RunContext, state: AgentState, vectors: np.ndarray, groups: np.ndarray,
-                 order: np.ndarray) -> dict[int, tx.Cluster]:
-    """Names for the groups, BATCH_GROUPS in a call (largest groups first), while the budget allows: group ->
-    its name and rule. A group left out (its name failed the checks, or no calls were left) is named alone."""
-    named: dict[int, tx.Cluster] = {}
-    for start in range(0, len(order), BATCH_GROUPS):
-        if ctx.calls_left() <= 0:
-            break
-        chunk = [int(g) for g in order[start:start + BATCH_GROUPS]]
-        shown = [[ctx.texts[r] for r in tx.central_members(vectors, np.flatnonzero(groups == g), BATCH_TEXTS)]
-                 for g in chunk]
-        specs = name_batch(ctx.llm, state["instruction"], state.get("facet", ""), shown,
-                           [s.name for s in named.values()], step="name_clusters")
-        named.update({g: spec for g, spec in zip(chunk, specs) if spec is not None})
-    return named
 
 
 def _traits(ctx: RunContext, view_name: str, groups: np.ndarray, order: np.ndarray) -> dict[int, list[str]]:

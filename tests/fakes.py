@@ -48,13 +48,6 @@ def delimited_texts(content: str) -> list[str]:
     return re.findall(r"<text(?: [^>]*)?>(.*?)</text>", content, re.S)
 
 
-def grouped_texts(content: str) -> list[list[str]]:
-    """The documents of each group a prompt that names several groups shows under "Group N:", in order."""
-    import re
-
-    return [delimited_texts(part) for part in re.split(r"^Group \d+:$", content, flags=re.M)[1:]]
-
-
 class ScriptedChatModel(BaseChatModel):
     script: Any  # list[str] consumed in order, or Callable[[list, dict], str]
     provider_name: str = "scripted"

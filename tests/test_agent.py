@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from fakes import ScriptedChatModel, choices, delimited_texts, grouped_texts, is_retry, request_schema
+from fakes import ScriptedChatModel, choices, delimited_texts, is_retry, request_schema
 from sklearn.metrics import v_measure_score
 
 from clusteragent import ClusterAgent
@@ -69,18 +69,13 @@ def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth", n
         if schema == "ClusterSpec" and is_retry(messages):  # asked again after a refused name
             retried = naming if naming_retry is None else naming_retry
             return json.dumps({"name": retried, "description": f"texts about {retried}"})
-        if schema == "NamedGroups":  # several groups at once, each shown by its texts under "Group N:"
-            return json.dumps({"groups": [named(texts) for texts in grouped_texts(messages[-1].content)]})
         if schema == "ClusterSpec":
-            return json.dumps(named(delimited_texts(messages[-1].content)))
+            topics = [TRUTH[t][0] for t in delimited_texts(messages[-1].content) if t in TRUTH]
+            name = max(set(topics), key=topics.count) if naming == "truth" else naming
+            return json.dumps({"name": name, "description": f"texts about {name}"})
         if schema == "SplitProposal":
             return json.dumps({"clusters": clusters(["rain", "sun"])})
         raise AssertionError(f"unexpected request for {schema!r}")
-
-    def named(texts):
-        topics = [TRUTH[t][0] for t in texts if t in TRUTH]
-        name = max(set(topics), key=topics.count) if naming == "truth" else naming
-        return {"name": name, "description": f"texts about {name}"}
 
     return ScriptedChatModel(script=answer)
 
@@ -295,7 +290,7 @@ def test_kmeans_strategy_clusters_the_embeddings_and_the_model_names_the_groups(
     model = scripted("topic")
     res = fit(model, "Cluster by topic.", k=3, strategy="kmeans").result_
     assert res.run["labelled_by_model"] == 0
-    named = [c for c in model.calls if request_schema(c["kwargs"])[0] in ("NamedGroups", "ClusterSpec")]
+    named = [c for c in model.calls if request_schema(c["kwargs"])[0] == "ClusterSpec"]
     assert 1 <= len(named) <= 3 and set(res.names) <= set(TOPICS)
     assert sum(c["size"] for c in res.clusters) == len(TEXTS)
 
@@ -446,16 +441,13 @@ def test_three_obvious_topics_give_three_clusters():
             return json.dumps({"facet": "topic", "about_topic": True,
                                "clusters": [{"name": n, "description": n} for n in ("rain", "goals", "baking",
                                                                                       "sauces", "snow")]})
-        if schema == "NamedGroups":
-            return json.dumps({"groups": [named(texts) for texts in grouped_texts(messages[-1].content)]})
         if schema == "ClusterSpec":
-            return json.dumps(named(delimited_texts(messages[-1].content), is_retry(messages)))
+            shown = [topic_of[t] for t in delimited_texts(messages[-1].content) if t in topic_of]
+            name = max(set(shown), key=shown.count)
+            if is_retry(messages):
+                name += " too"
+            return json.dumps({"name": name, "description": f"messages about {name}"})
         raise AssertionError(f"unexpected request for {schema!r}")
-
-    def named(texts, retry=False):
-        shown = [topic_of[t] for t in texts if t in topic_of]
-        name = max(set(shown), key=shown.count) + (" too" if retry else "")
-        return {"name": name, "description": f"messages about {name}"}
 
     agent = fit(ScriptedChatModel(script=answer), "Group these messages by topic.",
                 texts=[r["text"] for r in rows], strategy="auto", review_rounds=0)  # the embedded model's defaults

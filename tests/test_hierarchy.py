@@ -76,16 +76,15 @@ def test_a_runs_leaves_are_grouped_once_per_partition_whatever_their_ids():
 def test_tops_are_named_by_the_model_with_new_ids_and_by_statistics_without_budget():
     vectors, assignment, theme = themed_leaves()
     tax = leaves(15)
-    model = ScriptedChatModel(script=lambda messages, kwargs: json.dumps({"groups": [
-        {"name": f"Theme {n}", "description": "Texts of one theme."} for n in range(3)]}))
+    model = ScriptedChatModel(script=lambda messages, kwargs: json.dumps(
+        {"name": f"Theme {len(model.calls)}", "description": "Texts of one theme."}))
     tops, grown, record = build_tops(context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax,
                                      assignment)
-    assert record["levels"] == 2 and len(tops) == 3 and len(model.calls) == 1  # the three named in one call
+    assert record["levels"] == 2 and len(tops) == 3 and len(model.calls) == 3
     assert [t["id"] for t in tops] == [15, 16, 17] and grown.next_id == 18  # ids no leaf has
     assert sorted(c for t in tops for c in t["children"]) == list(range(15))
-    assert {t["named_by"] for t in tops} == {"model"} and [t["name"] for t in tops] == ["Theme 0", "Theme 1", "Theme 2"]
-    asked = str(model.calls[0]["messages"][-1].content)
-    assert asked.count("smaller groups: leaf") == 3  # the model sees each top's parts
+    assert {t["named_by"] for t in tops} == {"model"}
+    assert "smaller groups: leaf" in str(model.calls[0]["messages"][-1].content)  # the model sees the parts
     tops, _, _ = build_tops(context(vectors), "Group by topic.", "topic", tax, assignment)
     assert {t["named_by"] for t in tops} == {"statistics"} and len({t["name"] for t in tops}) == 3
 
@@ -182,8 +181,7 @@ def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_
     agent.chat(f'Rename "{kept["name"]}" to "Everyday life".')
     assert "Everyday life" in [t["name"] for t in agent.result_.top_clusters]
     agent = refined(out, {"action": "split"}, {"cluster": "Everyday life", "n": 2},
-                    {"groups": [{"name": "Part one", "description": "One part."},
-                                {"name": "Part two", "description": "Other."}]})
+                    {"name": "Part one", "description": "One part."}, {"name": "Part two", "description": "Other."})
     reply = agent.chat('Split "Everyday life" in two.')
     assert "Split the top cluster" in reply, reply
     split = agent.result_.top_clusters
@@ -244,26 +242,20 @@ def test_naming_the_leaves_keeps_calls_for_the_top_level():
     from clusteragent import ClusterAgent
 
     def answer(messages, kwargs):
-        schema, spec = request_schema(kwargs)
-        if schema == "Understanding":
+        if request_schema(kwargs)[0] == "Understanding":
             return json.dumps({"facet": "topic", "about_topic": True,
                                "clusters": [{"name": w, "description": f"Notes about the {w}."}
-                                            for w in [w for words in THEMES.values() for w in words] + list("vwxyz")]})
-        if schema == "NamedGroups":  # names unlike each other: "Kind 2.1" and "Kind 2.2" differ only in numbers
-            return json.dumps({"groups": [{"name": f"{chr(97 + len(model.calls))}{chr(97 + i)} kind",
-                                           "description": "Notes of one kind."}
-                                          for i in range(spec["properties"]["groups"]["minItems"])]})
-        raise AssertionError(f"unexpected request for {schema!r}")
+                                            for words in THEMES.values() for w in words]})
+        return json.dumps({"name": f"Kind {len(model.calls)}", "description": "Notes of one kind."})
 
     model = ScriptedChatModel(script=answer)
-    # 1 call reads the instruction, 1 is kept for the top names (8 a call): 2 are left for 20 leaves
-    agent = ClusterAgent(model=model, k=20, max_model_calls=4, strategy="auto", review_rounds=0, progress=False)
+    agent = ClusterAgent(model=model, k=15, max_model_calls=12, strategy="auto", review_rounds=0, progress=False)
     result = agent.fit([r["text"] for r in MANY], instruction="Group by topic.").result_
     assert result.levels == 2 and all(t["named_by"] == "model" for t in result.top_clusters)
-    assert [c["named_by"] for c in result.clusters].count("statistics") == 20 - 2 * 8
-    assert result.run["model_calls"] == 4
+    assert any(c["named_by"] == "statistics" for c in result.clusters)
+    assert result.run["model_calls"] <= 12
     kept = [e for e in result.run["decisions"] if e.get("step") == "cluster_view"][0]["calls_kept_for_top_names"]
-    assert kept == 1 and len(result.top_clusters) <= 8
+    assert kept == len(result.top_clusters)
 
 
 def test_a_top_cluster_is_shown_to_the_model_by_texts_of_every_one_of_its_clusters():

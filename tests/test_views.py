@@ -171,8 +171,8 @@ def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words
         if schema == "Understanding":
             return json.dumps({"facet": "topic", "about_topic": True,
                                "clusters": [{"name": n, "description": f"texts about {n}"} for n in ("rain", "goals")]})
-        if schema == "NamedGroups":
-            return json.dumps({"groups": [{"name": next(names), "description": "a group"} for _ in range(2)]})
+        if schema == "ClusterSpec":
+            return json.dumps({"name": next(names), "description": "a group"})
         raise AssertionError(f"unexpected request for {schema!r}")
 
     model = ScriptedChatModel(script=answer)
@@ -181,7 +181,7 @@ def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words
     res = ClusterAgent(model=model, progress=False, max_model_calls=10, k=2, strategy="auto",
                        review_rounds=0).fit(texts, instruction="Cluster the texts by topic.").result_
     assert sorted(res.names) == ["first", "second"]
-    asked = " ".join(str(m.content) for c in model.calls if request_schema(c["kwargs"])[0] == "NamedGroups"
+    asked = " ".join(str(m.content) for c in model.calls if request_schema(c["kwargs"])[0] == "ClusterSpec"
                      for m in c["messages"][1:])
     assert "football match" in asked and "rain and strong wind" in asked  # the texts themselves
     assert "Compared with the other texts" not in asked and '"football"' not in asked
@@ -273,35 +273,3 @@ def test_a_group_of_most_of_the_texts_is_read_again_on_its_own():
     halves = (np.arange(300) >= 150).astype(np.int64)  # no group holds more than half: left as it is
     assert (_split_majority(ctx, vectors, points, halves, 50, []) == halves).all()
     assert (_split_majority(ctx, vectors, points, first, 2, []) == first).all()  # no room under k_max
-
-
-@pytest.mark.parametrize("batch", ["one name twice", "no valid answer"])
-def test_meaning_groups_are_named_in_one_call_and_a_name_that_fails_its_checks_alone(batch):
-    def answer(messages, kwargs):
-        schema, spec = request_schema(kwargs)
-        if schema == "Understanding":
-            return json.dumps({"facet": "topic", "about_topic": True,
-                               "clusters": [{"name": n, "description": f"texts about {n}"} for n in ("rain", "goals")]})
-        if schema == "NamedGroups":
-            if batch == "no valid answer":
-                return "the groups are about weather and football"
-            n = spec["properties"]["groups"]["minItems"]
-            return json.dumps({"groups": [{"name": "Weather", "description": "Texts about the weather."}] * n})
-        if schema == "ClusterSpec":
-            return json.dumps({"name": f"Alone {len(model.calls)}", "description": "A group named alone."})
-        raise AssertionError(f"unexpected request for {schema!r}")
-
-    model = ScriptedChatModel(script=answer)
-    texts = [f"heavy rain and strong wind on day {i}" for i in range(20)] + \
-            [f"a late goal won the football match {i}" for i in range(20)]
-    res = ClusterAgent(model=model, progress=False, max_model_calls=10, k=2, strategy="auto",
-                       review_rounds=0).fit(texts, instruction="Cluster the texts by topic.").result_
-    asked = [request_schema(c["kwargs"])[0] for c in model.calls]
-    together = [c for c in model.calls if request_schema(c["kwargs"])[0] == "NamedGroups"]
-    assert len(together) == 1  # one call for both groups, shown the texts of each
-    shown = str(together[0]["messages"][-1].content)
-    assert "football match" in shown and "rain and strong wind" in shown
-    if batch == "one name twice":  # the second "Weather" is refused: that group alone is named on its own
-        assert asked.count("ClusterSpec") == 1 and "Weather" in res.names and len(set(res.names)) == 2
-    else:
-        assert asked.count("ClusterSpec") == 2 and all(n.startswith("Alone") for n in res.names)
