@@ -58,6 +58,32 @@ def test_the_top_count_is_judged_on_the_map_the_leaves_were_grouped_on():
     assert len(run_leaf_groups(ctx, assignment, ids)) == 6
 
 
+def test_a_far_clump_and_everything_else_is_no_top_level():
+    """A tight clump far from the rest gives "clump and rest" the best silhouette; no top cluster may hold
+    more than half the texts, so the themes are the top level."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from sklearn.metrics import silhouette_score
+
+    from clusteragent.tools import taxonomy as tx
+
+    rng = np.random.default_rng(0)
+    themes = rng.normal(size=(3, 48)) * 1.5
+    leaf_dirs = np.repeat(themes, 4, axis=0) + rng.normal(size=(12, 48)) * 0.5
+    x = np.vstack([np.repeat(leaf_dirs, 12, axis=0) + 0.3 * rng.normal(size=(144, 48)),
+                   rng.normal(size=48) * 10 + 0.01 * rng.normal(size=(12, 48))])  # leaf 12: the clump
+    vectors = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    assignment = np.repeat(np.arange(13), 12)
+    theme_of_leaf = np.array([0] * 4 + [1] * 4 + [2] * 4 + [3])
+    centres = np.array([[0, 0], [2, 0], [0, 2], [400, 0]], dtype=np.float32)
+    on_map = centres[theme_of_leaf[assignment]] + rng.normal(size=(156, 2)).astype(np.float32)
+    tree = linkage(tx.centroids(vectors, assignment, list(range(13))), method="average", metric="cosine")
+    silhouette = {t: silhouette_score(on_map, fcluster(tree, t=t, criterion="maxclust")[assignment])
+                  for t in (2, 4)}
+    assert silhouette[2] > silhouette[4]  # the best silhouette alone would cut at the clump
+    groups = group_leaves(vectors, assignment, list(range(13)), grouped_on=on_map)
+    assert sorted(map(sorted, groups)) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12]]
+
+
 def test_a_runs_leaves_are_grouped_once_per_partition_whatever_their_ids():
     from clusteragent.hierarchy import run_leaf_groups
 
