@@ -37,7 +37,7 @@ from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
 from clusteragent.tools.propagate import least_certain, propagate
 from clusteragent.tools.sampling import diverse_sample
-from clusteragent.views import cluster_on_view, estimate_k_traced, label_features
+from clusteragent.views import cluster_on_view, estimate_k_traced, label_features, name_skipped
 
 
 def ensure_ingested(ctx: RunContext) -> None:
@@ -281,6 +281,10 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     tops, levels = [], {"levels": 1}
     if ctx.config.hierarchy:
         tops, tax, levels = build_tops(ctx, state["instruction"], state.get("facet", ""), tax, assignment)
+    tax, named_late, unnamed = name_skipped(ctx, state["instruction"], state.get("facet", ""), tax, assignment,
+                                            [t["name"] for t in tops])
+    audit += named_late
+    notes += unnamed
     trace = list(state.get("trace", [])) + [{"step": "hierarchy", **levels}]
     problems = tx.validate(assignment, tax, len(ctx.texts))  # no k range: fewer than k_min is noted above
     if problems:  # a bug, not a user error: never hand out an invalid result

@@ -20,6 +20,7 @@ import hashlib
 
 import numpy as np
 
+from clusteragent.naming import NAMING_ATTEMPTS, NAMING_TEXTS, fallback_name, name_group, unrequested
 from clusteragent.tools import taxonomy as tx
 
 MAX_FLAT = 12  # more clusters than this get a top level
@@ -100,12 +101,13 @@ def run_leaf_groups(ctx, assignment: np.ndarray, ids: list[int]) -> list[list[in
 
 
 def top_calls(ctx, assignment: np.ndarray, ids: list[int]) -> int:
-    """The model calls naming a top level over the leaves `ids` will take: one per top of two or more leaves
-    (none for MAX_FLAT leaves or fewer). Naming the leaves keeps them back: a reader meets the top names
-    first, and without this the last leaves' names took the calls the top level needed."""
+    """The model calls naming a top level over the leaves `ids` may take: NAMING_ATTEMPTS per top of two or
+    more leaves (none for MAX_FLAT leaves or fewer). Naming the leaves keeps them back: a reader meets the top
+    names first, and with one call kept per top the refused first answers took the calls later tops needed.
+    What the top level leaves unused names clusters that got no call (views.name_skipped)."""
     if len([c for c in ids if (assignment == c).any()]) <= MAX_FLAT:
         return 0
-    return sum(len(group) > 1 for group in run_leaf_groups(ctx, assignment, ids))
+    return NAMING_ATTEMPTS * sum(len(group) > 1 for group in run_leaf_groups(ctx, assignment, ids))
 
 
 def spread_members(vectors: np.ndarray, assignment: np.ndarray, children: list[int], n: int) -> np.ndarray:
@@ -123,7 +125,6 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
     """A name, an inclusion rule and who named it for each group of leaves: the model, shown texts of each of
     its clusters (spread_members) and their names, within `calls`; its only cluster's name for a group of one; the
     distinctive words (marked "statistics") where the model gives nothing valid."""
-    from clusteragent.naming import NAMING_TEXTS, fallback_name, name_group, unrequested
     from clusteragent.tools.features import distinctive_words
 
     top_of = {leaf: n for n, group in enumerate(groups) for leaf in group}

@@ -205,7 +205,10 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
                                 tax.names, step="name_cluster", shared=shared)
         if spec is None:
             spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout")
-            notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name (or no calls were left)')
+            if ctx.calls_left() > 0:
+                notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name')
+            else:
+                ctx.skipped_names.add(spec.name)
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         assignment[groups == g] = cid
     trace.append({"step": "cluster_view", "view": view_name, "k": k, "clusters": tax.names,
@@ -213,6 +216,28 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     return {"trace": trace, "notes": notes, **tax.as_state(),
             **({"k_max": k_max} if view_name == "meaning" else {}),
             "assignment_ref": ctx.store_assignment(assignment, confidence)}
+
+
+def name_skipped(ctx: RunContext, instruction: str, facet: str, tax: tx.Taxonomy, assignment: np.ndarray,
+                 taken: list[str]) -> tuple[tx.Taxonomy, list[dict], list[str]]:
+    """The clusters that got no naming call (the budget was kept for the top level) named with the calls the
+    run has left, largest first; names in `taken` (the tops') are refused too. Returns the taxonomy, an
+    audit entry per name given and a note for each cluster left with its statistical name."""
+    skipped = [c for c in tax.clusters if c.named_by == "statistics" and c.name in ctx.skipped_names]
+    skipped.sort(key=lambda c: -int((assignment == c.id).sum()))
+    audit, notes = [], []
+    for c in skipped:
+        spec = None
+        if ctx.llm is not None and ctx.calls_left(with_top_names=True) > 0:
+            spec = name_members(ctx.llm, instruction, facet, ctx.texts, ctx.vectors, np.flatnonzero(assignment == c.id),
+                                tax.names + taken, step="name_cluster")
+        if spec is None:
+            notes.append(f'"{c.name}" is named by statistics: no model calls were left to name it')
+            continue
+        tax, entry = tx.rename(tax, c.id, spec.name, spec.description)
+        audit.append({**entry, "by": "finalize: a call the top level left"})
+    ctx.skipped_names.clear()
+    return tax, audit, notes
 
 
 def _traits(ctx: RunContext, view_name: str, groups: np.ndarray, order: np.ndarray) -> dict[int, list[str]]:
