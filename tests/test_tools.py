@@ -255,6 +255,25 @@ def test_semantic_map_keeps_separate_groups_apart_and_repeats_under_a_seed():
     assert not is_mapped(len(small)) and is_mapped(MIN_TEXTS)
 
 
+@pytest.mark.slow  # two processes that each load UMAP
+def test_umaps_compiled_functions_are_kept_on_disk_for_the_next_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = ("import numpy as np\n"
+              "from clusteragent.tools.semantic_map import semantic_map\n"
+              "x = np.random.default_rng(0).normal(size=(240, 32)).astype(np.float32)\n"
+              "print(semantic_map(x, seed=0, fit_rows=200).sum())\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    kept = {p.name.split("-")[0] for p in tmp_path.glob("umap_*/*.nbi")}
+    assert {"umap_.smooth_knn_dist", "layouts._optimize_layout_euclidean_single_epoch",
+            "umap_.compute_membership_strengths"} <= kept
+    second = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert second.stdout == first.stdout  # the kept code gives the same map
+
+
 def test_estimate_k_reads_a_map_with_euclidean_distance():
     rng = np.random.default_rng(3)
     centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10], [5, 20]], dtype=np.float32)

@@ -7,6 +7,8 @@ subjects better. `python -m clusteragent.evals.bench_meaning_map` measures both 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 # Below this the map is the embeddings themselves: on few texts UMAP's neighbour graph follows clumps of
@@ -19,11 +21,33 @@ def is_mapped(n_texts: int) -> bool:
     return n_texts >= MIN_TEXTS
 
 
+@functools.cache
+def keep_umap_compilation() -> int:
+    """Have numba keep UMAP's compiled functions on disk (numba's cache: beside UMAP's sources, or under
+    NUMBA_CACHE_DIR), as pynndescent already does for its own; returns how many it now keeps. UMAP compiles
+    them again in every process otherwise, 10-35 s of each run with a map on a 2-core machine."""
+    import umap.distances
+    import umap.layouts
+    import umap.sparse
+    import umap.umap_
+    import umap.utils
+    from numba.core.registry import CPUDispatcher
+
+    kept = 0
+    for module in (umap.umap_, umap.layouts, umap.utils, umap.distances, umap.sparse):
+        for function in vars(module).values():
+            if isinstance(function, CPUDispatcher) and function.__module__ == module.__name__:
+                function.enable_caching()
+                kept += 1
+    return kept
+
+
 def umap_reducer(seed: int, dims: int = 5, neighbours: int = 15, min_dist: float = 0.0):
     """A seeded UMAP with BERTopic's settings (cosine, min_dist 0): what the map and the benchmark's
     UMAP baselines reduce the embeddings with."""
     import umap
 
+    keep_umap_compilation()
     return umap.UMAP(n_components=dims, n_neighbors=neighbours, min_dist=min_dist, metric="cosine", random_state=seed)
 
 
