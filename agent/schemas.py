@@ -41,18 +41,24 @@ class ClusterSpec(BaseModel):
             words = words[:-1]
         return " ".join(words)
 
-    @field_validator("description")
+    @field_validator("description", mode="before")
     @classmethod
-    def _whole_sentences(cls, v: str) -> str:
-        """A description the length limit cut mid-sentence ends at its last full sentence, or else
-        its last whole word: a reader should not see "... They p"."""
-        if len(v) < DESCRIPTION_MAX or v[-1] in ".!?":
+    def _whole_sentences(cls, v):
+        """A description the length limit cut (the grammar stops it at DESCRIPTION_MAX characters; a server
+        without one may run past it) ends at its last full sentence, or else its last whole word: a reader
+        should not see "... They are not about". Judged on the text as written: the cut often falls after a
+        space, which the clean-up then removes."""
+        if not isinstance(v, str) or len(v) < DESCRIPTION_MAX:
             return v
-        last_stop = max(v.rfind(". "), v.rfind("! "), v.rfind("? "))
+        v = " ".join(v[:DESCRIPTION_MAX + 1].split())  # one more character: is the last word whole?
+        if len(v) <= DESCRIPTION_MAX and v[-1] in ".!?":
+            return v
+        last_stop = max(v.rfind(". ", 0, DESCRIPTION_MAX), v.rfind("! ", 0, DESCRIPTION_MAX),
+                        v.rfind("? ", 0, DESCRIPTION_MAX))
         if last_stop >= 20:
             return v[:last_stop + 1]
-        head, _, _ = v.rpartition(" ")
-        return (head or v).rstrip(",;:") + "..."
+        head, _, _ = v[:DESCRIPTION_MAX - 2].rpartition(" ")  # room for the "..."
+        return (head or v[:DESCRIPTION_MAX - 3]).rstrip(",;:") + "..."
 
 
 def _refusing(requested: tuple[str, ...]):

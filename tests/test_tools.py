@@ -212,6 +212,13 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     assert len(no_stop) == DESCRIPTION_MAX
     assert ClusterSpec(name="x", description=no_stop).description.endswith("word...")
     assert ClusterSpec(name="x", description="Short and whole").description == "Short and whole"
+    # The limit often cuts after a space, which the clean-up removes: the text is still a cut one.
+    at_space = (first + " They are not about ").ljust(DESCRIPTION_MAX, " ")[:DESCRIPTION_MAX]
+    assert ClusterSpec(name="x", description=at_space).description == first
+    # A server without a grammar may run past the limit: trimmed the same way, not refused.
+    assert ClusterSpec(name="x", description=cut + " and more" * 30).description == first
+    long_words = ClusterSpec(name="x", description="word " * 100).description
+    assert len(long_words) <= DESCRIPTION_MAX and long_words.endswith("word...")
 
 
 def test_merge_closest_joins_the_nearest_centroids_first_until_k_remain():
