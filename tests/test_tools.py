@@ -262,6 +262,43 @@ def test_semantic_map_keeps_separate_groups_apart_and_repeats_under_a_seed():
     assert not is_mapped(len(small)) and is_mapped(MIN_TEXTS)
 
 
+def test_texts_past_the_fitted_sample_are_placed_among_their_nearest_fitted_texts():
+    from clusteragent.tools.semantic_map import _placed
+
+    rng = np.random.default_rng(3)
+    fitted, rest = rng.normal(size=(50, 8)), rng.normal(size=(7, 8))
+    coords = rng.normal(size=(50, 2)).astype(np.float32)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    sims = unit(rest) @ unit(fitted).T  # brute force: every pair
+    expected = []
+    for row in sims:
+        near = np.argsort(-row)[:5]
+        w = np.exp((row[near] - row[near[0]]) / 0.05)
+        expected.append((coords[near] * (w / w.sum())[:, None]).sum(axis=0))
+    assert np.allclose(_placed(fitted, coords, rest, 5), expected, atol=1e-4)
+    assert np.allclose(_placed(fitted, coords, fitted[:3], 5)[:, 0], coords[:3, 0], atol=0.2)  # a fitted text: near itself
+
+
+@pytest.mark.slow  # UMAP on 4,200 points
+def test_a_large_sample_is_mapped_without_umaps_approximate_neighbour_search(monkeypatch):
+    import umap.umap_
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import v_measure_score
+
+    from clusteragent.tools.semantic_map import EXACT_NEIGHBOURS_FROM, semantic_map
+
+    class Refused(umap.umap_.NNDescent):
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("pynndescent was asked for the neighbours")
+    monkeypatch.setattr(umap.umap_, "NNDescent", Refused)
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(6), 700)
+    x = rng.normal(size=(6, 64))[truth] + rng.normal(0, 0.5, (len(truth), 64))
+    mapped = semantic_map(x, seed=0, fit_rows=EXACT_NEIGHBOURS_FROM)  # 4,096 fitted, 104 placed
+    assert mapped.shape == (4200, 5) and np.isfinite(mapped).all()
+    assert v_measure_score(truth, KMeans(6, n_init=3, random_state=0).fit_predict(mapped)) > 0.95
+
+
 @pytest.mark.slow  # two processes that each load UMAP
 def test_umaps_compiled_functions_are_kept_on_disk_for_the_next_process(tmp_path):
     import os

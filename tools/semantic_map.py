@@ -42,20 +42,50 @@ def keep_umap_compilation() -> int:
     return kept
 
 
-def umap_reducer(seed: int, dims: int = 5, neighbours: int = 15, min_dist: float = 0.0):
+def umap_reducer(seed: int, dims: int = 5, neighbours: int = 15, min_dist: float = 0.0, knn=None):
     """A seeded UMAP with BERTopic's settings (cosine, min_dist 0): what the map and the benchmark's
-    UMAP baselines reduce the embeddings with."""
+    UMAP baselines reduce the embeddings with. `knn`: the fitted rows' neighbours, found beforehand."""
     import umap
 
     keep_umap_compilation()
-    return umap.UMAP(n_components=dims, n_neighbors=neighbours, min_dist=min_dist, metric="cosine", random_state=seed)
+    return umap.UMAP(n_components=dims, n_neighbors=neighbours, min_dist=min_dist, metric="cosine", random_state=seed,
+                     **({"precomputed_knn": knn} if knn is not None else {}))
+
+
+# From this many rows UMAP finds their neighbours with pynndescent, whose search functions numba compiles
+# afresh in every process (about 30 s on 2 cores, not kept by numba's cache); FAISS finds them exactly in
+# a second or two. Below it UMAP's own search is exact too, so smaller maps are as they were.
+EXACT_NEIGHBOURS_FROM = 4096
+
+
+def _nearest(points: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarities and rows of each query's `k` nearest `points`, exactly (FAISS inner product)."""
+    import faiss
+
+    def unit(x):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    index = faiss.IndexFlatIP(points.shape[1])
+    index.add(unit(points))
+    return index.search(unit(queries), k)
+
+
+def _placed(fitted: np.ndarray, coords: np.ndarray, rest: np.ndarray, neighbours: int) -> np.ndarray:
+    """Map coordinates for `rest`: the mean of their nearest fitted rows' coordinates, nearer ones weighing
+    more (UMAP's transform starts from such a mean; its search index costs the compilation above)."""
+    sims, rows = _nearest(fitted, rest, neighbours)
+    weights = np.exp((sims - sims[:, :1]) / 0.05)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return (coords[rows] * weights[:, :, None]).sum(axis=1).astype(np.float32)
 
 
 def semantic_map(vectors: np.ndarray, seed: int = 0, dims: int = 5, neighbours: int = 15,
                  fit_rows: int = 10_000, min_dist: float = 0.0) -> np.ndarray:
     """float32 coordinates (N x dims) of a seeded UMAP (cosine, min_dist 0) of `vectors`; compare them
-    with euclidean distance. Fitted on a seeded sample of at most `fit_rows` rows, the rest placed by
-    UMAP's transform, so the cost stays bounded at any N. Corpora under MIN_TEXTS get `vectors` back."""
+    with euclidean distance. Fitted on a seeded sample of at most `fit_rows` rows, the rest placed among
+    their nearest fitted rows (_placed), so the cost stays bounded at any N. Corpora under MIN_TEXTS get
+    `vectors` back."""
     import warnings
 
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -63,15 +93,21 @@ def semantic_map(vectors: np.ndarray, seed: int = 0, dims: int = 5, neighbours: 
         return vectors
     rng = np.random.default_rng(seed)
     fit = np.sort(rng.choice(len(vectors), fit_rows, replace=False)) if len(vectors) > fit_rows else None
-    reducer = umap_reducer(seed, dims, neighbours, min_dist)
+    fitted = vectors if fit is None else vectors[fit]
+    knn = None
+    if len(fitted) >= EXACT_NEIGHBOURS_FROM:
+        sims, rows = _nearest(fitted, fitted, neighbours)
+        knn = (rows.astype(np.int32), np.maximum(0.0, 1.0 - sims).astype(np.float32))  # UMAP's cosine distance
+    reducer = umap_reducer(seed, dims, neighbours, min_dist, knn=knn)
     with warnings.catch_warnings():  # UMAP notes that a seed turns off its parallelism
         warnings.simplefilter("ignore", UserWarning)
-        if fit is None:
-            return reducer.fit_transform(vectors).astype(np.float32)
-        out = np.empty((len(vectors), dims), dtype=np.float32)
-        out[fit] = reducer.fit_transform(vectors[fit])
-        rest = np.setdiff1d(np.arange(len(vectors)), fit)
-        out[rest] = reducer.transform(vectors[rest])
+        coords = reducer.fit_transform(fitted).astype(np.float32)
+    if fit is None:
+        return coords
+    out = np.empty((len(vectors), dims), dtype=np.float32)
+    out[fit] = coords
+    rest = np.setdiff1d(np.arange(len(vectors)), fit)
+    out[rest] = _placed(fitted, coords, vectors[rest], neighbours)
     return out
 
 
