@@ -206,8 +206,9 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         if spec is None:
             spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout")
             if ctx.calls_left() > 0:
-                notes.append(f'"{spec.name}" is named by statistics: the model gave no valid name')
+                notes.append(REFUSED_NOTE.format(name=spec.name))
             else:
+                notes.append(NO_CALL_NOTE.format(name=spec.name))
                 ctx.skipped_names.add(spec.name)
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         assignment[groups == g] = cid
@@ -218,26 +219,31 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
             "assignment_ref": ctx.store_assignment(assignment, confidence)}
 
 
+NO_CALL_NOTE = '"{name}" is named by statistics: no model calls were left to name it'
+REFUSED_NOTE = '"{name}" is named by statistics: the model gave no valid name'
+
+
 def name_skipped(ctx: RunContext, instruction: str, facet: str, tax: tx.Taxonomy, assignment: np.ndarray,
-                 taken: list[str]) -> tuple[tx.Taxonomy, list[dict], list[str]]:
+                 taken: list[str], notes: list[str]) -> tuple[tx.Taxonomy, list[dict], list[str]]:
     """The clusters that got no naming call (the budget was kept for the top level) named with the calls the
     run has left, largest first; names in `taken` (the tops') are refused too. Returns the taxonomy, an
-    audit entry per name given and a note for each cluster left with its statistical name."""
+    audit entry per name given, and `notes` with those that said a cluster had no call brought up to date."""
     skipped = [c for c in tax.clusters if c.named_by == "statistics" and c.name in ctx.skipped_names]
     skipped.sort(key=lambda c: -int((assignment == c.id).sum()))
-    audit, notes = [], []
+    audit, now = [], {}  # a note that no longer holds -> what holds now ("" when nothing is left to say)
     for c in skipped:
-        spec = None
-        if ctx.llm is not None and ctx.calls_left(with_top_names=True) > 0:
-            spec = name_members(ctx.llm, instruction, facet, ctx.texts, ctx.vectors, np.flatnonzero(assignment == c.id),
-                                tax.names + taken, step="name_cluster")
+        if ctx.llm is None or ctx.calls_left(with_top_names=True) <= 0:
+            break
+        spec = name_members(ctx.llm, instruction, facet, ctx.texts, ctx.vectors, np.flatnonzero(assignment == c.id),
+                            tax.names + taken, step="name_cluster")
         if spec is None:
-            notes.append(f'"{c.name}" is named by statistics: no model calls were left to name it')
-            continue
-        tax, entry = tx.rename(tax, c.id, spec.name, spec.description)
-        audit.append({**entry, "by": "finalize: a call the top level left"})
+            now[NO_CALL_NOTE.format(name=c.name)] = REFUSED_NOTE.format(name=c.name)
+        else:
+            tax, entry = tx.rename(tax, c.id, spec.name, spec.description)
+            audit.append({**entry, "by": "finalize: a call the top level left"})
+            now[NO_CALL_NOTE.format(name=c.name)] = ""
     ctx.skipped_names.clear()
-    return tax, audit, notes
+    return tax, audit, [now.get(n, n) for n in notes if now.get(n, n)]
 
 
 def _traits(ctx: RunContext, view_name: str, groups: np.ndarray, order: np.ndarray) -> dict[int, list[str]]:

@@ -286,6 +286,7 @@ def test_naming_the_leaves_keeps_calls_for_the_top_level():
     late = [e for e in result.run["audit"] if e["by"] == "finalize: a call the top level left"]
     assert len(late) == kept - len(result.top_clusters)
     assert {e["to"] for e in late} <= {c["name"] for c in result.clusters if c["named_by"] == "model"}
+    assert not any(f'"{e["from"]}"' in n for e in late for n in result.run["notes"])  # no stale note
     unnamed = [c["name"] for c in result.clusters if c["named_by"] == "statistics"]
     assert unnamed and all(any(f'"{name}"' in n and "no model calls were left" in n for n in result.run["notes"])
                            for name in unnamed)
