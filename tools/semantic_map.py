@@ -25,7 +25,7 @@ def is_mapped(n_texts: int) -> bool:
 def keep_umap_compilation() -> int:
     """Have numba keep UMAP's compiled functions on disk (numba's cache: beside UMAP's sources, or under
     NUMBA_CACHE_DIR), as pynndescent already does for its own; returns how many it now keeps. UMAP compiles
-    them again in every process otherwise, 10-35 s of each run with a map on a 2-core machine."""
+    them again in every process otherwise: about 10 s of a 2,000-text map on a 2-core machine."""
     import umap.distances
     import umap.layouts
     import umap.sparse
@@ -53,8 +53,8 @@ def umap_reducer(seed: int, dims: int = 5, neighbours: int = 15, min_dist: float
 
 
 # From this many rows UMAP finds their neighbours with pynndescent, whose search functions numba compiles
-# afresh in every process (about 30 s on 2 cores, not kept by numba's cache); FAISS finds them exactly in
-# a second or two. Below it UMAP's own search is exact too, so smaller maps are as they were.
+# afresh in every process (about 30 s on 2 cores, not kept by numba's cache); FAISS finds them exactly and
+# compiles nothing. Below it UMAP's own search is exact too, so smaller maps are as they were.
 EXACT_NEIGHBOURS_FROM = 4096
 
 
