@@ -59,16 +59,14 @@ EXACT_NEIGHBOURS_FROM = 4096
 
 
 def _nearest(points: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine similarities and rows of each query's `k` nearest `points`, exactly (FAISS inner product)."""
-    import faiss
+    """Cosine similarities and rows of each query's `k` nearest `points`, exactly (the run's flat index)."""
+    from clusteragent.tools.index import VectorIndex
 
     def unit(x):
-        x = np.ascontiguousarray(x, dtype=np.float32)
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
-    index = faiss.IndexFlatIP(points.shape[1])
-    index.add(unit(points))
-    return index.search(unit(queries), k)
+    found = VectorIndex(unit(points), kind="flat").search(unit(queries), k)
+    return found.scores, found.ids
 
 
 def _placed(fitted: np.ndarray, coords: np.ndarray, rest: np.ndarray, neighbours: int) -> np.ndarray:
