@@ -281,8 +281,7 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     tops, levels = [], {"levels": 1}
     if ctx.config.hierarchy:
         tops, tax, levels = build_tops(ctx, state["instruction"], state.get("facet", ""), tax, assignment)
-    tax, named_late, notes = name_skipped(ctx, state["instruction"], state.get("facet", ""), tax, assignment,
-                                          [t["name"] for t in tops], notes)
+    tax, named_late, notes = name_skipped(ctx, state, tax, assignment, [t["name"] for t in tops], notes)
     audit += named_late
     trace = list(state.get("trace", [])) + [{"step": "hierarchy", **levels}]
     problems = tx.validate(assignment, tax, len(ctx.texts))  # no k range: fewer than k_min is noted above

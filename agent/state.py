@@ -148,7 +148,6 @@ class RunContext:
     arrays: MutableMapping[str, np.ndarray] = field(default_factory=dict)  # an ArrayStore for durable runs
     views: ViewCache = field(default_factory=ViewCache)  # features of the texts, computed once per run
     top_names: int = 0  # calls kept back for naming the top level (hierarchy.top_calls)
-    skipped_names: set = field(default_factory=set)  # statistical names of clusters no naming call was left for
     leaf_groups: dict = field(default_factory=dict)  # partition digest -> its top-level grouping (hierarchy.py)
 
     def calls_left(self, with_top_names: bool = False) -> int:

@@ -198,18 +198,10 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
         spec = voted_name(shown[int(g)], votes, listed, tax.names) if shown else None
         if spec is None and ctx.calls_left() > 0:
-            # A meaning group's distinctive words are not shown: the model built its names and rules from them
-            # ("weather related", "These texts use the words ...") instead of from the texts.
-            shared = traits.get(int(g), []) if view_name == "layout" else []
-            spec = name_members(ctx.llm, state["instruction"], state.get("facet", ""), ctx.texts, vectors, members(g),
-                                tax.names, step="name_cluster", shared=shared)
+            spec = _named_by_model(ctx, state, view_name, vectors, members(g), tax.names, traits.get(int(g), []))
         if spec is None:
             spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout")
-            if ctx.calls_left() > 0:
-                notes.append(REFUSED_NOTE.format(name=spec.name))
-            else:
-                notes.append(NO_CALL_NOTE.format(name=spec.name))
-                ctx.skipped_names.add(spec.name)
+            notes.append((REFUSED_NOTE if ctx.calls_left() > 0 else NO_CALL_NOTE).format(name=spec.name))
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         assignment[groups == g] = cid
     trace.append({"step": "cluster_view", "view": view_name, "k": k, "clusters": tax.names,
@@ -219,30 +211,47 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
             "assignment_ref": ctx.store_assignment(assignment, confidence)}
 
 
+# A cluster named by statistics says why in the run's notes; one that got no call is named later if the top
+# level leaves calls (name_skipped), and its note then brought up to date.
 NO_CALL_NOTE = '"{name}" is named by statistics: no model calls were left to name it'
 REFUSED_NOTE = '"{name}" is named by statistics: the model gave no valid name'
 
 
-def name_skipped(ctx: RunContext, instruction: str, facet: str, tax: tx.Taxonomy, assignment: np.ndarray,
-                 taken: list[str], notes: list[str]) -> tuple[tx.Taxonomy, list[dict], list[str]]:
-    """The clusters that got no naming call (the budget was kept for the top level) named with the calls the
-    run has left, largest first; names in `taken` (the tops') are refused too. Returns the taxonomy, an
-    audit entry per name given, and `notes` with those that said a cluster had no call brought up to date."""
-    skipped = [c for c in tax.clusters if c.named_by == "statistics" and c.name in ctx.skipped_names]
+def _named_by_model(ctx: RunContext, state: AgentState, view_name: str, vectors: np.ndarray, rows: np.ndarray,
+                    taken: list[str], traits: list[str]):
+    """The model's name for the group of `rows`, from its central texts on the view (`vectors`); in the layout
+    view it is also shown what sets the group's layout apart (`traits`). A meaning group's distinctive words
+    are not shown: the model built its names and rules from them ("weather related", "These texts use the
+    words ...") instead of from the texts."""
+    return name_members(ctx.llm, state["instruction"], state.get("facet", ""), ctx.texts, vectors, rows, taken,
+                        step="name_cluster", shared=traits if view_name == "layout" else [])
+
+
+def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignment: np.ndarray, taken: list[str],
+                 notes: list[str]) -> tuple[tx.Taxonomy, list[dict], list[str]]:
+    """The clusters that got no naming call (their NO_CALL_NOTE is in `notes`: the budget was kept for the top
+    level) named as the view names its groups, with the calls the run has left, largest first; names in
+    `taken` (the tops') are refused too. Returns the taxonomy, an audit entry per name given, and `notes`
+    with those that said a cluster had no call brought up to date."""
+    skipped = [c for c in tax.clusters if c.named_by == "statistics" and NO_CALL_NOTE.format(name=c.name) in notes]
+    if not skipped or ctx.llm is None or ctx.calls_left(with_top_names=True) <= 0:
+        return tax, [], notes
     skipped.sort(key=lambda c: -int((assignment == c.id).sum()))
+    view_name = state.get("view") or "meaning"
+    vectors = view(ctx, view_name)
+    traits = _traits(ctx, view_name, assignment, np.array([c.id for c in skipped])) if view_name == "layout" else {}
     audit, now = [], {}  # a note that no longer holds -> what holds now ("" when nothing is left to say)
     for c in skipped:
-        if ctx.llm is None or ctx.calls_left(with_top_names=True) <= 0:
+        if ctx.calls_left(with_top_names=True) <= 0:
             break
-        spec = name_members(ctx.llm, instruction, facet, ctx.texts, ctx.vectors, np.flatnonzero(assignment == c.id),
-                            tax.names + taken, step="name_cluster")
+        spec = _named_by_model(ctx, state, view_name, vectors, np.flatnonzero(assignment == c.id), tax.names + taken,
+                               traits.get(c.id, []))
         if spec is None:
             now[NO_CALL_NOTE.format(name=c.name)] = REFUSED_NOTE.format(name=c.name)
         else:
             tax, entry = tx.rename(tax, c.id, spec.name, spec.description)
             audit.append({**entry, "by": "finalize: a call the top level left"})
             now[NO_CALL_NOTE.format(name=c.name)] = ""
-    ctx.skipped_names.clear()
     return tax, audit, [now.get(n, n) for n in notes if now.get(n, n)]
 
 
