@@ -55,7 +55,7 @@ def assignment_features(ctx: RunContext, state: dict) -> np.ndarray:
     """What produced the run's assignment, for the fitted and new texts alike: the view k-means ran on
     where the run clustered a view (views.cluster_on_view), else what its labelling classifier read."""
     clustered = next((t.get("view") for t in state.get("trace", []) if t.get("step") == "cluster_view"), None)
-    return view(ctx, clustered) if clustered else label_features(ctx, state.get("about_topic"))
+    return view(ctx, clustered, state["instruction"]) if clustered else label_features(ctx, state.get("about_topic"))
 
 
 def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: bool = False,

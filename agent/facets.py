@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-View = Literal["meaning", "characters", "layout"]
+View = Literal["meaning", "characters", "layout", "reading"]
 
 CHARACTER_WORDS = ("language", "script", "alphabet")
 LAYOUT_WORDS = ("style", "form", "format", "layout", "length")

@@ -37,7 +37,7 @@ from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
 from clusteragent.tools.propagate import least_certain, propagate
 from clusteragent.tools.sampling import diverse_sample
-from clusteragent.views import cluster_on_view, estimate_k_traced, label_features, name_skipped
+from clusteragent.views import cluster_on_view, estimate_k_traced, label_features, name_skipped, reading_view
 
 
 def ensure_ingested(ctx: RunContext) -> None:
@@ -121,6 +121,8 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     view = facet_view(state["instruction"], answer.about_topic)
     trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet, "about_topic": about_topic,
                                        "model_about_topic": answer.about_topic, "view": view, "clusters": tax.names}]
+    if view is None and not about_topic and ctx.config.strategy != "labels":
+        view = reading_view(ctx, state["instruction"], trace)
     return {"facet": answer.facet, "about_topic": about_topic, "view": view, "seen": rows.tolist(), "trace": trace,
             **tax.as_state()}
 

@@ -127,6 +127,21 @@ def served_chat_model_class():
         transport_retries: int = Field(2, description="Times StructuredLLM asks again after a transport fault "
                                        "(the client itself never retries, so the budget sees every request).")
 
+        def read(self, prompts: list[str]):
+            """The model's state after each prompt's last token, from the server's embeddings endpoint (see
+            tools/reading.py); a ModelError where the server gives none."""
+            import numpy as np
+            import openai
+
+            try:
+                response = self.root_client.embeddings.create(model=self.model_name, input=prompts,
+                                                              encoding_format="float")
+            except openai.APIError as e:
+                raise ModelError(f"the model server gives no embeddings of its model ({type(e).__name__}: {e}); "
+                                 "serve it with an embeddings endpoint that pools the last token (llama.cpp: "
+                                 "--embeddings --pooling last), or set reading_max_texts=0.") from None
+            return np.asarray([d.embedding for d in sorted(response.data, key=lambda d: d.index)], dtype=np.float32)
+
     return ServedChatModel
 
 
@@ -151,6 +166,10 @@ class EmbeddedServer:
         params.cpuparams.poll = 0
         params.cpuparams_batch.poll = 0
         params.sampling.seed = seed
+        # The server also gives the state after a prompt's last token (tools/reading.py); chat answers are
+        # the same with it on.
+        params.embedding = True
+        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_LAST
         # Memory: with the default mmap, llama.cpp repacks most weights into faster layouts in anonymous
         # memory while the file's pages stay mapped too, so the model counts twice. Reading the file into
         # memory keeps one copy at the same speed (docs/benchmarks.md).

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from clusteragent.errors import ModelError
+from clusteragent.facets import View
 from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, label_rows
 from clusteragent.naming import fallback_name, name_members, unrequested, voted_name
@@ -24,6 +26,7 @@ from clusteragent.tools.features import (
     surface_features,
 )
 from clusteragent.tools.kestimate import density_k, estimate_k
+from clusteragent.tools.reading import read_texts
 from clusteragent.tools.semantic_map import is_mapped, semantic_map
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ class ViewCache:
     layout_statistics: np.ndarray | None = None
     layout: np.ndarray | None = None
     label_features: np.ndarray | None = None
+    reading: np.ndarray | None = None
 
 
 def _cached(ctx: RunContext, name: str, compute) -> np.ndarray:
@@ -61,15 +65,50 @@ def layout_measures(ctx: RunContext) -> np.ndarray:
     return _cached(ctx, "layout_statistics", lambda: layout_statistics(ctx.texts))
 
 
-def view(ctx: RunContext, name: str) -> np.ndarray:
-    """The texts in one view: "meaning" (the embeddings), "characters" or "layout"."""
+def view(ctx: RunContext, name: str, instruction: str = "") -> np.ndarray:
+    """The texts in one view: "meaning" (the embeddings), "characters", "layout" or "reading" (the model's
+    reading of each text under `instruction`)."""
     if name == "meaning":
         return ctx.vectors
+    if name == "reading":
+        return _cached(ctx, "reading", lambda: read_texts(ctx.llm.chat.read, instruction, ctx.texts, ctx.show_bars,
+                                                          *reading_cache(ctx.embedder, ctx.llm.info)))
     if name == "characters":
         return _cached(ctx, "characters", lambda: surface_features(ctx.texts, seed=ctx.config.seed))
     if name == "layout":
         return _cached(ctx, "layout", lambda: layout_vectors(layout_measures(ctx)))
     raise ValueError(f"unknown view {name!r}")
+
+
+def reading_cache(embedder, info: dict) -> tuple:
+    """(folder, model id) under which the reading of the model `info` describes (models.backend_info) is kept:
+    beside `embedder`'s cache, when it has one."""
+    folder = getattr(embedder, "cache_dir", None)
+    served_at = "" if info.get("provider") == "llamacpp" else info.get("base_url") or ""  # the embedded port varies
+    return (None if folder is None else folder.parent / "readings",
+            f"{info.get('provider')}:{info.get('model')}@{served_at}")
+
+
+def reading_view(ctx: RunContext, instruction: str, trace: list) -> View | None:
+    """"reading" where the model's reading of the texts can follow a facet no other view follows: the corpus
+    has at most `reading_max_texts` texts and the backend reads (the reading is done here, so that a server
+    without an embeddings endpoint sends the run down the labels path); None otherwise, and why in `trace`."""
+    import time
+
+    limit = ctx.config.reading_max_texts
+    if len(ctx.texts) > limit or not hasattr(ctx.llm.chat, "read"):
+        why = f"more than {limit} texts" if len(ctx.texts) > limit else "the backend does not read"
+        trace.append({"step": "read", "skipped": why})
+        return None
+    ctx.progress(f"reading {len(ctx.texts)} texts with the model")
+    started = time.perf_counter()
+    try:
+        view(ctx, "reading", instruction)
+    except ModelError as e:
+        trace.append({"step": "read", "skipped": str(e)})
+        return None
+    trace.append({"step": "read", "texts": len(ctx.texts), "seconds": round(time.perf_counter() - started, 1)})
+    return "reading"
 
 
 def label_features(ctx: RunContext, about_topic: bool | None) -> np.ndarray:
@@ -159,7 +198,7 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     trace = list(state.get("trace", []))
     notes = list(state.get("notes", []))
     view_name = state.get("view") or "meaning"
-    vectors = view(ctx, view_name)  # unit rows: which texts are central to a group, and how sure
+    vectors = view(ctx, view_name, state["instruction"])  # unit rows: which texts are central to a group, and how sure
     mapped = view_name == "meaning" and is_mapped(len(ctx.texts))
     grouping = meaning_map(ctx) if mapped else vectors
     listed = tx.Taxonomy.from_state(state)
@@ -238,7 +277,7 @@ def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignmen
         return tax, [], notes
     skipped.sort(key=lambda c: -int((assignment == c.id).sum()))
     view_name = state.get("view") or "meaning"
-    vectors = view(ctx, view_name)
+    vectors = view(ctx, view_name, state["instruction"])
     traits = _traits(ctx, view_name, assignment, np.array([c.id for c in skipped])) if view_name == "layout" else {}
     audit, now = [], {}  # a note that no longer holds -> what holds now ("" when nothing is left to say)
     for c in skipped:
@@ -257,7 +296,7 @@ def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignmen
 
 def _traits(ctx: RunContext, view_name: str, groups: np.ndarray, order: np.ndarray) -> dict[int, list[str]]:
     """What statistics find sets each group apart: its distinctive words (meaning) or layout (layout)."""
-    if view_name == "meaning":
+    if view_name in ("meaning", "reading"):
         return {g: unrequested(ws, [ctx.texts[r] for r in np.flatnonzero(groups == g)])
                 for g, ws in distinctive_words(ctx.texts, groups).items()}
     if view_name == "layout":

@@ -84,6 +84,17 @@ def instruct_kmeans(texts, vectors, instruction, k_gold, ctx):
     return _kmeans(prefixed, k_gold, ctx.seed), {}
 
 
+def reading_kmeans(texts, vectors, instruction, k_gold, ctx):
+    """k-means (gold k) on the chat model's reading of each text under the instruction (tools/reading.py)."""
+    from clusteragent.models import backend_info
+    from clusteragent.tools.reading import read_texts
+    from clusteragent.views import reading_cache
+
+    reading = read_texts(ctx.chat_model.read, instruction, texts, False,
+                         *reading_cache(ctx.embedder, backend_info(ctx.chat_model)))
+    return _kmeans(reading, k_gold, ctx.seed), {}
+
+
 def agent(texts, vectors, instruction, k_gold, ctx):
     """The clustering agent; k chosen by the agent."""
     from clusteragent import ClusterAgent
@@ -112,5 +123,6 @@ METHODS: dict[str, Callable] = {
     "hdbscan_umap": hdbscan_umap,
     "bertopic": bertopic,
     "instruct_kmeans": instruct_kmeans,
+    "reading_kmeans": reading_kmeans,
     "agent": agent,
 }

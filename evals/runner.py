@@ -34,7 +34,7 @@ def run_eval(tasks: Sequence[Task], data_dir: Path, out_dir: Path, methods: Sequ
     out_dir.mkdir(parents=True, exist_ok=True)
     embedder = Embedder.from_settings(Settings.resolve(progress=False))
     ctx = MethodContext(embedder=embedder, seed=seed, agent_options=dict(agent_options or {}), name_checks=name_checks)
-    if "agent" in methods:
+    if {"agent", "reading_kmeans"} & set(methods):
         from clusteragent import ClusterAgent
 
         options = dict(ctx.agent_options)

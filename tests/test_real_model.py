@@ -162,3 +162,34 @@ def test_injected_instructions_in_texts_are_treated_as_data(chat):
                     for line in load_prompt(name).system.render(instruction="x", facet="x", clusters=[], taken=[],
                                                                 k_min=2, k_max=6).splitlines() if len(line.strip()) > 30]
     assert not any(line.lower()[:40] in said for line in system_lines)
+
+
+# Pairs that share their subject and differ in sentiment: the sentence embedding pairs them up by subject.
+REVIEW_PAIRS = [
+    ("The hotel room was spotless and the staff were lovely.", "The hotel room was filthy and the staff were rude."),
+    ("This phone's battery lasts for days, I love it.", "This phone's battery dies within hours, I hate it."),
+    ("The pasta at this restaurant was delicious.", "The pasta at this restaurant was disgusting."),
+    ("Our flight left on time and the crew were wonderful.", "Our flight was delayed for hours and the crew were awful."),
+    ("The new update made the app fast and easy to use.", "The new update made the app slow and impossible to use."),
+    ("The concert was the best night of my year.", "The concert was the worst night of my year."),
+    ("My new running shoes are comfortable and well made.", "My new running shoes fell apart after a week."),
+    ("The teacher explained everything clearly and patiently.", "The teacher was confusing and impatient with us."),
+]
+
+
+def test_the_models_reading_follows_sentiment_where_the_embedding_does_not(chat):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import v_measure_score
+
+    from clusteragent.tools.embeddings import Embedder
+    from clusteragent.tools.reading import read_texts
+
+    texts = [t for pair in REVIEW_PAIRS for t in pair]
+    sentiment = [i % 2 for i in range(len(texts))]
+    reading = read_texts(chat.read, "Group the reviews by sentiment.", texts)
+    embedded = Embedder(progress=False).embed(texts)[0]
+
+    def v(vectors):
+        return v_measure_score(sentiment, KMeans(2, n_init=10, random_state=0).fit_predict(vectors))
+
+    assert v(reading) >= 0.8 and v(embedded) <= 0.3, (v(reading), v(embedded))

@@ -1,0 +1,73 @@
+"""The chat model's reading of each text under the instruction: a view for facets no embedding follows.
+
+A sentence embedding places texts by subject matter whatever the instruction asks, so sentiment, emotion
+or what a speaker does with an utterance have no view in it. The chat model, shown the instruction and a
+text and stopped where it would name the text's group, holds in its last hidden state what it would call
+the text: texts it would give the same value lie close together. k-means on these vectors follows such
+facets far better than on the sentence embedding (docs/benchmarks.md, "The model's reading"), at the cost
+of one forward pass of the chat model per text (about a second on two CPU cores with the embedded 1.5B
+model), so a run reads its texts only up to a limit (AgentConfig.reading_max_texts).
+
+`read` is any callable that takes a list of prompts and returns one vector per prompt: the embeddings
+endpoint of an OpenAI-compatible server that pools the last token (the embedded llama.cpp server does;
+models.ServedChatModel.read calls it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from clusteragent.prompts import load_prompt
+
+BATCH = 16  # prompts per request
+
+
+def reading_prompt(instruction: str, text: str) -> str:
+    """The plain-text prompt whose last token's state is the text's vector."""
+    return "\n".join(content for _, content in load_prompt("read_text").messages(instruction=instruction, text=text))
+
+
+def read_texts(read: Callable[[list[str]], np.ndarray], instruction: str, texts: Sequence[str],
+               progress: bool = False, cache_dir: Path | None = None, model_id: str = "") -> np.ndarray:
+    """(N, d) float32 unit rows: the model's state after reading each text under `instruction`. Identical
+    texts are read once. With `cache_dir`, the vectors are kept there under a key of `model_id` (what
+    identifies the reading model) and the prompts, and a later call with the same ones reads nothing."""
+    from tqdm.auto import tqdm
+
+    unique = list(dict.fromkeys(texts))
+    prompts = [reading_prompt(instruction, t) for t in unique]
+    path = None
+    if cache_dir is not None:
+        key = hashlib.sha256("\0".join([model_id, *prompts]).encode("utf-8", errors="surrogatepass")).hexdigest()
+        path = Path(cache_dir) / f"{key}.npy"
+        if path.exists():
+            return _in_order(np.load(path), unique, texts)
+    rows: list[np.ndarray] = []
+    with tqdm(total=len(prompts), desc="reading", unit="text", disable=not progress, leave=False) as bar:
+        for start in range(0, len(prompts), BATCH):
+            batch = prompts[start:start + BATCH]
+            vectors = np.asarray(read(batch), dtype=np.float32)
+            if vectors.shape[0] != len(batch):
+                raise ValueError(f"the reader gave {vectors.shape[0]} vectors for {len(batch)} prompts")
+            rows.append(vectors)
+            bar.update(len(batch))
+    out = np.vstack(rows)
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.stem[:16] + ".", suffix=".npy", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, out)
+        os.replace(tmp, path)  # whole or not at all: two runs sharing the cache never see half an array
+    return _in_order(out, unique, texts)
+
+
+def _in_order(vectors: np.ndarray, unique: list[str], texts: Sequence[str]) -> np.ndarray:
+    where = {t: i for i, t in enumerate(unique)}
+    return vectors[[where[t] for t in texts]]
