@@ -129,7 +129,7 @@ def served_chat_model_class():
 
         def read(self, prompts: list[str]):
             """The model's state after each prompt's last token, from the server's embeddings endpoint (see
-            tools/reading.py); a ModelError where the server gives none."""
+            reading.py); a ModelError where the server gives none."""
             import numpy as np
             import openai
 
@@ -166,7 +166,7 @@ class EmbeddedServer:
         params.cpuparams.poll = 0
         params.cpuparams_batch.poll = 0
         params.sampling.seed = seed
-        # The server also gives the state after a prompt's last token (tools/reading.py); chat answers are
+        # The server also gives the state after a prompt's last token (reading.py); chat answers are
         # the same with it on.
         params.embedding = True
         params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_LAST

@@ -55,7 +55,7 @@ class AgentConfig(BaseModel):
                           "model, labels otherwise)")
     show_k_evidence: bool = Field(False, description="show estimate_k's statistics to the model while proposing")
     reading_max_texts: int = Field(1000, ge=0, description="for a facet no view follows (sentiment, emotion, "
-                                   "dialog act), k-means on the model's reading of each text (tools/reading.py) "
+                                   "dialog act), k-means on the model's reading of each text (reading.py) "
                                    "when the corpus has at most this many texts and the backend gives the "
                                    "reading; the model's labels otherwise (0: always labels)")
     first_proposal_max: int = Field(8, ge=2, description="most clusters in the first proposal when k is not fixed")

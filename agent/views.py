@@ -17,6 +17,7 @@ from clusteragent.facets import View
 from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, label_rows
 from clusteragent.naming import fallback_name, name_members, unrequested, voted_name
+from clusteragent.reading import read_texts
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import (
     distinctive_layout,
@@ -26,7 +27,6 @@ from clusteragent.tools.features import (
     surface_features,
 )
 from clusteragent.tools.kestimate import density_k, estimate_k
-from clusteragent.tools.reading import read_texts
 from clusteragent.tools.semantic_map import is_mapped, semantic_map
 
 if TYPE_CHECKING:

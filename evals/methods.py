@@ -85,9 +85,9 @@ def instruct_kmeans(texts, vectors, instruction, k_gold, ctx):
 
 
 def reading_kmeans(texts, vectors, instruction, k_gold, ctx):
-    """k-means (gold k) on the chat model's reading of each text under the instruction (tools/reading.py)."""
+    """k-means (gold k) on the chat model's reading of each text under the instruction (reading.py)."""
     from clusteragent.models import backend_info
-    from clusteragent.tools.reading import read_texts
+    from clusteragent.reading import read_texts
     from clusteragent.views import reading_cache
 
     reading = read_texts(ctx.chat_model.read, instruction, texts, False,

@@ -12,7 +12,7 @@ from test_agent import MOOD, TEXTS, TOPIC, TRUTH, scripted
 
 from clusteragent import ClusterAgent
 from clusteragent.errors import ModelError
-from clusteragent.tools.reading import read_texts, reading_prompt
+from clusteragent.reading import read_texts, reading_prompt
 
 
 class ReadingChatModel(ScriptedChatModel):

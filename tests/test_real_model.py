@@ -181,8 +181,8 @@ def test_the_models_reading_follows_sentiment_where_the_embedding_does_not(chat)
     from sklearn.cluster import KMeans
     from sklearn.metrics import v_measure_score
 
+    from clusteragent.reading import read_texts
     from clusteragent.tools.embeddings import Embedder
-    from clusteragent.tools.reading import read_texts
 
     texts = [t for pair in REVIEW_PAIRS for t in pair]
     sentiment = [i % 2 for i in range(len(texts))]
