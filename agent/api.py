@@ -240,6 +240,7 @@ class ClusterAgent:
         """Run (or continue) the agent's graph on one thread of this agent's store."""
         from clusteragent.graph import build_graph
         from clusteragent.models import backend_info
+        from clusteragent.reading import reader_for
         from clusteragent.structured import StructuredLLM, Usage
 
         chat = self.chat_model()
@@ -258,7 +259,8 @@ class ClusterAgent:
                             max_calls=self.config.max_model_calls)
         ctx = RunContext(texts=work_texts(self.corpus_.texts), llm=llm, embedder=self.embedder(),
                          config=self.config.resolved_for(backend_info(chat)["provider"]), progress=self._say,
-                         show_bars=self.progress, vectors=self._vectors, arrays=self.store_.arrays)
+                         show_bars=self.progress, vectors=self._vectors, arrays=self.store_.arrays,
+                         reader=reader_for(chat, self.embedder()))
         state = graph.invoke(start, context=ctx, config=config)
         return state, ctx, trace
 

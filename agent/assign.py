@@ -51,10 +51,15 @@ def current_clustering(agent) -> tuple[dict, np.ndarray]:
     return state, agent.store_.arrays[state["assignment_ref"]]
 
 
-def assignment_features(ctx: RunContext, state: dict) -> np.ndarray:
-    """What produced the run's assignment, for the fitted and new texts alike: the view k-means ran on
-    where the run clustered a view (views.cluster_on_view), else what its labelling classifier read."""
+def assignment_features(ctx: RunContext, state: dict, fitted: int) -> np.ndarray:
+    """What produced the run's assignment, for the `fitted` texts (the first ones) and the new texts alike: the
+    view k-means ran on where the run clustered a view (views.cluster_on_view), else what its labelling
+    classifier read."""
     clustered = next((t.get("view") for t in state.get("trace", []) if t.get("step") == "cluster_view"), None)
+    if clustered == "reading" and ctx.reader is not None:
+        # read apart, so that the fitted texts' reading is the one the run kept and only the new ones are read
+        ctx.views.reading = np.vstack([ctx.reader(state["instruction"], ctx.texts[:fitted]),
+                                       ctx.reader(state["instruction"], ctx.texts[fitted:], ctx.show_bars)])
     return view(ctx, clustered, state["instruction"]) if clustered else label_features(ctx, state.get("about_topic"))
 
 
@@ -72,6 +77,7 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     numbers and `clusters` are the run's; its `run` record says how many texts the model placed, what
     was spent, and notes on novelty.
     """
+    from clusteragent.reading import reader_for
     from clusteragent.structured import StructuredLLM
 
     started = time.perf_counter()
@@ -92,11 +98,13 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     old_vectors = agent.vectors_
     n_old = len(old_vectors)
     trace: list[dict] = []
-    llm = StructuredLLM(agent.chat_model(), trace=trace, max_calls=budget) if budget > 0 else None
+    chat = agent.chat_model()
+    llm = StructuredLLM(chat, trace=trace, max_calls=budget) if budget > 0 else None
     config = agent.config.model_copy(update={"max_model_calls": budget})
     ctx = RunContext(texts=work_texts(agent.corpus_.texts + corpus.texts), llm=llm, embedder=embedder, config=config,
-                     progress=progress, show_bars=show_bars, vectors=np.vstack([old_vectors, new_vectors]))
-    features = assignment_features(ctx, agent.state_)
+                     progress=progress, show_bars=show_bars, vectors=np.vstack([old_vectors, new_vectors]),
+                     reader=reader_for(chat, embedder))
+    features = assignment_features(ctx, agent.state_, n_old)
     progress(f"placing the new texts with a classifier trained on the run's {n_old} texts")
     clustered = np.flatnonzero(fitted != tx.OUTLIER)  # the run's own outliers teach no cluster
     predicted, confidence, margin, classified = propagate(features, clustered, fitted[clustered],

@@ -8,9 +8,9 @@ facets far better than on the sentence embedding (docs/benchmarks.md, "The model
 of one forward pass of the chat model per text (about a second on two CPU cores with the embedded 1.5B
 model), so a run reads its texts only up to a limit (AgentConfig.reading_max_texts).
 
-`read` is any callable that takes a list of prompts and returns one vector per prompt: the embeddings
-endpoint of an OpenAI-compatible server that pools the last token (the embedded llama.cpp server does;
-models.ServedChatModel.read calls it).
+A `Reader` reads with a chat model that has a `read` method taking a list of prompts and returning one
+vector per prompt: the embeddings endpoint of an OpenAI-compatible server that pools the last token (the
+embedded llama.cpp server does; models.ServedChatModel.read calls it).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +72,29 @@ def read_texts(read: Callable[[list[str]], np.ndarray], instruction: str, texts:
 def _in_order(vectors: np.ndarray, unique: list[str], texts: Sequence[str]) -> np.ndarray:
     where = {t: i for i, t in enumerate(unique)}
     return vectors[[where[t] for t in texts]]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Reads texts with one chat model, keeping the readings in `cache_dir` (None: not kept)."""
+
+    read: Callable[[list[str]], np.ndarray]
+    model_id: str  # what identifies the model's readings in the cache
+    cache_dir: Path | None = None
+
+    def __call__(self, instruction: str, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return read_texts(self.read, instruction, texts, progress, self.cache_dir, self.model_id)
+
+
+def reader_for(chat, embedder=None) -> Reader | None:
+    """A Reader over `chat` (a LangChain chat model), or None where it cannot read. Readings are kept beside
+    `embedder`'s cache, when it has one."""
+    from clusteragent.models import backend_info
+
+    if not callable(getattr(chat, "read", None)):
+        return None
+    info = backend_info(chat)
+    served_at = "" if info["provider"] == "llamacpp" else info["base_url"] or ""  # the embedded port varies
+    folder = getattr(embedder, "cache_dir", None)
+    return Reader(chat.read, f"{info['provider']}:{info['model']}@{served_at}",
+                  None if folder is None else Path(folder).parent / "readings")

@@ -151,6 +151,7 @@ class RunContext:
     index: Any = None
     arrays: MutableMapping[str, np.ndarray] = field(default_factory=dict)  # an ArrayStore for durable runs
     views: ViewCache = field(default_factory=ViewCache)  # features of the texts, computed once per run
+    reader: Any = None  # a reading.Reader over the chat model, where its backend can read (None otherwise)
     top_names: int = 0  # calls kept back for naming the top level (hierarchy.top_calls)
     leaf_groups: dict = field(default_factory=dict)  # partition digest -> its top-level grouping (hierarchy.py)
 

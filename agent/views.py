@@ -17,7 +17,6 @@ from clusteragent.facets import View
 from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, label_rows
 from clusteragent.naming import fallback_name, name_members, unrequested, voted_name
-from clusteragent.reading import read_texts
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import (
     distinctive_layout,
@@ -71,22 +70,14 @@ def view(ctx: RunContext, name: str, instruction: str = "") -> np.ndarray:
     if name == "meaning":
         return ctx.vectors
     if name == "reading":
-        return _cached(ctx, "reading", lambda: read_texts(ctx.llm.chat.read, instruction, ctx.texts, ctx.show_bars,
-                                                          *reading_cache(ctx.embedder, ctx.llm.info)))
+        if ctx.reader is None:
+            raise ModelError("this run's chat model cannot read texts (its backend gives no embeddings).")
+        return _cached(ctx, "reading", lambda: ctx.reader(instruction, ctx.texts, ctx.show_bars))
     if name == "characters":
         return _cached(ctx, "characters", lambda: surface_features(ctx.texts, seed=ctx.config.seed))
     if name == "layout":
         return _cached(ctx, "layout", lambda: layout_vectors(layout_measures(ctx)))
     raise ValueError(f"unknown view {name!r}")
-
-
-def reading_cache(embedder, info: dict) -> tuple:
-    """(folder, model id) under which the reading of the model `info` describes (models.backend_info) is kept:
-    beside `embedder`'s cache, when it has one."""
-    folder = getattr(embedder, "cache_dir", None)
-    served_at = "" if info.get("provider") == "llamacpp" else info.get("base_url") or ""  # the embedded port varies
-    return (None if folder is None else folder.parent / "readings",
-            f"{info.get('provider')}:{info.get('model')}@{served_at}")
 
 
 def reading_view(ctx: RunContext, instruction: str, trace: list) -> View | None:
@@ -96,7 +87,7 @@ def reading_view(ctx: RunContext, instruction: str, trace: list) -> View | None:
     import time
 
     limit = ctx.config.reading_max_texts
-    if len(ctx.texts) > limit or not hasattr(ctx.llm.chat, "read"):
+    if len(ctx.texts) > limit or ctx.reader is None:
         why = f"more than {limit} texts" if len(ctx.texts) > limit else "the backend does not read"
         trace.append({"step": "read", "skipped": why})
         return None

@@ -86,12 +86,9 @@ def instruct_kmeans(texts, vectors, instruction, k_gold, ctx):
 
 def reading_kmeans(texts, vectors, instruction, k_gold, ctx):
     """k-means (gold k) on the chat model's reading of each text under the instruction (reading.py)."""
-    from clusteragent.models import backend_info
-    from clusteragent.reading import read_texts
-    from clusteragent.views import reading_cache
+    from clusteragent.reading import reader_for
 
-    reading = read_texts(ctx.chat_model.read, instruction, texts, False,
-                         *reading_cache(ctx.embedder, backend_info(ctx.chat_model)))
+    reading = reader_for(ctx.chat_model, ctx.embedder)(instruction, texts)
     return _kmeans(reading, k_gold, ctx.seed), {}
 
 

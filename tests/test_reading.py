@@ -120,3 +120,12 @@ def test_a_reading_is_kept_and_found_again_under_the_same_model_and_prompts(tmp_
     read_texts(read, "By topic.", ["a", "b"], cache_dir=tmp_path, model_id="m")
     read_texts(read, "By mood.", ["a", "b"], cache_dir=tmp_path, model_id="other")
     assert calls == [2, 2, 2] and len(list(tmp_path.iterdir())) == 3
+
+
+def test_new_texts_are_read_and_placed_by_the_facet_the_run_followed():
+    agent = ClusterAgent(model=reading_model("mood"), progress=False, max_model_calls=60, strategy="auto")
+    agent.fit(TEXTS[::2], instruction="Cluster by the mood of the writer.")
+    new = TEXTS[1::2]
+    result = agent.predict(new, max_model_calls=0)
+    assert v_measure_score(MOOD[1::2], result.cluster) > 0.8
+    assert sum(len(batch) for batch in agent.chat_model().reads) == len(set(TEXTS))  # each text read once
