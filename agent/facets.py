@@ -9,8 +9,9 @@ kind of facet, it decides; otherwise the model's judgement stands.
 
 Each view is a representation in which texts that share a value of the facet lie close together:
 the meaning embeddings follow subject matter, character n-grams follow language, layout follows form
-(docs/benchmarks.md measures each). Facets like sentiment, emotion or dialog act have no such view;
-the model's labels carry them.
+(docs/benchmarks.md measures each). Facets like sentiment, emotion or dialog act have none of these;
+the model's own reading of each text under the instruction (reading.py, views.reading_view) is their
+view where the corpus is small enough to read whole, and the model's labels carry them otherwise.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def facet_is_topical(instruction: str) -> bool | None:
 
 
 def facet_view(instruction: str, about_topic: bool | None) -> View | None:
-    """The view whose clusters follow the facet the instruction names, or None when only the model's
-    labels can (sentiment, emotion, speech act, ...). `about_topic` is the judgement to use when the
+    """The view whose clusters follow the facet the instruction names, or None when none of these does
+    (sentiment, emotion, speech act, ...: the model's reading or its labels). `about_topic` is the judgement to use when the
     instruction's words do not say whether it asks for subject matter."""
     phrase = _facet_phrase(instruction) or ""
     if _names(phrase, CHARACTER_WORDS):

@@ -50,7 +50,8 @@ class AgentConfig(BaseModel):
     strategy: Literal["auto", "labels", "kmeans"] | None = Field(
         None, description="labels: the model's labels define the clusters; kmeans: k-means with k from estimate_k "
                           "on the view of the texts that follows the facet (meaning embeddings; character n-grams "
-                          "for language; layout for style and form), each cluster named by the model; auto: kmeans "
+                          "for language; layout for style and form; the model's reading of each text for other "
+                          "facets, see reading_max_texts), each cluster named by the model; auto: kmeans "
                           "when such a view exists for the facet, labels otherwise (default: auto on the embedded "
                           "model, labels otherwise)")
     show_k_evidence: bool = Field(False, description="show estimate_k's statistics to the model while proposing")

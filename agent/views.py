@@ -286,7 +286,7 @@ def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignmen
 
 
 def _traits(ctx: RunContext, view_name: str, groups: np.ndarray, order: np.ndarray) -> dict[int, list[str]]:
-    """What statistics find sets each group apart: its distinctive words (meaning) or layout (layout)."""
+    """What statistics find sets each group apart: its distinctive words (meaning, reading) or layout (layout)."""
     if view_name in ("meaning", "reading"):
         return {g: unrequested(ws, [ctx.texts[r] for r in np.flatnonzero(groups == g)])
                 for g, ws in distinctive_words(ctx.texts, groups).items()}
