@@ -51,11 +51,16 @@ def current_clustering(agent) -> tuple[dict, np.ndarray]:
     return state, agent.store_.arrays[state["assignment_ref"]]
 
 
+def clustered_view(state: dict) -> str | None:
+    """The view the run's k-means ran on (views.cluster_on_view), or None where its labels made the clusters."""
+    return next((t.get("view") for t in state.get("trace", []) if t.get("step") == "cluster_view"), None)
+
+
 def assignment_features(ctx: RunContext, state: dict, fitted: int) -> np.ndarray:
     """What produced the run's assignment, for the `fitted` texts (the first ones) and the new texts alike: the
     view k-means ran on where the run clustered a view (views.cluster_on_view), else what its labelling
     classifier read."""
-    clustered = next((t.get("view") for t in state.get("trace", []) if t.get("step") == "cluster_view"), None)
+    clustered = clustered_view(state)
     if clustered == "reading" and ctx.reader is not None:
         # read apart, so that the fitted texts' reading is the one the run kept and only the new ones are read
         ctx.views.reading = np.vstack([ctx.reader(state["instruction"], ctx.texts[:fitted]),
@@ -98,12 +103,13 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     old_vectors = agent.vectors_
     n_old = len(old_vectors)
     trace: list[dict] = []
-    chat = agent.chat_model()
+    reads = clustered_view(agent.state_) == "reading"
+    chat = agent.chat_model() if budget > 0 or reads else None  # a run without calls needs no model server
     llm = StructuredLLM(chat, trace=trace, max_calls=budget) if budget > 0 else None
     config = agent.config.model_copy(update={"max_model_calls": budget})
     ctx = RunContext(texts=work_texts(agent.corpus_.texts + corpus.texts), llm=llm, embedder=embedder, config=config,
                      progress=progress, show_bars=show_bars, vectors=np.vstack([old_vectors, new_vectors]),
-                     reader=reader_for(chat, embedder))
+                     reader=reader_for(chat, embedder) if reads else None)
     features = assignment_features(ctx, agent.state_, n_old)
     progress(f"placing the new texts with a classifier trained on the run's {n_old} texts")
     clustered = np.flatnonzero(fitted != tx.OUTLIER)  # the run's own outliers teach no cluster
