@@ -48,7 +48,12 @@ def read_texts(read: Callable[[list[str]], np.ndarray], instruction: str, texts:
         key = hashlib.sha256("\0".join([model_id, *prompts]).encode("utf-8", errors="surrogatepass")).hexdigest()
         path = Path(cache_dir) / f"{key}.npy"
         if path.exists():
-            return _in_order(np.load(path), unique, texts)
+            try:
+                kept = np.load(path)
+                if kept.shape[0] == len(unique):
+                    return _in_order(kept, unique, texts)
+            except (ValueError, OSError):
+                pass  # an unreadable file is read again and replaced
     rows: list[np.ndarray] = []
     with tqdm(total=len(prompts), desc="reading", unit="text", disable=not progress, leave=False) as bar:
         for start in range(0, len(prompts), BATCH):
@@ -63,9 +68,13 @@ def read_texts(read: Callable[[list[str]], np.ndarray], instruction: str, texts:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.stem[:16] + ".", suffix=".npy", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, out)
-        os.replace(tmp, path)  # whole or not at all: two runs sharing the cache never see half an array
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, out)
+            os.replace(tmp, path)  # whole or not at all: two runs sharing the cache never see half an array
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return _in_order(out, unique, texts)
 
 

@@ -88,7 +88,10 @@ def reading_kmeans(texts, vectors, instruction, k_gold, ctx):
     """k-means (gold k) on the chat model's reading of each text under the instruction (reading.py)."""
     from clusteragent.reading import reader_for
 
-    reading = reader_for(ctx.chat_model, ctx.embedder)(instruction, texts)
+    reader = reader_for(ctx.chat_model, ctx.embedder)
+    if reader is None:
+        raise RuntimeError("the chat model's backend cannot read texts (it gives no embeddings)")
+    reading = reader(instruction, texts)
     return _kmeans(reading, k_gold, ctx.seed), {}
 
 

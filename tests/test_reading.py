@@ -120,6 +120,12 @@ def test_a_reading_is_kept_and_found_again_under_the_same_model_and_prompts(tmp_
     read_texts(read, "By topic.", ["a", "b"], cache_dir=tmp_path, model_id="m")
     read_texts(read, "By mood.", ["a", "b"], cache_dir=tmp_path, model_id="other")
     assert calls == [2, 2, 2] and len(list(tmp_path.iterdir())) == 3
+    for kept in tmp_path.iterdir():  # a damaged file is read again, not trusted
+        kept.write_bytes(b"not an array")
+    again = read_texts(read, "By mood.", ["a", "b"], cache_dir=tmp_path, model_id="m")
+    assert calls == [2, 2, 2, 2] and again.shape == (2, 4) and np.allclose(np.linalg.norm(again, axis=1), 1)
+    assert np.allclose(read_texts(read, "By mood.", ["a", "b"], cache_dir=tmp_path, model_id="m"), again)
+    assert calls == [2, 2, 2, 2]
 
 
 def test_new_texts_are_read_and_placed_by_the_facet_the_run_followed():
