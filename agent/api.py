@@ -257,10 +257,11 @@ class ClusterAgent:
                       f"next: {', '.join(snapshot.next) or 'nothing (the run had finished)'}")
         llm = StructuredLLM(chat, trace=trace, journal=self.store_.journal, usage=usage, executor=self.executor(),
                             max_calls=self.config.max_model_calls)
-        ctx = RunContext(texts=work_texts(self.corpus_.texts), llm=llm, embedder=self.embedder(),
+        embedder = self.embedder()
+        ctx = RunContext(texts=work_texts(self.corpus_.texts), llm=llm, embedder=embedder,
                          config=self.config.resolved_for(backend_info(chat)["provider"]), progress=self._say,
                          show_bars=self.progress, vectors=self._vectors, arrays=self.store_.arrays,
-                         reader=reader_for(chat, self.embedder()))
+                         reader=reader_for(chat, embedder))
         state = graph.invoke(start, context=ctx, config=config)
         return state, ctx, trace
 

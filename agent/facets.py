@@ -58,8 +58,8 @@ def facet_is_topical(instruction: str) -> bool | None:
 
 def facet_view(instruction: str, about_topic: bool | None) -> View | None:
     """The view whose clusters follow the facet the instruction names, or None when none of these does
-    (sentiment, emotion, speech act, ...: the model's reading or its labels). `about_topic` is the judgement to use when the
-    instruction's words do not say whether it asks for subject matter."""
+    (sentiment, emotion, speech act, ...: the model's reading or its labels). `about_topic` is the
+    judgement to use when the instruction's words do not say whether it asks for subject matter."""
     phrase = _facet_phrase(instruction) or ""
     if _names(phrase, CHARACTER_WORDS):
         return "characters"

@@ -16,8 +16,7 @@ embedded llama.cpp server does; models.ServedChatModel.read calls it).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from clusteragent.prompts import load_prompt
+from clusteragent.run_folder import atomic_write
 
 BATCH = 16  # prompts per request
 
@@ -66,15 +66,9 @@ def read_texts(read: Callable[[list[str]], np.ndarray], instruction: str, texts:
     out = np.vstack(rows)
     out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.stem[:16] + ".", suffix=".npy", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, out)
-            os.replace(tmp, path)  # whole or not at all: two runs sharing the cache never see half an array
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        buffer = io.BytesIO()
+        np.save(buffer, out)
+        atomic_write(path, buffer.getvalue())  # two runs sharing the cache never see half an array
     return _in_order(out, unique, texts)
 
 
