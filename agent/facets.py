@@ -1,69 +1,121 @@
-"""Read from the instruction's own words what kind of facet it asks for, and so which view of the
-texts can follow it.
+"""Which view of the texts follows the facet an instruction asks for, decided from measured evidence.
 
-The small default model misjudges this (it can call "the language they are written in" a
-subject-matter facet, which sends the run down the embedding path that cannot follow language). The
-facet an instruction names usually follows its first "by": "by the language they are written in",
-"by their writing style", "by the domain of life they are about". When that phrase names a known
-kind of facet, it decides; otherwise the model's judgement stands.
+Each view is a representation in which texts that share a value of the facet lie close together: the
+meaning embeddings follow subject matter, character n-grams follow language, layout measures follow
+form. Facets like sentiment, emotion or dialog act have none of these; the model's own reading of each
+text under the instruction (reading.py, views.reading_view) is their view where the corpus is small
+enough to read whole, and the model's labels carry them otherwise.
 
-Each view is a representation in which texts that share a value of the facet lie close together:
-the meaning embeddings follow subject matter, character n-grams follow language, layout follows form
-(docs/benchmarks.md measures each). Facets like sentiment, emotion or dialog act have none of these;
-the model's own reading of each text under the instruction (reading.py, views.reading_view) is their
-view where the corpus is small enough to read whole, and the model's labels carry them otherwise.
+`data/facet_routes.json` (made by `python -m clusteragent.training.routes`) holds, for each kind of facet
+in the labelled corpora, how closely each view follows it there (k-means with the gold number of values,
+adjusted mutual information) and example instructions that ask for it. A new instruction takes the view
+of the kind whose examples it reads most like under the run's sentence embedder; no word list decides.
+The small chat model's own yes/no on "subject matter?" misroutes paraphrases ("the kind of request",
+"which community") and is kept in the trace only.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from typing import Literal
 
+import numpy as np
+
 View = Literal["meaning", "characters", "layout", "reading"]
+VIEWS: tuple[View, ...] = ("meaning", "characters", "layout")
 
-CHARACTER_WORDS = ("language", "script", "alphabet")
-LAYOUT_WORDS = ("style", "form", "format", "layout", "length")
-NOT_TOPICAL = CHARACTER_WORDS + LAYOUT_WORDS + (
-    "tone", "register", "formality", "sentiment", "emotion", "mood", "feeling", "dialog act", "dialogue act",
-    "speech act", "polarity", "politeness")
-# Where a post was posted (a site, forum, subreddit or newsgroup) is a community gathered around a
-# subject; a small model reads "by the Stack Exchange site" as another property.
-TOPICAL = ("topic", "subject", "theme", "domain", "scenario", "intent", "category", "field", "area", "purpose",
-           "content", "product", "issue", "site", "forum", "subreddit", "newsgroup")
+# Words that open a clause naming a facet the instruction rules out ("..., not by topic", "whatever
+# language they are in"): a sentence embedding reads the facet named there as much as the one asked for.
+EXCLUDING = re.compile(r"^(?:and\s+|but\s+)?(?:not|whatever|regardless|irrespective|rather than|instead of|ignoring)\b",
+                       re.IGNORECASE)
+_CLAUSES = re.compile(r"[,;:()\[\]]|(?<=[.?!])\s+")
 
-# A word may hold an apostrophe: "by the user's specific intent" names the intent, not the user.
-_BY = re.compile(r"\bby\s+(?:the\s+|their\s+|its\s+|a\s+|what\s+)?((?:[\w'’-]+\s+){0,2}[\w'’-]+)", re.IGNORECASE)
+# A kind's likeness to an instruction: the mean similarity of its few nearest examples, so that one
+# template that happens to share the instruction's frame does not decide alone.
+NEAREST = 3
 
 
-def _facet_phrase(instruction: str) -> str | None:
-    match = _BY.search(instruction)
-    return None if match is None else " " + match.group(1).lower() + " "
+def routes_data() -> dict:
+    return json.loads(resources.files("clusteragent").joinpath("data", "facet_routes.json").read_text("utf-8"))
 
 
-def _names(phrase: str, words: tuple[str, ...]) -> bool:
-    return any(re.search(rf"\b{word}s?\b", phrase) for word in words)
+def kind_view(by_corpus: dict[str, dict[str, float]], follows: float) -> View | None:
+    """The view with the best mean score over a kind's corpora, or None where no view reaches `follows`."""
+    mean = {v: float(np.mean([scores[v] for scores in by_corpus.values()])) for v in VIEWS}
+    best = max(VIEWS, key=mean.get)
+    return best if mean[best] >= follows else None
 
 
-def facet_is_topical(instruction: str) -> bool | None:
-    """True for subject matter, False for another property, None when the words do not say."""
-    phrase = _facet_phrase(instruction)
-    if phrase is None:
-        return None
-    if _names(phrase, NOT_TOPICAL):
-        return False
-    if _names(phrase, TOPICAL):
-        return True
-    return None
+@dataclass(frozen=True)
+class Route:
+    view: View | None
+    kind: str  # the kind of facet the instruction reads most like
+    likeness: float
+    nearest: str  # that kind's example closest to the instruction
+    runners_up: list[tuple[str, float]]
+
+    @property
+    def about_topic(self) -> bool:
+        return self.view == "meaning"
+
+    def evidence(self) -> dict:
+        return {"kind": self.kind, "likeness": round(self.likeness, 3), "nearest_example": self.nearest,
+                "runners_up": [[k, round(s, 3)] for k, s in self.runners_up]}
 
 
-def facet_view(instruction: str, about_topic: bool | None) -> View | None:
-    """The view whose clusters follow the facet the instruction names, or None when none of these does
-    (sentiment, emotion, speech act, ...: the model's reading or its labels). `about_topic` is the
-    judgement to use when the instruction's words do not say whether it asks for subject matter."""
-    phrase = _facet_phrase(instruction) or ""
-    if _names(phrase, CHARACTER_WORDS):
-        return "characters"
-    if _names(phrase, LAYOUT_WORDS):
-        return "layout"
-    topical = facet_is_topical(instruction)
-    return "meaning" if (about_topic if topical is None else topical) else None
+class FacetRouter:
+    """Routes instructions by their likeness to the example instructions of each measured kind of facet."""
+
+    def __init__(self, embedder, data: dict | None = None, exclude: tuple[str, ...] = ()):
+        """`exclude` drops corpora from the evidence (each kind's view is decided again without them, and a
+        kind only they carry is dropped): a leave-one-corpus-out check of the routes."""
+        data = routes_data() if data is None else data
+        self.views: dict[str, View | None] = {}
+        examples: list[str] = []
+        kinds: list[str] = []
+        for kind, entry in data["kinds"].items():
+            measured = {c: s for c, s in entry.get("corpora", {}).items() if c not in exclude}
+            if entry.get("corpora") and not measured:
+                continue
+            self.views[kind] = kind_view(measured, data["follows"]) if measured else entry["view"]
+            examples += entry["examples"]
+            kinds += [kind] * len(entry["examples"])
+        self.kinds = np.array(kinds)
+        self.examples = examples
+        self.embedder = embedder
+        self._vectors = _unit(embedder.embed(examples)[0])
+
+    def route(self, instruction: str) -> Route:
+        similarity = self._vectors @ _unit(self.embedder.embed([asked_for(instruction)])[0])[0]
+        likeness = {k: float(np.sort(similarity[self.kinds == k])[::-1][:NEAREST].mean()) for k in self.views}
+        ranked = sorted(likeness, key=likeness.get, reverse=True)
+        best = ranked[0]
+        own = np.flatnonzero(self.kinds == best)
+        nearest = self.examples[int(own[similarity[own].argmax()])]
+        return Route(self.views[best], best, likeness[best], nearest, [(k, likeness[k]) for k in ranked[1:3]])
+
+
+def asked_for(instruction: str) -> str:
+    """The instruction without the clauses that rule a facet out."""
+    clauses = [c.strip() for c in _CLAUSES.split(instruction) if c and re.search(r"\w", c)]
+    kept = [c for c in clauses if not EXCLUDING.match(c)]
+    return instruction if len(kept) in (0, len(clauses)) else ", ".join(kept)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+@lru_cache(maxsize=4)
+def _router(embedder) -> FacetRouter:
+    return FacetRouter(embedder)
+
+
+def route_instruction(instruction: str, embedder) -> Route:
+    """The route for `instruction`; the examples are embedded once per embedder in a process."""
+    return _router(embedder).route(instruction)

@@ -22,7 +22,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from clusteragent.errors import ModelError
-from clusteragent.facets import facet_is_topical, facet_view
+from clusteragent.facets import route_instruction
 from clusteragent.hierarchy import build_tops
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
 from clusteragent.naming import without_shared_words
@@ -116,12 +116,12 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     messages = load_prompt("understand").messages(instruction=state["instruction"], texts=shown, k_min=k_min, k_max=k_max)
     answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max, requested_words(shown)), step="understand")
     tax = update_from_specs(tx.Taxonomy(), answer.clusters)
-    worded = facet_is_topical(state["instruction"])
-    about_topic = answer.about_topic if worded is None else worded
-    view = facet_view(state["instruction"], answer.about_topic)
+    route = route_instruction(state["instruction"], ctx.embedder)
+    about_topic, view = route.about_topic, route.view
     trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet, "about_topic": about_topic,
-                                       "model_about_topic": answer.about_topic, "view": view, "clusters": tax.names}]
-    if view is None and not about_topic and ctx.config.strategy != "labels":
+                                       "model_about_topic": answer.about_topic, "view": view,
+                                       "route": route.evidence(), "clusters": tax.names}]
+    if view is None and ctx.config.strategy != "labels":
         view = reading_view(ctx, state["instruction"], trace)
     return {"facet": answer.facet, "about_topic": about_topic, "view": view, "seen": rows.tolist(), "trace": trace,
             **tax.as_state()}

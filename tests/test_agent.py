@@ -330,27 +330,8 @@ def test_auto_strategy_follows_the_models_reading_of_the_instruction():
     assert route_after_understand({"view": None}, Runtime("kmeans")) == "cluster_view"
 
 
-@pytest.mark.parametrize("instruction,expected", [
-    ("Cluster the texts by the language they are written in.", False),
-    ("Cluster the texts by their writing style (the form they are written in), not by topic or language.", False),
-    ("Cluster the texts by their topic, whatever language or style they are written in.", True),
-    ("Cluster the utterances by dialog act: what the speaker does with the utterance.", False),
-    ("Cluster the utterances by the emotion the speaker expresses.", False),
-    ("Cluster the assistant queries by the domain of life they are about.", True),
-    ("Cluster the assistant commands by scenario: the area of the assistant they address.", True),
-    ("Cluster the assistant queries by the user's specific intent.", True),
-    ("Cluster the banking queries by the customer’s intent.", True),
-    ("Group these tickets.", None),
-    ("Group them by colour of the cover.", None),
-])
-def test_the_instructions_words_decide_the_facet_kind_when_they_name_one(instruction, expected):
-    from clusteragent.facets import facet_is_topical
-
-    assert facet_is_topical(instruction) is expected
-
-
-def test_instruction_words_outrank_the_models_reading_of_the_facet():
-    # the scripted model says "about topic" for mood; the instruction names a mood facet
+def test_the_route_outranks_the_models_reading_of_the_facet():
+    # the scripted model says "about topic" for mood; the router reads the instruction as an emotion
     model = scripted("mood")
     base = model.script
 
@@ -364,6 +345,7 @@ def test_instruction_words_outrank_the_models_reading_of_the_facet():
                        strategy="auto").fit(TEXTS, instruction="Cluster by the mood of the writer.").result_
     step = next(d for d in res.run["decisions"] if d["step"] == "understand")
     assert step["model_about_topic"] is True and step["about_topic"] is False
+    assert step["view"] is None and step["route"]["kind"] == "emotion"
     assert v_measure_score(MOOD, res.cluster) > 0.9
 
 

@@ -6,6 +6,7 @@ is known by construction and shares nothing with the others.
 """
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -65,21 +66,69 @@ def test_what_sets_a_groups_layout_apart_is_said_in_words():
     assert distinctive_layout(stats, stats) == []  # the whole corpus is not distinctive
 
 
-@pytest.mark.parametrize("instruction,about_topic,view", [
-    ("Cluster the texts by the language they are written in.", False, "characters"),
-    ("Cluster the texts by their writing style (the form they are written in), not by topic.", False, "layout"),
-    ("Cluster the texts by their topic, whatever language or style they are written in.", False, "meaning"),
-    ("Cluster the utterances by dialog act: what the speaker does with the utterance.", True, None),
-    ("Cluster the utterances by the emotion the speaker expresses.", True, None),
-    ("Cluster the question titles by the Stack Exchange site they were asked on.", False, "meaning"),
-    ("Group these tickets.", True, "meaning"),
-    ("Group these tickets.", False, None),
+@pytest.mark.parametrize("instruction,view", [
+    ("Cluster the texts by the language they are written in.", "characters"),
+    ("Cluster the texts by their writing style (the form they are written in), not by topic.", "layout"),
+    ("Cluster the texts by their topic, whatever language or style they are written in.", "meaning"),
+    ("Cluster the utterances by dialog act: what the speaker does with the utterance.", None),
+    ("Cluster the utterances by the emotion the speaker expresses.", None),
+    ("Cluster the question titles by the Stack Exchange site they were asked on.", "meaning"),
+    ("Group these customer messages by what the customer wants.", "meaning"),
+    ("Cluster the queries by the user's specific intent.", "meaning"),
+    ("Group the comments by how the writer feels.", None),
+    ("Group these tickets.", "meaning"),
 ])
-def test_the_instruction_decides_the_view_and_the_models_reading_only_where_its_words_do_not(
-        instruction, about_topic, view):
-    from clusteragent.facets import facet_view
+def test_the_router_sends_an_instruction_to_the_view_its_kind_of_facet_was_measured_to_follow(
+        instruction, view, packaged_embedder):
+    from clusteragent.facets import route_instruction
 
-    assert facet_view(instruction, about_topic) == view
+    assert route_instruction(instruction, packaged_embedder).view == view
+
+
+@pytest.fixture(scope="module")
+def packaged_embedder():
+    from clusteragent.tools.embeddings import Embedder
+
+    embedder = Embedder()
+    embedder.progress = False
+    return embedder
+
+
+class WordEmbedder:
+    """One dimension per word of a small vocabulary: likeness is shared words."""
+
+    WORDS = ("colour", "hue", "shape", "form", "group", "texts", "by")
+
+    def embed(self, texts):
+        rows = [[float(w in re.findall(r"\w+", t.lower())) for w in self.WORDS] for t in texts]
+        return np.array(rows, dtype=np.float32) + 1e-3, None
+
+
+ROUTES = {"follows": 0.3, "kinds": {
+    "colour": {"view": "characters", "corpora": {"a": {"meaning": 0.1, "characters": 0.6, "layout": 0.0}},
+               "examples": ["Group the texts by colour.", "Group the texts by hue."]},
+    "shape": {"view": "meaning", "corpora": {"a": {"meaning": 0.7, "characters": 0.1, "layout": 0.0},
+                                             "b": {"meaning": 0.1, "characters": 0.0, "layout": 0.2}},
+              "examples": ["Group the texts by shape.", "Group the texts by form."]}}}
+
+
+def test_the_router_decides_each_kinds_view_from_the_measurements_left_when_a_corpus_is_left_out():
+    from clusteragent.facets import FacetRouter
+
+    router = FacetRouter(WordEmbedder(), ROUTES)
+    assert router.route("group by hue").kind == "colour" and router.route("group by hue").view == "characters"
+    assert router.route("by shape").view == "meaning"  # mean meaning 0.4 over a and b
+    without_a = FacetRouter(WordEmbedder(), ROUTES, exclude=("a",))
+    assert set(without_a.views) == {"shape"}  # colour was measured only on a
+    assert without_a.route("by shape").view is None  # b alone: layout's 0.2 is its best, below 0.3
+
+
+def test_a_clause_that_rules_a_facet_out_does_not_steer_the_route():
+    from clusteragent.facets import FacetRouter, asked_for
+
+    assert asked_for("Group the texts by shape, not by colour.") == "Group the texts by shape"
+    assert asked_for("Group the texts by colour.") == "Group the texts by colour."
+    assert FacetRouter(WordEmbedder(), ROUTES).route("Group the texts by shape (whatever their colour).").kind == "shape"
 
 
 def scripted(facet: str, biased: bool = False, group_name: str = "misc"):
