@@ -1,21 +1,23 @@
 """Routing: the view the agent takes for an instruction against the view that follows the facet.
 
-    python -m clusteragent.evals.bench_routing [--max-docs 300] [--seed 0] [--only dev|paraphrase] [--labelled]
+    python -m clusteragent.evals.bench_routing [--only dev|paraphrase|fresh] [--model] [--labelled]
 
-The instructions are the dev suite's wordings and paraphrases of them written for this benchmark (not
-by the agent, and not tuned on it), each on a sample of a corpus that has the facet. Only the agent's
-first step runs (understand: the model reads the instruction with a sample; facets.py routes). Prints
-one JSON line per instruction: whether the instruction's words named the kind of facet, the model's
-reading (subject matter or not), the view taken (None: the labels path) and whether it is the one
-expected; then a summary line.
+The instructions are the dev suite's wordings and two sets of paraphrases written for this benchmark
+(not by the agent; the second set was written before the router learned from examples and is held out
+from everything it learns from), each with the view that follows its facet. Prints one JSON line per
+instruction: the view the router takes (agent/facets.py; None: the model's reading or labels), the kind
+of facet it read the instruction as and how alike, and the same with the instruction's own corpus left
+out of the router's evidence (a kind only that corpus carries is then unknown to it); then a summary.
 
-`--labelled` asks whether routing could rest on evidence instead: the labels path's first labelled
-sample is taken as well (the model's own taxonomy, one text per call) and, for each view, how closely
-the model's labels of that sample follow it, beside the gold labels of the same texts: the gap between
-same-label and different-label cosine similarities as a z-score against 2,000 shuffles of the labels
-(with its p-value), and the leave-one-out nearest-neighbour agreement above chance (Cohen's kappa).
-A view could be chosen from evidence only if the model's labels follow the view the facet needs
-clearly more than the others.
+`--model` also runs the agent's first step (understand: the chat model reads the instruction with a
+300-text sample) to print the model's own yes/no on "subject matter?" beside the route.
+
+`--labelled` asks whether routing could rest on the model's labels instead: the labels path's first
+labelled sample is taken as well (the model's own taxonomy, one text per call) and, for each view, how
+closely the model's labels of that sample follow it, beside the gold labels of the same texts: the gap
+between same-label and different-label cosine similarities as a z-score against 2,000 shuffles of the
+labels (with its p-value), and the leave-one-out nearest-neighbour agreement above chance (Cohen's
+kappa).
 """
 
 from __future__ import annotations
@@ -126,11 +128,12 @@ def labelled_evidence(ctx, state: dict, gold: list[str]) -> dict:
     return found
 
 
-def route_one(agent, chat, corpus: str, facet: str, instruction: str, options) -> dict:
+def model_reading(agent, chat, corpus: str, facet: str, instruction: str, options) -> dict:
+    """The understand step on a sample of the corpus: the model's yes/no on subject matter, and with
+    --labelled how its labels of the first sample follow each view."""
     from langgraph.runtime import Runtime
 
     from clusteragent.evals.tasks import default_data_dir, load_task, parse_task
-    from clusteragent.facets import facet_is_topical
     from clusteragent.graph import ingest, understand
     from clusteragent.models import backend_info
     from clusteragent.state import RunContext
@@ -148,9 +151,7 @@ def route_one(agent, chat, corpus: str, facet: str, instruction: str, options) -
     state = {"instruction": instruction}
     for step in (ingest, understand):
         state.update(step(state, runtime))
-    decided = state["trace"][-1]
-    found = {"task": f"{corpus}:{facet}", "instruction": instruction, "worded": facet_is_topical(instruction),
-             "model_about_topic": decided["model_about_topic"], "view": decided["view"]}
+    found = {"model_about_topic": state["trace"][-1]["model_about_topic"]}
     if options.labelled:
         found["evidence"] = labelled_evidence(ctx, state, data.gold)
     return found
@@ -160,27 +161,43 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-docs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=["dev", "paraphrase"])
+    parser.add_argument("--only", choices=["dev", "paraphrase", "fresh"])
+    parser.add_argument("--model", action="store_true", help="also print the chat model's own reading")
     parser.add_argument("--labelled", action="store_true",
-                        help="also label the labels path's first sample and print how its labels follow each view")
+                        help="with --model: label the labels path's first sample and print how its labels follow "
+                             "each view")
     parser.add_argument("--max-model-calls", type=int, default=40, help="the budget the first sample is drawn from")
     options = parser.parse_args(argv)
 
     from clusteragent import ClusterAgent
     from clusteragent.evals.tasks import load_suite
+    from clusteragent.facets import FacetRouter
 
     agent = ClusterAgent(seed=options.seed, progress=False, max_model_calls=options.max_model_calls)
-    chat = agent.chat_model()
+    embedder = agent.embedder()
+    chat = agent.chat_model() if options.model or options.labelled else None
     dev = [(t.corpus, t.facet, t.instruction, DEV_VIEWS[t.name]) for t in load_suite("dev") if t.name in DEV_VIEWS]
-    routes = [(r, "dev") for r in dev if options.only != "paraphrase"] + \
-             [(r, "paraphrase") for r in PARAPHRASES if options.only != "dev"]
-    right = {"dev": [], "paraphrase": []}
-    for (corpus, facet, instruction, expected), group in routes:
-        found = route_one(agent, chat, corpus, facet, instruction, options)
-        right[group].append(found["view"] == expected)
-        print(json.dumps({**found, "set": group, "expected": expected, "right": found["view"] == expected}),
-              flush=True)
-    print(json.dumps({"summary": {g: f"{sum(r)}/{len(r)}" for g, r in right.items() if r}}), flush=True)
+    sets = {"dev": dev, "paraphrase": PARAPHRASES, "fresh": FRESH}
+    router = FacetRouter(embedder)
+    without: dict[str, FacetRouter] = {}
+    right: dict[str, list[tuple[bool, bool]]] = {}
+    for group, rows in sets.items():
+        if options.only not in (None, group):
+            continue
+        for corpus, facet, instruction, expected in rows:
+            route = router.route(instruction)
+            held_out = without.setdefault(corpus, FacetRouter(embedder, exclude=(corpus,))).route(instruction)
+            found = {"task": f"{corpus}:{facet}", "instruction": instruction, "set": group, "expected": expected,
+                     "view": route.view, **route.evidence(), "right": route.view == expected,
+                     "corpus_left_out": {"view": held_out.view, "kind": held_out.kind,
+                                         "right": held_out.view == expected}}
+            if chat is not None:
+                found.update(model_reading(agent, chat, corpus, facet, instruction, options))
+            right.setdefault(group, []).append((found["right"], held_out.view == expected))
+            print(json.dumps(found), flush=True)
+    print(json.dumps({"summary": {g: {"right": f"{sum(a for a, _ in r)}/{len(r)}",
+                                      "corpus_left_out": f"{sum(b for _, b in r)}/{len(r)}"}
+                                  for g, r in right.items()}}), flush=True)
     return 0
 
 
