@@ -34,12 +34,17 @@ EXCLUDING = re.compile(r"^(?:and\s+|but\s+)?(?:not|whatever|regardless|irrespect
                        re.IGNORECASE)
 _CLAUSES = re.compile(r"[,;:()\[\]]|(?<=[.?!])\s+")
 
+# Example instructions embedded, by (embedding model, examples): a process embeds them once per model.
+_EXAMPLE_VECTORS: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+
 # A kind's likeness to an instruction: the mean similarity of its few nearest examples, so that one
 # template that happens to share the instruction's frame does not decide alone.
 NEAREST = 3
 
 
+@lru_cache(maxsize=1)
 def routes_data() -> dict:
+    """The packaged measurements and examples (read once; not to be changed in place)."""
     return json.loads(resources.files("clusteragent").joinpath("data", "facet_routes.json").read_text("utf-8"))
 
 
@@ -87,7 +92,7 @@ class FacetRouter:
         self.kinds = np.array(kinds)
         self.examples = examples
         self.embedder = embedder
-        self._vectors = _unit(embedder.embed(examples)[0])
+        self._vectors = _example_vectors(embedder, examples)
 
     def route(self, instruction: str) -> Route:
         similarity = self._vectors @ _unit(self.embedder.embed([asked_for(instruction)])[0])[0]
@@ -97,6 +102,16 @@ class FacetRouter:
         own = np.flatnonzero(self.kinds == best)
         nearest = self.examples[int(own[similarity[own].argmax()])]
         return Route(self.views[best], best, likeness[best], nearest, [(k, likeness[k]) for k in ranked[1:3]])
+
+
+def _example_vectors(embedder, examples: list[str]) -> np.ndarray:
+    model = getattr(embedder, "model_id", None)
+    if model is None:
+        return _unit(embedder.embed(examples)[0])
+    key = (model, tuple(examples))
+    if key not in _EXAMPLE_VECTORS:
+        _EXAMPLE_VECTORS[key] = _unit(embedder.embed(examples)[0])
+    return _EXAMPLE_VECTORS[key]
 
 
 def asked_for(instruction: str) -> str:
@@ -111,11 +126,6 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-@lru_cache(maxsize=4)
-def _router(embedder) -> FacetRouter:
-    return FacetRouter(embedder)
-
-
 def route_instruction(instruction: str, embedder) -> Route:
-    """The route for `instruction`; the examples are embedded once per embedder in a process."""
-    return _router(embedder).route(instruction)
+    """The route for `instruction`; the examples are embedded once per embedding model in a process."""
+    return FacetRouter(embedder).route(instruction)
