@@ -181,7 +181,9 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     what sets the group's layout apart). What statistics find sets a group apart (its distinctive words
     in the meaning view, its layout in the layout view) names the group if the model cannot. Outside
     the meaning view k is searched only up to `first_proposal_max`, the cap of the model's own first
-    list: on layout features silhouette plateaus over a wide range of k.
+    list: on layout features silhouette plateaus over a wide range of k. On the model's reading k is the
+    number of values the model listed for the facet (silhouette there chose 2 groups on five of the dev
+    suite's six such facets, docs/benchmarks.md), and each group takes one of them.
     """
     from tqdm.auto import tqdm
 
@@ -198,7 +200,13 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         k_max = cfg.structure_k_max(len(ctx.texts), k_max)
     elif k_min != k_max:
         k_max = max(k_min, min(k_max, cfg.first_proposal_max))
-    k = k_min if k_min == k_max else structure_k(ctx, vectors, grouping, mapped, k_min, k_max, trace)
+    if k_min == k_max:
+        k = k_min
+    elif view_name == "reading" and len(listed.clusters) >= 2:
+        k = min(k_max, max(k_min, len(listed.clusters)))
+        trace.append({"step": "listed_k", "k": k, "listed": listed.names})
+    else:
+        k = structure_k(ctx, vectors, grouping, mapped, k_min, k_max, trace)
     ctx.progress(f"k-means with k={k} on the {view_name} view")
     groups = _kmeans(grouping, k, cfg.seed)
     if mapped and k_min != k_max:

@@ -69,6 +69,30 @@ def test_a_facet_no_view_follows_is_clustered_on_the_models_reading():
     assert sorted(c["name"] for c in res.clusters) == ["angry", "happy"]
 
 
+class TwoLevelReading(ReadingChatModel):
+    """Reads mood strongly and topic weakly: two clear groups, each of three tighter ones."""
+
+    def read(self, prompts):
+        moods, topics = sorted(set(MOOD)), sorted(set(TOPIC))
+        out = np.random.default_rng(0).normal(scale=0.02, size=(len(prompts), len(moods) + len(topics)))
+        for row, prompt in enumerate(prompts):
+            topic, mood = TRUTH[delimited_texts(prompt)[0]]
+            out[row, moods.index(mood)] += 1.0
+            out[row, len(moods) + topics.index(topic)] += 0.3
+        return out
+
+
+def test_on_the_reading_k_is_the_number_of_values_the_model_listed():
+    both = [f"{m} about {t}" for m in sorted(set(MOOD)) for t in sorted(set(TOPIC))]
+    model = TwoLevelReading(script=scripted("mood", first_clusters=both).script, reads=[])
+    res = ClusterAgent(model=model, progress=False, max_model_calls=60, strategy="auto").fit(
+        TEXTS, instruction="Cluster by the mood of the writer.").result_
+    steps = {d["step"]: d for d in res.run["decisions"]}
+    assert steps["listed_k"]["k"] == 6 and "estimate_k" not in steps
+    pairs = [f"{m} {t}" for m, t in zip(MOOD, TOPIC)]
+    assert res.k == 6 and v_measure_score(pairs, res.cluster) > 0.9
+
+
 def test_reading_is_skipped_past_its_limit_or_where_the_backend_gives_none():
     model = reading_model("mood")
     res = ClusterAgent(model=model, progress=False, max_model_calls=60, strategy="auto",
