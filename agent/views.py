@@ -183,7 +183,7 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     the meaning view k is searched only up to `first_proposal_max`, the cap of the model's own first
     list: on layout features silhouette plateaus over a wide range of k. On the model's reading k is the
     number of values the model listed for the facet (silhouette there chose 2 groups on five of the dev
-    suite's six such facets, docs/benchmarks.md), and each group takes one of them.
+    suite's six such facets, docs/benchmarks.md).
     """
     from tqdm.auto import tqdm
 

@@ -2,10 +2,10 @@
 instructions the agent's router compares a new instruction with (facets.py).
 
 For every (corpus, facet) of the data folder, k-means with the gold number of values runs on each view
-of a sample of the corpus (the meaning embeddings, character n-grams, layout measures) and the
-V-measure against the gold labels says how closely that view follows the facet. A kind of facet (the
-keys of tasks.FACET_PHRASES; several corpora share one) is routed to the view with the best mean V over
-its corpora, or to none (the model's reading or labels) when no view reaches FOLLOWS. Its example
+of a sample of the corpus (the meaning embeddings, character n-grams, layout measures: facet_sample) and
+the adjusted mutual information with the gold labels says how closely that view follows the facet. A
+kind of facet (the keys of tasks.FACET_PHRASES; several corpora share one) is routed to the view with the
+best mean over its corpora, or to none (the model's reading or labels) when no view reaches FOLLOWS. Its example
 instructions are the training templates with its phrases; an instruction that names no facet reads like
 the UNSPECIFIED examples and goes by meaning.
 
