@@ -322,3 +322,30 @@ def test_a_group_of_most_of_the_texts_is_read_again_on_its_own():
     halves = (np.arange(300) >= 150).astype(np.int64)  # no group holds more than half: left as it is
     assert (_split_majority(ctx, vectors, points, halves, 50, []) == halves).all()
     assert (_split_majority(ctx, vectors, points, first, 2, []) == first).all()  # no room under k_max
+
+
+class RandomEmbedder:
+    """Meaning vectors that carry nothing: only the character and layout views can follow a facet."""
+
+    model_id = "random"
+
+    def embed(self, texts):
+        return np.random.default_rng(len(texts)).normal(size=(len(texts), 16)).astype(np.float32), None
+
+
+def test_routes_are_measured_from_the_corpora_a_language_on_characters_and_a_random_label_on_no_view(tmp_path):
+    from clusteragent.training.routes import UNSPECIFIED, build_routes
+
+    rng = np.random.default_rng(0)
+    words = {"en": "the house and the garden were quiet this morning".split(),
+             "de": "das haus und der garten waren heute morgen still".split()}
+    records = [{"text": " ".join(rng.choice(words[lang], 8)), "labels": {"language": lang, "sentiment": mood}}
+               for lang, mood in zip(rng.choice(["en", "de"], 160), rng.choice(["good", "bad"], 160))]
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy" / "data.jsonl").write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
+    routes = build_routes(tmp_path, RandomEmbedder(), log=lambda line: None)
+    kinds = routes["kinds"]
+    assert kinds["language"]["view"] == "characters" and kinds["language"]["corpora"]["toy"]["characters"] > 0.8
+    assert kinds["sentiment"]["view"] is None
+    assert kinds[UNSPECIFIED]["view"] == "meaning"
+    assert "Group these texts by language." in kinds["language"]["examples"]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from clusteragent.facets import VIEWS, kind_view
-from clusteragent.training.tasks import FACET_PHRASES, TEMPLATES, corpora
+from clusteragent.training.tasks import FACET_PHRASES, TEMPLATES, corpora, read_corpus
 
 # A view follows a facet when k-means with the gold k on it reaches this adjusted mutual information.
 # It sits in the gap the labelled corpora show: every subject kind reaches 0.34 or more on the meaning
@@ -78,9 +78,7 @@ def build_routes(data_dir: Path, embedder, seed: int = 0, exclude: tuple[str, ..
     for corpus in corpora(data_dir):
         if corpus in exclude:
             continue
-        with open(Path(data_dir) / corpus / "data.jsonl", encoding="utf-8") as f:
-            records = [json.loads(line) for line in f if line.strip()]
-        facets = [k for k in records[0].get("labels", {}) if all(k in r.get("labels", {}) for r in records)]
+        records, facets = read_corpus(data_dir, corpus)
         for facet in facets:
             if facet not in FACET_PHRASES:
                 continue

@@ -103,14 +103,19 @@ def corpora(data_dir: Path) -> list[str]:
     return sorted(p.parent.name for p in Path(data_dir).glob("*/data.jsonl"))
 
 
+def read_corpus(data_dir: Path, corpus: str) -> tuple[list[dict], list[str]]:
+    """A corpus's records and the facets every record is labelled with."""
+    with open(Path(data_dir) / corpus / "data.jsonl", encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return records, [k for k in records[0].get("labels", {}) if all(k in r.get("labels", {}) for r in records)]
+
+
 def load_sample(data_dir: Path, corpus: str, max_texts: int, seed: int) -> CorpusSample:
     """Up to max_texts texts of a corpus, sampled in proportion to its finest facet's values (every value
     present where room allows), with the labels of every facet the records all carry."""
     from clusteragent.evals.tasks import stratified_sample
 
-    with open(Path(data_dir) / corpus / "data.jsonl", encoding="utf-8") as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    facets = [k for k in records[0].get("labels", {}) if all(k in r.get("labels", {}) for r in records)]
+    records, facets = read_corpus(data_dir, corpus)
     if len(records) > max_texts:
         finest = max(facets, key=lambda f: len({str(r["labels"][f]) for r in records}))
         keep = stratified_sample([str(r["labels"][finest]) for r in records], max_texts, seed)
