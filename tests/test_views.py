@@ -75,6 +75,7 @@ def test_what_sets_a_groups_layout_apart_is_said_in_words():
     ("Cluster the question titles by the Stack Exchange site they were asked on.", "meaning"),
     ("Group these customer messages by what the customer wants.", "meaning"),
     ("Cluster the queries by the user's specific intent.", "meaning"),
+    ("Sort the requests by the kind of request.", "meaning"),
     ("Group the comments by how the writer feels.", None),
     ("Group these tickets.", "meaning"),
 ])
