@@ -85,7 +85,7 @@ def rename(ws: Workspace, clusters: list[str], new_name: str = "", new_descripti
     clash = ws.taxonomy.find(new_name)
     if clash is not None and clash.id != target.id:
         raise ToolError(f'The name "{new_name}" is already taken.')
-    ws.taxonomy, entry = tx.rename(ws.taxonomy, target.id, new_name, new_description.strip() or None)
+    ws.taxonomy, entry = tx.rename(ws.taxonomy, target.id, new_name, new_description.strip() or None, named_by="model")
     ws.audit.append(entry)
     ws.changed = True
     return f'Renamed "{entry["from"]}" to "{entry["to"]}".'

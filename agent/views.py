@@ -287,7 +287,7 @@ def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignmen
         if spec is None:
             now[NO_CALL_NOTE.format(name=c.name)] = REFUSED_NOTE.format(name=c.name)
         else:
-            tax, entry = tx.rename(tax, c.id, spec.name, spec.description)
+            tax, entry = tx.rename(tax, c.id, spec.name, spec.description, named_by="model")
             audit.append({**entry, "by": "finalize: a call the top level left"})
             now[NO_CALL_NOTE.format(name=c.name)] = ""
     return tax, audit, [now.get(n, n) for n in notes if now.get(n, n)]

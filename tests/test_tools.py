@@ -157,6 +157,9 @@ def test_rename_and_reassign():
     assignment, tax = make()
     tax2, audit = tx.rename(tax, 2, "cards & payments")
     assert tax2.by_id(2).name == "cards & payments" and audit["from"] == "cards"
+    by_words = tx.Taxonomy([tx.Cluster(0, "cold / rain", named_by="statistics")], 1)
+    assert tx.rename(by_words, 0, "rain")[0].by_id(0).named_by == "statistics"  # a trimmed statistical name
+    assert tx.rename(by_words, 0, "Rainy days", named_by="model")[0].by_id(0).named_by == "model"
     out, audit = tx.reassign(assignment, tax, [0, 1], 1)
     assert out[:2].tolist() == [1, 1] and audit["moved"] == 2
     with pytest.raises(KeyError):

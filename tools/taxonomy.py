@@ -172,10 +172,12 @@ def split(assignment: np.ndarray, taxonomy: Taxonomy, cluster_id: int, member_ro
     return out, tax, audit
 
 
-def rename(taxonomy: Taxonomy, cluster_id: int, name: str, description: str | None = None) -> tuple[Taxonomy, dict]:
+def rename(taxonomy: Taxonomy, cluster_id: int, name: str, description: str | None = None,
+           named_by: str | None = None) -> tuple[Taxonomy, dict]:
+    """A new name (and description) for one cluster; who named it stays as it was unless `named_by` says."""
     old = taxonomy.by_id(cluster_id)
     new = Cluster(cluster_id, name.strip(), (description if description is not None else old.description).strip(),
-                  old.merged_ids)
+                  old.merged_ids, named_by or old.named_by)
     tax = Taxonomy([new if c.id == cluster_id else c for c in taxonomy.clusters], taxonomy.next_id)
     return tax, {"op": "rename", "cluster": cluster_id, "from": old.name, "to": new.name}
 
