@@ -48,9 +48,14 @@ def routes_data() -> dict:
     return json.loads(resources.files("clusteragent").joinpath("data", "facet_routes.json").read_text("utf-8"))
 
 
+def view_means(by_corpus: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each view's mean score over a kind's corpora."""
+    return {v: float(np.mean([scores[v] for scores in by_corpus.values()])) for v in VIEWS}
+
+
 def kind_view(by_corpus: dict[str, dict[str, float]], follows: float) -> View | None:
     """The view with the best mean score over a kind's corpora, or None where no view reaches `follows`."""
-    mean = {v: float(np.mean([scores[v] for scores in by_corpus.values()])) for v in VIEWS}
+    mean = view_means(by_corpus)
     best = max(VIEWS, key=mean.get)
     return best if mean[best] >= follows else None
 
@@ -95,7 +100,7 @@ class FacetRouter:
         self._vectors = _example_vectors(embedder, examples)
 
     def route(self, instruction: str) -> Route:
-        similarity = self._vectors @ _unit(self.embedder.embed([asked_for(instruction)])[0])[0]
+        similarity = self._vectors @ self.embedder.embed([asked_for(instruction)])[0][0]
         likeness = {k: float(np.sort(similarity[self.kinds == k])[::-1][:NEAREST].mean()) for k in self.views}
         ranked = sorted(likeness, key=likeness.get, reverse=True)
         best = ranked[0]
@@ -105,12 +110,10 @@ class FacetRouter:
 
 
 def _example_vectors(embedder, examples: list[str]) -> np.ndarray:
-    model = getattr(embedder, "model_id", None)
-    if model is None:
-        return _unit(embedder.embed(examples)[0])
-    key = (model, tuple(examples))
+    """The examples' unit rows (Embedder.embed gives unit rows), embedded once per model in a process."""
+    key = (embedder.model_id, tuple(examples))
     if key not in _EXAMPLE_VECTORS:
-        _EXAMPLE_VECTORS[key] = _unit(embedder.embed(examples)[0])
+        _EXAMPLE_VECTORS[key] = embedder.embed(examples)[0]
     return _EXAMPLE_VECTORS[key]
 
 
@@ -119,11 +122,6 @@ def asked_for(instruction: str) -> str:
     clauses = [c.strip() for c in _CLAUSES.split(instruction) if c and re.search(r"\w", c)]
     kept = [c for c in clauses if not EXCLUDING.match(c)]
     return instruction if len(kept) in (0, len(clauses)) else ", ".join(kept)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def route_instruction(instruction: str, embedder) -> Route:

@@ -96,13 +96,15 @@ def packaged_embedder():
 
 
 class WordEmbedder:
-    """One dimension per word of a small vocabulary: likeness is shared words."""
+    """One dimension per word of a small vocabulary: likeness is shared words (unit rows, as Embedder's)."""
 
     WORDS = ("colour", "hue", "shape", "form", "group", "texts", "by")
+    model_id = "words"
 
     def embed(self, texts):
-        rows = [[float(w in re.findall(r"\w+", t.lower())) for w in self.WORDS] for t in texts]
-        return np.array(rows, dtype=np.float32) + 1e-3, None
+        rows = np.array([[float(w in re.findall(r"\w+", t.lower())) for w in self.WORDS] for t in texts],
+                        dtype=np.float32) + 1e-3
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True), None
 
 
 ROUTES = {"follows": 0.3, "kinds": {

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clusteragent.facets import VIEWS, kind_view
+from clusteragent.facets import kind_view, view_means
 from clusteragent.training.tasks import FACET_PHRASES, TEMPLATES, corpora, read_corpus
 
 # A view follows a facet when k-means with the gold k on it reaches this adjusted mutual information.
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     routes = build_routes(options.data_dir or default_data_dir(), embedder, options.seed, tuple(options.exclude), log)
     options.out.write_text(json.dumps(routes, indent=1) + "\n", encoding="utf-8")
     for facet, kind in routes["kinds"].items():
-        mean = {v: np.mean([s[v] for s in kind["corpora"].values()]) for v in VIEWS} if kind["corpora"] else {}
+        mean = view_means(kind["corpora"]) if kind["corpora"] else {}
         print(f"{facet:14s} -> {kind['view']!s:10s} " + " ".join(f"{v}={s:.3f}" for v, s in mean.items()))
     return 0
 
