@@ -186,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for corpus, facet, instruction, expected in rows:
             route = router.route(instruction)
-            held_out = without.setdefault(corpus, FacetRouter(embedder, exclude=(corpus,))).route(instruction)
+            if corpus not in without:
+                without[corpus] = FacetRouter(embedder, exclude=(corpus,))
+            held_out = without[corpus].route(instruction)
             found = {"task": f"{corpus}:{facet}", "instruction": instruction, "set": group, "expected": expected,
                      "view": route.view, **route.evidence(), "right": route.view == expected,
                      "corpus_left_out": {"view": held_out.view, "kind": held_out.kind,
