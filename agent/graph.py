@@ -22,7 +22,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from clusteragent.errors import ModelError
-from clusteragent.facets import route_instruction
+from clusteragent.facets import Route, route_instruction
 from clusteragent.hierarchy import build_tops
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
 from clusteragent.naming import without_shared_words
@@ -30,7 +30,7 @@ from clusteragent.outliers import in_corpus
 from clusteragent.prompts import load_prompt
 from clusteragent.review import review_reserve, review_step
 from clusteragent.run_folder import content_name
-from clusteragent.schemas import requested_words, taxonomy_schema, understanding_schema
+from clusteragent.schemas import FacetReading, requested_words, taxonomy_schema, understanding_schema
 from clusteragent.splitting import split_until
 from clusteragent.state import AgentState, RunContext
 from clusteragent.tools import taxonomy as tx
@@ -106,6 +106,10 @@ def ingest(state: AgentState, runtime: Runtime[RunContext]) -> dict:
 def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
     ctx.progress("understanding the instruction")
+    route = route_instruction(state["instruction"], ctx.embedder)
+    about_topic, view = route.about_topic, route.view
+    if view == "meaning" and ctx.config.strategy != "labels":
+        return read_facet(ctx, state, route)
     rows, _ = diverse_sample(ctx.vectors, ctx.config.understand_texts, seed=ctx.config.seed)
     # The first ask proposes at most `first_proposal_max` clusters (small models pad a long list with
     # combinations of earlier names); propose can still grow the list to k_max.
@@ -116,8 +120,6 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     messages = load_prompt("understand").messages(instruction=state["instruction"], texts=shown, k_min=k_min, k_max=k_max)
     answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max, requested_words(shown)), step="understand")
     tax = update_from_specs(tx.Taxonomy(), answer.clusters)
-    route = route_instruction(state["instruction"], ctx.embedder)
-    about_topic, view = route.about_topic, route.view
     trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet, "about_topic": about_topic,
                                        "model_about_topic": answer.about_topic, "view": view,
                                        "route": route.evidence(), "clusters": tax.names}]
@@ -125,6 +127,23 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         view = reading_view(ctx, state["instruction"], trace)
     return {"facet": answer.facet, "about_topic": about_topic, "view": view, "seen": rows.tolist(), "trace": trace,
             **tax.as_state()}
+
+
+def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:
+    """Understanding on the meaning view: the model states the facet from the instruction alone. Its first
+    list of values is not asked for: there k comes from the texts' structure and each group is named from
+    its own texts, and writing the list from a sample was a run's longest call. Where the model
+    gives no valid facet, the kind of facet the instruction was routed by stands in for it."""
+    try:
+        facet = ctx.llm.decide(load_prompt("facet").messages(instruction=state["instruction"]), FacetReading,
+                               step="understand").facet
+        read_by = "model"
+    except ModelError:  # an invalid answer, a timeout or no budget: the facet only words the names
+        facet, read_by = route.kind, "route"
+    trace = state.get("trace", []) + [{"step": "understand", "facet": facet, "facet_read_by": read_by,
+                                       "about_topic": True, "view": "meaning", "route": route.evidence()}]
+    return {"facet": facet, "about_topic": True, "view": "meaning", "seen": [], "trace": trace,
+            **tx.Taxonomy().as_state()}
 
 
 def route_after_understand(state: AgentState, runtime: Runtime[RunContext]) -> Literal["propose", "cluster_view"]:

@@ -159,14 +159,20 @@ def requested_words(texts) -> tuple[str, ...]:
     return tuple(sorted({m.group(1) for t in texts for m in _REQUESTED.finditer(str(t))}))
 
 
+class FacetReading(BaseModel):
+    """The facet an instruction asks to cluster by, read from the instruction alone."""
+
+    facet: str = Field(min_length=1, max_length=80,
+                       description="the property of a text the clusters must differ by, in a few words")
+
+
 @functools.lru_cache(maxsize=64)
 def understanding_schema(k_min: int, k_max: int, requested: tuple[str, ...] = ()) -> type[BaseModel]:
     """What the model states after reading the instruction and a sample: the facet and first clusters
     (none named with a word a shown text asks for, see requested_words)."""
     return create_model(
         "Understanding",
-        facet=(str, Field(min_length=1, max_length=80,
-                          description="the property of a text the clusters must differ by, in a few words")),
+        facet=(str, FacetReading.model_fields["facet"]),
         about_topic=(bool, Field(description="true when the instruction groups texts by subject matter (topic, "
                                              "domain, theme, scenario, intent); false when by another property "
                                              "(language, style, sentiment, emotion, speech act, ...)")),

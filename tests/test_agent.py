@@ -50,7 +50,7 @@ def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth", n
     def answer(messages, kwargs):
         schema, _ = request_schema(kwargs)
         facet = facet_of
-        if schema == "Understanding":
+        if schema in ("Understanding", "FacetReading"):
             return json.dumps({"facet": facet, "about_topic": facet == "topic",
                                "clusters": clusters(first_clusters or names[facet])})
         if schema == "TaxonomyUpdate":  # keep the list it gave first
@@ -419,7 +419,7 @@ def test_three_obvious_topics_give_three_clusters():
 
     def answer(messages, kwargs):
         schema, _ = request_schema(kwargs)
-        if schema == "Understanding":
+        if schema in ("Understanding", "FacetReading"):
             return json.dumps({"facet": "topic", "about_topic": True,
                                "clusters": [{"name": n, "description": n} for n in ("rain", "goals", "baking",
                                                                                       "sauces", "snow")]})

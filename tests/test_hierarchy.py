@@ -269,7 +269,7 @@ def test_naming_the_leaves_keeps_calls_for_the_top_level():
     from clusteragent.naming import NAMING_ATTEMPTS
 
     def answer(messages, kwargs):
-        if request_schema(kwargs)[0] == "Understanding":
+        if request_schema(kwargs)[0] in ("Understanding", "FacetReading"):
             return json.dumps({"facet": "topic", "about_topic": True,
                                "clusters": [{"name": w, "description": f"Notes about the {w}."}
                                             for words in THEMES.values() for w in words]})

@@ -142,7 +142,7 @@ def scripted(facet: str, biased: bool = False, group_name: str = "misc"):
 
     def answer(messages, kwargs):
         schema, _ = request_schema(kwargs)
-        if schema == "Understanding":
+        if schema in ("Understanding", "FacetReading"):
             return json.dumps({"facet": facet, "about_topic": False,
                                "clusters": [{"name": v, "description": f"texts of {v}"} for v in values]})
         if schema == "ClusterChoice":
@@ -220,7 +220,7 @@ def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words
 
     def answer(messages, kwargs):
         schema, _ = request_schema(kwargs)
-        if schema == "Understanding":
+        if schema in ("Understanding", "FacetReading"):
             return json.dumps({"facet": "topic", "about_topic": True,
                                "clusters": [{"name": n, "description": f"texts about {n}"} for n in ("rain", "goals")]})
         if schema == "ClusterSpec":
@@ -238,6 +238,32 @@ def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words
     assert "football match" in asked and "rain and strong wind" in asked  # the texts themselves
     assert "Compared with the other texts" not in asked and '"football"' not in asked
 
+
+@pytest.mark.parametrize("facet_answer", ['{"facet": "weather or sport"}', "not JSON"])
+def test_on_the_meaning_view_the_model_is_asked_the_facet_from_the_instruction_alone(facet_answer):
+    """No first list of values and no texts: k and names there come from the texts. A model that gives no
+    valid facet leaves the run to the kind of facet it was routed by."""
+    def answer(messages, kwargs):
+        schema, _ = request_schema(kwargs)
+        if schema == "FacetReading":
+            return facet_answer
+        if schema == "ClusterSpec":
+            return json.dumps({"name": "rain" if "rain" in messages[-1].content else "goals", "description": "a group"})
+        raise AssertionError(f"unexpected request for {schema!r}")
+
+    model = ScriptedChatModel(script=answer)
+    texts = [f"heavy rain and strong wind on day {i}" for i in range(20)] + \
+            [f"a late goal won the football match {i}" for i in range(20)]
+    res = ClusterAgent(model=model, progress=False, max_model_calls=10, k=2, strategy="auto",
+                       review_rounds=0).fit(texts, instruction="Cluster the texts by topic.").result_
+    asked = [c for c in model.calls if request_schema(c["kwargs"])[0] == "FacetReading"]
+    assert asked and "<text" not in " ".join(str(m.content) for c in asked for m in c["messages"])
+    step = next(d for d in res.run["decisions"] if d["step"] == "understand")
+    if facet_answer.startswith("{"):
+        assert len(asked) == 1 and res.run["facet"] == "weather or sport" and step["facet_read_by"] == "model"
+    else:
+        assert res.run["facet"] == step["route"]["kind"] and step["facet_read_by"] == "route"
+    assert sorted(res.names) == ["goals", "rain"] and step["view"] == "meaning"
 
 def test_a_name_or_description_that_repeats_what_a_text_asks_for_is_refused():
     from pydantic import ValidationError
