@@ -24,6 +24,11 @@ class ClusterSpec(BaseModel):
             raise ValueError("must not be blank")
         return v
 
+    @field_validator("description")
+    @classmethod
+    def _opening(cls, v: str) -> str:
+        return plain_opening(v)
+
     @field_validator("name")
     @classmethod
     def _words(cls, v: str) -> str:
@@ -59,6 +64,24 @@ class ClusterSpec(BaseModel):
             return v[:last_stop + 1]
         head, _, _ = v[:DESCRIPTION_MAX - 2].rpartition(" ")  # room for the "..."
         return (head or v[:DESCRIPTION_MAX - 3]).rstrip(",;:") + "..."
+
+
+# How a small model opens a description ("This group of texts is specifically about ..."): words that
+# say nothing about which texts belong, in the place a reader looks first.
+_IS_ABOUT = re.compile(r"^(?:this group of texts|this group|these texts|the texts in this group|texts in this group)"
+                       r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
+                       r"(?=(?:about|related|focused|concerned)\b|[a-z]+ing\b)", re.I)
+_THESE_DO = re.compile(r"^these texts\s+(?!(?:is|are|were|was)\b)(?=[a-z]+\b)", re.I)
+
+
+def plain_opening(description: str) -> str:
+    """A description opened the plain way: "This group of texts is about X" -> "Texts about X", "These texts
+    are asking for X" -> "Texts asking for X", "These texts express X" -> "Texts that express X"."""
+    if m := _IS_ABOUT.match(description):
+        return "Texts " + description[m.end():]
+    if m := _THESE_DO.match(description):
+        return "Texts that " + description[m.end():]
+    return description
 
 
 def _refusing(requested: tuple[str, ...]):

@@ -207,7 +207,7 @@ def test_surface_features_fit_on_a_sample_and_still_cover_every_row():
 def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     from clusteragent.schemas import DESCRIPTION_MAX, ClusterSpec
 
-    first = "These texts are about financial matters such as bills and credit scores."
+    first = "Texts about financial matters such as bills and credit scores."
     cut = (first + " They ask about cards, loans and payments of every kind and size")[:DESCRIPTION_MAX]
     assert len(cut) == DESCRIPTION_MAX
     assert ClusterSpec(name="finance", description=cut).description == first
@@ -222,6 +222,20 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     assert ClusterSpec(name="x", description=cut + " and more" * 30).description == first
     long_words = ClusterSpec(name="x", description="word " * 100).description
     assert len(long_words) <= DESCRIPTION_MAX and long_words.endswith("word...")
+
+
+@pytest.mark.parametrize("written, kept", [
+    ("This group of texts is specifically about managing credit points.", "Texts about managing credit points."),
+    ("These texts are asking for information about vacation days.", "Texts asking for information about vacation days."),
+    ("These texts express gratitude, often in reply to help.", "Texts that express gratitude, often in reply to help."),
+    ("These texts are questions about the weather.", "These texts are questions about the weather."),
+    ("Requests to reset a password.", "Requests to reset a password."),
+    ("These texts are about travel.", "Texts about travel."),
+])
+def test_a_description_opens_with_what_belongs_not_with_this_group_of_texts_is(written, kept):
+    from clusteragent.schemas import ClusterSpec
+
+    assert ClusterSpec(name="x", description=written).description == kept
 
 
 def test_merge_closest_joins_the_nearest_centroids_first_until_k_remain():
