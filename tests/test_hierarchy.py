@@ -121,6 +121,25 @@ def test_few_clusters_keep_one_level():
     assert tops == [] and record["levels"] == 1 and tax.next_id == 12 and MAX_FLAT == 12
 
 
+def test_many_clusters_whose_every_grouping_has_a_top_of_most_texts_keep_one_level():
+    """Two near-identical clusters with 56% of the texts between them sit in one top cluster at every count:
+    no top level, and the run says why. Made lighter, they leave a balanced count and a top level."""
+    rng = np.random.default_rng(0)
+    dirs = rng.normal(size=(14, 48))
+    dirs[1] = dirs[0] + 0.01 * rng.normal(size=48)
+    for heavy, expected in ((130, 1), (12, 2)):
+        sizes = [heavy, 20] + [10] * 12
+        assignment = np.repeat(np.arange(14), sizes)
+        x = dirs[assignment] + 0.05 * rng.normal(size=(len(assignment), 48))
+        vectors = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+        tops, tax, record = build_tops(context(vectors), "Group by topic.", "topic", leaves(14), assignment)
+        assert record["levels"] == expected
+        if expected == 1:
+            assert tops == [] and tax.next_id == 14 and "more than half the texts" in record["why"]
+        else:
+            assert max(sum((assignment == c).sum() for c in t["children"]) for t in tops) * 2 <= len(assignment)
+
+
 def test_reconcile_follows_merges_splits_and_new_leaves():
     vectors, assignment, theme = themed_leaves()
     tax = leaves(15)
