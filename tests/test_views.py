@@ -265,6 +265,7 @@ def test_on_the_meaning_view_the_model_is_asked_the_facet_from_the_instruction_a
         assert res.run["facet"] == step["route"]["kind"] and step["facet_read_by"] == "route"
     assert sorted(res.names) == ["goals", "rain"] and step["view"] == "meaning"
 
+
 def test_a_name_or_description_that_repeats_what_a_text_asks_for_is_refused():
     from pydantic import ValidationError
 
