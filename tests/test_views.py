@@ -215,6 +215,17 @@ def test_a_layout_group_the_model_cannot_name_is_named_by_what_sets_its_layout_a
     assert asked and all(traits[0] in str(c["messages"][1].content) for c in asked)  # the model was told
 
 
+def run_on_rain_and_goals(answer):
+    """A run by topic with k=2 on texts about rain and about goals, the model scripted by `answer`:
+    (the model, the result)."""
+    model = ScriptedChatModel(script=answer)
+    texts = [f"heavy rain and strong wind on day {i}" for i in range(20)] + \
+            [f"a late goal won the football match {i}" for i in range(20)]
+    res = ClusterAgent(model=model, progress=False, max_model_calls=10, k=2, strategy="auto",
+                       review_rounds=0).fit(texts, instruction="Cluster the texts by topic.").result_
+    return model, res
+
+
 def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words():
     names = iter(["first", "second"])
 
@@ -227,11 +238,7 @@ def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words
             return json.dumps({"name": next(names), "description": "a group"})
         raise AssertionError(f"unexpected request for {schema!r}")
 
-    model = ScriptedChatModel(script=answer)
-    texts = [f"heavy rain and strong wind on day {i}" for i in range(20)] + \
-            [f"a late goal won the football match {i}" for i in range(20)]
-    res = ClusterAgent(model=model, progress=False, max_model_calls=10, k=2, strategy="auto",
-                       review_rounds=0).fit(texts, instruction="Cluster the texts by topic.").result_
+    model, res = run_on_rain_and_goals(answer)
     assert sorted(res.names) == ["first", "second"]
     asked = " ".join(str(m.content) for c in model.calls if request_schema(c["kwargs"])[0] == "ClusterSpec"
                      for m in c["messages"][1:])
@@ -251,11 +258,7 @@ def test_on_the_meaning_view_the_model_is_asked_the_facet_from_the_instruction_a
             return json.dumps({"name": "rain" if "rain" in messages[-1].content else "goals", "description": "a group"})
         raise AssertionError(f"unexpected request for {schema!r}")
 
-    model = ScriptedChatModel(script=answer)
-    texts = [f"heavy rain and strong wind on day {i}" for i in range(20)] + \
-            [f"a late goal won the football match {i}" for i in range(20)]
-    res = ClusterAgent(model=model, progress=False, max_model_calls=10, k=2, strategy="auto",
-                       review_rounds=0).fit(texts, instruction="Cluster the texts by topic.").result_
+    model, res = run_on_rain_and_goals(answer)
     asked = [c for c in model.calls if request_schema(c["kwargs"])[0] == "FacetReading"]
     assert asked and "<text" not in " ".join(str(m.content) for c in asked for m in c["messages"])
     step = next(d for d in res.run["decisions"] if d["step"] == "understand")
