@@ -141,8 +141,9 @@ def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:
     except ModelError:  # an invalid answer, a timeout or no budget: the facet only words the names
         facet, read_by = route.kind, "route"
     trace = state.get("trace", []) + [{"step": "understand", "facet": facet, "facet_read_by": read_by,
-                                       "about_topic": True, "view": "meaning", "route": route.evidence()}]
-    return {"facet": facet, "about_topic": True, "view": "meaning", "seen": [], "trace": trace,
+                                       "about_topic": route.about_topic, "view": route.view,
+                                       "route": route.evidence()}]
+    return {"facet": facet, "about_topic": route.about_topic, "view": route.view, "seen": [], "trace": trace,
             **tx.Taxonomy().as_state()}
 
 
