@@ -8,7 +8,7 @@ import numpy as np
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import ClusterSpec, distinct_spec_schema, name_words, requested_words
+from clusteragent.schemas import ClusterSpec, capitalised_words, distinct_spec_schema, name_words, requested_words
 from clusteragent.tools import taxonomy as tx
 
 # A name refused twice is given up for the statistical one: at temperature 0 a third answer repeated the
@@ -30,8 +30,8 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=list(taken),
                                                     texts=list(texts), shared=list(shared), parts=list(parts))
     try:
-        return llm.decide(messages, distinct_spec_schema(tuple(taken), requested_words(texts), facet), step=step,
-                          attempts=NAMING_ATTEMPTS)
+        schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts))
+        return llm.decide(messages, schema, step=step, attempts=NAMING_ATTEMPTS)
     except ModelError:
         return None
 

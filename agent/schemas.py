@@ -132,13 +132,48 @@ def alike(first: str, second: str) -> bool:
     return telling_words(first) == telling_words(second)
 
 
+def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
+    """A name in title case written in plain case ("Credit Card Limits" -> "Credit card limits"): each capitalised
+    word after the first is lowered unless it is in `proper` (lower-cased words the texts themselves capitalise,
+    see capitalised_words). Capitals and mixed case ("ATM", "JavaScript") stay; a name with a lower-case word
+    other than a linking one ("Weather and rain", "Flights to Paris") is taken as written."""
+    words = name.split()
+    rest = [w for w in words[1:] if w[:1].isalpha() and w.lower() not in _LINKING]
+    if not rest or not all(w[:1].isupper() for w in rest):
+        return name
+    return " ".join(words[:1] + [w.lower() if len(w) > 1 and w[1:] == w[1:].lower() and w.lower() not in proper
+                                 else w for w in words[1:]])
+
+
+_WORD = re.compile(r"[^\W\d_][\w'’]*")
+_SENTENCE_END = re.compile(r"[.!?:;\n]\W*$")
+
+
+def capitalised_words(texts) -> tuple[str, ...]:
+    """Words (lower-cased) the texts write with a capital more often than without, not counting a sentence's
+    first word: names of places, products, people ("Django", "Italy"), which a name keeps in capitals."""
+    capital, lower = {}, {}
+    for text in texts:
+        text = str(text)
+        for m in _WORD.finditer(text):
+            w = m.group()
+            if len(w) < 2:
+                continue
+            key = w.lower()
+            if w == key:
+                lower[key] = lower.get(key, 0) + 1
+            elif m.start() > 0 and not _SENTENCE_END.search(text[:m.start()]) and w[1:] == w[1:].lower():
+                capital[key] = capital.get(key, 0) + 1
+    return tuple(sorted(w for w, n in capital.items() if n > lower.get(w, 0)))
+
+
 @functools.lru_cache(maxsize=256)
-def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "") -> type[ClusterSpec]:
-    """A ClusterSpec whose name is not alike (see `alike`) any name in `taken` and is a value of `facet`, not the
-    facet itself; whose description says which texts belong without restating a facet of several words; and whose
-    name and description never use a word in `requested` (what the texts themselves ask to be named or labelled)."""
-    if not taken and not requested and not facet:
-        return ClusterSpec
+def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "",
+                         proper: tuple[str, ...] = ()) -> type[ClusterSpec]:
+    """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
+    alike (see `alike`) any name in `taken` and is a value of `facet`, not the facet itself; whose description
+    says which texts belong without restating a facet of several words; and whose name and description never use
+    a word in `requested` (what the texts themselves ask to be named or labelled)."""
     facet_words = telling_words(facet)
     phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
     taken_words = [(t, telling_words(t)) for t in taken]
@@ -161,7 +196,10 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
                              "texts belong")
         return v
 
-    validators = {"_distinct": field_validator("name")(_distinct),
+    def _plain_case(cls, v: str) -> str:
+        return plain_case(v, frozenset(proper))
+
+    validators = {"_plain_case": field_validator("name")(_plain_case), "_distinct": field_validator("name")(_distinct),
                   "_own_words": field_validator("description")(_own_words)}
     if requested:
         validators["_not_requested"] = field_validator("name", "description")(_refusing(requested))

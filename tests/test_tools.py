@@ -238,6 +238,36 @@ def test_a_description_opens_with_what_belongs_not_with_this_group_of_texts_is(w
     assert ClusterSpec(name="x", description=written).description == kept
 
 
+@pytest.mark.parametrize("written, kept", [
+    ("Credit Card Limits", "Credit card limits"),
+    ("Lost And Found", "Lost and found"),
+    ("ATM Withdrawals", "ATM withdrawals"),  # capitals and mixed case are the writer's
+    ("Using JavaScript Arrays", "Using JavaScript arrays"),
+    ("Travel To Italy", "Travel to Italy"),  # the texts write Italy with a capital
+    ("Flight delays", "Flight delays"),
+    ("Weather and rain", "Weather and rain"),
+    ("Cheap flights from Rome", "Cheap flights from Rome"),  # a lower-case word: plain case already
+    ("Music", "Music"),
+    ("coin / flip", "coin / flip"),
+])
+def test_a_name_in_title_case_is_written_in_plain_case(written, kept):
+    from clusteragent.schemas import capitalised_words, distinct_spec_schema
+
+    texts = ["We loved our trip to Italy and Rome.", "Book a flight to Italy. Italy in May!", "italy visa rules"]
+    schema = distinct_spec_schema((), (), "topic", capitalised_words(texts))
+    assert schema(name=written, description="Texts about it.").name == kept
+
+
+def test_capitalised_words_are_those_the_texts_capitalise_mid_sentence():
+    from clusteragent.schemas import capitalised_words
+
+    texts = ["How do I install Django on Ubuntu? Django works.", "ubuntu is fine. Use Python for it",
+             "python, not python 2", "Weather in Paris today"]
+    # Django and Paris are written with a capital inside a sentence; Ubuntu and Python as often without;
+    # "How", "Use" and "Weather" open a sentence; "I" is one letter.
+    assert capitalised_words(texts) == ("django", "paris")
+
+
 def test_merge_closest_joins_the_nearest_centroids_first_until_k_remain():
     rng = np.random.default_rng(0)
     centres = np.array([[1.0, 0, 0], [0.95, 0.31, 0], [0, 0, 1.0], [0, 1.0, 0]])  # 0 and 1 nearly alike
