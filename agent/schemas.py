@@ -84,6 +84,22 @@ def plain_opening(description: str) -> str:
     return description
 
 
+def without_restated(description: str, phrase: str) -> str | None:
+    """`description` without what restates `phrase` (the instruction's facet): a later sentence that says it
+    goes, and so does a clause after the first one that does ("Texts about freezing bank accounts, which
+    falls under the domain of life." -> "Texts about freezing bank accounts."). None where the phrase is in
+    the first clause, what the description says belongs."""
+    def says(part: str) -> bool:
+        return phrase in " ".join(part.lower().split())
+
+    first, *later = re.split(r"(?<=[.!?])\s+", description.strip())
+    clauses = first.rstrip(".!?").split(", ")
+    if says(clauses[0]):
+        return None
+    kept = ", ".join(c for c in clauses if not says(c)) + first[len(first.rstrip(".!?")):]
+    return " ".join([kept] + [sentence for sentence in later if not says(sentence)])
+
+
 def _refusing(requested: tuple[str, ...]):
     """A field validator that refuses a value using a word in `requested`, or None when there are none."""
     if not requested:
@@ -192,8 +208,11 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
 
     def _own_words(cls, v: str) -> str:
         if phrase and phrase in " ".join(v.lower().split()):
-            raise ValueError(f"the description restates the instruction ({facet!r}); say in your own words which "
-                             "texts belong")
+            kept = without_restated(v, phrase)
+            if kept is None:
+                raise ValueError(f"the description restates the instruction ({facet!r}); say in your own words "
+                                 "which texts belong")
+            return kept
         return v
 
     def _plain_case(cls, v: str) -> str:

@@ -39,6 +39,20 @@ def test_the_model_is_refused_a_name_alike_a_taken_one_or_the_facet_itself_with_
     assert spec(name="Other", description="Queries that fit no other group.").name == "Other"
 
 
+@pytest.mark.parametrize("written, kept", [
+    ("These texts are about freezing bank accounts, which falls under the domain of life.",
+     "Texts about freezing bank accounts."),
+    ("Guidance on changing oil, including when to do it. This group focuses on the domain of life, as asked.",
+     "Guidance on changing oil, including when to do it."),
+    ("Texts about meetings, which fall under the Domain of Life, and calendars.", "Texts about meetings, and calendars."),
+])
+def test_a_clause_that_restates_the_instruction_is_left_out_rather_than_refused(written, kept):
+    """A clause or later sentence that only restates the facet goes without costing a call; the answer's name
+    and the rest of its rule stand."""
+    spec = distinct_spec_schema((), (), "domain of life")
+    assert spec(name="Banking", description=written).description == kept
+
+
 def test_a_word_every_name_shares_is_left_out_unless_that_empties_or_repeats_a_name():
     tax = tx.Taxonomy.from_specs([("Airline delays", ""), ("airline refunds", ""), ("Lost airline bags", "")])
     renamed, audit = without_shared_words(tax)
