@@ -8,7 +8,7 @@ import numpy as np
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import ClusterSpec, capitalised_words, distinct_spec_schema, name_words, requested_words
+from clusteragent.schemas import ClusterSpec, alike, capitalised_words, distinct_spec_schema, name_words, requested_words
 from clusteragent.tools import taxonomy as tx
 
 # A name refused twice is given up for the statistical one: at temperature 0 a third answer repeated the
@@ -54,13 +54,15 @@ def unrequested(words: list[str], texts: list[str]) -> list[str]:
 
 def fallback_name(traits: list[str], taken: list[str], layout: bool = False) -> tx.Cluster:
     """A name for a group the model could not name: its two most distinctive traits (words, or with
-    `layout` what sets its layout apart, such as "many lines") not yet used as a name, else a number."""
-    taken_lower = {t.lower() for t in taken}
-    name = " / ".join(traits[:2])
-    if not name or name.lower() in taken_lower:
-        name = next((w for w in traits if w.lower() not in taken_lower), "")
-    if not name or name.lower() in taken_lower:
-        name = next(f"group {i}" for i in range(len(taken) + 1, 2 * len(taken) + 2) if f"group {i}" not in taken_lower)
+    `layout` what sets its layout apart, such as "many lines"), else another two, else one, none alike a name
+    in `taken` (see schemas.alike: "card / credit" is alike "Credit card"); else a number."""
+    def free(name: str) -> bool:
+        return not any(alike(name, t) for t in taken)
+
+    pairs = [f"{a} / {b}" for i, a in enumerate(traits) for b in traits[i + 1:]]
+    name = next((n for n in pairs + list(traits) if free(n)), "")
+    if not name:
+        name = next(f"group {i}" for i in range(len(taken) + 1, 2 * len(taken) + 2) if free(f"group {i}"))
     if not traits:
         description = ""
     elif layout:

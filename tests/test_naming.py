@@ -65,6 +65,12 @@ def test_a_word_every_name_shares_is_left_out_unless_that_empties_or_repeats_a_n
     assert without_shared_words(two)[0].names == two.names  # with two clusters the shared word may be the point
 
 
+def test_a_statistical_name_is_never_alike_a_name_the_run_has():
+    assert fallback_name(["card", "credit", "limit"], ["Credit card"]).name == "card / limit"
+    assert fallback_name(["card", "credit"], ["Credit cards", "Card"]).name == "credit"
+    assert fallback_name(["card"], ["cards"]).name == "group 2"
+
+
 def test_a_statistical_name_is_marked_as_such_and_keeps_the_mark_through_the_run_state():
     tax, cid = tx.Taxonomy().added("weather", "texts about weather")
     spec = fallback_name(["rain", "cold"], tax.names)
