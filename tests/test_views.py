@@ -320,6 +320,9 @@ def test_distinctive_words_are_the_words_one_group_uses_and_the_others_do_not():
     assert set(words[1]) == {"bank", "charged", "fee", "account"}
     assert words[2] == ["weather"]  # "nice" and "cold" occur in one text only
     assert distinctive_words(["a b", "c d"], np.array([0, 1])) == {0: [], 1: []}
+    # A group whose words no other text has is named by its own words, not left without any.
+    alone = distinctive_words(texts + ["olly wake me at seven"], np.append(groups, 3), top=4)
+    assert alone[3] == ["olly", "wake", "seven"] and alone[2] == ["weather"]
 
 
 def test_a_group_named_by_its_words_never_takes_a_word_its_texts_ask_for():

@@ -129,7 +129,9 @@ def distinctive_layout(group_stats: np.ndarray, corpus_stats: np.ndarray, top: i
 def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dict[int, list[str]]:
     """The words that set each group apart, by class-based TF-IDF (BERTopic's c-TF-IDF): a word's share
     of the group's words times log(1 + mean words per group / the word's count in the corpus). English
-    stop words, numbers and words under 3 letters are left out; a word must occur in 2 texts."""
+    stop words, numbers and words under 3 letters are left out; a word must occur in 2 texts. A group none
+    of whose words does (one or two texts of their own) gets its texts' own words in the order they come,
+    which name it better than a number."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     groups = np.asarray(groups)
@@ -145,4 +147,9 @@ def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dic
     tf = per_group / np.maximum(per_group.sum(axis=1, keepdims=True), 1)
     idf = np.log1p(per_group.sum() / len(ids) / np.maximum(per_group.sum(axis=0), 1))
     score = tf * idf
-    return {int(g): [str(vocab[j]) for j in np.argsort(-score[i])[:top] if score[i, j] > 0] for i, g in enumerate(ids)}
+    words = {int(g): [str(vocab[j]) for j in np.argsort(-score[i])[:top] if score[i, j] > 0] for i, g in enumerate(ids)}
+    analyse = counter.build_analyzer()  # the same words as above, without the two-text rule
+    for g in [g for g, found in words.items() if not found]:
+        own = [w for r in np.flatnonzero(groups == g) for w in analyse(texts[r])]
+        words[g] = list(dict.fromkeys(own))[:top]
+    return words
