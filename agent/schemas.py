@@ -6,7 +6,7 @@ import functools
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, create_model, field_validator
+from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 
 DESCRIPTION_MAX = 120
 
@@ -185,26 +185,41 @@ def capitalised_words(texts) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=256)
 def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "",
-                         proper: tuple[str, ...] = ()) -> type[ClusterSpec]:
+                         proper: tuple[str, ...] = (), second_choice: bool = False) -> type[ClusterSpec]:
     """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
     alike (see `alike`) any name in `taken` and is a value of `facet`, not the facet itself; whose description
     says which texts belong without restating a facet of several words; and whose name and description never use
-    a word in `requested` (what the texts themselves ask to be named or labelled)."""
+    a word in `requested` (what the texts themselves ask to be named or labelled). With `second_choice` the
+    model also gives a second name, which stands in for the first where the first cannot name the group: a
+    small model often offers a name another group has, and each refusal costs a call."""
     facet_words = telling_words(facet)
     phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
     taken_words = [(t, telling_words(t)) for t in taken]
 
-    def _distinct(cls, v: str) -> str:
+    def clash(v: str) -> str:
+        """Why `v` cannot name the group ("" when it can)."""
         own = telling_words(v)
         for t, words in taken_words:
             if v.lower() == t.lower():
-                raise ValueError(f"{v!r} is already the name of another group; give a name that sets this group apart")
+                return f"{v!r} is already the name of another group; give a name that sets this group apart"
             if own == words:
-                raise ValueError(f"{v!r} is too like {t!r}, the name of another group: they differ only in general "
-                                 "words; name what sets this group apart")
+                return (f"{v!r} is too like {t!r}, the name of another group: they differ only in general words; "
+                        "name what sets this group apart")
         if own and own <= facet_words:
-            raise ValueError(f"{v!r} names the property ({facet}), not this group's value of it")
+            return f"{v!r} names the property ({facet}), not this group's value of it"
+        return ""
+
+    def _distinct(cls, v: str) -> str:
+        if why := clash(v):
+            raise ValueError(why)
         return v
+
+    def _second_if_taken(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("name"), str) and isinstance(data.get("second_name"), str):
+            first, second = " ".join(data["name"].split()), " ".join(data["second_name"].split())
+            if clash(first) and second and not clash(second):
+                return {**data, "name": second}
+        return data
 
     def _own_words(cls, v: str) -> str:
         if phrase and phrase in " ".join(v.lower().split()):
@@ -222,7 +237,12 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
                   "_own_words": field_validator("description")(_own_words)}
     if requested:
         validators["_not_requested"] = field_validator("name", "description")(_refusing(requested))
-    return create_model("ClusterSpec", __base__=ClusterSpec, __validators__=validators)
+    fields = {}
+    if second_choice:
+        fields["second_name"] = (str, Field("", max_length=32, description="another 1-3 word name for the group, "
+                                            "used where another group has the first"))
+        validators["_second_if_taken"] = model_validator(mode="before")(_second_if_taken)
+    return create_model("ClusterSpec", __base__=ClusterSpec, __validators__=validators, **fields)
 
 
 # A verb of naming, then within a few words what is to be named (a cluster, group, text, them, ...), then

@@ -1,6 +1,8 @@
 """Names a person would keep: distinct, a value of the facet rather than the facet, and marked where
 statistics rather than the model wrote them."""
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -87,3 +89,23 @@ def test_a_name_drops_a_last_word_that_says_what_is_named(written, kept):
     from clusteragent.schemas import ClusterSpec
 
     assert ClusterSpec(name=written, description="Texts.").name == kept
+
+
+def test_a_second_name_stands_in_for_a_taken_first_without_another_call():
+    from fakes import ScriptedChatModel
+
+    from clusteragent.naming import name_group
+    from clusteragent.structured import StructuredLLM
+
+    answer = {"name": "Travel", "description": "Texts about hotels.", "second_name": "Hotel booking"}
+    model = ScriptedChatModel(script=[json.dumps(answer)])
+    spec = name_group(StructuredLLM(model), "Group by domain.", "domain", ["book a hotel"], ["Travel"], step="name")
+    assert spec.name == "Hotel booking" and len(model.calls) == 1
+    # The first name stands where it is free; a second that clashes too leaves the refusal and its retry.
+    model = ScriptedChatModel(script=[json.dumps(answer)])
+    assert name_group(StructuredLLM(model), "Group by domain.", "domain", ["x"], ["Banking"], step="name").name == "Travel"
+    both = {**answer, "second_name": "Banking"}
+    model = ScriptedChatModel(script=[json.dumps(both), json.dumps({**answer, "name": "Hotels"})])
+    spec = name_group(StructuredLLM(model), "Group by domain.", "domain", ["x"], ["Travel", "Banking"], step="name")
+    assert spec.name == "Hotels" and len(model.calls) == 2
+    assert "already the name of another group" in str(model.calls[1]["messages"][-1].content)
