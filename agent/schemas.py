@@ -68,19 +68,36 @@ class ClusterSpec(BaseModel):
 
 # How a small model opens a description ("This group of texts is specifically about ..."): words that
 # say nothing about which texts belong, in the place a reader looks first.
-_IS_ABOUT = re.compile(r"^(?:this group of texts|this group|these texts|the texts in this group|texts in this group)"
+_IS_ABOUT = re.compile(r"^(?:this group of texts|this group|these texts|the texts in this group|texts in this group|"
+                       r"texts from this group)"
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
                        r"(?=(?:about|related|focused|concerned)\b|[a-z]+ing\b)", re.I)
 _THESE_DO = re.compile(r"^these texts\s+(?!(?:is|are|were|was)\b)(?=[a-z]+\b)", re.I)
+_GROUP_OF = re.compile(r"^(?:a\s+)?group of texts\s+(?=(?:about|related|on|that|which|asking|with)\b)", re.I)
+_GROUP_DOES = re.compile(r"^this group(?: of texts)?\s+(?!(?:is|was|has)\b)([a-z]+s)\b", re.I)
+
+
+def _ing(verb: str) -> str:
+    """The -ing form of a verb in the third person ("deals" -> "dealing", "provides" -> "providing",
+    "focuses" -> "focusing")."""
+    verb = verb.lower()
+    base = verb[:-2] if verb.endswith(("sses", "shes", "ches", "xes", "zes")) or (
+        verb.endswith("uses") and len(verb) > 4) else verb[:-1]
+    return (base[:-1] if base.endswith("e") and not base.endswith("ee") else base) + "ing"
 
 
 def plain_opening(description: str) -> str:
     """A description opened the plain way: "This group of texts is about X" -> "Texts about X", "These texts
-    are asking for X" -> "Texts asking for X", "These texts express X" -> "Texts that express X"."""
+    are asking for X" -> "Texts asking for X", "These texts express X" -> "Texts that express X", "A group of
+    texts that X" -> "Texts that X", "This group of texts deals with X" -> "Texts dealing with X"."""
     if m := _IS_ABOUT.match(description):
         return "Texts " + description[m.end():]
     if m := _THESE_DO.match(description):
         return "Texts that " + description[m.end():]
+    if m := _GROUP_OF.match(description):
+        return "Texts " + description[m.end():]
+    if m := _GROUP_DOES.match(description):
+        return f"Texts {_ing(m.group(1))}" + description[m.end():]
     return description
 
 

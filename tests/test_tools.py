@@ -231,6 +231,14 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     ("These texts are questions about the weather.", "These texts are questions about the weather."),
     ("Requests to reset a password.", "Requests to reset a password."),
     ("These texts are about travel.", "Texts about travel."),
+    ("Group of texts about reporting lost credit cards", "Texts about reporting lost credit cards"),
+    ("A group of texts that remind users of tasks.", "Texts that remind users of tasks."),
+    ("Texts from this group are asking for a new voice.", "Texts asking for a new voice."),
+    ("This group of texts deals with converting currencies.", "Texts dealing with converting currencies."),
+    ("This group of texts provides steps to change oil.", "Texts providing steps to change oil."),
+    ("This group focuses on managing tasks.", "Texts focusing on managing tasks."),
+    ("This group of texts uses many emojis.", "Texts using many emojis."),
+    ("This group has texts about weather.", "This group has texts about weather."),
 ])
 def test_a_description_opens_with_what_belongs_not_with_this_group_of_texts_is(written, kept):
     from clusteragent.schemas import ClusterSpec
