@@ -30,7 +30,8 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=list(taken),
                                                     texts=list(texts), shared=list(shared), parts=list(parts))
     try:
-        schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts), True)
+        schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts),
+                                      second_choice=True)
         return llm.decide(messages, schema, step=step, attempts=NAMING_ATTEMPTS)
     except ModelError:
         return None

@@ -169,7 +169,7 @@ def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
     """A name in title case written in plain case ("Credit Card Limits" -> "Credit card limits"): each capitalised
     word after the first is lowered unless it is in `proper` (lower-cased words the texts themselves capitalise,
     see capitalised_words). Capitals and mixed case ("ATM", "JavaScript") stay; a name with a lower-case word
-    other than a linking one ("Weather and rain", "Flights to Paris") is taken as written."""
+    other than a linking one ("Weather and rain", "Cheap flights to Paris") is taken as written."""
     words = name.split()
     rest = [w for w in words[1:] if w[:1].isalpha() and w.lower() not in _LINKING]
     if not rest or not all(w[:1].isupper() for w in rest):
