@@ -101,20 +101,22 @@ def plain_opening(description: str) -> str:
     return description
 
 
+def restates(text: str, phrase: str) -> bool:
+    """Whether `text` says `phrase` (lower case, single-spaced), whatever its case and spacing."""
+    return phrase in " ".join(text.lower().split())
+
+
 def without_restated(description: str, phrase: str) -> str | None:
     """`description` without what restates `phrase` (the instruction's facet): a later sentence that says it
     goes, and so does a clause after the first one that does ("Texts about freezing bank accounts, which
     falls under the domain of life." -> "Texts about freezing bank accounts."). None where the phrase is in
     the first clause, what the description says belongs."""
-    def says(part: str) -> bool:
-        return phrase in " ".join(part.lower().split())
-
     first, *later = re.split(r"(?<=[.!?])\s+", description.strip())
     clauses = first.rstrip(".!?").split(", ")
-    if says(clauses[0]):
+    if restates(clauses[0], phrase):
         return None
-    kept = ", ".join(c for c in clauses if not says(c)) + first[len(first.rstrip(".!?")):]
-    return " ".join([kept] + [sentence for sentence in later if not says(sentence)])
+    kept = ", ".join(c for c in clauses if not restates(c, phrase)) + first[len(first.rstrip(".!?")):]
+    return " ".join([kept] + [sentence for sentence in later if not restates(sentence, phrase)])
 
 
 def _refusing(requested: tuple[str, ...]):
@@ -174,12 +176,17 @@ def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
     rest = [w for w in words[1:] if w[:1].isalpha() and w.lower() not in _LINKING]
     if not rest or not all(w[:1].isupper() for w in rest):
         return name
-    return " ".join(words[:1] + [w.lower() if len(w) > 1 and w[1:] == w[1:].lower() and w.lower() not in proper
-                                 else w for w in words[1:]])
+    return " ".join(words[:1] + [w.lower() if _capitalised(w) and w.lower() not in proper else w
+                                 for w in words[1:]])
 
 
-_WORD = re.compile(r"[^\W\d_][\w'’]*")
-_SENTENCE_END = re.compile(r"[.!?:;\n]\W*$")
+def _capitalised(word: str) -> bool:
+    """A capital then lower case only ("Italy"; not "ATM", "JavaScript" or "I")."""
+    return len(word) > 1 and word[0].isupper() and word[1:] == word[1:].lower()
+
+
+_WORD = re.compile(r"(\W*)([^\W\d_][\w'’]*)")  # a word and the non-word characters just before it
+_SENTENCE_END = re.compile(r"[.!?:;\n]")
 
 
 def capitalised_words(texts) -> tuple[str, ...]:
@@ -187,15 +194,14 @@ def capitalised_words(texts) -> tuple[str, ...]:
     first word: names of places, products, people ("Django", "Italy"), which a name keeps in capitals."""
     capital, lower = {}, {}
     for text in texts:
-        text = str(text)
-        for m in _WORD.finditer(text):
-            w = m.group()
+        for m in _WORD.finditer(str(text)):
+            before, w = m.groups()
             if len(w) < 2:
                 continue
             key = w.lower()
             if w == key:
                 lower[key] = lower.get(key, 0) + 1
-            elif m.start() > 0 and not _SENTENCE_END.search(text[:m.start()]) and w[1:] == w[1:].lower():
+            elif m.start(2) > 0 and not _SENTENCE_END.search(before) and _capitalised(w):
                 capital[key] = capital.get(key, 0) + 1
     return tuple(sorted(w for w, n in capital.items() if n > lower.get(w, 0)))
 
@@ -239,7 +245,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         return data
 
     def _own_words(cls, v: str) -> str:
-        if phrase and phrase in " ".join(v.lower().split()):
+        if phrase and restates(v, phrase):
             kept = without_restated(v, phrase)
             if kept is None:
                 raise ValueError(f"the description restates the instruction ({facet!r}); say in your own words "
@@ -247,8 +253,10 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
             return kept
         return v
 
+    proper_words = frozenset(proper)
+
     def _plain_case(cls, v: str) -> str:
-        return plain_case(v, frozenset(proper))
+        return plain_case(v, proper_words)
 
     validators = {"_plain_case": field_validator("name")(_plain_case), "_distinct": field_validator("name")(_distinct),
                   "_own_words": field_validator("description")(_own_words)}
