@@ -142,8 +142,12 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
             spec, named_by = tax.by_id(group[0]), "its only cluster"
         elif llm is not None and calls - llm.usage.calls > 0:
             shown = [texts[r] for r in spread_members(vectors, assignment, group, NAMING_TEXTS)]
-            spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster",
-                              parts=[tax.by_id(c).name for c in group])
+            parts = [tax.by_id(c).name for c in group]
+            spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
+                              attempts=1)
+            if spec is None and calls - llm.usage.calls > 0:
+                spec = name_group(llm, instruction, facet, [], taken, step="name_top_cluster", parts=parts,
+                                  attempts=1)
             named_by = "model" if spec is not None else named_by
         if spec is None:
             spec = fallback_name(unrequested(words.get(n, []), [texts[r] for r in rows]), taken)

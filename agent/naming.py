@@ -18,7 +18,8 @@ NAMING_TEXTS = 6  # central texts the model reads to name a group (each costs it
 
 
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
-               step: str, shared: Sequence[str] = (), parts: Sequence[str] = ()) -> ClusterSpec | None:
+               step: str, shared: Sequence[str] = (), parts: Sequence[str] = (),
+               attempts: int = NAMING_ATTEMPTS) -> ClusterSpec | None:
     """The model's name and inclusion rule for a group shown by `texts`, or None when it gives no valid one.
 
     `shared` lists, in words, what statistics found the group's texts have more of than the others
@@ -32,7 +33,7 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     try:
         schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts),
                                       second_choice=True)
-        return llm.decide(messages, schema, step=step, attempts=NAMING_ATTEMPTS)
+        return llm.decide(messages, schema, step=step, attempts=attempts)
     except ModelError:
         return None
 

@@ -2,7 +2,8 @@
 
     python -m clusteragent.evals.bench_top_names RUN_DIR [--model SPEC]
 
-Loads the run folder, groups its clusters into top clusters as the run does, and asks the chat model
+Loads the run folder, takes its top clusters (or, for a run of one level, groups its clusters as a run
+without a meaning map would), and asks the chat model
 (default: the embedded one) for every top of two or more clusters with no budget limit. Prints one JSON
 object: the tops, how many the model named, its calls, the seconds, the names, and each refused answer
 with the reason.
@@ -34,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     state, result = agent.state_, agent.result_
     tax = tx.Taxonomy.from_state(state)
     assignment = np.asarray(result.cluster)
-    groups = group_leaves(agent.vectors_, assignment, tax.ids)  # as build_tops groups them (empty ones left out)
+    # The run's own tops (their grouping was judged on its meaning map, which the folder does not keep), in
+    # the order the run named them; else the leaves grouped on the embeddings alone.
+    groups = ([list(t["children"]) for t in result.top_clusters] if result.top_clusters else
+              group_leaves(agent.vectors_, assignment, tax.ids))
     trace: list[dict] = []
     llm = StructuredLLM(load_chat_model(options.model), trace=trace)
     started = time.perf_counter()

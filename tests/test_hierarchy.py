@@ -325,3 +325,28 @@ def test_a_top_cluster_is_shown_to_the_model_by_texts_of_every_one_of_its_cluste
         return rows[np.argmax(vectors[rows] @ vectors[rows].mean(axis=0))]
     assert list(shown[:3]) == [most_central(0), most_central(1), most_central(2)]
     assert len(spread_members(vectors, assignment, [0, 1, 2], 2)) == 2  # fewer texts than clusters: the largest
+
+
+def test_a_top_refused_for_its_clusters_name_is_asked_again_from_its_clusters_names_alone():
+    """At temperature 0 the model repeats a refused answer on the same texts; the second call shows the top's
+    clusters' names without texts, the question it answers best for a group of groups."""
+    from fakes import delimited_texts
+
+    vectors, assignment, theme = themed_leaves()
+    tax = leaves(15)
+
+    def answer(messages, kwargs):
+        prompt = messages[-1].content
+        if delimited_texts(prompt):  # shown texts: it offers the name of one of the top's clusters
+            part = prompt.split("smaller groups: ")[1].split(",")[0].split(".")[0]
+            return json.dumps({"name": part, "description": "Texts of one leaf."})
+        return json.dumps({"name": f"Theme {len(model.calls)}", "description": "Texts of one theme."})
+    model = ScriptedChatModel(script=answer)
+    tops, _, _ = build_tops(context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax, assignment)
+    assert len(tops) == 3 and {t["named_by"] for t in tops} == {"model"} and len(model.calls) == 6
+    assert all(t["name"].startswith("Theme ") for t in tops)
+    # with one call left for a top, the refused first answer leaves it its statistical name
+    model = ScriptedChatModel(script=answer)
+    llm = StructuredLLM(model)
+    tops, _, _ = build_tops(context(vectors, llm, calls=4), "Group by topic.", "topic", tax, assignment)
+    assert len(model.calls) <= 4 and "statistics" in {t["named_by"] for t in tops}
