@@ -9,10 +9,11 @@ from typing import Literal
 from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 
 DESCRIPTION_MAX = 120
+NAME_MAX = 32
 
 
 class ClusterSpec(BaseModel):
-    name: str = Field(min_length=1, max_length=32, description="a short cluster name, 1-3 words")
+    name: str = Field(min_length=1, max_length=NAME_MAX, description="a short cluster name, 1-3 words")
     description: str = Field(min_length=1, max_length=DESCRIPTION_MAX,
                              description="one short sentence that says which texts belong: an inclusion rule")
 
@@ -23,6 +24,20 @@ class ClusterSpec(BaseModel):
         if not v:
             raise ValueError("must not be blank")
         return v
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _whole_name(cls, v):
+        """A name the length limit cut ("Gas type identification and car") loses its last word, which may be
+        part of one, and a name never ends in a linking word or a comma ("Personal communication with a")."""
+        if not isinstance(v, str):
+            return v
+        words = v.split()
+        if len(v) >= NAME_MAX and len(words) > 1:
+            words.pop()
+        while len(words) > 1 and (words[-1].strip(",;:") or "and").lower() in _LINKING:
+            words.pop()
+        return " ".join(words).rstrip(",;:") or v
 
     @field_validator("description")
     @classmethod
@@ -62,6 +77,11 @@ class ClusterSpec(BaseModel):
                         v.rfind("? ", 0, DESCRIPTION_MAX))
         if last_stop >= 20:
             return v[:last_stop + 1]
+        # Else it ends at its last clause where that leaves most of it: "Texts about managing credit cards,
+        # including raising limits, checking applica" -> "... including raising limits."
+        last_clause = max(v.rfind(", ", 0, DESCRIPTION_MAX), v.rfind("; ", 0, DESCRIPTION_MAX))
+        if last_clause >= DESCRIPTION_MAX // 3:
+            return v[:last_clause] + "."
         head, _, _ = v[:DESCRIPTION_MAX - 2].rpartition(" ")  # room for the "..."
         return (head or v[:DESCRIPTION_MAX - 3]).rstrip(",;:") + "..."
 
@@ -73,7 +93,9 @@ _IS_ABOUT = re.compile(r"^(?:this group of texts|this group|these texts|the text
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
                        r"(?=(?:about|related|focused|concerned)\b|[a-z]+ing\b)", re.I)
 _THESE_DO = re.compile(r"^these texts\s+(?!(?:is|are|were|was)\b)(?=[a-z]+\b)", re.I)
-_GROUP_OF = re.compile(r"^(?:a\s+)?group of texts\s+(?=(?:about|related|on|that|which|asking|with)\b)", re.I)
+_GROUP_OF = re.compile(r"^(?:a\s+)?group of texts\s+(?=(?:about|related|on|that|which|asking|with|for)\b)", re.I)
+_GROUP_HOLDS = re.compile(r"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has)\s+texts\b\s*",
+                          re.I)
 _GROUP_DOES = re.compile(r"^this group(?: of texts)?\s+(?!(?:is|was|has)\b)([a-z]+s)\b", re.I)
 
 
@@ -89,12 +111,15 @@ def _ing(verb: str) -> str:
 def plain_opening(description: str) -> str:
     """A description opened the plain way: "This group of texts is about X" -> "Texts about X", "These texts
     are asking for X" -> "Texts asking for X", "These texts express X" -> "Texts that express X", "A group of
-    texts that X" -> "Texts that X", "This group of texts deals with X" -> "Texts dealing with X"."""
+    texts that X" -> "Texts that X", "This group of texts deals with X" -> "Texts dealing with X", "This group
+    includes texts on X" -> "Texts on X"."""
     if m := _IS_ABOUT.match(description):
         return "Texts " + description[m.end():]
     if m := _THESE_DO.match(description):
         return "Texts that " + description[m.end():]
     if m := _GROUP_OF.match(description):
+        return "Texts " + description[m.end():]
+    if m := _GROUP_HOLDS.match(description):
         return "Texts " + description[m.end():]
     if m := _GROUP_DOES.match(description):
         return f"Texts {_ing(m.group(1))}" + description[m.end():]
@@ -264,7 +289,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         validators["_not_requested"] = field_validator("name", "description")(_refusing(requested))
     fields = {}
     if second_choice:
-        fields["second_name"] = (str, Field("", max_length=32, description="another 1-3 word name for the group, "
+        fields["second_name"] = (str, Field("", max_length=NAME_MAX, description="another 1-3 word name for the group, "
                                             "used where another group has the first"))
         validators["_second_if_taken"] = model_validator(mode="before")(_second_if_taken)
     return create_model("ClusterSpec", __base__=ClusterSpec, __validators__=validators, **fields)

@@ -222,6 +222,27 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     assert ClusterSpec(name="x", description=cut + " and more" * 30).description == first
     long_words = ClusterSpec(name="x", description="word " * 100).description
     assert len(long_words) <= DESCRIPTION_MAX and long_words.endswith("word...")
+    # With no full sentence, it ends at its last clause where that keeps most of it, as a sentence.
+    listing = ("Texts about managing credit cards, including raising limits, checking an application's status, "
+               "and ordering a new card of any kind")[:DESCRIPTION_MAX]
+    assert ClusterSpec(name="x", description=listing).description == (
+        "Texts about managing credit cards, including raising limits, checking an application's status.")
+    early = ("Cards, " + "word " * 40)[:DESCRIPTION_MAX]  # a first clause too short to stand for the rule
+    assert ClusterSpec(name="x", description=early).description.endswith("word...")
+
+
+@pytest.mark.parametrize("written, kept", [
+    ("Gas type identification and car,", "Gas type identification"),  # 32 characters: the limit cut it
+    ("Personal communication with a", "Personal communication"),
+    ("Cooking,", "Cooking"),
+    ("Rock & roll", "Rock & roll"),
+    ("Lost luggage", "Lost luggage"),
+])
+def test_a_name_cut_by_the_length_limit_or_left_unfinished_ends_at_a_whole_word(written, kept):
+    from clusteragent.schemas import NAME_MAX, ClusterSpec
+
+    assert len(written) <= NAME_MAX
+    assert ClusterSpec(name=written, description="x").name == kept
 
 
 @pytest.mark.parametrize("written, kept", [
@@ -238,7 +259,11 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     ("This group of texts provides steps to change oil.", "Texts providing steps to change oil."),
     ("This group focuses on managing tasks.", "Texts focusing on managing tasks."),
     ("This group of texts uses many emojis.", "Texts using many emojis."),
-    ("This group has texts about weather.", "This group has texts about weather."),
+    ("This group includes texts related to time and weather.", "Texts related to time and weather."),
+    ("A group of texts for a music player.", "Texts for a music player."),
+    ("This group includes recipes.", "Texts including recipes."),
+    ("This group has texts about weather.", "Texts about weather."),
+    ("This group has many texts about weather.", "This group has many texts about weather."),
 ])
 def test_a_description_opens_with_what_belongs_not_with_this_group_of_texts_is(written, kept):
     from clusteragent.schemas import ClusterSpec
