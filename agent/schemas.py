@@ -42,7 +42,7 @@ class ClusterSpec(BaseModel):
     @field_validator("description")
     @classmethod
     def _opening(cls, v: str) -> str:
-        return plain_opening(v)
+        return without_asides(plain_opening(v))
 
     @field_validator("name")
     @classmethod
@@ -67,8 +67,13 @@ class ClusterSpec(BaseModel):
         """A description the length limit cut (the grammar stops it at DESCRIPTION_MAX characters; a server
         without one may run past it) ends at its last full sentence, or else its last whole word: a reader
         should not see "... They are not about". Judged on the text as written: the cut often falls after a
-        space, which the clean-up then removes."""
-        if not isinstance(v, str) or len(v) < DESCRIPTION_MAX:
+        space, which the clean-up then removes, and sometimes a character short of the limit; a description
+        left on a comma or a linking word ("including checking, ordering,") is taken as cut too."""
+        if not isinstance(v, str) or not v.strip():
+            return v
+        words = v.split()
+        unfinished = words[-1][-1] in ",;:" or words[-1].lower() in _LINKING
+        if len(v) < DESCRIPTION_MAX - 1 and not unfinished:
             return v
         v = " ".join(v[:DESCRIPTION_MAX + 1].split())  # one more character: is the last word whole?
         if len(v) <= DESCRIPTION_MAX and v[-1] in ".!?":
@@ -124,6 +129,17 @@ def plain_opening(description: str) -> str:
     if m := _GROUP_DOES.match(description):
         return f"Texts {_ing(m.group(1))}" + description[m.end():]
     return description
+
+
+_ASIDE = re.compile(r",\s+which\b[^,.!?]*")
+
+
+def without_asides(description: str) -> str:
+    """`description` without its clauses set off by ", which" (to the next comma or the sentence's end): a
+    comment on the group ("Texts about setting alarms, which is a common task in daily life."), not a part of
+    the rule that says which texts belong."""
+    kept = _ASIDE.sub("", description).strip()
+    return kept if re.search(r"[^\W\d_]", kept) else description
 
 
 def restates(text: str, phrase: str) -> bool:

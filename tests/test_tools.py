@@ -229,6 +229,26 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
         "Texts about managing credit cards, including raising limits, checking an application's status.")
     early = ("Cards, " + "word " * 40)[:DESCRIPTION_MAX]  # a first clause too short to stand for the rule
     assert ClusterSpec(name="x", description=early).description.endswith("word...")
+    # The grammar may stop a character short, after a comma and a space: still a cut description.
+    short = "Texts about tracking the expiration dates of credit cards, including checking, ordering, "
+    short += "x" * (DESCRIPTION_MAX - 1 - len(short) - 2) + ", "
+    assert len(short) == DESCRIPTION_MAX - 1
+    assert ClusterSpec(name="x", description=short).description.endswith("including checking, ordering.")
+    # one left on a linking word ends at its last word before it
+    assert ClusterSpec(name="x", description="Texts about paying bills and").description == "Texts about paying bills..."
+
+
+@pytest.mark.parametrize("written, kept", [
+    ("Texts about setting alarms, which is a common task in daily life.", "Texts about setting alarms."),
+    ("Texts asking where a phone is, which falls under location. They ask for maps.",
+     "Texts asking where a phone is. They ask for maps."),
+    ("Texts about the weather which is asked for every day.", "Texts about the weather which is asked for every day."),
+    (", which is all.", ", which is all."),
+])
+def test_a_clause_set_off_by_which_is_a_comment_and_left_out(written, kept):
+    from clusteragent.schemas import ClusterSpec
+
+    assert ClusterSpec(name="x", description=written).description == kept
 
 
 @pytest.mark.parametrize("written, kept", [
