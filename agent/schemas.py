@@ -93,15 +93,24 @@ class ClusterSpec(BaseModel):
 
 # How a small model opens a description ("This group of texts is specifically about ..."): words that
 # say nothing about which texts belong, in the place a reader looks first.
-_IS_ABOUT = re.compile(r"^(?:this group of texts|this group|these texts|the texts in this group|texts in this group|"
-                       r"texts from this group)"
+_NOUN = r"(?P<noun>[a-z]+s)"  # what the corpus's texts are: texts, questions, queries, messages, ...
+_IS_ABOUT = re.compile(r"^(?:this group of " + _NOUN + r"|this group|these " + _NOUN.replace("noun", "noun2") +
+                       r"|the " + _NOUN.replace("noun", "noun3") + r" in this group|" +
+                       _NOUN.replace("noun", "noun4") + r" (?:in|from) this group)"
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
                        r"(?=(?:about|related|focused|concerned)\b|[a-z]+ing\b)", re.I)
-_THESE_DO = re.compile(r"^these texts\s+(?!(?:is|are|were|was)\b)(?=[a-z]+\b)", re.I)
-_GROUP_OF = re.compile(r"^(?:a\s+)?group of texts\s+(?=(?:about|related|on|that|which|asking|with|for)\b)", re.I)
-_GROUP_HOLDS = re.compile(r"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has)\s+texts\b\s*",
-                          re.I)
+_THESE_DO = re.compile(r"^these " + _NOUN + r"\s+(?!(?:is|are|were|was)\b)(?=[a-z]+\b)", re.I)
+_GROUP_OF = re.compile(r"^(?:a\s+)?group of " + _NOUN + r"\s+(?=(?:about|related|on|that|which|asking|with|for)\b)",
+                       re.I)
+_GROUP_HOLDS = re.compile(r"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has)\s+" + _NOUN +
+                          r"\b\s*", re.I)
 _GROUP_DOES = re.compile(r"^this group(?: of texts)?\s+(?!(?:is|was|has)\b)([a-z]+s)\b", re.I)
+
+
+def _noun(m: re.Match) -> str:
+    """The plural noun a matched opening calls the texts by ("questions"), capitalised; "Texts" where it names none."""
+    noun = next((v for k, v in m.groupdict().items() if k.startswith("noun") and v), "texts")
+    return noun[:1].upper() + noun[1:].lower()
 
 
 def _ing(verb: str) -> str:
@@ -117,15 +126,14 @@ def plain_opening(description: str) -> str:
     """A description opened the plain way: "This group of texts is about X" -> "Texts about X", "These texts
     are asking for X" -> "Texts asking for X", "These texts express X" -> "Texts that express X", "A group of
     texts that X" -> "Texts that X", "This group of texts deals with X" -> "Texts dealing with X", "This group
-    includes texts on X" -> "Texts on X"."""
-    if m := _IS_ABOUT.match(description):
-        return "Texts " + description[m.end():]
+    includes texts on X" -> "Texts on X"; and so with the corpus's own word for its texts ("These questions are
+    about X" -> "Questions about X")."""
+    for opening in (_IS_ABOUT, _GROUP_OF, _GROUP_HOLDS):
+        if m := opening.match(description):
+            rest = description[m.end():]
+            return f"{_noun(m)} {rest}" if rest[:1].isalnum() else _noun(m) + rest
     if m := _THESE_DO.match(description):
-        return "Texts that " + description[m.end():]
-    if m := _GROUP_OF.match(description):
-        return "Texts " + description[m.end():]
-    if m := _GROUP_HOLDS.match(description):
-        return "Texts " + description[m.end():]
+        return f"{_noun(m)} that " + description[m.end():]
     if m := _GROUP_DOES.match(description):
         return f"Texts {_ing(m.group(1))}" + description[m.end():]
     return description
