@@ -127,8 +127,10 @@ def spread_members(vectors: np.ndarray, assignment: np.ndarray, children: list[i
 def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], vectors: np.ndarray,
               assignment: np.ndarray, groups: list[list[int]], tax: tx.Taxonomy, taken: list[str]) -> list[dict]:
     """A name, an inclusion rule and who named it for each group of leaves: the model, shown texts of each of
-    its clusters (spread_members) and their names, within `calls`; its only cluster's name for a group of one; the
-    distinctive words (marked "statistics") where the model gives nothing valid."""
+    its clusters (spread_members) and their names, within `calls`, and where that answer is refused shown the
+    names alone (asked again with the same texts, it gave the same answer at temperature 0); its only
+    cluster's name for a group of one; the distinctive words (marked "statistics") where the model gives
+    nothing valid."""
     from clusteragent.tools.features import distinctive_words
 
     top_of = {leaf: n for n, group in enumerate(groups) for leaf in group}

@@ -35,7 +35,7 @@ class ClusterSpec(BaseModel):
         words = v.split()
         if len(v) >= NAME_MAX and len(words) > 1:
             words.pop()
-        while len(words) > 1 and (words[-1].strip(",;:") or "and").lower() in _LINKING:
+        while len(words) > 1 and words[-1].strip(",;:").lower() in _LINKING | {""}:
             words.pop()
         return " ".join(words).rstrip(",;:") or v
 
@@ -93,16 +93,18 @@ class ClusterSpec(BaseModel):
 
 # How a small model opens a description ("This group of texts is specifically about ..."): words that
 # say nothing about which texts belong, in the place a reader looks first.
-_NOUN = r"(?P<noun>[a-z]+s)"  # what the corpus's texts are: texts, questions, queries, messages, ...
-_IS_ABOUT = re.compile(r"^(?:this group of " + _NOUN + r"|this group|these " + _NOUN.replace("noun", "noun2") +
-                       r"|the " + _NOUN.replace("noun", "noun3") + r" in this group|" +
-                       _NOUN.replace("noun", "noun4") + r" (?:in|from) this group)"
+def _texts(group: str = "noun") -> str:
+    """A plural noun the model calls the texts by (texts, questions, queries, messages, ...), captured as `group`."""
+    return rf"(?P<{group}>[a-z]+s)"
+
+
+_IS_ABOUT = re.compile(rf"^(?:this group of {_texts()}|this group|these {_texts('noun2')}|"
+                       rf"the {_texts('noun3')} in this group|{_texts('noun4')} (?:in|from) this group)"
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
                        r"(?=(?:about|related|focused|concerned)\b|[a-z]+ing\b)", re.I)
-_THESE_DO = re.compile(r"^these " + _NOUN + r"\s+(?!(?:is|are|were|was)\b)(?=[a-z]+\b)", re.I)
-_GROUP_OF = re.compile(r"^(?:a\s+)?group of " + _NOUN + r"\s+(?=(?:about|related|on|that|which|asking|with|for)\b)",
-                       re.I)
-_GROUP_HOLDS = re.compile(r"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has)\s+" + _NOUN +
+_THESE_DO = re.compile(rf"^these {_texts()}\s+(?!(?:is|are|were|was)\b)(?=[a-z]+\b)", re.I)
+_GROUP_OF = re.compile(rf"^(?:a\s+)?group of {_texts()}\s+(?=(?:about|related|on|that|which|asking|with|for)\b)", re.I)
+_GROUP_HOLDS = re.compile(rf"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has)\s+{_texts()}"
                           r"\b\s*", re.I)
 _GROUP_DOES = re.compile(r"^this group(?: of texts)?\s+(?!(?:is|was|has)\b)([a-z]+s)\b", re.I)
 
