@@ -71,7 +71,10 @@ def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth", n
             return json.dumps({"name": retried, "description": f"texts about {retried}"})
         if schema == "ClusterSpec":
             topics = [TRUTH[t][0] for t in delimited_texts(messages[-1].content) if t in TRUTH]
-            name = max(set(topics), key=topics.count) if naming == "truth" else naming
+            if naming == "truth":  # shown no texts (a top cluster asked from its clusters' names): a broader name
+                name = max(set(topics), key=topics.count) if topics else "all topics"
+            else:
+                name = naming
             return json.dumps({"name": name, "description": f"texts about {name}"})
         if schema == "SplitProposal":
             return json.dumps({"clusters": clusters(["rain", "sun"])})
