@@ -8,7 +8,15 @@ import numpy as np
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import ClusterSpec, alike, capitalised_words, distinct_spec_schema, name_words, requested_words
+from clusteragent.schemas import (
+    ClusterSpec,
+    alike,
+    capitalised_words,
+    distinct_spec_schema,
+    name_words,
+    requested_words,
+    sentence_case,
+)
 from clusteragent.tools import taxonomy as tx
 
 # A name refused twice is given up for the statistical one: at temperature 0 a third answer repeated the
@@ -26,16 +34,18 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     (for a group of the layout view: "many lines", "whole lines in capitals"); the model sees it.
     A name already in `taken` is refused with the reason, which the model sees on its retry (a small
     model otherwise gives every group of one domain the same name). `parts` names the smaller clusters
-    a top cluster is made of: the name should cover them all.
+    a top cluster is made of: the name should cover them all. The name starts with a capital, as a reader
+    writes one (the model sometimes writes "linguistics").
     """
     messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=list(taken),
                                                     texts=list(texts), shared=list(shared), parts=list(parts))
     try:
         schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts),
                                       second_choice=True)
-        return llm.decide(messages, schema, step=step, attempts=attempts)
+        spec = llm.decide(messages, schema, step=step, attempts=attempts)
     except ModelError:
         return None
+    return spec.model_copy(update={"name": sentence_case(spec.name)})
 
 
 def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,

@@ -231,6 +231,15 @@ def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
                                  for w in words[1:]])
 
 
+def sentence_case(name: str) -> str:
+    """`name` starting with a capital, as a reader writes a name ("linguistics" -> "Linguistics"), unless its
+    first word has capitals of its own ("iPhone repairs", "eBay")."""
+    first = name.split()[0] if name.split() else ""
+    if not first[:1].isalpha() or first != first.lower():
+        return name
+    return name[:1].upper() + name[1:]
+
+
 def _capitalised(word: str) -> bool:
     """A capital then lower case only ("Italy"; not "ATM", "JavaScript" or "I")."""
     return len(word) > 1 and word[0].isupper() and word[1:] == word[1:].lower()

@@ -294,7 +294,7 @@ def test_kmeans_strategy_clusters_the_embeddings_and_the_model_names_the_groups(
     res = fit(model, "Cluster by topic.", k=3, strategy="kmeans").result_
     assert res.run["labelled_by_model"] == 0
     named = [c for c in model.calls if request_schema(c["kwargs"])[0] == "ClusterSpec"]
-    assert 1 <= len(named) <= 3 and set(res.names) <= set(TOPICS)
+    assert 1 <= len(named) <= 3 and set(res.names) <= {t.capitalize() for t in TOPICS}  # names start with a capital
     assert sum(c["size"] for c in res.clusters) == len(TEXTS)
 
 
@@ -302,7 +302,7 @@ def test_a_name_another_group_has_is_refused_and_the_groups_stay_apart():
     model = scripted("topic", naming="same thing")  # names every group alike, retries included
     res = fit(model, "Cluster by topic.", k=3, strategy="kmeans").result_
     assert res.k == 3 and all(c["size"] > 0 for c in res.clusters)
-    assert res.names[0] == "same thing" and len(set(res.names)) == 3
+    assert res.names[0] == "Same thing" and len(set(res.names)) == 3
     for c in res.clusters[1:]:  # named by the words that set the group apart, which its texts use
         members = [t for t, cid in zip(TEXTS, res.cluster) if cid == c["cluster"]]
         assert all(any(w in t for t in members) for w in c["name"].split(" / "))
@@ -314,8 +314,8 @@ def test_a_name_another_group_has_is_refused_and_the_groups_stay_apart():
 def test_a_refused_name_is_corrected_on_the_retry():
     model = scripted("topic", naming="same thing", naming_retry="another thing")
     res = fit(model, "Cluster by topic.", k=3, strategy="kmeans").result_
-    assert res.names[:2] == ["same thing", "another thing"]  # the third group's retry names are taken by then
-    assert res.names[2] not in ("same thing", "another thing") and "named by statistics" in res.run["notes"][-1]
+    assert res.names[:2] == ["Same thing", "Another thing"]  # the third group's retry names are taken by then
+    assert res.names[2] not in ("Same thing", "Another thing") and "named by statistics" in res.run["notes"][-1]
 
 
 def test_auto_strategy_follows_the_models_reading_of_the_instruction():

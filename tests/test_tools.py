@@ -317,6 +317,17 @@ def test_a_name_in_title_case_is_written_in_plain_case(written, kept):
     assert schema(name=written, description="Texts about it.").name == kept
 
 
+@pytest.mark.parametrize("written, kept", [
+    ("linguistics", "Linguistics"), ("food safety", "Food safety"), ("Lost luggage", "Lost luggage"),
+    ("iPhone repairs", "iPhone repairs"), ("eBay orders", "eBay orders"), ("2019 taxes", "2019 taxes"),
+    ("coin / flip", "Coin / flip"),
+])
+def test_a_name_starts_with_a_capital_unless_its_first_word_has_capitals_of_its_own(written, kept):
+    from clusteragent.schemas import sentence_case
+
+    assert sentence_case(written) == kept
+
+
 def test_capitalised_words_are_those_the_texts_capitalise_mid_sentence():
     from clusteragent.schemas import capitalised_words
 

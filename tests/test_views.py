@@ -191,7 +191,7 @@ def test_a_value_a_bigger_group_took_sends_the_next_group_to_be_named():
     res = ClusterAgent(model=model, progress=False, max_model_calls=40, k=2, strategy="auto",
                        review_rounds=0).fit(TEXTS, instruction="Cluster the texts by their language.").result_
     assert v_measure_score(LANGUAGE, res.cluster) == pytest.approx(1.0)  # the view decides the groups
-    assert sorted(res.names) == ["English", "misc"]
+    assert sorted(res.names) == ["English", "Misc"]
 
 
 def test_a_layout_group_the_model_cannot_name_is_named_by_what_sets_its_layout_apart():
@@ -239,7 +239,7 @@ def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words
         raise AssertionError(f"unexpected request for {schema!r}")
 
     model, res = run_on_rain_and_goals(answer)
-    assert sorted(res.names) == ["first", "second"]
+    assert sorted(res.names) == ["First", "Second"]
     asked = " ".join(str(m.content) for c in model.calls if request_schema(c["kwargs"])[0] == "ClusterSpec"
                      for m in c["messages"][1:])
     assert "football match" in asked and "rain and strong wind" in asked  # the texts themselves
@@ -266,7 +266,7 @@ def test_on_the_meaning_view_the_model_is_asked_the_facet_from_the_instruction_a
         assert len(asked) == 1 and res.run["facet"] == "weather or sport" and step["facet_read_by"] == "model"
     else:
         assert res.run["facet"] == step["route"]["kind"] and step["facet_read_by"] == "route"
-    assert sorted(res.names) == ["goals", "rain"] and step["view"] == "meaning"
+    assert sorted(res.names) == ["Goals", "Rain"] and step["view"] == "meaning"
 
 
 def test_a_name_or_description_that_repeats_what_a_text_asks_for_is_refused():
