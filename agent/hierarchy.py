@@ -148,8 +148,8 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
             spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
                               attempts=1)
             if spec is None and calls - llm.usage.calls > 0:
-                spec = name_group(llm, instruction, facet, [], taken, step="name_top_cluster", parts=parts,
-                                  attempts=1)
+                spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
+                                  attempts=1, show_texts=False)
             named_by = "model" if spec is not None else named_by
         if spec is None:
             spec = fallback_name(unrequested(words.get(n, []), [texts[r] for r in rows]), taken)

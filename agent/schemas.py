@@ -35,7 +35,7 @@ class ClusterSpec(BaseModel):
         words = v.split()
         if len(v) >= NAME_MAX and len(words) > 1:
             words.pop()
-        while len(words) > 1 and words[-1].strip(",;:").lower() in _LINKING | {""}:
+        while len(words) > 1 and words[-1].strip(",;:").lower() in _DANGLING:
             words.pop()
         return " ".join(words).rstrip(",;:") or v
 
@@ -111,8 +111,7 @@ _GROUP_DOES = re.compile(r"^this group(?: of texts)?\s+(?!(?:is|was|has)\b)([a-z
 
 def _noun(m: re.Match) -> str:
     """The plural noun a matched opening calls the texts by ("questions"), capitalised; "Texts" where it names none."""
-    noun = next((v for k, v in m.groupdict().items() if k.startswith("noun") and v), "texts")
-    return noun[:1].upper() + noun[1:].lower()
+    return next((v for k, v in m.groupdict().items() if k.startswith("noun") and v), "texts").capitalize()
 
 
 def _ing(verb: str) -> str:
@@ -192,6 +191,7 @@ GENERIC_WORDS = frozenset("""
     help type kind category group cluster text message
 """.split())
 _LINKING = frozenset("a an and the of for to in on with about by or & / -".split())
+_DANGLING = _LINKING | {""}  # a last word a name cannot end on: a linking one, or a lone comma
 
 
 def name_words(name: str) -> list[str]:
@@ -234,7 +234,7 @@ def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
 def sentence_case(name: str) -> str:
     """`name` starting with a capital, as a reader writes a name ("linguistics" -> "Linguistics"), unless its
     first word has capitals of its own ("iPhone repairs", "eBay")."""
-    first = name.split()[0] if name.split() else ""
+    first = name.split(maxsplit=1)[0] if name.strip() else ""
     if not first[:1].isalpha() or first != first.lower():
         return name
     return name[:1].upper() + name[1:]
