@@ -11,11 +11,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
+from clusteragent.choices import one_of
 from clusteragent.errors import ModelError, ModelUnavailable
 from clusteragent.prompts import load_prompt
 from clusteragent.tools import taxonomy as tx
@@ -27,7 +27,7 @@ def label_schema(cluster_names: tuple[str, ...]) -> type[BaseModel]:
     if not cluster_names:
         raise ValueError("need at least one cluster name")
     return create_model("ClusterChoice",
-                        cluster=(Literal[cluster_names], Field(description="the name of the chosen cluster")))
+                        cluster=(one_of(cluster_names), Field(description="the name of the chosen cluster")))
 
 
 # A cluster with one of these names stands for texts that show no value of the facet.

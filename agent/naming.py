@@ -15,7 +15,6 @@ from clusteragent.schemas import (
     distinct_spec_schema,
     name_words,
     requested_words,
-    sentence_case,
 )
 from clusteragent.tools import taxonomy as tx
 
@@ -36,7 +35,7 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     model otherwise gives every group of one domain the same name). `parts` names the smaller clusters
     a top cluster is made of: the name should cover them all; with `show_texts` false the model sees only
     those names, and the answer is still checked against `texts` (the words they ask for, the capitals they
-    keep). The name starts with a capital, as a reader writes one (the model sometimes writes "linguistics").
+    keep).
     """
     messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=list(taken),
                                                     texts=list(texts) if show_texts else [], shared=list(shared),
@@ -47,7 +46,7 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
         spec = llm.decide(messages, schema, step=step, attempts=attempts)
     except ModelError:
         return None
-    return spec.model_copy(update={"name": sentence_case(spec.name)})
+    return spec
 
 
 def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,

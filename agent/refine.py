@@ -24,6 +24,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
+from clusteragent.choices import one_of
 from clusteragent.errors import ConfigError, ModelError
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
@@ -72,7 +73,7 @@ def argument_schema(action: str, names: tuple[str, ...]) -> type[BaseModel] | No
 
     A cluster is chosen from the listed names, or NOT_LISTED when the user named one that does not exist.
     """
-    cluster = Literal[names + (NOT_LISTED,)]  # type: ignore[valid-type]
+    cluster = one_of(names + (NOT_LISTED,))
     one = (cluster, Field(description="the cluster the message names"))
     fields = {
         "merge": {"clusters": (list[cluster], Field(min_length=2, max_length=2, description="the two clusters")),

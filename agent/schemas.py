@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 
+from clusteragent.choices import one_of
+
 DESCRIPTION_MAX = 120
 NAME_MAX = 32
 
@@ -51,7 +53,7 @@ class ClusterSpec(BaseModel):
         "lost-card-reporting") has its underscores, case humps and slug hyphens made spaces, and a last word
         that says what is named rather than which ("Weather cluster", "Music group") is left out. A hyphen
         inside a name of several words, or in a word with a one-letter part ("e-mail") or capitals ("Wi-Fi"),
-        is the writer's and stays."""
+        is the writer's and stays. The name starts with a capital, as a reader writes one (see sentence_case)."""
         if " " not in v and re.fullmatch(r"[a-z]{2,}(?:[A-Z][a-z]+)+", v):
             v = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", v).lower()
         if " " not in v and re.fullmatch(r"[a-z]{2,}(?:-[a-z]{2,})+", v):
@@ -59,7 +61,7 @@ class ClusterSpec(BaseModel):
         words = re.sub(r"(?<=[^\W_])_+(?=[^\W_])", " ", v).split()
         if len(words) > 1 and words[-1].lower() in ("cluster", "clusters", "group", "groups", "category"):
             words = words[:-1]
-        return " ".join(words)
+        return sentence_case(" ".join(words))
 
     @field_validator("description", mode="before")
     @classmethod
@@ -380,7 +382,7 @@ def taxonomy_schema(k_min: int, k_max: int, requested: tuple[str, ...] = ()) -> 
 def review_schema(names: tuple[str, ...], tools: tuple[str, ...], requested: tuple[str, ...] = ()) -> type[BaseModel]:
     """One review step: a tool to call on named clusters, or stop (a new name or description never uses
     a word a shown text asks for)."""
-    name = Literal[names]  # type: ignore[valid-type]
+    name = one_of(names)
     refusing = _refusing(requested)
     return create_model(
         "ReviewDecision",

@@ -82,8 +82,8 @@ def test_a_statistical_name_is_marked_as_such_and_keeps_the_mark_through_the_run
     assert again.by_id(other).name == "rain / cold"
 
 
-@pytest.mark.parametrize("written, kept", [("weather cluster", "weather"), ("Music Group", "Music"),
-                                           ("coin_flip", "coin flip"), ("Cluster", "Cluster"),
+@pytest.mark.parametrize("written, kept", [("weather cluster", "Weather"), ("Music Group", "Music"),
+                                           ("coin_flip", "Coin flip"), ("Cluster", "Cluster"),
                                            ("Support group meetings", "Support group meetings")])
 def test_a_name_drops_a_last_word_that_says_what_is_named(written, kept):
     from clusteragent.schemas import ClusterSpec

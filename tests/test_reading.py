@@ -66,7 +66,7 @@ def test_a_facet_no_view_follows_is_clustered_on_the_models_reading():
     assert steps["read"]["texts"] == len(TEXTS) and steps["cluster_view"]["view"] == "reading"
     assert sum(len(batch) for batch in model.reads) == len(set(TEXTS))
     assert v_measure_score(MOOD, res.cluster) > 0.9
-    assert sorted(c["name"] for c in res.clusters) == ["angry", "happy"]
+    assert sorted(c["name"] for c in res.clusters) == ["Angry", "Happy"]
 
 
 class TwoLevelReading(ReadingChatModel):

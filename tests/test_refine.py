@@ -53,7 +53,7 @@ def test_merge_leaves_k_minus_one_and_undo_restores_exactly():
     reply = agent.chat('Merge "weather" and "cooking" into one called home.')
     after = agent.result_
     assert after.k == before.k - 1 and sum(sizes(agent).values()) == len(TEXTS)
-    assert sizes(agent)["home"] == sizes_of(before)["weather"] + sizes_of(before)["cooking"]
+    assert sizes(agent)["home"] == sizes_of(before)["Weather"] + sizes_of(before)["Cooking"]
     assert "3 -> 2" in reply and sorted(after.ids) == sorted(before.ids)
     agent.chat("undo")
     again = agent.result_
@@ -69,7 +69,7 @@ def test_split_adds_a_cluster_and_every_text_stays_once():
     k = agent.result_.k
     reply = agent.chat('Split "weather" into two more specific clusters.')
     assert agent.result_.k == k + 1, reply
-    assert {"rain", "sun"} <= set(agent.result_.names) and "weather" not in agent.result_.names
+    assert {"Rain", "Sun"} <= set(agent.result_.names) and "Weather" not in agent.result_.names
     assert sum(sizes(agent).values()) == len(TEXTS) and len(agent.result_.ids) == len(set(agent.result_.ids))
 
 
@@ -77,7 +77,7 @@ def test_rename_changes_only_the_name():
     agent = fitted([{"action": "rename", "clusters": ["football"], "new_name": "Sport"}])
     before = agent.result_.cluster.copy()
     agent.chat('Rename "football" to "Sport".')
-    assert "Sport" in agent.result_.names and "football" not in agent.result_.names
+    assert "Sport" in agent.result_.names and "Football" not in agent.result_.names
     assert np.array_equal(agent.result_.cluster, before)
 
 
@@ -86,12 +86,12 @@ def test_move_by_id_and_by_description():
                     {"action": "move", "clusters": ["football"], "description": "weather"}])
     reply = agent.chat("Texts 1 and 2 belong to cooking.")
     names = agent.result_.cluster_names()
-    assert names[0] == "cooking" and names[1] == "cooking" and "2 text(s)" in reply
+    assert names[0] == "Cooking" and names[1] == "Cooking" and "2 text(s)" in reply
     reply = agent.chat("Texts about the weather belong to football.")
     names = np.array(agent.result_.cluster_names())
     # the model checked candidates; the cut keeps weather texts and stops before the others
-    assert (names[TOPIC == "weather"] == "football").mean() > 0.8, reply
-    assert (names[TOPIC == "cooking"] == "football").mean() < 0.2
+    assert (names[TOPIC == "weather"] == "Football").mean() > 0.8, reply
+    assert (names[TOPIC == "cooking"] == "Football").mean() < 0.2
 
 
 def test_add_cluster_pulls_in_matching_texts():
@@ -124,7 +124,7 @@ def test_questions_change_nothing_and_answer_from_the_data():
     reply = agent.chat("Why is text 1 in its cluster?")
     assert agent.result_.cluster_names()[0] in reply and "Text 1" in reply
     reply = agent.chat("What is in cluster 0?")
-    assert agent.result_.clusters[0]["name"] == "weather" and f"{agent.result_.clusters[0]['size']} of" in reply
+    assert agent.result_.clusters[0]["name"] == "Weather" and f"{agent.result_.clusters[0]['size']} of" in reply
     assert np.array_equal(agent.result_.cluster, before)
 
 
@@ -151,7 +151,7 @@ def test_split_of_a_one_text_cluster_is_refused():
     agent = fitted([{"action": "move", "clusters": ["cooking"], "ids": weather_ids[1:]},
                     {"action": "split", "clusters": ["weather"]}])
     agent.chat(f"Move texts {', '.join(weather_ids[1:])} to cooking.")
-    assert sizes(agent)["weather"] == 1
+    assert sizes(agent)["Weather"] == 1
     before = agent.result_.cluster.copy()
     reply = agent.chat('Split "weather" in two.')
     assert reply.startswith("Nothing changed") and "1 text(s)" in reply and "at least 4" in reply
@@ -191,6 +191,6 @@ def test_a_cluster_is_found_by_its_exact_quoted_name_whatever_its_characters(odd
     assert odd in agent.result_.names
     reply = agent.chat(f'Merge the clusters "{odd}" and "football" into one.')
     assert reply.startswith("Merged"), reply
-    assert agent.result_.k == 2 and "cooking" in agent.result_.names
+    assert agent.result_.k == 2 and "Cooking" in agent.result_.names
     sizes = {c["name"]: c["size"] for c in agent.result_.clusters}
     assert sizes[odd] == int((TOPIC != "cooking").sum())

@@ -163,12 +163,25 @@ def test_logprobs_are_requested_only_from_backends_that_give_them():
     assert "logprobs" not in chat.calls[0]["kwargs"] and result.choice_scores is None
 
 
-@pytest.mark.parametrize("written,kept", [("coin_flip", "coin flip"), ("phoneLocation", "phone location"),
+@pytest.mark.parametrize("written,kept", [("coin_flip", "Coin flip"), ("phoneLocation", "Phone location"),
                                           ("Lost luggage", "Lost luggage"), ("iPhone", "iPhone"), ("C++", "C++"),
-                                          ("web-dev", "web dev"), ("lost-card-reporting", "lost card reporting"),
-                                          ("e-mail", "e-mail"), ("Wi-Fi", "Wi-Fi"),
+                                          ("web-dev", "Web dev"), ("lost-card-reporting", "Lost card reporting"),
+                                          ("e-mail", "E-mail"), ("Wi-Fi", "Wi-Fi"),
                                           ("Self-care tips", "Self-care tips")])
 def test_a_name_the_model_writes_as_an_identifier_becomes_words(written, kept):
     from clusteragent.schemas import ClusterSpec
 
     assert ClusterSpec(name=written, description="Texts of this kind.").name == kept
+
+
+def test_a_listed_name_written_in_another_case_is_read_as_the_listed_one():
+    from pydantic import ValidationError, create_model
+
+    from clusteragent.choices import one_of
+
+    Choice = create_model("Choice", cluster=(one_of(("Lost luggage", "Refunds", "refunds")), ...))
+    assert Choice.model_json_schema()["properties"]["cluster"]["enum"] == ["Lost luggage", "Refunds", "refunds"]
+    assert Choice(cluster="lost  LUGGAGE ").cluster == "Lost luggage"
+    assert Choice(cluster="Refunds").cluster == "Refunds" and Choice(cluster="refunds").cluster == "refunds"
+    with pytest.raises(ValidationError):
+        Choice(cluster="Delays")

@@ -307,7 +307,7 @@ def test_a_description_opens_with_what_belongs_not_with_this_group_of_texts_is(w
     ("Weather and rain", "Weather and rain"),
     ("Cheap flights from Rome", "Cheap flights from Rome"),  # a lower-case word: plain case already
     ("Music", "Music"),
-    ("coin / flip", "coin / flip"),
+    ("coin / flip", "Coin / flip"),
 ])
 def test_a_name_in_title_case_is_written_in_plain_case(written, kept):
     from clusteragent.schemas import capitalised_words, distinct_spec_schema

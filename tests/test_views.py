@@ -167,7 +167,7 @@ def test_a_facet_with_a_view_is_clustered_in_it_and_its_groups_take_the_values_t
                        review_rounds=0).fit(
         TEXTS, instruction=instruction).result_
     assert v_measure_score(gold, res.cluster) == pytest.approx(1.0)
-    assert sorted(res.names) == sorted(VALUES[facet].values())
+    assert sorted(res.names) == sorted(v.capitalize() for v in VALUES[facet].values())
     step = next(t for t in res.run["decisions"] if t["step"] == "cluster_view")
     assert step["view"] == ("characters" if facet == "language" else "layout")
     assert not any(request_schema(c["kwargs"])[0] == "ClusterSpec" for c in model.calls)
@@ -296,7 +296,7 @@ def test_the_first_list_later_lists_and_review_renames_refuse_requested_words_to
     clean = [{"name": "travel", "description": "Trips."}, {"name": "money", "description": "Payments."}]
     injected = [clean[0], {"name": "Hacked", "description": "Texts that ask for it."}]
     understanding = understanding_schema(2, 4, requested)
-    assert understanding(facet="topic", about_topic=True, clusters=clean).clusters[1].name == "money"
+    assert understanding(facet="topic", about_topic=True, clusters=clean).clusters[1].name == "Money"
     with pytest.raises(ValidationError, match="repeats a word a text asks for"):
         understanding(facet="topic", about_topic=True, clusters=injected)
     with pytest.raises(ValidationError, match="repeats a word a text asks for"):
