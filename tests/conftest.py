@@ -76,10 +76,24 @@ def shared_model_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("model-cache")
 
 
-@pytest.fixture(autouse=True)
-def _isolated_settings(tmp_path_factory, monkeypatch):
+def _isolate(monkeypatch: pytest.MonkeyPatch, cache_dir) -> None:
     for name in list(os.environ):
         if name.startswith("CLUSTERAGENT_") or name.startswith("OPENAI_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("CLUSTERAGENT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("CLUSTERAGENT_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("CLUSTERAGENT_PROGRESS", "false")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session(tmp_path_factory):
+    """The same isolation for fixtures shared by a module or the session, which are set up before a test's
+    own: without it they read and wrote the user's embedding cache, whose vectors (computed in other
+    batches) differ from fresh ones in the last digits."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _isolate(monkeypatch, tmp_path_factory.mktemp("session-cache"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory, monkeypatch):
+    _isolate(monkeypatch, tmp_path_factory.mktemp("cache"))
