@@ -25,7 +25,7 @@ from clusteragent.errors import ModelError
 from clusteragent.facets import Route, route_instruction
 from clusteragent.hierarchy import build_tops
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
-from clusteragent.naming import without_shared_words
+from clusteragent.naming import corpus_noun, in_corpus_words, without_shared_words
 from clusteragent.outliers import in_corpus
 from clusteragent.prompts import load_prompt
 from clusteragent.review import review_reserve, review_step
@@ -135,16 +135,18 @@ def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:
     its own texts, and writing the list from a sample was a run's longest call. Where the model
     gives no valid facet, the kind of facet the instruction was routed by stands in for it."""
     try:
-        facet = ctx.llm.decide(load_prompt("facet").messages(instruction=state["instruction"]), FacetReading,
-                               step="understand").facet
-        read_by = "model"
+        reading = ctx.llm.decide(load_prompt("facet").messages(instruction=state["instruction"]), FacetReading,
+                                 step="understand")
+        facet, read_by = reading.facet, "model"
+        texts_are = corpus_noun(reading.texts_are, state["instruction"], facet)
     except ModelError:  # an invalid answer, a timeout or no budget: the facet only words the names
-        facet, read_by = route.kind, "route"
+        facet, read_by, texts_are = route.kind, "route", ""
     trace = state.get("trace", []) + [{"step": "understand", "facet": facet, "facet_read_by": read_by,
+                                       "texts_are": texts_are,
                                        "about_topic": route.about_topic, "view": route.view,
                                        "route": route.evidence()}]
-    return {"facet": facet, "about_topic": route.about_topic, "view": route.view, "seen": [], "trace": trace,
-            **tx.Taxonomy().as_state()}
+    return {"facet": facet, "texts_are": texts_are, "about_topic": route.about_topic, "view": route.view,
+            "seen": [], "trace": trace, **tx.Taxonomy().as_state()}
 
 
 def route_after_understand(state: AgentState, runtime: Runtime[RunContext]) -> Literal["propose", "cluster_view"]:
@@ -305,6 +307,7 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         tops, tax, levels = build_tops(ctx, state["instruction"], state.get("facet", ""), tax, assignment)
     tax, named_late, notes = name_skipped(ctx, state, tax, assignment, [t["name"] for t in tops], notes)
     audit += named_late
+    tax, tops = in_corpus_words(tax, tops, state.get("texts_are", ""))
     trace = list(state.get("trace", [])) + [{"step": "hierarchy", **levels}]
     problems = tx.validate(assignment, tax, len(ctx.texts))  # no k range: fewer than k_min is noted above
     if problems:  # a bug, not a user error: never hand out an invalid result

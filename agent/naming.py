@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -122,3 +124,33 @@ def without_shared_words(tax: tx.Taxonomy) -> tuple[tx.Taxonomy, list[dict]]:
         names.add(new.lower())
         audit.append({**entry, "by": "finalize: a word every name shares"})
     return tax, audit
+
+
+_NOT_NOUNS = frozenset("them these those they it its all each every ones one".split())
+
+
+def corpus_noun(written: str, instruction: str, facet: str = "") -> str:
+    """What the instruction calls its texts ("queries" for "Group these assistant queries by ..."), from the
+    model's reading `written`, or "" where the instruction has no such word: the last word of the reading
+    must be one of the instruction's own words, and neither a pronoun nor the facet (asked about
+    "Group by the user's specific intent", the model answered "recipes", the prompt's example)."""
+    words = re.findall(r"[^\W\d_]+", written.lower())
+    noun = words[-1] if words else ""
+    said = set(re.findall(r"[^\W\d_]+", instruction.lower()))
+    if len(noun) < 3 or noun == "texts" or noun in _NOT_NOUNS or noun not in said or noun in name_words(facet):
+        return ""
+    return noun
+
+
+def in_corpus_words(tax: tx.Taxonomy, tops: list[dict], noun: str) -> tuple[tx.Taxonomy, list[dict]]:
+    """Descriptions that open with "Texts" open with the corpus's own noun instead ("Queries asking for the
+    time in another city."), as a reader of these texts would write them. Nothing changes without a noun."""
+    if not noun:
+        return tax, tops
+
+    def worded(description: str) -> str:
+        head, _, rest = description.partition(" ")
+        return f"{noun.capitalize()} {rest}" if head.lower() == "texts" and rest else description
+
+    clusters = [replace(c, description=worded(c.description)) for c in tax.clusters]
+    return tx.Taxonomy(clusters, tax.next_id), [{**t, "description": worded(t["description"])} for t in tops]

@@ -6,7 +6,7 @@ import functools
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from clusteragent.choices import one_of
 
@@ -347,10 +347,12 @@ def requested_words(texts) -> tuple[str, ...]:
 
 
 class FacetReading(BaseModel):
-    """The facet an instruction asks to cluster by, read from the instruction alone."""
+    """The facet an instruction asks to cluster by, and what it calls the texts, read from it alone."""
 
+    model_config = ConfigDict(json_schema_extra={"required": ["facet", "texts_are"]})
     facet: str = Field(min_length=1, max_length=80,
                        description="the property of a text the clusters must differ by, in a few words")
+    texts_are: str = Field("texts", max_length=40, description="what it calls the texts: queries, tweets, ...")
 
 
 @functools.lru_cache(maxsize=64)

@@ -114,6 +114,7 @@ class AgentConfig(BaseModel):
 class AgentState(TypedDict, total=False):
     instruction: str
     facet: str
+    texts_are: str  # what the instruction calls the texts ("queries"; naming.corpus_noun), "" when it does not say
     about_topic: bool
     view: str | None  # the view whose clusters follow the facet (facets.facet_view), None when only labels can
     k_min: int

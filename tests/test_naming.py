@@ -125,3 +125,38 @@ def test_a_group_named_from_its_clusters_names_alone_is_still_checked_against_it
                       show_texts=False)
     assert spec.name == "Trips to Italy" and len(model.calls) == 2
     assert not delimited_texts(str(model.calls[0]["messages"][-1].content))
+
+
+@pytest.mark.parametrize("written, instruction, noun", [
+    ("assistant queries", "Group these assistant queries by the domain of life they are about.", "queries"),
+    ("Tweets", "Group the airline customer tweets by what the customer wants.", "tweets"),
+    ("recipes", "Group by the user's specific intent.", ""),  # not the instruction's word: the prompt's example
+    ("sentiments", "Cluster by sentiment.", ""),
+    ("them", "Cluster them by mood.", ""),
+    ("texts", "Group the texts by topic.", ""),
+])
+def test_the_corpus_noun_is_one_of_the_instructions_own_words(written, instruction, noun):
+    from clusteragent.naming import corpus_noun
+
+    assert corpus_noun(written, instruction, "mood" if "mood" in instruction else "topic") == noun
+
+
+@pytest.mark.parametrize("texts_are, instruction, opening", [
+    ("short messages", "Cluster these messages by topic.", "Messages about "),
+    ("recipes", "Cluster by topic.", "texts about "),
+])
+def test_descriptions_open_with_what_the_instruction_calls_the_texts(texts_are, instruction, opening):
+    from fakes import ScriptedChatModel, request_schema
+    from test_agent import fit, scripted
+
+    base = scripted("topic")
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] == "FacetReading":
+            return json.dumps({"facet": "topic", "texts_are": texts_are})
+        return base.script(messages, kwargs)
+
+    res = fit(ScriptedChatModel(script=answer), instruction, k=3, strategy="kmeans").result_
+    assert all(c["description"].startswith(opening) for c in res.clusters), [c["description"] for c in res.clusters]
+    understood = next(d for d in res.run["decisions"] if d["step"] == "understand")
+    assert understood["texts_are"] == opening.split()[0].lower().replace("texts", "")
