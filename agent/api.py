@@ -326,7 +326,7 @@ class ClusterAgent:
             "prompt_versions": prompt_versions(), "versions": versions(),
         }
         return build_result(corpus, self.vectors_, Taxonomy.from_state(state), assignment, confidence, run, trace,
-                            state.get("tops"))
+                            state.get("tops"), state.get("texts_are", ""))
 
 
 def _finished_state(out: Path, store: RunStore, thread_id: str, n_fitted: int, n_texts: int) -> dict:

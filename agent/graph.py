@@ -25,7 +25,7 @@ from clusteragent.errors import ModelError
 from clusteragent.facets import Route, route_instruction
 from clusteragent.hierarchy import build_tops
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
-from clusteragent.naming import corpus_noun, in_corpus_words, without_shared_words
+from clusteragent.naming import corpus_noun, without_shared_words
 from clusteragent.outliers import in_corpus
 from clusteragent.prompts import load_prompt
 from clusteragent.review import review_reserve, review_step
@@ -307,7 +307,6 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         tops, tax, levels = build_tops(ctx, state["instruction"], state.get("facet", ""), tax, assignment)
     tax, named_late, notes = name_skipped(ctx, state, tax, assignment, [t["name"] for t in tops], notes)
     audit += named_late
-    tax, tops = in_corpus_words(tax, tops, state.get("texts_are", ""))
     trace = list(state.get("trace", [])) + [{"step": "hierarchy", **levels}]
     problems = tx.validate(assignment, tax, len(ctx.texts))  # no k range: fewer than k_min is noted above
     if problems:  # a bug, not a user error: never hand out an invalid result

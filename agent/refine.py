@@ -337,7 +337,7 @@ class RefineSession:
                   "refinements": state.get("turns", []), "chat_thread_id": self.chat_thread}
         return build_result(self.run.corpus_, self.run.vectors_, tx.Taxonomy.from_state(state), assignment,
                             current_confidence(arrays, state, self.base_state, assignment), record,
-                            tops=state.get("tops"))
+                            tops=state.get("tops"), texts_are=self.run.state_.get("texts_are", ""))
 
 
 def current_confidence(arrays, state: dict, base: dict, assignment: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from clusteragent.hierarchy import broad, parents
+from clusteragent.naming import in_corpus_words
 from clusteragent.outliers import outlier_cluster
 from clusteragent.run_folder import atomic_write, jsonl_bytes
 from clusteragent.tools import taxonomy as tx
@@ -177,10 +178,12 @@ def write_table(frame, path: str | Path, format: str | None = None) -> Path:
 
 def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignment: np.ndarray,
                  confidence: np.ndarray, run: dict, trace: list | None = None,
-                 tops: list[dict] | None = None) -> ClusterResult:
+                 tops: list[dict] | None = None, texts_are: str = "") -> ClusterResult:
     """The result object for an assignment: the clusters largest first, each under its stable id, with
     representatives and the ids merged into it; the outlier group (-1) last, where it has texts; and
-    the top clusters `tops` ({id, name, description, children}) where the run has two levels."""
+    the top clusters `tops` ({id, name, description, children}) where the run has two levels. Descriptions
+    open with `texts_are`, what the instruction calls the texts, where the model wrote "Texts"."""
+    tax, tops = in_corpus_words(tax, tops or [], texts_are)
     parent = parents(tops or [])
     shown_tops = broad(tops or [])
 

@@ -156,7 +156,10 @@ def test_descriptions_open_with_what_the_instruction_calls_the_texts(texts_are, 
             return json.dumps({"facet": "topic", "texts_are": texts_are})
         return base.script(messages, kwargs)
 
-    res = fit(ScriptedChatModel(script=answer), instruction, k=3, strategy="kmeans").result_
+    agent = fit(ScriptedChatModel(script=answer), instruction, k=3, strategy="kmeans")
+    res = agent.result_
     assert all(c["description"].startswith(opening) for c in res.clusters), [c["description"] for c in res.clusters]
+    agent.chat("Undo.")  # a refinement's result is worded the same way
+    assert all(c["description"].startswith(opening) for c in agent.result_.clusters)
     understood = next(d for d in res.run["decisions"] if d["step"] == "understand")
     assert understood["texts_are"] == opening.split()[0].lower().replace("texts", "")
