@@ -383,12 +383,13 @@ def taxonomy_schema(k_min: int, k_max: int, requested: tuple[str, ...] = ()) -> 
 @functools.lru_cache(maxsize=64)
 def review_schema(names: tuple[str, ...], tools: tuple[str, ...], requested: tuple[str, ...] = ()) -> type[BaseModel]:
     """One review step: a tool to call on named clusters, or stop (a new name or description never uses
-    a word a shown text asks for)."""
-    name = one_of(names)
-    refusing = _refusing(requested)
+    a word a shown text asks for; a new name starts with a capital, as ClusterSpec's)."""
+    name, refusing = one_of(names), _refusing(requested)
+    validators = {"_capital": field_validator("new_name")(lambda cls, v: sentence_case(v.strip())),
+                  **({"_not_requested": field_validator("new_name", "new_description")(refusing)} if refusing else {})}
     return create_model(
         "ReviewDecision",
-        __validators__={"_not_requested": field_validator("new_name", "new_description")(refusing)} if refusing else None,
+        __validators__=validators,
         reason=(str, Field(max_length=200, description="why, in one sentence")),
         action=(Literal[("stop",) + tools], Field(description="the tool to call, or stop when the clusters are good")),
         clusters=(list[name], Field(max_length=2, description="the cluster(s) the tool applies to: two for "

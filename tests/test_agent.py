@@ -144,6 +144,7 @@ def test_merge_lowers_k_and_split_raises_it():
     merged = fit(scripted("topic", [{"action": "merge", "clusters": ["weather", "cooking"], "new_name": "home life"}]),
                  "Cluster by topic.").result_
     assert merged.k == 2 and sum(c["size"] for c in merged.clusters) == len(TEXTS)
+    assert "Home life" in merged.names  # the review's names start with a capital like the others
     split = fit(scripted("topic", [{"action": "split", "clusters": ["weather"]}]), "Cluster by topic.").result_
     assert split.k == 4 and {"Rain", "Sun"} <= set(split.names)
     assert sum(c["size"] for c in split.clusters) == len(TEXTS)
