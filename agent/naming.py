@@ -10,14 +10,7 @@ import numpy as np
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import (
-    ClusterSpec,
-    alike,
-    capitalised_words,
-    distinct_spec_schema,
-    name_words,
-    requested_words,
-)
+from clusteragent.schemas import ClusterSpec, alike, capitalised_words, distinct_spec_schema, name_words, requested_words
 from clusteragent.tools import taxonomy as tx
 
 # A name refused twice is given up for the statistical one: at temperature 0 a third answer repeated the
@@ -45,10 +38,9 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     try:
         schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts),
                                       second_choice=True)
-        spec = llm.decide(messages, schema, step=step, attempts=attempts)
+        return llm.decide(messages, schema, step=step, attempts=attempts)
     except ModelError:
         return None
-    return spec
 
 
 def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,

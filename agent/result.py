@@ -184,8 +184,8 @@ def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignme
     the top clusters `tops` ({id, name, description, children}) where the run has two levels. Descriptions
     open with `texts_are`, what the instruction calls the texts, where the model wrote "Texts"."""
     tax, tops = in_corpus_words(tax, tops or [], texts_are)
-    parent = parents(tops or [])
-    shown_tops = broad(tops or [])
+    parent = parents(tops)
+    shown_tops = broad(tops)
 
     def entry(cid: int, name: str, description: str, rows: np.ndarray) -> dict:
         reps = tx.central_members(vectors, rows, REPRESENTATIVES)
