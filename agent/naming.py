@@ -129,7 +129,8 @@ def corpus_noun(written: str, instruction: str, facet: str = "") -> str:
     words = re.findall(r"[^\W\d_]+", written.lower())
     noun = words[-1] if words else ""
     said = set(re.findall(r"[^\W\d_]+", instruction.lower()))
-    if len(noun) < 3 or noun == "texts" or noun in _NOT_NOUNS or noun not in said or noun in name_words(facet):
+    if (len(noun) < 3 or noun == "texts" or noun in _NOT_NOUNS or noun not in said
+            or set(name_words(noun)) & set(name_words(facet))):  # name_words makes both singular
         return ""
     return noun
 

@@ -127,18 +127,20 @@ def test_a_group_named_from_its_clusters_names_alone_is_still_checked_against_it
     assert not delimited_texts(str(model.calls[0]["messages"][-1].content))
 
 
-@pytest.mark.parametrize("written, instruction, noun", [
-    ("assistant queries", "Group these assistant queries by the domain of life they are about.", "queries"),
-    ("Tweets", "Group the airline customer tweets by what the customer wants.", "tweets"),
-    ("recipes", "Group by the user's specific intent.", ""),  # not the instruction's word: the prompt's example
-    ("sentiments", "Cluster by sentiment.", ""),
-    ("them", "Cluster them by mood.", ""),
-    ("texts", "Group the texts by topic.", ""),
+@pytest.mark.parametrize("written, instruction, facet, noun", [
+    ("assistant queries", "Group these assistant queries by the domain of life they are about.", "domain of life",
+     "queries"),
+    ("Tweets", "Group the airline customer tweets by what the customer wants.", "customer wants", "tweets"),
+    ("recipes", "Group by the user's specific intent.", "intent", ""),  # not the instruction's: the prompt's example
+    ("sentiments", "Cluster by sentiment.", "sentiment", ""),
+    ("intents", "Sort the messages by their intents.", "intent", ""),  # the facet, though the instruction says it
+    ("them", "Cluster them by mood.", "mood", ""),
+    ("texts", "Group the texts by topic.", "topic", ""),
 ])
-def test_the_corpus_noun_is_one_of_the_instructions_own_words(written, instruction, noun):
+def test_the_corpus_noun_is_one_of_the_instructions_own_words(written, instruction, facet, noun):
     from clusteragent.naming import corpus_noun
 
-    assert corpus_noun(written, instruction, "mood" if "mood" in instruction else "topic") == noun
+    assert corpus_noun(written, instruction, facet) == noun
 
 
 @pytest.mark.parametrize("texts_are, instruction, opening", [
