@@ -43,7 +43,8 @@ class ClusterAgent:
         executor: "local", or "ray" to embed in Ray tasks and, for a served model, send labelling
             requests from Ray tasks (`ray_address`: the cluster; None starts a local Ray instance).
         embedding_model: sentence-transformers name or path (default: the packaged all-MiniLM-L6-v2).
-        k: exact number of clusters; or k_min/k_max: a range (default 2..20).
+        k: exact number of clusters; or k_min/k_max: a range (default 2..20; by subject matter up to 50,
+            at least 5 texts a cluster).
         max_model_calls: hard cap on chat model calls for a run.
         seed: seed for samples and classifiers; the same seed and model give the same result.
         progress: print stage messages and progress bars on stderr.

@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--k", type=int, help="exact number of clusters (default: the agent decides); where the model's "
                    "labels use fewer, the largest clusters are split until there are k")
     k.add_argument("--k-min", type=int, help="fewest clusters allowed (default 2)")
-    p.add_argument("--k-max", type=int, help="most clusters allowed (default 20)")
+    p.add_argument("--k-max", type=int, help="most clusters allowed (default 20; by subject matter up to 50, "
+                   "at least 5 texts a cluster)")
     p.add_argument("--model", help="chat model, provider:name (default: the embedded llama.cpp model)")
     p.add_argument("--max-model-calls", type=int, default=150,
                    help="hard cap on requests to the chat model, retries included (default 150)")
