@@ -1,0 +1,83 @@
+"""How a description is worded: the plain opening, no asides, and no restated facet."""
+
+from __future__ import annotations
+
+import re
+
+
+# How a small model opens a description ("This group of texts is specifically about ..."): words that
+# say nothing about which texts belong, in the place a reader looks first.
+def _texts(group: str = "noun") -> str:
+    """A plural noun the model calls the texts by (texts, questions, queries, messages, ...), captured as `group`."""
+    return rf"(?P<{group}>[a-z]+s)"
+
+
+_IS_ABOUT = re.compile(rf"^(?:this group of {_texts()}|this group|these {_texts('noun2')}|"
+                       rf"the {_texts('noun3')} in this group|{_texts('noun4')} (?:in|from) this group)"
+                       r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
+                       r"(?=(?:about|related|focused|concerned)\b|[a-z]+ing\b)", re.I)
+_THESE_DO = re.compile(rf"^these {_texts()}\s+(?!(?:is|are|were|was)\b)(?=[a-z]+\b)", re.I)
+_GROUP_OF = re.compile(rf"^(?:a\s+)?group of {_texts()}\s+(?=(?:about|related|on|that|which|asking|with|for)\b)", re.I)
+_GROUP_HOLDS = re.compile(rf"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has)\s+{_texts()}"
+                          r"\b\s*", re.I)
+_GROUP_DOES = re.compile(r"^this group(?: of texts)?\s+(?!(?:is|was|has)\b)([a-z]+s)\b", re.I)
+
+
+def _noun(m: re.Match) -> str:
+    """The plural noun a matched opening calls the texts by ("questions"), capitalised; "Texts" where it names none."""
+    return next((v for k, v in m.groupdict().items() if k.startswith("noun") and v), "texts").capitalize()
+
+
+def _ing(verb: str) -> str:
+    """The -ing form of a verb in the third person ("deals" -> "dealing", "provides" -> "providing",
+    "focuses" -> "focusing")."""
+    verb = verb.lower()
+    base = verb[:-2] if verb.endswith(("sses", "shes", "ches", "xes", "zes")) or (
+        verb.endswith("uses") and len(verb) > 4) else verb[:-1]
+    return (base[:-1] if base.endswith("e") and not base.endswith("ee") else base) + "ing"
+
+
+def plain_opening(description: str) -> str:
+    """A description opened the plain way: "This group of texts is about X" -> "Texts about X", "These texts
+    are asking for X" -> "Texts asking for X", "These texts express X" -> "Texts that express X", "A group of
+    texts that X" -> "Texts that X", "This group of texts deals with X" -> "Texts dealing with X", "This group
+    includes texts on X" -> "Texts on X"; and so with the corpus's own word for its texts ("These questions are
+    about X" -> "Questions about X")."""
+    for opening in (_IS_ABOUT, _GROUP_OF, _GROUP_HOLDS):
+        if m := opening.match(description):
+            rest = description[m.end():]
+            return f"{_noun(m)} {rest}" if rest[:1].isalnum() else _noun(m) + rest
+    if m := _THESE_DO.match(description):
+        return f"{_noun(m)} that " + description[m.end():]
+    if m := _GROUP_DOES.match(description):
+        return f"Texts {_ing(m.group(1))}" + description[m.end():]
+    return description
+
+
+_ASIDE = re.compile(r",\s+which\b[^,.!?]*")
+
+
+def without_asides(description: str) -> str:
+    """`description` without its clauses set off by ", which" (to the next comma or the sentence's end): a
+    comment on the group ("Texts about setting alarms, which is a common task in daily life."), not a part of
+    the rule that says which texts belong."""
+    kept = _ASIDE.sub("", description).strip()
+    return kept if re.search(r"[^\W\d_]", kept) else description
+
+
+def restates(text: str, phrase: str) -> bool:
+    """Whether `text` says `phrase` (lower case, single-spaced), whatever its case and spacing."""
+    return phrase in " ".join(text.lower().split())
+
+
+def without_restated(description: str, phrase: str) -> str | None:
+    """`description` without what restates `phrase` (the instruction's facet): a later sentence that says it
+    goes, and so does a clause after the first one that does ("Texts about freezing bank accounts, which
+    falls under the domain of life." -> "Texts about freezing bank accounts."). None where the phrase is in
+    the first clause, what the description says belongs."""
+    first, *later = re.split(r"(?<=[.!?])\s+", description.strip())
+    clauses = first.rstrip(".!?").split(", ")
+    if restates(clauses[0], phrase):
+        return None
+    kept = ", ".join(c for c in clauses if not restates(c, phrase)) + first[len(first.rstrip(".!?")):]
+    return " ".join([kept] + [sentence for sentence in later if not restates(sentence, phrase)])
