@@ -74,10 +74,12 @@ def without_restated(description: str, phrase: str) -> str | None:
     """`description` without what restates `phrase` (the instruction's facet): a later sentence that says it
     goes, and so does a clause after the first one that does ("Texts about freezing bank accounts, which
     falls under the domain of life." -> "Texts about freezing bank accounts."). None where the phrase is in
-    the first clause, what the description says belongs."""
+    the first clause, what the description says belongs, unless it opens it as the texts' subject ("Customer
+    wants to order a new card." for the facet "customer wants")."""
     first, *later = re.split(r"(?<=[.!?])\s+", description.strip())
     clauses = first.rstrip(".!?").split(", ")
-    if restates(clauses[0], phrase):
+    opening = " ".join(clauses[0].lower().split())
+    if restates(clauses[0], phrase) and not re.match(rf"(?:(?:the|a|an) )?{re.escape(phrase)}\b", opening):
         return None
-    kept = ", ".join(c for c in clauses if not restates(c, phrase)) + first[len(first.rstrip(".!?")):]
+    kept = ", ".join(clauses[:1] + [c for c in clauses[1:] if not restates(c, phrase)]) + first[len(first.rstrip(".!?")):]
     return " ".join([kept] + [sentence for sentence in later if not restates(sentence, phrase)])

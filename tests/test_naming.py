@@ -55,6 +55,16 @@ def test_a_clause_that_restates_the_instruction_is_left_out_rather_than_refused(
     assert spec(name="Banking", description=written).description == kept
 
 
+def test_a_description_opening_with_the_facet_as_its_subject_is_kept():
+    """For "what the customer wants" the model reads the facet "customer wants" and writes "Customer wants to
+    order a new card.": the texts' subject, not the instruction restated; refusing it lost good names."""
+    spec = distinct_spec_schema((), (), "customer wants")
+    for written in ("Customer wants to order a new card.", "The customer wants a refund, fast."):
+        assert spec(name="Card order", description=written).description == written
+    with pytest.raises(ValidationError, match="restates the instruction"):
+        spec(name="Card order", description="Messages about what the customer wants.")
+
+
 def test_a_word_every_name_shares_is_left_out_unless_that_empties_or_repeats_a_name():
     tax = tx.Taxonomy.from_specs([("Airline delays", ""), ("airline refunds", ""), ("Lost airline bags", "")])
     renamed, audit = without_shared_words(tax)
