@@ -360,6 +360,24 @@ def test_a_group_of_most_of_the_texts_is_read_again_on_its_own():
     assert (_split_majority(ctx, vectors, points, first, 2, []) == first).all()  # no room under k_max
 
 
+def test_a_group_of_one_text_joins_the_nearest_group_unless_that_leaves_too_few():
+    from clusteragent.views import MIN_GROUP_SIZE, _fold_strays
+
+    # Three clumps of 20 at x = 0, 10 and 30, a stray at x = 12 (nearest the clump at 10) and another at
+    # x = 27 (nearest the clump at 30), each a group of its own, and a pair at x = 50 that stays a group.
+    x = np.array([0.0] * 20 + [10.0] * 20 + [30.0] * 20 + [12.0, 27.0, 50.0, 50.0])
+    points = np.stack([x, np.zeros_like(x)], axis=1)
+    groups = np.repeat([3, 0, 4, 1, 2, 5], [20, 20, 20, 1, 1, 2])
+    trace = []
+    folded = _fold_strays(points, groups, 2, trace)
+    assert sorted(set(folded.tolist())) == [0, 1, 2, 3]
+    assert folded[60] == folded[20] and folded[61] == folded[40] and folded[62] == folded[63]
+    assert len(set(folded[[0, 20, 40, 62]].tolist())) == 4
+    assert trace == [{"step": "fold_strays", "groups_folded": 2, "min_size": MIN_GROUP_SIZE}]
+    kept = _fold_strays(points, groups, 6, [])  # k_min 6: nothing may be folded
+    assert len(set(kept.tolist())) == 6
+
+
 class RandomEmbedder:
     """Meaning vectors that carry nothing: only the character and layout views can follow a facet."""
 
