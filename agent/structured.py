@@ -261,7 +261,9 @@ class StructuredLLM:
     def decide(self, messages: Sequence, schema: type[T], step: str = "", first_reply=None,
                choice_field: str | None = None, attempts: int | None = None) -> T:
         """One decision: the reply parsed into `schema`, retried with the validation error when invalid
-        (at most `attempts` answers in all, default `max_attempts`).
+        (at most `attempts` answers in all, default `max_attempts`). A retry is sampled at RETRY_TEMPERATURE
+        (seeded, so a run repeats): at temperature 0 a model shown why its answer was refused gave the same
+        answer again.
 
         With `choice_field` (a Literal field), the backend is also asked for token log-probabilities,
         and the result's `choice_scores` holds the log-probability of each allowed value at that
@@ -274,7 +276,9 @@ class StructuredLLM:
         bind = self._bind(choice_field)
         attempts = attempts or self.max_attempts
         for attempt in range(1, attempts + 1):
-            reply = first_reply if attempt == 1 and first_reply is not None else self._invoke(conversation, schema, **bind)
+            sampled = {"temperature": RETRY_TEMPERATURE} if attempt > 1 else {}
+            reply = first_reply if attempt == 1 and first_reply is not None else \
+                self._invoke(conversation, schema, **bind, **sampled)
             result, answer, error = self._parse(reply, schema, step, attempt)
             if result is not None:
                 if choice_field:
@@ -351,6 +355,7 @@ def reply_from_record(record: dict, replayed: bool = True):
 
 
 LOGPROB_PROVIDERS = {"llamacpp", "openai"}
+RETRY_TEMPERATURE = 0.7
 MAX_CONSECUTIVE_FAILURES = 3
 
 

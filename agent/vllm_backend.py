@@ -56,22 +56,24 @@ class VLLMChatModel(BaseChatModel):
             self._llm = LLM(model=self.model, seed=self.seed, **self.engine_options)
         return self._llm
 
-    def _sampling(self, response_format: dict | None, stop: list[str] | None):
+    def _sampling(self, response_format: dict | None, stop: list[str] | None, temperature: float | None = None):
         from vllm import SamplingParams
 
         extra = {}
         if response_format and response_format.get("type") == "json_schema":
             extra = _structured_params(response_format["json_schema"]["schema"])
-        return SamplingParams(temperature=self.temperature, seed=self.seed, max_tokens=self.max_tokens,
+        temperature = self.temperature if temperature is None else temperature
+        return SamplingParams(temperature=temperature, seed=self.seed, max_tokens=self.max_tokens,
                               stop=stop, **extra)
 
     @staticmethod
     def _to_openai(messages: list[BaseMessage]) -> list[dict]:
         return [{"role": _ROLES.get(m.type, "user"), "content": m.content} for m in messages]
 
-    def _results(self, conversations: list[list[BaseMessage]], stop, response_format) -> list[ChatResult]:
+    def _results(self, conversations: list[list[BaseMessage]], stop, response_format,
+                 temperature: float | None = None) -> list[ChatResult]:
         outputs = self._engine().chat([self._to_openai(c) for c in conversations],
-                                      self._sampling(response_format, stop), use_tqdm=False)
+                                      self._sampling(response_format, stop, temperature), use_tqdm=False)
         results = []
         for out in outputs:
             completion = out.outputs[0]
@@ -82,7 +84,7 @@ class VLLMChatModel(BaseChatModel):
         return results
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
-        return self._results([messages], stop, kwargs.get("response_format"))[0]
+        return self._results([messages], stop, kwargs.get("response_format"), kwargs.get("temperature"))[0]
 
     def generate_many(self, conversations: list[list[BaseMessage]], response_format: dict | None = None) -> list[AIMessage]:
         """All conversations in one engine call: the throughput path on a GPU."""

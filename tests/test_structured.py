@@ -8,7 +8,14 @@ from fakes import ScriptedChatModel
 from pydantic import BaseModel, Field
 
 from clusteragent.errors import ModelError
-from clusteragent.structured import StructuredLLM, extract_json, output_constraint, response_format, split_think
+from clusteragent.structured import (
+    RETRY_TEMPERATURE,
+    StructuredLLM,
+    extract_json,
+    output_constraint,
+    response_format,
+    split_think,
+)
 
 
 class Pick(BaseModel):
@@ -45,6 +52,8 @@ def test_invalid_answer_is_retried_with_the_validation_error():
     retry_prompt = chat.calls[1]["messages"][-1].content
     assert "not valid" in retry_prompt and "label" in retry_prompt
     assert [t["error"] is None for t in llm.trace] == [False, True]
+    # The first answer at the model's own temperature (0), the retry sampled: at 0 it came back the same.
+    assert "temperature" not in chat.calls[0]["kwargs"] and chat.calls[1]["kwargs"]["temperature"] == RETRY_TEMPERATURE
 
 
 def test_gives_up_after_max_attempts_with_a_clear_error():
