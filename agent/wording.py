@@ -83,3 +83,11 @@ def without_restated(description: str, phrase: str) -> str | None:
         return None
     kept = ", ".join(clauses[:1] + [c for c in clauses[1:] if not restates(c, phrase)]) + first[len(first.rstrip(".!?")):]
     return " ".join([kept] + [sentence for sentence in later if not restates(sentence, phrase)])
+
+
+def as_sentence(description: str, room: int) -> str:
+    """`description` ending as a sentence does: a full stop where the model left none ("Customer messages
+    about activating new cards"), where `room` characters allow one."""
+    if description[-1:].isalnum() or description[-1:] in ")\"'”’":
+        return description + "." if len(description) < room else description
+    return description

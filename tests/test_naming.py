@@ -65,6 +65,14 @@ def test_a_description_opening_with_the_facet_as_its_subject_is_kept():
         spec(name="Card order", description="Messages about what the customer wants.")
 
 
+def test_a_description_ends_as_a_sentence():
+    spec = distinct_spec_schema((), (), "domain of life")
+    assert spec(name="Cards", description="Messages about activating new cards").description == \
+        "Messages about activating new cards."
+    for whole in ("Is the card on its way?", "Texts about cards (new ones).", "Texts about cards..."):
+        assert spec(name="Cards", description=whole).description == whole
+
+
 def test_a_word_every_name_shares_is_left_out_unless_that_empties_or_repeats_a_name():
     tax = tx.Taxonomy.from_specs([("Airline delays", ""), ("airline refunds", ""), ("Lost airline bags", "")])
     renamed, audit = without_shared_words(tax)

@@ -214,7 +214,7 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     no_stop = ("word " * 40)[:DESCRIPTION_MAX].strip() + "w"
     assert len(no_stop) == DESCRIPTION_MAX
     assert ClusterSpec(name="x", description=no_stop).description.endswith("word...")
-    assert ClusterSpec(name="x", description="Short and whole").description == "Short and whole"
+    assert ClusterSpec(name="x", description="Short and whole").description == "Short and whole."
     # The limit often cuts after a space, which the clean-up removes: the text is still a cut one.
     at_space = (first + " They are not about ").ljust(DESCRIPTION_MAX, " ")[:DESCRIPTION_MAX]
     assert ClusterSpec(name="x", description=at_space).description == first
@@ -272,7 +272,7 @@ def test_a_name_cut_by_the_length_limit_or_left_unfinished_ends_at_a_whole_word(
     ("These texts are questions about the weather.", "These texts are questions about the weather."),
     ("Requests to reset a password.", "Requests to reset a password."),
     ("These texts are about travel.", "Texts about travel."),
-    ("Group of texts about reporting lost credit cards", "Texts about reporting lost credit cards"),
+    ("Group of texts about reporting lost credit cards", "Texts about reporting lost credit cards."),
     ("A group of texts that remind users of tasks.", "Texts that remind users of tasks."),
     ("Texts from this group are asking for a new voice.", "Texts asking for a new voice."),
     ("This group of texts deals with converting currencies.", "Texts dealing with converting currencies."),
