@@ -1,4 +1,4 @@
-"""How a description is worded: the plain opening, no asides, and no restated facet."""
+"""How a description is worded: the plain opening, no asides, no restated facet, a full stop."""
 
 from __future__ import annotations
 
