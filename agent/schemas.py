@@ -75,7 +75,7 @@ class ClusterSpec(BaseModel):
         if not isinstance(v, str) or not v.strip():
             return v
         words = v.split()
-        unfinished = words[-1][-1] in ",;:" or words[-1].lower() in _LINKING
+        unfinished = words[-1][-1] in ",;:" or words[-1].lower() in _OPEN_ENDS
         if len(v) < DESCRIPTION_MAX - 1 and not unfinished:
             return v
         v = " ".join(v[:DESCRIPTION_MAX + 1].split())  # one more character: is the last word whole?
@@ -117,6 +117,7 @@ GENERIC_WORDS = frozenset("""
 """.split())
 _LINKING = frozenset("a an and the of for to in on with about by or & / -".split())
 _DANGLING = _LINKING | {""}  # a last word a name cannot end on: a linking one, or a lone comma
+_OPEN_ENDS = _LINKING | {"like", "as", "such", "including", "especially"}  # a description stopped short ends on one
 
 
 def name_words(name: str) -> list[str]:

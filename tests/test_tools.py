@@ -234,6 +234,9 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     short += "x" * (DESCRIPTION_MAX - 1 - len(short) - 2) + ", "
     assert len(short) == DESCRIPTION_MAX - 1
     assert ClusterSpec(name="x", description=short).description.endswith("including checking, ordering.")
+    # one the model itself stopped on a word that leads into a list ends at its last whole clause
+    stopped = "This group focuses on discussions about Reddit, including topics like "
+    assert ClusterSpec(name="x", description=stopped).description == "Texts focusing on discussions about Reddit."
     # one left on a linking word ends at its last word before it
     assert ClusterSpec(name="x", description="Texts about paying bills and").description == "Texts about paying bills..."
 
@@ -290,6 +293,10 @@ def test_a_name_cut_by_the_length_limit_or_left_unfinished_ends_at_a_whole_word(
     ("The messages in this group are about travel.", "Messages about travel."),
     ("This group has texts about weather.", "Texts about weather."),
     ("This group has many texts about weather.", "This group has many texts about weather."),
+    ("This group is dedicated to discussing bicycles.", "Texts dedicated to discussing bicycles."),
+    ("This group is dedicated to cycling enthusiasts.", "Texts dedicated to cycling enthusiasts."),
+    ("This group is made up of texts related to music.", "Texts related to music."),
+    ("A group of texts discussing gun laws.", "Texts discussing gun laws."),
 ])
 def test_a_description_opens_with_what_belongs_not_with_this_group_of_texts_is(written, kept):
     from clusteragent.schemas import ClusterSpec
