@@ -13,8 +13,9 @@ from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, alike, capitalised_words, distinct_spec_schema, name_words, requested_words
 from clusteragent.tools import taxonomy as tx
 
-# A name refused twice is given up for the statistical one: at temperature 0 a third answer repeated the
-# second in every case seen (the README's main job: 0 of 4), and each costs a call another group could use.
+# A name refused twice is given up for the statistical one: each answer costs a call another group could
+# use. (Before retries were sampled, a third answer at temperature 0 repeated the second in every case seen,
+# the README's main job: 0 of 4; a sampled third answer has not been measured.)
 NAMING_ATTEMPTS = 2
 NAMING_TEXTS = 6  # central texts the model reads to name a group (each costs its tokens in every naming call)
 

@@ -236,9 +236,9 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         k = structure_k(ctx, vectors, grouping, mapped, k_min, k_max, trace)
     ctx.progress(f"k-means with k={k} on the {view_name} view")
     groups = _kmeans(grouping, k, cfg.seed)
-    if mapped and k_min != k_max:
-        groups = _split_majority(ctx, vectors, grouping, groups, k_max, trace)
     if k_min != k_max:
+        if mapped:
+            groups = _split_majority(ctx, vectors, grouping, groups, k_max, trace)
         groups = _fold_strays(grouping, groups, k_min, trace)
     k = int(groups.max()) + 1
     sims = vectors @ tx.centroids(vectors, groups, list(range(k))).T

@@ -66,9 +66,14 @@ def without_asides(description: str) -> str:
     return kept if re.search(r"[^\W\d_]", kept) else description
 
 
+def _spaced(text: str) -> str:
+    """`text` in lower case, single-spaced: how a facet phrase is compared with it."""
+    return " ".join(text.lower().split())
+
+
 def restates(text: str, phrase: str) -> bool:
     """Whether `text` says `phrase` (lower case, single-spaced), whatever its case and spacing."""
-    return phrase in " ".join(text.lower().split())
+    return phrase in _spaced(text)
 
 
 def without_restated(description: str, phrase: str) -> str | None:
@@ -79,8 +84,8 @@ def without_restated(description: str, phrase: str) -> str | None:
     wants to order a new card." for the facet "customer wants")."""
     first, *later = re.split(r"(?<=[.!?])\s+", description.strip())
     clauses = first.rstrip(".!?").split(", ")
-    opening = " ".join(clauses[0].lower().split())
-    if restates(clauses[0], phrase) and not re.match(rf"(?:(?:the|a|an) )?{re.escape(phrase)}\b", opening):
+    opening = _spaced(clauses[0])
+    if phrase in opening and not re.match(rf"(?:(?:the|a|an) )?{re.escape(phrase)}\b", opening):
         return None
     kept = ", ".join(clauses[:1] + [c for c in clauses[1:] if not restates(c, phrase)]) + first[len(first.rstrip(".!?")):]
     return " ".join([kept] + [sentence for sentence in later if not restates(sentence, phrase)])
