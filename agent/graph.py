@@ -37,7 +37,7 @@ from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
 from clusteragent.tools.propagate import least_certain, propagate
 from clusteragent.tools.sampling import diverse_sample
-from clusteragent.views import cluster_on_view, estimate_k_traced, label_features, name_skipped, reading_view
+from clusteragent.views import cluster_on_view, estimate_k_traced, label_features, name_skipped, reading_view, renamed_broader
 
 
 def ensure_ingested(ctx: RunContext) -> None:
@@ -301,7 +301,8 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         if emptied:
             notes.append(f"cluster(s) {emptied} held only outliers and were dropped")
     tax, renamed = without_shared_words(tax)
-    audit += renamed
+    tax, sharpened = renamed_broader(ctx, state, tax, assignment)
+    audit += renamed + sharpened
     tops, levels = [], {"levels": 1}
     if ctx.config.hierarchy:
         tops, tax, levels = build_tops(ctx, state["instruction"], state.get("facet", ""), tax, assignment)

@@ -194,9 +194,11 @@ def capitalised_words(texts) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=256)
 def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "",
-                         proper: tuple[str, ...] = (), second_choice: bool = False) -> type[ClusterSpec]:
+                         proper: tuple[str, ...] = (), second_choice: bool = False,
+                         nested: bool = False) -> type[ClusterSpec]:
     """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
-    alike (see `alike`) any name in `taken` and is a value of `facet`, not the facet itself; whose description
+    alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words: "Cooking" beside
+    "Cooking recipes") and is a value of `facet`, not the facet itself; whose description
     says which texts belong without restating a facet of several words; and whose name and description never use
     a word in `requested` (what the texts themselves ask to be named or labelled). With `second_choice` the
     model also gives a second name, which stands in for the first where the first cannot name the group: a
@@ -214,6 +216,9 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
             if own == words:
                 return (f"{v!r} is too like {t!r}, the name of another group: they differ only in general words; "
                         "name what sets this group apart")
+            if nested and own and own < words:
+                return (f"{v!r} says less in the words of {t!r}, the name of another group, so it fits that "
+                        "group's texts too; name what sets this group apart from it")
         if own and own <= facet_words:
             return f"{v!r} names the property ({facet}), not this group's value of it"
         return ""

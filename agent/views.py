@@ -17,6 +17,7 @@ from clusteragent.facets import View
 from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, label_rows
 from clusteragent.naming import fallback_name, name_members, unrequested, voted_name
+from clusteragent.schemas import telling_words
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import (
     distinctive_layout,
@@ -320,6 +321,33 @@ def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignmen
             audit.append({**entry, "by": "finalize: a call the top level left"})
             now[NO_CALL_NOTE.format(name=c.name)] = ""
     return tax, audit, [now.get(n, n) for n in notes if now.get(n, n)]
+
+
+def renamed_broader(ctx: RunContext, state: AgentState, tax: tx.Taxonomy,
+                    assignment: np.ndarray) -> tuple[tx.Taxonomy, list[dict]]:
+    """Clusters the model named in fewer of another cluster's words ("Travel" beside "Travel alerts") named
+    again, as the view names its groups, with that name refused: a reader sorts every travel alert into
+    "Travel". One call each while the budget (less the top level's) allows; a cluster keeps its name where
+    the model gives no valid other. Returns the taxonomy and an audit entry per new name."""
+    words = {c.id: telling_words(c.name) for c in tax.clusters}
+    broader = [c for c in tax.clusters if c.named_by == "model" and words[c.id]
+               and any(words[c.id] < words[d.id] for d in tax.clusters)]
+    if not broader or ctx.llm is None:
+        return tax, []
+    view_name = state.get("view") or "meaning"
+    vectors = view(ctx, view_name, state["instruction"])
+    traits = _traits(ctx, view_name, assignment, np.array([c.id for c in broader])) if view_name == "layout" else {}
+    audit = []
+    for c in broader:
+        if ctx.calls_left() <= 0:
+            break
+        others = [n for n in tax.names if n != c.name]
+        spec = _named_by_model(ctx, state, view_name, vectors, np.flatnonzero(assignment == c.id), others,
+                               traits.get(c.id, []))
+        if spec is not None:
+            tax, entry = tx.rename(tax, c.id, spec.name, spec.description, named_by="model")
+            audit.append({**entry, "by": "finalize: a name in fewer of another's words"})
+    return tax, audit
 
 
 def _traits(ctx: RunContext, view_name: str, groups: np.ndarray, order: np.ndarray) -> dict[int, list[str]]:

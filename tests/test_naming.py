@@ -41,6 +41,20 @@ def test_the_model_is_refused_a_name_alike_a_taken_one_or_the_facet_itself_with_
     assert spec(name="Other", description="Queries that fit no other group.").name == "Other"
 
 
+def test_a_leaf_name_saying_less_in_a_taken_names_words_is_refused_but_a_top_may_cover_its_parts():
+    """Beside "Cooking recipes" a cluster named "Cooking" draws every recipe to itself when a reader sorts texts
+    (the narrower name after a broader one stands: the broader is named again at the end, see
+    views.renamed_broader); a top cluster's name covers its clusters' names by design."""
+    leaf = distinct_spec_schema(("Cooking recipes", "Travel"), (), "domain of life", nested=True)
+    with pytest.raises(ValidationError, match="less in the words of 'Cooking recipes'"):
+        leaf(name="Cooking", description="Queries about cooking.")
+    assert leaf(name="Travel alerts", description="Queries about travel warnings.").name == "Travel alerts"
+    assert leaf(name="Grocery lists", description="Queries about what to buy.").name == "Grocery lists"
+    assert leaf(name="Cooking classes", description="Queries about classes.").name == "Cooking classes"  # a word apart
+    top = distinct_spec_schema(("Cooking recipes",), (), "domain of life")
+    assert top(name="Cooking", description="Queries about food.").name == "Cooking"
+
+
 @pytest.mark.parametrize("written, kept", [
     ("These texts are about freezing bank accounts, which falls under the domain of life.",
      "Texts about freezing bank accounts."),

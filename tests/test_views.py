@@ -246,6 +246,34 @@ def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words
     assert "Compared with the other texts" not in asked and '"football"' not in asked
 
 
+@pytest.mark.parametrize("again, kept", [("Rain and wind", "Rain and wind"), ("Weather", "Weather")])
+def test_a_name_in_fewer_of_another_names_words_is_asked_again_and_kept_where_no_other_comes(again, kept):
+    """"Weather" beside "Weather and football" draws every text about the weather to itself; the group named
+    first "Weather" is named again with that name refused, and keeps it where the model offers nothing else."""
+    first_group, answers = [], iter(["Weather", again, again])
+
+    def answer(messages, kwargs):
+        schema, _ = request_schema(kwargs)
+        if schema in ("Understanding", "FacetReading"):
+            return json.dumps({"facet": "topic", "about_topic": True,
+                               "clusters": [{"name": n, "description": f"texts about {n}"} for n in ("rain", "goals")]})
+        if schema == "ClusterSpec":
+            rain = "strong wind" in str(messages[-1].content)
+            first_group[:] = first_group or [rain]
+            return json.dumps({"name": next(answers) if rain == first_group[0] else "Weather and football",
+                               "description": "Texts about it."})
+        raise AssertionError(f"unexpected request for {schema!r}")
+
+    model, res = run_on_rain_and_goals(answer)
+    assert sorted(res.names) == sorted([kept, "Weather and football"])
+    assert all(c["named_by"] == "model" for c in res.clusters)
+    again_asked = [c for c in model.calls if request_schema(c["kwargs"])[0] == "ClusterSpec"
+                   and ("strong wind" in str(c["messages"][-1].content)) == first_group[0]][1:]
+    assert again_asked and "Weather and football" in str(again_asked[0]["messages"][-1].content)  # shown as taken
+    renamed = [e for e in res.run["audit"] if e["by"] == "finalize: a name in fewer of another's words"]
+    assert [(e["from"], e["to"]) for e in renamed] == ([("Weather", kept)] if kept != "Weather" else [])
+
+
 @pytest.mark.parametrize("facet_answer", ['{"facet": "weather or sport"}', "not JSON"])
 def test_on_the_meaning_view_the_model_is_asked_the_facet_from_the_instruction_alone(facet_answer):
     """No first list of values and no texts: k and names there come from the texts. A model that gives no
