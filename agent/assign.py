@@ -28,7 +28,7 @@ from clusteragent.state import RunContext
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import Corpus, work_texts
 from clusteragent.tools.propagate import least_certain, propagate
-from clusteragent.views import label_features, view
+from clusteragent.views import clustered_view, label_features, view
 
 LOW_CONFIDENCE, UNSURE_SHARE = 0.5, 0.3  # more than this share placed with less confidence: said in a note
 CALLS_PER_TEXT = 0.05  # the default model budget of an assignment, per new text,
@@ -49,11 +49,6 @@ def current_clustering(agent) -> tuple[dict, np.ndarray]:
     chat = chat_state(agent.store_.checkpointer, agent.thread_id_)
     state = {**agent.state_, **chat} if chat.get("assignment_ref") else agent.state_
     return state, agent.store_.arrays[state["assignment_ref"]]
-
-
-def clustered_view(state: dict) -> str | None:
-    """The view the run's k-means ran on (views.cluster_on_view), or None where its labels made the clusters."""
-    return next((t.get("view") for t in state.get("trace", []) if t.get("step") == "cluster_view"), None)
 
 
 def assignment_features(ctx: RunContext, state: dict, fitted: int) -> np.ndarray:

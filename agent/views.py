@@ -323,18 +323,25 @@ def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignmen
     return tax, audit, [now.get(n, n) for n in notes if now.get(n, n)]
 
 
+def clustered_view(state: dict) -> str | None:
+    """The view the run's k-means ran on (cluster_on_view), or None where its labels made the clusters."""
+    return next((t.get("view") for t in state.get("trace", []) if t.get("step") == "cluster_view"), None)
+
+
 def renamed_broader(ctx: RunContext, state: AgentState, tax: tx.Taxonomy,
                     assignment: np.ndarray) -> tuple[tx.Taxonomy, list[dict]]:
     """Clusters the model named in fewer of another cluster's words ("Travel" beside "Travel alerts") named
     again, as the view names its groups, with that name refused: a reader sorts every travel alert into
     "Travel". One call each while the budget (less the top level's) allows; a cluster keeps its name where
-    the model gives no valid other. Returns the taxonomy and an audit entry per new name."""
+    the model gives no valid other. Only where a view made the clusters: a label the model gave each text
+    ("Positive" beside "Very positive") is that text's value, not a name to read again from central texts.
+    Returns the taxonomy and an audit entry per new name."""
     words = {c.id: telling_words(c.name) for c in tax.clusters}
     broader = [c for c in tax.clusters if c.named_by == "model" and words[c.id]
                and any(words[c.id] < words[d.id] for d in tax.clusters)]
-    if not broader or ctx.llm is None:
+    view_name = clustered_view(state)
+    if not broader or ctx.llm is None or view_name is None:
         return tax, []
-    view_name = state.get("view") or "meaning"
     vectors = view(ctx, view_name, state["instruction"])
     traits = _traits(ctx, view_name, assignment, np.array([c.id for c in broader])) if view_name == "layout" else {}
     audit = []

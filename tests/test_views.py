@@ -431,3 +431,22 @@ def test_routes_are_measured_from_the_corpora_a_language_on_characters_and_a_ran
     assert kinds["sentiment"]["view"] is None
     assert kinds[UNSPECIFIED]["view"] == "meaning"
     assert "Group these texts by language." in kinds["language"]["examples"]
+
+
+def test_labels_the_model_gave_each_text_are_not_named_again_from_central_texts():
+    """On the labels path "Positive" beside "Very positive" are the values the model read in each text."""
+    from clusteragent.state import AgentConfig, RunContext
+    from clusteragent.structured import StructuredLLM
+    from clusteragent.tools.taxonomy import Taxonomy
+    from clusteragent.views import renamed_broader
+
+    model = ScriptedChatModel(script=[json.dumps({"name": "Mixed", "description": "Texts."})] * 4)
+    vectors = np.eye(4, 8)
+    ctx = RunContext(texts=["good", "great", "very good", "superb"], llm=StructuredLLM(model), embedder=None,
+                     config=AgentConfig(max_model_calls=10), vectors=vectors)
+    tax = Taxonomy.from_specs([("Positive", "a"), ("Very positive", "b")])
+    labelled = {"instruction": "Group by sentiment.", "facet": "sentiment", "trace": [{"step": "label"}]}
+    assert renamed_broader(ctx, labelled, tax, np.array([0, 0, 1, 1])) == (tax, []) and not model.calls
+    viewed = {**labelled, "trace": [{"step": "cluster_view", "view": "meaning"}]}
+    renamed, _ = renamed_broader(ctx, viewed, tax, np.array([0, 0, 1, 1]))
+    assert renamed.names == ["Mixed", "Very positive"] and len(model.calls) == 1
