@@ -226,19 +226,23 @@ def run_on_rain_and_goals(answer):
     return model, res
 
 
-def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words():
-    names = iter(["first", "second"])
-
+def naming(name_for):
+    """A scripted model for run_on_rain_and_goals: the facet "topic", and each group the name `name_for` gives
+    the naming prompt's messages."""
     def answer(messages, kwargs):
         schema, _ = request_schema(kwargs)
         if schema in ("Understanding", "FacetReading"):
             return json.dumps({"facet": "topic", "about_topic": True,
                                "clusters": [{"name": n, "description": f"texts about {n}"} for n in ("rain", "goals")]})
         if schema == "ClusterSpec":
-            return json.dumps({"name": next(names), "description": "a group"})
+            return json.dumps({"name": name_for(messages), "description": "Texts about it."})
         raise AssertionError(f"unexpected request for {schema!r}")
+    return answer
 
-    model, res = run_on_rain_and_goals(answer)
+
+def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words():
+    names = iter(["first", "second"])
+    model, res = run_on_rain_and_goals(naming(lambda messages: next(names)))
     assert sorted(res.names) == ["First", "Second"]
     asked = " ".join(str(m.content) for c in model.calls if request_schema(c["kwargs"])[0] == "ClusterSpec"
                      for m in c["messages"][1:])
@@ -252,19 +256,12 @@ def test_a_name_in_fewer_of_another_names_words_is_asked_again_and_kept_where_no
     first "Weather" is named again with that name refused, and keeps it where the model offers nothing else."""
     first_group, answers = [], iter(["Weather", again, again])
 
-    def answer(messages, kwargs):
-        schema, _ = request_schema(kwargs)
-        if schema in ("Understanding", "FacetReading"):
-            return json.dumps({"facet": "topic", "about_topic": True,
-                               "clusters": [{"name": n, "description": f"texts about {n}"} for n in ("rain", "goals")]})
-        if schema == "ClusterSpec":
-            rain = "strong wind" in str(messages[-1].content)
-            first_group[:] = first_group or [rain]
-            return json.dumps({"name": next(answers) if rain == first_group[0] else "Weather and football",
-                               "description": "Texts about it."})
-        raise AssertionError(f"unexpected request for {schema!r}")
+    def name_for(messages):
+        rain = "strong wind" in str(messages[-1].content)
+        first_group[:] = first_group or [rain]
+        return next(answers) if rain == first_group[0] else "Weather and football"
 
-    model, res = run_on_rain_and_goals(answer)
+    model, res = run_on_rain_and_goals(naming(name_for))
     assert sorted(res.names) == sorted([kept, "Weather and football"])
     assert all(c["named_by"] == "model" for c in res.clusters)
     again_asked = [c for c in model.calls if request_schema(c["kwargs"])[0] == "ClusterSpec"
