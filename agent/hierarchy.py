@@ -146,10 +146,10 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
             shown = [texts[r] for r in spread_members(vectors, assignment, group, NAMING_TEXTS)]
             parts = [tax.by_id(c).name for c in group]
             spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
-                              attempts=1, nested=False)
+                              attempts=1)
             if spec is None and calls - llm.usage.calls > 0:
                 spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
-                                  attempts=1, show_texts=False, nested=False)
+                                  attempts=1, show_texts=False)
             named_by = "model" if spec is not None else named_by
         if spec is None:
             spec = fallback_name(unrequested(words.get(n, []), [texts[r] for r in rows]), taken)

@@ -22,7 +22,7 @@ NAMING_TEXTS = 6  # central texts the model reads to name a group (each costs it
 
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
                step: str, shared: Sequence[str] = (), parts: Sequence[str] = (),
-               attempts: int = NAMING_ATTEMPTS, show_texts: bool = True, nested: bool = True) -> ClusterSpec | None:
+               attempts: int = NAMING_ATTEMPTS, show_texts: bool = True, nested: bool = False) -> ClusterSpec | None:
     """The model's name and inclusion rule for a group shown by `texts`, or None when it gives no valid one.
 
     `shared` lists, in words, what statistics found the group's texts have more of than the others
@@ -31,8 +31,8 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     model otherwise gives every group of one domain the same name). `parts` names the smaller clusters
     a top cluster is made of: the name should cover them all; with `show_texts` false the model sees only
     those names, and the answer is still checked against `texts` (the words they ask for, the capitals they
-    keep). With `nested` (leaves) a name saying less in a taken one's words is refused too: of clusters named
-    "Cooking" and "Cooking recipes", a reader sorts every recipe into "Cooking" (see views.renamed_broader).
+    keep). With `nested` a name saying less in a taken one's words is refused too: of clusters named "Cooking"
+    and "Cooking recipes", a reader sorts every recipe into "Cooking" (see views.renamed_broader).
     """
     messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=list(taken),
                                                     texts=list(texts) if show_texts else [], shared=list(shared),
@@ -47,11 +47,11 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
 
 def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,
                  taken: Sequence[str], step: str, n: int = NAMING_TEXTS, shared: Sequence[str] = (),
-                 parts: Sequence[str] = ()) -> ClusterSpec | None:
+                 parts: Sequence[str] = (), nested: bool = False) -> ClusterSpec | None:
     """name_group shown the `n` texts of `rows` closest to their centre."""
     central = tx.central_members(vectors, rows, n)
     return name_group(llm, instruction, facet, [texts[r] for r in central], taken, step=step, shared=shared,
-                      parts=parts)
+                      parts=parts, nested=nested)
 
 
 def unrequested(words: list[str], texts: list[str]) -> list[str]:

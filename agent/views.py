@@ -286,13 +286,13 @@ REFUSED_NOTE = '"{name}" is named by statistics: the model gave no valid name'
 
 
 def _named_by_model(ctx: RunContext, state: AgentState, view_name: str, vectors: np.ndarray, rows: np.ndarray,
-                    taken: list[str], traits: list[str]):
+                    taken: list[str], traits: list[str], nested: bool = False):
     """The model's name for the group of `rows`, from its central texts on the view (`vectors`); in the layout
     view it is also shown what sets the group's layout apart (`traits`). A meaning group's distinctive words
     are not shown: the model built its names and rules from them ("weather related", "These texts use the
-    words ...") instead of from the texts."""
+    words ...") instead of from the texts. `nested` as in naming.name_group."""
     return name_members(ctx.llm, state["instruction"], state.get("facet", ""), ctx.texts, vectors, rows, taken,
-                        step="name_cluster", shared=traits if view_name == "layout" else [])
+                        step="name_cluster", shared=traits if view_name == "layout" else [], nested=nested)
 
 
 def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignment: np.ndarray, taken: list[str],
@@ -333,9 +333,10 @@ def renamed_broader(ctx: RunContext, state: AgentState, tax: tx.Taxonomy,
     """Clusters the model named in fewer of another cluster's words ("Travel" beside "Travel alerts") named
     again, as the view names its groups, with that name refused: a reader sorts every travel alert into
     "Travel". One call each while the budget (less the top level's) allows; a cluster keeps its name where
-    the model gives no valid other. Only where a view made the clusters: a label the model gave each text
-    ("Positive" beside "Very positive") is that text's value, not a name to read again from central texts.
-    Returns the taxonomy and an audit entry per new name."""
+    the model gives no valid other (refused when first named, such a name went to statistics: the small
+    model's retries were as broad, "Payment issues" beside "Payment status inquiries"). Only where a view
+    made the clusters: a label the model gave each text ("Positive" beside "Very positive") is that text's
+    value, not a name to read again from central texts. Returns the taxonomy and an audit entry per name."""
     words = {c.id: telling_words(c.name) for c in tax.clusters}
     broader = [c for c in tax.clusters if c.named_by == "model" and words[c.id]
                and any(words[c.id] < words[d.id] for d in tax.clusters)]
@@ -350,7 +351,7 @@ def renamed_broader(ctx: RunContext, state: AgentState, tax: tx.Taxonomy,
             break
         others = [n for n in tax.names if n != c.name]
         spec = _named_by_model(ctx, state, view_name, vectors, np.flatnonzero(assignment == c.id), others,
-                               traits.get(c.id, []))
+                               traits.get(c.id, []), nested=True)
         if spec is not None:
             tax, entry = tx.rename(tax, c.id, spec.name, spec.description, named_by="model")
             audit.append({**entry, "by": "finalize: a name in fewer of another's words"})

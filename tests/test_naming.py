@@ -43,18 +43,18 @@ def test_the_model_is_refused_a_name_alike_a_taken_one_or_the_facet_itself_with_
     assert spec(name="Other", description="Queries that fit no other group.").name == "Other"
 
 
-def test_a_leaf_name_saying_less_in_a_taken_names_words_is_refused_but_a_top_may_cover_its_parts():
-    """Beside "Cooking recipes" a cluster named "Cooking" draws every recipe to itself when a reader sorts texts
-    (the narrower name after a broader one stands: the broader is named again at the end, see
-    views.renamed_broader); a top cluster's name covers its clusters' names by design."""
+def test_a_name_saying_less_in_a_taken_names_words_is_refused_where_nested_names_are():
+    """Beside "Cooking recipes" a cluster named "Cooking" draws every recipe to itself when a reader sorts texts,
+    so it is named again at the end with such names refused (views.renamed_broader); when clusters are first
+    named, and for top clusters, whose names cover their clusters' by design, they stand."""
     leaf = distinct_spec_schema(("Cooking recipes", "Travel"), (), "domain of life", nested=True)
     with pytest.raises(ValidationError, match="less in the words of 'Cooking recipes'"):
         leaf(name="Cooking", description="Queries about cooking.")
     assert leaf(name="Travel alerts", description="Queries about travel warnings.").name == "Travel alerts"
     assert leaf(name="Grocery lists", description="Queries about what to buy.").name == "Grocery lists"
     assert leaf(name="Cooking classes", description="Queries about classes.").name == "Cooking classes"  # a word apart
-    top = distinct_spec_schema(("Cooking recipes",), (), "domain of life")
-    assert top(name="Cooking", description="Queries about food.").name == "Cooking"
+    first = distinct_spec_schema(("Cooking recipes",), (), "domain of life")
+    assert first(name="Cooking", description="Queries about food.").name == "Cooking"
 
 
 @pytest.mark.parametrize("written, kept", [
