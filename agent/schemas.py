@@ -109,11 +109,11 @@ def _refusing(requested: tuple[str, ...]):
 
 
 # Words that name no value of any facet: two names that differ only in these say the same thing
-# ("customer issues", "customer complaints"; "payment management", "payment tracking").
+# ("customer issues", "customer complaints").
 GENERIC_WORDS = frozenset("""
     issue complaint inquiry enquiry question request problem concern need matter topic thing stuff general
     other misc miscellaneous various related info information satisfaction service query feedback support
-    help type kind category group cluster text message management tracking tracker
+    help type kind category group cluster text message
 """.split())
 _LINKING = frozenset("a an and the of for to in on with about by or & / -".split())
 _DANGLING = _LINKING | {""}  # a last word a name cannot end on: a linking one, or a lone comma
