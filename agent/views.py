@@ -332,11 +332,12 @@ def renamed_broader(ctx: RunContext, state: AgentState, tax: tx.Taxonomy,
                     assignment: np.ndarray) -> tuple[tx.Taxonomy, list[dict]]:
     """Clusters the model named in fewer of another cluster's words ("Travel" beside "Travel alerts") named
     again, as the view names its groups, with that name refused: a reader sorts every travel alert into
-    "Travel". One call each while the budget (less the top level's) allows; a cluster keeps its name where
-    the model gives no valid other (refused when first named, such a name went to statistics: the small
-    model's retries were as broad, "Payment issues" beside "Payment status inquiries"). Only where a view
-    made the clusters: a label the model gave each text ("Positive" beside "Very positive") is that text's
-    value, not a name to read again from central texts. Returns the taxonomy and an audit entry per name."""
+    "Travel". A call each (two where the first answer is refused) while the budget, less the top level's,
+    allows; a cluster keeps its name where the model gives no valid other (refused when first named, such
+    a name went to statistics: the small model's retries were as broad, "Payment issues" beside "Payment
+    status inquiries"). Only where a view made the clusters: a label the model gave each text ("Positive"
+    beside "Very positive") is that text's value, not a name to read again from central texts. Returns the
+    taxonomy and an audit entry per name."""
     words = {c.id: telling_words(c.name) for c in tax.clusters}
     broader = [c for c in tax.clusters if c.named_by == "model" and words[c.id]
                and any(words[c.id] < words[d.id] for d in tax.clusters)]
