@@ -295,6 +295,29 @@ def _named_by_model(ctx: RunContext, state: AgentState, view_name: str, vectors:
                         step="name_cluster", shared=traits if view_name == "layout" else [], nested=nested)
 
 
+def _named_again(ctx: RunContext, state: AgentState, view_name: str, tax: tx.Taxonomy, assignment: np.ndarray,
+                 clusters: list[tx.Cluster], taken_for, by: str, with_top_names: bool = False,
+                 nested: bool = False) -> tuple[tx.Taxonomy, list[dict], list[tx.Cluster]]:
+    """`clusters` named by the model in turn, as the view names its groups, while the budget allows (with the
+    calls kept for the top level when `with_top_names`), refusing the names `taken_for(tax, cluster)` lists
+    (`nested` as in naming.name_group). Returns the taxonomy, an audit entry per new name (`by` says why) and
+    the clusters the model gave no valid name."""
+    vectors = view(ctx, view_name, state["instruction"])
+    traits = _traits(ctx, view_name, assignment, np.array([c.id for c in clusters])) if view_name == "layout" else {}
+    audit, refused = [], []
+    for c in clusters:
+        if ctx.calls_left(with_top_names=with_top_names) <= 0:
+            break
+        spec = _named_by_model(ctx, state, view_name, vectors, np.flatnonzero(assignment == c.id), taken_for(tax, c),
+                               traits.get(c.id, []), nested)
+        if spec is None:
+            refused.append(c)
+            continue
+        tax, entry = tx.rename(tax, c.id, spec.name, spec.description, named_by="model")
+        audit.append({**entry, "by": by})
+    return tax, audit, refused
+
+
 def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignment: np.ndarray, taken: list[str],
                  notes: list[str]) -> tuple[tx.Taxonomy, list[dict], list[str]]:
     """The clusters that got no naming call (their NO_CALL_NOTE is in `notes`: the budget was kept for the top
@@ -305,21 +328,12 @@ def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignmen
     if not skipped or ctx.llm is None or ctx.calls_left(with_top_names=True) <= 0:
         return tax, [], notes
     skipped.sort(key=lambda c: -int((assignment == c.id).sum()))
-    view_name = state.get("view") or "meaning"
-    vectors = view(ctx, view_name, state["instruction"])
-    traits = _traits(ctx, view_name, assignment, np.array([c.id for c in skipped])) if view_name == "layout" else {}
-    audit, now = [], {}  # a note that no longer holds -> what holds now ("" when nothing is left to say)
-    for c in skipped:
-        if ctx.calls_left(with_top_names=True) <= 0:
-            break
-        spec = _named_by_model(ctx, state, view_name, vectors, np.flatnonzero(assignment == c.id), tax.names + taken,
-                               traits.get(c.id, []))
-        if spec is None:
-            now[NO_CALL_NOTE.format(name=c.name)] = REFUSED_NOTE.format(name=c.name)
-        else:
-            tax, entry = tx.rename(tax, c.id, spec.name, spec.description, named_by="model")
-            audit.append({**entry, "by": "finalize: a call the top level left"})
-            now[NO_CALL_NOTE.format(name=c.name)] = ""
+    tax, audit, refused = _named_again(ctx, state, state.get("view") or "meaning", tax, assignment, skipped,
+                                       lambda now, c: now.names + taken, "finalize: a call the top level left",
+                                       with_top_names=True)
+    # a note that no longer holds -> what holds now ("" when nothing is left to say)
+    now = {NO_CALL_NOTE.format(name=e["from"]): "" for e in audit}
+    now.update({NO_CALL_NOTE.format(name=c.name): REFUSED_NOTE.format(name=c.name) for c in refused})
     return tax, audit, [now.get(n, n) for n in notes if now.get(n, n)]
 
 
@@ -344,18 +358,9 @@ def renamed_broader(ctx: RunContext, state: AgentState, tax: tx.Taxonomy,
     view_name = clustered_view(state)
     if not broader or ctx.llm is None or view_name is None:
         return tax, []
-    vectors = view(ctx, view_name, state["instruction"])
-    traits = _traits(ctx, view_name, assignment, np.array([c.id for c in broader])) if view_name == "layout" else {}
-    audit = []
-    for c in broader:
-        if ctx.calls_left() <= 0:
-            break
-        others = [n for n in tax.names if n != c.name]
-        spec = _named_by_model(ctx, state, view_name, vectors, np.flatnonzero(assignment == c.id), others,
-                               traits.get(c.id, []), nested=True)
-        if spec is not None:
-            tax, entry = tx.rename(tax, c.id, spec.name, spec.description, named_by="model")
-            audit.append({**entry, "by": "finalize: a name in fewer of another's words"})
+    tax, audit, _ = _named_again(ctx, state, view_name, tax, assignment, broader,
+                                 lambda now, c: [n for n in now.names if n != c.name],
+                                 "finalize: a name in fewer of another's words", nested=True)
     return tax, audit
 
 
