@@ -42,6 +42,13 @@ class ClusterSpec(BaseModel):
             words.pop()
         return " ".join(words).rstrip(",;:") or v
 
+    @field_validator("name")
+    @classmethod
+    def _one_name(cls, v: str) -> str:
+        if why := listing(v):
+            raise ValueError(why)
+        return v
+
     @field_validator("description")
     @classmethod
     def _opening(cls, v: str) -> str:
@@ -139,6 +146,16 @@ def telling_words(name: str) -> set[str]:
     return set(name_words(name)) - GENERIC_WORDS
 
 
+def listing(name: str) -> str:
+    """Why `name` is a list of names rather than one ("" when it is one): asked to cover several groups, a
+    small model strings their names together ("Philosophical inquiries, ID verification"), which the length
+    limit then cuts mid-word."""
+    if "," in name or ";" in name:
+        return (f"{name!r} lists several names; give one 1-3 word name for what the texts share, not a list "
+                "of its parts")
+    return ""
+
+
 def alike(first: str, second: str) -> bool:
     """Two names are alike when they differ only in generic words (GENERIC_WORDS)."""
     return telling_words(first) == telling_words(second)
@@ -209,6 +226,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
 
     def clash(v: str) -> str:
         """Why `v` cannot name the group ("" when it can)."""
+        if why := listing(v):
+            return why
         own = telling_words(v)
         for t, words in taken_words:
             if v.lower() == t.lower():

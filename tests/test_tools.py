@@ -268,6 +268,20 @@ def test_a_name_cut_by_the_length_limit_or_left_unfinished_ends_at_a_whole_word(
     assert ClusterSpec(name=written, description="x").name == kept
 
 
+@pytest.mark.parametrize("written", ["Philosophical inquiries, ID verf", "Weather, football", "Loans; mortgages"])
+def test_a_name_that_lists_several_names_is_refused_and_a_second_name_that_is_one_stands_in(written):
+    from pydantic import ValidationError
+
+    from clusteragent.schemas import ClusterSpec, distinct_spec_schema
+
+    with pytest.raises(ValidationError, match="lists several names"):
+        ClusterSpec(name=written, description="x")
+    schema = distinct_spec_schema(("Weather",), second_choice=True)
+    assert schema(name=written, description="x", second_name="Everyday questions").name == "Everyday questions"
+    with pytest.raises(ValidationError, match="lists several names"):
+        schema(name=written, description="x", second_name="Personal communication, Voice co")
+
+
 @pytest.mark.parametrize("written, kept", [
     ("This group of texts is specifically about managing credit points.", "Texts about managing credit points."),
     ("These texts are asking for information about vacation days.", "Texts asking for information about vacation days."),
