@@ -78,7 +78,9 @@ class ClusterSpec(BaseModel):
         without one may run past it) ends at its last full sentence, or else its last whole word: a reader
         should not see "... They are not about". Judged on the text as written: the cut often falls after a
         space, which the clean-up then removes, and sometimes a character short of the limit; a description
-        left on a comma or a linking word ("including checking, ordering,") is taken as cut too."""
+        left on a comma or a linking word ("including checking, ordering,") is taken as cut too, and so is one
+        that ends on a stop at the limit itself: told it has no room left, the model closes the word it is
+        writing with a full stop ("including love and match-mak.")."""
         if not isinstance(v, str) or not v.strip():
             return v
         words = v.split()
@@ -86,7 +88,7 @@ class ClusterSpec(BaseModel):
         if len(v) < DESCRIPTION_MAX - 1 and not unfinished:
             return v
         v = " ".join(v[:DESCRIPTION_MAX + 1].split())  # one more character: is the last word whole?
-        if len(v) <= DESCRIPTION_MAX and v[-1] in ".!?":
+        if len(v) < DESCRIPTION_MAX - 1 and v[-1] in ".!?":
             return v
         last_stop = max(v.rfind(". ", 0, DESCRIPTION_MAX), v.rfind("! ", 0, DESCRIPTION_MAX),
                         v.rfind("? ", 0, DESCRIPTION_MAX))

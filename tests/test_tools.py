@@ -234,6 +234,12 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     short += "x" * (DESCRIPTION_MAX - 1 - len(short) - 2) + ", "
     assert len(short) == DESCRIPTION_MAX - 1
     assert ClusterSpec(name="x", description=short).description.endswith("including checking, ordering.")
+    # Told it has no room left, the model closes the word it is writing with a full stop: at the limit, a
+    # stop does not show a whole sentence.
+    whole = "Texts giving information and advice on astrology and vashikar"
+    forced = (whole + ", including love and match-mak").ljust(DESCRIPTION_MAX - 1, "i") + "."
+    assert len(forced) == DESCRIPTION_MAX
+    assert ClusterSpec(name="x", description=forced).description == whole + "."
     # one the model itself stopped on a word that leads into a list ends at its last whole clause
     stopped = "This group focuses on discussions about Reddit, including topics like "
     assert ClusterSpec(name="x", description=stopped).description == "Texts focusing on discussions about Reddit."
