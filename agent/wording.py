@@ -12,12 +12,18 @@ def _texts(group: str = "noun") -> str:
     return rf"(?P<{group}>[a-z]+s)"
 
 
-_IS_ABOUT = re.compile(rf"^(?:this group of {_texts()}|this group|these {_texts('noun2')}|"
+def _texts_of(group: str = "noun") -> str:
+    """The same after "group of", where the corpus's word may come with a word or two before it ("Reddit post
+    titles", "customer support tickets")."""
+    return rf"(?:[a-z'-]+\s+){{0,2}}?{_texts(group)}"
+
+
+_IS_ABOUT = re.compile(rf"^(?:this group of {_texts_of()}|this group|these {_texts('noun2')}|"
                        rf"the {_texts('noun3')} in this group|{_texts('noun4')} (?:in|from) this group)"
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
                        r"(?=(?:about|related|focused|concerned|dedicated|devoted)\b|[a-z]+ing\b)", re.I)
 _THESE_DO = re.compile(rf"^these {_texts()}\s+(?!(?:is|are|were|was)\b)(?=[a-z]+\b)", re.I)
-_GROUP_OF = re.compile(rf"^(?:a\s+)?group of {_texts()}\s+(?=(?:about|related|on|that|which|with|for)\b|[a-z]+ing\b)",
+_GROUP_OF = re.compile(rf"^(?:a\s+)?group of {_texts_of()}\s+(?=(?:about|related|on|that|which|with|for)\b|[a-z]+ing\b)",
                        re.I)
 _GROUP_HOLDS = re.compile(rf"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has|is made (?:up )?of)"
                           rf"\s+{_texts()}\b\s*", re.I)

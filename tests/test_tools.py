@@ -317,6 +317,10 @@ def test_a_name_that_lists_several_names_is_refused_and_a_second_name_that_is_on
     ("This group is dedicated to cycling enthusiasts.", "Texts dedicated to cycling enthusiasts."),
     ("This group is made up of texts related to music.", "Texts related to music."),
     ("A group of texts discussing gun laws.", "Texts discussing gun laws."),
+    ("This group of Reddit post titles is about gift boxes.", "Titles about gift boxes."),
+    ("Group of Reddit posts asking for help with coin values.", "Posts asking for help with coin values."),
+    ("This group of customer support tickets are mainly about refunds.", "Tickets about refunds."),
+    ("A group of friends who like hiking.", "A group of friends who like hiking."),
 ])
 def test_a_description_opens_with_what_belongs_not_with_this_group_of_texts_is(written, kept):
     from clusteragent.schemas import ClusterSpec
