@@ -120,13 +120,15 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     messages = load_prompt("understand").messages(instruction=state["instruction"], texts=shown, k_min=k_min, k_max=k_max)
     answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max, requested_words(shown)), step="understand")
     tax = update_from_specs(tx.Taxonomy(), answer.clusters)
-    trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet, "about_topic": about_topic,
+    texts_are = corpus_noun(answer.texts_are, state["instruction"], answer.facet)
+    trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet, "texts_are": texts_are,
+                                       "about_topic": about_topic,
                                        "model_about_topic": answer.about_topic, "view": view,
                                        "route": route.evidence(), "clusters": tax.names}]
     if view is None and ctx.config.strategy != "labels":
         view = reading_view(ctx, state["instruction"], trace)
-    return {"facet": answer.facet, "about_topic": about_topic, "view": view, "seen": rows.tolist(), "trace": trace,
-            **tax.as_state()}
+    return {"facet": answer.facet, "texts_are": texts_are, "about_topic": about_topic, "view": view,
+            "seen": rows.tolist(), "trace": trace, **tax.as_state()}
 
 
 def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:

@@ -307,11 +307,13 @@ class FacetReading(BaseModel):
 
 @functools.lru_cache(maxsize=64)
 def understanding_schema(k_min: int, k_max: int, requested: tuple[str, ...] = ()) -> type[BaseModel]:
-    """What the model states after reading the instruction and a sample: the facet and first clusters
-    (none named with a word a shown text asks for, see requested_words)."""
+    """What the model states after reading the instruction and a sample: the facet, what the instruction calls
+    the texts, and first clusters (none named with a word a shown text asks for, see requested_words)."""
     return create_model(
         "Understanding",
+        __config__=ConfigDict(json_schema_extra={"required": ["facet", "texts_are", "about_topic", "clusters"]}),
         facet=(str, FacetReading.model_fields["facet"]),
+        texts_are=(str, FacetReading.model_fields["texts_are"]),
         about_topic=(bool, Field(description="true when the instruction groups texts by subject matter (topic, "
                                              "domain, theme, scenario, intent); false when by another property "
                                              "(language, style, sentiment, emotion, speech act, ...)")),

@@ -175,22 +175,23 @@ def test_the_corpus_noun_is_one_of_the_instructions_own_words(written, instructi
     assert corpus_noun(written, instruction, facet) == noun
 
 
+@pytest.mark.parametrize("strategy", ["kmeans", "labels"])  # the facet read alone / with a sample and values
 @pytest.mark.parametrize("texts_are, instruction, opening", [
     ("short messages", "Cluster these messages by topic.", "Messages about "),
     ("recipes", "Cluster by topic.", "texts about "),
 ])
-def test_descriptions_open_with_what_the_instruction_calls_the_texts(texts_are, instruction, opening):
+def test_descriptions_open_with_what_the_instruction_calls_the_texts(texts_are, instruction, opening, strategy):
     from fakes import ScriptedChatModel, request_schema
     from test_agent import fit, scripted
 
     base = scripted("topic")
 
     def answer(messages, kwargs):
-        if request_schema(kwargs)[0] == "FacetReading":
-            return json.dumps({"facet": "topic", "texts_are": texts_are})
+        if request_schema(kwargs)[0] in ("FacetReading", "Understanding"):
+            return json.dumps({**json.loads(base.script(messages, kwargs)), "texts_are": texts_are})
         return base.script(messages, kwargs)
 
-    agent = fit(ScriptedChatModel(script=answer), instruction, k=3, strategy="kmeans")
+    agent = fit(ScriptedChatModel(script=answer), instruction, k=3, strategy=strategy)
     res = agent.result_
     assert all(c["description"].startswith(opening) for c in res.clusters), [c["description"] for c in res.clusters]
     agent.chat("Undo.")  # a refinement's result is worded the same way
