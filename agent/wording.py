@@ -18,11 +18,11 @@ def _texts_of(group: str = "noun") -> str:
     return rf"(?:[a-z'-]+\s+){{0,2}}?{_texts(group)}"
 
 
-_IS_ABOUT = re.compile(rf"^(?:this group of {_texts_of()}|this group|these {_texts('noun2')}|"
+_IS_ABOUT = re.compile(rf"^(?:this group of {_texts_of()}|this group|(?:these|the) {_texts('noun2')}|"
                        rf"the {_texts('noun3')} in this group|{_texts('noun4')} (?:in|from) this group)"
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
                        r"(?=(?:about|related|focused|concerned|dedicated|devoted)\b|[a-z]+ing\b)", re.I)
-_THESE_DO = re.compile(rf"^these {_texts()}\s+(?!(?:is|are|were|was)\b)(?=[a-z]+\b)", re.I)
+_THESE_DO = re.compile(rf"^(?:these|the) {_texts()}\s+(?!(?:is|are|were|was|in|from|of|that|which)\b)(?=[a-z]+\b)", re.I)
 _GROUP_OF = re.compile(rf"^(?:a\s+)?group of {_texts_of()}\s+(?=(?:about|related|on|that|which|with|for)\b|[a-z]+ing\b)",
                        re.I)
 _GROUP_HOLDS = re.compile(rf"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has|is made (?:up )?of)"
@@ -46,7 +46,7 @@ def _ing(verb: str) -> str:
 
 def plain_opening(description: str) -> str:
     """A description opened the plain way: "This group of texts is about X" -> "Texts about X", "These texts
-    are asking for X" -> "Texts asking for X", "These texts express X" -> "Texts that express X", "A group of
+    are asking for X" -> "Texts asking for X", "These (or The) texts express X" -> "Texts that express X", "A group of
     texts that X" -> "Texts that X", "This group of texts deals with X" -> "Texts dealing with X", "This group
     includes texts on X" -> "Texts on X", "This group is dedicated to X" -> "Texts dedicated to X"; and so with
     the corpus's own word for its texts ("These questions are about X" -> "Questions about X")."""
