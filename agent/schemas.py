@@ -311,14 +311,16 @@ def understanding_schema(k_min: int, k_max: int, requested: tuple[str, ...] = ()
     the texts, and first clusters (none named with a word a shown text asks for, see requested_words)."""
     return create_model(
         "Understanding",
-        __config__=ConfigDict(json_schema_extra={"required": ["facet", "texts_are", "about_topic", "clusters"]}),
+        __config__=ConfigDict(json_schema_extra={"required": ["facet", "about_topic", "clusters", "texts_are"]}),
         facet=(str, FacetReading.model_fields["facet"]),
-        texts_are=(str, FacetReading.model_fields["texts_are"]),
         about_topic=(bool, Field(description="true when the instruction groups texts by subject matter (topic, "
                                              "domain, theme, scenario, intent); false when by another property "
                                              "(language, style, sentiment, emotion, speech act, ...)")),
         clusters=(list[distinct_spec_schema((), requested)],
                   Field(min_length=k_min, max_length=k_max, description=f"{k_min} to {k_max} clusters along that facet")),
+        # Last, so that the answer up to the clusters is the one the prompt alone gives: asked for before
+        # them, it turned a run's inclusion rules into copies of its texts.
+        texts_are=(str, FacetReading.model_fields["texts_are"]),
     )
 
 
