@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from clusteragent.choices import one_of
-from clusteragent.wording import as_sentence, plain_opening, restates, without_asides, without_restated
+from clusteragent.wording import as_sentence, plain_opening, restates, without_asides, without_repeats, without_restated
 
 DESCRIPTION_MAX = 120
 NAME_MAX = 32
@@ -52,7 +52,7 @@ class ClusterSpec(BaseModel):
     @field_validator("description")
     @classmethod
     def _opening(cls, v: str) -> str:
-        return as_sentence(without_asides(plain_opening(v)), DESCRIPTION_MAX)
+        return as_sentence(without_repeats(without_asides(plain_opening(v))), DESCRIPTION_MAX)
 
     @field_validator("name")
     @classmethod

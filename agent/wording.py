@@ -72,6 +72,19 @@ def without_asides(description: str) -> str:
     return kept if re.search(r"[^\W\d_]", kept) else description
 
 
+def without_repeats(description: str) -> str:
+    """`description` with a list item it says twice said once ("Titles about Lego builds, a LaFerrari build, a
+    LaFerrari build." -> "Titles about Lego builds, a LaFerrari build."): a small model can loop on a phrase."""
+    seen, kept = set(), []
+    for item in description.split(", "):
+        key = re.sub(r"^(?:and|or)\s+", "", item.lower().rstrip(".!? ").strip())
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    out = ", ".join(kept)
+    return out if out == description or out[-1:] in ".!?" else out + description[-1:].strip(",;: ")
+
+
 def _spaced(text: str) -> str:
     """`text` in lower case, single-spaced: how a facet phrase is compared with it."""
     return " ".join(text.lower().split())

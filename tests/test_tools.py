@@ -320,6 +320,8 @@ def test_a_name_that_lists_several_names_is_refused_and_a_second_name_that_is_on
     ("This group of Reddit post titles is about gift boxes.", "Titles about gift boxes."),
     ("The texts express positive sentiment.", "Texts that express positive sentiment."),
     ("The questions are about sports.", "Questions about sports."),
+    ("Titles about Lego builds, a LaFerrari build, a LaFerrari build.", "Titles about Lego builds, a LaFerrari build."),
+    ("Texts about rain, snow, and rain.", "Texts about rain, snow, and rain."),
     ("The sentences in this group express joy.", "The sentences in this group express joy."),
     ("Group of Reddit posts asking for help with coin values.", "Posts asking for help with coin values."),
     ("This group of customer support tickets are mainly about refunds.", "Tickets about refunds."),
