@@ -152,7 +152,7 @@ def listing(name: str) -> str:
     """Why `name` is a list of names rather than one ("" when it is one): asked to cover several groups, a
     small model strings their names together ("Philosophical inquiries, ID verification"), which the length
     limit then cuts mid-word."""
-    if "," in name or ";" in name:
+    if re.search(r"[,;]", name.strip().rstrip(",;:")):  # a comma at the end is one the length limit left
         return (f"{name!r} lists several names; give one 1-3 word name for what the texts share, not a list "
                 "of its parts")
     return ""

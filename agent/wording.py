@@ -82,7 +82,8 @@ def without_repeats(description: str) -> str:
             seen.add(key)
             kept.append(item)
     out = ", ".join(kept)
-    return out if out == description or out[-1:] in ".!?" else out + description[-1:].strip(",;: ")
+    stop = description.rstrip()[-1:]
+    return out + stop if stop in (".", "!", "?") and not out.endswith(stop) else out
 
 
 def _spaced(text: str) -> str:

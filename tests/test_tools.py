@@ -286,6 +286,17 @@ def test_a_name_that_lists_several_names_is_refused_and_a_second_name_that_is_on
     assert schema(name=written, description="x", second_name="Everyday questions").name == "Everyday questions"
     with pytest.raises(ValidationError, match="lists several names"):
         schema(name=written, description="x", second_name="Personal communication, Voice co")
+    # a comma the length limit left at the end is no list: the first name stands
+    assert schema(name="Cooking,", description="x", second_name="Food").name == "Cooking"
+
+
+def test_a_list_item_said_twice_is_said_once():
+    from clusteragent.wording import without_repeats
+
+    assert without_repeats("Texts about rain, hail, hail.") == "Texts about rain, hail."
+    assert without_repeats("Texts about rain, hail, hail") == "Texts about rain, hail"
+    assert without_repeats("Texts about rain, hail, and hail!") == "Texts about rain, hail!"
+    assert without_repeats("Texts about rain, hail, and snow.") == "Texts about rain, hail, and snow."
 
 
 @pytest.mark.parametrize("written, kept", [
