@@ -18,11 +18,13 @@ def _texts_of(group: str = "noun") -> str:
     return rf"(?:[a-z'-]+\s+){{0,2}}?{_texts(group)}"
 
 
-_IS_ABOUT = re.compile(rf"^(?:this group of {_texts_of()}|this group|(?:these|the) {_texts('noun2')}|"
+_IS_ABOUT = re.compile(rf"^(?:this group of {_texts_of()}|this group|these {_texts('noun2')}|the texts|"
                        rf"the {_texts('noun3')} in this group|{_texts('noun4')} (?:in|from) this group)"
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
                        r"(?=(?:about|related|focused|concerned|dedicated|devoted)\b|[a-z]+ing\b)", re.I)
-_THESE_DO = re.compile(rf"^(?:these|the) {_texts()}\s+(?!(?:is|are|were|was|in|from|of|that|which)\b)(?=[a-z]+\b)", re.I)
+# "The texts express ..." too, but not "The <plural> <verb>" at large: "The sales figures rose" is about the texts' content.
+_THESE_DO = re.compile(rf"^(?:these {_texts()}|the texts)\s+(?!(?:is|are|were|was|in|from|of|that|which)\b)(?=[a-z]+\b)",
+                       re.I)
 _GROUP_OF = re.compile(rf"^(?:a\s+)?group of {_texts_of()}\s+(?=(?:about|related|on|that|which|with|for)\b|[a-z]+ing\b)",
                        re.I)
 _GROUP_HOLDS = re.compile(rf"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has|is made (?:up )?of)"
