@@ -39,7 +39,7 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
                                                     parts=list(parts))
     try:
         schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts),
-                                      second_choice=True, nested=nested)
+                                      second_choice=True, nested=nested, texts=tuple(map(str, texts)))
         return llm.decide(messages, schema, step=step, attempts=attempts)
     except ModelError:
         return None

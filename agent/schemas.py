@@ -9,7 +9,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from clusteragent.choices import one_of
-from clusteragent.wording import as_sentence, plain_opening, restates, without_asides, without_repeats, without_restated
+from clusteragent.wording import (
+    as_sentence,
+    plain_opening,
+    restates,
+    without_asides,
+    without_repeats,
+    without_restated,
+    without_retelling,
+)
 
 DESCRIPTION_MAX = 120
 NAME_MAX = 32
@@ -214,14 +222,16 @@ def capitalised_words(texts) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=256)
 def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "",
                          proper: tuple[str, ...] = (), second_choice: bool = False,
-                         nested: bool = False) -> type[ClusterSpec]:
+                         nested: bool = False, texts: tuple[str, ...] = ()) -> type[ClusterSpec]:
     """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
     alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words: "Cooking" beside
     "Cooking recipes") and is a value of `facet`, not the facet itself; whose description
     says which texts belong without restating a facet of several words; and whose name and description never use
     a word in `requested` (what the texts themselves ask to be named or labelled). With `second_choice` the
     model also gives a second name, which stands in for the first where the first cannot name the group: a
-    small model often offers a name another group has, and each refusal costs a call."""
+    small model often offers a name another group has, and each refusal costs a call. A description that
+    retells one of the group's `texts` (those the model was shown) is made a rule for the whole group
+    (wording.without_retelling): refused and asked again, the model retold the same text."""
     facet_words = telling_words(facet)
     phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
     taken_words = [(t, telling_words(t)) for t in taken]
@@ -270,8 +280,13 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     def _plain_case(cls, v: str) -> str:
         return plain_case(v, proper_words)
 
+    def _whole_group(spec):
+        spec.description = without_retelling(spec.description, spec.name, texts, proper_words)
+        return spec
+
     validators = {"_plain_case": field_validator("name")(_plain_case), "_distinct": field_validator("name")(_distinct),
-                  "_own_words": field_validator("description")(_own_words)}
+                  "_own_words": field_validator("description")(_own_words),
+                  "_whole_group": model_validator(mode="after")(_whole_group)}
     if requested:
         validators["_not_requested"] = field_validator("name", "description")(_refusing(requested))
     fields = {}

@@ -119,3 +119,50 @@ def as_sentence(description: str, room: int) -> str:
     if description[-1:].isalnum() or description[-1:] in ")\"'”’":
         return description + "." if len(description) < room else description
     return description
+
+
+# Words a description of any group may share with a text without retelling it.
+_COMMON = frozenset("""
+    that this these those with from into about their they them such other some than then what which when where
+    were been have more most very also only does your there here will would could should text texts
+""".split())
+_EXAMPLES = re.compile(r",?\s+(?:including|such as|like|especially|for example|e\.g\.)\s", re.I)
+
+
+def _content(text: str) -> set[str]:
+    """Lower-case words of four letters or more, a plural's last "s" dropped, less the commonest words."""
+    words = (w[:-1] if w.endswith("s") and not w.endswith("ss") else w for w in re.findall(r"[^\W\d_]{4,}", text.lower()))
+    return {w for w in words if w not in _COMMON}
+
+
+def retold(description: str, name: str, texts) -> int | None:
+    """The position in `texts` (the texts the model was shown) of the one text `description` retells, or None.
+    Retold: at least three of its words that are not the name's come from that text alone among the shown ones,
+    and they are most (60%) of its words found in any. Asked for a rule that covers a group whose texts share
+    little, a small model describes the first text it reads ("Titles on the effects of arterial hypoxia on the
+    cutaneous circulation of the rabbit." for a group named "Cardiovascular physiology")."""
+    shown = [_content(str(t)) for t in texts]
+    found = {w: [i for i, words in enumerate(shown) if w in words] for w in _content(description) - _content(name)}
+    found = {w: where for w, where in found.items() if where}
+    alone = [where[0] for where in found.values() if len(where) == 1]
+    if len(alone) < 3:
+        return None
+    source = max(set(alone), key=alone.count)
+    return source if alone.count(source) >= max(3, 0.6 * len(found)) else None
+
+
+def without_retelling(description: str, name: str, texts, proper=frozenset()) -> str:
+    """`description` as a rule for the whole group where it retells one of `texts` (see `retold`): without its
+    examples where they are what comes from that text ("Snippets about video games, including reviews, cheats
+    and previews." -> "Snippets about video games."), else "Texts about <name>." (the name with its first word
+    in lower case unless that word is in `proper`): the name says what the model found the group shares, and a
+    reader sorts by the rule, so one text's details there would send every other text elsewhere."""
+    if not texts or retold(description, name, texts) is None:
+        return description
+    head = _EXAMPLES.split(description, maxsplit=1)[0].rstrip(" ,;:.")
+    if head != description.rstrip(" .") and len(head.split()) >= 3 and retold(head, name, texts) is None:
+        return head + "."
+    first, _, rest = name.partition(" ")
+    if first.lower() not in proper and first[1:] == first[1:].lower():
+        first = first.lower()
+    return f"Texts about {' '.join([first, rest]).strip()}."

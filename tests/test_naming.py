@@ -159,6 +159,54 @@ def test_a_group_named_from_its_clusters_names_alone_is_still_checked_against_it
     assert not delimited_texts(str(model.calls[0]["messages"][-1].content))
 
 
+HEART = ["effects of arterial hypoxia on the cutaneous circulation of the rabbit", "renal blood flow in dogs",
+         "heart rate during exercise", "vascular resistance in the forearm", "coronary flow after ischemia"]
+
+
+@pytest.mark.parametrize("written, kept", [
+    # Wholly one text's details: the rule says what the name says.
+    ("Titles on the effects of arterial hypoxia on the cutaneous circulation of the rabbit.",
+     "Texts about cardiovascular physiology."),
+    # Only its examples come from one text: they go.
+    ("Titles about circulation, including arterial hypoxia in the rabbit's cutaneous vessels.", "Titles about circulation."),
+    # Words spread over several texts, or too few from one, make a rule for the group: kept.
+    ("Titles about heart rate, blood flow and vascular resistance.",
+     "Titles about heart rate, blood flow and vascular resistance."),
+    ("Titles about blood flow, such as in the rabbit.", "Titles about blood flow, such as in the rabbit."),
+])
+def test_a_description_that_retells_one_shown_text_becomes_a_rule_for_the_group(written, kept):
+    from clusteragent.wording import retold
+
+    schema = distinct_spec_schema((), (), "medical topic", texts=tuple(HEART))
+    spec = schema.model_validate({"name": "Cardiovascular physiology", "description": written})
+    assert spec.description == kept
+    assert (retold(written, "Cardiovascular physiology", HEART) == 0) == (kept != written)
+
+
+def test_a_retold_description_keeps_a_names_capitals_and_needs_the_texts():
+    texts = ["Lego LaFerrari stop motion build", "my first Lego city", "a Lego castle", "Lego trains"]
+    told = "Titles about a LaFerrari stop motion build."
+    spec = distinct_spec_schema((), (), "community", ("lego",), texts=tuple(texts)).model_validate(
+        {"name": "Lego builds", "description": told})
+    assert spec.description == "Texts about Lego builds."
+    # Without the group's texts there is nothing to retell.
+    assert distinct_spec_schema((), (), "community").model_validate(
+        {"name": "Lego builds", "description": told}).description == told
+
+
+def test_naming_checks_the_description_against_the_texts_it_showed_without_another_call():
+    from fakes import ScriptedChatModel
+
+    from clusteragent.naming import name_group
+    from clusteragent.structured import StructuredLLM
+
+    answer = {"name": "Cardiovascular physiology", "second_name": "Circulation",
+              "description": "Titles on the effects of arterial hypoxia on the cutaneous circulation of the rabbit."}
+    model = ScriptedChatModel(script=[json.dumps(answer)])
+    spec = name_group(StructuredLLM(model), "Group by medical topic.", "medical topic", HEART, [], step="name")
+    assert spec.description == "Texts about cardiovascular physiology." and len(model.calls) == 1
+
+
 @pytest.mark.parametrize("written, instruction, facet, noun", [
     ("assistant queries", "Group these assistant queries by the domain of life they are about.", "domain of life",
      "queries"),
