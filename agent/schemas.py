@@ -294,7 +294,16 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         fields["second_name"] = (str, Field("", max_length=NAME_MAX, description="another 1-3 word name for the group, "
                                             "used where another group has the first"))
         validators["_second_if_taken"] = model_validator(mode="before")(_second_if_taken)
-    return create_model("ClusterSpec", __base__=ClusterSpec, __validators__=validators, **fields)
+    return create_model("ClusterSpec", __base__=_WithSecondName if second_choice else ClusterSpec,
+                        __validators__=validators, **fields)
+
+
+class _WithSecondName(ClusterSpec):
+    """A ClusterSpec whose JSON schema requires the second name (validation still takes an answer without
+    one): left optional, the grammar let the model close its answer after a description that ran to the
+    length limit, and the second name was missing where the first was refused."""
+
+    model_config = ConfigDict(json_schema_extra={"required": ["name", "description", "second_name"]})
 
 
 # A verb of naming, then within a few words what is to be named (a cluster, group, text, them, ...), then

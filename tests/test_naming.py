@@ -143,6 +143,15 @@ def test_a_second_name_stands_in_for_a_taken_first_without_another_call():
     assert "already the name of another group" in str(model.calls[1]["messages"][-1].content)
 
 
+def test_the_schema_asks_for_the_second_name_whatever_the_description_took():
+    """A grammar built from the schema must not let the model close its answer before the second name (it did
+    after descriptions that ran to the length limit); an answer without one still validates."""
+    schema = distinct_spec_schema(("Travel",), (), "domain", second_choice=True)
+    assert schema.model_json_schema()["required"] == ["name", "description", "second_name"]
+    assert schema.model_validate({"name": "Hotels", "description": "Texts about hotels."}).second_name == ""
+    assert "second_name" not in distinct_spec_schema(("Travel",), (), "domain").model_json_schema()["properties"]
+
+
 def test_a_group_named_from_its_clusters_names_alone_is_still_checked_against_its_texts():
     """The names-only prompt shows no texts, but the words they ask for are refused and their capitals kept."""
     from fakes import ScriptedChatModel, delimited_texts
