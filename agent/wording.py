@@ -126,7 +126,8 @@ _COMMON = frozenset("""
     that this these those with from into about their they them such other some than then what which when where
     were been have more most very also only does your there here will would could should text texts
 """.split())
-_EXAMPLES = re.compile(r",?\s+(?:including|such as|like|especially|for example|e\.g\.)\s", re.I)
+# Where a description's examples start; not "like", which is also a verb ("Texts that read like ...").
+_EXAMPLES = re.compile(r",?\s+(?:including|such as|especially|for example|e\.g\.)\s", re.I)
 
 
 def _content(text: str) -> set[str]:

@@ -182,6 +182,8 @@ HEART = ["effects of arterial hypoxia on the cutaneous circulation of the rabbit
     ("Titles about heart rate, blood flow and vascular resistance.",
      "Titles about heart rate, blood flow and vascular resistance."),
     ("Titles about blood flow, such as in the rabbit.", "Titles about blood flow, such as in the rabbit."),
+    # "like" is not taken for "such as": the head would be "Titles that read".
+    ("Titles that read like the effects of arterial hypoxia on the rabbit.", "Texts about cardiovascular physiology."),
 ])
 def test_a_description_that_retells_one_shown_text_becomes_a_rule_for_the_group(written, kept):
     from clusteragent.wording import retold
