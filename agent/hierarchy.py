@@ -9,6 +9,9 @@ jump in merge distances, tried first, often cut at the very top: one broad clust
 the best silhouette over all cuts did the same on three of twelve dev tasks and on the README's main
 job.)
 
+A top of two clusters that the model names after each of them ("Radio and Lego enthusiasts") is undone:
+the two stand at the top level on their own.
+
 Tops live beside the taxonomy as `tops` in the state: each has an id from the taxonomy's id space (so
 no leaf and top share one), a name, an inclusion rule and its children's ids. After any change to the
 leaves, `reconcile` keeps the tops consistent: leaves that are gone leave their top, new leaves join
@@ -18,10 +21,12 @@ the top whose centroid is nearest, empty tops go.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 
 from clusteragent.naming import NAMING_ATTEMPTS, NAMING_TEXTS, fallback_name, name_group, unrequested
+from clusteragent.schemas import telling_words
 from clusteragent.tools import taxonomy as tx
 
 MAX_FLAT = 12  # more clusters than this get a top level
@@ -159,6 +164,40 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
     return named
 
 
+def names_each_part(name: str, parts: list[str]) -> bool:
+    """Whether `name` joins two names' own words with "and" ("Radio and Lego enthusiasts" over "Radio
+    enthusiasts" and "Lego enthusiast"): asked for one name that covers two clusters, the model found nothing
+    they share and named each. A word both parts have ("Health and wellness" over "Health and medicine" and
+    "Nutrition and health") is something they share."""
+    sides = re.split(r"\s+(?:and|&)\s+", name)
+    if len(sides) != 2 or len(parts) != 2:
+        return False
+    (a, b), (p, q) = [telling_words(s) for s in sides], [telling_words(n) for n in parts]
+    if not a or not b or a <= p & q or b <= p & q:
+        return False
+    return (a <= p and b <= q) or (a <= q and b <= p)
+
+
+def without_paired_parts(groups: list[list[int]], names: list[dict], tax: tx.Taxonomy) -> tuple[list, list, list]:
+    """The groups and names with each top of two clusters that the model named after both (names_each_part)
+    made two tops of one cluster, and the names of the tops undone: a reader of "Radio and Lego enthusiasts"
+    learns that two unrelated communities sit side by side, not what they have in common."""
+    kept_groups, kept_names, undone = [], [], []
+    for group, named in zip(groups, names):
+        parts = [tax.by_id(c).name for c in group]
+        if named["named_by"] == "model" and names_each_part(named["name"], parts):
+            undone.append(named["name"])
+            for c in group:
+                cluster = tax.by_id(c)
+                kept_groups.append([c])
+                kept_names.append({"name": cluster.name, "description": cluster.description,
+                                   "named_by": "its only cluster"})
+        else:
+            kept_groups.append(group)
+            kept_names.append(named)
+    return kept_groups, kept_names, undone
+
+
 def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
                assignment: np.ndarray) -> tuple[list[dict], tx.Taxonomy, dict]:
     """The top level of a run with more than MAX_FLAT clusters (none otherwise): the tops, the taxonomy
@@ -174,10 +213,18 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
     calls = ctx.llm.usage.calls + ctx.calls_left(with_top_names=True) if ctx.llm is not None else 0
     names = name_tops(ctx.llm, calls, instruction, facet, ctx.texts, ctx.vectors, assignment, groups, tax,
                       list(tax.names))
+    groups, names, undone = without_paired_parts(groups, names, tax)
+    if all(len(group) == 1 for group in groups):
+        return [], tax, {"levels": 1, "undone": undone, "why": f"{len(live)} clusters: one level, the model "
+                                                               "named every top cluster after each of its parts"}
     tops = [{"id": tax.next_id + n, **named, "children": sorted(group)}
             for n, (group, named) in enumerate(zip(groups, names))]
     record = {"levels": 2, "tops": len(tops), "leaves": len(live),
               "why": f"{len(live)} clusters: grouped into {len(tops)} top clusters, the count with the best silhouette"}
+    if undone:
+        record["undone"] = undone
+        record["why"] += (f"; {len(undone)} top cluster(s) of two clusters that the model named after both "
+                          f"({', '.join(repr(n) for n in undone)}) left as two clusters on their own")
     return tops, tx.Taxonomy(tax.clusters, tax.next_id + len(tops)), record
 
 

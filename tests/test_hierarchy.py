@@ -350,3 +350,40 @@ def test_a_top_refused_for_its_clusters_name_is_asked_again_from_its_clusters_na
     llm = StructuredLLM(model)
     tops, _, _ = build_tops(context(vectors, llm, calls=4), "Group by topic.", "topic", tax, assignment)
     assert len(model.calls) <= 4 and "statistics" in {t["named_by"] for t in tops}
+
+
+@pytest.mark.parametrize("name, parts, each", [
+    ("Radio and Lego enthusiasts", ["Radio enthusiasts", "Lego enthusiast"], True),
+    ("Lego & radio", ["Radio enthusiasts", "Lego enthusiast"], True),
+    ("Health and wellness", ["Health and medicine", "Nutrition and health"], False),  # a word both share
+    ("Cooking tools", ["Cooking", "Food prep"], False),
+    ("Music and news", ["Music player", "News aggregator", "Podcasts"], False),  # only two parts are paired
+    ("Travel and leisure", ["Flights", "Hotels"], False),  # words of neither: what the model found they share
+])
+def test_a_top_named_after_each_of_its_two_clusters_is_told_apart(name, parts, each):
+    from clusteragent.hierarchy import names_each_part
+
+    assert names_each_part(name, parts) is each
+
+
+def test_a_top_of_two_clusters_named_after_both_leaves_them_on_their_own():
+    vectors, assignment, theme = themed_leaves(themes=7, leaves_per_theme=2)
+    tax = leaves(14)
+
+    def answer(messages, kwargs):
+        first, second = messages[-1].content.split("smaller groups: ")[1].split(".")[0].split(", ")
+        paired = len(model.calls) == 1 or pair_all
+        return json.dumps({"name": f"{first} and {second}" if paired else f"Theme {len(model.calls)}",
+                           "description": "Texts of two leaves."})
+    pair_all = False
+    model = ScriptedChatModel(script=answer)
+    tops, _, record = build_tops(context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax, assignment)
+    undone = [t for t in tops if t["named_by"] == "its only cluster"]
+    assert record["levels"] == 2 and len(record["undone"]) == 1 and " and " in record["undone"][0]
+    assert len(undone) == 2 and all(len(t["children"]) == 1 for t in undone)
+    assert [t["name"] for t in undone] == [tax.by_id(t["children"][0]).name for t in undone]
+    assert len(tops) == 8 and sorted(c for t in tops for c in t["children"]) == list(range(14))
+    pair_all = True
+    model = ScriptedChatModel(script=answer)
+    tops, _, record = build_tops(context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax, assignment)
+    assert tops == [] and record["levels"] == 1 and len(record["undone"]) == 7
