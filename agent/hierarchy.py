@@ -158,10 +158,14 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
             named_by = "model" if spec is not None else named_by
         if spec is None:
             spec = fallback_name(unrequested(words.get(n, []), [texts[r] for r in rows]), taken)
-        named.append({"name": tx.printable(spec.name), "description": tx.printable(spec.description),
-                      "named_by": named_by})
+        named.append(named_top(spec, named_by))
         taken.append(spec.name)
     return named
+
+
+def named_top(spec, named_by: str) -> dict:
+    """A top's name, inclusion rule and who named it, from a ClusterSpec or a cluster (a top of one cluster)."""
+    return {"name": tx.printable(spec.name), "description": tx.printable(spec.description), "named_by": named_by}
 
 
 def names_each_part(name: str, parts: list[str]) -> bool:
@@ -187,11 +191,8 @@ def without_paired_parts(groups: list[list[int]], names: list[dict], tax: tx.Tax
         parts = [tax.by_id(c).name for c in group]
         if named["named_by"] == "model" and names_each_part(named["name"], parts):
             undone.append(named["name"])
-            for c in group:
-                cluster = tax.by_id(c)
-                kept_groups.append([c])
-                kept_names.append({"name": cluster.name, "description": cluster.description,
-                                   "named_by": "its only cluster"})
+            kept_groups += [[c] for c in group]
+            kept_names += [named_top(tax.by_id(c), "its only cluster") for c in group]
         else:
             kept_groups.append(group)
             kept_names.append(named)
