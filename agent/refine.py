@@ -1,7 +1,7 @@
 """Refine a clustering by chat: each message is one turn of a LangGraph thread on the run's checkpointer.
 
     interpret: the model turns the message into one operation and its arguments (two small decisions)
-    apply:     the operation (refine_ops.OPERATIONS) runs on the stored taxonomy and assignment
+    apply:     the operation (OPERATIONS: refine_ops, refine_questions) runs on the stored taxonomy and assignment
 
 The thread is `<run thread>/chat`, so the conversation and every state it produced persist (SQLite in
 the run folder; in memory for the Python API unless a folder is given) and a second process continues
@@ -29,7 +29,8 @@ from clusteragent.errors import ConfigError, ModelError
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import NOT_LISTED, named_clusters, numbered, quoted, resolve, unknown_quoted
-from clusteragent.refine_ops import ACTIONS, OPERATIONS, CannotDo, Change, RefineContext, RefineDecision, Turn
+from clusteragent.refine_ops import CHANGES, CannotDo, Change, RefineContext, RefineDecision, Turn
+from clusteragent.refine_questions import QUESTIONS
 from clusteragent.result import ClusterResult, build_result
 from clusteragent.run_lock import RunLock
 from clusteragent.tools import taxonomy as tx
@@ -37,6 +38,8 @@ from clusteragent.tools.corpus import work_texts
 
 MAX_UNDO = 20
 UNDO_MESSAGES = ("undo", "undo that", "undo the last change")
+OPERATIONS = {**CHANGES, **QUESTIONS}
+ACTIONS = tuple(OPERATIONS) + ("none",)
 SNAPSHOT_KEYS = ("instruction", "facet", "taxonomy", "next_id", "assignment_ref", "labels", "tops")
 
 

@@ -1,4 +1,5 @@
-"""The operations a chat message can ask for, one function each, listed in OPERATIONS.
+"""The operations of a chat message that change the clustering, one function each, listed in CHANGES
+(the questions, which change nothing, are in refine_questions).
 
 Every operation takes the turn (the stored clustering it works on and the turn's model budget) and the
 decision (the message read as arguments), and returns a Change: the state fields that change and the
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 from clusteragent.hierarchy import merge_tops, rename_top, with_tops
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.naming import name_members
-from clusteragent.prompts import as_data, load_prompt
+from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import resolve
 from clusteragent.review_tools import ToolError, Workspace
 from clusteragent.review_tools import merge as merge_tool
@@ -28,7 +29,6 @@ from clusteragent.tools import taxonomy as tx
 
 MATCH_CANDIDATES = 200  # texts nearest a description that a move or add_cluster considers
 MATCH_CHECKS = 12  # of those, how many the model checks to find where matches end
-EXPLAIN_MAX = 3
 SPLIT_COST = 12  # model calls a split may take (proposal, labels, names)
 
 # A request that cannot be done: the message says why. The review tools' error, so that their
@@ -128,7 +128,7 @@ class Change:
     update: dict | None = None  # state fields that change (None: nothing changed)
 
 
-def _rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
+def rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
     by_id = {str(i): r for r, i in enumerate(ctx.ids)}
     unknown = [i for i in ids if str(i).strip() not in by_id]
     if unknown:
@@ -242,7 +242,7 @@ def move(turn: Turn, d: RefineDecision) -> Change:
         raise CannotDo("A move needs the one cluster the texts should go to.")
     target = turn.cluster(d.clusters[0])
     if d.ids:
-        rows, how = _rows_for_ids(turn.ctx, d.ids), "by id"
+        rows, how = rows_for_ids(turn.ctx, d.ids), "by id"
     elif d.description.strip():
         rows, how = matching_rows(turn, d.description, np.flatnonzero(turn.assignment == target.id))
     else:
@@ -326,43 +326,7 @@ def undo(turn: Turn, d: RefineDecision) -> Change:
     return Change("Undid the last change.", dict(turn.state["undo"][-1]))
 
 
-def explain(turn: Turn, d: RefineDecision) -> Change:
-    """Say why a text (by id) is in its cluster, and which cluster comes next."""
-    if not d.ids:
-        raise CannotDo("Give the id of the text to explain.")
-    ctx, tax, assignment = turn.ctx, turn.tax, turn.assignment
-    rows = _rows_for_ids(ctx, d.ids[:EXPLAIN_MAX])
-    ids = [c.id for c in tax.clusters]
-    cents = tx.centroids(ctx.vectors, assignment, ids)
-    lines = []
-    for text_id, r in zip(d.ids, rows):
-        cluster = tax.by_id(int(assignment[r]))
-        order = np.argsort(-(cents @ ctx.vectors[r]))
-        runner_up = next(tax.by_id(ids[j]) for j in order if ids[j] != cluster.id) if len(ids) > 1 else None
-        how = ("the model chose it for this text" if str(int(r)) in turn.labels
-               else "the classifier placed it from texts the model labelled")
-        line = (f'Text {text_id} ({as_data(ctx.texts[r], 120)}) is in "{cluster.name}" ({cluster.description}): '
-                f"{how}.")
-        if runner_up is not None:
-            line += f' The next closest cluster is "{runner_up.name}".'
-        lines.append(line)
-    return Change(" ".join(lines))
-
-
-def describe(turn: Turn, d: RefineDecision) -> Change:
-    """Describe one cluster: its rule, its size and its most typical texts."""
-    if len(d.clusters) != 1:
-        raise CannotDo("Name the one cluster to describe.")
-    target = turn.cluster(d.clusters[0])
-    members = np.flatnonzero(turn.assignment == target.id)
-    reps = tx.central_members(turn.ctx.vectors, members, 5)
-    examples = "; ".join(f"[{turn.ctx.ids[r]}] {as_data(turn.ctx.texts[r], 100)}" for r in reps)
-    return Change(f'"{target.name}" ({target.description}) holds {len(members)} of {len(turn.assignment)} texts. '
-                  f"Typical texts: {examples}")
-
-
-OPERATIONS: dict[str, Callable[[Turn, RefineDecision], Change]] = {
+CHANGES: dict[str, Callable[[Turn, RefineDecision], Change]] = {
     "merge": merge, "split": split, "rename": rename, "move": move, "add_cluster": add_cluster,
-    "reinstruct": reinstruct, "granularity": granularity, "undo": undo, "explain": explain, "describe": describe,
+    "reinstruct": reinstruct, "granularity": granularity, "undo": undo,
 }
-ACTIONS = tuple(OPERATIONS) + ("none",)

@@ -1,0 +1,51 @@
+"""The operations of a chat message that ask a question and change nothing, listed in QUESTIONS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from clusteragent.prompts import as_data
+from clusteragent.refine_ops import CannotDo, Change, RefineDecision, Turn, rows_for_ids
+from clusteragent.tools import taxonomy as tx
+
+EXPLAIN_MAX = 3
+
+
+def explain(turn: Turn, d: RefineDecision) -> Change:
+    """Say why a text (by id) is in its cluster, and which cluster comes next."""
+    if not d.ids:
+        raise CannotDo("Give the id of the text to explain.")
+    ctx, tax, assignment = turn.ctx, turn.tax, turn.assignment
+    rows = rows_for_ids(ctx, d.ids[:EXPLAIN_MAX])
+    ids = [c.id for c in tax.clusters]
+    cents = tx.centroids(ctx.vectors, assignment, ids)
+    lines = []
+    for text_id, r in zip(d.ids, rows):
+        cluster = tax.by_id(int(assignment[r]))
+        order = np.argsort(-(cents @ ctx.vectors[r]))
+        runner_up = next(tax.by_id(ids[j]) for j in order if ids[j] != cluster.id) if len(ids) > 1 else None
+        how = ("the model chose it for this text" if str(int(r)) in turn.labels
+               else "the classifier placed it from texts the model labelled")
+        line = (f'Text {text_id} ({as_data(ctx.texts[r], 120)}) is in "{cluster.name}" ({cluster.description}): '
+                f"{how}.")
+        if runner_up is not None:
+            line += f' The next closest cluster is "{runner_up.name}".'
+        lines.append(line)
+    return Change(" ".join(lines))
+
+
+def describe(turn: Turn, d: RefineDecision) -> Change:
+    """Describe one cluster: its rule, its size and its most typical texts."""
+    if len(d.clusters) != 1:
+        raise CannotDo("Name the one cluster to describe.")
+    target = turn.cluster(d.clusters[0])
+    members = np.flatnonzero(turn.assignment == target.id)
+    reps = tx.central_members(turn.ctx.vectors, members, 5)
+    examples = "; ".join(f"[{turn.ctx.ids[r]}] {as_data(turn.ctx.texts[r], 100)}" for r in reps)
+    return Change(f'"{target.name}" ({target.description}) holds {len(members)} of {len(turn.assignment)} texts. '
+                  f"Typical texts: {examples}")
+
+
+QUESTIONS: dict[str, Callable[[Turn, RefineDecision], Change]] = {"explain": explain, "describe": describe}
