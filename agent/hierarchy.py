@@ -237,7 +237,7 @@ def reconcile(tops: list[dict], tax: tx.Taxonomy, assignment: np.ndarray, vector
     live = {c.id for c in tax.clusters if (assignment == c.id).any()}
     kept = [{**t, "children": sorted(c for c in t["children"] if c in live)} for t in tops]
     kept = [t for t in kept if t["children"]]
-    orphans = sorted(live - set(parents(kept)))
+    orphans = sorted(live - {c for t in kept for c in t["children"]})  # a top of one cluster holds its cluster too
     if orphans and kept:
         top_rows = [np.isin(assignment, t["children"]) for t in kept]
         top_cents = np.stack([vectors[m].mean(axis=0) for m in top_rows])

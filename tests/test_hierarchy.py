@@ -161,6 +161,19 @@ def test_reconcile_follows_merges_splits_and_new_leaves():
     assert len(reconcile(tops, tax.without(gone), emptied, vectors)) == 2
 
 
+def test_reconcile_leaves_a_cluster_that_stands_alone_where_it_stands():
+    # Leaf 5 is a top of its own (a top of one cluster); any change to the leaves used to make it an orphan
+    # that joined the nearest top, its own included: a top listing the same cluster twice.
+    vectors, assignment, _ = themed_leaves(themes=2, leaves_per_theme=3)
+    tax = leaves(6)
+    tops = [{"id": 10, "name": "A", "description": "", "children": [0, 1, 2]},
+            {"id": 11, "name": "B", "description": "", "children": [3, 4]},
+            {"id": 12, "name": "Leaf 5", "description": "", "children": [5]}]
+    merged = np.where(assignment == 1, 0, assignment)
+    after = reconcile(tops, tax.without([1]), merged, vectors)
+    assert [t["children"] for t in after] == [[0, 2], [3, 4], [5]]
+
+
 THEMES = {"weather": ["rain", "storm", "snow", "fog", "wind"], "sport": ["goal", "match", "tennis", "rugby", "golf"],
           "food": ["pasta", "bread", "soup", "cake", "rice"]}
 MANY = [{"id": f"{w}-{i}", "text": f"a short note about the {w}, number {i}"}
