@@ -263,22 +263,23 @@ def top_listing(tops: list[dict], assignment: np.ndarray, tax: tx.Taxonomy) -> l
             for t in broad(tops)]
 
 
-def merge_tops(tops: list[dict], ids: list[int], assignment: np.ndarray, name: str = "") -> tuple[list[dict], str]:
-    """Two tops as one: the larger keeps its id, both children lists join, the name is `name` or the first's."""
+def merge_tops(tops: list[dict], ids: list[int], assignment: np.ndarray, named: dict) -> tuple[list[dict], str]:
+    """Two tops as one: the larger keeps its id, both children lists join; `named` gives its name, inclusion
+    rule and who named it (see named_top)."""
     chosen = [next(t for t in tops if t["id"] == i) for i in ids]
     size = {t["id"]: int(np.isin(assignment, t["children"]).sum()) for t in chosen}
     keep = max(chosen, key=lambda t: (size[t["id"]], -ids.index(t["id"])))
-    merged = {**keep, "name": tx.printable(name) or chosen[0]["name"], "description": chosen[0]["description"],
-              "children": sorted(c for t in chosen for c in t["children"]),
+    merged = {**keep, **named, "children": sorted(c for t in chosen for c in t["children"]),
               "merged_ids": sorted({*keep.get("merged_ids", []), *(t["id"] for t in chosen if t is not keep)})}
     out = [merged if t["id"] == keep["id"] else t for t in tops if t["id"] == keep["id"] or t["id"] not in ids]
     return out, f'Merged the top clusters {" and ".join(repr(t["name"]) for t in chosen)} into "{merged["name"]}".'
 
 
-def rename_top(tops: list[dict], top_id: int, name: str, description: str = "") -> tuple[list[dict], str]:
+def rename_top(tops: list[dict], top_id: int, name: str, description: str = "",
+               named_by: str = "user") -> tuple[list[dict], str]:
     old = next(t for t in tops if t["id"] == top_id)
     new = {**old, "name": tx.printable(name), "description": tx.printable(description) or old["description"],
-           "named_by": "user"}
+           "named_by": named_by}
     return [new if t["id"] == top_id else t for t in tops], f'Renamed the top cluster "{old["name"]}" to "{new["name"]}".'
 
 
@@ -296,6 +297,7 @@ def split_top(tops: list[dict], top: dict, n: int, tax: tx.Taxonomy, assignment:
     for group, named in zip(groups[1:], names[1:]):
         parts.append({"id": tax.next_id, **named, "children": sorted(group)})
         tax = tx.Taxonomy(tax.clusters, tax.next_id + 1)
-    listed = " and ".join(f'"{p["name"]}" ({len(p["children"])} clusters)' for p in parts)
+    listed = " and ".join(f'"{p["name"]}" ({len(p["children"])} cluster{"s" if len(p["children"]) > 1 else ""})'
+                          for p in parts)
     return ([t for t in tops if t["id"] != top["id"]] + parts, tax,
             f'Split the top cluster "{top["name"]}" into {listed}.')

@@ -129,6 +129,14 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     wants_name = {"rename": 1, "add_cluster": 0, "merge": 2}.get(decision["action"])
     if fresh and wants_name is not None and len(named) >= wants_name:
         decision["new_name"] = fresh[0]  # a quoted name beside the named clusters is the new name
+    if decision["action"] in ("merge", "rename"):
+        # A name or rule the message does not give is the model's own ("Travel and Car Maintenance" for a
+        # merge the user named nothing for, a rule copied from the cluster list): dropped, so the operation
+        # has the model name the cluster as a run does, under the naming rules, or keeps its rule.
+        if not _written_in(decision.get("new_name", ""), message):
+            decision["new_name"] = ""
+        if not _mostly_written_in(decision.get("description", ""), message):
+            decision["description"] = ""
     if decision["action"] == "reinstruct" and not _written_in(decision.get("instruction", ""), message):
         decision["instruction"] = message  # the model's paraphrase strayed from the message: use its words
     if decision["action"] == "move" and not decision["ids"] and not decision.get("description", "").strip():
@@ -145,6 +153,12 @@ def _written_in(text_id: str, message: str) -> bool:
     """Ids must appear in the message: a small model fills an id list with ids nobody asked about."""
     return bool(text_id.strip()) and re.search(r"(?<![\w-])" + re.escape(text_id.strip()) + r"(?![\w-])", message,
                                               flags=re.IGNORECASE) is not None
+
+
+def _mostly_written_in(text: str, message: str) -> bool:
+    """Whether most of the words of `text` are words of the message: a rule the user gave in other order."""
+    words, said = re.findall(r"\w+", text.lower()), set(re.findall(r"\w+", message.lower()))
+    return bool(words) and sum(w in said for w in words) >= 0.75 * len(words)
 
 
 def _typed_name(choice: str, message: str, names: list[str]) -> str:
@@ -168,7 +182,7 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
             ignored = {d.new_name.strip().lower(), d.instruction.strip().lower(), d.description.strip().lower()}
             named = with_tops(turn.tax, turn.tops)
             for q in unknown_quoted(state["message"], named):  # a quoted name must be a cluster, or nothing is done
-                if q.strip().lower() not in ignored:
+                if not any(q.strip().lower() in given for given in ignored):  # a word quoted in the new name
                     resolve(q, named, turn.assignment)
         operation = OPERATIONS.get(d.action)
         if operation is None:

@@ -15,15 +15,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from clusteragent.hierarchy import merge_tops, rename_top, with_tops
+from clusteragent.hierarchy import merge_tops, name_tops, rename_top, with_tops
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.naming import name_members
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import resolve
-from clusteragent.review_tools import ToolError, Workspace
-from clusteragent.review_tools import merge as merge_tool
-from clusteragent.review_tools import rename as rename_tool
+from clusteragent.review_tools import ToolError
 from clusteragent.run_folder import content_name
+from clusteragent.schemas import ClusterSpec
 from clusteragent.splitting import apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
 
@@ -94,10 +93,6 @@ class Turn:
         note = f" Emptied and removed: {', '.join(empty)}." if empty else ""
         return self.fields(tax, assignment, labels), note
 
-    def workspace(self) -> Workspace:
-        return Workspace(assignment=self.assignment, taxonomy=self.tax, labels=dict(self.labels),
-                         texts=self.ctx.texts, vectors=self.ctx.vectors, index=None)
-
     def cluster(self, ref: str) -> tx.Cluster:
         return resolve(ref, self.tax, self.assignment)
 
@@ -114,6 +109,30 @@ class Turn:
         except CannotDo:
             return None
         return next((t for t in self.tops if t["id"] == found.id), None)
+
+    def names(self) -> list[str]:
+        """Every cluster's and top cluster's name: the names a new one must differ from."""
+        return list(with_tops(self.tax, self.tops).names)
+
+    def name_rows(self, rows: np.ndarray, taken: list[str]) -> ClusterSpec | None:
+        """The model's name and inclusion rule for the texts `rows`, found as a run names a cluster (plain case,
+        unlike every name in `taken`), or None when it gives none or the turn's calls are spent."""
+        if self.budget < 1:
+            return None
+        before = self.ctx.llm.usage.calls
+        spec = name_members(self.ctx.llm, self.state["instruction"], self.state.get("facet", ""), self.ctx.texts,
+                            self.ctx.vectors, rows, taken, step="refine")
+        self.budget -= self.ctx.llm.usage.calls - before
+        return spec
+
+    def name_top(self, children: list[int], taken: list[str]) -> dict:
+        """A top cluster over `children` named as a run names one (hierarchy.name_tops: by the model within the
+        turn's calls, else by statistics)."""
+        before = self.ctx.llm.usage.calls
+        named = name_tops(self.ctx.llm, before + self.budget, self.state["instruction"], self.state.get("facet", ""),
+                          self.ctx.texts, self.ctx.vectors, self.assignment, [children], self.tax, taken)[0]
+        self.budget -= self.ctx.llm.usage.calls - before
+        return named
 
     def with_tops(self, tops: list[dict], tax: tx.Taxonomy | None = None, text: str = "") -> Change:
         """A change of the top level only: the leaves stay as they are."""
@@ -178,21 +197,36 @@ def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, 
 # ---------------------------------------------------------------- the operations
 
 def merge(turn: Turn, d: RefineDecision) -> Change:
-    """Merge two clusters into one (its name: the new name given, else the first cluster's)."""
+    """Merge two clusters (or two top clusters) into one, named by the model as a run names a top cluster:
+    shown texts of both and their names, it gives a broader name than either. The name the user gives wins,
+    and the model's inclusion rule then covers the texts of both."""
     if len(d.clusters) < 2:
         raise CannotDo("A merge needs two clusters; name both.")
+    given = d.new_name.strip()
     tops = [turn.top(r) for r in d.clusters[:2]]
-    if all(tops):
-        if tops[0]["id"] == tops[1]["id"]:
-            raise CannotDo(f'Both names are the top cluster "{tops[0]["name"]}"; name two.')
-        merged, text = merge_tops(turn.tops, [t["id"] for t in tops], turn.assignment, d.new_name)
-        return turn.with_tops(merged, text=text)
-    if any(tops):
+    if any(tops) and not all(tops):
         raise CannotDo("A top cluster merges with another top cluster, and a cluster with another cluster; "
                        "name two of one level.")
-    ws = turn.workspace()
-    text = merge_tool(ws, [turn.cluster(r).name for r in d.clusters[:2]], d.new_name)
-    return Change(text, turn.fields(ws.taxonomy, ws.assignment, ws.labels))
+    if all(tops) and tops[0]["id"] == tops[1]["id"]:
+        raise CannotDo(f'Both names are the top cluster "{tops[0]["name"]}"; name two.')
+    parts = [turn.cluster(r) for r in d.clusters[:2]] if not any(tops) else []
+    if len({c.id for c in parts}) == 1:
+        raise CannotDo("A merge needs two different clusters.")
+    clash = with_tops(turn.tax, turn.tops).find(given) if given else None
+    if clash is not None and clash.id not in {c.id for c in parts} | {t["id"] for t in tops if t}:
+        raise CannotDo(f'There is already a cluster "{given}"; choose another name.')
+    children = sorted(c for t in tops for c in t["children"]) if all(tops) else [c.id for c in parts]
+    named = turn.name_top(children, turn.names())
+    if given:
+        named = {**named, "name": tx.printable(given), "named_by": "user"}
+    if all(tops):
+        merged, text = merge_tops(turn.tops, [t["id"] for t in tops], turn.assignment, named)
+        return turn.with_tops(merged, text=text)
+    assignment, tax, entry = tx.merge(turn.assignment, turn.tax, [c.id for c in parts], named["name"],
+                                      named["description"])
+    tax, _ = tx.rename(tax, entry["into"], entry["name"], named_by=named["named_by"])
+    return Change(f'Merged "{parts[0].name}" and "{parts[1].name}" into "{entry["name"]}" ({entry["moved"]} texts '
+                  "moved).", turn.fields(tax, assignment, tx.remap_labels(turn.labels, entry)))
 
 
 def split(turn: Turn, d: RefineDecision) -> Change:
@@ -210,18 +244,34 @@ def split(turn: Turn, d: RefineDecision) -> Change:
 
 
 def rename(turn: Turn, d: RefineDecision) -> Change:
-    """Give one cluster a new name (and, optionally, a new inclusion rule)."""
-    if len(d.clusters) != 1 or not d.new_name.strip():
-        raise CannotDo("A rename needs one cluster and its new name.")
+    """Give one cluster (or top cluster) a new name and, optionally, a new inclusion rule; with no name in
+    the message, the model names it again, unlike its present name."""
+    if len(d.clusters) != 1:
+        raise CannotDo("A rename needs the one cluster to rename; name it.")
     top = turn.top(d.clusters[0])
+    target = turn.cluster(d.clusters[0]) if top is None else None
+    name, description, named_by = d.new_name.strip(), d.description.strip(), "user"
+    if name.lower() == (top["name"] if top is not None else target.name).lower():
+        name = ""  # 'Give "X" a better name': the model read X as the new name
+    if not name:
+        if top is not None:
+            named = turn.name_top(top["children"], turn.names())
+            spec = named if named["named_by"] == "model" else None
+        else:
+            spec = turn.name_rows(np.flatnonzero(turn.assignment == target.id), turn.names())
+            spec = spec and {"name": spec.name, "description": spec.description}
+        if spec is None:
+            raise CannotDo("The model gave no new name that sets the cluster apart; say the name you want.")
+        name, description, named_by = spec["name"], description or spec["description"], "model"
+    clash = with_tops(turn.tax, turn.tops).find(name)
+    if clash is not None and clash.id != (top["id"] if top is not None else target.id):
+        raise CannotDo(f'There is already a cluster "{name}"; choose another name.')
     if top is not None:
-        if with_tops(turn.tax, turn.tops).find(d.new_name) is not None:
-            raise CannotDo(f'There is already a cluster "{d.new_name.strip()}"; choose another name.')
-        renamed, text = rename_top(turn.tops, top["id"], d.new_name, d.description)
+        renamed, text = rename_top(turn.tops, top["id"], name, description, named_by=named_by)
         return turn.with_tops(renamed, text=text)
-    ws = turn.workspace()
-    text = rename_tool(ws, [turn.cluster(d.clusters[0]).name], d.new_name, d.description)
-    return Change(text, turn.fields(ws.taxonomy, ws.assignment, ws.labels))
+    tax, entry = tx.rename(turn.tax, target.id, tx.printable(name), tx.printable(description) or None,
+                           named_by=named_by)
+    return Change(f'Renamed "{entry["from"]}" to "{entry["to"]}".', turn.fields(tax, turn.assignment, turn.labels))
 
 
 def split_top(turn: Turn, top: dict, n: int) -> Change:
@@ -278,16 +328,9 @@ def granularity(turn: Turn, d: RefineDecision) -> Change:
             raise CannotDo(f"There are {k} clusters; fewer would leave nothing to tell apart.")
 
         def merged_name(tax, assignment, a, b):
-            nonlocal budget
-            fallback = f"{tax.by_id(a).name} / {tax.by_id(b).name}"
-            if budget < 1:
-                return fallback, None
             rows = np.flatnonzero((assignment == a) | (assignment == b))
-            spec = name_members(turn.ctx.llm, turn.state["instruction"], turn.state.get("facet", ""), turn.ctx.texts,
-                                turn.ctx.vectors, rows, [c.name for c in tax.clusters if c.id not in (a, b)],
-                                step="refine")
-            budget -= 1
-            return (spec.name, spec.description) if spec else (fallback, None)
+            spec = turn.name_rows(rows, [c.name for c in tax.clusters if c.id not in (a, b)])
+            return (spec.name, spec.description) if spec else (f"{tax.by_id(a).name} / {tax.by_id(b).name}", None)
 
         assignment, tax, entries = tx.merge_closest(turn.ctx.vectors, assignment, tax,
                                                     max(2, min(k - 1, int(np.ceil(k * 2 / 3)))), merged_name)

@@ -228,13 +228,17 @@ def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_
     result = refined(out).refine_session().result()
     first, second = result.top_clusters[0], result.top_clusters[1]
     leaves = result.cluster.copy()
-    agent = refined(out, {"action": "merge"}, {"clusters": [first["name"], second["name"]], "new_name": ""})
+    # no name in the message: the model's argument is its own, and the merged top is named as a run names one
+    agent = refined(out, {"action": "merge"}, {"clusters": [first["name"], second["name"]], "new_name": "Both Of Them"},
+                    {"name": "Everyday errands", "description": "Texts about errands of every day.",
+                     "second_name": "Daily errands"})
     reply = agent.chat(f'Merge "{first["name"]}" and "{second["name"]}".')
-    assert "Merged the top clusters" in reply
+    assert "Merged the top clusters" in reply and '"Everyday errands"' in reply, reply
     after = agent.result_
     assert len(after.top_clusters) == len(result.top_clusters) - 1 and (after.cluster == leaves).all()
     kept = next(t for t in after.top_clusters if set(first["children"]) <= set(t["children"]))
     assert set(second["children"]) <= set(kept["children"]) and kept["cluster"] in (first["cluster"], second["cluster"])
+    assert (kept["name"], kept["description"]) == ("Everyday errands", "Texts about errands of every day.")
     agent = refined(out, {"action": "rename"}, {"cluster": kept["name"], "new_name": "Everyday life", "description": ""})
     agent.chat(f'Rename "{kept["name"]}" to "Everyday life".')
     assert "Everyday life" in [t["name"] for t in agent.result_.top_clusters]

@@ -81,6 +81,46 @@ def test_rename_changes_only_the_name():
     assert np.array_equal(agent.result_.cluster, before)
 
 
+def clusters_by_name(agent):
+    return {c["name"]: c for c in agent.result_.clusters}
+
+
+def test_a_merge_the_message_names_nothing_for_is_named_by_the_model_not_by_its_argument():
+    # The small model fills new_name whether or not the user gave one; a name the message does not contain
+    # is its own, and the merged cluster is named as a run names one instead.
+    agent = fitted([{"action": "merge", "clusters": ["weather", "cooking"], "new_name": "Home Stuff"}])
+    reply = agent.chat('Merge "weather" and "cooking".')
+    merged = {n: c for n, c in clusters_by_name(agent).items() if n != "Football"}
+    assert "Home Stuff" not in merged and len(merged) == 1, reply
+    (name, cluster), = merged.items()
+    assert cluster["named_by"] == "model" and cluster["description"].startswith(f"texts about {name.lower()}")
+    assert f'into "{name}"' in reply
+
+
+def test_a_rename_without_a_name_is_named_again_by_the_model_unlike_its_present_name():
+    agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Weather Reports", "description": ""}])
+    before = agent.result_.cluster.copy()
+    reply = agent.chat("Give the weather cluster a better name.")
+    renamed = set(agent.result_.names) - {"Football", "Cooking"}
+    assert len(renamed) == 1 and renamed != {"Weather"} and "Weather Reports" not in renamed, reply
+    assert clusters_by_name(agent)[renamed.pop()]["named_by"] == "model"
+    assert np.array_equal(agent.result_.cluster, before)
+
+
+@pytest.mark.parametrize("message, kept", [
+    ("Rename weather to Sky.", False),  # the model copied a rule the user never gave
+    ("Rename weather to Sky: texts about the sky and its clouds.", True),
+])
+def test_a_rename_keeps_the_rule_unless_the_message_gives_one(message, kept):
+    agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Sky",
+                     "description": "Texts about the sky and its clouds."}])
+    old = clusters_by_name(agent)["Weather"]["description"]
+    agent.chat(message)
+    sky = clusters_by_name(agent)["Sky"]
+    assert sky["description"] == ("Texts about the sky and its clouds." if kept else old)
+    assert sky["named_by"] == "user"
+
+
 def test_move_by_id_and_by_description():
     agent = fitted([{"action": "move", "clusters": ["cooking"], "ids": ["1", "2"]},
                     {"action": "move", "clusters": ["football"], "description": "weather"}])
@@ -187,10 +227,11 @@ def test_quoted_names_are_found():
 def test_a_cluster_is_found_by_its_exact_quoted_name_whatever_its_characters(odd):
     agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": odd},
                     {"action": "merge", "clusters": [NOT_LISTED, NOT_LISTED]}])
-    assert "Renamed" in agent.chat("Rename the weather cluster.")
+    assert "Renamed" in agent.chat(f"Rename the weather cluster to {odd}.")
     assert odd in agent.result_.names
     reply = agent.chat(f'Merge the clusters "{odd}" and "football" into one.')
     assert reply.startswith("Merged"), reply
     assert agent.result_.k == 2 and "Cooking" in agent.result_.names
     sizes = {c["name"]: c["size"] for c in agent.result_.clusters}
-    assert sizes[odd] == int((TOPIC != "cooking").sum())
+    merged = next(name for name in sizes if name != "Cooking")  # named again by the model
+    assert sizes[merged] == int((TOPIC != "cooking").sum())
