@@ -91,6 +91,8 @@ def argument_schema(action: str, names: tuple[str, ...]) -> type[BaseModel] | No
         "granularity": {"direction": (Literal["fewer", "more"], Field(description="fewer, broader or more, finer"))},
         "explain": {"ids": _IDS},
         "describe": {"cluster": one},
+        "find": {"description": (str, Field(min_length=2, max_length=160,
+                                            description="what the texts the user looks for are about"))},
     }.get(action)
     return create_model(f"{action.title().replace('_', '')}Arguments", **fields) if fields else None
 
@@ -139,6 +141,8 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
             decision["description"] = ""
     if decision["action"] == "reinstruct" and not _written_in(decision.get("instruction", ""), message):
         decision["instruction"] = message  # the model's paraphrase strayed from the message: use its words
+    if decision["action"] == "find" and not _mostly_written_in(decision.get("description", ""), message):
+        decision["description"] = message  # the model's paraphrase strayed from the message: use its words
     if decision["action"] == "move" and not decision["ids"] and not decision.get("description", "").strip():
         decision["description"] = message
     decision["clusters"] = [_typed_name(c, message, tax.names) for c in decision.get("clusters", [])]
@@ -187,7 +191,7 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         operation = OPERATIONS.get(d.action)
         if operation is None:
             raise CannotDo("I can merge, split, rename, move texts, add a cluster, re-cluster by a new instruction, "
-                           "make clusters fewer or finer, undo, explain a text or describe a cluster."
+                           "make clusters fewer or finer, undo, explain a text, describe a cluster or find where texts are."
                            + (f" ({d.reason})" if d.reason else ""))
         change = operation(turn, d)
     except CannotDo as e:

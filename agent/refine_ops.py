@@ -155,6 +155,11 @@ def rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
     return np.array([by_id[str(i).strip()] for i in ids], dtype=np.int64)
 
 
+def similarities(turn: Turn, description: str) -> np.ndarray:
+    """Each text's cosine similarity to a description in words (the embeddings are unit length)."""
+    return turn.ctx.vectors @ turn.ctx.embed([description])[0]
+
+
 def matching_rows(turn: Turn, description: str, exclude: np.ndarray) -> tuple[np.ndarray, str]:
     """The texts that fit a description: ranked by embedding similarity, the cut found by the model.
 
@@ -162,7 +167,7 @@ def matching_rows(turn: Turn, description: str, exclude: np.ndarray) -> tuple[np
     agree best with "everything above fits".
     """
     ctx = turn.ctx
-    sims = ctx.vectors @ ctx.embed([description])[0]
+    sims = similarities(turn, description)
     sims[exclude] = -np.inf
     ranked = np.argsort(-sims, kind="stable")[:min(MATCH_CANDIDATES, int(np.isfinite(sims).sum()))]
     if len(ranked) == 0:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
 
+from clusteragent.hierarchy import parents
 from clusteragent.prompts import as_data
-from clusteragent.refine_ops import CannotDo, Change, RefineDecision, Turn, rows_for_ids
+from clusteragent.refine_ops import CannotDo, Change, RefineDecision, Turn, rows_for_ids, similarities
 from clusteragent.tools import taxonomy as tx
 
 EXPLAIN_MAX = 3
+FIND_NEAREST = 20  # texts nearest a description whose clusters a find reports
 
 
 def explain(turn: Turn, d: RefineDecision) -> Change:
@@ -48,4 +51,24 @@ def describe(turn: Turn, d: RefineDecision) -> Change:
                   f"Typical texts: {examples}")
 
 
-QUESTIONS: dict[str, Callable[[Turn, RefineDecision], Change]] = {"explain": explain, "describe": describe}
+def find(turn: Turn, d: RefineDecision) -> Change:
+    """Say which clusters hold the texts nearest a description ("Which cluster is about alarms?"): the
+    clusters of the FIND_NEAREST most similar texts, most first, each with its top cluster, and the nearest text."""
+    what = d.description.strip()
+    if not what:
+        raise CannotDo("Say what the texts you are looking for are about.")
+    nearest = np.argsort(-similarities(turn, what), kind="stable")[:FIND_NEAREST]
+    counts = Counter(int(turn.assignment[r]) for r in nearest)
+    top_of, tops = parents(turn.tops), {t["id"]: t["name"] for t in turn.tops}
+    listed = []
+    for cid, n in counts.most_common():
+        name = "the outliers" if cid == tx.OUTLIER else f'"{turn.tax.by_id(cid).name}"'
+        under = f', under "{tops[top_of[cid]]}"' if cid in top_of else ""
+        listed.append(f"{name} ({n}{under})")
+    first = nearest[0]
+    return Change(f'Of the {len(nearest)} texts nearest "{as_data(what, 80)}": {", ".join(listed)}. The nearest: '
+                  f"[{turn.ctx.ids[first]}] {as_data(turn.ctx.texts[first], 100)}")
+
+
+QUESTIONS: dict[str, Callable[[Turn, RefineDecision], Change]] = {"explain": explain, "describe": describe,
+                                                                  "find": find}

@@ -168,6 +168,17 @@ def test_questions_change_nothing_and_answer_from_the_data():
     assert np.array_equal(agent.result_.cluster, before)
 
 
+@pytest.mark.parametrize("argument", ["chocolate cake and bread", "Desserts and stuff"])
+def test_find_says_which_clusters_hold_the_texts_nearest_a_description(argument):
+    # "Desserts and stuff" is not in the message: the model's paraphrase gives way to the message's words
+    agent = fitted([{"action": "find", "description": argument}])
+    before = agent.result_.cluster.copy()
+    reply = agent.chat("Which cluster has the texts about chocolate cake and bread?")
+    listed = reply.split(": ", 1)[1]
+    assert listed.startswith('"Cooking" (') and ("cake" in reply.split("The nearest:")[1]), reply
+    assert np.array_equal(agent.result_.cluster, before) and "k:" not in reply
+
+
 @pytest.mark.parametrize("decision,message,expected", [
     ({"action": "merge", "clusters": ["weather", "cooking"]}, 'Merge "weather" and "gardening".', 'no cluster "gardening"'),
     ({"action": "merge", "clusters": ["weather", "(not in the list)"]}, "Merge weather and nonsense.",
