@@ -110,9 +110,9 @@ class Turn:
             return None
         return next((t for t in self.tops if t["id"] == found.id), None)
 
-    def names(self) -> list[str]:
-        """Every cluster's and top cluster's name: the names a new one must differ from."""
-        return list(with_tops(self.tax, self.tops).names)
+    def names(self, tax: tx.Taxonomy | None = None) -> list[str]:
+        """Every cluster's (of `tax`, default the turn's) and top cluster's name: what a new one must differ from."""
+        return list(with_tops(tax or self.tax, self.tops).names)
 
     def name_rows(self, rows: np.ndarray, taken: list[str]) -> ClusterSpec | None:
         """The model's name and inclusion rule for the texts `rows`, found as a run names a cluster (plain case,
@@ -125,12 +125,14 @@ class Turn:
         self.budget -= self.ctx.llm.usage.calls - before
         return spec
 
-    def name_top(self, children: list[int], taken: list[str]) -> dict:
-        """A top cluster over `children` named as a run names one (hierarchy.name_tops: by the model within the
-        turn's calls, else by statistics)."""
+    def name_top(self, children: list[int], taken: list[str], tax: tx.Taxonomy | None = None,
+                 assignment: np.ndarray | None = None) -> dict:
+        """A top cluster over `children` (of `tax` and `assignment`, default the turn's) named as a run names
+        one (hierarchy.name_tops: by the model within the turn's calls, else by statistics)."""
         before = self.ctx.llm.usage.calls
         named = name_tops(self.ctx.llm, before + self.budget, self.state["instruction"], self.state.get("facet", ""),
-                          self.ctx.texts, self.ctx.vectors, self.assignment, [children], self.tax, taken)[0]
+                          self.ctx.texts, self.ctx.vectors, self.assignment if assignment is None else assignment,
+                          [children], tax or self.tax, taken)[0]
         self.budget -= self.ctx.llm.usage.calls - before
         return named
 
@@ -228,8 +230,7 @@ def merge(turn: Turn, d: RefineDecision) -> Change:
         merged, text = merge_tops(turn.tops, [t["id"] for t in tops], turn.assignment, named)
         return turn.with_tops(merged, text=text)
     assignment, tax, entry = tx.merge(turn.assignment, turn.tax, [c.id for c in parts], named["name"],
-                                      named["description"])
-    tax, _ = tx.rename(tax, entry["into"], entry["name"], named_by=named["named_by"])
+                                      named["description"], named["named_by"])
     return Change(f'Merged "{parts[0].name}" and "{parts[1].name}" into "{entry["name"]}" ({entry["moved"]} texts '
                   "moved).", turn.fields(tax, assignment, tx.remap_labels(turn.labels, entry)))
 
@@ -332,10 +333,9 @@ def granularity(turn: Turn, d: RefineDecision) -> Change:
         if k <= 2:
             raise CannotDo(f"There are {k} clusters; fewer would leave nothing to tell apart.")
 
-        def merged_name(tax, assignment, a, b):
-            rows = np.flatnonzero((assignment == a) | (assignment == b))
-            spec = turn.name_rows(rows, [c.name for c in tax.clusters if c.id not in (a, b)])
-            return (spec.name, spec.description) if spec else (f"{tax.by_id(a).name} / {tax.by_id(b).name}", None)
+        def merged_name(tax, assignment, a, b):  # as a merge the user asks for is named
+            named = turn.name_top([a, b], turn.names(tax), tax, assignment)
+            return named["name"], named["description"], named["named_by"]
 
         assignment, tax, entries = tx.merge_closest(turn.ctx.vectors, assignment, tax,
                                                     max(2, min(k - 1, int(np.ceil(k * 2 / 3)))), merged_name)

@@ -154,8 +154,12 @@ def test_reinstruct_reclusters_by_the_new_facet():
 
 def test_fewer_clusters_merges_the_closest():
     agent = fitted([{"action": "granularity", "direction": "fewer"}])
+    before = set(agent.result_.names)
     agent.chat("Fewer, broader clusters please.")
     assert agent.result_.k == 2 and sum(sizes(agent).values()) == len(TEXTS)
+    # the merged cluster is named as a merge asked for by name is: broader than either, not after one of them
+    merged = [c for c in agent.result_.clusters if c["name"] not in before]
+    assert len(merged) == 1 and merged[0]["named_by"] == "model"
 
 
 def test_questions_change_nothing_and_answer_from_the_data():

@@ -114,10 +114,10 @@ def by_size(assignment: np.ndarray, taxonomy: Taxonomy) -> list[tuple[Cluster, i
 
 
 def merge(assignment: np.ndarray, taxonomy: Taxonomy, ids: list[int], name: str | None = None,
-          description: str | None = None) -> tuple[np.ndarray, Taxonomy, dict]:
+          description: str | None = None, named_by: str | None = None) -> tuple[np.ndarray, Taxonomy, dict]:
     """Merge clusters `ids` into one (k drops by len(ids) - 1); name/description optional (default: the
-    first's). The merged cluster keeps the id of the largest (ties: the first given) and remembers the
-    ids merged away."""
+    first's), and who named it (default: "model" for a name given, else the first's). The merged cluster
+    keeps the id of the largest (ties: the first given) and remembers the ids merged away."""
     ids = list(dict.fromkeys(ids))
     if len(ids) < 2:
         raise ValueError("a merge needs at least two different clusters")
@@ -133,7 +133,7 @@ def merge(assignment: np.ndarray, taxonomy: Taxonomy, ids: list[int], name: str 
     history = [i for cid in ids for i in taxonomy.by_id(cid).merged_ids] + gone
     new = Cluster(keep, (name or first.name).strip(),
                   (description if description is not None else first.description).strip(), tuple(history),
-                  first.named_by if name is None else "model")
+                  named_by or (first.named_by if name is None else "model"))
     clusters = [new if c.id == keep else c for c in taxonomy.clusters if c.id not in gone]
     audit = {"op": "merge", "into": keep, "merged": ids, "names": [taxonomy.by_id(i).name for i in ids],
              "moved": moved, "name": new.name}
@@ -273,8 +273,9 @@ def merge_closest(vectors: np.ndarray, assignment: np.ndarray, taxonomy: Taxonom
     """Merge the two non-empty clusters with the most similar centroids until at most `k` clusters remain
     (or no two non-empty ones are left).
 
-    `name(taxonomy, assignment, a, b)` may give the merged cluster's (name, description); without it
-    the merge keeps the first cluster's. Returns the new assignment, taxonomy and one audit entry per merge.
+    `name(taxonomy, assignment, a, b)` may give the merged cluster's (name, description) or (name,
+    description, named_by); without it the merge keeps the first cluster's. Returns the new assignment,
+    taxonomy and one audit entry per merge.
     """
     entries = []
     while len(taxonomy.clusters) > k:
@@ -282,7 +283,7 @@ def merge_closest(vectors: np.ndarray, assignment: np.ndarray, taxonomy: Taxonom
         if not pairs:
             break
         a, b, _ = pairs[0]
-        new_name, description = name(taxonomy, assignment, a, b) if name else (None, None)
-        assignment, taxonomy, entry = merge(assignment, taxonomy, [a, b], new_name, description)
+        named = name(taxonomy, assignment, a, b) if name else (None, None)
+        assignment, taxonomy, entry = merge(assignment, taxonomy, [a, b], *named)
         entries.append(entry)
     return assignment, taxonomy, entries
