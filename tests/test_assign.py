@@ -198,12 +198,14 @@ def test_ids_stay_put_through_a_chat_merge_a_resume_and_an_assignment(fitted_run
     assert len(before) >= 2
     small, large = before[-1], before[0]
     script = [json.dumps({"action": "merge"}),
-              json.dumps({"clusters": [small["name"], large["name"]], "new_name": "Together"})]
+              json.dumps({"clusters": [small["name"], large["name"]], "new_name": "Together"}),
+              json.dumps({"name": "Both kinds", "description": "Texts of either kind.", "second_name": "Either"})]
     agent = ClusterAgent.load(out, model=ScriptedChatModel(script=script))
     agent.chat(f'Merge "{small["name"]}" and "{large["name"]}" into "Together".')
     agent.result_.write(out, with_trace=False)
     after = {c["cluster"]: c for c in json.loads((out / "clusters.json").read_text())}
-    assert after[large["cluster"]]["name"] == "Together" and small["cluster"] not in after
+    assert after[large["cluster"]]["name"] == "Together" and small["cluster"] not in after  # the user's name wins
+    assert after[large["cluster"]]["description"] == "Texts of either kind."  # the model's rule covers both
     assert after[large["cluster"]]["merged_ids"] == [small["cluster"]]
     untouched = {c["cluster"]: c["name"] for c in before if c["cluster"] not in (small["cluster"], large["cluster"])}
     assert all(after[i]["name"] == name for i, name in untouched.items())
