@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from clusteragent.hierarchy import merge_tops, name_tops, rename_top, with_tops
+from clusteragent.hierarchy import broad, merge_tops, name_tops, rename_top, with_tops
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.naming import name_members
 from clusteragent.prompts import load_prompt
@@ -325,10 +325,26 @@ def add_cluster(turn: Turn, d: RefineDecision) -> Change:
     return Change(f'Added "{name}" with {len(rows)} text(s) ({how}).{note}', fields)
 
 
+def to_top_level(turn: Turn) -> Change:
+    """The clusters of each top cluster merged into one, under the top cluster's name and rule: fewer, broader
+    clusters where the run already found them, with no model call; one level is left."""
+    assignment, tax, labels, done = turn.assignment, turn.tax, turn.labels, []
+    for top in broad(turn.tops):
+        assignment, tax, entry = tx.merge(assignment, tax, list(top["children"]), top["name"], top["description"],
+                                          top.get("named_by") or "model")
+        labels = tx.remap_labels(labels, entry)
+        done.append(f'"{top["name"]}" ({len(top["children"])} clusters)')
+    return Change("Fewer, broader clusters: the clusters of each top cluster merged into one: " + ", ".join(done)
+                  + ".", {**turn.fields(tax, assignment, labels), "tops": []})
+
+
 def granularity(turn: Turn, d: RefineDecision) -> Change:
-    """Fewer, broader clusters (the closest merged, renamed by the model) or more, finer ones (the largest split)."""
+    """Fewer, broader clusters (on a run of two levels, its top level; else the closest merged and named as a
+    merge is) or more, finer ones (the largest split)."""
     tax, assignment, labels, budget = turn.tax, turn.assignment, turn.labels, turn.budget
     k = len(tax.clusters)
+    if d.direction == "fewer" and broad(turn.tops):
+        return to_top_level(turn)
     if d.direction == "fewer":
         if k <= 2:
             raise CannotDo(f"There are {k} clusters; fewer would leave nothing to tell apart.")

@@ -260,6 +260,28 @@ def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_
 
 
 @pytest.mark.local_server
+def test_fewer_broader_clusters_of_a_two_level_run_are_its_top_level_without_a_model_call(two_level_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    before = refined(out).refine_session().result()
+    top_of = {c: t["cluster"] for t in before.top_clusters for c in t["children"]}
+    agent = refined(out, {"action": "granularity"}, {"direction": "fewer"})  # no answer left for any other call
+    reply = agent.chat("Fewer, broader clusters please.")
+    after = agent.result_
+    assert after.levels == 1 and not after.top_clusters, reply
+    assert after.k == before.run["k_top"]
+    # each text is now in one cluster with the others of its top cluster, under that top cluster's name
+    entry = np.array([top_of.get(int(c), int(c)) for c in before.cluster])
+    assert len(set(zip(entry.tolist(), after.cluster.tolist()))) == after.k
+    names = {t["name"] for t in before.top_clusters}
+    assert names <= set(after.names)
+    agent = refined(out, {"action": "undo"})
+    agent.chat("undo")
+    assert agent.result_.levels == 2 and np.array_equal(agent.result_.cluster, before.cluster)
+
+
+@pytest.mark.local_server
 def test_new_texts_get_both_levels_and_a_new_cluster_joins_a_top(two_level_run, tmp_path):
     import shutil
 
