@@ -1,7 +1,8 @@
 """Refine a clustering by chat: each message is one turn of a LangGraph thread on the run's checkpointer.
 
     interpret: the model turns the message into one operation and its arguments (two small decisions)
-    apply:     the operation (OPERATIONS: refine_ops, refine_questions) runs on the stored taxonomy and assignment
+    apply:     the operation (OPERATIONS: refine_ops, refine_matching, refine_questions) runs on the stored
+               taxonomy and assignment
 
 The thread is `<run thread>/chat`, so the conversation and every state it produced persist (SQLite in
 the run folder; in memory for the Python API unless a folder is given) and a second process continues
@@ -28,6 +29,7 @@ from clusteragent.choices import one_of
 from clusteragent.errors import ConfigError, ModelError
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
+from clusteragent.refine_matching import BY_DESCRIPTION
 from clusteragent.refine_names import NOT_LISTED, named_clusters, numbered, quoted, resolve, unknown_quoted
 from clusteragent.refine_ops import CHANGES, CannotDo, Change, RefineContext, RefineDecision, Turn
 from clusteragent.refine_questions import QUESTIONS
@@ -38,14 +40,15 @@ from clusteragent.tools.corpus import work_texts
 
 MAX_UNDO = 20
 UNDO_MESSAGES = ("undo", "undo that", "undo the last change")
-OPERATIONS = {**CHANGES, **QUESTIONS}
+OPERATIONS = {**CHANGES, **BY_DESCRIPTION, **QUESTIONS}
 ACTIONS = tuple(OPERATIONS) + ("none",)
-SNAPSHOT_KEYS = ("instruction", "facet", "taxonomy", "next_id", "assignment_ref", "labels", "tops")
+SNAPSHOT_KEYS = ("instruction", "facet", "about_topic", "taxonomy", "next_id", "assignment_ref", "labels", "tops")
 
 
 class RefineState(TypedDict, total=False):
     instruction: str
     facet: str
+    about_topic: bool  # whether the facet is subject matter (the run's routing decision)
     taxonomy: list[dict]
     next_id: int
     assignment_ref: str

@@ -1,5 +1,6 @@
 """The operations of a chat message that change the clustering, one function each, listed in CHANGES
-(the questions, which change nothing, are in refine_questions).
+(those that find texts by a description are in refine_matching, the questions, which change nothing, in
+refine_questions), and the turn they work on.
 
 Every operation takes the turn (the stored clustering it works on and the turn's model budget) and the
 decision (the message read as arguments), and returns a Change: the state fields that change and the
@@ -10,15 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from clusteragent.hierarchy import broad, merge_tops, name_tops, rename_top, with_tops
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.naming import name_members
-from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import resolve
 from clusteragent.review_tools import ToolError
 from clusteragent.run_folder import content_name
@@ -26,8 +26,6 @@ from clusteragent.schemas import ClusterSpec
 from clusteragent.splitting import apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
 
-MATCH_CANDIDATES = 200  # texts nearest a description that a move or add_cluster considers
-MATCH_CHECKS = 12  # of those, how many the model checks to find where matches end
 SPLIT_COST = 12  # model calls a split may take (proposal, labels, names)
 
 # A request that cannot be done: the message says why. The review tools' error, so that their
@@ -47,10 +45,6 @@ class RefineDecision(BaseModel):
     instruction: str = ""
     direction: str = ""
     reason: str = ""
-
-
-class Match(BaseModel):
-    fits: Literal["yes", "no"] = Field(description="yes when the text fits the description")
 
 
 @dataclass
@@ -136,6 +130,20 @@ class Turn:
         self.budget -= self.ctx.llm.usage.calls - before
         return named
 
+    def merged_name(self, parts: list[int], tax: tx.Taxonomy | None = None,
+                    assignment: np.ndarray | None = None) -> dict:
+        """The name of clusters `parts` merged: on a run by subject matter, a top cluster's name over them
+        (broader than either); by another facet, their names joined ("Positive and neutral"): its clusters are
+        values of the facet, and asked for one name over two values the model names their topic instead."""
+        tax = tax or self.tax
+        if self.state.get("about_topic", True) is not False:
+            return self.name_top(parts, self.names(tax), tax, assignment)
+        first, *rest = [tax.by_id(c) for c in parts]
+        name = " and ".join([first.name] + [c.name[:1].lower() + c.name[1:] for c in rest])
+        rules = "; or ".join([first.description.rstrip(". ")] +
+                             [c.description[:1].lower() + c.description[1:].rstrip(". ") for c in rest])
+        return {"name": name, "description": rules + ".", "named_by": first.named_by}
+
     def with_tops(self, tops: list[dict], tax: tx.Taxonomy | None = None, text: str = "") -> Change:
         """A change of the top level only: the leaves stay as they are."""
         return Change(text, {**self.fields(tax or self.tax, self.assignment, self.labels), "tops": tops})
@@ -155,41 +163,6 @@ def rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
     if unknown:
         raise CannotDo(f"No text has the id(s) {', '.join(map(str, unknown[:10]))}.")
     return np.array([by_id[str(i).strip()] for i in ids], dtype=np.int64)
-
-
-def similarities(turn: Turn, description: str) -> np.ndarray:
-    """Each text's cosine similarity to a description in words (the embeddings are unit length)."""
-    return turn.ctx.vectors @ turn.ctx.embed([description])[0]
-
-
-def matching_rows(turn: Turn, description: str, exclude: np.ndarray) -> tuple[np.ndarray, str]:
-    """The texts that fit a description: ranked by embedding similarity, the cut found by the model.
-
-    The model checks a spread of the nearest candidates (yes/no) and the cut falls where its answers
-    agree best with "everything above fits".
-    """
-    ctx = turn.ctx
-    sims = similarities(turn, description)
-    sims[exclude] = -np.inf
-    ranked = np.argsort(-sims, kind="stable")[:min(MATCH_CANDIDATES, int(np.isfinite(sims).sum()))]
-    if len(ranked) == 0:
-        return ranked, "no texts to consider"
-    checks = min(MATCH_CHECKS, turn.budget, len(ranked))
-    if checks < 1:
-        raise CannotDo("the model budget for this turn is spent; nothing was moved.")
-    positions = np.unique(np.round(np.geomspace(1, len(ranked), checks)).astype(int) - 1)
-    requests = [load_prompt("match").messages(description=description, text=ctx.texts[ranked[p]]) for p in positions]
-    answers = ctx.llm.decide_many(requests, Match, step="refine", return_exceptions=True)
-    verdict = {int(p): (a.fits == "yes") for p, a in zip(positions, answers) if not isinstance(a, Exception)}
-    if not verdict:
-        raise CannotDo("the model could not check which texts fit; nothing was moved.")
-    best_cut, best_score = 0, -1
-    for cut in [0] + [p + 1 for p in sorted(verdict)]:
-        score = sum(1 for p, yes in verdict.items() if (p < cut) == yes)
-        if score > best_score:
-            best_cut, best_score = cut, score
-    yes = sum(verdict.values())
-    return ranked[:best_cut], f"the model checked {len(verdict)} candidate texts ({yes} fit)"
 
 
 def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, budget: int):
@@ -223,7 +196,7 @@ def merge(turn: Turn, d: RefineDecision) -> Change:
     if clash is not None and clash.id not in {c.id for c in parts} | {t["id"] for t in tops if t}:
         raise CannotDo(f'There is already a cluster "{given}"; choose another name.')
     children = sorted(c for t in tops for c in t["children"]) if all(tops) else [c.id for c in parts]
-    named = turn.name_top(children, turn.names())
+    named = turn.name_top(children, turn.names()) if all(tops) else turn.merged_name(children)
     if given:
         named = {**named, "name": tx.printable(given), "named_by": "user"}
     if all(tops):
@@ -263,6 +236,8 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
         if top is not None:
             named = turn.name_top(top["children"], turn.names())
             spec = named if named["named_by"] == "model" else None
+        elif turn.state.get("about_topic", True) is False:  # a value of the facet: the model names a topic
+            raise CannotDo(f'Say the name you want for "{target.name}".')
         else:
             spec = turn.name_rows(np.flatnonzero(turn.assignment == target.id), turn.names())
             spec = spec and {"name": spec.name, "description": spec.description}
@@ -292,39 +267,6 @@ def split_top(turn: Turn, top: dict, n: int) -> Change:
     return turn.with_tops(tops, tax, text)
 
 
-def move(turn: Turn, d: RefineDecision) -> Change:
-    """Move texts, given by id or described in words, into one cluster; the user's word becomes a label."""
-    if len(d.clusters) != 1:
-        raise CannotDo("A move needs the one cluster the texts should go to.")
-    target = turn.cluster(d.clusters[0])
-    if d.ids:
-        rows, how = rows_for_ids(turn.ctx, d.ids), "by id"
-    elif d.description.strip():
-        rows, how = matching_rows(turn, d.description, np.flatnonzero(turn.assignment == target.id))
-    else:
-        raise CannotDo("Say which texts to move: their ids, or a description of them.")
-    rows = rows[turn.assignment[rows] != target.id]
-    if len(rows) == 0:
-        return Change(f'No texts needed moving into "{target.name}" ({how}).')
-    fields, note = turn.placed(turn.tax, rows, target.id)
-    return Change(f'Moved {len(rows)} text(s) into "{target.name}" ({how}).{note}', fields)
-
-
-def add_cluster(turn: Turn, d: RefineDecision) -> Change:
-    """Add a cluster by name and description; the texts that fit the description move into it."""
-    name = d.new_name.strip()
-    if not name or not d.description.strip():
-        raise CannotDo("A new cluster needs a name and a description of the texts that belong to it.")
-    if turn.tax.find(name) is not None:
-        raise CannotDo(f'There is already a cluster "{name}"; use move to put texts into it.')
-    rows, how = matching_rows(turn, d.description, np.array([], dtype=np.int64))
-    if len(rows) == 0:
-        raise CannotDo(f'No texts fit "{d.description.strip()}" ({how}); no cluster was added.')
-    tax, cid = turn.tax.added(name, d.description)
-    fields, note = turn.placed(tax, rows, cid)
-    return Change(f'Added "{name}" with {len(rows)} text(s) ({how}).{note}', fields)
-
-
 def to_top_level(turn: Turn) -> Change:
     """The clusters of each top cluster merged into one, under the top cluster's name and rule: fewer, broader
     clusters where the run already found them, with no model call; one level is left."""
@@ -350,7 +292,7 @@ def granularity(turn: Turn, d: RefineDecision) -> Change:
             raise CannotDo(f"There are {k} clusters; fewer would leave nothing to tell apart.")
 
         def merged_name(tax, assignment, a, b):  # as a merge the user asks for is named
-            named = turn.name_top([a, b], turn.names(tax), tax, assignment)
+            named = turn.merged_name([a, b], tax, assignment)
             return named["name"], named["description"], named["named_by"]
 
         assignment, tax, entries = tx.merge_closest(turn.ctx.vectors, assignment, tax,
@@ -391,6 +333,6 @@ def undo(turn: Turn, d: RefineDecision) -> Change:
 
 
 CHANGES: dict[str, Callable[[Turn, RefineDecision], Change]] = {
-    "merge": merge, "split": split, "rename": rename, "move": move, "add_cluster": add_cluster,
-    "reinstruct": reinstruct, "granularity": granularity, "undo": undo,
+    "merge": merge, "split": split, "rename": rename, "reinstruct": reinstruct, "granularity": granularity,
+    "undo": undo,
 }

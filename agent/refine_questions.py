@@ -9,7 +9,8 @@ import numpy as np
 
 from clusteragent.hierarchy import parents
 from clusteragent.prompts import as_data
-from clusteragent.refine_ops import CannotDo, Change, RefineDecision, Turn, rows_for_ids, similarities
+from clusteragent.refine_matching import similarities
+from clusteragent.refine_ops import CannotDo, Change, RefineDecision, Turn, rows_for_ids
 from clusteragent.tools import taxonomy as tx
 
 EXPLAIN_MAX = 3

@@ -11,9 +11,9 @@ from clusteragent import ClusterAgent
 from clusteragent.refine_names import NOT_LISTED, quoted
 
 
-def chat_model(decisions):
+def chat_model(decisions, facet="topic"):
     """The agent's scripted model, plus refine decisions from a queue and match answers from the truth."""
-    base = {"facet": scripted("topic").script, "described": ""}
+    base = {"facet": scripted(facet).script, "described": ""}
     queue = list(decisions)
 
     def answer(messages, kwargs):
@@ -105,6 +105,21 @@ def test_a_rename_without_a_name_is_named_again_by_the_model_unlike_its_present_
     assert len(renamed) == 1 and renamed != {"Weather"} and "Weather Reports" not in renamed, reply
     assert clusters_by_name(agent)[renamed.pop()]["named_by"] == "model"
     assert np.array_equal(agent.result_.cluster, before)
+
+
+def test_by_a_facet_other_than_subject_matter_a_merge_joins_the_values_and_a_rename_needs_a_name():
+    # asked for one name over two values of the facet, the model names their topic ("Financial growth" for
+    # positive and neutral sentences); the values' own names say what the merged cluster holds
+    agent = ClusterAgent(model=chat_model([{"action": "rename", "clusters": ["happy"], "new_name": "Happy"},
+                                           {"action": "merge", "clusters": ["angry", "happy"]}], facet="mood"),
+                         progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by the mood of the writer.")
+    assert sorted(agent.result_.names) == ["Angry", "Happy"]
+    rules = {c["name"]: c["description"].rstrip(".") for c in agent.result_.clusters}
+    assert "Nothing changed" in agent.chat('Give "happy" a better name.') and sorted(agent.result_.names) == ["Angry", "Happy"]
+    reply = agent.chat('Merge "angry" and "happy".')
+    (merged,) = agent.result_.clusters
+    assert merged["name"] == "Angry and happy" and '"Angry and happy"' in reply
+    assert merged["description"] == f'{rules["Angry"]}; or {rules["Happy"][0].lower()}{rules["Happy"][1:]}.'
 
 
 @pytest.mark.parametrize("message, kept", [

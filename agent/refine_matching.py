@@ -1,0 +1,91 @@
+"""The operations of a chat message that find texts by a description in words (move, add_cluster), listed
+in BY_DESCRIPTION, and the ranking and checking they share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from clusteragent.prompts import load_prompt
+from clusteragent.refine_ops import CannotDo, Change, RefineDecision, Turn, rows_for_ids
+
+MATCH_CANDIDATES = 200  # texts nearest a description that a move or add_cluster considers
+MATCH_CHECKS = 12  # of those, how many the model checks to find where matches end
+
+
+class Match(BaseModel):
+    fits: Literal["yes", "no"] = Field(description="yes when the text fits the description")
+
+
+def similarities(turn: Turn, description: str) -> np.ndarray:
+    """Each text's cosine similarity to a description in words (the embeddings are unit length)."""
+    return turn.ctx.vectors @ turn.ctx.embed([description])[0]
+
+
+def matching_rows(turn: Turn, description: str, exclude: np.ndarray) -> tuple[np.ndarray, str]:
+    """The texts that fit a description: ranked by embedding similarity, the cut found by the model.
+
+    The model checks a spread of the nearest candidates (yes/no) and the cut falls where its answers
+    agree best with "everything above fits".
+    """
+    ctx = turn.ctx
+    sims = similarities(turn, description)
+    sims[exclude] = -np.inf
+    ranked = np.argsort(-sims, kind="stable")[:min(MATCH_CANDIDATES, int(np.isfinite(sims).sum()))]
+    if len(ranked) == 0:
+        return ranked, "no texts to consider"
+    checks = min(MATCH_CHECKS, turn.budget, len(ranked))
+    if checks < 1:
+        raise CannotDo("the model budget for this turn is spent; nothing was moved.")
+    positions = np.unique(np.round(np.geomspace(1, len(ranked), checks)).astype(int) - 1)
+    requests = [load_prompt("match").messages(description=description, text=ctx.texts[ranked[p]]) for p in positions]
+    answers = ctx.llm.decide_many(requests, Match, step="refine", return_exceptions=True)
+    verdict = {int(p): (a.fits == "yes") for p, a in zip(positions, answers) if not isinstance(a, Exception)}
+    if not verdict:
+        raise CannotDo("the model could not check which texts fit; nothing was moved.")
+    best_cut, best_score = 0, -1
+    for cut in [0] + [p + 1 for p in sorted(verdict)]:
+        score = sum(1 for p, yes in verdict.items() if (p < cut) == yes)
+        if score > best_score:
+            best_cut, best_score = cut, score
+    yes = sum(verdict.values())
+    return ranked[:best_cut], f"the model checked {len(verdict)} candidate texts ({yes} fit)"
+
+
+def move(turn: Turn, d: RefineDecision) -> Change:
+    """Move texts, given by id or described in words, into one cluster; the user's word becomes a label."""
+    if len(d.clusters) != 1:
+        raise CannotDo("A move needs the one cluster the texts should go to.")
+    target = turn.cluster(d.clusters[0])
+    if d.ids:
+        rows, how = rows_for_ids(turn.ctx, d.ids), "by id"
+    elif d.description.strip():
+        rows, how = matching_rows(turn, d.description, np.flatnonzero(turn.assignment == target.id))
+    else:
+        raise CannotDo("Say which texts to move: their ids, or a description of them.")
+    rows = rows[turn.assignment[rows] != target.id]
+    if len(rows) == 0:
+        return Change(f'No texts needed moving into "{target.name}" ({how}).')
+    fields, note = turn.placed(turn.tax, rows, target.id)
+    return Change(f'Moved {len(rows)} text(s) into "{target.name}" ({how}).{note}', fields)
+
+
+def add_cluster(turn: Turn, d: RefineDecision) -> Change:
+    """Add a cluster by name and description; the texts that fit the description move into it."""
+    name = d.new_name.strip()
+    if not name or not d.description.strip():
+        raise CannotDo("A new cluster needs a name and a description of the texts that belong to it.")
+    if turn.tax.find(name) is not None:
+        raise CannotDo(f'There is already a cluster "{name}"; use move to put texts into it.')
+    rows, how = matching_rows(turn, d.description, np.array([], dtype=np.int64))
+    if len(rows) == 0:
+        raise CannotDo(f'No texts fit "{d.description.strip()}" ({how}); no cluster was added.')
+    tax, cid = turn.tax.added(name, d.description)
+    fields, note = turn.placed(tax, rows, cid)
+    return Change(f'Added "{name}" with {len(rows)} text(s) ({how}).{note}', fields)
+
+
+BY_DESCRIPTION: dict[str, Callable[[Turn, RefineDecision], Change]] = {"move": move, "add_cluster": add_cluster}
