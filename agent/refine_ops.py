@@ -178,8 +178,9 @@ def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, 
 
 def merge(turn: Turn, d: RefineDecision) -> Change:
     """Merge two clusters (or two top clusters) into one, named by the model as a run names a top cluster:
-    shown texts of both and their names, it gives a broader name than either. The name the user gives wins,
-    and the model's inclusion rule then covers the texts of both."""
+    shown texts of both and their names, it gives a broader name than either (by a facet other than subject
+    matter, the two values' names are joined: Turn.merged_name). The name the user gives wins, and the
+    model's inclusion rule then covers the texts of both."""
     if len(d.clusters) < 2:
         raise CannotDo("A merge needs two clusters; name both.")
     given = d.new_name.strip()
