@@ -19,7 +19,7 @@ from clusteragent.errors import ModelError
 from clusteragent.labelling import label_messages, label_schema
 from clusteragent.naming import name_members
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import ClusterSpec
+from clusteragent.schemas import ClusterSpec, capitalised_words, plain_case, sentence_case
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.propagate import propagate
 from clusteragent.tools.sampling import diverse_sample
@@ -77,7 +77,10 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         if always:
             return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
         return f"the split failed: {e}"
-    specs = [(c.name, c.description) for c in proposal.clusters]
+    # In plain case, as every name the model gives ("Food and Dining" -> "Food and dining"); a word the texts
+    # themselves capitalise stays.
+    proper = frozenset(capitalised_words(texts[members[i]] for i in read))
+    specs = [(sentence_case(plain_case(c.name, proper)), c.description) for c in proposal.clusters]
     names = [s[0] for s in specs]
     taken_lower = {t.lower() for t in taken if t.lower() != target.name.lower()}
     usable = len({x.lower() for x in names}) == n and not any(x.lower() in taken_lower | {target.name.lower()}

@@ -394,6 +394,28 @@ def test_a_split_counts_every_call_it_makes_against_its_share_of_the_budget():
     assert plan.labels == {} and plan.specs[1][0] == "all (2)"  # parts from k-means, not from labels
 
 
+def test_a_split_names_its_parts_in_plain_case():
+    from clusteragent.splitting import plan_split
+    from clusteragent.structured import StructuredLLM
+    from clusteragent.tools import taxonomy as tx
+
+    proposal = {"clusters": [{"name": "Rainy Weather Days", "description": "Rain."},
+                             {"name": "Sunny Weather Days", "description": "Sun."}]}
+
+    def answer(messages, kwargs):
+        schema, _ = request_schema(kwargs)
+        if schema == "SplitProposal":
+            return json.dumps(proposal)
+        text = delimited_texts(messages[-1].content)[0]  # labelling a member: by its own words
+        return json.dumps({"cluster": choices(kwargs, "cluster")[0 if "rain" in text or "storm" in text else 1]})
+
+    weather = np.flatnonzero(TOPIC == "weather")
+    vectors = np.random.default_rng(0).normal(size=(len(TEXTS), 8)).astype(np.float32)
+    plan = plan_split(StructuredLLM(ScriptedChatModel(script=answer)), "Cluster by topic.", "topic",
+                      tx.Cluster(0, "Weather", "weather"), TEXTS, vectors, weather)
+    assert [name for name, _ in plan.specs] == ["Rainy weather days", "Sunny weather days"]
+
+
 def test_in_the_meaning_view_k_comes_from_the_data_not_from_the_length_of_the_models_list(monkeypatch):
     import clusteragent.views as views
 
