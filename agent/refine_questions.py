@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from clusteragent.hierarchy import parents
+from clusteragent.hierarchy import parents, spread_members
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
 from clusteragent.refine_ops import CannotDo, Change, RefineDecision, Turn, rows_for_ids
@@ -41,14 +41,25 @@ def explain(turn: Turn, d: RefineDecision) -> Change:
 
 
 def describe(turn: Turn, d: RefineDecision) -> Change:
-    """Describe one cluster: its rule, its size and its most typical texts."""
+    """Describe one cluster, or one top cluster: its rule, its size and its most typical texts (for a top
+    cluster, also its clusters, and a typical text of each of the largest)."""
     if len(d.clusters) != 1:
         raise CannotDo("Name the one cluster to describe.")
-    target = turn.cluster(d.clusters[0])
-    members = np.flatnonzero(turn.assignment == target.id)
-    reps = tx.central_members(turn.ctx.vectors, members, 5)
+    vectors, assignment = turn.ctx.vectors, turn.assignment
+    top = turn.top(d.clusters[0])
+    if top is not None:
+        name, description, children = top["name"], top["description"], list(top["children"])
+        members = np.flatnonzero(np.isin(assignment, children))
+        reps = spread_members(vectors, assignment, children, 5)
+        sizes = sorted(((int((assignment == c).sum()), turn.tax.by_id(c).name) for c in children), reverse=True)
+        parts = " Its clusters: " + ", ".join(f'"{n}" ({size})' for size, n in sizes) + "."
+    else:
+        target = turn.cluster(d.clusters[0])
+        name, description, parts = target.name, target.description, ""
+        members = np.flatnonzero(assignment == target.id)
+        reps = tx.central_members(vectors, members, 5)
     examples = "; ".join(f"[{turn.ctx.ids[r]}] {as_data(turn.ctx.texts[r], 100)}" for r in reps)
-    return Change(f'"{target.name}" ({target.description}) holds {len(members)} of {len(turn.assignment)} texts. '
+    return Change(f'"{name}" ({description}) holds {len(members)} of {len(assignment)} texts.{parts} '
                   f"Typical texts: {examples}")
 
 

@@ -260,6 +260,17 @@ def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_
 
 
 @pytest.mark.local_server
+def test_describing_a_top_cluster_describes_it_not_the_cluster_nearest_its_name(two_level_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    top = refined(out).refine_session().result().top_clusters[0]
+    reply = refined(out, {"action": "describe"}, {"cluster": top["name"]}).chat(f'What is in "{top["name"]}"?')
+    assert reply.startswith(f'"{top["name"]}"') and f'holds {top["size"]} of' in reply, reply
+    assert reply.count('" (') == 1 + len(top["children"])  # the top cluster, then each of its clusters
+
+
+@pytest.mark.local_server
 def test_fewer_broader_clusters_of_a_two_level_run_are_its_top_level_without_a_model_call(two_level_run, tmp_path):
     import shutil
 
