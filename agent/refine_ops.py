@@ -88,6 +88,12 @@ class Turn:
         return self.fields(tax, assignment, labels), note
 
     def cluster(self, ref: str) -> tx.Cluster:
+        """The cluster `ref` names; a top cluster's name is refused (resolving it among the clusters would pick
+        the one whose name comes nearest: "Credit card points management" for "Credit card management")."""
+        top = self.top(ref)
+        if top is not None and self.tax.find(ref) is None:
+            listed = ", ".join(f'"{self.tax.by_id(c).name}"' for c in top["children"])
+            raise CannotDo(f'"{top["name"]}" is a top cluster of {listed}; name one of its clusters.')
         return resolve(ref, self.tax, self.assignment)
 
     @property

@@ -268,6 +268,11 @@ def test_describing_a_top_cluster_describes_it_not_the_cluster_nearest_its_name(
     reply = refined(out, {"action": "describe"}, {"cluster": top["name"]}).chat(f'What is in "{top["name"]}"?')
     assert reply.startswith(f'"{top["name"]}"') and f'holds {top["size"]} of' in reply, reply
     assert reply.count('" (') == 1 + len(top["children"])  # the top cluster, then each of its clusters
+    # texts go into a cluster, not a top cluster: the reply says which clusters it holds, and nothing moves
+    before = refined(out).refine_session().result().cluster
+    agent = refined(out, {"action": "move"}, {"cluster": top["name"], "ids": ["1"], "description": ""})
+    reply = agent.chat(f'Text 1 belongs to "{top["name"]}".')
+    assert "is a top cluster of" in reply and (agent.result_.cluster == before).all(), reply
 
 
 @pytest.mark.local_server
