@@ -18,22 +18,27 @@ FIND_NEAREST = 20  # texts nearest a description whose clusters a find reports
 
 
 def explain(turn: Turn, d: RefineDecision) -> Change:
-    """Say why a text (by id) is in its cluster, and which cluster comes next."""
+    """Say why a text (by id) is in its cluster (and its top cluster), and which cluster comes next."""
     if not d.ids:
         raise CannotDo("Give the id of the text to explain.")
     ctx, tax, assignment = turn.ctx, turn.tax, turn.assignment
     rows = rows_for_ids(ctx, d.ids[:EXPLAIN_MAX])
     ids = [c.id for c in tax.clusters]
     cents = tx.centroids(ctx.vectors, assignment, ids)
+    top_of, tops = parents(turn.tops), {t["id"]: t["name"] for t in turn.tops}
     lines = []
     for text_id, r in zip(d.ids, rows):
         cluster = tax.by_id(int(assignment[r]))
         order = np.argsort(-(cents @ ctx.vectors[r]))
         runner_up = next(tax.by_id(ids[j]) for j in order if ids[j] != cluster.id) if len(ids) > 1 else None
-        how = ("the model chose it for this text" if str(int(r)) in turn.labels
-               else "the classifier placed it from texts the model labelled")
-        line = (f'Text {text_id} ({as_data(ctx.texts[r], 120)}) is in "{cluster.name}" ({cluster.description}): '
-                f"{how}.")
+        # Only labelled texts had their cluster chosen for them: a view's clusters (the embeddings, the model's
+        # reading) and the classifier that spreads labels place every other text with the texts most like it.
+        how = ("the model (or a move in this chat) chose it for this text" if str(int(r)) in turn.labels
+               else "it was placed with the texts most like it, not chosen for it by the model")
+        top = tops.get(top_of[cluster.id]) if cluster.id in top_of else None
+        under = f', under "{top}"' if top else ""
+        line = (f'Text {text_id} ({as_data(ctx.texts[r], 120)}) is in "{cluster.name}" ({cluster.description})'
+                f"{under}: {how}.")
         if runner_up is not None:
             line += f' The next closest cluster is "{runner_up.name}".'
         lines.append(line)

@@ -259,6 +259,16 @@ def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_
     assert "name two of one level" in agent.chat(f'Merge "{leaf}" and "{top}".')
 
 
+def a_text_in(out, top):
+    """The id of a text in `top`, and the name of its cluster, from the run folder's files."""
+    names = {c["cluster"]: c["name"] for c in json.loads((out / "clusters.json").read_text())}
+    for line in (out / "assignments.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["top_cluster"] == top["cluster"]:
+            return str(row["id"]), names[row["cluster"]]
+    raise AssertionError("no text in the top cluster")
+
+
 @pytest.mark.local_server
 def test_describing_a_top_cluster_describes_it_not_the_cluster_nearest_its_name(two_level_run, tmp_path):
     import shutil
@@ -268,6 +278,10 @@ def test_describing_a_top_cluster_describes_it_not_the_cluster_nearest_its_name(
     reply = refined(out, {"action": "describe"}, {"cluster": top["name"]}).chat(f'What is in "{top["name"]}"?')
     assert reply.startswith(f'"{top["name"]}"') and f'holds {top["size"]} of' in reply, reply
     assert reply.count('" (') == 1 + len(top["children"])  # the top cluster, then each of its clusters
+    # explaining a text says its top cluster too
+    text_id, leaf = a_text_in(out, top)
+    reply = refined(out, {"action": "explain"}, {"ids": [text_id]}).chat(f"Why is text {text_id} where it is?")
+    assert f'"{leaf}"' in reply and f'under "{top["name"]}"' in reply, reply
     # texts go into a cluster, not a top cluster: the reply says which clusters it holds, and nothing moves
     before = refined(out).refine_session().result().cluster
     agent = refined(out, {"action": "move"}, {"cluster": top["name"], "ids": ["1"], "description": ""})
