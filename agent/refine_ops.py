@@ -25,6 +25,7 @@ from clusteragent.run_folder import content_name
 from clusteragent.schemas import ClusterSpec
 from clusteragent.splitting import apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
+from clusteragent.wording import in_running_text
 
 SPLIT_COST = 12  # model calls a split may take (proposal, labels, names)
 
@@ -145,9 +146,9 @@ class Turn:
         if self.state.get("about_topic", True) is not False:
             return self.name_top(parts, self.names(tax), tax, assignment)
         first, *rest = [tax.by_id(c) for c in parts]
-        name = " and ".join([first.name] + [c.name[:1].lower() + c.name[1:] for c in rest])
-        rules = "; or ".join([first.description.rstrip(". ")] +
-                             [c.description[:1].lower() + c.description[1:].rstrip(". ") for c in rest])
+        name = " and ".join([first.name] + [in_running_text(c.name) for c in rest])
+        rules = "; or ".join([first.description.rstrip(". ")] + [in_running_text(c.description).rstrip(". ")
+                                                                 for c in rest])
         return {"name": name, "description": rules + ".", "named_by": first.named_by}
 
     def with_tops(self, tops: list[dict], tax: tx.Taxonomy | None = None, text: str = "") -> Change:

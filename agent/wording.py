@@ -163,7 +163,13 @@ def without_retelling(description: str, name: str, texts, proper=frozenset()) ->
     head = _EXAMPLES.split(description, maxsplit=1)[0].rstrip(" ,;:.")
     if head != description.rstrip(" .") and len(head.split()) >= 3 and retold(head, name, texts) is None:
         return head + "."
+    return f"Texts about {in_running_text(name, proper)}."
+
+
+def in_running_text(name: str, proper=frozenset()) -> str:
+    """`name` as written inside a sentence: its first word in lower case unless that word is in `proper` or
+    has capitals of its own ("Lost luggage" -> "lost luggage"; "ATM fees" and "iPhone repairs" stay)."""
     first, _, rest = name.partition(" ")
     if first.lower() not in proper and first[1:] == first[1:].lower():
         first = first.lower()
-    return f"Texts about {' '.join([first, rest]).strip()}."
+    return " ".join([first, rest]).strip()
