@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from clusteragent.hierarchy import broad, merge_tops, name_tops, rename_top, with_tops
+from clusteragent.hierarchy import broad, merge_tops, name_tops, parents, rename_top, with_tops
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.naming import name_members
 from clusteragent.refine_names import resolve
@@ -111,6 +111,17 @@ class Turn:
             return None
         return next((t for t in self.tops if t["id"] == found.id), None)
 
+    def under(self, cluster_id: int) -> str:
+        """', under "<top cluster>"' for a cluster inside a top cluster, else nothing: for a reply."""
+        top = parents(self.tops).get(cluster_id)
+        return "" if top is None else f', under "{next(t["name"] for t in self.tops if t["id"] == top)}"'
+
+    def refuse_taken(self, name: str, own: set[int]) -> None:
+        """CannotDo where another cluster or top cluster than those of `own` already has `name`."""
+        clash = with_tops(self.tax, self.tops).find(name)
+        if clash is not None and clash.id not in own:
+            raise CannotDo(f'There is already a cluster "{name}"; choose another name.')
+
     def names(self, tax: tx.Taxonomy | None = None) -> list[str]:
         """Every cluster's (of `tax`, default the turn's) and top cluster's name: what a new one must differ from."""
         return list(with_tops(tax or self.tax, self.tops).names)
@@ -200,9 +211,8 @@ def merge(turn: Turn, d: RefineDecision) -> Change:
     parts = [turn.cluster(r) for r in d.clusters[:2]] if not any(tops) else []
     if len({c.id for c in parts}) == 1:
         raise CannotDo("A merge needs two different clusters.")
-    clash = with_tops(turn.tax, turn.tops).find(given) if given else None
-    if clash is not None and clash.id not in {c.id for c in parts} | {t["id"] for t in tops if t}:
-        raise CannotDo(f'There is already a cluster "{given}"; choose another name.')
+    if given:
+        turn.refuse_taken(given, {c.id for c in parts} | {t["id"] for t in tops if t})
     children = sorted(c for t in tops for c in t["children"]) if all(tops) else [c.id for c in parts]
     named = turn.name_top(children, turn.names()) if all(tops) else turn.merged_name(children)
     if given:
@@ -252,9 +262,7 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
         if spec is None:
             raise CannotDo("The model gave no new name that sets the cluster apart; say the name you want.")
         name, description, named_by = spec["name"], description or spec["description"], "model"
-    clash = with_tops(turn.tax, turn.tops).find(name)
-    if clash is not None and clash.id != (top["id"] if top is not None else target.id):
-        raise CannotDo(f'There is already a cluster "{name}"; choose another name.')
+    turn.refuse_taken(name, {top["id"] if top is not None else target.id})
     if top is not None:
         renamed, text = rename_top(turn.tops, top["id"], name, description, named_by=named_by)
         return turn.with_tops(renamed, text=text)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from clusteragent.hierarchy import parents, spread_members
+from clusteragent.hierarchy import spread_members
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
 from clusteragent.refine_ops import CannotDo, Change, RefineDecision, Turn, rows_for_ids
@@ -25,7 +25,6 @@ def explain(turn: Turn, d: RefineDecision) -> Change:
     rows = rows_for_ids(ctx, d.ids[:EXPLAIN_MAX])
     ids = [c.id for c in tax.clusters]
     cents = tx.centroids(ctx.vectors, assignment, ids)
-    top_of, tops = parents(turn.tops), {t["id"]: t["name"] for t in turn.tops}
     lines = []
     for text_id, r in zip(d.ids, rows):
         cluster = tax.by_id(int(assignment[r]))
@@ -35,10 +34,8 @@ def explain(turn: Turn, d: RefineDecision) -> Change:
         # reading) and the classifier that spreads labels place every other text with the texts most like it.
         how = ("the model (or a move in this chat) chose it for this text" if str(int(r)) in turn.labels
                else "it was placed with the texts most like it, not chosen for it by the model")
-        top = tops.get(top_of[cluster.id]) if cluster.id in top_of else None
-        under = f', under "{top}"' if top else ""
         line = (f'Text {text_id} ({as_data(ctx.texts[r], 120)}) is in "{cluster.name}" ({cluster.description})'
-                f"{under}: {how}.")
+                f"{turn.under(cluster.id)}: {how}.")
         if runner_up is not None:
             line += f' The next closest cluster is "{runner_up.name}".'
         lines.append(line)
@@ -76,12 +73,10 @@ def find(turn: Turn, d: RefineDecision) -> Change:
         raise CannotDo("Say what the texts you are looking for are about.")
     nearest = np.argsort(-similarities(turn, what), kind="stable")[:FIND_NEAREST]
     counts = Counter(int(turn.assignment[r]) for r in nearest)
-    top_of, tops = parents(turn.tops), {t["id"]: t["name"] for t in turn.tops}
     listed = []
     for cid, n in counts.most_common():
         name = "the outliers" if cid == tx.OUTLIER else f'"{turn.tax.by_id(cid).name}"'
-        under = f', under "{tops[top_of[cid]]}"' if cid in top_of else ""
-        listed.append(f"{name} ({n}{under})")
+        listed.append(f"{name} ({n}{turn.under(cid)})")
     first = nearest[0]
     return Change(f'Of the {len(nearest)} texts nearest "{as_data(what, 80)}": {", ".join(listed)}. The nearest: '
                   f"[{turn.ctx.ids[first]}] {as_data(turn.ctx.texts[first], 100)}")
