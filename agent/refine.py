@@ -102,6 +102,12 @@ def argument_schema(action: str, names: tuple[str, ...]) -> type[BaseModel] | No
 
 # ---------------------------------------------------------------- the graph
 
+def cluster_listing(state: RefineState, assignment: np.ndarray) -> list[dict]:
+    """The clusters, then the top clusters, as the refine prompt lists them to the model."""
+    leaves, tops = tx.Taxonomy.from_state(state), state.get("tops") or []
+    return numbered(leaves, assignment) + top_listing(tops, assignment, leaves)
+
+
 def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     """Two small decisions: which operation, then that operation's arguments; then what the message
     spells out itself (cluster names, ids, a quoted new name) outranks the model's reading."""
@@ -111,7 +117,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     tax = with_tops(leaves, tops)  # what a message may name: the clusters, and the top clusters over them
     assignment = ctx.arrays[state["assignment_ref"]]
     variables = {"instruction": state["instruction"], "message": state["message"],
-                 "clusters": numbered(leaves, assignment) + top_listing(tops, assignment, leaves)}
+                 "clusters": cluster_listing(state, assignment)}
     try:
         choice = ctx.llm.decide(load_prompt("refine").messages(**variables, action=""), ActionChoice, step="refine")
         decision = {"action": choice.action}

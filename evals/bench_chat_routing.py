@@ -49,10 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from clusteragent import ClusterAgent
-    from clusteragent.hierarchy import top_listing
     from clusteragent.models import load_chat_model
     from clusteragent.prompts import load_prompt
-    from clusteragent.refine import ActionChoice
+    from clusteragent.refine import ActionChoice, cluster_listing
     from clusteragent.refine_names import numbered
     from clusteragent.structured import StructuredLLM
     from clusteragent.tools import taxonomy as tx
@@ -65,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     agent = ClusterAgent.load(options.run_dir)
     state, result = agent.state_, agent.result_
     tax, assignment = tx.Taxonomy.from_state(state), np.asarray(result.cluster)
-    tops = state.get("tops") or []
     listed = numbered(tax, assignment)
     first, second = listed[0], listed[1]
     top = max(result.top_clusters, key=lambda t: t["size"])["name"] if result.top_clusters else second["name"]
@@ -73,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = messages(first["name"], second["name"], top, str(shown["representative_ids"][0]),
                      shown["representative_texts"][0][:80])
     llm = StructuredLLM(load_chat_model(options.model))
-    clusters = listed + top_listing(tops, assignment, tax)
+    clusters = cluster_listing(state, assignment)
     right: dict[str, list[int]] = {}
     misses = []
     started = time.perf_counter()
