@@ -137,15 +137,20 @@ def corpus_noun(written: str, instruction: str, facet: str = "") -> str:
     return noun
 
 
+def in_corpus_noun(description: str, noun: str) -> str:
+    """A description that opens with "Texts" opened with the corpus's own noun instead ("Queries asking for the
+    time in another city."), as a reader of these texts would write it. Nothing changes without a noun."""
+    head, _, rest = description.partition(" ")
+    return f"{noun.capitalize()} {rest}" if noun and head.lower() == "texts" and rest else description
+
+
 def in_corpus_words(tax: tx.Taxonomy, tops: list[dict], noun: str) -> tuple[tx.Taxonomy, list[dict]]:
-    """Descriptions that open with "Texts" open with the corpus's own noun instead ("Queries asking for the
-    time in another city."), as a reader of these texts would write them. Nothing changes without a noun."""
+    """Every description of the clusters and top clusters in the corpus's own noun (in_corpus_noun)."""
     if not noun:
         return tax, tops
 
     def worded(description: str) -> str:
-        head, _, rest = description.partition(" ")
-        return f"{noun.capitalize()} {rest}" if head.lower() == "texts" and rest else description
+        return in_corpus_noun(description, noun)
 
     clusters = [replace(c, description=worded(c.description)) for c in tax.clusters]
     return tx.Taxonomy(clusters, tax.next_id), [{**t, "description": worded(t["description"])} for t in tops]

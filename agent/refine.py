@@ -329,7 +329,7 @@ class RefineSession:
         corpus = self.run.corpus_
         ctx = RefineContext(texts=work_texts(corpus.texts), ids=list(corpus.ids), vectors=self.run.vectors_, llm=self.llm,
                             arrays=self.run.store_.arrays, embed=self._embed, rerun=self._rerun,
-                            seed=self.run.config.seed)
+                            seed=self.run.config.seed, texts_are=self.run.state_.get("texts_are", ""))
         # A hard cap per turn: the two interpreting decisions with their retries, and the operation's budget.
         self.llm.max_calls = self.llm.usage.calls + 2 * self.llm.max_attempts + ctx.max_calls_per_turn
         start = {"message": message}

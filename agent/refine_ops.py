@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from clusteragent.hierarchy import broad, merge_tops, name_tops, parents, rename_top, with_tops
 from clusteragent.hierarchy import split_top as hierarchy_split
-from clusteragent.naming import name_members
+from clusteragent.naming import in_corpus_noun, name_members
 from clusteragent.refine_names import resolve
 from clusteragent.review_tools import ToolError
 from clusteragent.run_folder import content_name
@@ -59,6 +59,7 @@ class RefineContext:
     rerun: Callable[[str], dict]  # new instruction -> the state fields of a fresh clustering
     seed: int = 0
     max_calls_per_turn: int = 40
+    texts_are: str = ""  # what the run calls the texts ("queries"): replies word descriptions as clusters.json does
 
 
 @dataclass
@@ -110,6 +111,10 @@ class Turn:
         except CannotDo:
             return None
         return next((t for t in self.tops if t["id"] == found.id), None)
+
+    def rule(self, description: str) -> str:
+        """A description as a reply shows it: in the corpus's own noun, as the run's outputs write it."""
+        return in_corpus_noun(description, self.ctx.texts_are)
 
     def under(self, cluster_id: int) -> str:
         """', under "<top cluster>"' for a cluster inside a top cluster, else nothing: for a reply."""

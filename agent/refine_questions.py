@@ -34,7 +34,7 @@ def explain(turn: Turn, d: RefineDecision) -> Change:
         # reading) and the classifier that spreads labels place every other text with the texts most like it.
         how = ("the model (or a move in this chat) chose it for this text" if str(int(r)) in turn.labels
                else "it was placed with the texts most like it, not chosen for it by the model")
-        line = (f'Text {text_id} ({as_data(ctx.texts[r], 120)}) is in "{cluster.name}" ({cluster.description})'
+        line = (f'Text {text_id} ({as_data(ctx.texts[r], 120)}) is in "{cluster.name}" ({turn.rule(cluster.description)})'
                 f"{turn.under(cluster.id)}: {how}.")
         if runner_up is not None:
             line += f' The next closest cluster is "{runner_up.name}".'
@@ -61,7 +61,7 @@ def describe(turn: Turn, d: RefineDecision) -> Change:
         members = np.flatnonzero(assignment == target.id)
         reps = tx.central_members(vectors, members, 5)
     examples = "; ".join(f"[{turn.ctx.ids[r]}] {as_data(turn.ctx.texts[r], 100)}" for r in reps)
-    return Change(f'"{name}" ({description}) holds {len(members)} of {len(assignment)} texts.{parts} '
+    return Change(f'"{name}" ({turn.rule(description)}) holds {len(members)} of {len(assignment)} texts.{parts} '
                   f"Typical texts: {examples}")
 
 

@@ -187,6 +187,25 @@ def test_questions_change_nothing_and_answer_from_the_data():
     assert np.array_equal(agent.result_.cluster, before)
 
 
+def test_replies_word_a_rule_as_the_runs_outputs_do():
+    chat = chat_model([{"action": "describe", "clusters": ["weather"]}, {"action": "explain", "ids": ["1"]}])
+    run_model = chat.script
+
+    def answer(messages, kwargs):  # the model calls the texts "messages", as the instruction does
+        reply = run_model(messages, kwargs)
+        if request_schema(kwargs)[0] in ("FacetReading", "Understanding"):
+            return json.dumps({**json.loads(reply), "texts_are": "messages"})
+        return reply
+
+    chat.script = answer
+    agent = ClusterAgent(model=chat, progress=False, max_model_calls=60).fit(
+        TEXTS, instruction="Cluster these messages by topic.")
+    weather = next(c for c in agent.result_.clusters if c["name"] == "Weather")
+    assert weather["description"].startswith("Messages about")
+    assert f'"Weather" ({weather["description"]})' in agent.chat('What is in "Weather"?')
+    assert "(Messages about" in agent.chat("Why is text 1 in its cluster?")
+
+
 @pytest.mark.parametrize("argument", ["chocolate cake and bread", "Desserts and stuff"])
 def test_find_says_which_clusters_hold_the_texts_nearest_a_description(argument):
     # "Desserts and stuff" is not in the message: the model's paraphrase gives way to the message's words
