@@ -29,6 +29,10 @@ _GROUP_OF = re.compile(rf"^(?:a\s+)?group of {_texts_of()}\s+(?=(?:about|related
                        re.I)
 _GROUP_HOLDS = re.compile(rf"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has|is made (?:up )?of)"
                           rf"\s+{_texts()}\b\s*", re.I)
+# A top cluster's description that echoes the prompt ("This group is made up of smaller groups related to X").
+_GROUP_OF_GROUPS = re.compile(r"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has|is made (?:up )?of)"
+                              rf"\s+(?:(?:several|a few|many|two|three|four)\s+)?(?:smaller\s+)?(?:sub-?)?(?:groups|clusters)"
+                              rf"(?:\s+of\s+{_texts_of()})?\s+(?=[a-z])", re.I)
 _GROUP_DOES = re.compile(r"^this group(?: of texts)?\s+(?!(?:is|was|has)\b)([a-z]+s)\b", re.I)
 
 
@@ -50,9 +54,10 @@ def plain_opening(description: str) -> str:
     """A description opened the plain way: "This group of texts is about X" -> "Texts about X", "These texts
     are asking for X" -> "Texts asking for X", "These (or The) texts express X" -> "Texts that express X", "A group of
     texts that X" -> "Texts that X", "This group of texts deals with X" -> "Texts dealing with X", "This group
-    includes texts on X" -> "Texts on X", "This group is dedicated to X" -> "Texts dedicated to X"; and so with
+    includes texts on X" -> "Texts on X", "This group is dedicated to X" -> "Texts dedicated to X", "This group is
+    made up of smaller groups related to X" -> "Texts related to X"; and so with
     the corpus's own word for its texts ("These questions are about X" -> "Questions about X")."""
-    for opening in (_IS_ABOUT, _GROUP_OF, _GROUP_HOLDS):
+    for opening in (_IS_ABOUT, _GROUP_OF, _GROUP_HOLDS, _GROUP_OF_GROUPS):
         if m := opening.match(description):
             rest = description[m.end():]
             return f"{_noun(m)} {rest}" if rest[:1].isalnum() else _noun(m) + rest

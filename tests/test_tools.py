@@ -338,6 +338,11 @@ def test_a_list_item_said_twice_is_said_once():
     ("Group of Reddit posts asking for help with coin values.", "Posts asking for help with coin values."),
     ("This group of customer support tickets are mainly about refunds.", "Tickets about refunds."),
     ("A group of friends who like hiking.", "A group of friends who like hiking."),
+    ("This group is made up of smaller groups related to hardware, including the Clipper chip debate.",
+     "Texts related to hardware, including the Clipper chip debate."),
+    ("This group is made up of smaller groups of questions about pets.", "Questions about pets."),
+    ("This group contains several groups focused on design.", "Texts focused on design."),
+    ("This group is made up of smaller groups: alarms, timers.", "This group is made up of smaller groups: alarms, timers."),
 ])
 def test_a_description_opens_with_what_belongs_not_with_this_group_of_texts_is(written, kept):
     from clusteragent.schemas import ClusterSpec
@@ -404,6 +409,7 @@ def test_merge_closest_joins_the_nearest_centroids_first_until_k_remain():
     assert (out[:20] == 0).all() and sorted(np.bincount(out)[[0, 2, 3]]) == [10, 10, 20]
     out2, tax2, entries2 = tx.merge_closest(vectors, assignment, tax, 2)
     assert len(entries2) == 2 and len(tax2.clusters) == 2 and set(np.unique(out2)) == {c.id for c in tax2.clusters}
+
 
 
 @pytest.mark.slow  # UMAP compiles with numba on first use
