@@ -317,7 +317,8 @@ def granularity(turn: Turn, d: RefineDecision) -> Change:
             return named["name"], named["description"], named["named_by"]
 
         assignment, tax, entries = tx.merge_closest(turn.ctx.vectors, assignment, tax,
-                                                    max(2, min(k - 1, int(np.ceil(k * 2 / 3)))), merged_name)
+                                                    max(2, min(k - 1, int(np.ceil(k * 2 / 3)))), merged_name,
+                                                    each_once=True)
         for entry in entries:
             labels = tx.remap_labels(labels, entry)
         merged = [f'"{e["names"][0]}" + "{e["names"][1]}" -> "{e["name"]}"' for e in entries]

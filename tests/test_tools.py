@@ -411,6 +411,23 @@ def test_merge_closest_joins_the_nearest_centroids_first_until_k_remain():
     assert len(entries2) == 2 and len(tax2.clusters) == 2 and set(np.unique(out2)) == {c.id for c in tax2.clusters}
 
 
+def test_merge_closest_each_once_merges_disjoint_pairs_where_one_at_a_time_chains():
+    # six clusters along a line: merged one pair at a time, the merged cluster's centroid lands between its
+    # neighbours and absorbs them in turn; each once, the pairs share no cluster in a pass
+    angles = np.array([0.0, 0.1, 0.3, 0.6, 1.0, 1.5])  # gaps widening along the line
+    centres = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    rng = np.random.default_rng(1)
+    vectors = np.repeat(centres, 10, axis=0) + rng.normal(0, 0.005, (60, 2))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assignment = np.repeat(np.arange(6), 10)
+    tax = tx.Taxonomy([tx.Cluster(i, f"c{i}", "") for i in range(6)], 6)
+    chained = tx.merge_closest(vectors, assignment, tax, 3)
+    assert max(np.bincount(chained[0])) == 30  # one cluster took three of the six
+    out, tax3, entries = tx.merge_closest(vectors, assignment, tax, 3, each_once=True)
+    parts = [set(e["merged"]) for e in entries]
+    assert len(tax3.clusters) == 3 and sorted(np.bincount(out)[np.bincount(out) > 0]) == [20, 20, 20]
+    assert all(not (p & q) for i, p in enumerate(parts) for q in parts[i + 1:])
+
 
 @pytest.mark.slow  # UMAP compiles with numba on first use
 def test_semantic_map_keeps_separate_groups_apart_and_repeats_under_a_seed():

@@ -269,21 +269,30 @@ def most_similar_pairs(vectors: np.ndarray, assignment: np.ndarray, taxonomy: Ta
 
 
 def merge_closest(vectors: np.ndarray, assignment: np.ndarray, taxonomy: Taxonomy, k: int,
-                  name=None) -> tuple[np.ndarray, Taxonomy, list[dict]]:
+                  name=None, each_once: bool = False) -> tuple[np.ndarray, Taxonomy, list[dict]]:
     """Merge the two non-empty clusters with the most similar centroids until at most `k` clusters remain
     (or no two non-empty ones are left).
 
+    With `each_once`, the closest pairs that share no cluster merge in one pass (the centroids are compared
+    again only when a pass leaves more than `k`): a merged cluster's centroid sits between its parts, near
+    their neighbours too, so merging one pair at a time lets one cluster absorb its neighbours in turn.
     `name(taxonomy, assignment, a, b)` may give the merged cluster's (name, description) or (name,
     description, named_by); without it the merge keeps the first cluster's. Returns the new assignment,
     taxonomy and one audit entry per merge.
     """
     entries = []
     while len(taxonomy.clusters) > k:
-        pairs = most_similar_pairs(vectors, assignment, taxonomy, top=1)
+        pairs = most_similar_pairs(vectors, assignment, taxonomy, top=len(taxonomy.clusters) ** 2 if each_once else 1)
         if not pairs:
             break
-        a, b, _ = pairs[0]
-        named = name(taxonomy, assignment, a, b) if name else (None, None)
-        assignment, taxonomy, entry = merge(assignment, taxonomy, [a, b], *named)
-        entries.append(entry)
+        merged: set[int] = set()
+        for a, b, _ in pairs:
+            if len(taxonomy.clusters) <= k:
+                break
+            if merged & {a, b}:
+                continue
+            merged |= {a, b}
+            named = name(taxonomy, assignment, a, b) if name else (None, None)
+            assignment, taxonomy, entry = merge(assignment, taxonomy, [a, b], *named)
+            entries.append(entry)
     return assignment, taxonomy, entries
