@@ -13,6 +13,7 @@ from clusteragent.wording import (
     as_sentence,
     plain_opening,
     restates,
+    said_in_full,
     without_asides,
     without_repeats,
     without_restated,
@@ -281,7 +282,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         return plain_case(v, proper_words)
 
     def _whole_group(spec):
-        spec.description = without_retelling(spec.description, spec.name, texts, proper_words)
+        spec.description = said_in_full(without_retelling(spec.description, spec.name, texts, proper_words),
+                                        spec.name, proper_words)
         return spec
 
     validators = {"_plain_case": field_validator("name")(_plain_case), "_distinct": field_validator("name")(_distinct),

@@ -23,8 +23,8 @@ _IS_ABOUT = re.compile(rf"^(?:this group of {_texts_of()}|this group|these {_tex
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
                        r"(?=(?:about|related|focused|concerned|dedicated|devoted)\b|[a-z]+ing\b)", re.I)
 # "The texts express ..." too, but not "The <plural> <verb>" at large: "The sales figures rose" is about the texts' content.
-_THESE_DO = re.compile(rf"^(?:these {_texts()}|the texts)\s+(?!(?:is|are|were|was|in|from|of|that|which)\b)(?=[a-z]+\b)",
-                       re.I)
+_THESE_DO = re.compile(rf"^(?:these {_texts()}|the texts|{_texts('noun2')} (?:from|in) this group)"
+                       r"\s+(?!(?:is|are|were|was|in|from|of|that|which)\b)(?=[a-z]+\b)", re.I)
 _GROUP_OF = re.compile(rf"^(?:a\s+)?group of {_texts_of()}\s+(?=(?:about|related|on|that|which|with|for)\b|[a-z]+ing\b)",
                        re.I)
 _GROUP_HOLDS = re.compile(rf"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has|is made (?:up )?of)"
@@ -33,7 +33,12 @@ _GROUP_HOLDS = re.compile(rf"^this group(?: of texts)?\s+(?:includes|contains|co
 _GROUP_OF_GROUPS = re.compile(r"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has|is made (?:up )?of)"
                               rf"\s+(?:(?:several|a few|many|two|three|four)\s+)?(?:smaller\s+)?(?:sub-?)?(?:groups|clusters)"
                               rf"(?:\s+of\s+{_texts_of()})?\s+(?=[a-z])", re.I)
-_GROUP_DOES = re.compile(r"^this group(?: of texts)?\s+(?!(?:is|was|has)\b)([a-z]+s)\b", re.I)
+_GROUP_DOES = re.compile(r"^this group(?: of texts)?\s+(?!(?:is|was|has)\b)(?P<verb>[a-z]+s)\b", re.I)
+# With the corpus's own word ("This group of news articles covers ..."), where the noun's last word and the
+# verb both end in "s", only a verb a description opens with is taken as one.
+_DESCRIBING = ("covers|discusses|deals|focuses|provides|describes|contains|includes|involves|features|asks|requests|"
+               "mentions|expresses|uses|relates|concerns|explores|highlights|addresses|shows|reports|talks|refers")
+_GROUP_OF_DOES = re.compile(rf"^this group of {_texts_of()}\s+(?P<verb>{_DESCRIBING})\b", re.I)
 
 
 def _noun(m: re.Match) -> str:
@@ -63,19 +68,23 @@ def plain_opening(description: str) -> str:
             return f"{_noun(m)} {rest}" if rest[:1].isalnum() else _noun(m) + rest
     if m := _THESE_DO.match(description):
         return f"{_noun(m)} that " + description[m.end():]
-    if m := _GROUP_DOES.match(description):
-        return f"Texts {_ing(m.group(1))}" + description[m.end():]
+    if m := _GROUP_DOES.match(description) or _GROUP_OF_DOES.match(description):
+        return f"{_noun(m)} {_ing(m.group('verb'))}" + description[m.end():]
     return description
 
 
 _ASIDE = re.compile(r",\s+which\b[^,.!?]*")
+# The prompt's own words echoed as a clause ("..., setting them apart from other groups."): about the grouping.
+_SETS_APART = re.compile(r",\s+(?:[a-z]+\s+){0,2}?(?:sets?|setting)\s+(?:it|them|this group|these texts)\s+apart\b[^,.!?]*",
+                         re.I)
 
 
 def without_asides(description: str) -> str:
     """`description` without its clauses set off by ", which" (to the next comma or the sentence's end): a
     comment on the group ("Texts about setting alarms, which is a common task in daily life."), not a part of
-    the rule that says which texts belong."""
-    kept = _ASIDE.sub("", description).strip()
+    the rule that says which texts belong; so is a clause that says what sets the group apart (the prompt's
+    words, not the texts')."""
+    kept = _SETS_APART.sub("", _ASIDE.sub("", description)).strip()
     return kept if re.search(r"[^\W\d_]", kept) else description
 
 
@@ -178,3 +187,11 @@ def in_running_text(name: str, proper=frozenset()) -> str:
     if first.lower() not in proper and first[1:] == first[1:].lower():
         first = first.lower()
     return " ".join([first, rest]).strip()
+
+
+def said_in_full(description: str, name: str, proper=frozenset()) -> str:
+    """`description`, or where it has fewer than two words of three letters or more ("Sports.", a rule no text
+    can be sorted by) a rule made of the group's `name`: "Texts about baseball."."""
+    if len(re.findall(r"[^\W\d_]{3,}", description)) >= 2 or not name.strip():
+        return description
+    return f"Texts about {in_running_text(name, proper)}."

@@ -41,6 +41,15 @@ def test_the_model_is_refused_a_name_alike_a_taken_one_or_the_facet_itself_with_
     assert spec(name="Other", description="Queries that fit no other group.").name == "Other"
 
 
+@pytest.mark.parametrize("description, kept", [
+    ("Sports.", "Texts about baseball."), ("A game", "Texts about baseball."), ("Baseball games", "Baseball games."),
+    ("Games of baseball.", "Games of baseball."), ("MLB scores.", "MLB scores."),
+])
+def test_a_description_too_short_to_sort_a_text_by_becomes_a_rule_from_the_name(description, kept):
+    spec = distinct_spec_schema((), (), "topic")
+    assert spec(name="Baseball", description=description).description == kept
+
+
 def test_a_name_saying_less_in_a_taken_names_words_is_refused_where_nested_names_are():
     """Beside "Cooking recipes" a cluster named "Cooking" draws every recipe to itself when a reader sorts texts,
     so it is named again at the end with such names refused (views.renamed_broader); when clusters are first

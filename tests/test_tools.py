@@ -342,6 +342,12 @@ def test_a_list_item_said_twice_is_said_once():
      "Texts related to hardware, including the Clipper chip debate."),
     ("This group is made up of smaller groups of questions about pets.", "Questions about pets."),
     ("This group contains several groups focused on design.", "Texts focused on design."),
+    ("This group of news articles covers stock market trends.", "Articles covering stock market trends."),
+    ("Queries from this group request changes to the voice.", "Queries that request changes to the voice."),
+    ("Articles about space launches, setting them apart from other groups.", "Articles about space launches."),
+    ("Texts about rain, which sets them apart from sunny days.", "Texts about rain."),
+    ("This group of texts covers sports news.", "Texts covering sports news."),
+    ("This group of news articles lists prices.", "This group of news articles lists prices."),
     ("This group is made up of smaller groups: alarms, timers.", "This group is made up of smaller groups: alarms, timers."),
 ])
 def test_a_description_opens_with_what_belongs_not_with_this_group_of_texts_is(written, kept):
