@@ -191,7 +191,7 @@ def rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
 def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, budget: int):
     plan = plan_split(turn.ctx.llm, turn.state["instruction"], turn.state.get("facet", ""), target, turn.ctx.texts,
                       turn.ctx.vectors, np.flatnonzero(assignment == target.id), n=n, taken=tax.names,
-                      calls_left=budget, seed=turn.ctx.seed)
+                      calls_left=budget, seed=turn.ctx.seed, by_structure=turn.state.get("about_topic") is True)
     if isinstance(plan, str):
         raise CannotDo(plan[0].upper() + plan[1:])
     return apply_split(assignment, tax, labels, plan, target.id)

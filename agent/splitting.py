@@ -4,7 +4,9 @@ Used by the agent's review step and by chat refinement. The model reads a divers
 cluster, proposes n sub-clusters, and labels a few members; a classifier over the embeddings places
 the rest. When the model's labels all land in one part (a small model often does that), the members
 are split by k-means on their embeddings instead and each part is named by the model from its texts,
-so a split that was asked for is made.
+so a split that was asked for is made. Where the embeddings follow the facet (a chat split on a run by
+subject matter) that is the split from the start; a part the model gives no valid name gets a
+statistical one, marked as such.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from pydantic import BaseModel, Field, create_model
 
 from clusteragent.errors import ModelError
 from clusteragent.labelling import label_messages, label_schema
-from clusteragent.naming import name_members
+from clusteragent.naming import fallback_name, name_members, unrequested
 from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, capitalised_words, plain_case, sentence_case
 from clusteragent.tools import taxonomy as tx
+from clusteragent.tools.features import distinctive_words
 from clusteragent.tools.propagate import propagate
 from clusteragent.tools.sampling import diverse_sample
 
@@ -41,17 +44,19 @@ class SplitPlan:
 
     members: np.ndarray
     parts: np.ndarray
-    specs: list[tuple[str, str]]
+    specs: list[tuple[str, ...]]  # (name, description), with named_by "statistics" where the model named none
     labels: dict[str, int]  # row -> part, for the members the model labelled
 
 
 def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
                members: np.ndarray, n: int = 2, taken: list[str] = (), calls_left: int = 10 ** 9,
-               seed: int = 0, always: bool = False) -> SplitPlan | str:
+               seed: int = 0, always: bool = False, by_structure: bool = False) -> SplitPlan | str:
     """Plan the split of `target` (a taxonomy Cluster with these `members`) into n parts, or say why not.
 
     With `always`, a split the model cannot plan (no budget left, no valid proposal) is made by k-means
-    on the embeddings, its parts numbered where the model cannot name them.
+    on the embeddings, its parts numbered where the model cannot name them. With `by_structure` the split is
+    k-means on the embeddings from the start, each part named from its own texts: where the embeddings follow
+    the facet (a run by subject matter) the texts' own structure divides a cluster, as it made the clusters.
     """
     members = np.asarray(members, dtype=np.int64)
     if len(members) < max(MIN_SPLIT, n):
@@ -65,7 +70,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         return calls_left - (llm.usage.calls - spent_before)
 
     sub_vectors = vectors[members]
-    if calls_left < 1:
+    if calls_left < 1 or by_structure:
         return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
     read, _ = diverse_sample(sub_vectors, SPLIT_READ, seed=seed)
     messages = load_prompt("split").messages(instruction=instruction, facet=facet, name=target.name,
@@ -119,14 +124,18 @@ def _kmeans_plan(llm, instruction: str, facet: str, target, texts: list[str], ve
         parts = KMeans(n, n_init=3, random_state=seed).fit_predict(vectors[members]).astype(np.int64)
     if len(np.unique(parts)) < n:
         return f'the texts of "{target.name}" are too alike to split into {n}.'
-    specs = []
+    specs: list[tuple[str, ...]] = []
+    words = distinctive_words([texts[r] for r in members], parts)
     for p in range(n):
+        refused = [*taken, target.name, *(s[0] for s in specs)]
         spec = None
         if left() > 0:
-            spec = name_members(llm, instruction, facet, texts, vectors, members[parts == p],
-                                [*taken, target.name, *(s[0] for s in specs)], step="split")
-        name = spec.name if spec is not None else f"{target.name} ({p + 1})"
-        specs.append((name, spec.description if spec is not None else f"part {p + 1} of {target.name}"))
+            spec = name_members(llm, instruction, facet, texts, vectors, members[parts == p], refused, step="split")
+        if spec is None:  # named as a run names a group the model gave nothing valid for, and marked so
+            fallback = fallback_name(unrequested(words.get(p, []), [texts[r] for r in members[parts == p]]), refused)
+            specs.append((fallback.name, fallback.description, fallback.named_by))
+        else:
+            specs.append((spec.name, spec.description))
     return SplitPlan(members, parts, specs, {})
 
 

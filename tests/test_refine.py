@@ -64,13 +64,38 @@ def sizes_of(result):
     return {c["name"]: c["size"] for c in result.clusters}
 
 
-def test_split_adds_a_cluster_and_every_text_stays_once():
-    agent = fitted([{"action": "split", "clusters": ["weather"], "n": 2}])
+def test_split_by_a_facet_the_embeddings_miss_follows_the_models_parts_and_every_text_stays_once():
+    model = chat_model([{"action": "split", "clusters": ["angry"], "n": 2}], facet="mood")
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by mood.")
     k = agent.result_.k
-    reply = agent.chat('Split "weather" into two more specific clusters.')
+    reply = agent.chat('Split "angry" into two more specific clusters.')
     assert agent.result_.k == k + 1, reply
-    assert {"Rain", "Sun"} <= set(agent.result_.names) and "Weather" not in agent.result_.names
+    assert {"Rain", "Sun"} <= set(agent.result_.names) and "Angry" not in agent.result_.names
     assert sum(sizes(agent).values()) == len(TEXTS) and len(agent.result_.ids) == len(set(agent.result_.ids))
+
+
+def test_split_on_a_run_by_subject_matter_follows_the_texts_structure():
+    """There the embeddings made the clusters, so they divide one: k-means in two of its texts, each part named
+    from its own texts, with no proposal asked of the model."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    agent = fitted([{"action": "split", "clusters": ["weather"], "n": 2}])
+    before, k = agent.result_, agent.result_.k
+    members = np.flatnonzero(before.cluster == next(c["cluster"] for c in before.clusters if c["name"] == "Weather"))
+    asked = len(agent.model.calls)
+    reply = agent.chat('Split "weather" into two more specific clusters.')
+    after = agent.result_
+    assert after.k == k + 1 and "Weather" not in after.names, reply
+    expected = KMeans(2, n_init=3, random_state=agent.config.seed).fit_predict(agent.vectors_[members])
+    assert adjusted_rand_score(expected, after.cluster[members]) == 1.0
+    schemas = [request_schema(c["kwargs"])[0] for c in agent.model.calls[asked:]]
+    assert "SplitProposal" not in schemas and "ClusterSpec" in schemas
+    parts = [c for c in after.clusters if c["cluster"] in set(after.cluster[members])]
+    # the scripted model names a part "weather" (taken), then "truth" (taken once the first part has it): that
+    # part gets a statistical name, marked so, not a numbered copy of the old name
+    assert [c["named_by"] for c in parts] == ["model", "statistics"] and " / " in parts[1]["name"], parts
+    assert sum(sizes(agent).values()) == len(TEXTS)
 
 
 def test_rename_changes_only_the_name():

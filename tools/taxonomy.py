@@ -141,8 +141,9 @@ def merge(assignment: np.ndarray, taxonomy: Taxonomy, ids: list[int], name: str 
 
 
 def split(assignment: np.ndarray, taxonomy: Taxonomy, cluster_id: int, member_rows: np.ndarray,
-          member_parts: np.ndarray, parts: list[tuple[str, str]]) -> tuple[np.ndarray, Taxonomy, dict]:
-    """Split one cluster into len(parts) clusters; `member_parts[i]` is the part of `member_rows[i]`.
+          member_parts: np.ndarray, parts: list[tuple[str, ...]]) -> tuple[np.ndarray, Taxonomy, dict]:
+    """Split one cluster into len(parts) clusters, each (name, description) or (name, description, named_by);
+    `member_parts[i]` is the part of `member_rows[i]`.
 
     The largest part keeps the cluster's id (and its history of merged ids); each other part gets a new
     id. Every member must be given a part.
@@ -157,13 +158,14 @@ def split(assignment: np.ndarray, taxonomy: Taxonomy, cluster_id: int, member_ro
     largest = int(np.argmax(np.bincount(member_parts, minlength=len(parts))))
     tax = Taxonomy([c for c in taxonomy.clusters if c.id != cluster_id], taxonomy.next_id)
     new_ids = []
-    for p, (name, desc) in enumerate(parts):
+    for p, (name, desc, *by) in enumerate(parts):
+        named_by = by[0] if by else "model"
         if p == largest:
-            tax = Taxonomy(tax.clusters + [Cluster(cluster_id, name.strip(), desc.strip(), old.merged_ids)],
+            tax = Taxonomy(tax.clusters + [Cluster(cluster_id, name.strip(), desc.strip(), old.merged_ids, named_by)],
                            tax.next_id)
             new_ids.append(cluster_id)
         else:
-            tax, cid = tax.added(name, desc)
+            tax, cid = tax.added(name, desc, named_by)
             new_ids.append(cid)
     out = assignment.copy()
     out[np.asarray(member_rows)] = np.asarray(new_ids)[member_parts]
