@@ -391,7 +391,8 @@ def test_a_split_counts_every_call_it_makes_against_its_share_of_the_budget():
     # the proposal (1) and one part's name with its refused retry (2); the second part is not named
     # once the share is spent (counting one call per name, as before, let it spend 2 more)
     assert llm.usage.calls == 3
-    assert plan.labels == {} and plan.specs[1][0] == "all (2)"  # parts from k-means, not from labels
+    # parts from k-means, not from labels; the part left unnamed gets a statistical name, marked so
+    assert plan.labels == {} and plan.specs[1][2] == "statistics" and " / " in plan.specs[1][0]
 
 
 def test_a_split_names_its_parts_in_plain_case():
