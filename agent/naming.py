@@ -39,7 +39,8 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
                                                     parts=list(parts))
     try:
         schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts),
-                                      second_choice=True, nested=nested, texts=tuple(map(str, texts)))
+                                      second_choice=True, nested=nested, texts=tuple(map(str, texts)),
+                                      parts=tuple(parts))
         return llm.decide(messages, schema, step=step, attempts=attempts)
     except ModelError:
         return None

@@ -223,7 +223,8 @@ def capitalised_words(texts) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=256)
 def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "",
                          proper: tuple[str, ...] = (), second_choice: bool = False,
-                         nested: bool = False, texts: tuple[str, ...] = ()) -> type[ClusterSpec]:
+                         nested: bool = False, texts: tuple[str, ...] = (),
+                         parts: tuple[str, ...] = ()) -> type[ClusterSpec]:
     """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
     alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words: "Cooking" beside
     "Cooking recipes") and is a value of `facet`, not the facet itself; whose description
@@ -232,15 +233,22 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     model also gives a second name, which stands in for the first where the first cannot name the group: a
     small model often offers a name another group has, and each refusal costs a call. A description that
     retells one of the group's `texts` (those the model was shown) is made a rule for the whole group
-    (wording.without_retelling): refused and asked again, the model retold the same text."""
+    (wording.without_retelling): refused and asked again, the model retold the same text. Names in `parts`
+    (the clusters a top cluster, or a merge, is made of) are refused only in the same words: a name alike one
+    of them ("Payment issues" over "Payment inquiries" and "Payment status inquiries") is the broader name a
+    reader of the two levels expects, where refusing it left statistical words ("payment / pending")."""
     facet_words = telling_words(facet)
     phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
-    taken_words = [(t, telling_words(t)) for t in taken]
+    taken_words = [(t, telling_words(t)) for t in taken if t not in parts]
+    part_words = [(p, name_words(p)) for p in parts]
 
     def clash(v: str) -> str:
         """Why `v` cannot name the group ("" when it can)."""
         if why := listing(v):
             return why
+        for p, words in part_words:
+            if name_words(v) == words:
+                return f"{v!r} names {p!r}, one of its smaller groups; give a name that covers them all"
         own = telling_words(v)
         for t, words in taken_words:
             if v.lower() == t.lower():

@@ -50,6 +50,20 @@ def test_a_description_too_short_to_sort_a_text_by_becomes_a_rule_from_the_name(
     assert spec(name="Baseball", description=description).description == kept
 
 
+def test_a_top_clusters_name_may_be_alike_its_own_clusters_but_not_the_same():
+    """Over "Payment inquiries" and "Payment status inquiries", "Payment issues" is the broader name a reader of
+    two levels expects; beside them at one level it would be a name a reader cannot tell apart."""
+    taken = ("Payment inquiries", "Payment status inquiries", "Card activation")
+    top = distinct_spec_schema(taken, (), "intent", parts=taken[:2])
+    assert top(name="Payment issues", description="Messages about payments.").name == "Payment issues"
+    with pytest.raises(ValidationError, match="names 'Payment inquiries', one of its smaller groups"):
+        top(name="Payment inquiry", description="Messages about payments.")
+    with pytest.raises(ValidationError, match="too like 'Card activation'"):
+        top(name="Card activations", description="Messages about cards.")
+    with pytest.raises(ValidationError, match="too like 'Payment inquiries'"):
+        distinct_spec_schema(taken, (), "intent")(name="Payment issues", description="Messages about payments.")
+
+
 def test_a_name_saying_less_in_a_taken_names_words_is_refused_where_nested_names_are():
     """Beside "Cooking recipes" a cluster named "Cooking" draws every recipe to itself when a reader sorts texts,
     so it is named again at the end with such names refused (views.renamed_broader); when clusters are first
