@@ -54,7 +54,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     """Plan the split of `target` (a taxonomy Cluster with these `members`) into n parts, or say why not.
 
     With `always`, a split the model cannot plan (no budget left, no valid proposal) is made by k-means
-    on the embeddings, its parts numbered where the model cannot name them. With `by_structure` the split is
+    on the embeddings, its parts named by statistics where the model cannot name them. With `by_structure` the split is
     k-means on the embeddings from the start, each part named from its own texts: where the embeddings follow
     the facet (a run by subject matter) the texts' own structure divides a cluster, as it made the clusters.
     """

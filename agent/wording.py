@@ -191,7 +191,7 @@ def in_running_text(name: str, proper=frozenset()) -> str:
 
 def said_in_full(description: str, name: str, proper=frozenset()) -> str:
     """`description`, or where it has fewer than two words of three letters or more ("Sports.", a rule no text
-    can be sorted by) a rule made of the group's `name`: "Texts about baseball."."""
+    can be sorted by) a rule made of the group's `name` ("Texts about baseball.")."""
     if len(re.findall(r"[^\W\d_]{3,}", description)) >= 2 or not name.strip():
         return description
     return f"Texts about {in_running_text(name, proper)}."
