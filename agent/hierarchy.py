@@ -25,7 +25,7 @@ import re
 
 import numpy as np
 
-from clusteragent.naming import NAMING_ATTEMPTS, NAMING_TEXTS, fallback_name, name_group, unrequested
+from clusteragent.naming import NAMING_ATTEMPTS, NAMING_TEXTS, name_group, statistical_name
 from clusteragent.schemas import telling_words
 from clusteragent.tools import taxonomy as tx
 
@@ -157,7 +157,7 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
                                   attempts=1, show_texts=False)
             named_by = "model" if spec is not None else named_by
         if spec is None:
-            spec = fallback_name(unrequested(words.get(n, []), [texts[r] for r in rows]), taken)
+            spec = statistical_name(words.get(n, []), [texts[r] for r in rows], taken)
         named.append(named_top(spec, named_by))
         taken.append(spec.name)
     return named

@@ -62,6 +62,12 @@ def unrequested(words: list[str], texts: list[str]) -> list[str]:
     return [w for w in words if w.lower() not in requested]
 
 
+def statistical_name(words: list[str], texts: list[str], taken: list[str]) -> tx.Cluster:
+    """The name a group of `texts` gets where the model gave nothing valid: its distinctive `words`, less any
+    the texts ask the clusters to be named (unrequested), made a name unlike those `taken` (fallback_name)."""
+    return fallback_name(unrequested(words, texts), taken)
+
+
 def fallback_name(traits: list[str], taken: list[str], layout: bool = False) -> tx.Cluster:
     """A name for a group the model could not name: its two most distinctive traits (words, or with
     `layout` what sets its layout apart, such as "many lines"), else another two, else one, none alike a name

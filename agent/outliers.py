@@ -101,7 +101,7 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
     Returns the taxonomy with the new clusters and the rows they took (ctx row -> new cluster id)."""
     from sklearn.cluster import AgglomerativeClustering
 
-    from clusteragent.naming import fallback_name, name_members, unrequested
+    from clusteragent.naming import name_members, statistical_name
     from clusteragent.tools.features import distinctive_words
 
     rows = np.asarray(rows, dtype=np.int64)
@@ -129,7 +129,7 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
             spec = name_members(ctx.llm, instruction, facet, ctx.texts, ctx.vectors, members, tax.names,
                                 step="name_new_cluster")
         if spec is None:
-            spec = fallback_name(unrequested(words.get(int(g), []), [ctx.texts[r] for r in members]), tax.names)
+            spec = statistical_name(words.get(int(g), []), [ctx.texts[r] for r in members], tax.names)
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         placed.update({int(r): cid for r in members})
     ctx.progress(f"{tax.next_id - listed.next_id} new cluster(s) from {len(placed)} of {len(rows)} outlying or "

@@ -189,6 +189,8 @@ def rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
 
 
 def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, budget: int):
+    # By the texts' structure only where the run says its facet is subject matter: a run folder made before the
+    # routing decision was kept (about_topic missing) splits from the model's proposal, as it always did.
     plan = plan_split(turn.ctx.llm, turn.state["instruction"], turn.state.get("facet", ""), target, turn.ctx.texts,
                       turn.ctx.vectors, np.flatnonzero(assignment == target.id), n=n, taken=tax.names,
                       calls_left=budget, seed=turn.ctx.seed, by_structure=turn.state.get("about_topic") is True)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, create_model
 
 from clusteragent.errors import ModelError
 from clusteragent.labelling import label_messages, label_schema
-from clusteragent.naming import fallback_name, name_members, unrequested
+from clusteragent.naming import name_members, statistical_name
 from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, capitalised_words, plain_case, sentence_case
 from clusteragent.tools import taxonomy as tx
@@ -125,14 +125,15 @@ def _kmeans_plan(llm, instruction: str, facet: str, target, texts: list[str], ve
     if len(np.unique(parts)) < n:
         return f'the texts of "{target.name}" are too alike to split into {n}.'
     specs: list[tuple[str, ...]] = []
-    words = distinctive_words([texts[r] for r in members], parts)
+    words = None  # the parts' distinctive words, found only where a part needs a statistical name
     for p in range(n):
         refused = [*taken, target.name, *(s[0] for s in specs)]
         spec = None
         if left() > 0:
             spec = name_members(llm, instruction, facet, texts, vectors, members[parts == p], refused, step="split")
         if spec is None:  # named as a run names a group the model gave nothing valid for, and marked so
-            fallback = fallback_name(unrequested(words.get(p, []), [texts[r] for r in members[parts == p]]), refused)
+            words = distinctive_words([texts[r] for r in members], parts) if words is None else words
+            fallback = statistical_name(words.get(p, []), [texts[r] for r in members[parts == p]], refused)
             specs.append((fallback.name, fallback.description, fallback.named_by))
         else:
             specs.append((spec.name, spec.description))
