@@ -27,12 +27,11 @@ _THESE_DO = re.compile(rf"^(?:these {_texts()}|the texts|{_texts('noun2')} (?:fr
                        r"\s+(?!(?:is|are|were|was|in|from|of|that|which)\b)(?=[a-z]+\b)", re.I)
 _GROUP_OF = re.compile(rf"^(?:a\s+)?group of {_texts_of()}\s+(?=(?:about|related|on|that|which|with|for)\b|[a-z]+ing\b)",
                        re.I)
-_GROUP_HOLDS = re.compile(rf"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has|is made (?:up )?of)"
-                          rf"\s+{_texts()}\b\s*", re.I)
+_HOLDS = r"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has|is made (?:up )?of)"
+_GROUP_HOLDS = re.compile(rf"{_HOLDS}\s+{_texts()}\b\s*", re.I)
 # A top cluster's description that echoes the prompt ("This group is made up of smaller groups related to X").
-_GROUP_OF_GROUPS = re.compile(r"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has|is made (?:up )?of)"
-                              rf"\s+(?:(?:several|a few|many|two|three|four)\s+)?(?:smaller\s+)?(?:sub-?)?(?:groups|clusters)"
-                              rf"(?:\s+of\s+{_texts_of()})?\s+(?=[a-z])", re.I)
+_GROUP_OF_GROUPS = re.compile(rf"{_HOLDS}\s+(?:(?:several|a few|many|two|three|four)\s+)?(?:smaller\s+)?(?:sub-?)?"
+                              rf"(?:groups|clusters)(?:\s+of\s+{_texts_of()})?\s+(?=[a-z])", re.I)
 _GROUP_DOES = re.compile(r"^this group(?: of texts)?\s+(?!(?:is|was|has)\b)(?P<verb>[a-z]+s)\b", re.I)
 # With the corpus's own word ("This group of news articles covers ..."), where the noun's last word and the
 # verb both end in "s", only a verb a description opens with is taken as one.
