@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Literal
+from collections import Counter
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
 
 from clusteragent.choices import one_of
 from clusteragent.wording import (
@@ -22,10 +23,33 @@ from clusteragent.wording import (
 
 DESCRIPTION_MAX = 120
 NAME_MAX = 32
+# The grammar lets a name run past NAME_MAX: held to the limit itself, a name the limit cut could not be
+# told from a whole one that ends there, and both lost their last word. Written whole, it is cut to whole
+# words by whole_name.
+NAME_ROOM = 48
+
+
+def whole_name(v):
+    """A name of at most NAME_MAX characters, cut at a word ("Buddhist and astrological advice requests" ->
+    "Buddhist and astrological advice"; the grammar stops a name at NAME_ROOM, so the word it may have cut is
+    always past NAME_MAX), and never ending in a linking word or a comma ("Personal communication with a")."""
+    if not isinstance(v, str):
+        return v
+    words = v.split()
+    while len(words) > 1 and len(" ".join(words)) > NAME_MAX:
+        words.pop()
+    while len(words) > 1 and words[-1].strip(",;:").lower() in _DANGLING:
+        words.pop()
+    return (" ".join(words).rstrip(",;:") or v)[:NAME_MAX]
+
+
+# A name as the model writes it: NAME_ROOM characters written, NAME_MAX kept (see whole_name).
+Name = Annotated[str, BeforeValidator(whole_name),
+                 Field(max_length=NAME_MAX, json_schema_extra={"maxLength": NAME_ROOM})]
 
 
 class ClusterSpec(BaseModel):
-    name: str = Field(min_length=1, max_length=NAME_MAX, description="a short cluster name, 1-3 words")
+    name: Name = Field(min_length=1, description="a short cluster name, 1-3 words")
     description: str = Field(min_length=1, max_length=DESCRIPTION_MAX,
                              description="one short sentence that says which texts belong: an inclusion rule")
 
@@ -36,20 +60,6 @@ class ClusterSpec(BaseModel):
         if not v:
             raise ValueError("must not be blank")
         return v
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _whole_name(cls, v):
-        """A name the length limit cut ("Gas type identification and car") loses its last word, which may be
-        part of one, and a name never ends in a linking word or a comma ("Personal communication with a")."""
-        if not isinstance(v, str):
-            return v
-        words = v.split()
-        if len(v) >= NAME_MAX and len(words) > 1:
-            words.pop()
-        while len(words) > 1 and words[-1].strip(",;:").lower() in _DANGLING:
-            words.pop()
-        return " ".join(words).rstrip(",;:") or v
 
     @field_validator("name")
     @classmethod
@@ -174,15 +184,20 @@ def alike(first: str, second: str) -> bool:
 
 def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
     """A name in title case written in plain case ("Credit Card Limits" -> "Credit card limits"): each capitalised
-    word after the first is lowered unless it is in `proper` (lower-cased words the texts themselves capitalise,
-    see capitalised_words). Capitals and mixed case ("ATM", "JavaScript") stay; a name with a lower-case word
-    other than a linking one ("Weather and rain", "Cheap flights to Paris") is taken as written."""
+    word after the first is lowered unless it is in `proper` (lower-cased words, and pairs of words, the texts
+    themselves capitalise: see capitalised_words), alone or with a word beside it ("Visual Studio"). Capitals
+    and mixed case ("ATM", "JavaScript") stay; a name with a lower-case word other than a linking one ("Weather
+    and rain", "Cheap flights to Paris") is taken as written."""
     words = name.split()
     rest = [w for w in words[1:] if w[:1].isalpha() and w.lower() not in _LINKING]
     if not rest or not all(w[:1].isupper() for w in rest):
         return name
-    return " ".join(words[:1] + [w.lower() if _capitalised(w) and w.lower() not in proper else w
-                                 for w in words[1:]])
+    low = [w.lower() for w in words]
+
+    def kept(i: int) -> bool:
+        return (not _capitalised(words[i]) or low[i] in proper or f"{low[i - 1]} {low[i]}" in proper
+                or (i + 1 < len(words) and f"{low[i]} {low[i + 1]}" in proper))
+    return " ".join(words[:1] + [w if kept(i) else low[i] for i, w in enumerate(words) if i])
 
 
 def sentence_case(name: str) -> str:
@@ -205,19 +220,32 @@ _SENTENCE_END = re.compile(r"[.!?:;\n]")
 
 def capitalised_words(texts) -> tuple[str, ...]:
     """Words (lower-cased) the texts write with a capital more often than without, not counting a sentence's
-    first word: names of places, products, people ("Django", "Italy"), which a name keeps in capitals."""
-    capital, lower = {}, {}
+    first word: names of places, products, people ("Django", "Italy"), which a name keeps in capitals. Also
+    pairs of words ("visual studio") the texts write both in capitals more often than not, where one of the two
+    is such a word or an acronym ("SQL Server"): the other is part of the same name, though it may open most
+    sentences it is in ("Visual Studio 2008 crashes") or be written in lower case elsewhere ("web server")."""
+    capital, lower, pair_capital, pair_other, acronyms = Counter(), Counter(), Counter(), Counter(), set()
     for text in texts:
+        previous = None
         for m in _WORD.finditer(str(text)):
             before, w = m.groups()
+            key = w.lower()
+            if previous is not None and before == " ":
+                both = previous[:1].isupper() and w[:1].isupper()
+                (pair_capital if both else pair_other)[f"{previous.lower()} {key}"] += 1
+            previous = w
             if len(w) < 2:
                 continue
-            key = w.lower()
             if w == key:
-                lower[key] = lower.get(key, 0) + 1
-            elif m.start(2) > 0 and not _SENTENCE_END.search(before) and _capitalised(w):
-                capital[key] = capital.get(key, 0) + 1
-    return tuple(sorted(w for w, n in capital.items() if n > lower.get(w, 0)))
+                lower[key] += 1
+            elif not _capitalised(w):
+                acronyms.add(key)
+            elif m.start(2) > 0 and not _SENTENCE_END.search(before):
+                capital[key] += 1
+    words = {w for w, n in capital.items() if n > lower[w]}
+    anchors = words | acronyms
+    phrases = {p for p, n in pair_capital.items() if n > pair_other[p] and not anchors.isdisjoint(p.split())}
+    return tuple(sorted(words | phrases))
 
 
 @functools.lru_cache(maxsize=256)
@@ -301,8 +329,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         validators["_not_requested"] = field_validator("name", "description")(_refusing(requested))
     fields = {}
     if second_choice:
-        fields["second_name"] = (str, Field("", max_length=NAME_MAX, description="another 1-3 word name for the group, "
-                                            "used where another group has the first"))
+        fields["second_name"] = (Name, Field("", description="another 1-3 word name for the group, used where "
+                                             "another group has the first"))
         validators["_second_if_taken"] = model_validator(mode="before")(_second_if_taken)
     return create_model("ClusterSpec", __base__=_WithSecondName if second_choice else ClusterSpec,
                         __validators__=validators, **fields)
@@ -382,7 +410,7 @@ def review_schema(names: tuple[str, ...], tools: tuple[str, ...], requested: tup
         action=(Literal[("stop",) + tools], Field(description="the tool to call, or stop when the clusters are good")),
         clusters=(list[name], Field(max_length=2, description="the cluster(s) the tool applies to: two for "
                                                                "merge, one for the others, none for stop")),
-        new_name=(str, Field(max_length=32, description="the new name for rename or merge, else empty")),
+        new_name=(Name, Field(description="the new name for rename or merge, else empty")),
         new_description=(str, Field(max_length=120, description="the new inclusion rule for rename or merge, "
                                                                  "else empty")),
     )

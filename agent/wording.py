@@ -180,10 +180,12 @@ def without_retelling(description: str, name: str, texts, proper=frozenset()) ->
 
 
 def in_running_text(name: str, proper=frozenset()) -> str:
-    """`name` as written inside a sentence: its first word in lower case unless that word is in `proper` or
-    has capitals of its own ("Lost luggage" -> "lost luggage"; "ATM fees" and "iPhone repairs" stay)."""
+    """`name` as written inside a sentence: its first word in lower case unless that word, or it with the next
+    ("visual studio"), is in `proper` or it has capitals of its own ("Lost luggage" -> "lost luggage"; "ATM
+    fees" and "iPhone repairs" stay)."""
     first, _, rest = name.partition(" ")
-    if first.lower() not in proper and first[1:] == first[1:].lower():
+    pair = f"{first} {rest.split(maxsplit=1)[0]}".lower() if rest else ""
+    if first.lower() not in proper and pair not in proper and first[1:] == first[1:].lower():
         first = first.lower()
     return " ".join([first, rest]).strip()
 

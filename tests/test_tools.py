@@ -261,17 +261,34 @@ def test_a_clause_set_off_by_which_is_a_comment_and_left_out(written, kept):
 
 
 @pytest.mark.parametrize("written, kept", [
-    ("Gas type identification and car,", "Gas type identification"),  # 32 characters: the limit cut it
+    ("Scala and functional programming", "Scala and functional programming"),  # whole at the limit
+    ("Buddhist and astrological advice requests", "Buddhist and astrological advice"),
+    ("Gas type identification and car maintenance remi", "Gas type identification and car"),  # the grammar cut it
     ("Personal communication with a", "Personal communication"),
     ("Cooking,", "Cooking"),
     ("Rock & roll", "Rock & roll"),
     ("Lost luggage", "Lost luggage"),
 ])
-def test_a_name_cut_by_the_length_limit_or_left_unfinished_ends_at_a_whole_word(written, kept):
-    from clusteragent.schemas import NAME_MAX, ClusterSpec
+def test_a_name_past_the_limit_or_left_unfinished_ends_at_a_whole_word(written, kept):
+    from clusteragent.schemas import NAME_MAX, NAME_ROOM, ClusterSpec
 
-    assert len(written) <= NAME_MAX
-    assert ClusterSpec(name=written, description="x").name == kept
+    assert len(written) <= NAME_ROOM
+    spec = ClusterSpec(name=written, description="x")
+    assert spec.name == kept and len(spec.name) <= NAME_MAX
+
+
+def test_the_grammar_gives_a_name_room_past_the_limit_and_every_name_field_is_cut_to_it():
+    from clusteragent.schemas import NAME_MAX, NAME_ROOM, distinct_spec_schema, review_schema
+
+    long = "Buddhist and astrological advice requests"
+    schema = distinct_spec_schema(("Weather",), second_choice=True)
+    assert schema.model_json_schema()["properties"]["name"]["maxLength"] == NAME_ROOM > NAME_MAX
+    assert schema.model_json_schema()["properties"]["second_name"]["maxLength"] == NAME_ROOM
+    spec = schema(name="Weather", description="Texts about advice.", second_name=long)
+    assert spec.name == "Buddhist and astrological advice"
+    decision = review_schema(("A", "B"), ("rename",))(reason="r", action="rename", clusters=["A"], new_name=long,
+                                                      new_description="")
+    assert decision.new_name == "Buddhist and astrological advice"
 
 
 @pytest.mark.parametrize("written", ["Philosophical inquiries, ID verf", "Weather, football", "Loans; mortgages"])
@@ -395,6 +412,28 @@ def test_capitalised_words_are_those_the_texts_capitalise_mid_sentence():
     # Django and Paris are written with a capital inside a sentence; Ubuntu and Python as often without;
     # "How", "Use" and "Weather" open a sentence; "I" is one letter.
     assert capitalised_words(texts) == ("django", "paris")
+
+
+def test_a_word_the_texts_capitalise_only_beside_a_proper_one_keeps_its_capital_in_a_name():
+    from clusteragent.schemas import capitalised_words, distinct_spec_schema
+    from clusteragent.wording import in_running_text
+
+    # "Visual" opens two of its sentences and is once written in lower case, so alone it is no proper word;
+    # "Studio" is, and the texts write the two together in capitals. "Server" is lower case beside "web" and
+    # in capitals beside the acronym "SQL"; "Oil Prices" is a headline's title case with no proper word in it.
+    texts = ["Visual Studio 2008 macros", "visual studio shortcuts", "Debug in Visual Studio",
+             "Visual Studio Express install", "Connect to SQL Server from C#", "Backing up a server",
+             "My web server is down", "Oil Prices Rise", "oil prices fall"]
+    proper = capitalised_words(texts)
+    assert "visual studio" in proper and "sql server" in proper
+    assert "oil prices" not in proper and "server" not in proper and "visual" not in proper
+    schema = distinct_spec_schema((), (), "technology", proper)
+    for written, kept in [("Mac And Visual Studio Tips", "Mac and Visual Studio tips"),
+                          ("SQL Server Backups", "SQL Server backups"), ("Web Server Setup", "Web server setup"),
+                          ("Oil Prices", "Oil prices")]:
+        assert schema(name=written, description="Texts about it.").name == kept
+    assert in_running_text("Visual Studio tips", frozenset(proper)) == "Visual Studio tips"
+    assert in_running_text("Web server setup", frozenset(proper)) == "web server setup"
 
 
 def test_merge_closest_joins_the_nearest_centroids_first_until_k_remain():
