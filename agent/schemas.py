@@ -186,18 +186,24 @@ def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
     """A name in title case written in plain case ("Credit Card Limits" -> "Credit card limits"): each capitalised
     word after the first is lowered unless it is in `proper` (lower-cased words, and pairs of words, the texts
     themselves capitalise: see capitalised_words), alone or with a word beside it ("Visual Studio"). Capitals
-    and mixed case ("ATM", "JavaScript") stay; a name with a lower-case word other than a linking one ("Weather
-    and rain", "Cheap flights to Paris") is taken as written."""
+    and mixed case ("ATM", "JavaScript") stay. A name with a lower-case word other than a linking one ("Weather
+    and rain", "Cheap flights to Paris") is taken as written, but for two names joined in sentence case: "Task
+    reminder and Music player" -> "Task reminder and music player"."""
     words = name.split()
-    rest = [w for w in words[1:] if w[:1].isalpha() and w.lower() not in _LINKING]
-    if not rest or not all(w[:1].isupper() for w in rest):
-        return name
     low = [w.lower() for w in words]
 
     def kept(i: int) -> bool:
         return (not _capitalised(words[i]) or low[i] in proper or f"{low[i - 1]} {low[i]}" in proper
                 or (i + 1 < len(words) and f"{low[i]} {low[i + 1]}" in proper))
-    return " ".join(words[:1] + [w if kept(i) else low[i] for i, w in enumerate(words) if i])
+
+    def joined(i: int) -> bool:
+        """Word i opens a second name in sentence case: after "and", before a word in lower case."""
+        return (low[i - 1] in ("and", "&", "or") and i + 1 < len(words) and words[i + 1] == low[i + 1]
+                and low[i + 1] not in _LINKING)
+    rest = [w for w in words[1:] if w[:1].isalpha() and w.lower() not in _LINKING]
+    title_case = bool(rest) and all(w[:1].isupper() for w in rest)
+    return " ".join(words[:1] + [low[i] if (title_case or joined(i)) and not kept(i) else w
+                                 for i, w in enumerate(words) if i])
 
 
 def sentence_case(name: str) -> str:

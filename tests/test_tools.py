@@ -382,6 +382,9 @@ def test_a_description_opens_with_what_belongs_not_with_this_group_of_texts_is(w
     ("Flight delays", "Flight delays"),
     ("Weather and rain", "Weather and rain"),
     ("Cheap flights from Rome", "Cheap flights from Rome"),  # a lower-case word: plain case already
+    ("Task reminder and Music player", "Task reminder and music player"),  # two names in sentence case
+    ("Flights and Italy hotels", "Flights and Italy hotels"),
+    ("Mac and Visual Studio tips", "Mac and Visual Studio tips"),  # "Visual Studio" opens no sentence-case name
     ("Music", "Music"),
     ("coin / flip", "Coin / flip"),
 ])
