@@ -31,13 +31,24 @@ NAME_ROOM = 48
 
 def whole_name(v):
     """A name of at most NAME_MAX characters, cut at a word ("Buddhist and astrological advice requests" ->
-    "Buddhist and astrological advice"; the grammar stops a name at NAME_ROOM, so the word it may have cut is
-    always past NAME_MAX), and never ending in a linking word or a comma ("Personal communication with a")."""
+    "Buddhist and astrological advice"; the grammar stops a name at NAME_ROOM, so a word it cut is always past
+    NAME_MAX), and never ending in a linking word or a comma ("Personal communication with a"). A cut name that
+    joins two things and keeps one word of the second ends before it, a word the cut left without its noun:
+    "Machine learning and natural language processing" -> "Machine learning", not "Machine learning and
+    natural"."""
     if not isinstance(v, str):
         return v
     words = v.split()
+    cut = False
     while len(words) > 1 and len(" ".join(words)) > NAME_MAX:
         words.pop()
+        cut = True
+    if cut:
+        # Where the second thing starts: after a joining word, or after a word ending in a comma.
+        starts = [i + 1 for i, w in enumerate(words[:-1]) if i and w.lower() in _JOINING]
+        starts += [i + 1 for i, w in enumerate(words[:-1]) if w.endswith(",")]
+        if starts and len(words) - max(starts) == 1:
+            words = words[:max(starts)]
     while len(words) > 1 and words[-1].strip(",;:").lower() in _DANGLING:
         words.pop()
     return (" ".join(words).rstrip(",;:") or v)[:NAME_MAX]
@@ -144,6 +155,7 @@ GENERIC_WORDS = frozenset("""
     help type kind category group cluster text message
 """.split())
 _LINKING = frozenset("a an and the of for to in on with about by or & / -".split())
+_JOINING = frozenset({"and", "&", "or", "/"})
 _DANGLING = _LINKING | {""}  # a last word a name cannot end on: a linking one, or a lone comma
 _OPEN_ENDS = _LINKING | {"like", "as", "such", "including", "especially"}  # a description stopped short ends on one
 
@@ -222,21 +234,35 @@ def _capitalised(word: str) -> bool:
 
 _WORD = re.compile(r"(\W*)([^\W\d_][\w'’]*)")  # a word and the non-word characters just before it
 _SENTENCE_END = re.compile(r"[.!?:;\n]")
+_SENTENCES = re.compile(r"(?<=[.!?:;\n])\s+")
+# Words of four letters or more that a title may leave in lower case: no evidence either way.
+_TITLE_SMALL = frozenset("with from into onto upon over under about than that this when what which your their "
+                         "using versus".split())
+
+
+def _in_title_case(words: list[str]) -> bool:
+    """A sentence whose words after the first are nearly all capitalised (a headline, a paper's title): its
+    capitals say nothing of which words are names."""
+    content = [w for w in words[1:] if len(w) >= 4 and w.lower() not in _TITLE_SMALL]
+    return len(content) >= 3 and sum(w[0].isupper() for w in content) >= 0.8 * len(content)
 
 
 def capitalised_words(texts) -> tuple[str, ...]:
     """Words (lower-cased) the texts write with a capital more often than without, not counting a sentence's
-    first word: names of places, products, people ("Django", "Italy"), which a name keeps in capitals. Also
-    pairs of words ("visual studio") the texts write both in capitals more often than not, where one of the two
-    is such a word or an acronym ("SQL Server"): the other is part of the same name, though it may open most
-    sentences it is in ("Visual Studio 2008 crashes") or be written in lower case elsewhere ("web server")."""
+    first word nor a sentence in title case: names of places, products, people ("Django", "Italy"), which a
+    name keeps in capitals. Also pairs of words ("visual studio") the texts write both in capitals more often
+    than not, where one of the two is such a word or an acronym ("SQL Server"): the other is part of the same
+    name, though it may open most sentences it is in ("Visual Studio 2008 crashes") or be written in lower case
+    elsewhere ("web server")."""
     capital, lower, pair_capital, pair_other, acronyms = Counter(), Counter(), Counter(), Counter(), set()
-    for text in texts:
+    for sentence in (s for text in texts for s in _SENTENCES.split(str(text))):
+        found = list(_WORD.finditer(sentence))
+        title = _in_title_case([m.group(2) for m in found])
         previous = None
-        for m in _WORD.finditer(str(text)):
+        for m in found:
             before, w = m.groups()
             key = w.lower()
-            if previous is not None and before == " ":
+            if previous is not None and before == " " and not title and not {previous.lower(), key} & _LINKING:
                 both = previous[:1].isupper() and w[:1].isupper()
                 (pair_capital if both else pair_other)[f"{previous.lower()} {key}"] += 1
             previous = w
@@ -246,7 +272,7 @@ def capitalised_words(texts) -> tuple[str, ...]:
                 lower[key] += 1
             elif not _capitalised(w):
                 acronyms.add(key)
-            elif m.start(2) > 0 and not _SENTENCE_END.search(before):
+            elif m.start(2) > 0 and not _SENTENCE_END.search(before) and not title:
                 capital[key] += 1
     words = {w for w, n in capital.items() if n > lower[w]}
     anchors = words | acronyms

@@ -263,7 +263,8 @@ def test_a_clause_set_off_by_which_is_a_comment_and_left_out(written, kept):
 @pytest.mark.parametrize("written, kept", [
     ("Scala and functional programming", "Scala and functional programming"),  # whole at the limit
     ("Buddhist and astrological advice requests", "Buddhist and astrological advice"),
-    ("Gas type identification and car maintenance remi", "Gas type identification and car"),  # the grammar cut it
+    ("Gas type identification and car maintenance remi", "Gas type identification"),  # the grammar cut it
+    ("Machine learning and natural language processing", "Machine learning"),  # not "... and natural"
     ("Personal communication with a", "Personal communication"),
     ("Cooking,", "Cooking"),
     ("Rock & roll", "Rock & roll"),
@@ -415,6 +416,21 @@ def test_capitalised_words_are_those_the_texts_capitalise_mid_sentence():
     # Django and Paris are written with a capital inside a sentence; Ubuntu and Python as often without;
     # "How", "Use" and "Weather" open a sentence; "I" is one letter.
     assert capitalised_words(texts) == ("django", "paris")
+
+
+def test_a_title_or_headline_in_title_case_is_no_evidence_of_a_proper_word():
+    from clusteragent.schemas import capitalised_words, distinct_spec_schema
+
+    # Paper titles and a headline capitalise every word; the sentence after the headline does not.
+    texts = ["Deep Learning for Natural Language Processing", "Graph Neural Networks on Large Graphs",
+             "Learning Sparse Representations with Deep Networks",
+             "NFL Postpones Miami Game. The league postponed the game in Miami because of the storm."]
+    proper = capitalised_words(texts)
+    assert "learning" not in proper and "networks" not in proper and "game" not in proper
+    assert "miami" in proper
+    schema = distinct_spec_schema((), (), "research field", proper)
+    assert schema(name="Deep Learning and Networks", description="Titles about it.").name == \
+        "Deep learning and networks"
 
 
 def test_a_word_the_texts_capitalise_only_beside_a_proper_one_keeps_its_capital_in_a_name():
