@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from clusteragent.choices import one_of
 from clusteragent.wording import (
     as_sentence,
+    examples_at,
     plain_opening,
     restates,
     said_in_full,
@@ -125,8 +126,13 @@ class ClusterSpec(BaseModel):
         if last_stop >= 20:
             return v[:last_stop + 1]
         # Else it ends at its last clause where that leaves most of it: "Texts about managing credit cards,
-        # including raising limits, checking applica" -> "... including raising limits."
+        # including raising limits, checking applica" -> "... including raising limits." A clause before the
+        # examples would cut what is exemplified ("Texts about retrieving, manipulating, and storing data
+        # using tools such as MySQL," is not "Texts about retrieving, manipulating."): it ends before them.
         last_clause = max(v.rfind(", ", 0, DESCRIPTION_MAX), v.rfind("; ", 0, DESCRIPTION_MAX))
+        examples = examples_at(v[:DESCRIPTION_MAX])
+        if examples >= 20 and last_clause < examples:
+            return v[:examples].rstrip(" ,;:") + "."
         if last_clause >= DESCRIPTION_MAX // 3:
             return v[:last_clause] + "."
         head, _, _ = v[:DESCRIPTION_MAX - 2].rpartition(" ")  # room for the "..."

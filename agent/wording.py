@@ -143,6 +143,12 @@ _COMMON = frozenset("""
 _EXAMPLES = re.compile(r",?\s+(?:including|such as|especially|for example|e\.g\.)\s", re.I)
 
 
+def examples_at(text: str) -> int:
+    """Where the first list of examples starts in `text` ("..., including ...", "... such as ..."), or -1."""
+    found = _EXAMPLES.search(text)
+    return found.start() if found else -1
+
+
 def _content(text: str) -> set[str]:
     """Lower-case words of four letters or more, a plural's last "s" dropped, less the commonest words."""
     words = (w[:-1] if w.endswith("s") and not w.endswith("ss") else w for w in re.findall(r"[^\W\d_]{4,}", text.lower()))

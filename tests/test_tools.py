@@ -227,6 +227,11 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
                "and ordering a new card of any kind")[:DESCRIPTION_MAX]
     assert ClusterSpec(name="x", description=listing).description == (
         "Texts about managing credit cards, including raising limits, checking an application's status.")
+    # ... but not at a clause before its examples, which would cut what they exemplify.
+    examples = ("These texts are about retrieving, manipulating, and storing data in databases using various "
+                "technologies such as MySQL, PostgreSQL")[:DESCRIPTION_MAX]
+    assert ClusterSpec(name="x", description=examples).description == (
+        "Texts about retrieving, manipulating, and storing data in databases using various technologies.")
     early = ("Cards, " + "word " * 40)[:DESCRIPTION_MAX]  # a first clause too short to stand for the rule
     assert ClusterSpec(name="x", description=early).description.endswith("word...")
     # The grammar may stop a character short, after a comma and a space: still a cut description.
