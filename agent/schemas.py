@@ -126,12 +126,13 @@ class ClusterSpec(BaseModel):
         if last_stop >= 20:
             return v[:last_stop + 1]
         # Else it ends at its last clause where that leaves most of it: "Texts about managing credit cards,
-        # including raising limits, checking applica" -> "... including raising limits." A clause before the
-        # examples would cut what is exemplified ("Texts about retrieving, manipulating, and storing data
-        # using tools such as MySQL," is not "Texts about retrieving, manipulating."): it ends before them.
+        # including raising limits, checking applica" -> "... including raising limits." A clause break before
+        # the examples, with words of substance between the two, would cut what is exemplified ("Texts about
+        # retrieving, manipulating, and storing data using tools such as MySQL," is not "Texts about
+        # retrieving, manipulating."): it ends before the examples. (", covering topics such as" is no such.)
         last_clause = max(v.rfind(", ", 0, DESCRIPTION_MAX), v.rfind("; ", 0, DESCRIPTION_MAX))
         examples = examples_at(v[:DESCRIPTION_MAX])
-        if examples >= 20 and last_clause < examples:
+        if examples >= 20 and (last_clause < 0 or len(v[last_clause + 2:examples].split()) >= 3):
             return v[:examples].rstrip(" ,;:") + "."
         if last_clause >= DESCRIPTION_MAX // 3:
             return v[:last_clause] + "."

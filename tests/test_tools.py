@@ -232,6 +232,10 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
                 "technologies such as MySQL, PostgreSQL")[:DESCRIPTION_MAX]
     assert ClusterSpec(name="x", description=examples).description == (
         "Texts about retrieving, manipulating, and storing data in databases using various technologies.")
+    lead_in = ("This group of texts focuses on the integration of Spring, Hibernate, and LINQ, covering topics "
+               "such as Spring bean setup")[:DESCRIPTION_MAX]
+    assert ClusterSpec(name="x", description=lead_in).description == (
+        "Texts focusing on the integration of Spring, Hibernate, and LINQ.")
     early = ("Cards, " + "word " * 40)[:DESCRIPTION_MAX]  # a first clause too short to stand for the rule
     assert ClusterSpec(name="x", description=early).description.endswith("word...")
     # The grammar may stop a character short, after a comma and a space: still a cut description.
