@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from clusteragent.choices import one_of
 from clusteragent.wording import (
+    as_rule,
     as_sentence,
     examples_at,
     plain_opening,
@@ -357,8 +358,9 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         return plain_case(v, proper_words)
 
     def _whole_group(spec):
-        spec.description = said_in_full(without_retelling(spec.description, spec.name, texts, proper_words),
-                                        spec.name, proper_words)
+        described = as_rule(without_retelling(spec.description, spec.name, texts, proper_words), spec.name,
+                            DESCRIPTION_MAX)
+        spec.description = said_in_full(described, spec.name, proper_words)
         return spec
 
     validators = {"_plain_case": field_validator("name")(_plain_case), "_distinct": field_validator("name")(_distinct),

@@ -196,6 +196,23 @@ def in_running_text(name: str, proper=frozenset()) -> str:
     return " ".join([first, rest]).strip()
 
 
+# "MATLAB is a programming language ...": a subject of a few words, then "is a" or "are an".
+_DEFINITION = re.compile(r"^(?P<subject>\w[^,.;:!?]{0,38}?)\s+(?:is|are)\s+(?P<article>an?)\s+(?=\w)", re.I)
+
+
+def as_rule(description: str, name: str, room: int) -> str:
+    """A description that defines what the group is about ("MATLAB is a programming language for numerical
+    computing.") made a rule that says which texts belong ("Texts about MATLAB, a programming language for
+    numerical computing."), where the subject shares a word with the group's `name` and the rule fits in
+    `room` characters."""
+    m = _DEFINITION.match(description)
+    if not m or not _content(m.group("subject")) & _content(name):
+        return description
+    subject = re.sub(r"^(?:A|An|The)\b", lambda a: a.group().lower(), m.group("subject"))
+    rule = f"Texts about {subject}, {m.group('article').lower()} {description[m.end():]}"
+    return rule if len(rule) <= room else description
+
+
 def said_in_full(description: str, name: str, proper=frozenset()) -> str:
     """`description`, or where it has fewer than two words of three letters or more ("Sports.", a rule no text
     can be sorted by) a rule made of the group's `name` ("Texts about baseball.")."""

@@ -256,6 +256,20 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     assert ClusterSpec(name="x", description="Texts about paying bills and").description == "Texts about paying bills..."
 
 
+@pytest.mark.parametrize("name, written, kept", [
+    ("MATLAB", "MATLAB is a programming language for numerical computing.",
+     "Texts about MATLAB, a programming language for numerical computing."),
+    ("Hibernate", "Hibernate is an ORM framework for Java.", "Texts about Hibernate, an ORM framework for Java."),
+    ("Spring beans", "A Spring bean is a managed object.", "Texts about a Spring bean, a managed object."),
+    ("Weather", "Rain is a common complaint.", "Rain is a common complaint."),  # not the group's subject
+    ("Lost luggage", "Texts about lost luggage.", "Texts about lost luggage."),
+])
+def test_a_description_that_defines_the_groups_subject_is_made_a_rule(name, written, kept):
+    from clusteragent.schemas import distinct_spec_schema
+
+    assert distinct_spec_schema((), (), "technology")(name=name, description=written).description == kept
+
+
 @pytest.mark.parametrize("written, kept", [
     ("Texts about setting alarms, which is a common task in daily life.", "Texts about setting alarms."),
     ("Texts asking where a phone is, which falls under location. They ask for maps.",
