@@ -35,6 +35,7 @@ from clusteragent.refine_ops import CHANGES, CannotDo, Change, RefineContext, Re
 from clusteragent.refine_questions import QUESTIONS
 from clusteragent.result import ClusterResult, build_result
 from clusteragent.run_lock import RunLock
+from clusteragent.schemas import sentence_case
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import work_texts
 
@@ -144,8 +145,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         # A name or rule the message does not give is the model's own ("Travel and Car Maintenance" for a
         # merge the user named nothing for, a rule copied from the cluster list): dropped, so the operation
         # has the model name the cluster as a run does, under the naming rules, or keeps its rule.
-        if not _written_in(decision.get("new_name", ""), message):
-            decision["new_name"] = ""
+        decision["new_name"] = _as_written(decision.get("new_name", ""), message)
         if not _mostly_written_in(decision.get("description", ""), message):
             decision["description"] = ""
     if decision["action"] == "reinstruct" and not _written_in(decision.get("instruction", ""), message):
@@ -162,10 +162,23 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     return {"decision": decision}
 
 
+def _found_in(text: str, message: str) -> str:
+    """`text` as the message writes it (any case, as a whole word or words), or "" where it does not."""
+    found = re.search(r"(?<![\w-])" + re.escape(text.strip()) + r"(?![\w-])", message, flags=re.IGNORECASE) \
+        if text.strip() else None
+    return found.group() if found else ""
+
+
 def _written_in(text_id: str, message: str) -> bool:
     """Ids must appear in the message: a small model fills an id list with ids nobody asked about."""
-    return bool(text_id.strip()) and re.search(r"(?<![\w-])" + re.escape(text_id.strip()) + r"(?![\w-])", message,
-                                              flags=re.IGNORECASE) is not None
+    return bool(_found_in(text_id, message))
+
+
+def _as_written(name: str, message: str) -> str:
+    """`name` as the message writes it, starting with a capital as every name does ("Epidemics and Networks",
+    the model's, for 'rename it to epidemics and networks' is "Epidemics and networks"); "" where the
+    message does not write it."""
+    return sentence_case(_found_in(name, message))
 
 
 def _mostly_written_in(text: str, message: str) -> bool:

@@ -53,7 +53,7 @@ def test_merge_leaves_k_minus_one_and_undo_restores_exactly():
     reply = agent.chat('Merge "weather" and "cooking" into one called home.')
     after = agent.result_
     assert after.k == before.k - 1 and sum(sizes(agent).values()) == len(TEXTS)
-    assert sizes(agent)["home"] == sizes_of(before)["Weather"] + sizes_of(before)["Cooking"]
+    assert sizes(agent)["Home"] == sizes_of(before)["Weather"] + sizes_of(before)["Cooking"]  # a name has a capital
     assert "3 -> 2" in reply and sorted(after.ids) == sorted(before.ids)
     agent.chat("undo")
     again = agent.result_
@@ -104,6 +104,17 @@ def test_rename_changes_only_the_name():
     agent.chat('Rename "football" to "Sport".')
     assert "Sport" in agent.result_.names and "Football" not in agent.result_.names
     assert np.array_equal(agent.result_.cluster, before)
+
+
+@pytest.mark.parametrize("message, named", [
+    ("The weather cluster is about sky watching; rename it.", "Sky watching"),  # the message's case, a capital
+    ("Rename weather to NASA Sky Watch.", "NASA Sky Watch"),  # the user's capitals stay
+])
+def test_a_new_name_is_taken_as_the_message_writes_it_not_as_the_model_cased_it(message, named):
+    agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Sky Watching"
+                     if "watching" in message else "Nasa sky watch"}])
+    agent.chat(message)
+    assert named in agent.result_.names and clusters_by_name(agent)[named]["named_by"] == "user"
 
 
 def clusters_by_name(agent):
@@ -302,8 +313,9 @@ def test_a_cluster_is_found_by_its_exact_quoted_name_whatever_its_characters(odd
     agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": odd},
                     {"action": "merge", "clusters": [NOT_LISTED, NOT_LISTED]}])
     assert "Renamed" in agent.chat(f"Rename the weather cluster to {odd}.")
-    assert odd in agent.result_.names
-    reply = agent.chat(f'Merge the clusters "{odd}" and "football" into one.')
+    named = odd[:1].upper() + odd[1:]  # as the message writes it, starting with a capital
+    assert named in agent.result_.names
+    reply = agent.chat(f'Merge the clusters "{named}" and "football" into one.')
     assert reply.startswith("Merged"), reply
     assert agent.result_.k == 2 and "Cooking" in agent.result_.names
     sizes = {c["name"]: c["size"] for c in agent.result_.clusters}
