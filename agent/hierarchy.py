@@ -25,8 +25,8 @@ import re
 
 import numpy as np
 
+from clusteragent.name_rules import telling_words
 from clusteragent.naming import NAMING_ATTEMPTS, NAMING_TEXTS, name_group, statistical_name
-from clusteragent.schemas import telling_words
 from clusteragent.tools import taxonomy as tx
 
 MAX_FLAT = 12  # more clusters than this get a top level

@@ -9,8 +9,9 @@ from dataclasses import replace
 import numpy as np
 
 from clusteragent.errors import ModelError
+from clusteragent.name_rules import alike, capitalised_words, name_words
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import ClusterSpec, alike, capitalised_words, distinct_spec_schema, name_words, requested_words
+from clusteragent.schemas import ClusterSpec, distinct_spec_schema, requested_words
 from clusteragent.tools import taxonomy as tx
 
 # A name refused twice is given up for the statistical one: each answer costs a call another group could
@@ -71,7 +72,7 @@ def statistical_name(words: list[str], texts: list[str], taken: list[str]) -> tx
 def fallback_name(traits: list[str], taken: list[str], layout: bool = False) -> tx.Cluster:
     """A name for a group the model could not name: its two most distinctive traits (words, or with
     `layout` what sets its layout apart, such as "many lines"), else another two, else one, none alike a name
-    in `taken` (see schemas.alike: "card / credit" is alike "Credit card"); else a number."""
+    in `taken` (see name_rules.alike: "card / credit" is alike "Credit card"); else a number."""
     def free(name: str) -> bool:
         return not any(alike(name, t) for t in taken)
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, create_model
 from clusteragent.choices import one_of
 from clusteragent.errors import ConfigError, ModelError
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
+from clusteragent.name_rules import sentence_case
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_matching import BY_DESCRIPTION
 from clusteragent.refine_names import NOT_LISTED, named_clusters, numbered, quoted, resolve, unknown_quoted
@@ -35,7 +36,6 @@ from clusteragent.refine_ops import CHANGES, CannotDo, Change, RefineContext, Re
 from clusteragent.refine_questions import QUESTIONS
 from clusteragent.result import ClusterResult, build_result
 from clusteragent.run_lock import RunLock
-from clusteragent.schemas import sentence_case
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import work_texts
 

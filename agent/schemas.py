@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import Counter
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
 
 from clusteragent.choices import one_of
+from clusteragent.name_rules import (
+    LINKING_WORDS,
+    NAME_MAX,
+    NAME_ROOM,
+    listing,
+    name_words,
+    plain_case,
+    sentence_case,
+    telling_words,
+    whole_name,
+)
 from clusteragent.wording import (
     as_rule,
     as_sentence,
@@ -24,36 +34,7 @@ from clusteragent.wording import (
 )
 
 DESCRIPTION_MAX = 120
-NAME_MAX = 32
-# The grammar lets a name run past NAME_MAX: held to the limit itself, a name the limit cut could not be
-# told from a whole one that ends there, and both lost their last word. Written whole, it is cut to whole
-# words by whole_name.
-NAME_ROOM = 48
-
-
-def whole_name(v):
-    """A name of at most NAME_MAX characters, cut at a word ("Buddhist and astrological advice requests" ->
-    "Buddhist and astrological advice"; the grammar stops a name at NAME_ROOM, so a word it cut is always past
-    NAME_MAX), and never ending in a linking word or a comma ("Personal communication with a"). A cut name that
-    joins two things and keeps one word of the second ends before it, a word the cut left without its noun:
-    "Machine learning and natural language processing" -> "Machine learning", not "Machine learning and
-    natural"."""
-    if not isinstance(v, str):
-        return v
-    words = v.split()
-    cut = False
-    while len(words) > 1 and len(" ".join(words)) > NAME_MAX:
-        words.pop()
-        cut = True
-    if cut:
-        # Where the second thing starts: after a joining word, or after a word ending in a comma.
-        starts = [i + 1 for i, w in enumerate(words[:-1]) if i and w.lower() in _JOINING]
-        starts += [i + 1 for i, w in enumerate(words[:-1]) if w.endswith(",")]
-        if starts and len(words) - max(starts) == 1:
-            words = words[:max(starts)]
-    while len(words) > 1 and words[-1].strip(",;:").lower() in _DANGLING:
-        words.pop()
-    return (" ".join(words).rstrip(",;:") or v)[:NAME_MAX]
+_OPEN_ENDS = LINKING_WORDS | {"like", "as", "such", "including", "especially"}  # a description stopped short ends on one
 
 
 # A name as the model writes it: NAME_ROOM characters written, NAME_MAX kept (see whole_name).
@@ -153,139 +134,6 @@ def _refusing(requested: tuple[str, ...]):
                              "in your own words")
         return v
     return _not_requested
-
-
-# Words that name no value of any facet: two names that differ only in these say the same thing
-# ("customer issues", "customer complaints").
-GENERIC_WORDS = frozenset("""
-    issue complaint inquiry enquiry question request problem concern need matter topic thing stuff general
-    other misc miscellaneous various related info information satisfaction service query feedback support
-    help type kind category group cluster text message
-""".split())
-_LINKING = frozenset("a an and the of for to in on with about by or & / -".split())
-_JOINING = frozenset({"and", "&", "or", "/"})
-_DANGLING = _LINKING | {""}  # a last word a name cannot end on: a linking one, or a lone comma
-_OPEN_ENDS = _LINKING | {"like", "as", "such", "including", "especially"}  # a description stopped short ends on one
-
-
-def name_words(name: str) -> list[str]:
-    """The content words of a name, lower case and singular ("Customer Inquiries" -> customer, inquiry)."""
-    out = []
-    for w in re.findall(r"[\w'’]+|[&/-]", name.lower()):
-        if w in _LINKING:
-            continue
-        if len(w) > 4 and w.endswith("ies"):
-            w = w[:-3] + "y"
-        elif len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
-            w = w[:-1]
-        out.append(w)
-    return out
-
-
-def telling_words(name: str) -> set[str]:
-    """A name's content words less the generic ones: what it says about its group."""
-    return set(name_words(name)) - GENERIC_WORDS
-
-
-def listing(name: str) -> str:
-    """Why `name` is a list of names rather than one ("" when it is one): asked to cover several groups, a
-    small model strings their names together ("Philosophical inquiries, ID verification"), which the length
-    limit then cuts mid-word."""
-    if re.search(r"[,;]", name.strip().rstrip(",;:")):  # a comma at the end is one the length limit left
-        return (f"{name!r} lists several names; give one 1-3 word name for what the texts share, not a list "
-                "of its parts")
-    return ""
-
-
-def alike(first: str, second: str) -> bool:
-    """Two names are alike when they differ only in generic words (GENERIC_WORDS)."""
-    return telling_words(first) == telling_words(second)
-
-
-def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
-    """A name in title case written in plain case ("Credit Card Limits" -> "Credit card limits"): each capitalised
-    word after the first is lowered unless it is in `proper` (lower-cased words, and pairs of words, the texts
-    themselves capitalise: see capitalised_words), alone or with a word beside it ("Visual Studio"). Capitals
-    and mixed case ("ATM", "JavaScript") stay. A name with a lower-case word other than a linking one ("Weather
-    and rain", "Cheap flights to Paris") is taken as written, but for two names joined in sentence case: "Task
-    reminder and Music player" -> "Task reminder and music player"."""
-    words = name.split()
-    low = [w.lower() for w in words]
-
-    def kept(i: int) -> bool:
-        return (not _capitalised(words[i]) or low[i] in proper or f"{low[i - 1]} {low[i]}" in proper
-                or (i + 1 < len(words) and f"{low[i]} {low[i + 1]}" in proper))
-
-    def joined(i: int) -> bool:
-        """Word i opens a second name in sentence case: after "and", before a word in lower case."""
-        return (low[i - 1] in ("and", "&", "or") and i + 1 < len(words) and words[i + 1] == low[i + 1]
-                and low[i + 1] not in _LINKING)
-    rest = [w for w in words[1:] if w[:1].isalpha() and w.lower() not in _LINKING]
-    title_case = bool(rest) and all(w[:1].isupper() for w in rest)
-    return " ".join(words[:1] + [low[i] if (title_case or joined(i)) and not kept(i) else w
-                                 for i, w in enumerate(words) if i])
-
-
-def sentence_case(name: str) -> str:
-    """`name` starting with a capital, as a reader writes a name ("linguistics" -> "Linguistics"), unless its
-    first word has capitals of its own ("iPhone repairs", "eBay")."""
-    first = name.split(maxsplit=1)[0] if name.strip() else ""
-    if not first[:1].isalpha() or first != first.lower():
-        return name
-    return name[:1].upper() + name[1:]
-
-
-def _capitalised(word: str) -> bool:
-    """A capital then lower case only ("Italy"; not "ATM", "JavaScript" or "I")."""
-    return len(word) > 1 and word[0].isupper() and word[1:] == word[1:].lower()
-
-
-_WORD = re.compile(r"(\W*)([^\W\d_][\w'’]*)")  # a word and the non-word characters just before it
-_SENTENCE_END = re.compile(r"[.!?:;\n]")
-_SENTENCES = re.compile(r"(?<=[.!?:;\n])\s+")
-# Words of four letters or more that a title may leave in lower case: no evidence either way.
-_TITLE_SMALL = frozenset("with from into onto upon over under about than that this when what which your their "
-                         "using versus".split())
-
-
-def _in_title_case(words: list[str]) -> bool:
-    """A sentence whose words after the first are nearly all capitalised (a headline, a paper's title): its
-    capitals say nothing of which words are names."""
-    content = [w for w in words[1:] if len(w) >= 4 and w.lower() not in _TITLE_SMALL]
-    return len(content) >= 3 and sum(w[0].isupper() for w in content) >= 0.8 * len(content)
-
-
-def capitalised_words(texts) -> tuple[str, ...]:
-    """Words (lower-cased) the texts write with a capital more often than without, not counting a sentence's
-    first word nor a sentence in title case: names of places, products, people ("Django", "Italy"), which a
-    name keeps in capitals. Also pairs of words ("visual studio") the texts write both in capitals more often
-    than not, where one of the two is such a word or an acronym ("SQL Server"): the other is part of the same
-    name, though it may open most sentences it is in ("Visual Studio 2008 crashes") or be written in lower case
-    elsewhere ("web server")."""
-    capital, lower, pair_capital, pair_other, acronyms = Counter(), Counter(), Counter(), Counter(), set()
-    for sentence in (s for text in texts for s in _SENTENCES.split(str(text))):
-        found = list(_WORD.finditer(sentence))
-        title = _in_title_case([m.group(2) for m in found])
-        previous = None
-        for m in found:
-            before, w = m.groups()
-            key = w.lower()
-            if previous is not None and before == " " and not title and not {previous.lower(), key} & _LINKING:
-                both = previous[:1].isupper() and w[:1].isupper()
-                (pair_capital if both else pair_other)[f"{previous.lower()} {key}"] += 1
-            previous = w
-            if len(w) < 2:
-                continue
-            if w == key:
-                lower[key] += 1
-            elif not _capitalised(w):
-                acronyms.add(key)
-            elif m.start(2) > 0 and not _SENTENCE_END.search(before) and not title:
-                capital[key] += 1
-    words = {w for w, n in capital.items() if n > lower[w]}
-    anchors = words | acronyms
-    phrases = {p for p, n in pair_capital.items() if n > pair_other[p] and not anchors.isdisjoint(p.split())}
-    return tuple(sorted(words | phrases))
 
 
 @functools.lru_cache(maxsize=256)

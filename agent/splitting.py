@@ -19,9 +19,10 @@ from pydantic import BaseModel, Field, create_model
 
 from clusteragent.errors import ModelError
 from clusteragent.labelling import label_messages, label_schema
+from clusteragent.name_rules import capitalised_words, plain_case, sentence_case
 from clusteragent.naming import name_members, statistical_name
 from clusteragent.prompts import load_prompt
-from clusteragent.schemas import ClusterSpec, capitalised_words, plain_case, sentence_case
+from clusteragent.schemas import ClusterSpec
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import distinctive_words
 from clusteragent.tools.propagate import propagate

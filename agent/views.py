@@ -16,8 +16,8 @@ from clusteragent.errors import ModelError
 from clusteragent.facets import View
 from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, label_rows
+from clusteragent.name_rules import telling_words
 from clusteragent.naming import fallback_name, name_members, unrequested, voted_name
-from clusteragent.schemas import telling_words
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import (
     distinctive_layout,

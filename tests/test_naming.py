@@ -6,8 +6,9 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from clusteragent.name_rules import alike, name_words
 from clusteragent.naming import fallback_name, without_shared_words
-from clusteragent.schemas import alike, distinct_spec_schema, name_words
+from clusteragent.schemas import distinct_spec_schema
 from clusteragent.tools import taxonomy as tx
 
 

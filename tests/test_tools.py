@@ -294,7 +294,8 @@ def test_a_clause_set_off_by_which_is_a_comment_and_left_out(written, kept):
     ("Lost luggage", "Lost luggage"),
 ])
 def test_a_name_past_the_limit_or_left_unfinished_ends_at_a_whole_word(written, kept):
-    from clusteragent.schemas import NAME_MAX, NAME_ROOM, ClusterSpec
+    from clusteragent.name_rules import NAME_MAX, NAME_ROOM
+    from clusteragent.schemas import ClusterSpec
 
     assert len(written) <= NAME_ROOM
     spec = ClusterSpec(name=written, description="x")
@@ -302,7 +303,8 @@ def test_a_name_past_the_limit_or_left_unfinished_ends_at_a_whole_word(written, 
 
 
 def test_the_grammar_gives_a_name_room_past_the_limit_and_every_name_field_is_cut_to_it():
-    from clusteragent.schemas import NAME_MAX, NAME_ROOM, distinct_spec_schema, review_schema
+    from clusteragent.name_rules import NAME_MAX, NAME_ROOM
+    from clusteragent.schemas import distinct_spec_schema, review_schema
 
     long = "Buddhist and astrological advice requests"
     schema = distinct_spec_schema(("Weather",), second_choice=True)
@@ -413,7 +415,8 @@ def test_a_description_opens_with_what_belongs_not_with_this_group_of_texts_is(w
     ("coin / flip", "Coin / flip"),
 ])
 def test_a_name_in_title_case_is_written_in_plain_case(written, kept):
-    from clusteragent.schemas import capitalised_words, distinct_spec_schema
+    from clusteragent.name_rules import capitalised_words
+    from clusteragent.schemas import distinct_spec_schema
 
     texts = ["We loved our trip to Italy and Rome.", "Book a flight to Italy. Italy in May!", "italy visa rules"]
     schema = distinct_spec_schema((), (), "topic", capitalised_words(texts))
@@ -426,13 +429,13 @@ def test_a_name_in_title_case_is_written_in_plain_case(written, kept):
     ("coin / flip", "Coin / flip"),
 ])
 def test_a_name_starts_with_a_capital_unless_its_first_word_has_capitals_of_its_own(written, kept):
-    from clusteragent.schemas import sentence_case
+    from clusteragent.name_rules import sentence_case
 
     assert sentence_case(written) == kept
 
 
 def test_capitalised_words_are_those_the_texts_capitalise_mid_sentence():
-    from clusteragent.schemas import capitalised_words
+    from clusteragent.name_rules import capitalised_words
 
     texts = ["How do I install Django on Ubuntu? Django works.", "ubuntu is fine. Use Python for it",
              "python, not python 2", "Weather in Paris today"]
@@ -442,7 +445,8 @@ def test_capitalised_words_are_those_the_texts_capitalise_mid_sentence():
 
 
 def test_a_title_or_headline_in_title_case_is_no_evidence_of_a_proper_word():
-    from clusteragent.schemas import capitalised_words, distinct_spec_schema
+    from clusteragent.name_rules import capitalised_words
+    from clusteragent.schemas import distinct_spec_schema
 
     # Paper titles and a headline capitalise every word; the sentence after the headline does not.
     texts = ["Deep Learning for Natural Language Processing", "Graph Neural Networks on Large Graphs",
@@ -457,7 +461,8 @@ def test_a_title_or_headline_in_title_case_is_no_evidence_of_a_proper_word():
 
 
 def test_a_word_the_texts_capitalise_only_beside_a_proper_one_keeps_its_capital_in_a_name():
-    from clusteragent.schemas import capitalised_words, distinct_spec_schema
+    from clusteragent.name_rules import capitalised_words
+    from clusteragent.schemas import distinct_spec_schema
     from clusteragent.wording import in_running_text
 
     # "Visual" opens two of its sentences and is once written in lower case, so alone it is no proper word;
