@@ -60,7 +60,7 @@ def test_report_shows_the_run_facts_notes_and_chat_history(tmp_path, monkeypatch
     markup = outside_scripts(agent.report(tmp_path / "r.html").read_text())
     assert "Cluster by topic." in markup and "Model calls" in markup
     assert "Merge &#34;weather&#34; and &#34;cooking&#34; into one called home." in markup
-    assert "3 → 2 clusters" in markup and ">home" in markup
+    assert "3 → 2 clusters" in markup and ">Home" in markup
 
 
 def test_report_draws_given_coordinates_and_refuses_wrong_ones(tmp_path):
