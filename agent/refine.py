@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +27,19 @@ from pydantic import BaseModel, Field, create_model
 from clusteragent.choices import one_of
 from clusteragent.errors import ConfigError, ModelError
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
-from clusteragent.name_rules import sentence_case
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_matching import BY_DESCRIPTION
-from clusteragent.refine_names import NOT_LISTED, named_clusters, numbered, quoted, resolve, unknown_quoted
+from clusteragent.refine_names import (
+    NOT_LISTED,
+    as_written,
+    mostly_written_in,
+    named_clusters,
+    numbered,
+    resolve,
+    typed_name,
+    unknown_quoted,
+    written_in,
+)
 from clusteragent.refine_ops import CHANGES, CannotDo, Change, RefineContext, RefineDecision, Turn
 from clusteragent.refine_questions import QUESTIONS
 from clusteragent.result import ClusterResult, build_result
@@ -135,7 +143,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     known = {str(i) for i in ctx.ids}
     # An id is something the message spells out: a known id, or one word the user may have mistyped.
     decision["ids"] = [i for i in decision.get("ids", [])
-                       if _written_in(i, message) and (i.strip() in known or len(i.split()) == 1)]
+                       if written_in(i, message) and (i.strip() in known or len(i.split()) == 1)]
     fresh = unknown_quoted(message, tax)
     named = named_clusters(message, tax, assignment)
     wants_name = {"rename": 1, "add_cluster": 0, "merge": 2}.get(decision["action"])
@@ -145,54 +153,21 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         # A name or rule the message does not give is the model's own ("Travel and Car Maintenance" for a
         # merge the user named nothing for, a rule copied from the cluster list): dropped, so the operation
         # has the model name the cluster as a run does, under the naming rules, or keeps its rule.
-        decision["new_name"] = _as_written(decision.get("new_name", ""), message)
-        if not _mostly_written_in(decision.get("description", ""), message):
+        decision["new_name"] = as_written(decision.get("new_name", ""), message)
+        if not mostly_written_in(decision.get("description", ""), message):
             decision["description"] = ""
-    if decision["action"] == "reinstruct" and not _written_in(decision.get("instruction", ""), message):
+    if decision["action"] == "reinstruct" and not written_in(decision.get("instruction", ""), message):
         decision["instruction"] = message  # the model's paraphrase strayed from the message: use its words
-    if decision["action"] == "find" and not _mostly_written_in(decision.get("description", ""), message):
+    if decision["action"] == "find" and not mostly_written_in(decision.get("description", ""), message):
         decision["description"] = message  # the model's paraphrase strayed from the message: use its words
     if decision["action"] == "move" and not decision["ids"] and not decision.get("description", "").strip():
         decision["description"] = message
-    decision["clusters"] = [_typed_name(c, message, tax.names) for c in decision.get("clusters", [])]
+    decision["clusters"] = [typed_name(c, message, tax.names) for c in decision.get("clusters", [])]
     if named and decision.get("clusters"):
         # Clusters the user named exactly ("A", cluster 3) outrank the model's choice, which a small model
         # gets wrong even when the names are in front of it.
         decision["clusters"] = named[:max(len(decision["clusters"]), 2 if decision["action"] == "merge" else 1)]
     return {"decision": decision}
-
-
-def _found_in(text: str, message: str) -> str:
-    """`text` as the message writes it (any case, as a whole word or words), or "" where it does not."""
-    found = re.search(r"(?<![\w-])" + re.escape(text.strip()) + r"(?![\w-])", message, flags=re.IGNORECASE) \
-        if text.strip() else None
-    return found.group() if found else ""
-
-
-def _written_in(text_id: str, message: str) -> bool:
-    """Ids must appear in the message: a small model fills an id list with ids nobody asked about."""
-    return bool(_found_in(text_id, message))
-
-
-def _as_written(name: str, message: str) -> str:
-    """`name` as the message writes it, starting with a capital as every name does ("Epidemics and Networks",
-    the model's, for 'rename it to epidemics and networks' is "Epidemics and networks"); "" where the
-    message does not write it."""
-    return sentence_case(_found_in(name, message))
-
-
-def _mostly_written_in(text: str, message: str) -> bool:
-    """Whether most of the words of `text` are words of the message: a rule the user gave in other order."""
-    words, said = re.findall(r"\w+", text.lower()), set(re.findall(r"\w+", message.lower()))
-    return bool(words) and sum(w in said for w in words) >= 0.75 * len(words)
-
-
-def _typed_name(choice: str, message: str, names: list[str]) -> str:
-    """For NOT_LISTED, the name the user typed (a quoted one that is not a cluster), to say it in the reply."""
-    if choice != NOT_LISTED:
-        return choice
-    typed = [q for q in quoted(message) if q.strip().lower() not in {n.lower() for n in names}]
-    return typed[0] if typed else NOT_LISTED
 
 
 def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
@@ -362,13 +337,22 @@ class RefineSession:
     def turn_and_write(self, message: str | None, out: Path, undo: bool = False) -> Reply:
         """One turn on a run folder under its lock, as `clusteragent refine` and the served page take it: the
         folder's run.json is read first (a damaged one stops the turn before anything changes), then the
-        result files are rewritten; the run's trace.jsonl stays as the run wrote it."""
-        from clusteragent.run_folder import read_run_record
+        result files are rewritten, and the turn's model decisions are added to the run's trace.jsonl, each
+        with the number of its turn."""
+        from clusteragent.run_folder import atomic_write, jsonl_bytes, read_run_record
 
+        llm = self.__dict__.get("llm")  # loaded only by a turn that needs the model
+        seen = len(llm.trace) if llm is not None else 0
         with RunLock(out, "refine"):
             run = read_run_record(out)
             reply = self.undo() if undo else self.chat(message or "")
             self.result(run=run).write(out, with_trace=False)
+            llm = self.__dict__.get("llm")
+            if llm is not None and len(llm.trace) > seen:
+                turn = len(self.state.get("turns", []))
+                trace = out / "trace.jsonl"
+                atomic_write(trace, (trace.read_bytes() if trace.exists() else b"")
+                             + jsonl_bytes({"turn": turn, **row} for row in llm.trace[seen:]))
         return reply
 
     def result(self, run: dict | None = None) -> ClusterResult:

@@ -1,5 +1,6 @@
 """What a chat message names: clusters by their names in quotes or their numbers, near misses forgiven,
-and the quoted strings that are no cluster's name (a new name, or a cluster that does not exist)."""
+the quoted strings that are no cluster's name (a new name, or a cluster that does not exist), and whether
+(and how) the message writes what the model read from it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 
 import numpy as np
 
+from clusteragent.name_rules import sentence_case
 from clusteragent.review_tools import ToolError as CannotDo
 from clusteragent.tools import taxonomy as tx
 
@@ -81,3 +83,36 @@ def unknown_quoted(message: str, tax: tx.Taxonomy) -> list[str]:
     names = _name_spans(message, tax)
     return [text for start, end, text in _quoted_spans(message)
             if tax.find(text) is None and not any(s <= start + 1 and end - 1 <= e for s, e, _ in names)]
+
+
+def found_in(text: str, message: str) -> str:
+    """`text` as the message writes it (any case, as a whole word or words), or "" where it does not."""
+    found = re.search(r"(?<![\w-])" + re.escape(text.strip()) + r"(?![\w-])", message, flags=re.IGNORECASE) \
+        if text.strip() else None
+    return found.group() if found else ""
+
+
+def written_in(text_id: str, message: str) -> bool:
+    """Ids must appear in the message: a small model fills an id list with ids nobody asked about."""
+    return bool(found_in(text_id, message))
+
+
+def as_written(name: str, message: str) -> str:
+    """`name` as the message writes it, starting with a capital as every name does ("Epidemics and Networks",
+    the model's, for 'rename it to epidemics and networks' is "Epidemics and networks"); "" where the
+    message does not write it."""
+    return sentence_case(found_in(name, message))
+
+
+def mostly_written_in(text: str, message: str) -> bool:
+    """Whether most of the words of `text` are words of the message: a rule the user gave in other order."""
+    words, said = re.findall(r"\w+", text.lower()), set(re.findall(r"\w+", message.lower()))
+    return bool(words) and sum(w in said for w in words) >= 0.75 * len(words)
+
+
+def typed_name(choice: str, message: str, names: list[str]) -> str:
+    """For NOT_LISTED, the name the user typed (a quoted one that is not a cluster), to say it in the reply."""
+    if choice != NOT_LISTED:
+        return choice
+    typed = [q for q in quoted(message) if q.strip().lower() not in {n.lower() for n in names}]
+    return typed[0] if typed else NOT_LISTED

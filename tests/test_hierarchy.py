@@ -259,6 +259,24 @@ def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_
     assert "name two of one level" in agent.chat(f'Merge "{leaf}" and "{top}".')
 
 
+@pytest.mark.local_server
+def test_a_chat_turn_on_a_run_folder_adds_its_model_decisions_to_the_trace(two_level_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    ran = (out / "trace.jsonl").read_text().splitlines()
+    leaf = refined(out).refine_session().result().clusters[0]["name"]
+    session = refined(out, {"action": "rename"}, {"cluster": leaf, "new_name": "Odds and ends",
+                                                  "description": ""}).refine_session()
+    session.turn_and_write(f'Rename "{leaf}" to "Odds and ends".', out)
+    session = refined(out).refine_session()
+    session.turn_and_write(None, out, undo=True)  # no model call: nothing added
+    lines = (out / "trace.jsonl").read_text().splitlines()
+    assert lines[:len(ran)] == ran  # the run's own decisions stay as written
+    added = [json.loads(line) for line in lines[len(ran):]]
+    assert [a["turn"] for a in added] == [1, 1] and '"Odds and ends"' in added[1]["answer"]
+
+
 def a_text_in(out, top):
     """The id of a text in `top`, and the name of its cluster, from the run folder's files."""
     names = {c["cluster"]: c["name"] for c in json.loads((out / "clusters.json").read_text())}
