@@ -35,6 +35,7 @@ from clusteragent.refine_names import (
     mostly_written_in,
     named_clusters,
     numbered,
+    parts_asked,
     resolve,
     typed_name,
     unknown_quoted,
@@ -160,6 +161,8 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         decision["instruction"] = message  # the model's paraphrase strayed from the message: use its words
     if decision["action"] == "find" and not mostly_written_in(decision.get("description", ""), message):
         decision["description"] = message  # the model's paraphrase strayed from the message: use its words
+    if decision["action"] == "split":
+        decision["n"] = parts_asked(message)  # the model's count is its own (6 for "into two")
     if decision["action"] == "move" and not decision["ids"] and not decision.get("description", "").strip():
         decision["description"] = message
     decision["clusters"] = [typed_name(c, message, tax.names) for c in decision.get("clusters", [])]

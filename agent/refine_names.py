@@ -116,3 +116,17 @@ def typed_name(choice: str, message: str, names: list[str]) -> str:
         return choice
     typed = [q for q in quoted(message) if q.strip().lower() not in {n.lower() for n in names}]
     return typed[0] if typed else NOT_LISTED
+
+
+_COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+_INTO = re.compile(r"\b(?:into|in)\s+(" + "|".join(_COUNTS) + r"|[2-8])\b", re.I)
+
+
+def parts_asked(message: str) -> int:
+    """How many parts a split message asks for ("into three", "in 4", "in half"), outside quoted names; 2
+    where it says none (a small model answered 6 to "Split X into two.")."""
+    unquoted = message
+    for name in quoted(message):
+        unquoted = unquoted.replace(name, " ")
+    found = _INTO.search(unquoted)
+    return int(_COUNTS.get(found.group(1).lower(), found.group(1))) if found else 2

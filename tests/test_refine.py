@@ -98,6 +98,23 @@ def test_split_on_a_run_by_subject_matter_follows_the_texts_structure():
     assert sum(sizes(agent).values()) == len(TEXTS)
 
 
+@pytest.mark.parametrize("message, n", [
+    ('Split "weather" into two.', 2), ("Split cluster 3 into three parts.", 3), ('Split "Top 10 in 5 days".', 2),
+    ("Split it in 4.", 4), ("Split weather in half.", 2), ('Split "weather".', 2),
+])
+def test_a_split_takes_its_number_of_parts_from_the_message(message, n):
+    from clusteragent.refine_names import parts_asked
+
+    assert parts_asked(message) == n
+
+
+def test_a_split_into_two_makes_two_parts_whatever_count_the_model_read():
+    agent = fitted([{"action": "split", "clusters": ["weather"], "n": 6}])
+    k = agent.result_.k
+    reply = agent.chat('Split "weather" into two.')
+    assert agent.result_.k == k + 1 and " and " in reply and reply.count('" (') == 2, reply
+
+
 def test_rename_changes_only_the_name():
     agent = fitted([{"action": "rename", "clusters": ["football"], "new_name": "Sport"}])
     before = agent.result_.cluster.copy()
