@@ -99,8 +99,9 @@ def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
                 or (i + 1 < len(words) and f"{low[i]} {low[i + 1]}" in proper))
 
     def joined(i: int) -> bool:
-        """Word i opens a second name in sentence case: after "and", before a word in lower case."""
-        return (low[i - 1] in ("and", "&", "or") and i + 1 < len(words) and words[i + 1] == low[i + 1]
+        """Word i opens a second name in sentence case: after "and" (or "&", "or", "/"), before a word in lower
+        case."""
+        return (low[i - 1] in _JOINING and i + 1 < len(words) and words[i + 1] == low[i + 1]
                 and low[i + 1] not in LINKING_WORDS)
     rest = [w for w in words[1:] if w[:1].isalpha() and w.lower() not in LINKING_WORDS]
     title_case = bool(rest) and all(w[:1].isupper() for w in rest)
