@@ -123,8 +123,8 @@ _INTO = re.compile(r"\b(?:into|in)\s+(" + "|".join(_COUNTS) + r"|[2-8])\b", re.I
 
 
 def parts_asked(message: str) -> int:
-    """How many parts a split message asks for ("into three", "in 4", "in half"), outside quoted names; 2
-    where it says none (a small model answered 6 to "Split X into two.")."""
+    """How many parts a split message asks for ("into three", "in 4"), outside quoted names; 2 where it says
+    no number ("in half", or nothing: a small model answered 6 to "Split X into two.")."""
     unquoted = message
     for name in quoted(message):
         unquoted = unquoted.replace(name, " ")
