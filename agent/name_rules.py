@@ -95,8 +95,7 @@ def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
     low = [w.lower() for w in words]
 
     def kept(i: int) -> bool:
-        return (not _capitalised(words[i]) or low[i] in proper or f"{low[i - 1]} {low[i]}" in proper
-                or (i + 1 < len(words) and f"{low[i]} {low[i + 1]}" in proper))
+        return not _capitalised(words[i]) or is_proper(low, i, proper)
 
     def joined(i: int) -> bool:
         """Word i opens a second name in sentence case: after "and" (or "&", "or", "/"), before a word in lower
@@ -107,6 +106,13 @@ def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
     title_case = bool(rest) and all(w[:1].isupper() for w in rest)
     return " ".join(words[:1] + [low[i] if (title_case or joined(i)) and not kept(i) else w
                                  for i, w in enumerate(words) if i])
+
+
+def is_proper(low: list[str], i: int, proper) -> bool:
+    """Whether word `i` of a name's lower-cased words `low` is in `proper` (see capitalised_words), alone or
+    as a pair with the word before or after it ("visual studio")."""
+    return (low[i] in proper or (i > 0 and f"{low[i - 1]} {low[i]}" in proper)
+            or (i + 1 < len(low) and f"{low[i]} {low[i + 1]}" in proper))
 
 
 def sentence_case(name: str) -> str:

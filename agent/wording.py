@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from clusteragent.name_rules import is_proper
+
 
 # How a small model opens a description ("This group of texts is specifically about ..."): words that
 # say nothing about which texts belong, in the place a reader looks first.
@@ -190,8 +192,7 @@ def in_running_text(name: str, proper=frozenset()) -> str:
     ("visual studio"), is in `proper` or it has capitals of its own ("Lost luggage" -> "lost luggage"; "ATM
     fees" and "iPhone repairs" stay)."""
     first, _, rest = name.partition(" ")
-    pair = f"{first} {rest.split(maxsplit=1)[0]}".lower() if rest else ""
-    if first.lower() not in proper and pair not in proper and first[1:] == first[1:].lower():
+    if not (first and is_proper(name.lower().split(), 0, proper)) and first[1:] == first[1:].lower():
         first = first.lower()
     return " ".join([first, rest]).strip()
 
