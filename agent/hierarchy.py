@@ -9,8 +9,8 @@ jump in merge distances, tried first, often cut at the very top: one broad clust
 the best silhouette over all cuts did the same on three of twelve dev tasks and on the README's main
 job.)
 
-A top of two clusters that the model names after each of them ("Radio and Lego enthusiasts") is undone:
-the two stand at the top level on their own.
+A top that the model names after each of its clusters ("Radio and Lego enthusiasts", "VBA MATLAB") is
+undone: they stand at the top level on their own.
 
 Tops live beside the taxonomy as `tops` in the state: each has an id from the taxonomy's id space (so
 no leaf and top share one), a name, an inclusion rule and its children's ids. After any change to the
@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 
 import numpy as np
 
-from clusteragent.name_rules import telling_words
+from clusteragent.name_rules import side_by_side, telling_words
 from clusteragent.naming import NAMING_ATTEMPTS, NAMING_TEXTS, name_group, statistical_name
 from clusteragent.tools import taxonomy as tx
 
@@ -168,28 +169,32 @@ def named_top(spec, named_by: str) -> dict:
     return {"name": tx.printable(spec.name), "description": tx.printable(spec.description), "named_by": named_by}
 
 
-def names_each_part(name: str, parts: list[str]) -> bool:
-    """Whether `name` joins two names' own words with "and" ("Radio and Lego enthusiasts" over "Radio
-    enthusiasts" and "Lego enthusiast"): asked for one name that covers two clusters, the model found nothing
-    they share and named each. A word both parts have ("Health and wellness" over "Health and medicine" and
-    "Nutrition and health") is something they share."""
+def names_each_part(name: str, parts: list[str], texts: Iterable[str] = ()) -> bool:
+    """Whether `name` names each of the clusters `parts` rather than what they share: two names' own words
+    joined with "and" ("Radio and Lego enthusiasts" over "Radio enthusiasts" and "Lego enthusiast"; a word
+    both parts have, "Health and wellness" over "Health and medicine" and "Nutrition and health", is something
+    they share), or every part's name set side by side ("VBA MATLAB", "Spring hibernate LINQ": see
+    name_rules.side_by_side, which reads the top's `texts`). Asked for one name that covers them, the model
+    found nothing they share."""
     sides = re.split(r"\s+(?:and|&)\s+", name)
     if len(sides) != 2 or len(parts) != 2:
-        return False
+        return side_by_side(name, parts, texts)
     (a, b), (p, q) = [telling_words(s) for s in sides], [telling_words(n) for n in parts]
     if not a or not b or a <= p & q or b <= p & q:
         return False
     return (a <= p and b <= q) or (a <= q and b <= p)
 
 
-def without_paired_parts(groups: list[list[int]], names: list[dict], tax: tx.Taxonomy) -> tuple[list, list, list]:
-    """The groups and names with each top of two clusters that the model named after both (names_each_part)
-    made two tops of one cluster, and the names of the tops undone: a reader of "Radio and Lego enthusiasts"
+def without_paired_parts(groups: list[list[int]], names: list[dict], tax: tx.Taxonomy, texts: list[str],
+                         assignment: np.ndarray) -> tuple[list, list, list]:
+    """The groups and names with each top that the model named after each of its clusters (names_each_part)
+    made tops of one cluster, and the names of the tops undone: a reader of "Radio and Lego enthusiasts"
     learns that two unrelated communities sit side by side, not what they have in common."""
     kept_groups, kept_names, undone = [], [], []
     for group, named in zip(groups, names):
         parts = [tax.by_id(c).name for c in group]
-        if named["named_by"] == "model" and names_each_part(named["name"], parts):
+        members = (texts[r] for r in np.flatnonzero(np.isin(assignment, group)))
+        if named["named_by"] == "model" and names_each_part(named["name"], parts, members):
             undone.append(named["name"])
             kept_groups += [[c] for c in group]
             kept_names += [named_top(tax.by_id(c), "its only cluster") for c in group]
@@ -214,7 +219,7 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
     calls = ctx.llm.usage.calls + ctx.calls_left(with_top_names=True) if ctx.llm is not None else 0
     names = name_tops(ctx.llm, calls, instruction, facet, ctx.texts, ctx.vectors, assignment, groups, tax,
                       list(tax.names))
-    groups, names, undone = without_paired_parts(groups, names, tax)
+    groups, names, undone = without_paired_parts(groups, names, tax, ctx.texts, assignment)
     if all(len(group) == 1 for group in groups):
         return [], tax, {"levels": 1, "undone": undone, "why": f"{len(live)} clusters: one level, the model "
                                                                "named every top cluster after each of its parts"}
@@ -224,8 +229,8 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
               "why": f"{len(live)} clusters: grouped into {len(tops)} top clusters, the count with the best silhouette"}
     if undone:
         record["undone"] = undone
-        record["why"] += (f"; {len(undone)} top cluster(s) of two clusters that the model named after both "
-                          f"({', '.join(repr(n) for n in undone)}) left as two clusters on their own")
+        record["why"] += (f"; {len(undone)} top cluster(s) that the model named after each of its clusters "
+                          f"({', '.join(repr(n) for n in undone)}) left as clusters on their own")
     return tops, tx.Taxonomy(tax.clusters, tax.next_id + len(tops)), record
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
+from itertools import combinations
 
 NAME_MAX = 32
 # The grammar lets a name run past NAME_MAX: held to the limit itself, a name the limit cut could not be
@@ -77,6 +79,39 @@ def listing(name: str) -> str:
         return (f"{name!r} lists several names; give one 1-3 word name for what the texts share, not a list "
                 "of its parts")
     return ""
+
+
+def side_by_side(name: str, parts: Sequence[str], texts: Iterable[str]) -> bool:
+    """Whether `name` sets its parts' names side by side with no joining word ("VBA MATLAB" over "VBA
+    programming" and "MATLAB"; "Spring hibernate LINQ" over three): its words cut into runs that each name one
+    part alone and every part once, and where two runs meet the two words never stand together in `texts`, the
+    group's own texts (which write "credit card", a compound, over "Credit score" and "Card payments")."""
+    tokens = re.findall(r"[\w'’]+|[&/,;]", name.lower())
+    if len(parts) < 2 or set(tokens) & (_JOINING | {",", ";"}):
+        return False
+    content = [(i, name_words(t)[0]) for i, t in enumerate(tokens) if name_words(t)]
+    owners = [telling_words(p) for p in parts]
+    for cuts in combinations(range(1, len(content)), len(parts) - 1):
+        bounds = (0, *cuts, len(content))
+        runs = [{w for _, w in content[a:b]} - GENERIC_WORDS for a, b in zip(bounds, bounds[1:])]
+        named = [[n for n, words in enumerate(owners) if run and run <= words] for run in runs]
+        if any(len(n) != 1 for n in named) or len({n[0] for n in named}) != len(parts):
+            continue
+        seams = [(content[b - 1][0], content[b][0]) for b in bounds[1:-1]]
+        written = "\n".join(str(t) for t in texts).lower()
+        return any(not re.search(_seam_pattern(tokens[a:b + 1]), written) for a, b in seams)
+    return False
+
+
+def _seam_pattern(tokens: list[str]) -> str:
+    """A pattern for two words of a name and the linking words between them, each content word singular or
+    plural, joined by spaces or hyphens."""
+    def word(t: str) -> str:
+        if not name_words(t):
+            return re.escape(t)
+        w = name_words(t)[0]
+        return re.escape(w[:-1]) + "(?:y|ys|ies)" if w.endswith("y") else re.escape(w) + "(?:e?s)?"
+    return r"\b" + r"[\s-]+".join(word(t) for t in tokens) + r"\b"
 
 
 def alike(first: str, second: str) -> bool:

@@ -453,6 +453,24 @@ def test_a_top_named_after_each_of_its_two_clusters_is_told_apart(name, parts, e
     assert names_each_part(name, parts) is each
 
 
+@pytest.mark.parametrize("name, parts, texts, each", [
+    ("VBA MATLAB", ["VBA programming", "MATLAB"], ["Calling MATLAB from VBA"], True),
+    ("Spring hibernate LINQ", ["Hibernate", "LINQ", "Spring development"], ["Spring Hibernate setup"], True),
+    ("Functional programming Scala", ["Scala development", "Functional programming"],
+     ["Functional programming in Scala"], True),  # "in" stands between the two words in the texts
+    ("Credit card", ["Credit score", "Card payments"], ["My credit-card was declined"], False),  # a compound
+    ("Credit cards", ["Credit score", "Card payments"], ["Is my credit card safe?"], False),
+    ("Credit card", ["Credit score", "Card payments"], ["My score fell"], True),
+    ("Spring LINQ", ["Hibernate", "LINQ", "Spring development"], [], False),  # one part not named
+    ("Web development", ["Web development", "Apache"], [], False),  # one part's name: refused when named
+    ("Java persistence", ["Hibernate", "Spring development"], [], False),
+])
+def test_a_top_named_by_its_clusters_names_side_by_side_is_told_apart(name, parts, texts, each):
+    from clusteragent.hierarchy import names_each_part
+
+    assert names_each_part(name, parts, texts) is each
+
+
 def test_a_top_of_two_clusters_named_after_both_leaves_them_on_their_own():
     vectors, assignment, theme = themed_leaves(themes=7, leaves_per_theme=2)
     tax = leaves(14)
@@ -474,3 +492,20 @@ def test_a_top_of_two_clusters_named_after_both_leaves_them_on_their_own():
     model = ScriptedChatModel(script=answer)
     tops, _, record = build_tops(context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax, assignment)
     assert tops == [] and record["levels"] == 1 and len(record["undone"]) == 7
+
+
+def test_a_top_named_by_its_clusters_names_side_by_side_leaves_them_on_their_own():
+    vectors, assignment, theme = themed_leaves(themes=7, leaves_per_theme=2)
+    tax = Taxonomy.from_specs([(f"{word} work", f"texts about {word}") for word in
+                               "Drupal MATLAB Hibernate LINQ Haskell Scala Qt Bash Oracle Excel Cocoa Django Rails Perl"
+                               .split()])
+
+    def answer(messages, kwargs):
+        parts = messages[-1].content.split("smaller groups: ")[1].split(".")[0].split(", ")
+        first_words = " ".join(p.split()[0] for p in parts)
+        return json.dumps({"name": first_words if len(model.calls) <= 2 else f"Theme {len(model.calls)}",
+                           "description": "Texts of two leaves."})
+    model = ScriptedChatModel(script=answer)
+    tops, _, record = build_tops(context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax, assignment)
+    assert record["levels"] == 2 and len(record["undone"]) == 2 and " and " not in record["undone"][0]
+    assert len([t for t in tops if t["named_by"] == "its only cluster"]) == 4 and len(tops) == 9
