@@ -203,6 +203,64 @@ def test_unknown_extension(tmp_path):
         load_corpus(tmp_path / "c.xlsx")
 
 
+@pytest.mark.parametrize("suffix, pack", [(".gz", "gzip"), (".bz2", "bz2"), (".xz", "lzma")])
+@pytest.mark.parametrize("kind", ["jsonl", "csv", "txt", "parquet"])
+def test_compressed_files_read_as_their_inner_extension(tmp_path, suffix, pack, kind):
+    import importlib
+
+    plain = tmp_path / f"c.{kind}"
+    if kind == "jsonl":
+        write_jsonl(plain, RECORDS)
+    elif kind == "csv":
+        write_csv(plain, RECORDS)
+    elif kind == "txt":
+        plain.write_text("".join(r["text"] + "\n" for r in RECORDS))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(RECORDS), plain)
+    packed = tmp_path / f"c.{kind}{suffix}"
+    packed.write_bytes(importlib.import_module(pack).compress(plain.read_bytes()))
+    corpus = load_corpus(packed)
+    check_records(corpus, with_ids=kind != "txt")
+    assert corpus.extra == load_corpus(plain).extra
+
+
+def test_a_damaged_compressed_file_says_so(tmp_path):
+    (tmp_path / "c.jsonl.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(CorpusError, match="cannot decompress it as gz"):
+        load_corpus(tmp_path / "c.jsonl.gz")
+    (tmp_path / "c.gz").write_bytes(b"x")
+    with pytest.raises(CorpusError, match="unknown extension"):
+        load_corpus(tmp_path / "c.gz")
+
+
+def test_a_folder_of_text_files_gives_one_text_per_file_with_its_path_as_id(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "a10.txt").write_text("ten\nlines kept whole\n")
+    (tmp_path / "a2.md").write_text("# two")
+    (tmp_path / "b" / "x.TXT").write_text("in a subfolder")
+    (tmp_path / "b" / "photo.png").write_bytes(b"\x89PNG")
+    (tmp_path / ".git" / "notes.txt").write_text("hidden")
+    (tmp_path / ".draft.txt").write_text("hidden too")
+    corpus = load_corpus(tmp_path)
+    assert corpus.ids == ["a10.txt", "a2.md", "b/x.TXT"]
+    assert corpus.texts == ["ten\nlines kept whole\n", "# two", "in a subfolder"]
+
+
+def test_a_folder_without_text_files_or_with_a_blank_one_is_an_error(tmp_path):
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG")
+    with pytest.raises(CorpusError, match="no .txt, .text, .md files"):
+        load_corpus(tmp_path)
+    (tmp_path / "empty.txt").write_text("  \n")
+    with pytest.raises(CorpusError, match="blank text.*empty.txt"):
+        load_corpus(tmp_path)
+    with pytest.raises(CorpusError, match="has no fields"):
+        load_corpus(tmp_path, text_field="body")
+
+
 def test_bundled_sample_is_valid():
     corpus = load_corpus(sample_corpus_path(), id_field="id")
     assert len(corpus) == 2000

@@ -1,4 +1,5 @@
-"""Load and validate a corpus: JSONL, CSV/TSV, Parquet or plain text, one text per record.
+"""Load and validate a corpus: JSONL, CSV/TSV, Parquet or plain text, one text per record (any of them
+compressed with gzip, bz2 or xz), or a folder of text files, one text per file.
 
 Every record comes back exactly once, in file order, with the user's id: the `id` field's value (its
 type kept) when records have one, another field's with `id_field`, else the 1-based line or row
@@ -8,9 +9,12 @@ concerned; undecodable bytes are replaced and reported, never dropped.
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import io
 import json
+import lzma
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +39,8 @@ FORMATS = {
     ".parquet": "parquet", ".pq": "parquet",
     ".txt": "text", ".text": "text",
 }
+COMPRESSED = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}
+TEXT_FILES = (".txt", ".text", ".md")  # what a folder corpus reads, one text per file
 
 
 @dataclass(frozen=True)
@@ -172,8 +178,8 @@ def _from_records(records: list[dict], text_field: str | None, id_field: str | N
     return _validated(ids, texts, source, extra, text_field, id_field)
 
 
-def _read_jsonl(path: Path, text_field, id_field) -> Corpus:
-    text = _decode(path.read_bytes(), str(path))
+def _read_jsonl(raw: bytes, path: str, text_field, id_field) -> Corpus:
+    text = _decode(raw, path)
     stripped = text.lstrip()
     if stripped.startswith("["):  # a JSON array of records
         try:
@@ -199,8 +205,8 @@ def _read_jsonl(path: Path, text_field, id_field) -> Corpus:
     return _from_records(records, text_field, id_field, str(path), numbers)
 
 
-def _read_delimited(path: Path, text_field, id_field, delimiter: str) -> Corpus:
-    text = _decode(path.read_bytes(), str(path))
+def _read_delimited(raw: bytes, path: str, text_field, id_field, delimiter: str) -> Corpus:
+    text = _decode(raw, path)
     csv.field_size_limit(2 ** 31 - 1)  # the default, 128 KB, refuses long texts that are valid CSV
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     if not reader.fieldnames:
@@ -210,11 +216,11 @@ def _read_delimited(path: Path, text_field, id_field, delimiter: str) -> Corpus:
     return _from_records(records, text_field, id_field, str(path), list(range(1, len(records) + 1)))
 
 
-def _read_parquet(path: Path, text_field, id_field) -> Corpus:
+def _read_parquet(raw: bytes, path: str, text_field, id_field) -> Corpus:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(io.BytesIO(raw))
     except Exception as e:  # pyarrow raises several types for a damaged file
         raise CorpusError(f"{path}: cannot read as Parquet ({e}).") from None
     records = table.to_pylist()
@@ -223,10 +229,10 @@ def _read_parquet(path: Path, text_field, id_field) -> Corpus:
     return _from_records(records, text_field, id_field, str(path), list(range(1, len(records) + 1)))
 
 
-def _read_text(path: Path, text_field, id_field) -> Corpus:
+def _read_text(raw: bytes, path: str, text_field, id_field) -> Corpus:
     if text_field or id_field:
         raise CorpusError(f"{path}: a plain-text corpus has no fields; drop --text-field/--id-field.")
-    text = _decode(path.read_bytes(), str(path))
+    text = _decode(raw, path)
     lines = text.splitlines()
     while lines and not lines[-1].strip():  # trailing newlines are not records
         lines.pop()
@@ -238,7 +244,9 @@ def load_corpus(path: str | Path, text_field: str | None = None, id_field: str |
     """Read a corpus file. The format comes from the extension unless `format` names it.
 
     Args:
-        path: a .jsonl/.json, .csv, .tsv, .parquet or .txt file.
+        path: a .jsonl/.json, .csv, .tsv, .parquet or .txt file, also compressed (.gz, .bz2, .xz: the
+            extension before it gives the format); or a folder of .txt/.text/.md files, one text per file,
+            each file's path in the folder its id.
         text_field: the field holding the text (default: the first of "text", "content", ... present;
             a field other than "text" is named in a FieldChoiceWarning).
         id_field: the field holding each record's id (default: "id" when records have it, else the
@@ -257,21 +265,54 @@ def _read(path: Path, text_field: str | None, id_field: str | None, format: str 
     if not path.exists():
         raise CorpusError(f"{path}: no such file.")
     if path.is_dir():
-        raise CorpusError(f"{path}: is a folder; give a corpus file.")
-    fmt = format or FORMATS.get(path.suffix.lower())
+        return _read_folder(path, text_field, id_field)
+    suffixes = [s.lower() for s in path.suffixes]
+    packed = suffixes[-1] if suffixes and suffixes[-1] in COMPRESSED else None
+    inner = suffixes[-2] if packed and len(suffixes) > 1 else "" if packed else path.suffix.lower()
+    fmt = format or FORMATS.get(inner)
     if fmt is None:
-        raise CorpusError(
-            f"{path}: unknown extension {path.suffix!r}; use one of {', '.join(sorted(FORMATS))} or pass a format."
-        )
+        known = ", ".join(sorted(FORMATS))
+        raise CorpusError(f"{path}: unknown extension {(inner or path.suffix)!r}; use one of {known} (compressed "
+                          f"with {', '.join(COMPRESSED)} or not), a folder of {'/'.join(TEXT_FILES)} files, or pass "
+                          "a format.")
+    raw = _raw(path, packed)
     if fmt == "jsonl":
-        return _read_jsonl(path, text_field, id_field)
+        return _read_jsonl(raw, str(path), text_field, id_field)
     if fmt in ("csv", "tsv"):
-        return _read_delimited(path, text_field, id_field, "," if fmt == "csv" else "\t")
+        return _read_delimited(raw, str(path), text_field, id_field, "," if fmt == "csv" else "\t")
     if fmt == "parquet":
-        return _read_parquet(path, text_field, id_field)
+        return _read_parquet(raw, str(path), text_field, id_field)
     if fmt == "text":
-        return _read_text(path, text_field, id_field)
+        return _read_text(raw, str(path), text_field, id_field)
     raise CorpusError(f"unknown format {fmt!r}; use jsonl, csv, tsv, parquet or text.")
+
+
+def _raw(path: Path, packed: str | None) -> bytes:
+    """The file's bytes, decompressed where its last extension says it is compressed."""
+    raw = path.read_bytes()
+    if packed is None:
+        return raw
+    try:
+        return COMPRESSED[packed](raw)
+    except (OSError, EOFError, lzma.LZMAError, ValueError) as e:
+        raise CorpusError(f"{path}: cannot decompress it as {packed[1:]} ({e}); check the file, or rename it if "
+                          "it is not compressed.") from None
+
+
+def _read_folder(path: Path, text_field, id_field) -> Corpus:
+    """Every text file under `path` (TEXT_FILES; hidden files and folders skipped), in path order, one text
+    each, its id the path under `path` ("reviews/0001.txt")."""
+    if text_field or id_field:
+        raise CorpusError(f"{path}: a folder of text files has no fields; drop --text-field/--id-field.")
+    files = sorted((p for p in path.rglob("*") if p.suffix.lower() in TEXT_FILES and p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)),
+                   key=lambda p: p.relative_to(path).parts)
+    if not files:
+        raise CorpusError(f"{path}: a folder with no {', '.join(TEXT_FILES)} files; put one text per file there, or "
+                          "give a corpus file.")
+    ids = [p.relative_to(path).as_posix() for p in files]
+    texts = [_decode(p.read_bytes(), str(p)) for p in files]
+    return _validated(ids, texts, str(path), [{} for _ in files])
 
 
 def sample_corpus_path() -> Path:
