@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from clusteragent.api import ClusterAgent
     from clusteragent.refine import RefineSession, Reply
     from clusteragent.result import ClusterResult
-    from clusteragent.tools.corpus import Corpus, load_corpus
+    from clusteragent.tools.corpus import Corpus, from_dataframe, load_corpus
 
 try:
     __version__ = version("clusteragent")
@@ -32,10 +32,12 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 _LAZY = {"ClusterAgent": "clusteragent.api", "ClusterResult": "clusteragent.result",
          "RefineSession": "clusteragent.refine", "Reply": "clusteragent.refine",
-         "Corpus": "clusteragent.tools.corpus", "load_corpus": "clusteragent.tools.corpus"}
+         "Corpus": "clusteragent.tools.corpus", "load_corpus": "clusteragent.tools.corpus",
+         "from_dataframe": "clusteragent.tools.corpus"}
 
 __all__ = ["ClusterAgent", "ClusterAgentError", "ClusterResult", "ConfigError", "Corpus", "CorpusError",
-           "ModelError", "ModelUnavailable", "RefineSession", "Reply", "Settings", "__version__", "load_corpus"]
+           "ModelError", "ModelUnavailable", "RefineSession", "Reply", "Settings", "__version__", "from_dataframe",
+           "load_corpus"]
 
 
 def __getattr__(name: str):

@@ -30,7 +30,7 @@ from clusteragent.run_folder import (
 from clusteragent.run_lock import RunLock
 from clusteragent.settings import Settings
 from clusteragent.state import AgentConfig, RunContext
-from clusteragent.tools.corpus import Corpus, from_texts, work_texts
+from clusteragent.tools.corpus import Corpus, as_corpus, work_texts
 from clusteragent.tools.taxonomy import Taxonomy
 
 
@@ -147,7 +147,8 @@ class ClusterAgent:
         """Cluster `texts` by `instruction`; the result is in `result_` (and `labels_`, `clusters_`).
 
         Args:
-            texts: the texts (or a Corpus from `load_corpus`).
+            texts: the texts: a list of strings, a pandas DataFrame (its `text` column, ids from its `id`
+                column or its index) or Series (ids from its index), or a Corpus from `load_corpus`.
             instruction: how to cluster them.
             ids: one id per text (default 1..N).
             out_dir: a folder for the run's checkpoints, arrays and recorded model answers (SQLite;
@@ -161,7 +162,7 @@ class ClusterAgent:
         """
         if not instruction or not instruction.strip():
             raise ConfigError("give an instruction that says how to cluster the texts.")
-        corpus = texts if isinstance(texts, Corpus) else from_texts(texts, ids)
+        corpus = as_corpus(texts, ids)
         self.config.k_range(len(corpus))  # a k larger than the corpus fails before any model loads
         if resume and out_dir is None:
             raise ConfigError("resume needs the run's folder (out_dir / --out).")
@@ -226,7 +227,7 @@ class ClusterAgent:
         from clusteragent.assign import assign
 
         self._fitted_state()
-        corpus = texts if isinstance(texts, Corpus) else from_texts(texts, ids)
+        corpus = as_corpus(texts, ids)
         folder = self.store_.folder
         with RunLock(folder, "assign") if folder is not None else contextlib.nullcontext():
             return assign(self, corpus, max_model_calls, outliers, max_outliers, update, progress=self._say,

@@ -195,6 +195,16 @@ def test_written_files(by_topic, tmp_path):
     assert (out / "trace.jsonl").exists()
 
 
+def test_a_dataframe_is_clustered_by_its_text_column_and_keyed_by_its_index(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": TEXTS, "source": "survey"}, index=[f"row-{i}" for i in range(len(TEXTS))])
+    agent = fit(scripted("topic"), "Cluster by topic.", texts=frame)
+    df = agent.result_.to_pandas()
+    assert df["id"].tolist() == frame.index.tolist() and df["text"].tolist() == TEXTS
+    assert agent.predict(frame["text"].iloc[:3], max_model_calls=0).records()[0]["id"] == "row-0"
+
+
 def test_a_file_s_ids_and_text_field_reach_the_written_result(tmp_path):
     import warnings
 

@@ -5,7 +5,7 @@ import warnings
 import pytest
 
 from clusteragent.errors import CorpusError
-from clusteragent.tools.corpus import from_texts, load_corpus, sample_corpus_path
+from clusteragent.tools.corpus import as_corpus, from_dataframe, from_texts, load_corpus, sample_corpus_path
 
 RECORDS = [
     {"id": "a", "text": "refund my order", "lang": "en"},
@@ -259,6 +259,45 @@ def test_a_folder_without_text_files_or_with_a_blank_one_is_an_error(tmp_path):
         load_corpus(tmp_path)
     with pytest.raises(CorpusError, match="has no fields"):
         load_corpus(tmp_path, text_field="body")
+
+
+def test_a_dataframe_is_read_as_a_files_records_with_its_index_as_default_ids():
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"ticket": [10, 11, 12], "body": [r["text"] for r in RECORDS], "score": [1.5, np.nan, 3.0]},
+                         index=np.array([7, 8, 9]))
+    with pytest.warns(UserWarning, match="clustering the column 'body'"):
+        corpus = as_corpus(frame)
+    check_records(corpus, with_ids=False)
+    assert corpus.ids == [7, 8, 9] and all(type(i) is int for i in corpus.ids)
+    assert corpus.extra == [{"ticket": 10, "score": 1.5}, {"ticket": 11, "score": None}, {"ticket": 12, "score": 3.0}]
+    chosen = from_dataframe(frame, text_field="body", id_field="ticket")
+    assert chosen.ids == [10, 11, 12] and chosen.extra[1] == {"score": None}
+
+
+def test_a_dataframe_with_a_missing_text_or_no_text_column_says_what_to_fix():
+    import pandas as pd
+
+    with pytest.raises(CorpusError, match="1 blank text.*ids 'y'"):
+        as_corpus(pd.DataFrame({"text": ["a", None, "c"]}, index=["x", "y", "z"]))
+    with pytest.raises(CorpusError, match="no text field found; pass text_field, one of 'x'"):
+        as_corpus(pd.DataFrame({"x": ["a"]}))
+    with pytest.raises(CorpusError, match="drop ids"):
+        as_corpus(pd.DataFrame({"text": ["a"]}), ids=[1])
+
+
+def test_a_series_gives_its_values_with_its_index_as_ids_and_one_string_is_refused():
+    import pandas as pd
+
+    corpus = as_corpus(pd.Series(["refund", "parcel"], index=[5, 7], name="msg"))
+    assert corpus.texts == ["refund", "parcel"] and corpus.ids == [5, 7] and corpus.source == "<Series 'msg'>"
+    assert as_corpus(pd.Series(["a", "b"]), ids=["p", "q"]).ids == ["p", "q"]
+    with pytest.raises(CorpusError, match="1 blank text"):
+        as_corpus(pd.Series(["a", float("nan")]))
+    with pytest.raises(CorpusError, match="not one string"):
+        as_corpus("where is my parcel")
+    assert as_corpus(["a", "b"]).ids == [1, 2]
 
 
 def test_bundled_sample_is_valid():

@@ -89,6 +89,54 @@ def from_texts(texts: Sequence[str], ids: Sequence[Any] | None = None, source: s
     return _validated(ids, texts, source, [{} for _ in texts])
 
 
+def from_dataframe(frame, text_field: str | None = None, id_field: str | None = None, quiet: bool = False) -> Corpus:
+    """A pandas DataFrame as a Corpus, read as a corpus file's records are: the text from the column `text`
+    (else the first of DEFAULT_TEXT_FIELDS, with a FieldChoiceWarning, or `text_field`), the ids from the
+    column `id` or `id_field`, else the frame's index, so that results join back on it; the other columns are
+    kept as each record's extra fields. A missing value is a blank text, which is an error."""
+    source = "<DataFrame>"
+    fields = [str(c) for c in frame.columns]
+    if len(set(fields)) != len(fields):
+        raise CorpusError(f"{source}: repeated column names; give every column its own name.")
+    records = frame.rename(columns=str).astype(object).where(frame.notna().to_numpy(), None).to_dict("records")
+    try:
+        corpus = _from_records(records, text_field, id_field, source, [_plain(i) for i in frame.index])
+    except CorpusError as e:  # the same checks as a file's records, in the Python API's words
+        raise CorpusError(str(e).replace("--text-field", "text_field").replace("--id-field", "id_field")) from None
+    if text_field is None and corpus.text_field != DEFAULT_TEXT_FIELDS[0] and not quiet:
+        warnings.warn(f"{source}: no 'text' column; clustering the column {corpus.text_field!r} (choose another "
+                      "with text_field).", FieldChoiceWarning, stacklevel=2)
+    return corpus
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (an index of numpy integers gives int ids)."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+
+
+def as_corpus(texts: Any, ids: Sequence[Any] | None = None) -> Corpus:
+    """What the Python API takes as texts, as a Corpus: a Corpus as it is; a pandas DataFrame (from_dataframe)
+    or Series (its values, ids from its index unless `ids`); else a sequence of strings (from_texts). One
+    string is refused: read as a sequence it would be clustered letter by letter."""
+    if isinstance(texts, Corpus):
+        if ids is not None:
+            raise CorpusError("a Corpus carries its own ids; drop ids, or pass the texts as a list.")
+        return texts
+    if isinstance(texts, (str, bytes)):
+        raise CorpusError("give a list of texts, not one string.")
+    kind = type(texts).__module__.split(".")[0], type(texts).__name__
+    if kind == ("pandas", "DataFrame"):
+        if ids is not None:
+            raise CorpusError("a DataFrame gives its ids from its 'id' column or its index; drop ids.")
+        return from_dataframe(texts)
+    if kind == ("pandas", "Series"):
+        values = [None if v is None or v != v else v for v in texts.tolist()]  # NaN is a blank text
+        blank = ["" if v is None else v for v in values]
+        return from_texts(blank, ids if ids is not None else [_plain(i) for i in texts.index],
+                          source=f"<Series {texts.name!r}>" if texts.name is not None else "<Series>")
+    return from_texts(texts, ids)
+
+
 def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict], text_field: str | None = None,
                id_field: str | None = None) -> Corpus:
     if not texts:
