@@ -13,7 +13,7 @@ from clusteragent.errors import ClusterAgentError
 
 
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="corpus file: .jsonl/.json, .csv, .tsv, .parquet or .txt (one text per line), "
+    p.add_argument("input", help="corpus file: .jsonl/.json, .csv, .tsv, .parquet, .xlsx or .txt (one text per line), "
                    "also compressed (.gz, .bz2, .xz); or a folder of .txt/.md files, one text per file")
     p.add_argument("--text-field", help="field that holds the text (default: 'text' or the first known name)")
     p.add_argument("--id-field", help="field that holds each record's id (default: the 1-based line number)")

@@ -198,9 +198,30 @@ def test_utf8_bom_is_not_part_of_the_first_field(tmp_path):
 
 
 def test_unknown_extension(tmp_path):
-    (tmp_path / "c.xlsx").write_text("x")
+    (tmp_path / "c.docx").write_text("x")
     with pytest.raises(CorpusError, match="unknown extension"):
-        load_corpus(tmp_path / "c.xlsx")
+        load_corpus(tmp_path / "c.docx")
+
+
+def test_an_excel_workbook_gives_its_first_sheet_rows_numbered_below_the_header(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "c.xlsx"
+    with pd.ExcelWriter(path) as book:
+        pd.DataFrame(RECORDS).to_excel(book, sheet_name="tickets", index=False)
+        pd.DataFrame({"text": ["not this one"]}).to_excel(book, sheet_name="notes", index=False)
+    with pytest.warns(UserWarning, match="first of its 2 sheets, 'tickets'"):
+        corpus = load_corpus(path, id_field="id")
+    check_records(corpus)
+    assert corpus.extra == [{"lang": "en"}, {"lang": "en"}, {"lang": "es"}]
+    pd.DataFrame({"n": [7, 8, 9], "text": ["a", None, "c"]}).to_excel(tmp_path / "blank.xlsx", index=False)
+    with pytest.raises(CorpusError, match="1 blank text.*ids 8"):
+        load_corpus(tmp_path / "blank.xlsx", id_field="n")
+    with pytest.raises(CorpusError, match="1 blank text.*ids 2"):  # no id field: rows numbered below the header
+        load_corpus(tmp_path / "blank.xlsx")
+    (tmp_path / "bad.xlsx").write_text("not a workbook")
+    with pytest.raises(CorpusError, match="cannot read as an Excel workbook"):
+        load_corpus(tmp_path / "bad.xlsx")
 
 
 @pytest.mark.parametrize("suffix, pack", [(".gz", "gzip"), (".bz2", "bz2"), (".xz", "lzma")])

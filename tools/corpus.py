@@ -1,5 +1,5 @@
-"""Load and validate a corpus: JSONL, CSV/TSV, Parquet or plain text, one text per record (any of them
-compressed with gzip, bz2 or xz), or a folder of text files, one text per file.
+"""Load and validate a corpus: JSONL, CSV/TSV, Parquet, Excel or plain text, one text per record (any of
+them compressed with gzip, bz2 or xz), or a folder of text files, one text per file.
 
 Every record comes back exactly once, in file order, with the user's id: the `id` field's value (its
 type kept) when records have one, another field's with `id_field`, else the 1-based line or row
@@ -38,6 +38,7 @@ FORMATS = {
     ".csv": "csv", ".tsv": "tsv",
     ".parquet": "parquet", ".pq": "parquet",
     ".txt": "text", ".text": "text",
+    ".xlsx": "excel", ".xlsm": "excel",
 }
 COMPRESSED = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}
 TEXT_FILES = (".txt", ".text", ".md")  # what a folder corpus reads, one text per file
@@ -98,7 +99,7 @@ def from_dataframe(frame, text_field: str | None = None, id_field: str | None = 
     fields = [str(c) for c in frame.columns]
     if len(set(fields)) != len(fields):
         raise CorpusError(f"{source}: repeated column names; give every column its own name.")
-    records = frame.rename(columns=str).astype(object).where(frame.notna().to_numpy(), None).to_dict("records")
+    records = _records_of(frame)
     try:
         corpus = _from_records(records, text_field, id_field, source, [_plain(i) for i in frame.index])
     except CorpusError as e:  # the same checks as a file's records, in the Python API's words
@@ -107,6 +108,11 @@ def from_dataframe(frame, text_field: str | None = None, id_field: str | None = 
         warnings.warn(f"{source}: no 'text' column; clustering the column {corpus.text_field!r} (choose another "
                       "with text_field).", FieldChoiceWarning, stacklevel=2)
     return corpus
+
+
+def _records_of(frame) -> list[dict]:
+    """A DataFrame's rows as records of Python values, a missing value None."""
+    return frame.rename(columns=str).astype(object).where(frame.notna().to_numpy(), None).to_dict("records")
 
 
 def _plain(value: Any) -> Any:
@@ -277,6 +283,23 @@ def _read_parquet(raw: bytes, path: str, text_field, id_field) -> Corpus:
     return _from_records(records, text_field, id_field, str(path), list(range(1, len(records) + 1)))
 
 
+def _read_excel(raw: bytes, path: str, text_field, id_field) -> Corpus:
+    """The first sheet of an Excel workbook, its first row the header; rows are numbered from 1 below it."""
+    import pandas as pd
+
+    try:
+        book = pd.ExcelFile(io.BytesIO(raw), engine="openpyxl")
+        sheet = book.sheet_names[0]
+        frame = pd.read_excel(book, sheet_name=sheet, dtype=object)
+    except Exception as e:  # openpyxl and zipfile raise several types for a file that is no workbook
+        raise CorpusError(f"{path}: cannot read as an Excel workbook ({e}); save it again as .xlsx, or as CSV.") from None
+    if len(book.sheet_names) > 1:
+        warnings.warn(f"{path}: read the first of its {len(book.sheet_names)} sheets, {sheet!r}; save the sheet you "
+                      "want first, or as CSV.", UserWarning, stacklevel=4)
+    records = _records_of(frame)
+    return _from_records(records, text_field, id_field, path, list(range(1, len(records) + 1)))
+
+
 def _read_text(raw: bytes, path: str, text_field, id_field) -> Corpus:
     if text_field or id_field:
         raise CorpusError(f"{path}: a plain-text corpus has no fields; drop --text-field/--id-field.")
@@ -292,14 +315,14 @@ def load_corpus(path: str | Path, text_field: str | None = None, id_field: str |
     """Read a corpus file. The format comes from the extension unless `format` names it.
 
     Args:
-        path: a .jsonl/.json, .csv, .tsv, .parquet or .txt file, also compressed (.gz, .bz2, .xz: the
+        path: a .jsonl/.json, .csv, .tsv, .parquet, .xlsx (its first sheet) or .txt file, also compressed (.gz, .bz2, .xz: the
             extension before it gives the format); or a folder of .txt/.text/.md files, one text per file,
             each file's path in the folder its id.
         text_field: the field holding the text (default: the first of "text", "content", ... present;
             a field other than "text" is named in a FieldChoiceWarning).
         id_field: the field holding each record's id (default: "id" when records have it, else the
             1-based line or row number).
-        format: one of "jsonl", "csv", "tsv", "parquet", "text" to override the extension.
+        format: one of "jsonl", "csv", "tsv", "parquet", "excel", "text" to override the extension.
         quiet: no warning about the text field chosen.
     """
     corpus = _read(Path(path), text_field, id_field, format)
@@ -332,7 +355,9 @@ def _read(path: Path, text_field: str | None, id_field: str | None, format: str 
         return _read_parquet(raw, str(path), text_field, id_field)
     if fmt == "text":
         return _read_text(raw, str(path), text_field, id_field)
-    raise CorpusError(f"unknown format {fmt!r}; use jsonl, csv, tsv, parquet or text.")
+    if fmt == "excel":
+        return _read_excel(raw, str(path), text_field, id_field)
+    raise CorpusError(f"unknown format {fmt!r}; use jsonl, csv, tsv, parquet, excel or text.")
 
 
 def _raw(path: Path, packed: str | None) -> bytes:
