@@ -143,6 +143,20 @@ def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:
                                  for i, w in enumerate(words) if i])
 
 
+def with_capitals_of(name: str, text: str) -> str:
+    """`name` with each word after the first that is in lower case capitalised where `text`, running text the
+    model wrote about the same group (its description), writes it in capitals mid-sentence, or a word it
+    begins with one or two letters more: "Gun and israel" -> "Gun and Israel" by "... and Israeli politics.".
+    On texts written all in lower case plain_case has no evidence of which words are names, and lowers them."""
+    capitals = [w for w in capitalised_words([text]) if " " not in w]
+    words = name.split()
+    for i, w in enumerate(words[1:], 1):
+        if w.islower() and w not in LINKING_WORDS and any(
+                c == w or (len(w) >= 4 and c.startswith(w) and len(c) - len(w) <= 2) for c in capitals):
+            words[i] = w[0].upper() + w[1:]
+    return " ".join(words)
+
+
 def is_proper(low: list[str], i: int, proper) -> bool:
     """Whether word `i` of a name's lower-cased words `low` is in `proper` (see capitalised_words), alone or
     as a pair with the word before or after it ("visual studio")."""

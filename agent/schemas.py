@@ -19,6 +19,7 @@ from clusteragent.name_rules import (
     sentence_case,
     telling_words,
     whole_name,
+    with_capitals_of,
 )
 from clusteragent.wording import (
     as_rule,
@@ -206,6 +207,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         return plain_case(v, proper_words)
 
     def _whole_group(spec):
+        spec.name = with_capitals_of(spec.name, spec.description)
         described = as_rule(without_retelling(spec.description, spec.name, texts, proper_words), spec.name,
                             DESCRIPTION_MAX)
         spec.description = said_in_full(described, spec.name, proper_words)

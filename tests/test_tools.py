@@ -423,6 +423,22 @@ def test_a_name_in_title_case_is_written_in_plain_case(written, kept):
     assert schema(name=written, description="Texts about it.").name == kept
 
 
+@pytest.mark.parametrize("written, description, kept", [
+    ("Gun And Israel", "Posts about gun laws and Israeli politics.", "Gun and Israel"),
+    ("Gun And Israel", "Posts about gun laws and the middle east.", "Gun and israel"),
+    ("Spring Hibernate Setup", "Questions on using Spring with Hibernate.", "Spring Hibernate setup"),
+    ("Credit Card Limits", "Texts About Credit Card Limits And Rewards.", "Credit card limits"),  # title case
+    ("Credit Card Limits", "Card limits, and what raises them.", "Credit card limits"),  # a sentence's first word
+])
+def test_on_texts_all_in_lower_case_a_name_keeps_the_capitals_its_description_writes(written, description, kept):
+    from clusteragent.name_rules import capitalised_words
+    from clusteragent.schemas import distinct_spec_schema
+
+    texts = ["what are the gun laws in israel", "how do i set up spring with hibernate"]
+    schema = distinct_spec_schema((), (), "topic", capitalised_words(texts))
+    assert schema(name=written, description=description).name == kept
+
+
 @pytest.mark.parametrize("written, kept", [
     ("linguistics", "Linguistics"), ("food safety", "Food safety"), ("Lost luggage", "Lost luggage"),
     ("iPhone repairs", "iPhone repairs"), ("eBay orders", "eBay orders"), ("2019 taxes", "2019 taxes"),
