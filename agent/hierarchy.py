@@ -9,8 +9,8 @@ jump in merge distances, tried first, often cut at the very top: one broad clust
 the best silhouette over all cuts did the same on three of twelve dev tasks and on the README's main
 job.)
 
-A top that the model names after each of its clusters ("Radio and Lego enthusiasts", "VBA MATLAB") is
-undone: they stand at the top level on their own.
+A top that the model names after each of its clusters ("Radio and Lego enthusiasts", "VBA MATLAB"), or a
+top of two clusters it gives no valid name, is undone: they stand at the top level on their own.
 
 Tops live beside the taxonomy as `tops` in the state: each has an id from the taxonomy's id space (so
 no leaf and top share one), a name, an inclusion rule and its children's ids. After any change to the
@@ -187,14 +187,17 @@ def names_each_part(name: str, parts: list[str], texts: Iterable[str] = ()) -> b
 
 def without_paired_parts(groups: list[list[int]], names: list[dict], tax: tx.Taxonomy, texts: list[str],
                          assignment: np.ndarray) -> tuple[list, list, list]:
-    """The groups and names with each top that the model named after each of its clusters (names_each_part)
-    made tops of one cluster, and the names of the tops undone: a reader of "Radio and Lego enthusiasts"
-    learns that two unrelated communities sit side by side, not what they have in common."""
+    """The groups and names with each top that the model named after each of its clusters (names_each_part),
+    and each top of two clusters the model gave no valid name, made tops of one cluster, and the names of the
+    tops undone: a reader of "Radio and Lego enthusiasts" learns that two unrelated communities sit side by
+    side, not what they have in common, and a statistical name over two clusters ("god / israel" over
+    "Christian morality" and "Israel terrorism") says less than their own names."""
     kept_groups, kept_names, undone = [], [], []
     for group, named in zip(groups, names):
         parts = [tax.by_id(c).name for c in group]
         members = (texts[r] for r in np.flatnonzero(np.isin(assignment, group)))
-        if named["named_by"] == "model" and names_each_part(named["name"], parts, members):
+        unnamed = named["named_by"] == "statistics" and len(group) == 2
+        if unnamed or named["named_by"] == "model" and names_each_part(named["name"], parts, members):
             undone.append(named["name"])
             kept_groups += [[c] for c in group]
             kept_names += [named_top(tax.by_id(c), "its only cluster") for c in group]
@@ -229,8 +232,9 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
               "why": f"{len(live)} clusters: grouped into {len(tops)} top clusters, the count with the best silhouette"}
     if undone:
         record["undone"] = undone
-        record["why"] += (f"; {len(undone)} top cluster(s) that the model named after each of its clusters "
-                          f"({', '.join(repr(n) for n in undone)}) left as clusters on their own")
+        record["why"] += (f"; {len(undone)} top cluster(s) that the model named after each of its clusters, or "
+                          f"of two that it gave no name ({', '.join(repr(n) for n in undone)}), left as clusters "
+                          "on their own")
     return tops, tx.Taxonomy(tax.clusters, tax.next_id + len(tops)), record
 
 

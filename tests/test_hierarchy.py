@@ -509,3 +509,20 @@ def test_a_top_named_by_its_clusters_names_side_by_side_leaves_them_on_their_own
     tops, _, record = build_tops(context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax, assignment)
     assert record["levels"] == 2 and len(record["undone"]) == 2 and " and " not in record["undone"][0]
     assert len([t for t in tops if t["named_by"] == "its only cluster"]) == 4 and len(tops) == 9
+
+
+def test_a_top_of_two_clusters_the_model_gives_no_valid_name_is_undone_and_one_of_three_is_not():
+    def answer(messages, kwargs):
+        parts = messages[-1].content.split("smaller groups: ")[1].split(".")[0].split(", ")
+        refused = "leaf 0" in parts  # each time the name of one of its own clusters
+        return json.dumps({"name": parts[0] if refused else f"Theme {len(model.calls)}", "description": "Texts."})
+
+    for themes, per_top, undone in ((7, 2, 1), (5, 3, 0)):
+        vectors, assignment, theme = themed_leaves(themes=themes, leaves_per_theme=per_top)
+        tax = leaves(themes * per_top)
+        model = ScriptedChatModel(script=answer)
+        tops, _, record = build_tops(context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax,
+                                     assignment)
+        statistical = [t for t in tops if t["named_by"] == "statistics"]
+        assert len(record.get("undone", [])) == undone and len(statistical) == 1 - undone
+        assert sorted(c for t in tops for c in t["children"]) == list(range(themes * per_top))
