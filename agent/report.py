@@ -25,15 +25,27 @@ from clusteragent.tools import taxonomy as tx
 HOVER_CHARS = 280  # of each text in its hover label
 WRAP = 70
 WORDS = 6  # distinctive words shown per cluster
-# Distinct colours for up to 72 clusters (Plotly's Alphabet, Dark24 and Light24), then they repeat.
+# Distinct colours for up to 60 clusters (Plotly's Alphabet, Dark24 and Light24 less their palest), then
+# they repeat.
 PALETTE_NAMES = ("Alphabet", "Dark24", "Light24")
+MAX_LUMINANCE = 0.6  # paler dots ("#E2E2E2", "#F7E1A0") can hardly be seen on the page's white
 
 
 @functools.lru_cache(maxsize=1)
 def palette() -> tuple[str, ...]:
     from plotly.express import colors
 
-    return tuple(c for name in PALETTE_NAMES for c in getattr(colors.qualitative, name))
+    return tuple(c for name in PALETTE_NAMES for c in getattr(colors.qualitative, name)
+                 if luminance(c) <= MAX_LUMINANCE)
+
+
+def luminance(hex_colour: str) -> float:
+    """The relative luminance of "#RRGGBB" (WCAG 2): 0 for black, 1 for white."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(hex_colour[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
 def hover_text(text: str) -> str:

@@ -271,3 +271,13 @@ def test_serving_beyond_loopback_warns_and_loopback_does_not(tmp_path, monkeypat
     assert main(["serve", str(out), "--host", "0.0.0.0", "--port", "9000"]) == 0
     assert "warning: serving on 0.0.0.0" in capsys.readouterr().err
     assert bound == [("127.0.0.1", 8765), ("0.0.0.0", 9000)]
+
+
+def test_every_cluster_colour_can_be_seen_on_white_and_fifty_clusters_get_their_own():
+    from clusteragent.report import MAX_LUMINANCE, luminance, palette
+
+    assert luminance("#000000") == 0 and luminance("#FFFFFF") == pytest.approx(1)
+    assert luminance("#E2E2E2") > MAX_LUMINANCE and luminance("#F7E1A0") > MAX_LUMINANCE  # the palest Alphabet
+    shades = palette()
+    assert all(luminance(c) <= MAX_LUMINANCE for c in shades)
+    assert len({c.upper() for c in shades}) == len(shades) >= 50  # the most clusters a run by subject makes
