@@ -233,10 +233,11 @@ class ClusterAgent:
             return assign(self, corpus, max_model_calls, outliers, max_outliers, update, progress=self._say,
                           show_bars=self.progress)
 
-    def recluster(self, instruction: str, thread_id: str) -> dict:
+    def recluster(self, instruction: str, thread_id: str) -> tuple[dict, list[dict]]:
         """Run the whole graph again on the fitted corpus under a new instruction, on a new thread of this
-        run's store (chat's "cluster by sentiment instead"); returns the final state."""
-        return self._run_graph(instruction, thread_id)[0]
+        run's store (chat's "cluster by sentiment instead"); returns the final state and the model's decisions."""
+        state, _, trace = self._run_graph(instruction, thread_id)
+        return state, trace
 
     def _run_graph(self, instruction: str, thread_id: str, resume: bool = False):
         """Run (or continue) the agent's graph on one thread of this agent's store."""

@@ -45,6 +45,7 @@ from clusteragent.refine_ops import CHANGES, CannotDo, Change, RefineContext, Re
 from clusteragent.refine_questions import QUESTIONS
 from clusteragent.result import ClusterResult, build_result
 from clusteragent.run_lock import RunLock
+from clusteragent.structured import Usage
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import work_texts
 
@@ -212,7 +213,7 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         text += f" k: {k_before} -> {k_after}; {moved} text(s) changed cluster."
     record = {"message": state["message"], "action": d.action, "reply": text, "changed": change.update is not None,
               "k_before": k_before, "k_after": k_after, "moved": moved,
-              "model_calls": ctx.llm.usage.calls - started_calls + 1, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+              "model_calls": ctx.llm.usage.calls - ctx.calls_at_start, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     return {**update, "reply": text, "turns": list(state.get("turns", [])) + [record]}
 
 
@@ -241,7 +242,7 @@ class FittedRun(Protocol):
     def vectors_(self) -> np.ndarray: ...
     def chat_model(self) -> Any: ...
     def embedder(self, **overrides: Any) -> Any: ...
-    def recluster(self, instruction: str, thread_id: str) -> dict: ...
+    def recluster(self, instruction: str, thread_id: str) -> tuple[dict, list[dict]]: ...
 
 
 @dataclass
@@ -300,7 +301,10 @@ class RefineSession:
     def _rerun(self, instruction: str) -> dict:
         self._reinstructs += 1
         thread = f"{self.run.thread_id_}/reinstruct-{len(self.state.get('turns', []))}-{self._reinstructs}"
-        state = self.run.recluster(instruction, thread)
+        state, decisions = self.run.recluster(instruction, thread)
+        # The run's own model decisions and calls are the turn's: trace.jsonl and the turn's count show them.
+        self.llm.trace.extend(decisions)
+        self.llm.usage.add(Usage.from_dict(state.get("usage", {})))
         return {k: state.get(k) for k in SNAPSHOT_KEYS}
 
     def chat(self, message: str) -> Reply:
@@ -320,7 +324,8 @@ class RefineSession:
         corpus = self.run.corpus_
         ctx = RefineContext(texts=work_texts(corpus.texts), ids=list(corpus.ids), vectors=self.run.vectors_, llm=self.llm,
                             arrays=self.run.store_.arrays, embed=self._embed, rerun=self._rerun,
-                            seed=self.run.config.seed, texts_are=self.run.state_.get("texts_are", ""))
+                            seed=self.run.config.seed, texts_are=self.run.state_.get("texts_are", ""),
+                            calls_at_start=self.llm.usage.calls)
         # A hard cap per turn: the two interpreting decisions with their retries, and the operation's budget.
         self.llm.max_calls = self.llm.usage.calls + 2 * self.llm.max_attempts + ctx.max_calls_per_turn
         start = {"message": message}

@@ -60,6 +60,7 @@ class RefineContext:
     seed: int = 0
     max_calls_per_turn: int = 40
     texts_are: str = ""  # what the run calls the texts ("queries"): replies word descriptions as clusters.json does
+    calls_at_start: int = 0  # the model's calls before the turn: the turn's record counts those it made
 
 
 @dataclass

@@ -119,6 +119,15 @@ class Usage:
             self.completion_tokens += completion
             self.seconds += seconds
 
+    def add(self, other: Usage) -> None:
+        """Count `other`'s calls and tokens here too (a chat turn that runs the whole graph again counts them)."""
+        with self._lock:
+            self.calls += other.calls
+            self.failed_calls += other.failed_calls
+            self.prompt_tokens += other.prompt_tokens
+            self.completion_tokens += other.completion_tokens
+            self.seconds += other.seconds
+
     @classmethod
     def from_dict(cls, d: dict) -> Usage:
         """The counter `as_dict` described (a resumed run goes on counting from there)."""

@@ -220,6 +220,22 @@ def test_reinstruct_reclusters_by_the_new_facet():
     assert agent.result_.k == 2 and v_measure_score(MOOD, agent.result_.cluster) > 0.9
 
 
+def test_a_reinstruct_turn_counts_and_traces_the_model_calls_of_its_new_run(tmp_path):
+    agent = ClusterAgent(model=chat_model([{"action": "reinstruct", "instruction": "Cluster by mood."}]),
+                         progress=False, max_model_calls=60)
+    out = tmp_path / "run"
+    agent.fit(TEXTS, instruction="Cluster by topic.", out_dir=out).result_.write(out)
+    rows = len((out / "trace.jsonl").read_text().splitlines())
+    agent.refine_session().turn_and_write("Cluster them by mood instead.", out)
+    turn = json.loads((out / "run.json").read_text())["refinements"][-1]
+    added = [json.loads(line) for line in (out / "trace.jsonl").read_text().splitlines()[rows:]]
+    steps = [row["step"] for row in added]
+    assert steps[:2] == ["refine", "refine"] and "understand" in steps and all(row["turn"] == 1 for row in added)
+    assert turn["action"] == "reinstruct" and turn["model_calls"] == len(added) > 2
+    agent.refine_session().turn_and_write(None, out, undo=True)  # no model call
+    assert json.loads((out / "run.json").read_text())["refinements"][-1]["model_calls"] == 0
+
+
 def test_fewer_clusters_merges_the_closest():
     agent = fitted([{"action": "granularity", "direction": "fewer"}])
     before = set(agent.result_.names)
