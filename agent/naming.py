@@ -100,6 +100,20 @@ def voted_name(rows: np.ndarray, votes: dict[str, int], listed: tx.Taxonomy, tak
     return winner if free and counts.max() * 2 > len(rows) else None
 
 
+def matched_names(shown: dict[int, np.ndarray], votes: dict[str, int], listed: tx.Taxonomy) -> dict[int, tx.Cluster]:
+    """Each group its own listed value, for as many groups as values (`shown`: each group's representative
+    rows): the one-to-one matching that gives the most representative texts the value they were labelled with.
+    A group whose texts went to values that larger groups took gets a value left over: its texts lie between
+    theirs ("Cluster by tone: angry, neutral or friendly" had three groups, named "Friendly", "Angry" and,
+    voted friendly and angry both, "Disappointment", the model's second name, where "Neutral" was left)."""
+    from scipy.optimize import linear_sum_assignment
+
+    groups, values = list(shown), listed.clusters
+    counts = np.array([[sum(votes.get(str(r)) == v.id for r in shown[g]) for v in values] for g in groups])
+    rows, cols = linear_sum_assignment(-counts)
+    return {groups[r]: values[c] for r, c in zip(rows, cols)}
+
+
 def without_shared_words(tax: tx.Taxonomy) -> tuple[tx.Taxonomy, list[dict]]:
     """Names with the words every name shares left out ("Airline delays", "Airline refunds", "Airline meals"
     -> "delays", "refunds", "meals"): a word in every name (the facet, the corpus's subject) sets no cluster

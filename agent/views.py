@@ -17,7 +17,7 @@ from clusteragent.facets import View
 from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, label_rows
 from clusteragent.name_rules import telling_words
-from clusteragent.naming import fallback_name, name_members, unrequested, voted_name
+from clusteragent.naming import fallback_name, matched_names, name_members, unrequested, voted_name
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import (
     distinctive_layout,
@@ -261,10 +261,12 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     traits = _traits(ctx, view_name, groups, order)
     if cfg.hierarchy and ctx.llm is not None:
         ctx.top_names = min(max(0, ctx.calls_left()), top_calls(ctx, groups, list(range(k))))
+    # Where k is the number of values the model listed (the reading), each group takes one of them.
+    matched = matched_names(shown, votes, listed) if shown and view_name == "reading" and k == len(listed.clusters) else {}
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
-        spec = voted_name(shown[int(g)], votes, listed, tax.names) if shown else None
+        spec = matched.get(int(g)) or (voted_name(shown[int(g)], votes, listed, tax.names) if shown else None)
         if spec is None and ctx.calls_left() > 0:
             spec = _named_by_model(ctx, state, view_name, vectors, members(g), tax.names, traits.get(int(g), []))
         if spec is None:

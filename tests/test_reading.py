@@ -93,6 +93,17 @@ def test_on_the_reading_k_is_the_number_of_values_the_model_listed():
     assert res.k == 6 and v_measure_score(pairs, res.cluster) > 0.9
 
 
+def test_on_the_reading_each_group_takes_one_of_the_values_listed_for_it():
+    """Three values listed, two in the texts: k-means makes three groups, two of one mood, whose texts are all
+    labelled with that mood; one of the two takes the value left, not a name of the model's own."""
+    model = reading_model("mood")
+    model.script = scripted("mood", first_clusters=["angry", "happy", "calm"]).script
+    res = ClusterAgent(model=model, progress=False, max_model_calls=60, strategy="auto").fit(
+        TEXTS, instruction="Cluster by the mood of the writer: angry, happy or calm.").result_
+    assert sorted(c["name"] for c in res.clusters) == ["Angry", "Calm", "Happy"]
+    assert all(c["named_by"] == "model" for c in res.clusters)
+
+
 def test_reading_is_skipped_past_its_limit_or_where_the_backend_gives_none():
     model = reading_model("mood")
     res = ClusterAgent(model=model, progress=False, max_model_calls=60, strategy="auto",
