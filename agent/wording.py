@@ -25,8 +25,10 @@ _IS_ABOUT = re.compile(rf"^(?:this group of {_texts_of()}|this group|these {_tex
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
                        r"(?=(?:about|related|focused|concerned|dedicated|devoted)\b|[a-z]+ing\b)", re.I)
 # "The texts express ..." too, but not "The <plural> <verb>" at large: "The sales figures rose" is about the texts' content.
+# "The texts are friendly" too ("Texts that are friendly"), but not "These texts are questions about X": a plural
+# after "are" says what the texts are, and stays as written.
 _THESE_DO = re.compile(rf"^(?:these {_texts()}|the texts|{_texts('noun2')} (?:from|in) this group)"
-                       r"\s+(?!(?:is|are|were|was|in|from|of|that|which)\b)(?=[a-z]+\b)", re.I)
+                       r"\s+(?!(?:is|were|was|in|from|of|that|which)\b|are\s+[a-z]+s\b)(?=[a-z]+\b)", re.I)
 _GROUP_OF = re.compile(rf"^(?:a\s+)?group of {_texts_of()}\s+(?=(?:about|related|on|that|which|with|for)\b|[a-z]+ing\b)",
                        re.I)
 _HOLDS = r"^this group(?: of texts)?\s+(?:includes|contains|comprises|consists of|has|is made (?:up )?of)"
