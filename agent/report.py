@@ -25,7 +25,7 @@ from clusteragent.tools import taxonomy as tx
 HOVER_CHARS = 280  # of each text in its hover label
 WRAP = 70
 WORDS = 6  # distinctive words shown per cluster
-# Distinct colours for up to 60 clusters (Plotly's Alphabet, Dark24 and Light24 less their palest), then
+# Distinct colours for up to 62 clusters (Plotly's Alphabet, Dark24 and Light24 less their palest), then
 # they repeat.
 PALETTE_NAMES = ("Alphabet", "Dark24", "Light24")
 MAX_LUMINANCE = 0.6  # paler dots ("#E2E2E2", "#F7E1A0") can hardly be seen on the page's white
