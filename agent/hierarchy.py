@@ -225,7 +225,8 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
     groups, names, undone = without_paired_parts(groups, names, tax, ctx.texts, assignment)
     if all(len(group) == 1 for group in groups):
         return [], tax, {"levels": 1, "undone": undone, "why": f"{len(live)} clusters: one level, the model "
-                                                               "named every top cluster after each of its parts"}
+                                                               "named every top cluster after each of its parts, "
+                                                               "or gave it no name"}
     tops = [{"id": tax.next_id + n, **named, "children": sorted(group)}
             for n, (group, named) in enumerate(zip(groups, names))]
     record = {"levels": 2, "tops": len(tops), "leaves": len(live),

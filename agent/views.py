@@ -204,7 +204,9 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     MIN_GROUP_SIZE texts joins the nearest group (_fold_strays).
 
     Outside the meaning view a group takes the value of the facet that the model, in calibrated labels
-    of its central texts, gives most of them (see naming.voted_name); every other group is named by
+    of its central texts, gives most of them (see naming.voted_name; on the reading, where there are as
+    many groups as listed values, groups and values are matched one to one: naming.matched_names); every
+    other group is named by
     the model from its central texts, with a name no earlier group has (in the layout view also shown
     what sets the group's layout apart). What statistics find sets a group apart (its distinctive words
     in the meaning view, its layout in the layout view) names the group if the model cannot. Outside
