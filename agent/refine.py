@@ -304,7 +304,8 @@ class RefineSession:
         state, decisions = self.run.recluster(instruction, thread)
         # The run's own model decisions and calls are the turn's: trace.jsonl and the turn's count show them.
         self.llm.trace.extend(decisions)
-        self.llm.usage.add(Usage.from_dict(state.get("usage", {})))
+        used = Usage.from_dict(state.get("usage", {}))
+        self.llm.usage.record(used.prompt_tokens, used.completion_tokens, used.seconds, used.failed_calls, used.calls)
         return {k: state.get(k) for k in SNAPSHOT_KEYS}
 
     def chat(self, message: str) -> Reply:

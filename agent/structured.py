@@ -111,22 +111,14 @@ class Usage:
     seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def record(self, prompt: int, completion: int, seconds: float, failed: bool = False) -> None:
+    def record(self, prompt: int, completion: int, seconds: float, failed: int = 0, calls: int = 1) -> None:
+        """One call (or `calls` of them, `failed` of which failed: another counter's, added to this one)."""
         with self._lock:
-            self.calls += 1
+            self.calls += calls
             self.failed_calls += int(failed)
             self.prompt_tokens += prompt
             self.completion_tokens += completion
             self.seconds += seconds
-
-    def add(self, other: Usage) -> None:
-        """Count `other`'s calls and tokens here too (a chat turn that runs the whole graph again counts them)."""
-        with self._lock:
-            self.calls += other.calls
-            self.failed_calls += other.failed_calls
-            self.prompt_tokens += other.prompt_tokens
-            self.completion_tokens += other.completion_tokens
-            self.seconds += other.seconds
 
     @classmethod
     def from_dict(cls, d: dict) -> Usage:
