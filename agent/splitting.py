@@ -131,7 +131,8 @@ def _kmeans_plan(llm, instruction: str, facet: str, target, texts: list[str], ve
         refused = [*taken, target.name, *(s[0] for s in specs)]
         spec = None
         if left() > 0:
-            spec = name_members(llm, instruction, facet, texts, vectors, members[parts == p], refused, step="split")
+            spec = name_members(llm, instruction, facet, texts, vectors, members[parts == p], refused, step="split",
+                                whole=target.name)
         if spec is None:  # named as a run names a group the model gave nothing valid for, and marked so
             words = distinctive_words([texts[r] for r in members], parts) if words is None else words
             fallback = statistical_name(words.get(p, []), [texts[r] for r in members[parts == p]], refused)

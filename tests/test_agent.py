@@ -405,6 +405,25 @@ def test_a_split_counts_every_call_it_makes_against_its_share_of_the_budget():
     assert plan.labels == {} and plan.specs[1][2] == "statistics" and " / " in plan.specs[1][0]
 
 
+def test_a_part_of_a_split_by_structure_is_named_as_a_part_of_the_cluster_split():
+    """The model is told which cluster the part comes from; a model that reads that names the part, where
+    one that does not offers the cluster's own name, which a part may not take."""
+    from clusteragent.splitting import plan_split
+    from clusteragent.structured import StructuredLLM
+    from clusteragent.tools import taxonomy as tx
+
+    def answer(messages, kwargs):
+        told = '"Weather" is being split into' in messages[-1].content
+        return json.dumps({"name": f"Weather part {len(model.calls)}" if told else "Weather",
+                           "description": "Texts about the weather."})
+    model = ScriptedChatModel(script=answer)
+    weather = np.flatnonzero(TOPIC == "weather")
+    vectors = np.random.default_rng(0).normal(size=(len(TEXTS), 8)).astype(np.float32)
+    plan = plan_split(StructuredLLM(model), "Cluster by topic.", "topic", tx.Cluster(0, "Weather", "Weather."), TEXTS,
+                      vectors, weather, taken=["Weather", "Football"], by_structure=True)
+    assert [spec[0] for spec in plan.specs] == ["Weather part 1", "Weather part 2"] and len(model.calls) == 2
+
+
 def test_a_split_names_its_parts_in_plain_case():
     from clusteragent.splitting import plan_split
     from clusteragent.structured import StructuredLLM
