@@ -92,10 +92,15 @@ def fallback_name(traits: list[str], taken: list[str], layout: bool = False) -> 
     return tx.Cluster(-1, name, description, named_by="statistics")
 
 
+def vote_counts(rows: np.ndarray, votes: dict[str, int], listed: tx.Taxonomy) -> np.ndarray:
+    """How many of `rows` were labelled with each listed cluster, by its id."""
+    return np.bincount([votes[str(r)] for r in rows if str(r) in votes], minlength=listed.next_id)
+
+
 def voted_name(rows: np.ndarray, votes: dict[str, int], listed: tx.Taxonomy, taken: list[str]) -> tx.Cluster | None:
     """The listed cluster that most of a group's representative texts were labelled with, when it is a
     clear majority and no bigger group took it first."""
-    counts = np.bincount([votes[str(r)] for r in rows if str(r) in votes], minlength=listed.next_id)
+    counts = vote_counts(rows, votes, listed)
     if counts.sum() == 0:
         return None
     winner = listed.by_id(int(counts.argmax()))
@@ -112,7 +117,7 @@ def matched_names(shown: dict[int, np.ndarray], votes: dict[str, int], listed: t
     from scipy.optimize import linear_sum_assignment
 
     groups, values = list(shown), listed.clusters
-    counts = np.array([[sum(votes.get(str(r)) == v.id for r in shown[g]) for v in values] for g in groups])
+    counts = np.array([vote_counts(shown[g], votes, listed)[[v.id for v in values]] for g in groups])
     rows, cols = linear_sum_assignment(-counts)
     return {groups[r]: values[c] for r, c in zip(rows, cols)}
 
