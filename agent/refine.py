@@ -177,10 +177,9 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
 def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     """Run the decided operation; a reply either way, and an undo entry when something changed."""
     ctx = runtime.context
-    started_calls = ctx.llm.usage.calls
     d = RefineDecision.model_validate(state["decision"])
     turn = Turn(ctx, state, tx.Taxonomy.from_state(state), ctx.arrays[state["assignment_ref"]],
-                dict(state.get("labels", {})), ctx.max_calls_per_turn - (ctx.llm.usage.calls - started_calls))
+                dict(state.get("labels", {})), ctx.max_calls_per_turn)
     k_before = len(turn.tax.clusters)
     try:
         if d.action in ("merge", "split", "rename", "move", "describe"):

@@ -136,9 +136,8 @@ def as_corpus(texts: Any, ids: Sequence[Any] | None = None) -> Corpus:
             raise CorpusError("a DataFrame gives its ids from its 'id' column or its index; drop ids.")
         return from_dataframe(texts)
     if kind == ("pandas", "Series"):
-        values = [None if v is None or v != v else v for v in texts.tolist()]  # NaN is a blank text
-        blank = ["" if v is None else v for v in values]
-        return from_texts(blank, ids if ids is not None else [_plain(i) for i in texts.index],
+        values = ["" if v is None or v != v else v for v in texts.tolist()]  # NaN is a blank text
+        return from_texts(values, ids if ids is not None else [_plain(i) for i in texts.index],
                           source=f"<Series {texts.name!r}>" if texts.name is not None else "<Series>")
     return from_texts(texts, ids)
 
