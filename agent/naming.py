@@ -24,7 +24,7 @@ NAMING_TEXTS = 6  # central texts the model reads to name a group (each costs it
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
                step: str, shared: Sequence[str] = (), parts: Sequence[str] = (),
                attempts: int = NAMING_ATTEMPTS, show_texts: bool = True, nested: bool = False,
-               whole: str = "") -> ClusterSpec | None:
+               whole: str = "", current: str = "") -> ClusterSpec | None:
     """The model's name and inclusion rule for a group shown by `texts`, or None when it gives no valid one.
 
     `shared` lists, in words, what statistics found the group's texts have more of than the others
@@ -36,15 +36,18 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     keep). With `nested` a name saying less in a taken one's words is refused too: of clusters named "Cooking"
     and "Cooking recipes", a reader sorts every recipe into "Cooking" (see views.renamed_broader). `whole`
     names the cluster the group is a part of, being split (asked for a part's name, the model gave the
-    whole's twice, which the part may not take).
+    whole's twice, which the part may not take). `current` is the name the group has now, which a new name
+    must differ from (asked for a better name, the model was told the group's own name was "another group's").
     """
-    messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=list(taken),
+    own = whole or current
+    taken = [t for t in taken if t.lower() != own.lower()]
+    messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=taken,
                                                     texts=list(texts) if show_texts else [], shared=list(shared),
-                                                    parts=list(parts), whole=whole)
+                                                    parts=list(parts), whole=whole, current=current)
     try:
         schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts),
                                       second_choice=True, nested=nested, texts=tuple(map(str, texts)),
-                                      parts=tuple(parts))
+                                      parts=tuple(parts), current=own)
         return llm.decide(messages, schema, step=step, attempts=attempts)
     except ModelError:
         return None
@@ -52,11 +55,12 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
 
 def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,
                  taken: Sequence[str], step: str, n: int = NAMING_TEXTS, shared: Sequence[str] = (),
-                 parts: Sequence[str] = (), nested: bool = False, whole: str = "") -> ClusterSpec | None:
+                 parts: Sequence[str] = (), nested: bool = False, whole: str = "",
+                 current: str = "") -> ClusterSpec | None:
     """name_group shown the `n` texts of `rows` closest to their centre."""
     central = tx.central_members(vectors, rows, n)
     return name_group(llm, instruction, facet, [texts[r] for r in central], taken, step=step, shared=shared,
-                      parts=parts, nested=nested, whole=whole)
+                      parts=parts, nested=nested, whole=whole, current=current)
 
 
 def unrequested(words: list[str], texts: list[str]) -> list[str]:

@@ -132,14 +132,15 @@ class Turn:
         """Every cluster's (of `tax`, default the turn's) and top cluster's name: what a new one must differ from."""
         return list(with_tops(tax or self.tax, self.tops).names)
 
-    def name_rows(self, rows: np.ndarray, taken: list[str]) -> ClusterSpec | None:
+    def name_rows(self, rows: np.ndarray, taken: list[str], current: str = "") -> ClusterSpec | None:
         """The model's name and inclusion rule for the texts `rows`, found as a run names a cluster (plain case,
-        unlike every name in `taken`), or None when it gives none or the turn's calls are spent."""
+        unlike every name in `taken` and the `current` one), or None when it gives none or the turn's calls
+        are spent."""
         if self.budget < 1:
             return None
         before = self.ctx.llm.usage.calls
         spec = name_members(self.ctx.llm, self.state["instruction"], self.state.get("facet", ""), self.ctx.texts,
-                            self.ctx.vectors, rows, taken, step="refine")
+                            self.ctx.vectors, rows, taken, step="refine", current=current)
         self.budget -= self.ctx.llm.usage.calls - before
         return spec
 
@@ -265,7 +266,7 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
         elif turn.state.get("about_topic", True) is False:  # a value of the facet: the model names a topic
             raise CannotDo(f'Say the name you want for "{target.name}".')
         else:
-            spec = turn.name_rows(np.flatnonzero(turn.assignment == target.id), turn.names())
+            spec = turn.name_rows(np.flatnonzero(turn.assignment == target.id), turn.names(), current=target.name)
             spec = spec and {"name": spec.name, "description": spec.description}
         if spec is None:
             raise CannotDo("The model gave no new name that sets the cluster apart; say the name you want.")

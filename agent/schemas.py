@@ -141,7 +141,7 @@ def _refusing(requested: tuple[str, ...]):
 def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "",
                          proper: tuple[str, ...] = (), second_choice: bool = False,
                          nested: bool = False, texts: tuple[str, ...] = (),
-                         parts: tuple[str, ...] = ()) -> type[ClusterSpec]:
+                         parts: tuple[str, ...] = (), current: str = "") -> type[ClusterSpec]:
     """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
     alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words: "Cooking" beside
     "Cooking recipes") and is a value of `facet`, not the facet itself; whose description
@@ -153,7 +153,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     (wording.without_retelling): refused and asked again, the model retold the same text. Names in `parts`
     (the clusters a top cluster, or a merge, is made of) are refused only in the same words: a name alike one
     of them ("Payment issues" over "Payment inquiries" and "Payment status inquiries") is the broader name a
-    reader of the two levels expects, where refusing it left statistical words ("payment / pending")."""
+    reader of the two levels expects, where refusing it left statistical words ("payment / pending"). `current`,
+    the name the group has now (renamed, or split from a cluster of that name), is refused as such."""
     facet_words = telling_words(facet)
     phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
     taken_words = [(t, telling_words(t)) for t in taken if t not in parts]
@@ -167,6 +168,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
             if name_words(v) == words:
                 return f"{v!r} names {p!r}, one of its smaller groups; give a name that covers them all"
         own = telling_words(v)
+        if current and (v.lower() == current.lower() or own == telling_words(current)):
+            return f"{v!r} is the name the group has now; give it a new name"
         for t, words in taken_words:
             if v.lower() == t.lower():
                 return f"{v!r} is already the name of another group; give a name that sets this group apart"

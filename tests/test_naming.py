@@ -167,6 +167,22 @@ def test_a_second_name_stands_in_for_a_taken_first_without_another_call():
     assert "already the name of another group" in str(model.calls[1]["messages"][-1].content)
 
 
+def test_a_group_asked_for_a_new_name_is_told_its_present_name_as_its_own_not_another_groups():
+    from fakes import ScriptedChatModel
+
+    from clusteragent.naming import name_group
+    from clusteragent.structured import StructuredLLM
+
+    model = ScriptedChatModel(script=[json.dumps({"name": "Weather", "description": "Texts about the weather."}),
+                                      json.dumps({"name": "Sky watch", "description": "Texts about the sky."})])
+    spec = name_group(StructuredLLM(model), "Group by topic.", "topic", ["rain again"], ["Weather", "Football"],
+                      step="refine", current="Weather")
+    assert spec.name == "Sky watch" and len(model.calls) == 2
+    asked, refused = (str(model.calls[i]["messages"][-1].content) for i in (0, 1))
+    assert 'named "Weather" now' in asked and "other groups: Football." in asked
+    assert "the name the group has now" in refused and "another group" not in refused
+
+
 def test_the_schema_asks_for_the_second_name_whatever_the_description_took():
     """A grammar built from the schema must not let the model close its answer before the second name (it did
     after descriptions that ran to the length limit); an answer without one still validates."""
