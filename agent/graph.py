@@ -25,7 +25,7 @@ from clusteragent.errors import ModelError
 from clusteragent.facets import Route, route_instruction
 from clusteragent.hierarchy import build_tops
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
-from clusteragent.naming import corpus_noun, without_shared_words
+from clusteragent.naming import corpus_noun, listed_as_rules, without_shared_words
 from clusteragent.outliers import in_corpus
 from clusteragent.prompts import load_prompt
 from clusteragent.review import review_reserve, review_step
@@ -119,12 +119,14 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     shown = [ctx.texts[r] for r in rows]
     messages = load_prompt("understand").messages(instruction=state["instruction"], texts=shown, k_min=k_min, k_max=k_max)
     answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max, requested_words(shown)), step="understand")
-    tax = update_from_specs(tx.Taxonomy(), answer.clusters)
+    specs, mended = listed_as_rules(answer.clusters, answer.facet, about_topic, shown)
+    tax = update_from_specs(tx.Taxonomy(), specs)
     texts_are = corpus_noun(answer.texts_are, state["instruction"], answer.facet)
     trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet, "texts_are": texts_are,
                                        "about_topic": about_topic,
                                        "model_about_topic": answer.about_topic, "view": view,
-                                       "route": route.evidence(), "clusters": tax.names}]
+                                       "route": route.evidence(), "clusters": tax.names,
+                                       **({"rules_retelling_a_text": mended} if mended else {})}]
     if view is None and ctx.config.strategy != "labels":
         view = reading_view(ctx, state["instruction"], trace)
     return {"facet": answer.facet, "texts_are": texts_are, "about_topic": about_topic, "view": view,
@@ -195,9 +197,10 @@ def propose(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         except ModelError as e:  # keep the taxonomy we have; the run goes on
             trace.append({"step": "propose", "error": str(e)})
             break
-        tax = update_from_specs(tax, answer.clusters)
+        specs, mended = listed_as_rules(answer.clusters, state["facet"], state.get("about_topic"), shown)
+        tax = update_from_specs(tax, specs)
         seen += rows.tolist()
-        trace.append({"step": "propose", "clusters": tax.names})
+        trace.append({"step": "propose", "clusters": tax.names, **({"rules_retelling_a_text": mended} if mended else {})})
     return {"seen": seen, "trace": trace, **tax.as_state()}
 
 

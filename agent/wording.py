@@ -189,6 +189,18 @@ def without_retelling(description: str, name: str, texts, proper=frozenset()) ->
     return f"Texts about {in_running_text(name, proper)}."
 
 
+def rule_of_value(name: str, facet: str, about_topic: bool | None, proper=frozenset()) -> str:
+    """A rule made of a value's `name` alone, for where the model's own rule cannot stand: "Texts whose
+    sentiment is neutral." where the facet is not subject matter and is a short noun phrase (the model is
+    asked for one to three words), else "Texts about <name>." ("Texts about neutral." says nothing)."""
+    words = facet.lower().split()
+    if words[:1] == ["the"]:
+        words = words[1:]
+    if about_topic is not True and 1 <= len(words) <= 3 and all(re.fullmatch(r"[^\W\d_][\w'’-]*", w) for w in words):
+        return f"Texts whose {' '.join(words)} is {in_running_text(name, proper)}."
+    return f"Texts about {in_running_text(name, proper)}."
+
+
 def in_running_text(name: str, proper=frozenset()) -> str:
     """`name` as written inside a sentence: its first word in lower case unless that word, or it with the next
     ("visual studio"), is in `proper` or it has capitals of its own ("Lost luggage" -> "lost luggage"; "ATM

@@ -3,6 +3,7 @@ statistics rather than the model wrote them."""
 
 import json
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -297,3 +298,55 @@ def test_descriptions_open_with_what_the_instruction_calls_the_texts(texts_are, 
     assert all(c["description"].startswith(opening) for c in agent.result_.clusters)
     understood = next(d for d in res.run["decisions"] if d["step"] == "understand")
     assert understood["texts_are"] == opening.split()[0].lower().replace("texts", "")
+
+
+@pytest.mark.parametrize("facet, about_topic, rule", [
+    ("sentiment", False, "Texts whose sentiment is neutral."),
+    ("the dialog act", None, "Texts whose dialog act is neutral."),
+    ("topic", True, "Texts about neutral."),  # subject matter: a value is a subject
+    ("whether the news is good or bad", False, "Texts about neutral."),  # no noun phrase to write "whose" with
+])
+def test_a_listed_rule_that_copies_a_shown_text_is_made_of_the_value_instead(facet, about_topic, rule):
+    from clusteragent.naming import listed_as_rules
+    from clusteragent.schemas import ClusterSpec
+
+    shown = ["Net sales fell by 5 % from the previous accounting period .",
+             "Tikkurila Powder Coatings has some 50 employees at its four paint plants .",
+             "Operating profit rose to EUR 3.2 mn from EUR 2.1 mn ."]
+    specs = [ClusterSpec(name="neutral", description=shown[1]),
+             ClusterSpec(name="positive", description="Sentences reporting that profit or sales grew.")]
+    out, mended = listed_as_rules(specs, facet, about_topic, shown)
+    assert mended == ["Neutral"] and [s.description for s in out] == [rule, specs[1].description]
+
+
+def test_a_run_whose_first_list_copies_its_sample_sorts_by_rules_made_of_the_values():
+    """The labelling reads the listed rules: copies of texts there would send texts by their subject."""
+    from fakes import ScriptedChatModel, choices, delimited_texts, request_schema
+
+    from clusteragent import ClusterAgent
+
+    rng = np.random.default_rng(0)
+    letters = list("bcdfgklmnprstvz")
+    texts = [" ".join("".join(rng.choice(letters, 2)) + "a" + "".join(rng.choice(letters, 3)) for _ in range(4))
+             + (" profits rose." if i % 2 else " profits fell.") for i in range(40)]
+
+    def answer(messages, kwargs):
+        schema, _ = request_schema(kwargs)
+        shown = delimited_texts(messages[-1].content)
+        if schema in ("Understanding", "TaxonomyUpdate"):
+            listed = [{"name": n, "description": shown[i]} for i, n in enumerate(["Good news", "Bad news"])]
+            return json.dumps({"facet": "sentiment", "about_topic": False, "clusters": listed,
+                               "texts_are": "sentences"})
+        if schema == "ClusterChoice":
+            return json.dumps({"cluster": choices(kwargs, "cluster")[0 if "rose" in shown[0] else 1]})
+        if schema == "ReviewDecision":
+            return json.dumps({"reason": "done", "action": "stop", "clusters": [], "new_name": "",
+                               "new_description": ""})
+        return json.dumps({"name": "Other", "description": "Texts about other things."})
+
+    agent = ClusterAgent(model=ScriptedChatModel(script=answer), progress=False, max_model_calls=30)
+    result = agent.fit(texts, instruction="Sort these sentences by sentiment.").result_
+    assert {c["name"]: c["description"] for c in result.clusters} == {
+        "Good news": "Sentences whose sentiment is good news.", "Bad news": "Sentences whose sentiment is bad news."}
+    understood = next(t for t in result.run["decisions"] if t.get("step") == "understand")
+    assert understood["rules_retelling_a_text"] == ["Good news", "Bad news"]
