@@ -131,12 +131,13 @@ def spread_members(vectors: np.ndarray, assignment: np.ndarray, children: list[i
 
 
 def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], vectors: np.ndarray,
-              assignment: np.ndarray, groups: list[list[int]], tax: tx.Taxonomy, taken: list[str]) -> list[dict]:
+              assignment: np.ndarray, groups: list[list[int]], tax: tx.Taxonomy, taken: list[str],
+              current: str = "") -> list[dict]:
     """A name, an inclusion rule and who named it for each group of leaves: the model, shown texts of each of
     its clusters (spread_members) and their names, within `calls`, and where that answer is refused shown the
     names alone (asked again with the same texts, it gave the same answer at temperature 0); its only
     cluster's name for a group of one; the distinctive words (marked "statistics") where the model gives
-    nothing valid."""
+    nothing valid. `current` is the name a group renamed has now (naming.name_group)."""
     from clusteragent.tools.features import distinctive_words
 
     top_of = {leaf: n for n, group in enumerate(groups) for leaf in group}
@@ -152,10 +153,10 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
             shown = [texts[r] for r in spread_members(vectors, assignment, group, NAMING_TEXTS)]
             parts = [tax.by_id(c).name for c in group]
             spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
-                              attempts=1)
+                              attempts=1, current=current)
             if spec is None and calls - llm.usage.calls > 0:
                 spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
-                                  attempts=1, show_texts=False)
+                                  attempts=1, show_texts=False, current=current)
             named_by = "model" if spec is not None else named_by
         if spec is None:
             spec = statistical_name(words.get(n, []), [texts[r] for r in rows], taken)

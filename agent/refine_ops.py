@@ -145,13 +145,14 @@ class Turn:
         return spec
 
     def name_top(self, children: list[int], taken: list[str], tax: tx.Taxonomy | None = None,
-                 assignment: np.ndarray | None = None) -> dict:
+                 assignment: np.ndarray | None = None, current: str = "") -> dict:
         """A top cluster over `children` (of `tax` and `assignment`, default the turn's) named as a run names
-        one (hierarchy.name_tops: by the model within the turn's calls, else by statistics)."""
+        one (hierarchy.name_tops: by the model within the turn's calls, else by statistics), unlike `taken`
+        and, for a rename, its `current` name."""
         before = self.ctx.llm.usage.calls
         named = name_tops(self.ctx.llm, before + self.budget, self.state["instruction"], self.state.get("facet", ""),
                           self.ctx.texts, self.ctx.vectors, self.assignment if assignment is None else assignment,
-                          [children], tax or self.tax, taken)[0]
+                          [children], tax or self.tax, taken, current)[0]
         self.budget -= self.ctx.llm.usage.calls - before
         return named
 
@@ -261,7 +262,7 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
         name = ""  # 'Give "X" a better name': the model read X as the new name
     if not name:
         if top is not None:
-            named = turn.name_top(top["children"], turn.names())
+            named = turn.name_top(top["children"], turn.names(), current=top["name"])
             spec = named if named["named_by"] == "model" else None
         elif turn.state.get("about_topic", True) is False:  # a value of the facet: the model names a topic
             raise CannotDo(f'Say the name you want for "{target.name}".')

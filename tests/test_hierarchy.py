@@ -277,6 +277,22 @@ def test_a_chat_turn_on_a_run_folder_adds_its_model_decisions_to_the_trace(two_l
     assert [a["turn"] for a in added] == [1, 1] and '"Odds and ends"' in added[1]["answer"]
 
 
+@pytest.mark.local_server
+def test_a_top_cluster_asked_for_a_better_name_is_told_its_present_name_as_its_own(two_level_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    top = refined(out).refine_session().result().top_clusters[0]
+    agent = refined(out, {"action": "rename"}, {"cluster": top["name"], "new_name": "", "description": ""},
+                    {"name": "Everyday errands", "description": "Texts about errands of every day.",
+                     "second_name": "Daily errands"})
+    reply = agent.chat(f'Give "{top["name"]}" a better name.')
+    assert '"Everyday errands"' in reply, reply
+    asked = str(agent.chat_model().calls[-1]["messages"][-1].content)
+    assert f'named "{top["name"]}" now' in asked
+    assert top["name"] not in asked.split("Names already given to other groups:")[1].split("\n")[0]
+
+
 def a_text_in(out, top):
     """The id of a text in `top`, and the name of its cluster, from the run folder's files."""
     names = {c["cluster"]: c["name"] for c in json.loads((out / "clusters.json").read_text())}
