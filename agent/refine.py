@@ -36,6 +36,7 @@ from clusteragent.refine_names import (
     named_clusters,
     numbered,
     parts_asked,
+    parts_named,
     resolve,
     typed_name,
     unknown_quoted,
@@ -164,6 +165,8 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         decision["description"] = message  # the model's paraphrase strayed from the message: use its words
     if decision["action"] == "split":
         decision["n"] = parts_asked(message)  # the model's count is its own (6 for "into two")
+        decision["parts"] = parts_named(message, tax.names)  # "into anger and sadness": the parts' own names
+        decision["n"] = len(decision["parts"]) or decision["n"]
     if decision["action"] == "move" and not decision["ids"] and not decision.get("description", "").strip():
         decision["description"] = message
     decision["clusters"] = [typed_name(c, message, tax.names) for c in decision.get("clusters", [])]
@@ -183,7 +186,8 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     k_before = len(turn.tax.clusters)
     try:
         if d.action in ("merge", "split", "rename", "move", "describe"):
-            ignored = {d.new_name.strip().lower(), d.instruction.strip().lower(), d.description.strip().lower()}
+            ignored = {d.new_name.strip().lower(), d.instruction.strip().lower(), d.description.strip().lower(),
+                       *(p.lower() for p in d.parts)}
             named = with_tops(turn.tax, turn.tops)
             for q in unknown_quoted(state["message"], named):  # a quoted name must be a cluster, or nothing is done
                 if not any(q.strip().lower() in given for given in ignored):  # a word quoted in the new name

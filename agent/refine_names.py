@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -130,3 +131,27 @@ def parts_asked(message: str) -> int:
         unquoted = unquoted.replace(name, " ")
     found = _INTO.search(unquoted)
     return int(_COUNTS.get(found.group(1).lower(), found.group(1))) if found else 2
+
+
+_PARTS_AFTER = re.compile(r"\b(?:into|in)\s+(?:(?:" + "|".join(_COUNTS) + r"|[2-8])\s+\w+\s*:\s*)?(?P<parts>[^.?!;:]+)", re.I)
+_LISTED = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,|\band\b|\bor\b|&)\s*", re.I)
+
+
+def parts_named(message: str, clusters: Iterable[str] = ()) -> list[str]:
+    """The names a split message gives its parts ("into anger and sadness", 'into "Flights", "Hotels" and
+    "Car rentals"', "into two groups: praise and complaints"), or [] where it gives a count, a half or one
+    thing ("into three", "in half", "into more specific groups"). A quoted name of one of `clusters` is
+    not read ("Living in Italy")."""
+    known = {c.lower() for c in clusters}
+    for name in quoted(message):
+        if name.strip().lower() in known:
+            message = message.replace(name, " ")
+    found = _PARTS_AFTER.search(message)
+    if not found:
+        return []
+    parts = [re.sub(r"^(?:the|a|an)\s+", "", p.strip().strip("\"'“”‘’").strip(), flags=re.I)
+             for p in _LISTED.split(found.group("parts"))]
+    parts = [p for p in parts if p]
+    if not 2 <= len(parts) <= 8 or any(len(p.split()) > 4 or p.lower() in _COUNTS or p.isdigit() for p in parts):
+        return []
+    return parts

@@ -43,6 +43,7 @@ class RefineDecision(BaseModel):
     description: str = ""
     ids: list[str] = []
     n: int = 0
+    parts: list[str] = []  # the names a split message gives its parts
     instruction: str = ""
     direction: str = ""
     reason: str = ""
@@ -191,12 +192,13 @@ def rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
     return np.array([by_id[str(i).strip()] for i in ids], dtype=np.int64)
 
 
-def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, budget: int):
+def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, budget: int, parts: list[str] = ()):
     # By the texts' structure only where the run says its facet is subject matter: a run folder made before the
     # routing decision was kept (about_topic missing) splits from the model's proposal, as it always did.
     plan = plan_split(turn.ctx.llm, turn.state["instruction"], turn.state.get("facet", ""), target, turn.ctx.texts,
                       turn.ctx.vectors, np.flatnonzero(assignment == target.id), n=n, taken=tax.names,
-                      calls_left=budget, seed=turn.ctx.seed, by_structure=turn.state.get("about_topic") is True)
+                      calls_left=budget, seed=turn.ctx.seed, by_structure=turn.state.get("about_topic") is True,
+                      named=parts)
     if isinstance(plan, str):
         raise CannotDo(plan[0].upper() + plan[1:])
     return apply_split(assignment, tax, labels, plan, target.id)
@@ -237,7 +239,8 @@ def merge(turn: Turn, d: RefineDecision) -> Change:
 
 
 def split(turn: Turn, d: RefineDecision) -> Change:
-    """Split one cluster into n parts (2 unless the message says), named by the model."""
+    """Split one cluster into n parts (2 unless the message says), named by the model, or as the message
+    names them ("into anger and sadness")."""
     if len(d.clusters) != 1:
         raise CannotDo("A split needs exactly one cluster; name it.")
     top = turn.top(d.clusters[0])
@@ -245,7 +248,7 @@ def split(turn: Turn, d: RefineDecision) -> Change:
         return split_top(turn, top, max(2, d.n))
     target = turn.cluster(d.clusters[0])
     assignment, tax, labels, entry = _split_one(turn, target, max(2, d.n), turn.tax, turn.assignment, turn.labels,
-                                                turn.budget)
+                                                turn.budget, d.parts)
     parts = " and ".join(f'"{m}" ({s})' for m, s in zip(entry["names"], entry["sizes"]))
     return Change(f'Split "{target.name}" into {parts}.', turn.fields(tax, assignment, labels))
 

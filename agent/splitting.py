@@ -12,6 +12,7 @@ statistical one, marked as such.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import distinctive_words
 from clusteragent.tools.propagate import propagate
 from clusteragent.tools.sampling import diverse_sample
+from clusteragent.wording import rule_of_value
 
 SPLIT_READ = 12  # member texts the model reads to propose a split
 SPLIT_LABELS = 8  # member texts the model labels to place the rest of a split
@@ -51,13 +53,16 @@ class SplitPlan:
 
 def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
                members: np.ndarray, n: int = 2, taken: list[str] = (), calls_left: int = 10 ** 9,
-               seed: int = 0, always: bool = False, by_structure: bool = False) -> SplitPlan | str:
+               seed: int = 0, always: bool = False, by_structure: bool = False,
+               named: Sequence[str] = ()) -> SplitPlan | str:
     """Plan the split of `target` (a taxonomy Cluster with these `members`) into n parts, or say why not.
 
     With `always`, a split the model cannot plan (no budget left, no valid proposal) is made by k-means
     on the embeddings, its parts named by statistics where the model cannot name them. With `by_structure` the split is
     k-means on the embeddings from the start, each part named from its own texts: where the embeddings follow
     the facet (a run by subject matter) the texts' own structure divides a cluster, as it made the clusters.
+    Parts the user `named` ("into anger and sadness") are those names: the model sorts members into them, and
+    the rest follow; where its labels do not separate them, the split is made as without names.
     """
     members = np.asarray(members, dtype=np.int64)
     if len(members) < max(MIN_SPLIT, n):
@@ -71,22 +76,25 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         return calls_left - (llm.usage.calls - spent_before)
 
     sub_vectors = vectors[members]
-    if calls_left < 1 or by_structure:
+    if named:
+        specs = [(sentence_case(name), rule_of_value(name, facet, by_structure or None), "user") for name in named]
+    elif calls_left < 1 or by_structure:
         return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
-    read, _ = diverse_sample(sub_vectors, SPLIT_READ, seed=seed)
-    messages = load_prompt("split").messages(instruction=instruction, facet=facet, name=target.name,
-                                             description=target.description, n=n,
-                                             texts=[texts[members[i]] for i in read])
-    try:
-        proposal = llm.decide(messages, split_schema(n), step="split")
-    except ModelError as e:
-        if always:
-            return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
-        return f"the split failed: {e}"
-    # In plain case, as every name the model gives ("Food and Dining" -> "Food and dining"); a word the texts
-    # themselves capitalise stays.
-    proper = frozenset(capitalised_words(texts[members[i]] for i in read))
-    specs = [(sentence_case(plain_case(c.name, proper)), c.description) for c in proposal.clusters]
+    else:
+        read, _ = diverse_sample(sub_vectors, SPLIT_READ, seed=seed)
+        messages = load_prompt("split").messages(instruction=instruction, facet=facet, name=target.name,
+                                                 description=target.description, n=n,
+                                                 texts=[texts[members[i]] for i in read])
+        try:
+            proposal = llm.decide(messages, split_schema(n), step="split")
+        except ModelError as e:
+            if always:
+                return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
+            return f"the split failed: {e}"
+        # In plain case, as every name the model gives ("Food and Dining" -> "Food and dining"); a word the
+        # texts themselves capitalise stays.
+        proper = frozenset(capitalised_words(texts[members[i]] for i in read))
+        specs = [(sentence_case(plain_case(c.name, proper)), c.description) for c in proposal.clusters]
     names = [s[0] for s in specs]
     taken_lower = {t.lower() for t in taken if t.lower() != target.name.lower()}
     usable = len({x.lower() for x in names}) == n and not any(x.lower() in taken_lower | {target.name.lower()}
@@ -97,7 +105,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         chosen = chosen[:0]
     if len(chosen):
         schema = label_schema(tuple(names))
-        shown = [{"name": a, "description": b} for a, b in specs]
+        shown = [{"name": a, "description": b} for a, b, *_ in specs]
         answers = llm.decide_many([label_messages(instruction, shown, texts[members[i]]) for i in chosen], schema,
                                   step="split", return_exceptions=True)
         for i, answer in zip(chosen, answers):

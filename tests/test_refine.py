@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from fakes import ScriptedChatModel, delimited_texts, request_schema
+from fakes import ScriptedChatModel, choices, delimited_texts, request_schema
 from test_agent import MOOD, TEXTS, TOPIC, TRUTH, scripted
 
 from clusteragent import ClusterAgent
@@ -113,6 +113,35 @@ def test_a_split_into_two_makes_two_parts_whatever_count_the_model_read():
     k = agent.result_.k
     reply = agent.chat('Split "weather" into two.')
     assert agent.result_.k == k + 1 and " and " in reply and reply.count('" (') == 2, reply
+
+
+@pytest.mark.parametrize("message, parts", [
+    ('Split "Negative" into anger and sadness.', ["anger", "sadness"]),
+    ('Split "Travel" into "Flights", "Hotels" and "Car rentals".', ["Flights", "Hotels", "Car rentals"]),
+    ("Split travel into two groups: praise and complaints", ["praise", "complaints"]),
+    ('Split "Living in Italy" into food and wine.', ["food", "wine"]),  # "in" inside a cluster's name
+    ('Split "Food and drink" into two.', []), ("Split it in half.", []), ('Split "X" into more specific groups.', []),
+])
+def test_a_split_takes_its_parts_names_from_the_message(message, parts):
+    from clusteragent.refine_names import parts_named
+
+    assert parts_named(message, ["Negative", "Travel", "Living in Italy", "Food and drink", "X"]) == parts
+
+
+def test_a_split_into_parts_the_message_names_has_the_model_sort_texts_into_them():
+    agent = fitted([{"action": "split", "clusters": ["weather"], "n": 5}])
+    before, asked = agent.result_, len(agent.model.calls)
+    members = np.flatnonzero(before.cluster == next(c["cluster"] for c in before.clusters if c["name"] == "Weather"))
+    reply = agent.chat('Split "weather" into "Rain" and sun.')
+    after = agent.result_
+    assert after.k == before.k + 1 and '"Rain" (' in reply and '"Sun" (' in reply, reply
+    parts = {c["name"]: c for c in after.clusters if c["cluster"] in set(after.cluster[members])}
+    assert sorted(parts) == ["Rain", "Sun"] and all(c["named_by"] == "user" for c in parts.values())
+    assert parts["Rain"]["description"] == "Texts about rain."
+    calls = [c for c in agent.model.calls[asked:] if request_schema(c["kwargs"])[0] == "ClusterChoice"]
+    assert calls and all(sorted(choices(c["kwargs"], "cluster")) == ["Rain", "Sun"] for c in calls)
+    assert "SplitProposal" not in [request_schema(c["kwargs"])[0] for c in agent.model.calls[asked:]]
+    assert sum(sizes(agent).values()) == len(TEXTS)
 
 
 def test_rename_changes_only_the_name():
