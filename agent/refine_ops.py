@@ -250,7 +250,11 @@ def split(turn: Turn, d: RefineDecision) -> Change:
     assignment, tax, labels, entry = _split_one(turn, target, max(2, d.n), turn.tax, turn.assignment, turn.labels,
                                                 turn.budget, d.parts)
     parts = " and ".join(f'"{m}" ({s})' for m, s in zip(entry["names"], entry["sizes"]))
-    return Change(f'Split "{target.name}" into {parts}.', turn.fields(tax, assignment, labels))
+    sorted_by_model = ""
+    if entry.get("labelled"):
+        counts = ", ".join(f'{c} into "{m}"' for m, c in zip(entry["names"], entry["labelled"]))
+        sorted_by_model = f" The model sorted {sum(entry['labelled'])} of its texts ({counts}); the rest follow them."
+    return Change(f'Split "{target.name}" into {parts}.{sorted_by_model}', turn.fields(tax, assignment, labels))
 
 
 def rename(turn: Turn, d: RefineDecision) -> Change:

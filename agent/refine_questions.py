@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from clusteragent.hierarchy import spread_members
+from clusteragent.hierarchy import spread_members, with_tops
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
+from clusteragent.refine_names import quoted
 from clusteragent.refine_ops import CannotDo, Change, RefineDecision, Turn, rows_for_ids
 from clusteragent.tools import taxonomy as tx
 
@@ -17,16 +18,33 @@ EXPLAIN_MAX = 3
 FIND_NEAREST = 20  # texts nearest a description whose clusters a find reports
 
 
+def quoted_texts(turn: Turn) -> list[str]:
+    """The ids of the texts the message quotes ('Why is "That is hilarious" in Negative?'): those that hold a
+    quoted string that is no cluster's name, up to EXPLAIN_MAX; CannotDo where a quote is in no text."""
+    names = {n.lower() for n in with_tops(turn.tax, turn.tops).names}
+    found: list[str] = []
+    for quote in quoted(turn.state["message"]):
+        words = " ".join(quote.lower().split())
+        if len(words) < 3 or words in names:
+            continue
+        rows = [r for r, t in enumerate(turn.ctx.texts) if words in " ".join(t.lower().split())]
+        if not rows:
+            raise CannotDo(f'No text holds "{quote}"; give the id of the text to explain.')
+        found += [str(turn.ctx.ids[r]) for r in rows if str(turn.ctx.ids[r]) not in found]
+    return found[:EXPLAIN_MAX]
+
+
 def explain(turn: Turn, d: RefineDecision) -> Change:
-    """Say why a text (by id) is in its cluster (and its top cluster), and which cluster comes next."""
-    if not d.ids:
-        raise CannotDo("Give the id of the text to explain.")
+    """Say why a text (by id, or quoted) is in its cluster (and its top cluster), and which cluster comes next."""
+    text_ids = d.ids or quoted_texts(turn)
+    if not text_ids:
+        raise CannotDo("Give the id of the text to explain, or quote it.")
     ctx, tax, assignment = turn.ctx, turn.tax, turn.assignment
-    rows = rows_for_ids(ctx, d.ids[:EXPLAIN_MAX])
+    rows = rows_for_ids(ctx, text_ids[:EXPLAIN_MAX])
     ids = [c.id for c in tax.clusters]
     cents = tx.centroids(ctx.vectors, assignment, ids)
     lines = []
-    for text_id, r in zip(d.ids, rows):
+    for text_id, r in zip(text_ids, rows):
         cluster = tax.by_id(int(assignment[r]))
         order = np.argsort(-(cents @ ctx.vectors[r]))
         runner_up = next(tax.by_id(ids[j]) for j in order if ids[j] != cluster.id) if len(ids) > 1 else None

@@ -32,6 +32,9 @@ from clusteragent.wording import rule_of_value
 
 SPLIT_READ = 12  # member texts the model reads to propose a split
 SPLIT_LABELS = 8  # member texts the model labels to place the rest of a split
+# ... where the user named the parts: the model's labels are then all that says where each part lies (8 gave
+# 7 "Anger" and 1 "Sadness" on 1,006 comments, and a part of one text).
+NAMED_SPLIT_LABELS = 16
 MIN_SPLIT = 4  # fewest members a cluster needs to be split
 
 
@@ -100,7 +103,8 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     usable = len({x.lower() for x in names}) == n and not any(x.lower() in taken_lower | {target.name.lower()}
                                                               for x in names)
     labels: dict[str, int] = {}
-    chosen, _ = diverse_sample(sub_vectors, min(SPLIT_LABELS, max(0, left() - n)), seed=seed + 7)
+    wanted = NAMED_SPLIT_LABELS if named else SPLIT_LABELS
+    chosen, _ = diverse_sample(sub_vectors, min(wanted, max(0, left() - n)), seed=seed + 7)
     if not usable:  # names that repeat or are taken cannot label anything: go to the k-means split
         chosen = chosen[:0]
     if len(chosen):
@@ -154,6 +158,8 @@ def apply_split(assignment: np.ndarray, tax: tx.Taxonomy, labels: dict[str, int]
                 ) -> tuple[np.ndarray, tx.Taxonomy, dict[str, int], dict]:
     """Carry out a planned split: the new assignment, taxonomy and model labels, and the audit entry."""
     assignment, tax, entry = tx.split(assignment, tax, target_id, plan.members, plan.parts, plan.specs)
+    if plan.labels:  # how many texts the model sorted into each part, which placed the rest
+        entry["labelled"] = np.bincount(list(plan.labels.values()), minlength=len(plan.specs)).tolist()
     return assignment, tax, tx.remap_labels(labels, entry, plan.labels), entry
 
 

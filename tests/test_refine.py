@@ -140,6 +140,7 @@ def test_a_split_into_parts_the_message_names_has_the_model_sort_texts_into_them
     assert parts["Rain"]["description"] == "Texts about rain."
     calls = [c for c in agent.model.calls[asked:] if request_schema(c["kwargs"])[0] == "ClusterChoice"]
     assert calls and all(sorted(choices(c["kwargs"], "cluster")) == ["Rain", "Sun"] for c in calls)
+    assert f"The model sorted {len(calls)} of its texts" in reply
     assert "SplitProposal" not in [request_schema(c["kwargs"])[0] for c in agent.model.calls[asked:]]
     assert sum(sizes(agent).values()) == len(TEXTS)
 
@@ -283,6 +284,16 @@ def test_questions_change_nothing_and_answer_from_the_data():
     reply = agent.chat("What is in cluster 0?")
     assert agent.result_.clusters[0]["name"] == "Weather" and f"{agent.result_.clusters[0]['size']} of" in reply
     assert np.array_equal(agent.result_.cluster, before)
+
+
+def test_a_text_quoted_in_the_message_is_explained_without_its_id():
+    agent = fitted([{"action": "explain", "ids": []}] * 2)
+    text = TEXTS[7]
+    reply = agent.chat(f'Why is "{text[:-1].upper()}" in "weather"?')  # most of the text, in other case
+    cluster = agent.result_.cluster_names()[7]
+    assert reply.startswith(f"Text {agent.result_.ids[7]} (") and f'is in "{cluster}"' in reply, reply
+    reply = agent.chat('Why is "no such words here" in "weather"?')
+    assert reply.startswith("Nothing changed") and 'No text holds "no such words here"' in reply
 
 
 def test_replies_word_a_rule_as_the_runs_outputs_do():
