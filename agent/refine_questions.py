@@ -18,9 +18,10 @@ EXPLAIN_MAX = 3
 FIND_NEAREST = 20  # texts nearest a description whose clusters a find reports
 
 
-def quoted_texts(turn: Turn) -> list[str]:
+def quoted_texts(turn: Turn) -> tuple[list[str], str]:
     """The ids of the texts the message quotes ('Why is "That is hilarious" in Negative?'): those that hold a
-    quoted string that is no cluster's name, up to EXPLAIN_MAX; CannotDo where a quote is in no text."""
+    quoted string that is no cluster's name, and where more than EXPLAIN_MAX do, a line that says how many;
+    CannotDo where a quote is in no text."""
     names = {n.lower() for n in with_tops(turn.tax, turn.tops).names}
     found: list[str] = []
     for quote in quoted(turn.state["message"]):
@@ -31,12 +32,13 @@ def quoted_texts(turn: Turn) -> list[str]:
         if not rows:
             raise CannotDo(f'No text holds "{quote}"; give the id of the text to explain.')
         found += [str(turn.ctx.ids[r]) for r in rows if str(turn.ctx.ids[r]) not in found]
-    return found[:EXPLAIN_MAX]
+    many = f"{len(found)} texts hold what the message quotes; the first {EXPLAIN_MAX}: " if len(found) > EXPLAIN_MAX else ""
+    return found[:EXPLAIN_MAX], many
 
 
 def explain(turn: Turn, d: RefineDecision) -> Change:
     """Say why a text (by id, or quoted) is in its cluster (and its top cluster), and which cluster comes next."""
-    text_ids = d.ids or quoted_texts(turn)
+    text_ids, many = (d.ids, "") if d.ids else quoted_texts(turn)
     if not text_ids:
         raise CannotDo("Give the id of the text to explain, or quote it.")
     ctx, tax, assignment = turn.ctx, turn.tax, turn.assignment
@@ -57,7 +59,7 @@ def explain(turn: Turn, d: RefineDecision) -> Change:
         if runner_up is not None:
             line += f' The next closest cluster is "{runner_up.name}".'
         lines.append(line)
-    return Change(" ".join(lines))
+    return Change(many + " ".join(lines))
 
 
 def describe(turn: Turn, d: RefineDecision) -> Change:

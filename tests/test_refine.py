@@ -287,11 +287,14 @@ def test_questions_change_nothing_and_answer_from_the_data():
 
 
 def test_a_text_quoted_in_the_message_is_explained_without_its_id():
-    agent = fitted([{"action": "explain", "ids": []}] * 2)
+    agent = fitted([{"action": "explain", "ids": []}] * 3)
     text = TEXTS[7]
     reply = agent.chat(f'Why is "{text[:-1].upper()}" in "weather"?')  # most of the text, in other case
     cluster = agent.result_.cluster_names()[7]
     assert reply.startswith(f"Text {agent.result_.ids[7]} (") and f'is in "{cluster}"' in reply, reply
+    reply = agent.chat('Why is "the snow on the roads" in "weather"?')
+    holding = sum("the snow on the roads" in t for t in TEXTS)
+    assert reply.startswith(f"{holding} texts hold what the message quotes; the first 3: Text "), reply
     reply = agent.chat('Why is "no such words here" in "weather"?')
     assert reply.startswith("Nothing changed") and 'No text holds "no such words here"' in reply
 
