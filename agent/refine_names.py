@@ -133,7 +133,8 @@ def parts_asked(message: str) -> int:
     return int(_COUNTS.get(found.group(1).lower(), found.group(1))) if found else 2
 
 
-_PARTS_AFTER = re.compile(r"\b(?:into|in)\s+(?:(?:" + "|".join(_COUNTS) + r"|[2-8])\s+\w+\s*:\s*)?(?P<parts>[^.?!;:]+)", re.I)
+_PARTS_AFTER = re.compile(r"\b(?:into|in)\s+(?:(?:" + "|".join(_COUNTS) + r"|[2-8])(?:\s+\w+)?\s*:\s*)?(?P<parts>[^.?!;:]+)",
+                          re.I)
 _LISTED = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,|\band\b|\bor\b|&)\s*", re.I)
 
 

@@ -23,7 +23,7 @@ def quoted_texts(turn: Turn) -> tuple[list[str], str]:
     quoted string that is no cluster's name, and where more than EXPLAIN_MAX do, a line that says how many;
     CannotDo where a quote is in no text."""
     names = {n.lower() for n in with_tops(turn.tax, turn.tops).names}
-    found: list[str] = []
+    found: dict[str, None] = {}  # ids in order, each once
     for quote in quoted(turn.state["message"]):
         words = " ".join(quote.lower().split())
         if len(words) < 3 or words in names:
@@ -31,9 +31,9 @@ def quoted_texts(turn: Turn) -> tuple[list[str], str]:
         rows = [r for r, t in enumerate(turn.ctx.texts) if words in " ".join(t.lower().split())]
         if not rows:
             raise CannotDo(f'No text holds "{quote}"; give the id of the text to explain.')
-        found += [str(turn.ctx.ids[r]) for r in rows if str(turn.ctx.ids[r]) not in found]
+        found.update(dict.fromkeys(str(turn.ctx.ids[r]) for r in rows))
     many = f"{len(found)} texts hold what the message quotes; the first {EXPLAIN_MAX}: " if len(found) > EXPLAIN_MAX else ""
-    return found[:EXPLAIN_MAX], many
+    return list(found)[:EXPLAIN_MAX], many
 
 
 def explain(turn: Turn, d: RefineDecision) -> Change:

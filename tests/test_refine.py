@@ -119,6 +119,7 @@ def test_a_split_into_two_makes_two_parts_whatever_count_the_model_read():
     ('Split "Negative" into anger and sadness.', ["anger", "sadness"]),
     ('Split "Travel" into "Flights", "Hotels" and "Car rentals".', ["Flights", "Hotels", "Car rentals"]),
     ("Split travel into two groups: praise and complaints", ["praise", "complaints"]),
+    ("Split travel into two: praise and complaints", ["praise", "complaints"]),
     ('Split "Living in Italy" into food and wine.', ["food", "wine"]),  # "in" inside a cluster's name
     ('Split "Food and drink" into two.', []), ("Split it in half.", []), ('Split "X" into more specific groups.', []),
 ])
