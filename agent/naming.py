@@ -13,7 +13,7 @@ from clusteragent.name_rules import alike, capitalised_words, name_words
 from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, distinct_spec_schema, requested_words
 from clusteragent.tools import taxonomy as tx
-from clusteragent.wording import retold, rule_of_value
+from clusteragent.wording import rule_of_value, without_retelling
 
 # A name refused twice is given up for the statistical one: each answer costs a call another group could
 # use. (Before retries were sampled, a third answer at temperature 0 repeated the second in every case seen,
@@ -67,15 +67,18 @@ def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vector
 def listed_as_rules(specs: Sequence[ClusterSpec], facet: str, about_topic: bool | None,
                     shown: Sequence[str]) -> tuple[list[ClusterSpec], list[str]]:
     """The values the model listed from a sample of texts (`shown`), each rule that retells one of those texts
-    (wording.retold) made of the value's name instead (wording.rule_of_value), and the names so mended.
-    Asked for the values of a facet other than subject matter, the small model has filled every rule of its
-    list with a copy of a shown text ("Negative": "October-December sales were 302 mln eur, a 25.3 pct
-    increase."); the labelling reads those rules, and a reader sorts by them."""
+    made a rule for the value (wording.without_retelling: without the examples that came from the text, else
+    made of the value's name, wording.rule_of_value), and the names so mended. Asked for the values of a facet
+    other than subject matter, the small model has filled every rule of its list with a copy of a shown text
+    ("Negative": "October-December sales were 302 mln eur, a 25.3 pct increase."); the labelling reads those
+    rules, and a reader sorts by them."""
+    proper = capitalised_words(shown)
     out, mended = [], []
     for spec in specs:
-        if retold(spec.description, spec.name, shown) is not None:
-            spec = spec.model_copy(update={"description": rule_of_value(spec.name, facet, about_topic,
-                                                                        capitalised_words(shown))})
+        rule = without_retelling(spec.description, spec.name, shown, proper,
+                                 rule_of_value(spec.name, facet, about_topic, proper))
+        if rule != spec.description:
+            spec = spec.model_copy(update={"description": rule})
             mended.append(spec.name)
         out.append(spec)
     return out, mended

@@ -175,18 +175,19 @@ def retold(description: str, name: str, texts) -> int | None:
     return source if alone.count(source) >= max(3, 0.6 * len(found)) else None
 
 
-def without_retelling(description: str, name: str, texts, proper=frozenset()) -> str:
+def without_retelling(description: str, name: str, texts, proper=frozenset(), fallback: str = "") -> str:
     """`description` as a rule for the whole group where it retells one of `texts` (see `retold`): without its
     examples where they are what comes from that text ("Snippets about video games, including reviews, cheats
-    and previews." -> "Snippets about video games."), else "Texts about <name>." (the name with its first word
-    in lower case unless that word is in `proper`): the name says what the model found the group shares, and a
-    reader sorts by the rule, so one text's details there would send every other text elsewhere."""
+    and previews." -> "Snippets about video games."), else `fallback`, by default "Texts about <name>." (the
+    name with its first word in lower case unless that word is in `proper`): the name says what the model found
+    the group shares, and a reader sorts by the rule, so one text's details there would send every other text
+    elsewhere."""
     if not texts or retold(description, name, texts) is None:
         return description
     head = _EXAMPLES.split(description, maxsplit=1)[0].rstrip(" ,;:.")
     if head != description.rstrip(" .") and len(head.split()) >= 3 and retold(head, name, texts) is None:
         return head + "."
-    return f"Texts about {in_running_text(name, proper)}."
+    return fallback or f"Texts about {in_running_text(name, proper)}."
 
 
 def rule_of_value(name: str, facet: str, about_topic: bool | None, proper=frozenset()) -> str:

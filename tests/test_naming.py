@@ -319,6 +319,18 @@ def test_a_listed_rule_that_copies_a_shown_text_is_made_of_the_value_instead(fac
     assert mended == ["Neutral"] and [s.description for s in out] == [rule, specs[1].description]
 
 
+def test_a_listed_rule_whose_examples_retell_a_shown_text_keeps_its_head():
+    from clusteragent.naming import listed_as_rules
+    from clusteragent.schemas import ClusterSpec
+
+    shown = ["Why was I charged a pound out of nowhere on my statement?", "How do I top up by bank transfer?",
+             "My card payment was declined at the shop."]
+    spec = ClusterSpec(name="Payment issues",
+                       description="Texts about payment problems, such as being charged a pound out of nowhere.")
+    out, mended = listed_as_rules([spec], "intent", False, shown)
+    assert mended == ["Payment issues"] and out[0].description == "Texts about payment problems."
+
+
 def test_a_run_whose_first_list_copies_its_sample_sorts_by_rules_made_of_the_values():
     """The labelling reads the listed rules: copies of texts there would send texts by their subject."""
     from fakes import ScriptedChatModel, choices, delimited_texts, request_schema
