@@ -147,18 +147,18 @@ def _refine_turn(session, out: Path, message: str) -> None:
     print(session.turn_and_write(message, out).text)
 
 
-def _open_session(out: Path, model: str | None, timeout: float | None = None):
+def _open_session(out: Path, model: str | None, timeout: float | None = None, progress: bool = True):
     from clusteragent import ClusterAgent
     from clusteragent.run_lock import RunLock
 
-    with RunLock(out, "refine"):
-        return ClusterAgent.load(out, model=model, progress=False,
+    with RunLock(out, "refine"):  # progress: a turn that clusters again ("by tone instead") runs for minutes
+        return ClusterAgent.load(out, model=model, progress=progress,
                                  model_options=timeout_options(timeout)).refine_session()
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
-    session = _open_session(out, args.model, args.timeout)
+    session = _open_session(out, args.model, args.timeout, progress=not args.quiet)
     _refine_turn(session, out, args.message)
     return 0
 
@@ -178,7 +178,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             setattr(args, name, None)
         cmd_run(args)
         out = Path(args.out)
-    session = _open_session(out, args.model, args.timeout)
+    session = _open_session(out, args.model, args.timeout, progress=not args.quiet)
     print('Refine the clustering: "merge A and B", "split C", "why is text 17 in D?", "undo". '
           "An empty line or 'exit' ends.", file=sys.stderr)
     while True:
@@ -305,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message", help='what to change or ask, e.g. \'Merge the clusters "A" and "B" into one.\'')
     p.add_argument("--model", help="chat model, provider:name (default: the run's model)")
     _add_timeout_option(p)
+    p.add_argument("--quiet", action="store_true", help="no progress messages (a turn that clusters again shows them)")
     p.set_defaults(func=cmd_refine)
 
     p = sub.add_parser("chat", help="refine a run interactively (or cluster a corpus first, then refine)")

@@ -251,6 +251,22 @@ def test_reinstruct_reclusters_by_the_new_facet():
     assert agent.result_.k == 2 and v_measure_score(MOOD, agent.result_.cluster) > 0.9
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_command_line_turn_that_clusters_again_shows_its_progress(tmp_path, capsys, monkeypatch, quiet):
+    from clusteragent.cli import main
+
+    model = chat_model([{"action": "reinstruct", "instruction": "Cluster by mood."}])
+    out = tmp_path / "run"
+    ClusterAgent(model=model, progress=False, max_model_calls=60).fit(
+        TEXTS, instruction="Cluster by topic.", out_dir=out).result_.write(out)
+    monkeypatch.setattr(ClusterAgent, "chat_model", lambda self: model)
+    monkeypatch.delenv("CLUSTERAGENT_PROGRESS")  # the tests' quiet default, which a user does not have
+    capsys.readouterr()
+    assert main(["refine", str(out), "Cluster them by mood instead.", *(["--quiet"] if quiet else [])]) == 0
+    err = capsys.readouterr().err
+    assert ("clusteragent: understanding the instruction" in err) is not quiet, err
+
+
 def test_a_reinstruct_turn_counts_and_traces_the_model_calls_of_its_new_run(tmp_path):
     agent = ClusterAgent(model=chat_model([{"action": "reinstruct", "instruction": "Cluster by mood."}]),
                          progress=False, max_model_calls=60)
