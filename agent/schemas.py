@@ -112,10 +112,11 @@ class ClusterSpec(BaseModel):
         # including raising limits, checking applica" -> "... including raising limits." A clause break before
         # the examples, with words of substance between the two, would cut what is exemplified ("Texts about
         # retrieving, manipulating, and storing data using tools such as MySQL," is not "Texts about
-        # retrieving, manipulating."): it ends before the examples. (", covering topics such as" is no such.)
+        # retrieving, manipulating."): it ends before the examples, as it does where the examples open its last
+        # clause ("..., including the use of"). (", covering topics such as" is no such break.)
         last_clause = max(v.rfind(", ", 0, DESCRIPTION_MAX), v.rfind("; ", 0, DESCRIPTION_MAX))
         examples = examples_at(v[:DESCRIPTION_MAX])
-        if examples >= 20 and (last_clause < 0 or len(v[last_clause + 2:examples].split()) >= 3):
+        if examples >= 20 and (last_clause in (-1, examples) or len(v[last_clause + 2:examples].split()) >= 3):
             return v[:examples].rstrip(" ,;:") + "."
         if last_clause >= DESCRIPTION_MAX // 3:
             return v[:last_clause] + "."

@@ -252,6 +252,9 @@ def test_a_description_cut_by_the_length_limit_ends_at_a_sentence_or_a_word():
     # one the model itself stopped on a word that leads into a list ends at its last whole clause
     stopped = "This group focuses on discussions about Reddit, including topics like "
     assert ClusterSpec(name="x", description=stopped).description == "Texts focusing on discussions about Reddit."
+    # ... also where that clause, its examples, is the only one, early in a short description
+    stopped = "These texts discuss political rhetoric, including the use of "
+    assert ClusterSpec(name="x", description=stopped).description == "Texts that discuss political rhetoric."
     # one left on a linking word ends at its last word before it
     assert ClusterSpec(name="x", description="Texts about paying bills and").description == "Texts about paying bills..."
 
