@@ -49,18 +49,28 @@ def _noun(m: re.Match) -> str:
     return next((v for k, v in m.groupdict().items() if k.startswith("noun") and v), "texts").capitalize()
 
 
+def _base(verb: str) -> str:
+    """A verb in the third person in its base form ("deals" -> "deal", "focuses" -> "focus")."""
+    verb = verb.lower()
+    return verb[:-2] if verb.endswith(("sses", "shes", "ches", "xes", "zes")) or (
+        verb.endswith("uses") and len(verb) > 4) else verb[:-1]
+
+
 def _ing(verb: str) -> str:
     """The -ing form of a verb in the third person ("deals" -> "dealing", "provides" -> "providing",
     "focuses" -> "focusing")."""
-    verb = verb.lower()
-    base = verb[:-2] if verb.endswith(("sses", "shes", "ches", "xes", "zes")) or (
-        verb.endswith("uses") and len(verb) > 4) else verb[:-1]
+    base = _base(verb)
     return (base[:-1] if base.endswith("e") and not base.endswith("ee") else base) + "ing"
+
+
+# "Texts express gratitude" reads as a statement about texts, not as a rule: "Texts that express gratitude".
+_TEXTS_DO = re.compile(r"^texts\s+(?=(?:" + "|".join(_base(v) for v in _DESCRIBING.split("|")) + r")\b)", re.I)
 
 
 def plain_opening(description: str) -> str:
     """A description opened the plain way: "This group of texts is about X" -> "Texts about X", "These texts
-    are asking for X" -> "Texts asking for X", "These (or The) texts express X" -> "Texts that express X", "A group of
+    are asking for X" -> "Texts asking for X", "These (or The) texts express X" or "Texts express X" -> "Texts that
+    express X", "A group of
     texts that X" -> "Texts that X", "This group of texts deals with X" -> "Texts dealing with X", "This group
     includes texts on X" -> "Texts on X", "This group is dedicated to X" -> "Texts dedicated to X", "This group is
     made up of smaller groups related to X" -> "Texts related to X"; and so with
@@ -69,7 +79,7 @@ def plain_opening(description: str) -> str:
         if m := opening.match(description):
             rest = description[m.end():]
             return f"{_noun(m)} {rest}" if rest[:1].isalnum() else _noun(m) + rest
-    if m := _THESE_DO.match(description):
+    if m := _THESE_DO.match(description) or _TEXTS_DO.match(description):
         return f"{_noun(m)} that " + description[m.end():]
     if m := _GROUP_DOES.match(description) or _GROUP_OF_DOES.match(description):
         return f"{_noun(m)} {_ing(m.group('verb'))}" + description[m.end():]
