@@ -152,7 +152,7 @@ def parts_named(message: str, clusters: Iterable[str] = ()) -> list[str]:
         return []
     parts = [re.sub(r"^(?:the|a|an)\s+", "", p.strip().strip("\"'“”‘’").strip(), flags=re.I)
              for p in _LISTED.split(found.group("parts"))]
-    parts = [p for p in parts if p]
+    parts = [re.sub(r"\s+(?:please|thanks|thank you)$", "", p, flags=re.I) for p in parts if p]  # "... and golf please"
     if not 2 <= len(parts) <= 8 or any(len(p.split()) > 4 or p.lower() in _COUNTS or p.isdigit() for p in parts):
         return []
     return parts

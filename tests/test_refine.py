@@ -121,6 +121,7 @@ def test_a_split_into_two_makes_two_parts_whatever_count_the_model_read():
     ("Split travel into two groups: praise and complaints", ["praise", "complaints"]),
     ("Split travel into two: praise and complaints", ["praise", "complaints"]),
     ('Split "Living in Italy" into food and wine.', ["food", "wine"]),  # "in" inside a cluster's name
+    ("split sports into football, tennis, or golf please", ["football", "tennis", "golf"]),
     ('Split "Food and drink" into two.', []), ("Split it in half.", []), ('Split "X" into more specific groups.', []),
 ])
 def test_a_split_takes_its_parts_names_from_the_message(message, parts):
