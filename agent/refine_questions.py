@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from clusteragent.hierarchy import spread_members, with_tops
+from clusteragent.hierarchy import spread_members
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
 from clusteragent.refine_names import quoted
@@ -18,31 +18,37 @@ EXPLAIN_MAX = 3
 FIND_NEAREST = 20  # texts nearest a description whose clusters a find reports
 
 
-def quoted_texts(turn: Turn) -> tuple[list[str], str]:
-    """The ids of the texts the message quotes ('Why is "That is hilarious" in Negative?'): those that hold a
+def quoted_rows(turn: Turn) -> tuple[list[int], str]:
+    """The rows of the texts the message quotes ('Why is "That is hilarious" in Negative?'): those that hold a
     quoted string that is no cluster's name, and where more than EXPLAIN_MAX do, a line that says how many;
     CannotDo where a quote is in no text."""
-    names = {n.lower() for n in with_tops(turn.tax, turn.tops).names}
-    found: dict[str, None] = {}  # ids in order, each once
-    for quote in quoted(turn.state["message"]):
-        words = " ".join(quote.lower().split())
-        if len(words) < 3 or words in names:
-            continue
-        rows = [r for r, t in enumerate(turn.ctx.texts) if words in " ".join(t.lower().split())]
+    names = {n.lower() for n in turn.names()}
+    quotes = [(q, " ".join(q.lower().split())) for q in quoted(turn.state["message"])]  # case and spacing ignored
+    quotes = [(q, words) for q, words in quotes if len(words) >= 3 and words not in names]
+    if not quotes:
+        return [], ""
+    flat = [" ".join(t.lower().split()) for t in turn.ctx.texts]
+    found: dict[int, None] = {}  # rows in order, each once
+    for quote, words in quotes:
+        rows = [r for r, t in enumerate(flat) if words in t]
         if not rows:
             raise CannotDo(f'No text holds "{quote}"; give the id of the text to explain.')
-        found.update(dict.fromkeys(str(turn.ctx.ids[r]) for r in rows))
+        found.update(dict.fromkeys(rows))
     many = f"{len(found)} texts hold what the message quotes; the first {EXPLAIN_MAX}: " if len(found) > EXPLAIN_MAX else ""
     return list(found)[:EXPLAIN_MAX], many
 
 
 def explain(turn: Turn, d: RefineDecision) -> Change:
     """Say why a text (by id, or quoted) is in its cluster (and its top cluster), and which cluster comes next."""
-    text_ids, many = (d.ids, "") if d.ids else quoted_texts(turn)
+    ctx, tax, assignment = turn.ctx, turn.tax, turn.assignment
+    if d.ids:
+        text_ids, many = d.ids[:EXPLAIN_MAX], ""
+        rows = rows_for_ids(ctx, text_ids)
+    else:
+        rows, many = quoted_rows(turn)
+        text_ids = [ctx.ids[r] for r in rows]
     if not text_ids:
         raise CannotDo("Give the id of the text to explain, or quote it.")
-    ctx, tax, assignment = turn.ctx, turn.tax, turn.assignment
-    rows = rows_for_ids(ctx, text_ids[:EXPLAIN_MAX])
     ids = [c.id for c in tax.clusters]
     cents = tx.centroids(ctx.vectors, assignment, ids)
     lines = []

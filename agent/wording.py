@@ -197,7 +197,7 @@ def without_retelling(description: str, name: str, texts, proper=frozenset(), fa
     head = _EXAMPLES.split(description, maxsplit=1)[0].rstrip(" ,;:.")
     if head != description.rstrip(" .") and len(head.split()) >= 3 and retold(head, name, texts) is None:
         return head + "."
-    return fallback or f"Texts about {in_running_text(name, proper)}."
+    return fallback or about(name, proper)
 
 
 def rule_of_value(name: str, facet: str, about_topic: bool | None, proper=frozenset()) -> str:
@@ -209,6 +209,11 @@ def rule_of_value(name: str, facet: str, about_topic: bool | None, proper=frozen
         words = words[1:]
     if about_topic is not True and 1 <= len(words) <= 3 and all(re.fullmatch(r"[^\W\d_][\w'’-]*", w) for w in words):
         return f"Texts whose {' '.join(words)} is {in_running_text(name, proper)}."
+    return about(name, proper)
+
+
+def about(name: str, proper=frozenset()) -> str:
+    """The plainest rule a group's `name` makes: "Texts about baseball." (see in_running_text)."""
     return f"Texts about {in_running_text(name, proper)}."
 
 
@@ -244,4 +249,4 @@ def said_in_full(description: str, name: str, proper=frozenset()) -> str:
     can be sorted by) a rule made of the group's `name` ("Texts about baseball.")."""
     if len(re.findall(r"[^\W\d_]{3,}", description)) >= 2 or not name.strip():
         return description
-    return f"Texts about {in_running_text(name, proper)}."
+    return about(name, proper)
