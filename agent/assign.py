@@ -28,7 +28,7 @@ from clusteragent.state import RunContext
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import Corpus, work_texts
 from clusteragent.tools.propagate import least_certain, propagate
-from clusteragent.views import clustered_view, label_features, view
+from clusteragent.views import assignment_features, clustered_view
 
 LOW_CONFIDENCE, UNSURE_SHARE = 0.5, 0.3  # more than this share placed with less confidence: said in a note
 CALLS_PER_TEXT = 0.05  # the default model budget of an assignment, per new text,
@@ -49,18 +49,6 @@ def current_clustering(agent) -> tuple[dict, np.ndarray]:
     chat = chat_state(agent.store_.checkpointer, agent.thread_id_)
     state = {**agent.state_, **chat} if chat.get("assignment_ref") else agent.state_
     return state, agent.store_.arrays[state["assignment_ref"]]
-
-
-def assignment_features(ctx: RunContext, state: dict, fitted: int) -> np.ndarray:
-    """What produced the run's assignment, for the `fitted` texts (the first ones) and the new texts alike: the
-    view k-means ran on where the run clustered a view (views.cluster_on_view), else what its labelling
-    classifier read."""
-    clustered = clustered_view(state)
-    if clustered == "reading" and ctx.reader is not None:
-        # read apart, so that the fitted texts' reading is the one the run kept and only the new ones are read
-        ctx.views.reading = np.vstack([ctx.reader(state["instruction"], ctx.texts[:fitted]),
-                                       ctx.reader(state["instruction"], ctx.texts[fitted:], ctx.show_bars)])
-    return view(ctx, clustered, state["instruction"]) if clustered else label_features(ctx, state.get("about_topic"))
 
 
 def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: bool = False,
@@ -98,14 +86,14 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     old_vectors = agent.vectors_
     n_old = len(old_vectors)
     trace: list[dict] = []
-    reads = clustered_view(agent.state_) == "reading"
+    reads = clustered_view(state) == "reading"
     chat = agent.chat_model() if budget > 0 or reads else None  # a run without calls needs no model server
     llm = StructuredLLM(chat, trace=trace, max_calls=budget) if budget > 0 else None
     config = agent.config.model_copy(update={"max_model_calls": budget})
     ctx = RunContext(texts=work_texts(agent.corpus_.texts + corpus.texts), llm=llm, embedder=embedder, config=config,
                      progress=progress, show_bars=show_bars, vectors=np.vstack([old_vectors, new_vectors]),
                      reader=reader_for(chat, embedder) if reads else None)
-    features = assignment_features(ctx, agent.state_, n_old)
+    features = assignment_features(ctx, state, n_old)
     progress(f"placing the new texts with a classifier trained on the run's {n_old} texts")
     clustered = np.flatnonzero(fitted != tx.OUTLIER)  # the run's own outliers teach no cluster
     predicted, confidence, margin, classified = propagate(features, clustered, fitted[clustered],

@@ -1,6 +1,7 @@
 """Refine a clustering by chat: each message is one turn of a LangGraph thread on the run's checkpointer.
 
-    interpret: the model turns the message into one operation and its arguments (two small decisions)
+    interpret: the model turns the message into one operation and its arguments (two small decisions:
+               refine_schemas)
     apply:     the operation (OPERATIONS: refine_ops, refine_matching, refine_questions) runs on the stored
                taxonomy and assignment
 
@@ -17,20 +18,16 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field, create_model
 
-from clusteragent.choices import one_of
 from clusteragent.errors import ConfigError, ModelError
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
-from clusteragent.refine_matching import BY_DESCRIPTION
 from clusteragent.refine_names import (
-    NOT_LISTED,
     as_written,
     mostly_written_in,
     named_clusters,
@@ -42,25 +39,31 @@ from clusteragent.refine_names import (
     unknown_quoted,
     written_in,
 )
-from clusteragent.refine_ops import CHANGES, CannotDo, Change, RefineContext, RefineDecision, Turn
-from clusteragent.refine_questions import QUESTIONS
+from clusteragent.refine_ops import CannotDo, Change, RefineContext, RefineDecision, Turn
+from clusteragent.refine_schemas import OPERATIONS, ActionChoice, argument_schema
 from clusteragent.result import ClusterResult, build_result
 from clusteragent.run_lock import RunLock
 from clusteragent.structured import Usage
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import work_texts
+from clusteragent.views import assignment_features, clustered_view
 
 MAX_UNDO = 20
 UNDO_MESSAGES = ("undo", "undo that", "undo the last change")
-OPERATIONS = {**CHANGES, **BY_DESCRIPTION, **QUESTIONS}
-ACTIONS = tuple(OPERATIONS) + ("none",)
-SNAPSHOT_KEYS = ("instruction", "facet", "about_topic", "taxonomy", "next_id", "assignment_ref", "labels", "tops")
+SNAPSHOT_KEYS = ("instruction", "facet", "about_topic", "clustered_view", "taxonomy", "next_id", "assignment_ref",
+                 "labels", "tops")
+
+
+def snapshot(state: dict) -> dict:
+    """The fields of a clustering that a chat keeps and undo restores, from a run's state or a chat's."""
+    return {**{k: state.get(k) for k in SNAPSHOT_KEYS}, "clustered_view": clustered_view(state)}
 
 
 class RefineState(TypedDict, total=False):
     instruction: str
     facet: str
     about_topic: bool  # whether the facet is subject matter (the run's routing decision)
+    clustered_view: str | None  # the view the clusters were made on (views.clustered_view), None for labels
     taxonomy: list[dict]
     next_id: int
     assignment_ref: str
@@ -72,44 +75,6 @@ class RefineState(TypedDict, total=False):
     message: str
     decision: dict
     reply: str
-
-
-class ActionChoice(BaseModel):
-    # Only the action: with a `reason` field before it, the small model wrote the operation's name as
-    # the reason and "none" as the action.
-    action: Literal[ACTIONS] = Field(description="the operation the message asks for")  # type: ignore[valid-type]
-
-
-_NAME = (str, Field(max_length=40, description="a short cluster name, 1-3 words"))
-_RULE = (str, Field(max_length=160, description="one sentence that says which texts belong"))
-_IDS = (list[str], Field(max_length=50, description="the text ids written in the message (empty if none)"))
-
-
-@functools.lru_cache(maxsize=128)
-def argument_schema(action: str, names: tuple[str, ...]) -> type[BaseModel] | None:
-    """The arguments one action takes, and nothing else: a small model fills every field it is shown.
-
-    A cluster is chosen from the listed names, or NOT_LISTED when the user named one that does not exist.
-    """
-    cluster = one_of(names + (NOT_LISTED,))
-    one = (cluster, Field(description="the cluster the message names"))
-    fields = {
-        "merge": {"clusters": (list[cluster], Field(min_length=2, max_length=2, description="the two clusters")),
-                  "new_name": (str, Field(max_length=40, description="a name for the merged cluster, or empty"))},
-        "split": {"cluster": one, "n": (int, Field(ge=2, le=8, description="how many parts (2 unless the user says)"))},
-        "rename": {"cluster": one, "new_name": _NAME,
-                   "description": (str, Field(max_length=160, description="its new rule, or empty"))},
-        "move": {"cluster": (cluster, Field(description="the cluster the texts should go to")), "ids": _IDS,
-                 "description": (str, Field(max_length=160, description="the texts the user describes, if no ids"))},
-        "add_cluster": {"new_name": _NAME, "description": _RULE},
-        "reinstruct": {"instruction": (str, Field(min_length=3, max_length=400, description="the new instruction"))},
-        "granularity": {"direction": (Literal["fewer", "more"], Field(description="fewer, broader or more, finer"))},
-        "explain": {"ids": _IDS},
-        "describe": {"cluster": one},
-        "find": {"description": (str, Field(min_length=2, max_length=160,
-                                            description="what the texts the user looks for are about"))},
-    }.get(action)
-    return create_model(f"{action.title().replace('_', '')}Arguments", **fields) if fields else None
 
 
 # ---------------------------------------------------------------- the graph
@@ -206,7 +171,7 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         moved = int((ctx.arrays[change.update["assignment_ref"]] != turn.assignment).sum())
         k_after = len(change.update["taxonomy"])
         undo = list(state.get("undo", []))
-        undo = undo[:-1] if d.action == "undo" else (undo + [{k: state.get(k) for k in SNAPSHOT_KEYS}])[-MAX_UNDO:]
+        undo = undo[:-1] if d.action == "undo" else (undo + [snapshot(state)])[-MAX_UNDO:]
         update.update(change.update, undo=undo)
         if "tops" not in change.update:  # leaves changed: the top level follows (hierarchy.reconcile)
             update["tops"] = reconcile(state.get("tops") or [], tx.Taxonomy.from_state(change.update),
@@ -240,6 +205,7 @@ class FittedRun(Protocol):
     state_: dict  # the run's final graph state
     thread_id_: str
     config: Any  # AgentConfig (its seed)
+    progress: bool  # whether long work shows progress bars
 
     @property
     def vectors_(self) -> np.ndarray: ...
@@ -279,11 +245,12 @@ class RefineSession:
     def __init__(self, run: FittedRun):
         self.run = run
         self.chat_thread = chat_thread(run.thread_id_)
-        self.base_state = {k: run.state_.get(k) for k in SNAPSHOT_KEYS}
+        self.base_state = snapshot(run.state_)
         self.graph = build_refine_graph().compile(checkpointer=run.store_.checkpointer)
         self._config = {"configurable": {"thread_id": self.chat_thread}}
         self._reinstructs = 0
         self._embedder = None
+        self._features: dict[tuple, np.ndarray] = {}
 
     @property
     def state(self) -> dict:
@@ -301,6 +268,24 @@ class RefineSession:
             self._embedder = self.run.embedder(embedding_cache=False, progress=False)
         return self._embedder.embed(texts)[0]
 
+    def _placing_features(self, state: dict) -> tuple[np.ndarray, str | None]:
+        """What placed the texts of the clustering `state` (views.assignment_features), computed once per
+        clustering, and the view it was made on (None for labels): a split places a cluster's texts on it.
+        The model's reading comes from the reading cache."""
+        from clusteragent.reading import reader_for
+        from clusteragent.state import RunContext
+
+        state = {**self.run.state_, **state}  # a chat begun before its state kept the view: the run's trace says it
+        key = (clustered_view(state), state.get("about_topic"), state["instruction"])
+        if key not in self._features:
+            reads = key[0] == "reading"
+            embedder = self.run.embedder(progress=False) if reads else None  # where the readings are kept
+            ctx = RunContext(texts=work_texts(self.run.corpus_.texts), llm=None, embedder=embedder,
+                             config=self.run.config, vectors=self.run.vectors_, show_bars=self.run.progress,
+                             reader=reader_for(self.run.chat_model(), embedder) if reads else None)
+            self._features[key] = assignment_features(ctx, state, len(ctx.texts))
+        return self._features[key], key[0]
+
     def _rerun(self, instruction: str) -> dict:
         self._reinstructs += 1
         thread = f"{self.run.thread_id_}/reinstruct-{len(self.state.get('turns', []))}-{self._reinstructs}"
@@ -309,7 +294,7 @@ class RefineSession:
         self.llm.trace.extend(decisions)
         used = Usage.from_dict(state.get("usage", {}))
         self.llm.usage.record(used.prompt_tokens, used.completion_tokens, used.seconds, used.failed_calls, used.calls)
-        return {k: state.get(k) for k in SNAPSHOT_KEYS}
+        return snapshot(state)
 
     def chat(self, message: str) -> Reply:
         """One turn: the model reads the message as one operation, which is applied. "undo" on its own needs no
@@ -328,6 +313,7 @@ class RefineSession:
         corpus = self.run.corpus_
         ctx = RefineContext(texts=work_texts(corpus.texts), ids=list(corpus.ids), vectors=self.run.vectors_, llm=self.llm,
                             arrays=self.run.store_.arrays, embed=self._embed, rerun=self._rerun,
+                            features=self._placing_features,
                             seed=self.run.config.seed, texts_are=self.run.state_.get("texts_are", ""),
                             calls_at_start=self.llm.usage.calls)
         # A hard cap per turn: the two interpreting decisions with their retries, and the operation's budget.

@@ -58,6 +58,8 @@ class RefineContext:
     arrays: Any  # ArrayStore
     embed: Callable[[list[str]], np.ndarray]
     rerun: Callable[[str], dict]  # new instruction -> the state fields of a fresh clustering
+    # a clustering's state -> what placed its texts (views.assignment_features), and the view it was made on
+    features: Callable[[dict], tuple[np.ndarray, str | None]]
     seed: int = 0
     max_calls_per_turn: int = 40
     texts_are: str = ""  # what the run calls the texts ("queries"): replies word descriptions as clusters.json does
@@ -193,11 +195,14 @@ def rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
 
 
 def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, budget: int, parts: list[str] = ()):
-    # By the texts' structure only where the run says its facet is subject matter: a run folder made before the
-    # routing decision was kept (about_topic missing) splits from the model's proposal, as it always did.
+    # The texts are placed on what placed them in the run: by sentiment, the model's reading, not the embeddings.
+    # Where that is a view that follows the facet (the clusters were made on it), or the run says its facet is
+    # subject matter, the texts' structure there divides the cluster, as it made the clusters; otherwise the
+    # model proposes the parts (so does a run folder made before the routing decision was kept).
+    features, clustered = turn.ctx.features(turn.state)
     plan = plan_split(turn.ctx.llm, turn.state["instruction"], turn.state.get("facet", ""), target, turn.ctx.texts,
-                      turn.ctx.vectors, np.flatnonzero(assignment == target.id), n=n, taken=tax.names,
-                      calls_left=budget, seed=turn.ctx.seed, by_structure=turn.state.get("about_topic") is True,
+                      features, np.flatnonzero(assignment == target.id), n=n, taken=tax.names, calls_left=budget,
+                      seed=turn.ctx.seed, by_structure=clustered is not None or turn.state.get("about_topic") is True,
                       named=parts)
     if isinstance(plan, str):
         raise CannotDo(plan[0].upper() + plan[1:])

@@ -14,6 +14,7 @@ from clusteragent.review_tools import REVIEW_TOOLS, Workspace, call_tool, descri
 from clusteragent.schemas import requested_words, review_schema
 from clusteragent.splitting import SPLIT_LABELS, plan_split
 from clusteragent.tools import taxonomy as tx
+from clusteragent.views import assignment_features
 
 if TYPE_CHECKING:
     from clusteragent.state import AgentConfig, AgentState, RunContext
@@ -67,7 +68,9 @@ def review_step(ctx: RunContext, state: AgentState) -> Command:
                        goto="review")
 
     def plan(target: tx.Cluster):
-        return plan_split(ctx.llm, state["instruction"], state.get("facet", ""), target, ctx.texts, ctx.vectors,
+        # placed on what placed the run's texts (the view it clustered, or what its labels spread on)
+        return plan_split(ctx.llm, state["instruction"], state.get("facet", ""), target, ctx.texts,
+                          assignment_features(ctx, state, len(ctx.texts)),
                           members=np.flatnonzero(ws.assignment == target.id), n=2, taken=ws.taxonomy.names,
                           calls_left=ctx.calls_left(), seed=ctx.config.seed)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from clusteragent.errors import ConfigError
 from clusteragent.hierarchy import reconcile
-from clusteragent.refine import SNAPSHOT_KEYS, build_refine_graph, chat_state, chat_thread, current_confidence
+from clusteragent.refine import build_refine_graph, chat_state, chat_thread, current_confidence, snapshot
 from clusteragent.run_folder import content_name, grow_session, read_run_record
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import Corpus
@@ -57,15 +57,15 @@ def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before
     if folder is not None:
         grow_session(folder, grown)
     chat = chat_state(agent.store_.checkpointer, agent.thread_id_)
-    snapshot = {k: (chat if chat else agent.state_).get(k) for k in SNAPSHOT_KEYS}
-    k_before = len(snapshot["taxonomy"])
+    kept = snapshot({**agent.state_, **chat})  # a chat's fields, where it has them, over the run's
+    k_before = len(kept["taxonomy"])
     turn = {**record, "action": "update", "changed": True, "k_before": k_before, "k_after": len(tax_after.clusters),
             "moved": int((before != after).sum()), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    tops = reconcile(snapshot.get("tops") or [], tax_after, grown_after, grown_vectors)
-    values = {**snapshot, **tax_after.as_state(), "assignment_ref": refs[1], "base_ref": refs[1], "tops": tops,
-              "labels": {**(snapshot.get("labels") or {}), **labels},
+    tops = reconcile(kept.get("tops") or [], tax_after, grown_after, grown_vectors)
+    values = {**kept, **tax_after.as_state(), "assignment_ref": refs[1], "base_ref": refs[1], "tops": tops,
+              "labels": {**(kept.get("labels") or {}), **labels},
               # earlier states cover fewer texts: undo goes back to just before the update, not further
-              "undo": [{**snapshot, "assignment_ref": refs[0], "next_id": tax_after.next_id}],  # ids never reused
+              "undo": [{**kept, "assignment_ref": refs[0], "next_id": tax_after.next_id}],  # ids never reused
               "turns": list(chat.get("turns", [])) + [turn], "reply": record["message"]}
     graph = build_refine_graph().compile(checkpointer=agent.store_.checkpointer)
     graph.update_state({"configurable": {"thread_id": chat_thread(agent.thread_id_)}}, values, as_node="apply")

@@ -1,12 +1,13 @@
-"""Split one cluster into n more specific ones: the model names the parts, the embeddings place the texts.
+"""Split one cluster into n more specific ones: the model names the parts, the texts' vectors place them.
 
-Used by the agent's review step and by chat refinement. The model reads a diverse sample of the
-cluster, proposes n sub-clusters, and labels a few members; a classifier over the embeddings places
-the rest. When the model's labels all land in one part (a small model often does that), the members
-are split by k-means on their embeddings instead and each part is named by the model from its texts,
-so a split that was asked for is made. Where the embeddings follow the facet (a chat split on a run by
-subject matter) that is the split from the start; a part the model gives no valid name gets a
-statistical one, marked as such.
+Used by the agent's review step and by chat refinement, with the vectors that placed the run's texts
+(views.assignment_features: the embeddings, or the view the run clustered on, such as the model's
+reading). The model reads a diverse sample of the cluster, proposes n sub-clusters, and labels a few
+members; a classifier over the vectors places the rest. When the model's labels all land in one part (a
+small model often does that), the members are split by k-means on the vectors instead and each part is
+named by the model from its texts, so a split that was asked for is made. Where the vectors follow the
+facet (a chat split on a run that clustered them) that is the split from the start; a part the model
+gives no valid name gets a statistical one, marked as such.
 """
 
 from __future__ import annotations
@@ -61,9 +62,9 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     """Plan the split of `target` (a taxonomy Cluster with these `members`) into n parts, or say why not.
 
     With `always`, a split the model cannot plan (no budget left, no valid proposal) is made by k-means
-    on the embeddings, its parts named by statistics where the model cannot name them. With `by_structure` the split is
-    k-means on the embeddings from the start, each part named from its own texts: where the embeddings follow
-    the facet (a run by subject matter) the texts' own structure divides a cluster, as it made the clusters.
+    on `vectors`, its parts named by statistics where the model cannot name them. With `by_structure` the split is
+    k-means on `vectors` from the start, each part named from its own texts: where they follow the facet (the
+    run made its clusters on them) the texts' own structure divides a cluster, as it made the clusters.
     Parts the user `named` ("into anger and sadness") are those names: the model sorts members into them, and
     the rest follow; where its labels do not separate them, the split is made as without names.
     """
@@ -121,7 +122,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
                                    seed=seed)
         if len(np.unique(parts)) == n:
             return SplitPlan(members, parts.astype(np.int64), specs, labels)
-    # The labels did not separate the parts: split by the embeddings and name each part from its texts.
+    # The labels did not separate the parts: split by the vectors and name each part from its texts.
     return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
 
 

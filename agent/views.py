@@ -342,8 +342,23 @@ def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignmen
 
 
 def clustered_view(state: dict) -> str | None:
-    """The view the run's k-means ran on (cluster_on_view), or None where its labels made the clusters."""
+    """The view the run's k-means ran on (cluster_on_view), or None where its labels made the clusters. A chat's
+    state keeps it as `clustered_view` (a re-clustering by a new instruction changes it); a run's trace says it."""
+    if "clustered_view" in state:
+        return state["clustered_view"]
     return next((t.get("view") for t in state.get("trace", []) if t.get("step") == "cluster_view"), None)
+
+
+def assignment_features(ctx: RunContext, state: dict, fitted: int) -> np.ndarray:
+    """What produced the run's assignment, for the `fitted` texts (the first ones) and any new texts after them:
+    the view k-means ran on where the run clustered a view (cluster_on_view), else what its labelling
+    classifier read. New texts are placed on it, and a split (the review's, a chat's) places a cluster's texts."""
+    clustered = clustered_view(state)
+    if clustered == "reading" and ctx.reader is not None and fitted < len(ctx.texts):
+        # read apart, so that the fitted texts' reading is the one the run kept and only the new ones are read
+        ctx.views.reading = np.vstack([ctx.reader(state["instruction"], ctx.texts[:fitted]),
+                                       ctx.reader(state["instruction"], ctx.texts[fitted:], ctx.show_bars)])
+    return view(ctx, clustered, state["instruction"]) if clustered else label_features(ctx, state.get("about_topic"))
 
 
 def renamed_broader(ctx: RunContext, state: AgentState, tax: tx.Taxonomy,

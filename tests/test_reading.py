@@ -170,3 +170,56 @@ def test_new_texts_are_read_and_placed_by_the_facet_the_run_followed():
     result = agent.predict(new, max_model_calls=0)
     assert v_measure_score(MOOD[1::2], result.cluster) > 0.8
     assert sum(len(batch) for batch in agent.chat_model().reads) == len(set(TEXTS))  # each text read once
+
+
+class ReadsMoodAndNumber(ReadingChatModel):
+    """Reads mood strongly, and the parity of the number a text ends with, which its embedding barely holds."""
+
+    def read(self, prompts):
+        out = np.random.default_rng(len(prompts)).normal(scale=0.05, size=(len(prompts), 4))
+        for row, prompt in enumerate(prompts):
+            text = delimited_texts(prompt)[0]
+            out[row, 0 if TRUTH[text][1] == "angry" else 1] += 1.0
+            out[row, 2 + int(text[-2]) % 2] += 0.5
+        return out
+
+
+@pytest.mark.parametrize("message", ['Split "angry" into two more specific clusters.',
+                                     'Split "angry" into "Rain" and sun.'])
+def test_a_chat_split_places_texts_on_the_reading_the_run_clustered(message):
+    """The reading holds the parity of each text's number, the embeddings hardly do. Asked for two parts, the
+    cluster is divided by its structure on the reading, no parts proposed by the model; asked for parts by
+    name, the scripted model sorts a few texts into "rain" (an even number) and "sun" (odd) and the rest
+    follow them on the reading."""
+    from fakes import request_schema
+    from test_refine import chat_model
+
+    script = chat_model([{"action": "split", "clusters": ["angry"], "n": 2}], facet="mood").script
+    agent = ClusterAgent(model=ReadsMoodAndNumber(script=script, reads=[]), progress=False, max_model_calls=60,
+                         strategy="auto").fit(TEXTS, instruction="Cluster by the mood of the writer.")
+    assert next(d for d in agent.result_.run["decisions"] if d["step"] == "cluster_view")["view"] == "reading"
+    model = agent.chat_model()
+    reads, asked = len(model.reads), len(model.calls)
+    reply = agent.chat(message)
+    result, angry = agent.result_, MOOD == "angry"
+    assert result.k == 3 and "Angry" not in result.names, reply
+    parity = [int(t[-2]) % 2 for t in np.array(TEXTS)[angry]]
+    assert v_measure_score(parity, result.cluster[angry]) == pytest.approx(1.0)
+    assert "SplitProposal" not in [request_schema(c["kwargs"])[0] for c in model.calls[asked:]]
+    assert len(model.reads) == reads  # the run's reading, found again, not read anew
+
+
+
+def test_after_a_chat_clusters_by_mood_instead_new_texts_are_read_for_mood():
+    """The chat's re-clustering ran on the reading: new texts are placed on it, not on the first run's view."""
+    from test_refine import chat_model
+
+    script = chat_model([{"action": "reinstruct", "instruction": "Cluster by mood."}]).script
+    agent = ClusterAgent(model=ReadingChatModel(script=script, reads=[]), progress=False, max_model_calls=60,
+                         strategy="auto").fit(TEXTS[::2], instruction="Cluster by topic.")
+    agent.chat("Cluster them by mood instead.")
+    assert agent.result_.k == 2
+    read_before = sum(len(batch) for batch in agent.chat_model().reads)
+    result = agent.predict(TEXTS[1::2], max_model_calls=0)
+    assert sum(len(batch) for batch in agent.chat_model().reads) == read_before + len(TEXTS[1::2])
+    assert v_measure_score(MOOD[1::2], result.cluster) > 0.8
