@@ -118,8 +118,10 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
                 labels[str(int(members[i]))] = names.index(answer.cluster)
     if len(set(labels.values())) >= 2:
         rows = np.array([int(r) for r in labels], dtype=np.int64)
+        # The labelled texts are a diverse sample: how many went to each part says nothing of its size (5 of
+        # 16 "good news" sentences, weighed by count, placed no other of 195 there).
         parts, _, _, _ = propagate(sub_vectors, np.searchsorted(members, rows), np.array(list(labels.values())),
-                                   seed=seed)
+                                   seed=seed, balanced=True)
         if len(np.unique(parts)) == n:
             return SplitPlan(members, parts.astype(np.int64), specs, labels)
     # The labels did not separate the parts: split by the vectors and name each part from its texts.

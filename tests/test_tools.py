@@ -117,6 +117,21 @@ def test_propagate_follows_the_labelled_facet_not_the_dominant_one():
     assert (pred == style).mean() > 0.95
 
 
+def test_balanced_propagation_gives_a_label_few_rows_have_its_share():
+    """Two equal halves, 3 rows labelled in one and 13 in the other: weighed by count the classifier keeps
+    nearly every row for the commoner label; balanced, each half gets its rows."""
+    rng = np.random.default_rng(0)
+    truth = np.arange(200) % 2
+    x = rng.normal(size=(200, 300))
+    x[:, 0] += np.where(truth == 1, 6.0, -6.0)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    rows = np.r_[np.flatnonzero(truth == 1)[:3], np.flatnonzero(truth == 0)[:13]]
+    by_count, _, _, _ = propagate(x, rows, truth[rows])
+    balanced, _, _, _ = propagate(x, rows, truth[rows], balanced=True)
+    assert by_count.sum() < 20
+    assert (balanced == truth).mean() > 0.95
+
+
 def test_least_certain_orders_by_margin_and_excludes():
     margin = np.array([0.9, 0.1, 0.5, 0.05, 0.3])
     assert least_certain(margin, 2).tolist() == [3, 1]

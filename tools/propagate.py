@@ -12,8 +12,11 @@ import numpy as np
 
 
 def propagate(vectors: np.ndarray, labelled_rows: np.ndarray, labels: np.ndarray, seed: int = 0,
-              c: float = 4.0, chunk: int = 8192, top: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Train on (vectors[labelled_rows], labels) and predict every row.
+              c: float = 4.0, chunk: int = 8192, top: int = 0,
+              balanced: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Train on (vectors[labelled_rows], labels) and predict every row. With `balanced`, each label weighs
+    as much in training as every other, however few rows have it: for labels whose counts say nothing of
+    how common each is (a diverse sample of a few texts), so that the rarest is not left with only its own.
 
     Returns:
         (predicted, confidence, margin, stats): the predicted label of each row (labelled rows keep the
@@ -34,7 +37,7 @@ def propagate(vectors: np.ndarray, labelled_rows: np.ndarray, labels: np.ndarray
         stats = {"classes": 1, "train_accuracy": 1.0, "labelled": int(len(labelled_rows))}
         return predicted, np.ones(n, np.float32), np.ones(n, np.float32), \
             {**stats, "top": predicted[:, None].copy()} if top > 0 else stats
-    clf = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+    clf = LogisticRegression(C=c, max_iter=2000, random_state=seed, class_weight="balanced" if balanced else None)
     clf.fit(vectors[labelled_rows], labels)
     predicted = np.empty(n, dtype=labels.dtype)
     confidence = np.empty(n, np.float32)
