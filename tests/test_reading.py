@@ -217,9 +217,15 @@ def test_after_a_chat_clusters_by_mood_instead_new_texts_are_read_for_mood():
     script = chat_model([{"action": "reinstruct", "instruction": "Cluster by mood."}]).script
     agent = ClusterAgent(model=ReadingChatModel(script=script, reads=[]), progress=False, max_model_calls=60,
                          strategy="auto").fit(TEXTS[::2], instruction="Cluster by topic.")
+    by_topic = agent.result_.cluster
     agent.chat("Cluster them by mood instead.")
     assert agent.result_.k == 2
     read_before = sum(len(batch) for batch in agent.chat_model().reads)
     result = agent.predict(TEXTS[1::2], max_model_calls=0)
-    assert sum(len(batch) for batch in agent.chat_model().reads) == read_before + len(TEXTS[1::2])
+    read_after = sum(len(batch) for batch in agent.chat_model().reads)
+    assert read_after == read_before + len(TEXTS[1::2])
     assert v_measure_score(MOOD[1::2], result.cluster) > 0.8
+    agent.chat("undo")  # back to the clusters by topic, made on the embeddings: nothing is read
+    result = agent.predict(TEXTS[1::2], max_model_calls=0)
+    assert sum(len(batch) for batch in agent.chat_model().reads) == read_after
+    assert set(result.cluster) <= set(by_topic) and len(set(result.cluster)) > 2
