@@ -333,7 +333,8 @@ def granularity(turn: Turn, d: RefineDecision) -> Change:
             named = turn.merged_name([a, b], tax, assignment)
             return named["name"], named["description"], named["named_by"]
 
-        assignment, tax, entries = tx.merge_closest(turn.ctx.vectors, assignment, tax,
+        features, _ = turn.ctx.features(turn.state)  # closest on what placed the texts: by sentiment, the reading
+        assignment, tax, entries = tx.merge_closest(features, assignment, tax,
                                                     max(2, min(k - 1, int(np.ceil(k * 2 / 3)))), merged_name,
                                                     each_once=True)
         for entry in entries:

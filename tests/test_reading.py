@@ -6,7 +6,7 @@ instruction reaches the reader and the run clusters what the reader gave."""
 
 import numpy as np
 import pytest
-from fakes import FakeOpenAIServer, ScriptedChatModel, delimited_texts
+from fakes import FakeOpenAIServer, ScriptedChatModel, delimited_texts, request_schema
 from sklearn.metrics import v_measure_score
 from test_agent import MOOD, TEXTS, TOPIC, TRUTH, scripted
 
@@ -229,3 +229,26 @@ def test_after_a_chat_clusters_by_mood_instead_new_texts_are_read_for_mood():
     result = agent.predict(TEXTS[1::2], max_model_calls=0)
     assert sum(len(batch) for batch in agent.chat_model().reads) == read_after
     assert set(result.cluster) <= set(by_topic) and len(set(result.cluster)) > 2
+
+
+def test_fewer_clusters_merges_those_closest_on_the_reading():
+    """Six clusters, mood by topic, on a reading that holds mood strongly and topic weakly: the pairs merged
+    are of one mood, however the embeddings pair the texts."""
+    from test_refine import chat_model
+
+    both = [f"{m} about {t}" for m in sorted(set(MOOD)) for t in sorted(set(TOPIC))]
+    refine = chat_model([{"action": "granularity", "direction": "fewer"}], facet="mood").script
+    run = scripted("mood", first_clusters=both).script
+
+    def answer(messages, kwargs):  # the chat's decision from its queue, everything else as the run's model
+        chat = request_schema(kwargs)[0] in ("ActionChoice", "GranularityArguments")
+        return (refine if chat else run)(messages, kwargs)
+
+    agent = ClusterAgent(model=TwoLevelReading(script=answer, reads=[]), progress=False, max_model_calls=60, strategy="auto").fit(
+        TEXTS, instruction="Cluster by the mood of the writer.")
+    assert agent.result_.k == 6
+    reply = agent.chat("Fewer, broader clusters.")
+    result = agent.result_
+    assert result.k == 4, reply
+    for c in set(result.cluster):
+        assert len(set(MOOD[result.cluster == c])) == 1, reply
