@@ -116,6 +116,12 @@ class Turn:
             return None
         return next((t for t in self.tops if t["id"] == found.id), None)
 
+    @property
+    def features(self) -> np.ndarray:
+        """What placed the texts of the turn's clustering (views.assignment_features): which clusters lie close,
+        and which texts are typical of one, as the run read them (by sentiment, on the model's reading)."""
+        return self.ctx.features(self.state)[0]
+
     def rule(self, description: str) -> str:
         """A description as a reply shows it: in the corpus's own noun, as the run's outputs write it."""
         return in_corpus_noun(description, self.ctx.texts_are)
@@ -333,8 +339,7 @@ def granularity(turn: Turn, d: RefineDecision) -> Change:
             named = turn.merged_name([a, b], tax, assignment)
             return named["name"], named["description"], named["named_by"]
 
-        features, _ = turn.ctx.features(turn.state)  # closest on what placed the texts: by sentiment, the reading
-        assignment, tax, entries = tx.merge_closest(features, assignment, tax,
+        assignment, tax, entries = tx.merge_closest(turn.features, assignment, tax,
                                                     max(2, min(k - 1, int(np.ceil(k * 2 / 3)))), merged_name,
                                                     each_once=True)
         for entry in entries:

@@ -50,11 +50,12 @@ def explain(turn: Turn, d: RefineDecision) -> Change:
     if not text_ids:
         raise CannotDo("Give the id of the text to explain, or quote it.")
     ids = [c.id for c in tax.clusters]
-    cents = tx.centroids(ctx.vectors, assignment, ids)
+    features = turn.features
+    cents = tx.centroids(features, assignment, ids)
     lines = []
     for text_id, r in zip(text_ids, rows):
         cluster = tax.by_id(int(assignment[r]))
-        order = np.argsort(-(cents @ ctx.vectors[r]))
+        order = np.argsort(-(cents @ features[r]))
         runner_up = next(tax.by_id(ids[j]) for j in order if ids[j] != cluster.id) if len(ids) > 1 else None
         # Only labelled texts had their cluster chosen for them: a view's clusters (the embeddings, the model's
         # reading) and the classifier that spreads labels place every other text with the texts most like it.
@@ -73,7 +74,7 @@ def describe(turn: Turn, d: RefineDecision) -> Change:
     cluster, also its clusters, and a typical text of each of the largest)."""
     if len(d.clusters) != 1:
         raise CannotDo("Name the one cluster to describe.")
-    vectors, assignment = turn.ctx.vectors, turn.assignment
+    vectors, assignment = turn.features, turn.assignment
     top = turn.top(d.clusters[0])
     if top is not None:
         name, description, children = top["name"], top["description"], list(top["children"])

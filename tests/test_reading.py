@@ -231,24 +231,42 @@ def test_after_a_chat_clusters_by_mood_instead_new_texts_are_read_for_mood():
     assert set(result.cluster) <= set(by_topic) and len(set(result.cluster)) > 2
 
 
-def test_fewer_clusters_merges_those_closest_on_the_reading():
-    """Six clusters, mood by topic, on a reading that holds mood strongly and topic weakly: the pairs merged
-    are of one mood, however the embeddings pair the texts."""
+def six_clusters(decisions):
+    """A run by mood on a reading that holds mood strongly and topic weakly: six clusters, mood by topic; the
+    chat's decisions come from `decisions`."""
     from test_refine import chat_model
 
     both = [f"{m} about {t}" for m in sorted(set(MOOD)) for t in sorted(set(TOPIC))]
-    refine = chat_model([{"action": "granularity", "direction": "fewer"}], facet="mood").script
+    refine = chat_model(decisions, facet="mood").script
     run = scripted("mood", first_clusters=both).script
 
-    def answer(messages, kwargs):  # the chat's decision from its queue, everything else as the run's model
-        chat = request_schema(kwargs)[0] in ("ActionChoice", "GranularityArguments")
+    def answer(messages, kwargs):  # the chat's decisions from their queue, everything else as the run's model
+        chat = request_schema(kwargs)[0] == "ActionChoice" or request_schema(kwargs)[0].endswith("Arguments")
         return (refine if chat else run)(messages, kwargs)
 
-    agent = ClusterAgent(model=TwoLevelReading(script=answer, reads=[]), progress=False, max_model_calls=60, strategy="auto").fit(
-        TEXTS, instruction="Cluster by the mood of the writer.")
+    agent = ClusterAgent(model=TwoLevelReading(script=answer, reads=[]), progress=False, max_model_calls=60,
+                         strategy="auto").fit(TEXTS, instruction="Cluster by the mood of the writer.")
     assert agent.result_.k == 6
+    return agent
+
+
+def test_fewer_clusters_merges_those_closest_on_the_reading():
+    """The pairs merged are of one mood, however the embeddings pair the texts."""
+    agent = six_clusters([{"action": "granularity", "direction": "fewer"}])
     reply = agent.chat("Fewer, broader clusters.")
     result = agent.result_
     assert result.k == 4, reply
     for c in set(result.cluster):
         assert len(set(MOOD[result.cluster == c])) == 1, reply
+
+
+@pytest.mark.parametrize("text_id", [85, 106])
+def test_the_next_closest_cluster_of_an_explained_text_is_the_nearest_on_the_reading(text_id):
+    """The next closest cluster holds texts of the explained text's mood (on the embeddings, these two
+    texts' next closest holds the other mood)."""
+    agent = six_clusters([{"action": "explain", "ids": [str(text_id)]}])
+    reply = agent.chat(f"Why is text {text_id} where it is?")
+    name = reply.split("The next closest cluster is ")[1].strip('".')
+    result = agent.result_
+    runner_up = next(c["cluster"] for c in result.clusters if c["name"] == name)
+    assert set(MOOD[result.cluster == runner_up]) == {MOOD[text_id - 1]}, reply
