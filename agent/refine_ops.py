@@ -149,7 +149,7 @@ class Turn:
             return None
         before = self.ctx.llm.usage.calls
         spec = name_members(self.ctx.llm, self.state["instruction"], self.state.get("facet", ""), self.ctx.texts,
-                            self.ctx.vectors, rows, taken, step="refine", current=current)
+                            self.features, rows, taken, step="refine", current=current)
         self.budget -= self.ctx.llm.usage.calls - before
         return spec
 
