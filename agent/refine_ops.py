@@ -209,7 +209,7 @@ def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, 
     plan = plan_split(turn.ctx.llm, turn.state["instruction"], turn.state.get("facet", ""), target, turn.ctx.texts,
                       features, np.flatnonzero(assignment == target.id), n=n, taken=tax.names, calls_left=budget,
                       seed=turn.ctx.seed, by_structure=clustered is not None or turn.state.get("about_topic") is True,
-                      named=parts)
+                      named=parts, about_topic=turn.state.get("about_topic"))
     if isinstance(plan, str):
         raise CannotDo(plan[0].upper() + plan[1:])
     return apply_split(assignment, tax, labels, plan, target.id)

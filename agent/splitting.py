@@ -58,7 +58,7 @@ class SplitPlan:
 def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
                members: np.ndarray, n: int = 2, taken: list[str] = (), calls_left: int = 10 ** 9,
                seed: int = 0, always: bool = False, by_structure: bool = False,
-               named: Sequence[str] = ()) -> SplitPlan | str:
+               named: Sequence[str] = (), about_topic: bool | None = None) -> SplitPlan | str:
     """Plan the split of `target` (a taxonomy Cluster with these `members`) into n parts, or say why not.
 
     With `always`, a split the model cannot plan (no budget left, no valid proposal) is made by k-means
@@ -66,7 +66,9 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     k-means on `vectors` from the start, each part named from its own texts: where they follow the facet (the
     run made its clusters on them) the texts' own structure divides a cluster, as it made the clusters.
     Parts the user `named` ("into anger and sadness") are those names: the model sorts members into them, and
-    the rest follow; where its labels do not separate them, the split is made as without names.
+    the rest follow; where its labels do not separate them, the split is made as without names. Their rules
+    are made of their names: "Texts whose emotion is anger." where the facet is not subject matter
+    (`about_topic` False or unknown), else "Texts about anger.".
     """
     members = np.asarray(members, dtype=np.int64)
     if len(members) < max(MIN_SPLIT, n):
@@ -81,7 +83,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
 
     sub_vectors = vectors[members]
     if named:
-        specs = [(sentence_case(name), rule_of_value(name, facet, by_structure or None), "user") for name in named]
+        specs = [(sentence_case(name), rule_of_value(name, facet, about_topic), "user") for name in named]
     elif calls_left < 1 or by_structure:
         return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
     else:

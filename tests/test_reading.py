@@ -207,6 +207,8 @@ def test_a_chat_split_places_texts_on_the_reading_the_run_clustered(message):
     assert v_measure_score(parity, result.cluster[angry]) == pytest.approx(1.0)
     assert "SplitProposal" not in [request_schema(c["kwargs"])[0] for c in model.calls[asked:]]
     assert len(model.reads) == reads  # the run's reading, found again, not read anew
+    if "Rain" in message:  # a part the message names takes a rule made of its name, by the run's facet
+        assert {c["name"]: c["description"] for c in result.clusters}["Rain"] == "Texts whose mood is rain."
 
 
 
