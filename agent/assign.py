@@ -92,7 +92,7 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     config = agent.config.model_copy(update={"max_model_calls": budget})
     ctx = RunContext(texts=work_texts(agent.corpus_.texts + corpus.texts), llm=llm, embedder=embedder, config=config,
                      progress=progress, show_bars=show_bars, vectors=np.vstack([old_vectors, new_vectors]),
-                     reader=reader_for(chat, embedder) if reads else None)
+                     arrays=agent.store_.arrays, reader=reader_for(chat, embedder) if reads else None)
     features = assignment_features(ctx, state, n_old)
     progress(f"placing the new texts with a classifier trained on the run's {n_old} texts")
     clustered = np.flatnonzero(fitted != tx.OUTLIER)  # the run's own outliers teach no cluster

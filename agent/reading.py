@@ -72,6 +72,22 @@ def read_texts(read: Callable[[list[str]], np.ndarray], instruction: str, texts:
     return _in_order(out, unique, texts)
 
 
+def kept_reading(arrays, reader: Reader | None, instruction: str, texts: Sequence[str],
+                 progress: bool = False) -> np.ndarray:
+    """The model's reading of a run's own texts (its first len(`texts`)) under `instruction`, kept in the run's
+    `arrays` (its folder, where it has one): a chat or an assignment later finds it there, whatever the reading
+    cache holds. Read with `reader` where not kept; a ModelError where there is none."""
+    from clusteragent.errors import ModelError
+
+    key = f"reading-{hashlib.sha256(instruction.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}-{len(texts)}"
+    if key in arrays:
+        return arrays[key]
+    if reader is None:
+        raise ModelError("this run's chat model cannot read texts (its backend gives no embeddings).")
+    arrays[key] = vectors = reader(instruction, texts, progress)
+    return vectors
+
+
 def _in_order(vectors: np.ndarray, unique: list[str], texts: Sequence[str]) -> np.ndarray:
     where = {t: i for i, t in enumerate(unique)}
     return vectors[[where[t] for t in texts]]

@@ -282,6 +282,7 @@ class RefineSession:
             embedder = self.run.embedder(progress=False) if reads else None  # where the readings are kept
             ctx = RunContext(texts=work_texts(self.run.corpus_.texts), llm=None, embedder=embedder,
                              config=self.run.config, vectors=self.run.vectors_, show_bars=self.run.progress,
+                             arrays=self.run.store_.arrays,
                              reader=reader_for(self.run.chat_model(), embedder) if reads else None)
             self._features[key] = assignment_features(ctx, state, len(ctx.texts))
         return self._features[key], key[0]

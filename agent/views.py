@@ -18,6 +18,7 @@ from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, label_rows
 from clusteragent.name_rules import telling_words
 from clusteragent.naming import fallback_name, matched_names, name_members, unrequested, voted_name
+from clusteragent.reading import kept_reading
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import (
     distinctive_layout,
@@ -71,9 +72,8 @@ def view(ctx: RunContext, name: str, instruction: str = "") -> np.ndarray:
     if name == "meaning":
         return ctx.vectors
     if name == "reading":
-        if ctx.reader is None:
-            raise ModelError("this run's chat model cannot read texts (its backend gives no embeddings).")
-        return _cached(ctx, "reading", lambda: ctx.reader(instruction, ctx.texts, ctx.show_bars))
+        return _cached(ctx, "reading", lambda: kept_reading(ctx.arrays, ctx.reader, instruction, ctx.texts,
+                                                            ctx.show_bars))
     if name == "characters":
         return _cached(ctx, "characters", lambda: surface_features(ctx.texts, seed=ctx.config.seed))
     if name == "layout":
@@ -356,7 +356,7 @@ def assignment_features(ctx: RunContext, state: dict, fitted: int) -> np.ndarray
     clustered = clustered_view(state)
     if clustered == "reading" and ctx.reader is not None and fitted < len(ctx.texts):
         # read apart, so that the fitted texts' reading is the one the run kept and only the new ones are read
-        ctx.views.reading = np.vstack([ctx.reader(state["instruction"], ctx.texts[:fitted]),
+        ctx.views.reading = np.vstack([kept_reading(ctx.arrays, ctx.reader, state["instruction"], ctx.texts[:fitted]),
                                        ctx.reader(state["instruction"], ctx.texts[fitted:], ctx.show_bars)])
     return view(ctx, clustered, state["instruction"]) if clustered else label_features(ctx, state.get("about_topic"))
 

@@ -176,6 +176,7 @@ class ReadsMoodAndNumber(ReadingChatModel):
     """Reads mood strongly, and the parity of the number a text ends with, which its embedding barely holds."""
 
     def read(self, prompts):
+        self.reads.append(list(prompts))
         out = np.random.default_rng(len(prompts)).normal(scale=0.05, size=(len(prompts), 4))
         for row, prompt in enumerate(prompts):
             text = delimited_texts(prompt)[0]
@@ -272,3 +273,26 @@ def test_the_next_closest_cluster_of_an_explained_text_is_the_nearest_on_the_rea
     result = agent.result_
     runner_up = next(c["cluster"] for c in result.clusters if c["name"] == name)
     assert set(MOOD[result.cluster == runner_up]) == {MOOD[text_id - 1]}, reply
+
+
+def test_a_run_folder_keeps_its_reading_for_a_later_chat_and_assignment(tmp_path):
+    """With the reading cache gone, a process that loads the folder reads only texts the run never read."""
+    import shutil
+    from pathlib import Path
+
+    from test_refine import chat_model
+
+    script = chat_model([{"action": "split", "clusters": ["angry"], "n": 2}], facet="mood").script
+    agent = ClusterAgent(model=ReadsMoodAndNumber(script=script, reads=[]), progress=False, max_model_calls=60,
+                         strategy="auto").fit(TEXTS[:100], instruction="Cluster by the mood of the writer.",
+                                              out_dir=tmp_path / "run")
+    shutil.rmtree(Path(agent.settings.cache_dir) / "readings")
+    fresh = ReadsMoodAndNumber(script=script, reads=[])
+    loaded = ClusterAgent.load(tmp_path / "run", model=fresh)
+    reply = loaded.chat('Split "angry" into two more specific clusters.')
+    result, angry = loaded.result_, MOOD[:100] == "angry"
+    assert result.k == 3, reply
+    assert v_measure_score([int(t[-2]) % 2 for t in np.array(TEXTS[:100])[angry]], result.cluster[angry]) == 1.0
+    assert fresh.reads == []
+    loaded.predict(TEXTS[100:], max_model_calls=0)
+    assert sum(len(batch) for batch in fresh.reads) == len(TEXTS[100:])
