@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
 from clusteragent.run_folder import atomic_write
 
@@ -77,8 +78,6 @@ def kept_reading(arrays, reader: Reader | None, instruction: str, texts: Sequenc
     """The model's reading of a run's own texts (its first len(`texts`)) under `instruction`, kept in the run's
     `arrays` (its folder, where it has one): a chat or an assignment later finds it there, whatever the reading
     cache holds. Read with `reader` where not kept; a ModelError where there is none."""
-    from clusteragent.errors import ModelError
-
     key = f"reading-{hashlib.sha256(instruction.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}-{len(texts)}"
     if key in arrays:
         return arrays[key]
