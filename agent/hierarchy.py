@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from clusteragent.name_rules import side_by_side, telling_words
+from clusteragent.name_rules import joined_parts, side_by_side
 from clusteragent.naming import NAMING_ATTEMPTS, NAMING_TEXTS, name_group, statistical_name
 from clusteragent.tools import taxonomy as tx
 
@@ -177,13 +177,9 @@ def names_each_part(name: str, parts: list[str], texts: Iterable[str] = ()) -> b
     they share), or every part's name set side by side ("VBA MATLAB", "Spring hibernate LINQ": see
     name_rules.side_by_side, which reads the top's `texts`). Asked for one name that covers them, the model
     found nothing they share."""
-    sides = re.split(r"\s+(?:and|&)\s+", name)
-    if len(sides) != 2 or len(parts) != 2:
-        return side_by_side(name, parts, texts)
-    (a, b), (p, q) = [telling_words(s) for s in sides], [telling_words(n) for n in parts]
-    if not a or not b or a <= p & q or b <= p & q:
-        return False
-    return (a <= p and b <= q) or (a <= q and b <= p)
+    if len(parts) == 2 and len(re.split(r"\s+(?:and|&)\s+", name)) == 2:
+        return joined_parts(name, parts) is not None
+    return side_by_side(name, parts, texts)
 
 
 def without_paired_parts(groups: list[list[int]], names: list[dict], tax: tx.Taxonomy, texts: list[str],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import combinations
+from itertools import combinations, permutations
 
 NAME_MAX = 32
 # The grammar lets a name run past NAME_MAX: held to the limit itself, a name the limit cut could not be
@@ -79,6 +79,22 @@ def listing(name: str) -> str:
         return (f"{name!r} lists several names; give one 1-3 word name for what the texts share, not a list "
                 "of its parts")
     return ""
+
+
+def joined_parts(name: str, parts: Sequence[str]) -> tuple[str, str] | None:
+    """The two of `parts` whose own words the two sides of `name` are ("Radio and Lego enthusiasts" over
+    "Radio enthusiasts" and "Lego enthusiast"), or None. A side in words every part has ("Health and wellness"
+    over "Health and medicine" and "Nutrition and health") is something the parts share, not one of them."""
+    sides = re.split(r"\s+(?:and|&)\s+", name)
+    if len(sides) != 2 or len(parts) < 2:
+        return None
+    a, b = (telling_words(s) for s in sides)
+    owners = [telling_words(p) for p in parts]
+    shared = set.intersection(*owners)
+    if not a or not b or a <= shared or b <= shared:
+        return None
+    return next(((parts[i], parts[j]) for i, j in permutations(range(len(parts)), 2)
+                 if a <= owners[i] and b <= owners[j]), None)
 
 
 def side_by_side(name: str, parts: Sequence[str], texts: Iterable[str]) -> bool:

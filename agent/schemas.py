@@ -13,6 +13,7 @@ from clusteragent.name_rules import (
     LINKING_WORDS,
     NAME_MAX,
     NAME_ROOM,
+    joined_parts,
     listing,
     name_words,
     plain_case,
@@ -168,6 +169,9 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         for p, words in part_words:
             if name_words(v) == words:
                 return f"{v!r} names {p!r}, one of its smaller groups; give a name that covers them all"
+        if len(parts) > 2 and (two := joined_parts(v, parts)):
+            return (f"{v!r} names {two[0]!r} and {two[1]!r}, two of its {len(parts)} smaller groups; give a name "
+                    "that covers them all")
         own = telling_words(v)
         if current and (v.lower() == current.lower() or own == telling_words(current)):
             return f"{v!r} is the name the group has now; give it a new name"

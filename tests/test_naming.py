@@ -66,6 +66,23 @@ def test_a_top_clusters_name_may_be_alike_its_own_clusters_but_not_the_same():
         distinct_spec_schema(taken, (), "intent")(name="Payment issues", description="Messages about payments.")
 
 
+def test_a_top_clusters_name_joining_two_of_its_several_clusters_is_refused():
+    """Over five clusters, "Military and anthropology" names two of them, not what the five share. Over two,
+    such a name is taken, and the top is then left as its two clusters (hierarchy.names_each_part)."""
+    parts = ("Physics resources", "Anthropology resources", "Military information", "Legal scholarship",
+             "Philosophy resources")
+    top = distinct_spec_schema(parts, (), "subject area", parts=parts)
+    with pytest.raises(ValidationError, match="names 'Military information' and 'Anthropology resources', two of "
+                                              "its 5 smaller groups"):
+        top(name="Military and anthropology", description="Results about the military and anthropology.")
+    assert top(name="Academic resources", description="Results about academic subjects.").name == "Academic resources"
+    two = distinct_spec_schema(parts[:2], (), "subject area", parts=parts[:2])
+    assert two(name="Physics and anthropology", description="Results about both.").name == "Physics and anthropology"
+    shared = ("Health and medicine", "Nutrition and health", "Health apps")  # a side every part has is shared
+    assert distinct_spec_schema(shared, (), "topic", parts=shared)(
+        name="Health and nutrition", description="Texts about health.").name == "Health and nutrition"
+
+
 def test_a_name_saying_less_in_a_taken_names_words_is_refused_where_nested_names_are():
     """Beside "Cooking recipes" a cluster named "Cooking" draws every recipe to itself when a reader sorts texts,
     so it is named again at the end with such names refused (views.renamed_broader); when clusters are first
