@@ -78,7 +78,9 @@ def kept_reading(arrays, reader: Reader | None, instruction: str, texts: Sequenc
     """The model's reading of a run's own texts (its first len(`texts`)) under `instruction`, kept in the run's
     `arrays` (its folder, where it has one): a chat or an assignment later finds it there, whatever the reading
     cache holds. Read with `reader` where not kept; a ModelError where there is none."""
-    key = f"reading-{hashlib.sha256(instruction.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}-{len(texts)}"
+    # named as the run's other arrays are, so that a fresh run in the folder removes it with them
+    digest = hashlib.sha256(f"{len(texts)}\0{instruction}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    key = f"reading-{digest}"
     if key in arrays:
         return arrays[key]
     if reader is None:

@@ -296,3 +296,9 @@ def test_a_run_folder_keeps_its_reading_for_a_later_chat_and_assignment(tmp_path
     assert fresh.reads == []
     loaded.predict(TEXTS[100:], max_model_calls=0)
     assert sum(len(batch) for batch in fresh.reads) == len(TEXTS[100:])
+    from clusteragent.run_folder import clear_run_files
+
+    kept = list((tmp_path / "run" / "arrays").glob("reading-*.npy"))
+    assert len(kept) == 1
+    clear_run_files(tmp_path / "run")  # a fresh run in the folder, maybe with another model, reads again
+    assert not kept[0].exists()
