@@ -271,7 +271,8 @@ class RefineSession:
     def _placing_features(self, state: dict) -> tuple[np.ndarray, str | None]:
         """What placed the texts of the clustering `state` (views.assignment_features), computed once per
         clustering, and the view it was made on (None for labels): a split places a cluster's texts on it.
-        The model's reading comes from the reading cache."""
+        The model's reading comes from the run folder's arrays (reading.kept_reading), else from the reading
+        cache, else is read again."""
         from clusteragent.reading import reader_for
         from clusteragent.state import RunContext
 
