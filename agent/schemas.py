@@ -153,7 +153,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     small model often offers a name another group has, and each refusal costs a call. A description that
     retells one of the group's `texts` (those the model was shown) is made a rule for the whole group
     (wording.without_retelling): refused and asked again, the model retold the same text. Names in `parts`
-    (the clusters a top cluster, or a merge, is made of) are refused only in the same words: a name alike one
+    (the clusters a top cluster, or a merge, is made of) are refused in the same words, or in more of them
+    ("Political party information" over "Political information" is narrower than that cluster): a name alike one
     of them ("Payment issues" over "Payment inquiries" and "Payment status inquiries") is the broader name a
     reader of the two levels expects, where refusing it left statistical words ("payment / pending"). `current`,
     the name the group has now (renamed, or split from a cluster of that name), is refused as such."""
@@ -166,13 +167,19 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         """Why `v` cannot name the group ("" when it can)."""
         if why := listing(v):
             return why
+        mine = name_words(v)
         for p, words in part_words:
-            if name_words(v) == words:
+            if mine == words:
                 return f"{v!r} names {p!r}, one of its smaller groups; give a name that covers them all"
-        if len(parts) > 2 and (two := joined_parts(v, parts)):
+        own = telling_words(v)
+        two = joined_parts(v, parts)
+        if two and len(parts) > 2:
             return (f"{v!r} names {two[0]!r} and {two[1]!r}, two of its {len(parts)} smaller groups; give a name "
                     "that covers them all")
-        own = telling_words(v)
+        narrowed = next((p for p, words in part_words if words and set(words) < set(mine)), None)
+        if narrowed and not two:
+            return (f"{v!r} is narrower than {narrowed!r}, one of its smaller groups (it adds words to that name); "
+                    "give a name that covers them all")
         if current and (v.lower() == current.lower() or own == telling_words(current)):
             return f"{v!r} is the name the group has now; give it a new name"
         for t, words in taken_words:

@@ -83,6 +83,27 @@ def test_a_top_clusters_name_joining_two_of_its_several_clusters_is_refused():
         name="Health and nutrition", description="Texts about health.").name == "Health and nutrition"
 
 
+def test_a_top_clusters_name_narrower_than_one_of_its_clusters_is_refused():
+    """"Political party information" over "Political information" and "Legislative information" adds a word to
+    one of its clusters' names: it names less than that cluster, let alone the two. A two-cluster top joining
+    its clusters' names stands (it is then left as its two clusters, hierarchy.names_each_part)."""
+    parts = ("Political information", "Legislative information")
+    top = distinct_spec_schema(parts, (), "subject area", parts=parts)
+    with pytest.raises(ValidationError, match="narrower than 'Political information', one of its smaller groups"):
+        top(name="Political party information", description="Results about political parties.")
+    assert top(name="Politics and law", description="Results about politics and laws.").name == "Politics and law"
+    assert top(name="Political news", description="Results about politics.").name == "Political news"  # no word added
+    tracking = ("Location tracking", "Order tracking")
+    with pytest.raises(ValidationError, match="narrower than 'Order tracking'"):
+        distinct_spec_schema(tracking, (), "domain", parts=tracking)(name="Order tracking system",
+                                                                     description="Queries about tracking.")
+    pair = ("Radio enthusiasts", "Lego enthusiasts")
+    assert distinct_spec_schema(pair, (), "topic", parts=pair)(
+        name="Radio and lego enthusiasts", description="Posts by hobbyists.").name == "Radio and lego enthusiasts"
+    assert distinct_spec_schema(tracking, (), "domain", parts=tracking)(
+        name="Tracking", description="Queries about where things are.").name == "Tracking"
+
+
 def test_a_name_saying_less_in_a_taken_names_words_is_refused_where_nested_names_are():
     """Beside "Cooking recipes" a cluster named "Cooking" draws every recipe to itself when a reader sorts texts,
     so it is named again at the end with such names refused (views.renamed_broader); when clusters are first
