@@ -25,7 +25,7 @@ import numpy as np
 
 from clusteragent.errors import ModelError
 from clusteragent.prompts import load_prompt
-from clusteragent.run_folder import atomic_write
+from clusteragent.run_folder import atomic_write, kept, text_name
 
 BATCH = 16  # prompts per request
 
@@ -78,15 +78,12 @@ def kept_reading(arrays, reader: Reader | None, instruction: str, texts: Sequenc
     """The model's reading of a run's own texts (its first len(`texts`)) under `instruction`, kept in the run's
     `arrays` (its folder, where it has one): a chat or an assignment later finds it there, whatever the reading
     cache holds. Read with `reader` where not kept; a ModelError where there is none."""
-    # named as the run's other arrays are, so that a fresh run in the folder removes it with them
-    digest = hashlib.sha256(f"{len(texts)}\0{instruction}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    key = f"reading-{digest}"
-    if key in arrays:
-        return arrays[key]
-    if reader is None:
-        raise ModelError("this run's chat model cannot read texts (its backend gives no embeddings).")
-    arrays[key] = vectors = reader(instruction, texts, progress)
-    return vectors
+    def read() -> np.ndarray:
+        if reader is None:
+            raise ModelError("this run's chat model cannot read texts (its backend gives no embeddings).")
+        return reader(instruction, texts, progress)
+
+    return kept(arrays, text_name("reading", str(len(texts)), instruction), read)
 
 
 def _in_order(vectors: np.ndarray, unique: list[str], texts: Sequence[str]) -> np.ndarray:

@@ -20,7 +20,7 @@ import sqlite3
 import tempfile
 import threading
 from collections import defaultdict, deque
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +73,26 @@ def content_name(prefix: str, *arrays: np.ndarray) -> str:
         h.update(str((a.dtype.str, a.shape)).encode())
         h.update(a.tobytes())
     return f"{prefix}-{h.hexdigest()[:16]}"
+
+
+def text_name(prefix: str, *parts: str) -> str:
+    """content_name for what strings decide (an instruction, a model, the texts), in the same pattern."""
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{prefix}-{digest}"
+
+
+def kept(arrays: MutableMapping[str, np.ndarray], name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """`arrays[name]`, computed and kept there first where it is not: in a run folder's arrays it outlives the
+    process, so a chat, a report or an assignment in another one finds it whatever the caches hold. Name it
+    with content_name or text_name, so that a fresh run in the folder removes it with the rest."""
+    if name not in arrays:
+        arrays[name] = compute()
+    return arrays[name]
+
+
+def embeddings_name(model_id: str, texts: Sequence[str]) -> str:
+    """The name a run keeps its texts' embeddings under (by `model_id`, the embedder's)."""
+    return text_name("embeddings", model_id, *texts)
 
 
 class ArrayStore(MutableMapping[str, np.ndarray]):
