@@ -96,11 +96,15 @@ class ClusterAgent:
 
     @property
     def vectors_(self) -> np.ndarray:
-        """The corpus's embeddings (from the fit, or computed again, from the disk cache where it has them)."""
+        """The corpus's embeddings (from the fit, or as the run kept them, or computed again)."""
+        from clusteragent.run_folder import embeddings_name, kept
+
         if self.corpus_ is None:
             raise RuntimeError("call fit() or load() first")
         if self._vectors is None:
-            self._vectors, _ = self.embedder().embed(self.corpus_.texts)
+            embedder, texts = self.embedder(), work_texts(self.corpus_.texts)
+            self._vectors = kept(self.store_.arrays, embeddings_name(embedder.model_id, texts),
+                                 lambda: embedder.embed(texts)[0])
         return self._vectors
 
     def _fitted(self) -> ClusterResult:

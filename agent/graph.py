@@ -29,7 +29,7 @@ from clusteragent.naming import corpus_noun, listed_as_rules, without_shared_wor
 from clusteragent.outliers import in_corpus
 from clusteragent.prompts import load_prompt
 from clusteragent.review import review_reserve, review_step
-from clusteragent.run_folder import content_name
+from clusteragent.run_folder import content_name, embeddings_name, kept
 from clusteragent.schemas import FacetReading, requested_words, taxonomy_schema, understanding_schema
 from clusteragent.splitting import split_until
 from clusteragent.state import AgentState, RunContext
@@ -41,11 +41,15 @@ from clusteragent.views import cluster_on_view, estimate_k_traced, label_feature
 
 
 def ensure_ingested(ctx: RunContext) -> None:
-    """Embeddings and index in the context (a resumed run recomputes them from the disk cache)."""
+    """Embeddings and index in the context (kept in the run's arrays: a resumed run finds them there)."""
     if ctx.vectors is None:
-        ctx.progress(f"embedding {len(ctx.texts)} texts")
-        ctx.vectors, _ = ctx.embedder.embed(ctx.texts)
-        ctx.embedder.release()  # peak memory: the embedding model need not sit beside the chat model
+        def embed() -> np.ndarray:
+            ctx.progress(f"embedding {len(ctx.texts)} texts")
+            vectors, _ = ctx.embedder.embed(ctx.texts)
+            ctx.embedder.release()  # peak memory: the embedding model need not sit beside the chat model
+            return vectors
+
+        ctx.vectors = kept(ctx.arrays, embeddings_name(ctx.embedder.model_id, ctx.texts), embed)
     if ctx.index is None:
         ctx.index = VectorIndex(ctx.vectors, seed=ctx.config.seed)
 

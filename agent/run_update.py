@@ -17,9 +17,9 @@ import numpy as np
 from clusteragent.errors import ConfigError
 from clusteragent.hierarchy import reconcile
 from clusteragent.refine import build_refine_graph, chat_state, chat_thread, current_confidence, snapshot
-from clusteragent.run_folder import content_name, grow_session, read_run_record
+from clusteragent.run_folder import content_name, embeddings_name, grow_session, read_run_record
 from clusteragent.tools import taxonomy as tx
-from clusteragent.tools.corpus import Corpus
+from clusteragent.tools.corpus import Corpus, work_texts
 
 
 def new_ids(agent, corpus: Corpus) -> Corpus:
@@ -69,6 +69,7 @@ def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before
               "turns": list(chat.get("turns", [])) + [turn], "reply": record["message"]}
     graph = build_refine_graph().compile(checkpointer=agent.store_.checkpointer)
     graph.update_state({"configurable": {"thread_id": chat_thread(agent.thread_id_)}}, values, as_node="apply")
+    arrays[embeddings_name(agent.embedder().model_id, work_texts(grown.texts))] = grown_vectors
     agent.corpus_, agent._vectors, agent._session = grown, grown_vectors, None
     result = agent.refine_session().result(run=read_run_record(folder) if folder is not None
                                                 else (agent.result_.run if agent.result_ is not None else {}))

@@ -365,3 +365,25 @@ def test_a_group_of_unsure_texts_is_new_only_when_the_model_finds_no_cluster_for
     no_model = outlier_context(vectors)
     assert new_clusters(no_model, "Group by topic.", "topic", tax, rows, np.zeros(len(rows), bool), 0.5)[1] == {}
     assert len(new_clusters(no_model, "Group by topic.", "topic", tax, rows, np.ones(len(rows), bool), 0.5)[1]) == 8
+
+
+def test_a_loaded_run_embeds_only_the_new_texts(fitted_run, monkeypatch):
+    """The run keeps its texts' embeddings in its folder: a later process embeds none of them again, whatever
+    the embedding cache holds (a run with --no-cache re-embedded its whole corpus on every chat or assignment)."""
+    from clusteragent.tools.embeddings import Embedder
+
+    kept = list((fitted_run / "arrays").glob("embeddings-*.npy"))
+    assert len(kept) == 1 and np.load(kept[0]).shape[0] == len(FITTED)
+    embedded, original = [], Embedder.embed
+
+    def counted(self, texts):
+        embedded.append(len(texts))
+        return original(self, texts)
+
+    monkeypatch.setattr(Embedder, "embed", counted)
+    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_BASE_URL", server.url)
+        agent = ClusterAgent.load(fitted_run)
+        agent.predict([r["text"] for r in NEW], ids=[r["id"] for r in NEW])
+        agent.report(fitted_run.parent / "report.html")
+    assert embedded == [len(NEW)]
