@@ -295,14 +295,12 @@ class ClusterAgent:
     @property
     def map_(self) -> np.ndarray:
         """The texts' 2-D map (N x 2) that reports draw: made once and kept in the run's store."""
-        from clusteragent.run_folder import content_name
+        from clusteragent.run_folder import content_name, kept
         from clusteragent.tools.semantic_map import plane
 
         vectors = self.vectors_
-        name = content_name("plane", vectors, np.array([self.config.seed]))
-        if name not in self.store_.arrays:
-            self.store_.arrays[name] = plane(vectors, seed=self.config.seed)
-        return self.store_.arrays[name]
+        return kept(self.store_.arrays, content_name("plane", vectors, np.array([self.config.seed])),
+                    lambda: plane(vectors, seed=self.config.seed))
 
     def report(self, path: str | Path) -> Path:
         """Write the HTML report of the clustering as it stands now (see ClusterResult.report)."""
