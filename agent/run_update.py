@@ -39,8 +39,9 @@ def new_ids(agent, corpus: Corpus) -> Corpus:
 
 def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before: np.ndarray, after: np.ndarray,
              tax_after: tx.Taxonomy, confidence: np.ndarray, labels: dict[str, int], record: dict) -> None:
-    """Add `corpus` to `agent`'s run. `before`/`after` are the new texts' clusters without and with the new
-    clusters of `tax_after`; `confidence` theirs; `labels` the model's labels of new texts (run rows)."""
+    """Add `corpus` to `agent`'s run, whose clustering as it stands is `state` (assign.current_clustering).
+    `before`/`after` are the new texts' clusters without and with the new clusters of `tax_after`;
+    `confidence` theirs; `labels` the model's labels of new texts (run rows)."""
     arrays, folder = agent.store_.arrays, agent.store_.folder
     fitted = arrays[state["assignment_ref"]]
     old_confidence = current_confidence(arrays, state, agent.state_, fitted)
@@ -57,7 +58,7 @@ def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before
     if folder is not None:
         grow_session(folder, grown)
     chat = chat_state(agent.store_.checkpointer, agent.thread_id_)
-    kept = snapshot({**agent.state_, **chat})  # a chat's fields, where it has them, over the run's
+    kept = snapshot(state)
     k_before = len(kept["taxonomy"])
     turn = {**record, "action": "update", "changed": True, "k_before": k_before, "k_after": len(tax_after.clusters),
             "moved": int((before != after).sum()), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
