@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from clusteragent import ClusterAgent
+    from clusteragent.assign import current_clustering
     from clusteragent.hierarchy import group_leaves, name_tops
     from clusteragent.models import load_chat_model
     from clusteragent.structured import StructuredLLM
@@ -32,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
 
     agent = ClusterAgent.load(options.run_dir)
-    state, result = agent.state_, agent.result_
+    state, _ = current_clustering(agent)  # after any chat turn, as the result is
+    result = agent.result_
     tax = tx.Taxonomy.from_state(state)
     assignment = np.asarray(result.cluster)
     # The run's own tops (their grouping was judged on its meaning map, which the folder does not keep), in
