@@ -132,36 +132,42 @@ def spread_members(vectors: np.ndarray, assignment: np.ndarray, children: list[i
 
 def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], vectors: np.ndarray,
               assignment: np.ndarray, groups: list[list[int]], tax: tx.Taxonomy, taken: list[str],
-              current: str = "") -> list[dict]:
+              current: str = "", show_bar: bool = False) -> list[dict]:
     """A name, an inclusion rule and who named it for each group of leaves: the model, shown texts of each of
     its clusters (spread_members) and their names, within `calls`, and where that answer is refused shown the
     names alone (asked again with the same texts, it gave the same answer at temperature 0); its only
     cluster's name for a group of one; the distinctive words (marked "statistics") where the model gives
-    nothing valid. `current` is the name a group renamed has now (naming.name_group)."""
+    nothing valid. `current` is the name a group renamed has now (naming.name_group). With `show_bar`, a
+    progress bar counts the groups of several clusters."""
+    from tqdm.auto import tqdm
+
     from clusteragent.tools.features import distinctive_words
 
     top_of = {leaf: n for n, group in enumerate(groups) for leaf in group}
     rows_top = np.array([top_of.get(int(c), -1) for c in assignment])
     words = distinctive_words(texts, rows_top)
     taken, named = list(taken), []
-    for n, group in enumerate(groups):
-        rows = np.flatnonzero(rows_top == n)
-        spec, named_by = None, "statistics"
-        if len(group) == 1:  # a top of one cluster is that cluster, one level up
-            spec, named_by = tax.by_id(group[0]), "its only cluster"
-        elif llm is not None and calls - llm.usage.calls > 0:
-            shown = [texts[r] for r in spread_members(vectors, assignment, group, NAMING_TEXTS)]
-            parts = [tax.by_id(c).name for c in group]
-            spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
-                              attempts=1, current=current)
-            if spec is None and calls - llm.usage.calls > 0:
+    with tqdm(total=sum(len(g) > 1 for g in groups), desc="naming top clusters", unit="cluster",
+              disable=not show_bar, leave=False) as bar:
+        for n, group in enumerate(groups):
+            rows = np.flatnonzero(rows_top == n)
+            spec, named_by = None, "statistics"
+            if len(group) == 1:  # a top of one cluster is that cluster, one level up
+                spec, named_by = tax.by_id(group[0]), "its only cluster"
+            elif llm is not None and calls - llm.usage.calls > 0:
+                shown = [texts[r] for r in spread_members(vectors, assignment, group, NAMING_TEXTS)]
+                parts = [tax.by_id(c).name for c in group]
                 spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
-                                  attempts=1, show_texts=False, current=current)
-            named_by = "model" if spec is not None else named_by
-        if spec is None:
-            spec = statistical_name(words.get(n, []), [texts[r] for r in rows], taken)
-        named.append(named_top(spec, named_by))
-        taken.append(spec.name)
+                                  attempts=1, current=current)
+                if spec is None and calls - llm.usage.calls > 0:
+                    spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
+                                      attempts=1, show_texts=False, current=current)
+                named_by = "model" if spec is not None else named_by
+            if spec is None:
+                spec = statistical_name(words.get(n, []), [texts[r] for r in rows], taken)
+            named.append(named_top(spec, named_by))
+            taken.append(spec.name)
+            bar.update(len(group) > 1)
     return named
 
 
@@ -215,10 +221,12 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
     if all(len(group) == 1 for group in groups):
         return [], tax, {"levels": 1, "why": f"{len(live)} clusters: one level, every grouping of them into "
                                               "broader ones put more than half the texts in one top cluster"}
-    ctx.progress(f"naming {len(groups)} top clusters over {len(live)} clusters")
+    alone = sum(len(group) == 1 for group in groups)
+    ctx.progress(f"naming {len(groups) - alone} top clusters over {len(live)} clusters"
+                 + (f" ({alone} stand alone at the top level)" if alone else ""))
     calls = ctx.llm.usage.calls + ctx.calls_left(with_top_names=True) if ctx.llm is not None else 0
     names = name_tops(ctx.llm, calls, instruction, facet, ctx.texts, ctx.vectors, assignment, groups, tax,
-                      list(tax.names))
+                      list(tax.names), show_bar=ctx.show_bars)
     groups, names, undone = without_paired_parts(groups, names, tax, ctx.texts, assignment)
     if all(len(group) == 1 for group in groups):
         return [], tax, {"levels": 1, "undone": undone, "why": f"{len(live)} clusters: one level, the model "

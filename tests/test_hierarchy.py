@@ -414,6 +414,29 @@ def test_naming_the_leaves_keeps_calls_for_the_top_level():
                            for name in unnamed)
 
 
+def test_naming_the_top_level_says_how_many_tops_it_names_and_counts_them(capsys, monkeypatch):
+    """The progress line counts only the top clusters of several clusters (the model names those; a cluster on
+    its own keeps its name), and a bar counts them off: naming them took a minute of the main job unshown."""
+    from fakes import request_schema
+
+    from clusteragent import ClusterAgent
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] in ("Understanding", "FacetReading"):
+            return json.dumps({"facet": "topic", "about_topic": True, "clusters": []})
+        return json.dumps({"name": f"Kind {len(model.calls)}", "description": "Notes of one kind."})
+
+    model = ScriptedChatModel(script=answer)
+    monkeypatch.delenv("CLUSTERAGENT_PROGRESS")  # the tests' quiet default, which a user does not have
+    result = ClusterAgent(model=model, k=15, max_model_calls=60, strategy="auto", review_rounds=0).fit(
+        [r["text"] for r in MANY], instruction="Group by topic.").result_
+    err = capsys.readouterr().err
+    broad = sum(len(t["children"]) > 1 for t in result.top_clusters)
+    assert result.levels == 2 and broad >= 2
+    assert f"clusteragent: naming {broad} top clusters over 15 clusters" in err, err
+    assert "naming top clusters" in err
+
+
 def test_a_top_cluster_is_shown_to_the_model_by_texts_of_every_one_of_its_clusters():
     from clusteragent.hierarchy import spread_members
 
