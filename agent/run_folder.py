@@ -84,10 +84,14 @@ def text_name(prefix: str, *parts: str) -> str:
 def kept(arrays: MutableMapping[str, np.ndarray], name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
     """`arrays[name]`, computed and kept there first where it is not: in a run folder's arrays it outlives the
     process, so a chat, a report or an assignment in another one finds it whatever the caches hold. Name it
-    with content_name or text_name, so that a fresh run in the folder removes it with the rest."""
-    if name not in arrays:
-        arrays[name] = compute()
-    return arrays[name]
+    with content_name or text_name, so that a fresh run in the folder removes it with the rest. A kept file that
+    cannot be read (cut short, overwritten) is computed again and replaced: it holds nothing that is not."""
+    try:
+        return arrays[name]
+    except (KeyError, ValueError, OSError, EOFError):
+        pass
+    arrays[name] = value = compute()
+    return value
 
 
 def embeddings_name(model_id: str, texts: Sequence[str]) -> str:

@@ -389,3 +389,17 @@ def test_a_loaded_run_embeds_only_the_new_texts(fitted_run, monkeypatch):
         agent.predict([r["text"] for r in NEW], ids=[r["id"] for r in NEW])
         agent.report(fitted_run.parent / "report.html")
     assert embedded == [len(NEW)]
+
+
+def test_kept_embeddings_that_cannot_be_read_are_computed_again(fitted_run, tmp_path):
+    """They hold nothing the texts do not: a file cut short is replaced, not a reason to stop."""
+    import shutil
+
+    out = Path(shutil.copytree(fitted_run, tmp_path / "run"))
+    [kept] = (out / "arrays").glob("embeddings-*.npy")
+    whole = np.load(kept)
+    kept.write_bytes(kept.read_bytes()[:200])
+    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_BASE_URL", server.url)
+        assert np.allclose(ClusterAgent.load(out).vectors_, whole, atol=1e-6)
+    assert np.allclose(np.load(kept), whole, atol=1e-6)
