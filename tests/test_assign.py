@@ -371,7 +371,7 @@ def test_a_group_of_unsure_texts_is_new_only_when_the_model_finds_no_cluster_for
 
 def test_a_loaded_run_embeds_only_the_new_texts(fitted_run, monkeypatch):
     """The run keeps its texts' embeddings in its folder: a later process embeds none of them again, whatever
-    the embedding cache holds (a run with --no-cache re-embedded its whole corpus on every chat or assignment)."""
+    the embedding cache holds (with the cache off or cleared, a later process embedded the whole corpus again)."""
     from clusteragent.tools.embeddings import Embedder
 
     kept = list((fitted_run / "arrays").glob("embeddings-*.npy"))
