@@ -4,8 +4,10 @@ A run folder (the CLI's --out) holds
   session.json        the thread, the options and the corpus's digest: what resume and refine read
   corpus.jsonl        the texts and ids the run clustered
   checkpoints.sqlite  the graph's state after every node, per thread (LangGraph's SqliteSaver)
-  arrays/NAME.npy     assignments, confidences and margins the state refers to by name
+  arrays/NAME.npy     assignments, confidences and margins the state refers to by name; the texts'
+                      embeddings, the model's reading and the report's map, kept once computed (kept)
   calls.jsonl         every model answer, keyed by its request, so a resumed run replays finished calls
+                      (call_journal.py)
   assignments.jsonl, clusters.json, run.json, trace.jsonl: the result (see result.py)
 The Python API keeps the same things in memory unless it is given a folder.
 """
@@ -18,13 +20,12 @@ import os
 import re
 import sqlite3
 import tempfile
-import threading
-from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from clusteragent.call_journal import CallJournal
 from clusteragent.errors import ClusterAgentError, ConfigError
 from clusteragent.tools.corpus import Corpus
 
@@ -137,80 +138,6 @@ class ArrayStore(MutableMapping[str, np.ndarray]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
-
-
-def _request_key(messages: list, schema: dict, bind: dict) -> str:
-    parts = []
-    for m in messages:
-        if isinstance(m, tuple):
-            parts.append([m[0], m[1]])
-        else:
-            parts.append([getattr(m, "type", type(m).__name__), m.content])
-    payload = json.dumps([parts, schema, bind], sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-class CallJournal:
-    """Every model answer of a run, and every request that failed, appended to a JSONL file as it happens.
-
-    A resumed run asks the same questions in the same order (samples and prompts are seeded), so an
-    answer recorded for a request is replayed instead of asking the model again, and the failed attempts
-    that led to it (or that were under way when the process died) are counted again: the resumed run
-    spends the budget as the uninterrupted one did, so it makes the same decisions. Attempts at a request
-    the run gave up on (the outage that stopped it) are not charged again: it is simply asked again.
-    Identical requests are replayed in the order they were first answered.
-    """
-
-    FAILED, GAVE_UP = "failed", "gave_up"
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._entries: dict[str, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-        self.replayed = 0
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                    mark = next((m for m in (self.FAILED, self.GAVE_UP) if entry.get(m)), None)
-                    self._entries[entry["key"]].append(mark or entry["reply"])
-                except (json.JSONDecodeError, KeyError, TypeError):  # a line cut short by a kill: asked again
-                    continue
-
-    key = staticmethod(_request_key)
-
-    def replay(self, key: str) -> tuple[dict | None, int]:
-        """(the recorded reply for `key` or None, the failed attempts recorded before it)."""
-        failures = 0
-        with self._lock:
-            queue = self._entries.get(key)
-            while queue and queue[0] == self.FAILED:
-                queue.popleft()
-                failures += 1
-            if queue and queue[0] == self.GAVE_UP:
-                queue.popleft()
-                return None, 0
-            if queue:
-                self.replayed += 1
-                return queue.popleft(), failures
-        return None, failures
-
-    def record(self, key: str, reply: dict) -> None:
-        self._append({"key": key, "reply": reply})
-
-    def record_failure(self, key: str, gave_up: bool = False) -> None:
-        """A failed attempt at `key`'s request, and with `gave_up` the run's giving up on it after."""
-        self._append({"key": key, self.FAILED: True})
-        if gave_up:
-            self._append({"key": key, self.GAVE_UP: True})
-
-    def _append(self, entry: dict) -> None:
-        line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(line)
-                f.flush()
 
 
 def open_checkpointer(path: str | Path | None):

@@ -172,7 +172,7 @@ def test_a_status_that_asking_again_cannot_change_is_not_retried(status, stops):
 
 
 def test_failed_attempts_are_journaled_and_counted_again_on_resume(tmp_path):
-    from clusteragent.run_folder import CallJournal
+    from clusteragent.call_journal import CallJournal
 
     with FakeOpenAIServer({1: 500, 2: "reset"}) as server:
         chat = load_chat_model("openai:m", base_url=server.url, timeout=5, max_retries=2)
@@ -186,7 +186,7 @@ def test_failed_attempts_are_journaled_and_counted_again_on_resume(tmp_path):
 
 
 def test_the_journal_charges_attempts_under_way_at_a_kill_but_not_those_given_up(tmp_path):
-    from clusteragent.run_folder import CallJournal
+    from clusteragent.call_journal import CallJournal
 
     journal = CallJournal(tmp_path / "calls.jsonl")
     journal.record_failure("answered")

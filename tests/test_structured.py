@@ -133,7 +133,7 @@ def test_batching_backend_gets_one_engine_call_and_retries_only_failures():
 def test_batched_answers_are_recorded_and_replayed_like_single_ones(tmp_path):
     from langchain_core.messages import AIMessage
 
-    from clusteragent.run_folder import CallJournal
+    from clusteragent.call_journal import CallJournal
 
     class Batching(ScriptedChatModel):
         def generate_many(self, conversations, response_format):
