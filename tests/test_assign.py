@@ -336,12 +336,12 @@ def test_after_an_update_assign_and_resume_keep_the_new_clusters(fitted_run, tmp
         update = ClusterAgent.load(out).predict(NEW_TOPIC + UNRELATED[:2], update=True, max_model_calls=0)
         added = set(update.run["new_clusters"])
         assert len(added) == 1
+        kept = sorted(len(np.load(p)) for p in (out / "arrays").glob("embeddings-*.npy"))
+        assert kept == [len(FITTED), len(FITTED) + 10]  # the grown run's embeddings are kept beside the first
         # a later text of the new kind goes to the new cluster; the texts joined the run under ids after its own
         later = ClusterAgent.load(out).predict(["refund request for invoice 99: the hotel charged my card twice"],
                                                max_model_calls=0)
         assert set(later.cluster.tolist()) == added
-        kept = sorted(len(np.load(p)) for p in (out / "arrays").glob("embeddings-*.npy"))
-        assert kept == [len(FITTED), len(FITTED) + 10]  # the grown run's embeddings are kept beside the first
         assert update.ids == list(range(1, 11))  # texts without ids are numbered after the run's integer ids (none)
         grown = rows(out / "assignments.jsonl")
         assert main(run_args(write_jsonl(tmp_path / "fit.jsonl", FITTED), out, "--resume")) == 0
