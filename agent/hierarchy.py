@@ -156,12 +156,8 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
                 spec, named_by = tax.by_id(group[0]), "its only cluster"
             elif llm is not None and calls - llm.usage.calls > 0:
                 shown = [texts[r] for r in spread_members(vectors, assignment, group, NAMING_TEXTS)]
-                parts = [tax.by_id(c).name for c in group]
-                spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
-                                  attempts=1, current=current)
-                if spec is None and calls - llm.usage.calls > 0:
-                    spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
-                                      attempts=1, show_texts=False, current=current)
+                spec = _model_top_name(llm, calls, instruction, facet, shown, taken,
+                                       [tax.by_id(c).name for c in group], current)
                 named_by = "model" if spec is not None else named_by
             if spec is None:
                 spec = statistical_name(words.get(n, []), [texts[r] for r in rows], taken)
@@ -169,6 +165,18 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
             taken.append(spec.name)
             bar.update(len(group) > 1)
     return named
+
+
+def _model_top_name(llm, calls: int, instruction: str, facet: str, shown: list[str], taken: list[str],
+                    parts: list[str], current: str):
+    """The model's name for a top over clusters `parts`, shown texts of each; where that answer is refused and
+    `calls` allow, asked again with the names alone. None where neither gives a valid name."""
+    spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts, attempts=1,
+                      current=current)
+    if spec is None and calls - llm.usage.calls > 0:
+        spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
+                          attempts=1, show_texts=False, current=current)
+    return spec
 
 
 def named_top(spec, named_by: str) -> dict:
