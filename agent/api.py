@@ -167,7 +167,7 @@ class ClusterAgent:
         if not instruction or not instruction.strip():
             raise ConfigError("give an instruction that says how to cluster the texts.")
         corpus = as_corpus(texts, ids)
-        self.config.k_range(len(corpus))  # a k larger than the corpus fails before any model loads
+        self.config.for_instruction(instruction).k_range(len(corpus))  # a k larger than the corpus fails first
         if resume and out_dir is None:
             raise ConfigError("resume needs the run's folder (out_dir / --out).")
         if out_dir is None:
@@ -266,7 +266,8 @@ class ClusterAgent:
                             max_calls=self.config.max_model_calls)
         embedder = self.embedder()
         ctx = RunContext(texts=work_texts(self.corpus_.texts), llm=llm, embedder=embedder,
-                         config=self.config.resolved_for(backend_info(chat)["provider"]), progress=self._say,
+                         config=self.config.resolved_for(backend_info(chat)["provider"]).for_instruction(instruction),
+                         progress=self._say,
                          show_bars=self.progress, vectors=self._vectors, arrays=self.store_.arrays,
                          reader=reader_for(chat, embedder))
         state = graph.invoke(start, context=ctx, config=config)

@@ -101,8 +101,14 @@ def update_from_specs(tax: tx.Taxonomy, specs) -> tx.Taxonomy:
 
 @node("ingest")
 def ingest(state: AgentState, runtime: Runtime[RunContext]) -> dict:
-    k_min, k_max = runtime.context.config.k_range(len(runtime.context.texts))
-    return {"k_min": k_min, "k_max": k_max, "labels": {}, "seen": [], "audit": [], "notes": [], "trace": [],
+    ctx = runtime.context
+    k_min, k_max = ctx.config.k_range(len(ctx.texts))
+    notes = []
+    if ctx.config.k_stated:
+        asked = str(k_min) if k_min == k_max else f"{k_min} to {k_max}"
+        notes.append(f"{asked} clusters, as the instruction asks ({ctx.config.k_stated!r})")
+        ctx.progress(notes[-1])
+    return {"k_min": k_min, "k_max": k_max, "labels": {}, "seen": [], "audit": [], "notes": notes, "trace": [],
             "review_round": 0, "active_learning_done": False, "review_feedback": ""}
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from clusteragent.counts import NUMBER_WORDS
 from clusteragent.name_rules import sentence_case
 from clusteragent.review_tools import ToolError as CannotDo
 from clusteragent.tools import taxonomy as tx
@@ -119,7 +120,7 @@ def typed_name(choice: str, message: str, names: list[str]) -> str:
     return typed[0] if typed else NOT_LISTED
 
 
-_COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+_COUNTS = {word: n for word, n in NUMBER_WORDS.items() if 2 <= n <= 8}  # a split's parts: two to eight
 _INTO = re.compile(r"\b(?:into|in)\s+(" + "|".join(_COUNTS) + r"|[2-8])\b", re.I)
 
 

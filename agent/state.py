@@ -66,6 +66,8 @@ class AgentConfig(BaseModel):
                            "instead of the nearest cluster")
     max_outliers: float = Field(0.05, gt=0, lt=1, description="with outliers: the largest share of the texts that "
                                 "may be outliers")
+    k_stated: str | None = Field(None, description="the instruction's words that set k or its range where no k "
+                                 "option was given (\"into 5 groups\"; see for_instruction)")
 
     @model_validator(mode="after")
     def _range(self) -> AgentConfig:
@@ -90,9 +92,24 @@ class AgentConfig(BaseModel):
             "review_rounds": self.review_rounds if self.review_rounds is not None else (0 if small else 3),
         })
 
+    def for_instruction(self, instruction: str) -> AgentConfig:
+        """This config with k or its range taken from the instruction where it states one ("into 5 groups",
+        "at most 10 topics"; counts.stated_count) and no k option was given: the options win."""
+        from clusteragent.counts import stated_count
+
+        stated = stated_count(instruction)
+        if stated is None or self.k is not None or self.k_min is not None or self.k_max is not None:
+            return self
+        exact = stated.k_min is not None and stated.k_min == stated.k_max
+        update = {"k": stated.k_min} if exact else {"k_min": stated.k_min, "k_max": stated.k_max}
+        return self.model_copy(update={**update, "k_stated": stated.words})
+
     def k_range(self, n_texts: int) -> tuple[int, int]:
         """The allowed [k_min, k_max] for a corpus of n_texts; a k larger than the corpus is an error.
         Without a user's k_max the most is 20; clustering on a view searches wider (structure_k_max)."""
+        if self.k_stated and ((self.k or 0) > n_texts or (self.k_min or 0) > n_texts):
+            raise ConfigError(f"the instruction asks for more clusters ({self.k_stated!r}) than the corpus has texts "
+                              f"({n_texts}); ask for at most {n_texts}, or give --k/--k-max.")
         if self.k is not None:
             if self.k > n_texts:
                 raise ConfigError(f"k={self.k} is larger than the corpus ({n_texts} texts); choose k <= {n_texts}.")

@@ -163,6 +163,31 @@ def test_fixed_k_is_honoured():
     assert res.k == 3 and res.run["k_range"] == [3, 3]
 
 
+def test_a_number_of_groups_in_the_instruction_sets_k(monkeypatch):
+    import clusteragent.views as views
+
+    res = fit(scripted("topic"), "Cluster these messages into two groups by topic.", strategy="kmeans").result_
+    assert res.k == 2 and res.run["k_range"] == [2, 2]
+    assert res.run["config"]["k_stated"] == "two groups"
+    assert any("as the instruction asks" in note for note in res.run["notes"])
+    searched = []
+    monkeypatch.setattr(views, "estimate_k", lambda vectors, k_min, k_max, **kw: (searched.append(k_max) or 2, {"eigengap_k": 2}))
+    fit(scripted("topic"), "Cluster by topic, at most 4 topics.", strategy="kmeans")
+    assert searched == [4]  # a stated bound rules the search as k_max does
+
+
+def test_a_k_option_wins_over_the_instructions_number():
+    res = fit(scripted("topic"), "Cluster these messages into two groups by topic.", k=3).result_
+    assert res.k == 3 and res.run["config"]["k_stated"] is None
+
+
+def test_an_instructions_number_larger_than_the_corpus_fails_before_any_model_call():
+    model = scripted("topic")
+    with pytest.raises(ConfigError, match="'500 groups'"):
+        ClusterAgent(model=model, progress=False).fit(TEXTS, instruction="Sort these into 500 groups by topic.")
+    assert model.calls == []
+
+
 def test_same_seed_same_result(by_topic):
     again = fit(scripted("topic"), "Cluster by topic.")
     assert np.array_equal(again.labels_, by_topic.labels_)

@@ -1,0 +1,76 @@
+"""How many clusters an instruction asks for, in its own words ("into 5 groups", "between four and eight
+topics", "at most 10 categories").
+
+A user who writes a number of groups into the instruction means it as much as `--k` or `--k-min/--k-max`,
+so the run takes it as theirs (AgentConfig.for_instruction); the options, where given, win. The reading
+is deterministic: a number counts only next to a word for groups, or after "into", so "these 2,000
+queries", "posts from 2021" or "the top 10 airlines" set nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+                "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "a dozen": 12, "dozen": 12}
+
+_NUM = r"(?<![\d,.])(?:\d{1,4}|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")(?![\d,.]\d)"
+_GROUPS = (r"(?:groups?|clusters?|categor(?:y|ies)|buckets?|class(?:es)?|types?|kinds?|themes?|topics?|segments?"
+           r"|bins?|piles?|tiers?|sections?|families|family|partitions?)")
+# At most one word between a number and its noun ("5 broad topics"), never a joining word: "300 tweets into
+# topics" and "one of two categories" set no count from their first number.
+_BETWEEN = r"(?:\s+(?!(?:of|the|a|an|into|in|by|and|or|for|per|each|from|to|with|about)\b)[a-z-]+)?\s+"
+_NOUN = _BETWEEN + _GROUPS + r"\b"
+
+
+def _num(text: str) -> int:
+    return NUMBER_WORDS.get(" ".join(text.lower().split()), None) or int(text)
+
+
+# Each form: its pattern (named groups a, b) and how it turns the numbers into (k_min, k_max).
+_FORMS = [
+    (rf"\b(?:between|from)\s+(?P<a>{_NUM})\s+(?:and|to)\s+(?P<b>{_NUM}){_NOUN}", lambda a, b: (a, b)),
+    (rf"\b(?P<a>{_NUM})\s*(?:-|–|to|or)\s*(?P<b>{_NUM}){_NOUN}", lambda a, b: (a, b)),
+    (rf"\b(?:at most|no more than|not more than|up to|a maximum of|maximum of|max)\s+(?P<a>{_NUM}){_NOUN}",
+     lambda a, b: (None, a)),
+    (rf"\b(?:fewer|less) than\s+(?P<a>{_NUM}){_NOUN}", lambda a, b: (None, a - 1)),
+    (rf"\b(?P<a>{_NUM}){_NOUN}\s+or (?:fewer|less)\b", lambda a, b: (None, a)),
+    (rf"\b(?:at least|no fewer than|no less than|a minimum of|minimum of)\s+(?P<a>{_NUM}){_NOUN}",
+     lambda a, b: (a, None)),
+    (rf"\bmore than\s+(?P<a>{_NUM}){_NOUN}", lambda a, b: (a + 1, None)),
+    (rf"\b(?P<a>{_NUM}){_NOUN}\s+or more\b", lambda a, b: (a, None)),
+    (rf"\b(?P<a>{_NUM}){_NOUN}", lambda a, b: (a, a)),
+    (rf"\binto\s+(?:about|around|roughly|approximately|exactly|some|~)?\s*(?P<a>{_NUM})\b", lambda a, b: (a, a)),
+]
+_COMPILED = [(re.compile(pattern, re.IGNORECASE), bounds) for pattern, bounds in _FORMS]
+
+
+@dataclass(frozen=True)
+class StatedCount:
+    """The clusters an instruction asks for: k_min and k_max (None where it gives no bound; equal for an
+    exact number) and the words that say so."""
+
+    k_min: int | None
+    k_max: int | None
+    words: str
+
+
+def stated_count(instruction: str) -> StatedCount | None:
+    """The number (or range) of clusters the instruction asks for, or None where it names none. The first
+    form that matches wins, ranges and bounds before an exact number; a bound that reads backwards
+    ("between 8 and 4") is put in order."""
+    for pattern, bounds in _COMPILED:
+        found = pattern.search(instruction)
+        if found is None:
+            continue
+        a = _num(found.group("a"))
+        b = _num(found.group("b")) if "b" in pattern.groupindex else None
+        lo, hi = bounds(a, b)
+        if lo is not None and hi is not None and lo > hi:
+            lo, hi = hi, lo
+        if (lo is not None and lo < 1) or (hi is not None and hi < 1):
+            continue
+        return StatedCount(lo, hi, " ".join(found.group(0).split()))
+    return None

@@ -1,0 +1,46 @@
+"""Reading the number of clusters an instruction asks for."""
+
+import pytest
+
+from clusteragent.counts import stated_count
+
+
+@pytest.mark.parametrize("instruction, k_min, k_max", [
+    ("Group these assistant queries into 5 groups by domain.", 5, 5),
+    ("Sort the reviews into three categories by sentiment.", 3, 3),
+    ("Cluster the posts by topic into a dozen clusters.", 12, 12),
+    ("Split them into roughly 7", 7, 7),
+    ("Group the tickets into between four and eight topics.", 4, 8),
+    ("Group the tickets into 3-5 groups.", 3, 5),
+    ("Cluster into two or three groups by tone.", 2, 3),
+    ("between 8 and 4 groups", 4, 8),
+    ("Group them by theme, at most 10 themes.", None, 10),
+    ("Find fewer than 6 clusters.", None, 5),
+    ("10 clusters or fewer, by topic", None, 10),
+    ("Cluster by intent with at least 4 groups.", 4, None),
+    ("more than 3 groups by topic", 4, None),
+    ("Group the news into five broad topics.", 5, 5),
+])
+def test_a_stated_number_of_groups_is_read(instruction, k_min, k_max):
+    stated = stated_count(instruction)
+    assert stated is not None and (stated.k_min, stated.k_max) == (k_min, k_max)
+    assert stated.words.lower() in instruction.lower()
+
+
+@pytest.mark.parametrize("instruction", [
+    "Group these 2,000 assistant queries by the domain of life they are about.",
+    "Group 300 tweets into topics.",
+    "Cluster the posts from 2021 by topic.",
+    "Group the tweets about the top 10 airlines by what the customer wants.",
+    "Cluster the posts by the 20 newsgroups they were posted to.",
+    "Group the 5-star reviews by topic.",
+    "Sort the texts into 0 groups.",
+    "Cluster the messages by topic.",
+])
+def test_numbers_that_count_something_else_set_nothing(instruction):
+    assert stated_count(instruction) is None
+
+
+def test_the_number_next_to_the_groups_wins_over_an_earlier_one():
+    stated = stated_count("Put each of the 300 reviews into one of two categories.")
+    assert (stated.k_min, stated.k_max) == (2, 2)
