@@ -39,8 +39,8 @@ from clusteragent.refine_names import (
     unknown_quoted,
     written_in,
 )
-from clusteragent.refine_ops import CannotDo, Change, RefineContext, RefineDecision, Turn
 from clusteragent.refine_schemas import OPERATIONS, ActionChoice, argument_schema
+from clusteragent.refine_turn import CannotDo, Change, RefineContext, RefineDecision, Turn
 from clusteragent.result import ClusterResult, build_result
 from clusteragent.run_lock import RunLock
 from clusteragent.structured import Usage

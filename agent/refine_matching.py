@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from clusteragent.prompts import load_prompt
-from clusteragent.refine_ops import CannotDo, Change, RefineDecision, Turn, rows_for_ids
+from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn, rows_for_ids
 
 MATCH_CANDIDATES = 200  # texts nearest a description that a move or add_cluster considers
 MATCH_CHECKS = 12  # of those, how many the model checks to find where matches end

@@ -11,7 +11,7 @@ from clusteragent.hierarchy import spread_members
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
 from clusteragent.refine_names import quoted
-from clusteragent.refine_ops import CannotDo, Change, RefineDecision, Turn, rows_for_ids
+from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn, rows_for_ids
 from clusteragent.tools import taxonomy as tx
 
 EXPLAIN_MAX = 3

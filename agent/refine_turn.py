@@ -1,0 +1,191 @@
+"""What every chat operation works on: the turn (the stored clustering and the model calls it may still
+make), the message read as arguments (RefineDecision), the outcome (Change), and CannotDo for a request
+that cannot be done. The operations are in refine_ops, refine_matching and refine_questions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from clusteragent.hierarchy import name_tops, parents, with_tops
+from clusteragent.naming import in_corpus_noun, name_members
+from clusteragent.refine_names import resolve
+from clusteragent.review_tools import ToolError
+from clusteragent.run_folder import content_name
+from clusteragent.schemas import ClusterSpec
+from clusteragent.tools import taxonomy as tx
+from clusteragent.wording import in_running_text
+
+# A request that cannot be done: the message says why. The review tools' error, so that their
+# refusals (a taken name, a merge of one cluster) reach the user the same way.
+CannotDo = ToolError
+
+
+class RefineDecision(BaseModel):
+    """One message read as an operation and its arguments (unused fields stay empty)."""
+
+    action: str
+    clusters: list[str] = []
+    new_name: str = ""
+    description: str = ""
+    ids: list[str] = []
+    n: int = 0
+    parts: list[str] = []  # the names a split message gives its parts
+    instruction: str = ""
+    direction: str = ""
+    reason: str = ""
+
+
+@dataclass
+class RefineContext:
+    texts: list[str]
+    ids: list[Any]
+    vectors: np.ndarray
+    llm: Any  # StructuredLLM
+    arrays: Any  # ArrayStore
+    embed: Callable[[list[str]], np.ndarray]
+    rerun: Callable[[str], dict]  # new instruction -> the state fields of a fresh clustering
+    # a clustering's state -> what placed its texts (views.assignment_features), and the view it was made on
+    features: Callable[[dict], tuple[np.ndarray, str | None]]
+    seed: int = 0
+    max_calls_per_turn: int = 40
+    texts_are: str = ""  # what the run calls the texts ("queries"): replies word descriptions as clusters.json does
+    calls_at_start: int = 0  # the model's calls before the turn: the turn's record counts those it made
+
+
+@dataclass
+class Turn:
+    """The clustering one operation works on, and the model calls it may still make."""
+
+    ctx: RefineContext
+    state: dict  # the chat's RefineState
+    tax: tx.Taxonomy
+    assignment: np.ndarray
+    labels: dict[str, int]
+    budget: int
+
+    def fields(self, tax: tx.Taxonomy, assignment: np.ndarray, labels: dict[str, int]) -> dict:
+        """The state fields of a changed clustering (labels of clusters that are gone are dropped)."""
+        ref = content_name("assignment", assignment)
+        self.ctx.arrays[ref] = assignment
+        live = set(tax.ids)
+        return {**tax.as_state(), "assignment_ref": ref, "labels": {r: c for r, c in labels.items() if c in live}}
+
+    def placed(self, tax: tx.Taxonomy, rows: np.ndarray, cluster_id: int) -> tuple[dict, str]:
+        """The fields after putting `rows` into one cluster (the user's word becomes their label; clusters
+        left empty are removed), and a note naming those removed."""
+        assignment, _ = tx.reassign(self.assignment, tax, rows, cluster_id)
+        labels = dict(self.labels, **{str(int(r)): cluster_id for r in rows})
+        tax, empty = tx.drop_empty(assignment, tax)
+        note = f" Emptied and removed: {', '.join(empty)}." if empty else ""
+        return self.fields(tax, assignment, labels), note
+
+    def cluster(self, ref: str) -> tx.Cluster:
+        """The cluster `ref` names; a top cluster's name is refused (resolving it among the clusters would pick
+        the one whose name comes nearest: "Credit card points management" for "Credit card management")."""
+        top = self.top(ref)
+        if top is not None and self.tax.find(ref) is None:
+            listed = ", ".join(f'"{self.tax.by_id(c).name}"' for c in top["children"])
+            raise CannotDo(f'"{top["name"]}" is a top cluster of {listed}; name one of its clusters.')
+        return resolve(ref, self.tax, self.assignment)
+
+    @property
+    def tops(self) -> list[dict]:
+        return self.state.get("tops") or []
+
+    def top(self, ref: str) -> dict | None:
+        """The top cluster `ref` names (by name or number), or None when it names none."""
+        if not self.tops:
+            return None
+        try:
+            found = resolve(ref, with_tops(self.tax, self.tops), self.assignment)
+        except CannotDo:
+            return None
+        return next((t for t in self.tops if t["id"] == found.id), None)
+
+    @property
+    def features(self) -> np.ndarray:
+        """What placed the texts of the turn's clustering (views.assignment_features): which clusters lie close,
+        and which texts are typical of one, as the run read them (by sentiment, on the model's reading)."""
+        return self.ctx.features(self.state)[0]
+
+    def rule(self, description: str) -> str:
+        """A description as a reply shows it: in the corpus's own noun, as the run's outputs write it."""
+        return in_corpus_noun(description, self.ctx.texts_are)
+
+    def under(self, cluster_id: int) -> str:
+        """', under "<top cluster>"' for a cluster inside a top cluster, else nothing: for a reply."""
+        top = parents(self.tops).get(cluster_id)
+        return "" if top is None else f', under "{next(t["name"] for t in self.tops if t["id"] == top)}"'
+
+    def refuse_taken(self, name: str, own: set[int]) -> None:
+        """CannotDo where another cluster or top cluster than those of `own` already has `name`."""
+        clash = with_tops(self.tax, self.tops).find(name)
+        if clash is not None and clash.id not in own:
+            raise CannotDo(f'There is already a cluster "{name}"; choose another name.')
+
+    def names(self, tax: tx.Taxonomy | None = None) -> list[str]:
+        """Every cluster's (of `tax`, default the turn's) and top cluster's name: what a new one must differ from."""
+        return list(with_tops(tax or self.tax, self.tops).names)
+
+    def name_rows(self, rows: np.ndarray, taken: list[str], current: str = "") -> ClusterSpec | None:
+        """The model's name and inclusion rule for the texts `rows`, found as a run names a cluster (plain case,
+        unlike every name in `taken` and the `current` one), or None when it gives none or the turn's calls
+        are spent."""
+        if self.budget < 1:
+            return None
+        before = self.ctx.llm.usage.calls
+        spec = name_members(self.ctx.llm, self.state["instruction"], self.state.get("facet", ""), self.ctx.texts,
+                            self.features, rows, taken, step="refine", current=current)
+        self.budget -= self.ctx.llm.usage.calls - before
+        return spec
+
+    def name_top(self, children: list[int], taken: list[str], tax: tx.Taxonomy | None = None,
+                 assignment: np.ndarray | None = None, current: str = "") -> dict:
+        """A top cluster over `children` (of `tax` and `assignment`, default the turn's) named as a run names
+        one (hierarchy.name_tops: by the model within the turn's calls, else by statistics), unlike `taken`
+        and, for a rename, its `current` name."""
+        before = self.ctx.llm.usage.calls
+        named = name_tops(self.ctx.llm, before + self.budget, self.state["instruction"], self.state.get("facet", ""),
+                          self.ctx.texts, self.ctx.vectors, self.assignment if assignment is None else assignment,
+                          [children], tax or self.tax, taken, current)[0]
+        self.budget -= self.ctx.llm.usage.calls - before
+        return named
+
+    def merged_name(self, parts: list[int], tax: tx.Taxonomy | None = None,
+                    assignment: np.ndarray | None = None) -> dict:
+        """The name of clusters `parts` merged: on a run by subject matter, a top cluster's name over them
+        (broader than either); by another facet, their names joined ("Positive and neutral"): its clusters are
+        values of the facet, and asked for one name over two values the model names their topic instead."""
+        tax = tax or self.tax
+        if self.state.get("about_topic", True) is not False:
+            return self.name_top(parts, self.names(tax), tax, assignment)
+        first, *rest = [tax.by_id(c) for c in parts]
+        name = " and ".join([first.name] + [in_running_text(c.name) for c in rest])
+        rules = "; or ".join([first.description.rstrip(". ")] + [in_running_text(c.description).rstrip(". ")
+                                                                 for c in rest])
+        return {"name": name, "description": rules + ".", "named_by": first.named_by}
+
+    def with_tops(self, tops: list[dict], tax: tx.Taxonomy | None = None, text: str = "") -> Change:
+        """A change of the top level only: the leaves stay as they are."""
+        return Change(text, {**self.fields(tax or self.tax, self.assignment, self.labels), "tops": tops})
+
+
+@dataclass
+class Change:
+    """The outcome of one operation: the new fields and what to tell the user."""
+
+    text: str
+    update: dict | None = None  # state fields that change (None: nothing changed)
+
+
+def rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
+    by_id = {str(i): r for r, i in enumerate(ctx.ids)}
+    unknown = [i for i in ids if str(i).strip() not in by_id]
+    if unknown:
+        raise CannotDo(f"No text has the id(s) {', '.join(map(str, unknown[:10]))}.")
+    return np.array([by_id[str(i).strip()] for i in ids], dtype=np.int64)
