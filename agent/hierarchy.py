@@ -92,6 +92,22 @@ def group_leaves(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], co
     return sorted(out, key=lambda g: -sum(size[c] for c in g))
 
 
+def group_by_size(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], count: int, seed: int = 0) -> list[list[int]]:
+    """The leaves `ids` in `count` groups by k-means on their centroids, each weighted by its texts: a small
+    cluster far from the rest joins the nearest group instead of standing alone as one of few groups, as it
+    would by linkage, where a few far, small clusters each made a group beside one of nearly every text.
+    Largest group first."""
+    from sklearn.cluster import KMeans
+
+    ids = [c for c in ids if (assignment == c).any()]
+    size = {c: int((assignment == c).sum()) for c in ids}
+    count = min(count, len(ids))
+    points = tx.centroids(vectors, assignment, ids)
+    groups = KMeans(count, n_init=10, random_state=seed).fit_predict(points, sample_weight=[size[c] for c in ids])
+    out = [[ids[i] for i in np.flatnonzero(groups == g)] for g in np.unique(groups)]
+    return sorted(out, key=lambda g: -sum(size[c] for c in g))
+
+
 def run_leaf_groups(ctx, assignment: np.ndarray, ids: list[int]) -> list[list[int]]:
     """group_leaves over the run's embeddings (the count judged on its meaning map where it made one),
     computed once per partition of its texts: the same partition under other ids (the k-means groups before

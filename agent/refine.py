@@ -24,6 +24,7 @@ import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
+from clusteragent.counts import stated_count
 from clusteragent.errors import ConfigError, ModelError
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
@@ -128,6 +129,13 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         decision["instruction"] = message  # the model's paraphrase strayed from the message: use its words
     if decision["action"] == "find" and not mostly_written_in(decision.get("description", ""), message):
         decision["description"] = message  # the model's paraphrase strayed from the message: use its words
+    stated = stated_count(message)
+    if decision["action"] == "granularity" and stated is not None and not named:
+        # "make it 5 clusters", "at most 10": the message's own number, the clusters now kept where within it
+        k = len(leaves.clusters)
+        decision["n"] = min(max(k, stated.k_min or 1), stated.k_max or k)
+    if decision["action"] == "reinstruct" and stated is not None and stated_count(decision["instruction"]) is None:
+        decision["instruction"] += f" ({stated.words})"  # the model's instruction dropped the number asked for
     if decision["action"] == "split":
         decision["n"] = parts_asked(message)  # the model's count is its own (6 for "into two")
         decision["parts"] = parts_named(message, tax.names)  # "into anger and sadness": the parts' own names

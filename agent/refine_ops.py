@@ -13,13 +13,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from clusteragent.hierarchy import broad, merge_tops, rename_top
+from clusteragent.hierarchy import broad, group_by_size, merge_tops, name_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
 
 SPLIT_COST = 12  # model calls a split may take (proposal, labels, names)
+SPLIT_PARTS = 8  # the most parts one split makes
 
 
 def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, budget: int, parts: list[str] = ()):
@@ -133,24 +134,79 @@ def split_top(turn: Turn, top: dict, n: int) -> Change:
     return turn.with_tops(tops, tax, text)
 
 
+def _merged(turn: Turn, groups: list[list[int]], names: list[dict]) -> tuple[np.ndarray, tx.Taxonomy, dict, list[str]]:
+    """Each group of several clusters merged into one under its name, rule and namer; what was done, in words."""
+    assignment, tax, labels, done = turn.assignment, turn.tax, turn.labels, []
+    for group, named in zip(groups, names):
+        if len(group) < 2:
+            continue
+        assignment, tax, entry = tx.merge(assignment, tax, list(group), named["name"], named["description"],
+                                          named.get("named_by") or "model")
+        labels = tx.remap_labels(labels, entry)
+        done.append(f'"{named["name"]}" ({len(group)} clusters)')
+    return assignment, tax, labels, done
+
+
 def to_top_level(turn: Turn) -> Change:
     """The clusters of each top cluster merged into one, under the top cluster's name and rule: fewer, broader
     clusters where the run already found them, with no model call; one level is left."""
-    assignment, tax, labels, done = turn.assignment, turn.tax, turn.labels, []
-    for top in broad(turn.tops):
-        assignment, tax, entry = tx.merge(assignment, tax, list(top["children"]), top["name"], top["description"],
-                                          top.get("named_by") or "model")
-        labels = tx.remap_labels(labels, entry)
-        done.append(f'"{top["name"]}" ({len(top["children"])} clusters)')
+    tops = broad(turn.tops)
+    assignment, tax, labels, done = _merged(turn, [top["children"] for top in tops], tops)
     return Change("Fewer, broader clusters: the clusters of each top cluster merged into one: " + ", ".join(done)
                   + ".", {**turn.fields(tax, assignment, labels), "tops": []})
 
 
-def granularity(turn: Turn, d: RefineDecision) -> Change:
-    """Fewer, broader clusters (on a run of two levels, its top level; else the closest merged and named as a
-    merge is) or more, finer ones (the largest split)."""
+def to_count(turn: Turn, count: int) -> Change:
+    """`count` clusters, fewer than now: the clusters grouped by their centroids on what placed the texts
+    (hierarchy.group_by_size), each group of several merged into one and named as a top cluster is; one level
+    is left."""
+    if count < 2:
+        raise CannotDo("Ask for at least 2 clusters: one would leave nothing to tell apart.")
+    groups = group_by_size(turn.features, turn.assignment, list(turn.tax.ids), count, turn.ctx.seed)
+    alone = [turn.tax.by_id(group[0]).name for group in groups if len(group) == 1]
+    names = name_tops(turn.ctx.llm, turn.ctx.llm.usage.calls + turn.budget, turn.state["instruction"],
+                      turn.state.get("facet", ""), turn.ctx.texts, turn.ctx.vectors, turn.assignment, groups,
+                      turn.tax, alone)
+    assignment, tax, labels, done = _merged(turn, groups, names)
+    return Change(f"{len(tax.clusters)} clusters, as asked: merged " + ", ".join(done) + ".",
+                  {**turn.fields(tax, assignment, labels), "tops": []})
+
+
+def finer(turn: Turn, extra: int) -> Change:
+    """`extra` more clusters: the largest clusters split, each more part going to the cluster with the most texts
+    a part (at most SPLIT_PARTS parts each), while the turn's model calls last."""
     tax, assignment, labels, budget = turn.tax, turn.assignment, turn.labels, turn.budget
+    counts = tx.sizes(assignment, tax)
+    largest = sorted(tax.clusters, key=lambda c: -counts[c.id])
+    parts = {c.id: 1 for c in largest}
+    for _ in range(min(extra, len(largest) * (SPLIT_PARTS - 1))):
+        open_ = [c for c in largest if parts[c.id] < SPLIT_PARTS]
+        parts[max(open_, key=lambda c: counts[c.id] / parts[c.id]).id] += 1
+    done, refused = [], []
+    for target in [c for c in largest if parts[c.id] > 1]:
+        try:
+            assignment, tax, labels, entry = _split_one(turn, target, parts[target.id], tax, assignment, labels, budget)
+            budget -= SPLIT_COST
+            done.append(f'"{target.name}" -> ' + " + ".join(f'"{m}"' for m in entry["names"]))
+        except CannotDo as e:
+            refused.append(str(e))
+    if not done:
+        raise CannotDo("No cluster could be split: " + " ".join(refused))
+    short = len(tax.clusters) < len(turn.tax.clusters) + extra
+    note = f" {len(tax.clusters)} clusters, fewer than asked: " + " ".join(refused) if short and refused else ""
+    return Change("More, finer clusters: " + "; ".join(done) + "." + note, turn.fields(tax, assignment, labels))
+
+
+def granularity(turn: Turn, d: RefineDecision) -> Change:
+    """The number of clusters the message asks for (`d.n`, from its words: "make it 5 clusters"), or without one
+    fewer, broader clusters (on a run of two levels, its top level; else the closest merged and named as a
+    merge is) or more, finer ones (the largest split)."""
+    tax, assignment, labels = turn.tax, turn.assignment, turn.labels
     k = len(tax.clusters)
+    if d.n:
+        if d.n == k:
+            raise CannotDo(f"There are {k} clusters already.")
+        return to_count(turn, d.n) if d.n < k else finer(turn, d.n - k)
     if d.direction == "fewer" and broad(turn.tops):
         return to_top_level(turn)
     if d.direction == "fewer":
@@ -169,19 +225,7 @@ def granularity(turn: Turn, d: RefineDecision) -> Change:
         merged = [f'"{e["names"][0]}" + "{e["names"][1]}" -> "{e["name"]}"' for e in entries]
         return Change("Fewer, broader clusters: " + "; ".join(merged) + ".", turn.fields(tax, assignment, labels))
     if d.direction == "more":
-        counts = tx.sizes(assignment, tax)
-        largest = sorted(tax.clusters, key=lambda c: -counts[c.id])[:max(1, int(np.ceil(k / 3)))]
-        done, refused = [], []
-        for target in largest:
-            try:
-                assignment, tax, labels, entry = _split_one(turn, target, 2, tax, assignment, labels, budget)
-                budget -= SPLIT_COST
-                done.append(f'"{target.name}" -> ' + " + ".join(f'"{m}"' for m in entry["names"]))
-            except CannotDo as e:
-                refused.append(str(e))
-        if not done:
-            raise CannotDo("No cluster could be split: " + " ".join(refused))
-        return Change("More, finer clusters: " + "; ".join(done) + ".", turn.fields(tax, assignment, labels))
+        return finer(turn, int(np.ceil(k / 3)))
     raise CannotDo('Say whether you want "fewer, broader" or "more, finer" clusters.')
 
 

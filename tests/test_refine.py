@@ -294,6 +294,24 @@ def test_fewer_clusters_merges_the_closest():
     assert len(merged) == 1 and merged[0]["named_by"] == "model"
 
 
+def test_a_number_of_clusters_in_the_message_is_what_granularity_makes():
+    agent = fitted([{"action": "granularity", "direction": "more"}] * 3)
+    assert agent.result_.k == 3
+    reply = agent.chat("Make it 2 clusters.")  # the model's direction is ignored: the number rules
+    assert agent.result_.k == 2 and sum(sizes(agent).values()) == len(TEXTS), reply
+    reply = agent.chat("I want 2 clusters.")
+    assert "There are 2 clusters already" in reply and agent.result_.k == 2, reply
+    reply = agent.chat("Now make it four clusters.")
+    assert agent.result_.k == 4 and sum(sizes(agent).values()) == len(TEXTS), reply
+    assert len(agent.result_.ids) == len(set(agent.result_.ids))
+
+
+def test_a_number_in_a_new_instruction_reaches_the_new_run():
+    agent = fitted([{"action": "reinstruct", "instruction": "Cluster by mood"}])
+    reply = agent.chat("Cluster by mood, in two groups.")  # the model's instruction leaves the number out
+    assert "Cluster by mood (two groups)" in reply and agent.result_.k == 2, reply
+
+
 def test_questions_change_nothing_and_answer_from_the_data():
     agent = fitted([{"action": "explain", "ids": ["1"]}, {"action": "describe", "clusters": ["weather"]}])
     before = agent.result_.cluster.copy()
