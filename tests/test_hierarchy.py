@@ -7,7 +7,7 @@ import pytest
 from fakes import FakeOpenAIServer, ScriptedChatModel
 from test_reliability import run_args, write_jsonl
 
-from clusteragent.hierarchy import MAX_FLAT, build_tops, group_leaves, reconcile
+from clusteragent.hierarchy import MAX_FLAT, build_tops, group_by_size, group_leaves, reconcile
 from clusteragent.state import AgentConfig, RunContext
 from clusteragent.structured import StructuredLLM
 from clusteragent.tools.taxonomy import Taxonomy
@@ -82,6 +82,21 @@ def test_a_far_clump_and_everything_else_is_no_top_level():
     assert silhouette[2] > silhouette[4]  # the best silhouette alone would cut at the clump
     groups = group_leaves(vectors, assignment, list(range(13)), grouped_on=on_map)
     assert sorted(map(sorted, groups)) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12]]
+
+
+def test_grouping_to_a_users_count_puts_small_far_clusters_with_a_large_one():
+    """Two large clusters and two of 3 texts far from everything: asked for 2 groups, each large cluster heads
+    one (by linkage one far cluster of 3 texts would be a group of its own)."""
+    directions = {0: [1, 0, 0], 1: [0.6, 0.8, 0], 2: [0, 0, 1], 3: [0, 0, -1]}
+    sizes = {0: 100, 1: 100, 2: 3, 3: 3}
+    rng = np.random.default_rng(0)
+    assignment = np.repeat(list(sizes), list(sizes.values()))
+    vectors = np.array([directions[c] for c in assignment]) + rng.normal(0, 0.01, (len(assignment), 3))
+    groups = group_by_size(vectors, assignment, list(sizes), 2)
+    assert sorted(min(g) for g in groups) == [0, 1] and sorted(c for g in groups for c in g) == [0, 1, 2, 3]
+    assert min(sum(sizes[c] for c in g) for g in groups) >= 100
+    linked = group_leaves(vectors, assignment, list(sizes), count=2)
+    assert min(sum(sizes[c] for c in g) for g in linked) == 3  # why the count is not cut by linkage
 
 
 def test_a_runs_leaves_are_grouped_once_per_partition_whatever_their_ids():
