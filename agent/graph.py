@@ -25,7 +25,7 @@ from clusteragent.errors import ModelError
 from clusteragent.facets import Route, route_instruction
 from clusteragent.hierarchy import build_tops
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
-from clusteragent.naming import corpus_noun, listed_as_rules, without_shared_words
+from clusteragent.naming import corpus_noun, given_values, listed_as_rules, without_shared_words
 from clusteragent.outliers import in_corpus
 from clusteragent.prompts import load_prompt
 from clusteragent.review import review_reserve, review_step
@@ -118,7 +118,7 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     ctx.progress("understanding the instruction")
     route = route_instruction(state["instruction"], ctx.embedder)
     about_topic, view = route.about_topic, route.view
-    if view == "meaning" and ctx.config.strategy != "labels":
+    if view == "meaning" and ctx.config.strategy != "labels" or ctx.config.categories:
         return read_facet(ctx, state, route)
     rows, _ = diverse_sample(ctx.vectors, ctx.config.understand_texts, seed=ctx.config.seed)
     # The first ask proposes at most `first_proposal_max` clusters (small models pad a long list with
@@ -144,10 +144,11 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
 
 
 def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:
-    """Understanding on the meaning view: the model states the facet from the instruction alone. Its first
-    list of values is not asked for: there k comes from the texts' structure and each group is named from
-    its own texts, and writing the list from a sample was a run's longest call. Where the model
-    gives no valid facet, the kind of facet the instruction was routed by stands in for it."""
+    """Understanding on the meaning view, or where the user named the clusters (AgentConfig.categories): the
+    model states the facet from the instruction alone. Its first list of values is not asked for: on the
+    meaning view k comes from the texts' structure and each group is named from its own texts (writing the
+    list from a sample was a run's longest call); the user's categories are the values otherwise. Where the
+    model gives no valid facet, the kind of facet the instruction was routed by stands in for it."""
     try:
         reading = ctx.llm.decide(load_prompt("facet").messages(instruction=state["instruction"]), FacetReading,
                                  step="understand")
@@ -159,8 +160,12 @@ def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:
                                        "texts_are": texts_are,
                                        "about_topic": route.about_topic, "view": route.view,
                                        "route": route.evidence()}]
-    return {"facet": facet, "texts_are": texts_are, "about_topic": route.about_topic, "view": route.view,
-            "seen": [], "trace": trace, **tx.Taxonomy().as_state()}
+    view = route.view
+    if view is None and ctx.config.strategy != "labels":
+        view = reading_view(ctx, state["instruction"], trace)
+    values = given_values(ctx.config.categories or [], facet, route.about_topic)
+    return {"facet": facet, "texts_are": texts_are, "about_topic": route.about_topic, "view": view,
+            "seen": [], "trace": trace, **values.as_state()}
 
 
 def route_after_understand(state: AgentState, runtime: Runtime[RunContext]) -> Literal["propose", "cluster_view"]:
@@ -239,7 +244,7 @@ def propagate_labels(state: AgentState, runtime: Runtime[RunContext]) -> Command
     labels = {r: c for r, c in labels.items() if c in set(tax.ids)}
     support = {c.id: sum(1 for v in labels.values() if v == c.id) for c in tax.clusters}
     floor = max(1, int(np.ceil(ctx.config.min_label_share * len(labels))))
-    weak = [c for c in tax.clusters if support[c.id] < floor]
+    weak = [c for c in tax.clusters if support[c.id] < floor] if not ctx.config.categories else []
     if labels and weak and len(weak) < len(tax.clusters):
         tax = tax.without([c.id for c in weak])
         labels = {r: c for r, c in labels.items() if support[c] >= floor}
@@ -296,12 +301,12 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         notes.append(f"dropped empty cluster(s): {empty}")
     assignment, tax, merges = tx.merge_closest(ctx.vectors, assignment, tax, state["k_max"])
     audit += [{**entry, "by": "finalize: k above the allowed maximum"} for entry in merges]
-    if len(tax.clusters) < state["k_min"]:  # the labels used fewer clusters than asked: split the largest
+    if len(tax.clusters) < state["k_min"] and not ctx.config.categories:  # fewer than asked: split the largest
         assignment, tax, _, splits = split_until(ctx.llm, state["instruction"], state.get("facet", ""), ctx.texts,
                                                  ctx.vectors, assignment, tax, dict(state.get("labels", {})),
                                                  state["k_min"], ctx.calls_left(), ctx.config.seed)
         audit += [{**entry, "by": "finalize: k below the allowed minimum"} for entry in splits]
-    if len(tax.clusters) < state["k_min"]:
+    if len(tax.clusters) < state["k_min"] and not ctx.config.categories:
         notes.append(f"{len(tax.clusters)} clusters, fewer than the {state['k_min']} asked: the texts are too few "
                      f"or too alike to split further")
     if state.get("stop_reason") == "model budget exhausted":
@@ -315,9 +320,10 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
         tax, emptied = tx.drop_empty(assignment, tax)
         if emptied:
             notes.append(f"cluster(s) {emptied} held only outliers and were dropped")
-    tax, renamed = without_shared_words(tax)
-    tax, sharpened = renamed_broader(ctx, state, tax, assignment)
-    audit += renamed + sharpened
+    if not ctx.config.categories:  # the user's own names stay as written
+        tax, renamed = without_shared_words(tax)
+        tax, sharpened = renamed_broader(ctx, state, tax, assignment)
+        audit += renamed + sharpened
     tops, levels = [], {"levels": 1}
     if ctx.config.hierarchy:
         tops, tax, levels = build_tops(ctx, state["instruction"], state.get("facet", ""), tax, assignment)

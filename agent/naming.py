@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from clusteragent.errors import ModelError
-from clusteragent.name_rules import alike, capitalised_words, name_words
+from clusteragent.name_rules import alike, capitalised_words, name_words, sentence_case
 from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, distinct_spec_schema, requested_words
 from clusteragent.tools import taxonomy as tx
@@ -62,6 +62,12 @@ def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vector
     central = tx.central_members(vectors, rows, n)
     return name_group(llm, instruction, facet, [texts[r] for r in central], taken, step=step, shared=shared,
                       parts=parts, nested=nested, whole=whole, current=current)
+
+
+def given_values(categories: Sequence[str], facet: str, about_topic: bool | None) -> tx.Taxonomy:
+    """The user's categories as the run's values, in their order and words, each with a rule made of its name
+    (wording.rule_of_value: "Texts whose sentiment is positive.", "Texts about sports.")."""
+    return tx.Taxonomy.from_specs([(sentence_case(c), rule_of_value(c, facet, about_topic)) for c in categories])
 
 
 def listed_as_rules(specs: Sequence[ClusterSpec], facet: str, about_topic: bool | None,

@@ -24,7 +24,6 @@ import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from clusteragent.counts import stated_count
 from clusteragent.errors import ConfigError, ModelError
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
@@ -44,6 +43,7 @@ from clusteragent.refine_schemas import OPERATIONS, ActionChoice, argument_schem
 from clusteragent.refine_turn import CannotDo, Change, RefineContext, RefineDecision, Turn
 from clusteragent.result import ClusterResult, build_result
 from clusteragent.run_lock import RunLock
+from clusteragent.stated import stated_count
 from clusteragent.structured import Usage
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import work_texts

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from clusteragent.counts import NUMBER_WORDS
 from clusteragent.name_rules import sentence_case
 from clusteragent.review_tools import ToolError as CannotDo
+from clusteragent.stated import NUMBER_WORDS
 from clusteragent.tools import taxonomy as tx
 
 NOT_LISTED = "(not in the list)"

@@ -66,11 +66,22 @@ class AgentConfig(BaseModel):
                            "instead of the nearest cluster")
     max_outliers: float = Field(0.05, gt=0, lt=1, description="with outliers: the largest share of the texts that "
                                 "may be outliers")
+    categories: list[str] | None = Field(None, description="the clusters as the user names them, k their number: "
+                                         "each group takes one, and no proposal, review or merge changes them "
+                                         "(filled from the values the instruction lists where no k option is "
+                                         "given; see for_instruction)")
     k_stated: str | None = Field(None, description="the instruction's words that set k or its range where no k "
                                  "option was given (\"into 5 groups\"; see for_instruction)")
 
     @model_validator(mode="after")
     def _range(self) -> AgentConfig:
+        if self.categories is not None:
+            names = [" ".join(str(c).split()) for c in self.categories]
+            if len(names) < 2 or not all(names) or len({n.lower() for n in names}) < len(names):
+                raise ConfigError("categories needs two or more different, non-empty names.")
+            if self.k not in (None, len(names)) or self.k_min is not None or self.k_max is not None:
+                raise ConfigError(f"{len(names)} categories make k={len(names)}; give no other k or k range.")
+            self.categories = names
         if self.k is not None and (self.k_min is not None or self.k_max is not None):
             raise ConfigError("give either k or a k range (k_min/k_max), not both.")
         if self.k_min is not None and self.k_max is not None and self.k_min > self.k_max:
@@ -93,12 +104,21 @@ class AgentConfig(BaseModel):
         })
 
     def for_instruction(self, instruction: str) -> AgentConfig:
-        """This config with k or its range taken from the instruction where it states one ("into 5 groups",
-        "at most 10 topics"; counts.stated_count) and no k option was given: the options win."""
-        from clusteragent.counts import stated_count
+        """This config with the clusters the instruction names (its listed values, "by sentiment: positive,
+        negative or neutral", become the categories) or else k or its range where it states one ("into 5
+        groups", "at most 10 topics"; stated.py), where no k option was given: the options win. With
+        categories there is no proposal or review, and no cluster is dropped for few labels."""
+        from clusteragent.stated import stated_count, stated_values
 
+        if self.k is not None and not self.categories or self.k_min is not None or self.k_max is not None:
+            return self
+        categories = self.categories or stated_values(instruction)
+        if categories:
+            words = None if self.categories else ", ".join(categories)
+            return self.model_copy(update={"categories": categories, "k": len(categories), "k_stated": words,
+                                           "propose_batches": 0, "review_rounds": 0, "min_label_share": 0.0})
         stated = stated_count(instruction)
-        if stated is None or self.k is not None or self.k_min is not None or self.k_max is not None:
+        if stated is None or self.k is not None:
             return self
         exact = stated.k_min is not None and stated.k_min == stated.k_max
         update = {"k": stated.k_min} if exact else {"k_min": stated.k_min, "k_max": stated.k_max}

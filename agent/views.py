@@ -253,7 +253,8 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         return np.flatnonzero(groups == g)
 
     # The votes leave one call per group for naming the groups without a clear majority.
-    voters = min(VOTERS, (ctx.calls_left() - k) // k) if view_name != "meaning" and listed.clusters else 0
+    given = bool(cfg.categories) and k == len(listed.clusters)  # the user's values: each group takes one
+    voters = min(VOTERS, (ctx.calls_left() - k) // k) if (view_name != "meaning" or given) and listed.clusters else 0
     shown = {int(g): tx.central_members(vectors, members(g), voters) for g in order} if voters > 0 else {}
     votes = {}
     if shown:
@@ -263,8 +264,9 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     traits = _traits(ctx, view_name, groups, order)
     if cfg.hierarchy and ctx.llm is not None:
         ctx.top_names = min(max(0, ctx.calls_left()), top_calls(ctx, groups, list(range(k))))
-    # Where k is the number of values the model listed (the reading), each group takes one of them.
-    matched = matched_names(shown, votes, listed) if shown and view_name == "reading" and k == len(listed.clusters) else {}
+    # Where k is the number of values listed (by the model on the reading, or the user), each group takes one.
+    matched = matched_names(shown, votes, listed) if shown and (given or view_name == "reading" and
+                                                                k == len(listed.clusters)) else {}
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):

@@ -200,10 +200,18 @@ def without_retelling(description: str, name: str, texts, proper=frozenset(), fa
     return fallback or about(name, proper)
 
 
+# A value that stands for whatever the others leave ("Sort into billing, shipping and other").
+CATCH_ALL = {"other", "others", "misc", "miscellaneous", "rest", "the rest", "everything else", "anything else",
+             "something else", "none of these", "none"}
+
+
 def rule_of_value(name: str, facet: str, about_topic: bool | None, proper=frozenset()) -> str:
     """A rule made of a value's `name` alone, for where the model's own rule cannot stand: "Texts whose
     sentiment is neutral." where the facet is not subject matter and is a short noun phrase (the model is
-    asked for one to three words), else "Texts about <name>." ("Texts about neutral." says nothing)."""
+    asked for one to three words), else "Texts about <name>." ("Texts about neutral." says nothing); a value
+    such as "other" is the texts no other value takes."""
+    if " ".join(name.lower().split()) in CATCH_ALL:
+        return "Texts that fit none of the other clusters."
     words = facet.lower().split()
     if words[:1] == ["the"]:
         words = words[1:]

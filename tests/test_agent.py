@@ -188,6 +188,30 @@ def test_an_instructions_number_larger_than_the_corpus_fails_before_any_model_ca
     assert model.calls == []
 
 
+@pytest.mark.parametrize("strategy", ["labels", "kmeans"])
+def test_the_values_the_instruction_lists_are_the_clusters(strategy):
+    model = scripted("topic")
+    res = fit(model, "Cluster these messages by topic: cooking, weather or football.", strategy=strategy).result_
+    assert "ClusterSpec" not in {request_schema(c["kwargs"])[0] for c in model.calls}  # nothing left to name
+    assert res.names == ["Cooking", "Weather", "Football"] or sorted(res.names) == ["Cooking", "Football", "Weather"]
+    assert res.run["config"]["categories"] == ["cooking", "weather", "football"] and res.k == 3
+    for c in res.clusters:  # each value holds its own texts
+        members = [t for t, cid in zip(TEXTS, res.cluster) if cid == c["cluster"]]
+        assert {TRUTH[t][0] for t in members} == {c["name"].lower()}
+    assert any("as the instruction asks" in note for note in res.run["notes"])
+
+
+def test_given_categories_keep_their_names_and_number_even_where_few_texts_fit():
+    res = fit(scripted("topic"), "Cluster by topic.", categories=["weather", "football", "cooking", "gardening"],
+              strategy="labels").result_
+    assert "Gardening" not in res.names and res.k == 3  # no text fits it: an empty value is left out, not made up
+    assert not any(c["name"] not in ("Weather", "Football", "Cooking") for c in res.clusters)
+    with pytest.raises(ConfigError, match="categories"):
+        ClusterAgent(categories=["a", "A"])
+    with pytest.raises(ConfigError, match="give no other k"):
+        ClusterAgent(categories=["a", "b"], k=3)
+
+
 def test_same_seed_same_result(by_topic):
     again = fit(scripted("topic"), "Cluster by topic.")
     assert np.array_equal(again.labels_, by_topic.labels_)

@@ -400,3 +400,14 @@ def test_a_run_whose_first_list_copies_its_sample_sorts_by_rules_made_of_the_val
         "Good news": "Sentences whose sentiment is good news.", "Bad news": "Sentences whose sentiment is bad news."}
     understood = next(t for t in result.run["decisions"] if t.get("step") == "understand")
     assert understood["rules_retelling_a_text"] == ["Good news", "Bad news"]
+
+
+def test_given_values_keep_the_users_words_and_a_catch_all_says_what_it_takes():
+    from clusteragent.naming import given_values
+
+    tax = given_values(["billing", "iPhone repairs", "other"], "topic", True)
+    assert tax.names == ["Billing", "iPhone repairs", "Other"]
+    assert [c.description for c in tax.clusters] == ["Texts about billing.", "Texts about iPhone repairs.",
+                                                      "Texts that fit none of the other clusters."]
+    assert given_values(["positive", "negative"], "sentiment", False).clusters[0].description == \
+        "Texts whose sentiment is positive."

@@ -1,8 +1,8 @@
-"""Reading the number of clusters an instruction asks for."""
+"""Reading the number of clusters, and the clusters, an instruction asks for."""
 
 import pytest
 
-from clusteragent.counts import stated_count
+from clusteragent.stated import stated_count, stated_values
 
 
 @pytest.mark.parametrize("instruction, k_min, k_max", [
@@ -44,3 +44,33 @@ def test_numbers_that_count_something_else_set_nothing(instruction):
 def test_the_number_next_to_the_groups_wins_over_an_earlier_one():
     stated = stated_count("Put each of the 300 reviews into one of two categories.")
     assert (stated.k_min, stated.k_max) == (2, 2)
+
+
+@pytest.mark.parametrize("instruction, values", [
+    ("Cluster the comments by sentiment: positive, negative, ambiguous or neutral.",
+     ["positive", "negative", "ambiguous", "neutral"]),
+    ("Cluster the utterances by dialog act: what the speaker does with the utterance (inform, ask, request, promise).",
+     ["inform", "ask", "request", "promise"]),
+    ("Sort the news into sports, business, politics and technology", ["sports", "business", "politics", "technology"]),
+    ("Sort into 3 buckets: urgent, normal, low", ["urgent", "normal", "low"]),
+    ("Sort the reviews as positive, negative, or mixed.", ["positive", "negative", "mixed"]),
+    ("Group these into questions and complaints.", ["questions", "complaints"]),
+    ('Cluster by language: English, French and German', ["English", "French", "German"]),
+])
+def test_the_values_an_instruction_lists_are_read_in_its_words(instruction, values):
+    assert stated_values(instruction) == values
+
+
+@pytest.mark.parametrize("instruction", [
+    "Cluster the assistant commands by scenario: the area of the assistant they address.",
+    "Cluster the texts by their writing style (the form they are written in), not by topic or language.",
+    "Group the reviews into clusters by aspect and sentiment.",
+    "Group them into topics and subtopics.",
+    "Cluster by topic, such as sports and politics.",
+    "Classify the tickets (e.g. billing, shipping).",
+    "Group these assistant queries into 5 groups by domain.",
+    "Cluster as you see fit.",
+    "Sort them into positive and positive.",
+])
+def test_a_clause_examples_or_a_count_list_no_values(instruction):
+    assert stated_values(instruction) == []

@@ -1,10 +1,13 @@
-"""How many clusters an instruction asks for, in its own words ("into 5 groups", "between four and eight
-topics", "at most 10 categories").
+"""What an instruction asks for in so many words: how many clusters ("into 5 groups", "between four and
+eight topics", "at most 10 categories") and which ("by sentiment: positive, negative or neutral", "into
+billing, shipping and returns").
 
-A user who writes a number of groups into the instruction means it as much as `--k` or `--k-min/--k-max`,
-so the run takes it as theirs (AgentConfig.for_instruction); the options, where given, win. The reading
-is deterministic: a number counts only next to a word for groups, or after "into", so "these 2,000
-queries", "posts from 2021" or "the top 10 airlines" set nothing.
+A user who writes these into the instruction means them as much as `--k` or `--k-min/--k-max`, so the run
+takes them as theirs (AgentConfig.for_instruction); the options, where given, win. The reading is
+deterministic: a number counts only next to a word for groups, or after "into", so "these 2,000 queries",
+"posts from 2021" or "the top 10 airlines" set nothing; values count only as a list of two or more short
+ones after "into", "as", a colon or a bracket, none of them a word for groups or a clause ("into clusters
+by aspect and sentiment" lists nothing).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, 
                 "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "a dozen": 12, "dozen": 12}
 
 _NUM = r"(?<![\d,.])(?:\d{1,4}|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")(?![\d,.]\d)"
-_GROUPS = (r"(?:groups?|clusters?|categor(?:y|ies)|buckets?|class(?:es)?|types?|kinds?|themes?|topics?|segments?"
-           r"|bins?|piles?|tiers?|sections?|families|family|partitions?)")
+_GROUP_WORDS = (r"groups?|clusters?|categor(?:y|ies)|buckets?|class(?:es)?|types?|kinds?|themes?|topics?|segments?"
+                r"|bins?|piles?|tiers?|sections?|families|family|partitions?")
+_GROUPS = rf"(?:{_GROUP_WORDS})"
 # At most one word between a number and its noun ("5 broad topics"), never a joining word: "300 tweets into
 # topics" and "one of two categories" set no count from their first number.
 _BETWEEN = r"(?:\s+(?!(?:of|the|a|an|into|in|by|and|or|for|per|each|from|to|with|about)\b)[a-z-]+)?\s+"
@@ -74,3 +78,31 @@ def stated_count(instruction: str) -> StatedCount | None:
             continue
         return StatedCount(lo, hi, " ".join(found.group(0).split()))
     return None
+
+
+_LIST_START = re.compile(r"\binto\b|(?<!such )\bas\b(?:\s+(?:either|one of))?|:|\(", re.IGNORECASE)
+_LIST_BODY = re.compile(r"[^.;!?()]+")
+_SEPARATORS = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,|\band\b|\bor\b|&|/)\s*", re.IGNORECASE)
+_EXAMPLES = re.compile(r"^(?:e\.g|i\.e|for example|for instance|such as|like|including|say)\b", re.IGNORECASE)
+_CLAUSE = re.compile(rf"\b(?:{_GROUP_WORDS}|by|that|which|what|who|how|whether|their|they|them|these|those|you)\b",
+                     re.IGNORECASE)
+_NUMBER = re.compile(rf"\d|\b(?:{'|'.join(NUMBER_WORDS)})\b", re.IGNORECASE)
+
+
+def stated_values(instruction: str) -> list[str]:
+    """The values the instruction lists for its clusters, in its own words and order ("by sentiment: positive,
+    negative or neutral" -> positive, negative, neutral), or [] where it lists none: the first list of 2 to
+    20 items of 1-4 words after "into", "as", a colon or an opening bracket, none of them a number, a word
+    for groups or the start of a clause, and not given as examples ("such as", "e.g.")."""
+    for start in _LIST_START.finditer(instruction):
+        body = _LIST_BODY.match(instruction, start.end())
+        if body is None or _EXAMPLES.match(body.group(0).strip()):
+            continue
+        items = [re.sub(r"^(?:the|a|an)\s+", "", item.strip().strip("\"'“”‘’").strip(), flags=re.IGNORECASE)
+                 for item in _SEPARATORS.split(body.group(0))]
+        items = [item for item in items if item]
+        if (2 <= len(items) <= 20 and all(1 <= len(item.split()) <= 4 for item in items)
+                and not any(_CLAUSE.search(item) or _NUMBER.search(item) for item in items)
+                and len({item.lower() for item in items}) == len(items)):
+            return items
+    return []
