@@ -43,7 +43,7 @@ from clusteragent.refine_schemas import OPERATIONS, ActionChoice, argument_schem
 from clusteragent.refine_turn import CannotDo, Change, RefineContext, RefineDecision, Turn
 from clusteragent.result import ClusterResult, build_result
 from clusteragent.run_lock import RunLock
-from clusteragent.stated import stated_count
+from clusteragent.stated import stated_count, stated_values
 from clusteragent.structured import Usage
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import work_texts
@@ -134,8 +134,12 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         # "make it 5 clusters", "at most 10": the message's own number, the clusters now kept where within it
         k = len(leaves.clusters)
         decision["n"] = min(max(k, stated.k_min or 1), stated.k_max or k)
-    if decision["action"] == "reinstruct" and stated is not None and stated_count(decision["instruction"]) is None:
-        decision["instruction"] += f" ({stated.words})"  # the model's instruction dropped the number asked for
+    if decision["action"] == "reinstruct":  # what the model's instruction dropped of the values or number asked
+        values = stated_values(message)
+        if values and not stated_values(decision["instruction"]):
+            decision["instruction"] += f" ({', '.join(values)})"
+        elif stated is not None and stated_count(decision["instruction"]) is None:
+            decision["instruction"] += f" ({stated.words})"
     if decision["action"] == "split":
         decision["n"] = parts_asked(message)  # the model's count is its own (6 for "into two")
         decision["parts"] = parts_named(message, tax.names)  # "into anger and sadness": the parts' own names

@@ -312,6 +312,12 @@ def test_a_number_in_a_new_instruction_reaches_the_new_run():
     assert "Cluster by mood (two groups)" in reply and agent.result_.k == 2, reply
 
 
+def test_values_listed_in_a_new_instruction_reach_the_new_run():
+    agent = fitted([{"action": "reinstruct", "instruction": "Cluster by mood"}])
+    reply = agent.chat("Cluster by mood instead: happy or angry.")
+    assert "Cluster by mood (happy, angry)" in reply and sorted(agent.result_.names) == ["Angry", "Happy"], reply
+
+
 def test_questions_change_nothing_and_answer_from_the_data():
     agent = fitted([{"action": "explain", "ids": ["1"]}, {"action": "describe", "clusters": ["weather"]}])
     before = agent.result_.cluster.copy()
