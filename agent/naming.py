@@ -153,6 +153,16 @@ def matched_names(shown: dict[int, np.ndarray], votes: dict[str, int], listed: t
     return {groups[r]: values[c] for r, c in zip(rows, cols)}
 
 
+def nearest_values(group_vectors: np.ndarray, value_vectors: np.ndarray, groups: list[int],
+                   listed: tx.Taxonomy) -> dict[int, tx.Cluster]:
+    """Each group its own listed value where no vote could be taken: the one-to-one matching of the groups'
+    centroids (`group_vectors`, unit rows) to the embeddings of the values' names and rules that is most alike."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(-(group_vectors @ value_vectors.T))
+    return {groups[r]: listed.clusters[c] for r, c in zip(rows, cols)}
+
+
 def without_shared_words(tax: tx.Taxonomy) -> tuple[tx.Taxonomy, list[dict]]:
     """Names with the words every name shares left out ("Airline delays", "Airline refunds", "Airline meals"
     -> "delays", "refunds", "meals"): a word in every name (the facet, the corpus's subject) sets no cluster

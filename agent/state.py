@@ -110,7 +110,7 @@ class AgentConfig(BaseModel):
         categories there is no proposal or review, and no cluster is dropped for few labels."""
         from clusteragent.stated import stated_count, stated_values
 
-        if self.k is not None and not self.categories or self.k_min is not None or self.k_max is not None:
+        if (self.k is not None and not self.categories) or self.k_min is not None or self.k_max is not None:
             return self
         categories = self.categories or stated_values(instruction)
         if categories:

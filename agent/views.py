@@ -15,9 +15,9 @@ import numpy as np
 from clusteragent.errors import ModelError
 from clusteragent.facets import View
 from clusteragent.hierarchy import top_calls
-from clusteragent.labelling import calibrated_labels, label_rows
+from clusteragent.labelling import calibrated_labels, description_vectors, label_rows
 from clusteragent.name_rules import telling_words
-from clusteragent.naming import fallback_name, matched_names, name_members, unrequested, voted_name
+from clusteragent.naming import fallback_name, matched_names, name_members, nearest_values, unrequested, voted_name
 from clusteragent.reading import kept_reading
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import (
@@ -267,6 +267,9 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     # Where k is the number of values listed (by the model on the reading, or the user), each group takes one.
     matched = matched_names(shown, votes, listed) if shown and (given or view_name == "reading" and
                                                                 k == len(listed.clusters)) else {}
+    if given and not matched:  # no call left to vote: each group takes the value whose words lie nearest
+        matched = nearest_values(tx.centroids(ctx.vectors, groups, [int(g) for g in order]),
+                                 description_vectors(ctx.embedder, listed), [int(g) for g in order], listed)
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
