@@ -81,8 +81,8 @@ def stated_count(instruction: str) -> StatedCount | None:
 
 
 _LIST_START = re.compile(r"\binto\b|(?<!such )\bas\b(?:\s+(?:either|one of))?|:|\(", re.IGNORECASE)
-_LIST_BODY = re.compile(r"[^.;!?()]+")
-_SEPARATORS = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,|\band\b|\bor\b|&|/)\s*", re.IGNORECASE)
+_LIST_BODY = re.compile(r"(?:[^.;!?()]|(?<=\bvs)\.)+")  # to the end of the sentence ("vs." does not end it)
+_SEPARATORS = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,|\band\b|\bor\b|\bvs\b\.?|\bversus\b|&|/)\s*", re.IGNORECASE)
 _EXAMPLES = re.compile(r"^(?:e\.g|i\.e|for example|for instance|such as|like|including|say)\b", re.IGNORECASE)
 _CLAUSE = re.compile(rf"\b(?:{_GROUP_WORDS}|by|that|which|what|who|how|whether|their|they|them|these|those|you)\b",
                      re.IGNORECASE)
@@ -98,7 +98,7 @@ def stated_values(instruction: str) -> list[str]:
         body = _LIST_BODY.match(instruction, start.end())
         if body is None or _EXAMPLES.match(body.group(0).strip()):
             continue
-        items = [re.sub(r"^(?:the|a|an)\s+", "", item.strip().strip("\"'“”‘’").strip(), flags=re.IGNORECASE)
+        items = [re.sub(r"^(?:the|a|an|either)\s+", "", item.strip().strip("\"'“”‘’").strip(), flags=re.IGNORECASE)
                  for item in _SEPARATORS.split(body.group(0))]
         items = [item for item in items if item]
         if (2 <= len(items) <= 20 and all(1 <= len(item.split()) <= 4 for item in items)

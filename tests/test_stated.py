@@ -56,6 +56,8 @@ def test_the_number_next_to_the_groups_wins_over_an_earlier_one():
     ("Sort the reviews as positive, negative, or mixed.", ["positive", "negative", "mixed"]),
     ("Group these into questions and complaints.", ["questions", "complaints"]),
     ('Cluster by language: English, French and German', ["English", "French", "German"]),
+    ("Sort the reviews into either praise or complaints.", ["praise", "complaints"]),
+    ("Group by stance (for vs. against)", ["for", "against"]),
 ])
 def test_the_values_an_instruction_lists_are_read_in_its_words(instruction, values):
     assert stated_values(instruction) == values
