@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from clusteragent.hierarchy import broad, group_by_size, merge_tops, name_tops, rename_top
+from clusteragent.hierarchy import broad, group_by_size, merge_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import apply_split, plan_split
@@ -134,12 +134,14 @@ def split_top(turn: Turn, top: dict, n: int) -> Change:
     return turn.with_tops(tops, tax, text)
 
 
-def _merged(turn: Turn, groups: list[list[int]], names: list[dict]) -> tuple[np.ndarray, tx.Taxonomy, dict, list[str]]:
-    """Each group of several clusters merged into one under its name, rule and namer; what was done, in words."""
+def _merged(turn: Turn, groups: list[list[int]], name_of) -> tuple[np.ndarray, tx.Taxonomy, dict, list[str]]:
+    """Each group of several clusters merged into one under the name, rule and namer `name_of(i, group, tax,
+    assignment)` gives the i-th group; what was done, in words."""
     assignment, tax, labels, done = turn.assignment, turn.tax, turn.labels, []
-    for group, named in zip(groups, names):
+    for i, group in enumerate(groups):
         if len(group) < 2:
             continue
+        named = name_of(i, group, tax, assignment)
         assignment, tax, entry = tx.merge(assignment, tax, list(group), named["name"], named["description"],
                                           named.get("named_by") or "model")
         labels = tx.remap_labels(labels, entry)
@@ -151,23 +153,20 @@ def to_top_level(turn: Turn) -> Change:
     """The clusters of each top cluster merged into one, under the top cluster's name and rule: fewer, broader
     clusters where the run already found them, with no model call; one level is left."""
     tops = broad(turn.tops)
-    assignment, tax, labels, done = _merged(turn, [top["children"] for top in tops], tops)
+    assignment, tax, labels, done = _merged(turn, [top["children"] for top in tops], lambda i, *_: tops[i])
     return Change("Fewer, broader clusters: the clusters of each top cluster merged into one: " + ", ".join(done)
                   + ".", {**turn.fields(tax, assignment, labels), "tops": []})
 
 
 def to_count(turn: Turn, count: int) -> Change:
     """`count` clusters, fewer than now: the clusters grouped by their centroids on what placed the texts
-    (hierarchy.group_by_size), each group of several merged into one and named as a top cluster is; one level
-    is left."""
+    (hierarchy.group_by_size), each group of several merged into one and named as a merge the user asks for
+    is; one level is left."""
     if count < 2:
         raise CannotDo("Ask for at least 2 clusters: one would leave nothing to tell apart.")
     groups = group_by_size(turn.features, turn.assignment, list(turn.tax.ids), count, turn.ctx.seed)
-    alone = [turn.tax.by_id(group[0]).name for group in groups if len(group) == 1]
-    names = name_tops(turn.ctx.llm, turn.ctx.llm.usage.calls + turn.budget, turn.state["instruction"],
-                      turn.state.get("facet", ""), turn.ctx.texts, turn.ctx.vectors, turn.assignment, groups,
-                      turn.tax, alone)
-    assignment, tax, labels, done = _merged(turn, groups, names)
+    assignment, tax, labels, done = _merged(
+        turn, groups, lambda i, group, tax, assignment: turn.merged_name(list(group), tax, assignment))
     return Change(f"{len(tax.clusters)} clusters, as asked: merged " + ", ".join(done) + ".",
                   {**turn.fields(tax, assignment, labels), "tops": []})
 

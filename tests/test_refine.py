@@ -306,6 +306,16 @@ def test_a_number_of_clusters_in_the_message_is_what_granularity_makes():
     assert len(agent.result_.ids) == len(set(agent.result_.ids))
 
 
+def test_fewer_clusters_by_a_number_join_the_values_names_by_a_facet_other_than_subject_matter():
+    model = chat_model([{"action": "granularity", "direction": "more"}] * 2, facet="mood")
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=80).fit(TEXTS, instruction="Cluster by mood.")
+    reply = agent.chat("Make it 3 clusters.")
+    assert agent.result_.k == 3, reply
+    reply = agent.chat("Make it 2 clusters.")
+    assert agent.result_.k == 2 and sum(sizes(agent).values()) == len(TEXTS), reply
+    assert any(" and " in name for name in agent.result_.names), agent.result_.names  # "Angry and rain", not a topic
+
+
 def test_a_number_in_a_new_instruction_reaches_the_new_run():
     agent = fitted([{"action": "reinstruct", "instruction": "Cluster by mood"}])
     reply = agent.chat("Cluster by mood, in two groups.")  # the model's instruction leaves the number out
