@@ -64,7 +64,7 @@ class StatedCount:
 def stated_count(instruction: str) -> StatedCount | None:
     """The number (or range) of clusters the instruction asks for, or None where it names none. The first
     form that matches wins, ranges and bounds before an exact number; a bound that reads backwards
-    ("between 8 and 4") is put in order."""
+    ("between 8 and 4") is put in order; a count under 2 says how texts are placed, not how many clusters."""
     for pattern, bounds in _COMPILED:
         found = pattern.search(instruction)
         if found is None:
@@ -74,7 +74,7 @@ def stated_count(instruction: str) -> StatedCount | None:
         lo, hi = bounds(a, b)
         if lo is not None and hi is not None and lo > hi:
             lo, hi = hi, lo
-        if (lo is not None and lo < 1) or (hi is not None and hi < 1):
+        if (lo is not None and lo < 2) or (hi is not None and hi < 2):  # "each text into one category" is no k
             continue
         return StatedCount(lo, hi, " ".join(found.group(0).split()))
     return None

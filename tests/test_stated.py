@@ -35,6 +35,7 @@ def test_a_stated_number_of_groups_is_read(instruction, k_min, k_max):
     "Cluster the posts by the 20 newsgroups they were posted to.",
     "Group the 5-star reviews by topic.",
     "Sort the texts into 0 groups.",
+    "Put each review into one category by sentiment.",
     "Cluster the messages by topic.",
 ])
 def test_numbers_that_count_something_else_set_nothing(instruction):
