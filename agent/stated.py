@@ -6,8 +6,8 @@ A user who writes these into the instruction means them as much as `--k` or `--k
 takes them as theirs (AgentConfig.for_instruction); the options, where given, win. The reading is
 deterministic: a number counts only next to a word for groups, or after "into", so "these 2,000 queries",
 "posts from 2021" or "the top 10 airlines" set nothing; values count only as a list of two or more short
-ones after "into", "as", a colon or a bracket, none of them a word for groups or a clause ("into clusters
-by aspect and sentiment" lists nothing).
+ones after "into", "as", a colon or a bracket that ends the sentence, none of them a word for groups or a
+clause ("into clusters by aspect and sentiment" lists nothing).
 """
 
 from __future__ import annotations
@@ -98,6 +98,8 @@ def stated_values(instruction: str) -> list[str]:
         body = _LIST_BODY.match(instruction, start.end())
         if body is None or _EXAMPLES.match(body.group(0).strip()):
             continue
+        if start.group(0) == "(" and not re.match(r"\)\s*(?:[.!?]|$)", instruction[body.end():]):
+            continue  # a bracket inside the sentence describes the texts: "comments (English and French) by topic"
         items = [re.sub(r"^(?:the|a|an|either)\s+", "", item.strip().strip("\"'“”‘’").strip(), flags=re.IGNORECASE)
                  for item in _SEPARATORS.split(body.group(0))]
         items = [item for item in items if item]

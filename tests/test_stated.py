@@ -73,6 +73,7 @@ def test_the_values_an_instruction_lists_are_read_in_its_words(instruction, valu
     "Classify the tickets (e.g. billing, shipping).",
     "Group these assistant queries into 5 groups by domain.",
     "Cluster as you see fit.",
+    "Group these comments (English and French) by topic.",
     "Sort them into positive and positive.",
 ])
 def test_a_clause_examples_or_a_count_list_no_values(instruction):
