@@ -240,11 +240,15 @@ class ClusterAgent:
     def recluster(self, instruction: str, thread_id: str) -> tuple[dict, list[dict]]:
         """Run the whole graph again on the fitted corpus under a new instruction, on a new thread of this
         run's store (chat's "cluster by sentiment instead"); returns the final state and the model's decisions."""
-        state, _, trace = self._run_graph(instruction, thread_id)
+        # The categories given for the first instruction are not this one's values (it may list its own).
+        fresh = self.config.model_copy(update={"categories": None, "k": None}) if self.config.categories else None
+        state, _, trace = self._run_graph(instruction, thread_id, agent_config=fresh)
         return state, trace
 
-    def _run_graph(self, instruction: str, thread_id: str, resume: bool = False):
-        """Run (or continue) the agent's graph on one thread of this agent's store."""
+    def _run_graph(self, instruction: str, thread_id: str, resume: bool = False,
+                   agent_config: AgentConfig | None = None):
+        """Run (or continue) the agent's graph on one thread of this agent's store (under `agent_config`, default
+        the agent's)."""
         from clusteragent.graph import build_graph
         from clusteragent.models import backend_info
         from clusteragent.reading import reader_for
@@ -266,7 +270,8 @@ class ClusterAgent:
                             max_calls=self.config.max_model_calls)
         embedder = self.embedder()
         ctx = RunContext(texts=work_texts(self.corpus_.texts), llm=llm, embedder=embedder,
-                         config=self.config.resolved_for(backend_info(chat)["provider"]).for_instruction(instruction),
+                         config=(agent_config or self.config).resolved_for(backend_info(chat)["provider"])
+                         .for_instruction(instruction),
                          progress=self._say,
                          show_bars=self.progress, vectors=self._vectors, arrays=self.store_.arrays,
                          reader=reader_for(chat, embedder))

@@ -328,6 +328,15 @@ def test_values_listed_in_a_new_instruction_reach_the_new_run():
     assert "Cluster by mood (happy, angry)" in reply and sorted(agent.result_.names) == ["Angry", "Happy"], reply
 
 
+def test_categories_given_for_the_first_instruction_do_not_bind_a_new_one():
+    model = chat_model([{"action": "reinstruct", "instruction": "Cluster by mood"}])
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=60,
+                         categories=["weather", "football", "cooking"]).fit(TEXTS, instruction="Cluster by topic.")
+    assert sorted(agent.result_.names) == ["Cooking", "Football", "Weather"]
+    reply = agent.chat("Cluster by mood instead.")
+    assert sorted(agent.result_.names) == ["Angry", "Happy"], reply
+
+
 def test_questions_change_nothing_and_answer_from_the_data():
     agent = fitted([{"action": "explain", "ids": ["1"]}, {"action": "describe", "clusters": ["weather"]}])
     before = agent.result_.cluster.copy()
