@@ -193,7 +193,7 @@ def test_the_values_the_instruction_lists_are_the_clusters(strategy):
     model = scripted("topic")
     res = fit(model, "Cluster these messages by topic: cooking, weather or football.", strategy=strategy).result_
     assert "ClusterSpec" not in {request_schema(c["kwargs"])[0] for c in model.calls}  # nothing left to name
-    assert res.names == ["Cooking", "Weather", "Football"] or sorted(res.names) == ["Cooking", "Football", "Weather"]
+    assert sorted(res.names) == ["Cooking", "Football", "Weather"]
     assert res.run["config"]["categories"] == ["cooking", "weather", "football"] and res.k == 3
     for c in res.clusters:  # each value holds its own texts
         members = [t for t, cid in zip(TEXTS, res.cluster) if cid == c["cluster"]]
