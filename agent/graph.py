@@ -137,8 +137,7 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
                                        "model_about_topic": answer.about_topic, "view": view,
                                        "route": route.evidence(), "clusters": tax.names,
                                        **({"rules_retelling_a_text": mended} if mended else {})}]
-    if view is None and ctx.config.strategy != "labels":
-        view = reading_view(ctx, state["instruction"], trace)
+    view = followed_view(ctx, state["instruction"], view, trace)
     return {"facet": answer.facet, "texts_are": texts_are, "about_topic": about_topic, "view": view,
             "seen": rows.tolist(), "trace": trace, **tax.as_state()}
 
@@ -160,12 +159,18 @@ def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:
                                        "texts_are": texts_are,
                                        "about_topic": route.about_topic, "view": route.view,
                                        "route": route.evidence()}]
-    view = route.view
-    if view is None and ctx.config.strategy != "labels":
-        view = reading_view(ctx, state["instruction"], trace)
+    view = followed_view(ctx, state["instruction"], route.view, trace)
     values = given_values(ctx.config.categories or [], facet, route.about_topic)
     return {"facet": facet, "texts_are": texts_are, "about_topic": route.about_topic, "view": view,
             "seen": [], "trace": trace, **values.as_state()}
+
+
+def followed_view(ctx: RunContext, instruction: str, view: str | None, trace: list) -> str | None:
+    """The routed `view`, or where none follows the facet the model's reading (views.reading_view), unless the
+    run keeps to the labels path."""
+    if view is None and ctx.config.strategy != "labels":
+        return reading_view(ctx, instruction, trace)
+    return view
 
 
 def route_after_understand(state: AgentState, runtime: Runtime[RunContext]) -> Literal["propose", "cluster_view"]:
@@ -306,9 +311,9 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
                                                  ctx.vectors, assignment, tax, dict(state.get("labels", {})),
                                                  state["k_min"], ctx.calls_left(), ctx.config.seed)
         audit += [{**entry, "by": "finalize: k below the allowed minimum"} for entry in splits]
-    if len(tax.clusters) < state["k_min"] and not ctx.config.categories:
-        notes.append(f"{len(tax.clusters)} clusters, fewer than the {state['k_min']} asked: the texts are too few "
-                     f"or too alike to split further")
+        if len(tax.clusters) < state["k_min"]:
+            notes.append(f"{len(tax.clusters)} clusters, fewer than the {state['k_min']} asked: the texts are too "
+                         f"few or too alike to split further")
     if state.get("stop_reason") == "model budget exhausted":
         notes.append("the model budget ran out; the result is valid but the review was cut short")
     if ctx.config.outliers:

@@ -87,6 +87,11 @@ def group_leaves(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], co
         count = (silhouette_count(tree, vectors, assignment, ids) if grouped_on is None else
                  silhouette_count(tree, grouped_on, assignment, ids, metric="euclidean"))
     groups = fcluster(tree, t=count, criterion="maxclust") if count is not None else np.arange(len(ids))
+    return _largest_first(ids, groups, assignment)
+
+
+def _largest_first(ids: list[int], groups: np.ndarray, assignment: np.ndarray) -> list[list[int]]:
+    """The leaves `ids` gathered by their group labels `groups`, the group of most texts first."""
     out = [[ids[i] for i in np.flatnonzero(groups == g)] for g in np.unique(groups)]
     size = {c: int((assignment == c).sum()) for c in ids}
     return sorted(out, key=lambda g: -sum(size[c] for c in g))
@@ -100,12 +105,10 @@ def group_by_size(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], c
     from sklearn.cluster import KMeans
 
     ids = [c for c in ids if (assignment == c).any()]
-    size = {c: int((assignment == c).sum()) for c in ids}
-    count = min(count, len(ids))
-    points = tx.centroids(vectors, assignment, ids)
-    groups = KMeans(count, n_init=10, random_state=seed).fit_predict(points, sample_weight=[size[c] for c in ids])
-    out = [[ids[i] for i in np.flatnonzero(groups == g)] for g in np.unique(groups)]
-    return sorted(out, key=lambda g: -sum(size[c] for c in g))
+    weights = [int((assignment == c).sum()) for c in ids]
+    groups = KMeans(min(count, len(ids)), n_init=10, random_state=seed).fit_predict(
+        tx.centroids(vectors, assignment, ids), sample_weight=weights)
+    return _largest_first(ids, groups, assignment)
 
 
 def run_leaf_groups(ctx, assignment: np.ndarray, ids: list[int]) -> list[list[int]]:

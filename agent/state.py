@@ -107,7 +107,7 @@ class AgentConfig(BaseModel):
         """This config with the clusters the instruction names (its listed values, "by sentiment: positive,
         negative or neutral", become the categories) or else k or its range where it states one ("into 5
         groups", "at most 10 topics"; stated.py), where no k option was given: the options win. With
-        categories there is no proposal or review, and no cluster is dropped for few labels."""
+        categories there is no proposal or review (the graph also keeps them from being dropped or renamed)."""
         from clusteragent.stated import stated_count, stated_values
 
         if (self.k is not None and not self.categories) or self.k_min is not None or self.k_max is not None:
@@ -116,7 +116,7 @@ class AgentConfig(BaseModel):
         if categories:
             words = None if self.categories else ", ".join(categories)
             return self.model_copy(update={"categories": categories, "k": len(categories), "k_stated": words,
-                                           "propose_batches": 0, "review_rounds": 0, "min_label_share": 0.0})
+                                           "propose_batches": 0, "review_rounds": 0})
         stated = stated_count(instruction)
         if stated is None or self.k is not None:
             return self

@@ -253,8 +253,9 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         return np.flatnonzero(groups == g)
 
     # The votes leave one call per group for naming the groups without a clear majority.
-    given = bool(cfg.categories) and k == len(listed.clusters)  # the user's values: each group takes one
-    voters = min(VOTERS, (ctx.calls_left() - k) // k) if (view_name != "meaning" or given) and listed.clusters else 0
+    # As many groups as values listed (by the model on the reading, or by the user): each group takes one.
+    one_each = k == len(listed.clusters) and (view_name == "reading" or bool(cfg.categories))
+    voters = min(VOTERS, (ctx.calls_left() - k) // k) if (view_name != "meaning" or one_each) and listed.clusters else 0
     shown = {int(g): tx.central_members(vectors, members(g), voters) for g in order} if voters > 0 else {}
     votes = {}
     if shown:
@@ -264,10 +265,8 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     traits = _traits(ctx, view_name, groups, order)
     if cfg.hierarchy and ctx.llm is not None:
         ctx.top_names = min(max(0, ctx.calls_left()), top_calls(ctx, groups, list(range(k))))
-    # Where k is the number of values listed (by the model on the reading, or the user), each group takes one.
-    matched = matched_names(shown, votes, listed) if shown and (given or view_name == "reading" and
-                                                                k == len(listed.clusters)) else {}
-    if given and not matched:  # no call left to vote: each group takes the value whose words lie nearest
+    matched = matched_names(shown, votes, listed) if shown and one_each else {}
+    if one_each and cfg.categories and not matched:  # no call left to vote: the value whose words lie nearest
         matched = nearest_values(tx.centroids(ctx.vectors, groups, [int(g) for g in order]),
                                  description_vectors(ctx.embedder, listed), [int(g) for g in order], listed)
     tax = tx.Taxonomy()
