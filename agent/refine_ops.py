@@ -190,9 +190,11 @@ def finer(turn: Turn, extra: int) -> Change:
         except CannotDo as e:
             refused.append(str(e))
     if not done:
-        raise CannotDo("No cluster could be split: " + " ".join(refused))
+        raise CannotDo(" ".join(["No cluster could be split.", *refused]))
     short = len(tax.clusters) < len(turn.tax.clusters) + extra
-    note = f" {len(tax.clusters)} clusters, fewer than asked: " + " ".join(refused) if short and refused else ""
+    capped = len(largest) * (SPLIT_PARTS - 1) < extra
+    why = refused or ([f"A cluster is split into at most {SPLIT_PARTS} parts."] if capped else [])
+    note = " ".join(["", f"{len(tax.clusters)} clusters, fewer than asked.", *why]) if short else ""
     return Change("More, finer clusters: " + "; ".join(done) + "." + note, turn.fields(tax, assignment, labels))
 
 

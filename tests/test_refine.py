@@ -9,6 +9,7 @@ from test_agent import MOOD, TEXTS, TOPIC, TRUTH, scripted
 
 from clusteragent import ClusterAgent
 from clusteragent.refine_names import NOT_LISTED, quoted
+from clusteragent.refine_ops import SPLIT_PARTS
 
 
 def chat_model(decisions, facet="topic"):
@@ -458,3 +459,10 @@ def test_a_cluster_is_found_by_its_exact_quoted_name_whatever_its_characters(odd
     sizes = {c["name"]: c["size"] for c in agent.result_.clusters}
     merged = next(name for name in sizes if name != "Cooking")  # named again by the model
     assert sizes[merged] == int((TOPIC != "cooking").sum())
+
+
+def test_more_clusters_than_a_turn_can_make_says_so_and_why():
+    agent = fitted([{"action": "granularity", "direction": "more"}])
+    reply = agent.chat("Make it 30 clusters.")  # three clusters of 40 texts, each split in at most SPLIT_PARTS
+    assert agent.result_.k == 3 * SPLIT_PARTS < 30 and sum(sizes(agent).values()) == len(TEXTS)
+    assert f"{agent.result_.k} clusters, fewer than asked. A cluster is split into at most" in reply, reply
