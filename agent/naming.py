@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -20,6 +21,7 @@ from clusteragent.wording import rule_of_value, without_retelling
 # the README's main job: 0 of 4; a sampled third answer has not been measured.)
 NAMING_ATTEMPTS = 2
 NAMING_TEXTS = 6  # central texts the model reads to name a group (each costs its tokens in every naming call)
+PHRASE_TEXTS, PHRASE_SHARE = 3, 20  # a statistical name is a phrase that 3 texts of a group, and 1 in 20, write
 
 
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
@@ -100,17 +102,33 @@ def unrequested(words: list[str], texts: list[str]) -> list[str]:
 def statistical_name(words: list[str], texts: list[str], taken: list[str]) -> tx.Cluster:
     """The name a group of `texts` gets where the model gave nothing valid: its distinctive `words`, less any
     the texts ask the clusters to be named (unrequested), made a name unlike those `taken` (fallback_name)."""
-    return fallback_name(unrequested(words, texts), taken)
+    return fallback_name(unrequested(words, texts), taken, texts=texts)
 
 
-def fallback_name(traits: list[str], taken: list[str], layout: bool = False) -> tx.Cluster:
+def phrase_of(a: str, b: str, texts: Sequence[str]) -> str:
+    """Words `a` and `b` side by side, as the group's `texts` most often write them ("oil prices", "Credit
+    card"), where at least PHRASE_TEXTS texts and one in PHRASE_SHARE do; else "". Two distinctive words the
+    texts keep writing together are a phrase of theirs, which reads better as a name than the two apart."""
+    a, b = re.escape(a), re.escape(b)
+    pattern = re.compile(rf"\b(?:{a}\s+{b}|{b}\s+{a})\b", re.IGNORECASE)
+    found = Counter(" ".join(m.group(0).split()) for t in texts for m in [pattern.search(t)] if m)
+    if not found or sum(found.values()) < max(PHRASE_TEXTS, len(texts) / PHRASE_SHARE):
+        return ""
+    phrase = found.most_common(1)[0][0]
+    return phrase[0].upper() + phrase[1:]
+
+
+def fallback_name(traits: list[str], taken: list[str], layout: bool = False, texts: Sequence[str] = ()) -> tx.Cluster:
     """A name for a group the model could not name: its two most distinctive traits (words, or with
-    `layout` what sets its layout apart, such as "many lines"), else another two, else one, none alike a name
-    in `taken` (see name_rules.alike: "card / credit" is alike "Credit card"); else a number."""
+    `layout` what sets its layout apart, such as "many lines"), as the group's `texts` write them side by
+    side where they do (phrase_of), else another two, else one, none alike a name in `taken` (see
+    name_rules.alike: "card / credit" is alike "Credit card"); two forms of one word are not a pair; else a
+    number."""
     def free(name: str) -> bool:
         return not any(alike(name, t) for t in taken)
 
-    pairs = [f"{a} / {b}" for i, a in enumerate(traits) for b in traits[i + 1:]]
+    pairs = [(not layout and phrase_of(a, b, texts)) or f"{a} / {b}" for i, a in enumerate(traits)
+             for b in traits[i + 1:] if layout or name_words(a) != name_words(b)]  # not "drug / drugs"
     name = next((n for n in pairs + list(traits) if free(n)), "")
     if not name:
         name = next(f"group {i}" for i in range(len(taken) + 1, 2 * len(taken) + 2) if free(f"group {i}"))

@@ -276,7 +276,8 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         if spec is None and ctx.calls_left() > 0:
             spec = _named_by_model(ctx, state, view_name, vectors, members(g), tax.names, traits.get(int(g), []))
         if spec is None:
-            spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout")
+            spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout",
+                                 texts=[ctx.texts[r] for r in members(g)])
             notes.append((REFUSED_NOTE if ctx.calls_left() > 0 else NO_CALL_NOTE).format(name=spec.name))
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         assignment[groups == g] = cid

@@ -168,6 +168,18 @@ def test_a_statistical_name_is_never_alike_a_name_the_run_has():
     assert fallback_name(["card"], ["cards"]).name == "group 2"
 
 
+def test_a_statistical_name_is_a_phrase_where_the_group_writes_its_words_side_by_side():
+    texts = ["Oil prices rise again", "oil prices fall", "crude oil prices at a high", "prices of oil and gas",
+             "Crude oil stocks"] + [f"markets report {i}" for i in range(40)]
+    assert fallback_name(["prices", "oil", "crude"], [], texts=texts).name == "Oil prices"  # as most texts write it
+    assert fallback_name(["prices", "oil", "crude"], ["Oil prices"], texts=texts).name == "prices / crude"
+    assert fallback_name(["prices", "oil"], [], texts=texts[:2]).name == "prices / oil"  # 2 texts make no phrase
+    many = texts + [f"weekly report {i}" for i in range(200)]
+    assert fallback_name(["prices", "oil"], [], texts=many).name == "prices / oil"  # 3 texts in 245: too few
+    assert fallback_name(["oil", "prices"], [], layout=True, texts=texts).name == "oil / prices"
+    assert fallback_name(["drugs", "drug", "dose"], [], texts=texts).name == "drugs / dose"  # not "drugs / drug"
+
+
 def test_a_statistical_name_is_marked_as_such_and_keeps_the_mark_through_the_run_state():
     tax, cid = tx.Taxonomy().added("weather", "texts about weather")
     spec = fallback_name(["rain", "cold"], tax.names)
