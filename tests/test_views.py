@@ -348,6 +348,10 @@ def test_distinctive_words_are_the_words_one_group_uses_and_the_others_do_not():
     # A group whose words no other text has is named by its own words, not left without any.
     alone = distinctive_words(texts + ["olly wake me at seven"], np.append(groups, 3), top=4)
     assert alone[3] == ["olly", "wake", "seven"] and alone[2] == ["weather"]
+    # A word in a good share of every group's texts (mail furniture) sets none apart, however often one uses it.
+    signed = [t + (" writes edu" if i % 2 == 0 else "") for i, t in enumerate(texts)] + ["edu edu edu weather"]
+    words = distinctive_words(signed, np.append(groups, 2), top=4)
+    assert not {"edu", "writes"} & set().union(*words.values()), words
 
 
 def test_a_group_named_by_its_words_never_takes_a_word_its_texts_ask_for():

@@ -126,10 +126,15 @@ def distinctive_layout(group_stats: np.ndarray, corpus_stats: np.ndarray, top: i
     return [LAYOUT_FEATURES[j][1] for j in order]
 
 
+EVERY_GROUP_SHARE = 0.2  # a word in a fifth of the texts of every group sets none apart
+
+
 def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dict[int, list[str]]:
     """The words that set each group apart, by class-based TF-IDF (BERTopic's c-TF-IDF): a word's share
     of the group's words times log(1 + mean words per group / the word's count in the corpus). English
-    stop words, numbers and words under 3 letters are left out; a word must occur in 2 texts. A group none
+    stop words, numbers and words under 3 letters are left out; a word must occur in 2 texts, and not in
+    EVERY_GROUP_SHARE of the texts of every group (with few groups the weight alone lets a word most texts
+    have, such as the "edu" of mail addresses, name a large group). A group none
     of whose words does (one or two texts of their own) gets its texts' own words in the order they come,
     which name it better than a number."""
     from sklearn.feature_extraction.text import CountVectorizer
@@ -147,6 +152,10 @@ def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dic
     tf = per_group / np.maximum(per_group.sum(axis=1, keepdims=True), 1)
     idf = np.log1p(per_group.sum() / len(ids) / np.maximum(per_group.sum(axis=0), 1))
     score = tf * idf
+    if len(ids) > 1:  # a word in a good share of every group's texts is the corpus's furniture ("edu", "writes")
+        has = (counts > 0).astype(np.float64)
+        share = np.vstack([np.asarray(has[groups == g].mean(axis=0)).ravel() for g in ids])
+        score[:, share.min(axis=0) >= EVERY_GROUP_SHARE] = 0.0
     words = {int(g): [str(vocab[j]) for j in np.argsort(-score[i])[:top] if score[i, j] > 0] for i, g in enumerate(ids)}
     analyse = counter.build_analyzer()  # the same words as above, without the two-text rule
     for g in [g for g, found in words.items() if not found]:
