@@ -29,6 +29,7 @@ from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import (
     as_written,
+    merged_into,
     mostly_written_in,
     named_clusters,
     numbered,
@@ -151,6 +152,8 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         # Clusters the user named exactly ("A", cluster 3) outrank the model's choice, which a small model
         # gets wrong even when the names are in front of it.
         decision["clusters"] = named[:max(len(decision["clusters"]), 2 if decision["action"] == "merge" else 1)]
+    if decision["action"] == "merge" and not decision.get("new_name"):  # 'merge "A" into "B"' keeps B's name
+        decision["new_name"] = merged_into(message, decision.get("clusters", []), tax, assignment)
     return {"decision": decision}
 
 

@@ -80,6 +80,14 @@ def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> li
     return list(dict.fromkeys(name for _, name in sorted(found)))
 
 
+def merged_into(message: str, clusters: list[str], tax: tx.Taxonomy, assignment: np.ndarray) -> str:
+    """The one of `clusters` a merge message merges the other into ('merge "A" into "B"', "... into cluster
+    3"): the merged cluster keeps its name. "" where the message names none after its last "into"."""
+    into = list(re.finditer(r"\binto\b", message, flags=re.IGNORECASE))
+    after = named_clusters(message[into[-1].end():], tax, assignment) if into else []
+    return after[0] if after and after[0] in clusters else ""
+
+
 def unknown_quoted(message: str, tax: tx.Taxonomy) -> list[str]:
     """Quoted strings in the message that are no cluster's name and lie inside none that it spells."""
     names = _name_spans(message, tax)

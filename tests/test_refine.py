@@ -183,6 +183,16 @@ def test_a_merge_the_message_names_nothing_for_is_named_by_the_model_not_by_its_
     assert f'into "{name}"' in reply
 
 
+@pytest.mark.parametrize("message", ['Merge "weather" into "cooking".', "Merge cluster 0 into the cluster 2 please."])
+def test_a_merge_into_one_of_the_two_keeps_that_ones_name(message):
+    agent = fitted([{"action": "merge", "clusters": ["weather", "cooking"]}])
+    before = sizes(agent)
+    assert list(before) == ["Weather", "Football", "Cooking"]  # cluster 0, 1, 2
+    reply = agent.chat(message)
+    assert sizes(agent) == {"Football": before["Football"], "Cooking": before["Weather"] + before["Cooking"]}, reply
+    assert 'into "Cooking"' in reply
+
+
 def test_a_rename_without_a_name_is_named_again_by_the_model_unlike_its_present_name():
     agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Weather Reports", "description": ""}])
     before = agent.result_.cluster.copy()
