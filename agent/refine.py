@@ -29,6 +29,7 @@ from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import (
     as_written,
+    asks_new_cluster,
     merged_into,
     mostly_written_in,
     named_clusters,
@@ -99,10 +100,11 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
                  "clusters": cluster_listing(state, assignment)}
     try:
         choice = ctx.llm.decide(load_prompt("refine").messages(**variables, action=""), ActionChoice, step="refine")
-        decision = {"action": choice.action}
-        schema = argument_schema(choice.action, tuple(tax.names))
+        action = "add_cluster" if choice.action == "move" and asks_new_cluster(state["message"]) else choice.action
+        decision = {"action": action}
+        schema = argument_schema(action, tuple(tax.names))
         if schema is not None:
-            messages = load_prompt("refine").messages(**variables, action=choice.action)
+            messages = load_prompt("refine").messages(**variables, action=action)
             arguments = ctx.llm.decide(messages, schema, step="refine").model_dump()
             if "cluster" in arguments:
                 arguments["clusters"] = [arguments.pop("cluster")]

@@ -88,6 +88,15 @@ def merged_into(message: str, clusters: list[str], tax: tx.Taxonomy, assignment:
     return after[0] if after and after[0] in clusters else ""
 
 
+_OWN_CLUSTER = re.compile(r"\b(?:(?:their|its)\s+own|(?:a\s+)?(?:new|separate)\s+(?:cluster|group))\b", re.IGNORECASE)
+
+
+def asks_new_cluster(message: str) -> bool:
+    """Whether the message wants texts in a cluster of their own ("put the articles about trials in their own
+    cluster", "... into a separate group"): a new cluster, which the small model read as a move into one it has."""
+    return bool(_OWN_CLUSTER.search(message))
+
+
 def unknown_quoted(message: str, tax: tx.Taxonomy) -> list[str]:
     """Quoted strings in the message that are no cluster's name and lie inside none that it spells."""
     names = _name_spans(message, tax)

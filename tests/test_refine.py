@@ -193,6 +193,15 @@ def test_a_merge_into_one_of_the_two_keeps_that_ones_name(message):
     assert 'into "Cooking"' in reply
 
 
+@pytest.mark.parametrize("message", ["Put the angry texts in their own cluster.", "Angry ones into a new group."])
+def test_texts_asked_into_a_cluster_of_their_own_get_a_new_one_where_the_model_read_a_move(message):
+    agent = fitted([{"action": "move", "clusters": ["weather"], "new_name": "Angry", "description": "angry"}])
+    before = sizes(agent)
+    reply = agent.chat(message)
+    assert agent.result_.k == len(before) + 1 and sizes(agent).get("Angry", 0) > 0 and reply.startswith("Added"), reply
+    assert sum(sizes(agent).values()) == len(TEXTS)
+
+
 def test_a_rename_without_a_name_is_named_again_by_the_model_unlike_its_present_name():
     agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Weather Reports", "description": ""}])
     before = agent.result_.cluster.copy()
