@@ -47,6 +47,9 @@ GENERIC_WORDS = frozenset("""
     other misc miscellaneous various related info information satisfaction service query feedback support
     help type kind category group cluster text message
 """.split())
+# Words that say a group is a share of another, not what it holds: a part of a cluster split from "Security"
+# named "Security split" is named as the whole.
+SHARE_WORDS = frozenset("split part half subset subgroup portion remainder rest remaining".split())
 LINKING_WORDS = frozenset("a an and the of for to in on with about by or & / -".split())
 _JOINING = frozenset({"and", "&", "or", "/"})
 _DANGLING = LINKING_WORDS | {""}  # a last word a name cannot end on: a linking one, or a lone comma

@@ -13,6 +13,7 @@ from clusteragent.name_rules import (
     LINKING_WORDS,
     NAME_MAX,
     NAME_ROOM,
+    SHARE_WORDS,
     joined_parts,
     listing,
     name_words,
@@ -180,7 +181,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         if narrowed and not two:
             return (f"{v!r} is narrower than {narrowed!r}, one of its smaller groups (it adds words to that name); "
                     "give a name that covers them all")
-        if current and (v.lower() == current.lower() or own == telling_words(current)):
+        if current and (v.lower() == current.lower() or own - SHARE_WORDS == telling_words(current)):
             return f"{v!r} is the name the group has now; give it a new name"
         for t, words in taken_words:
             if v.lower() == t.lower():

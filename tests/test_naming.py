@@ -234,6 +234,17 @@ def test_a_group_asked_for_a_new_name_is_told_its_present_name_as_its_own_not_an
     assert "the name the group has now" in refused and "another group" not in refused
 
 
+@pytest.mark.parametrize("name, refused", [("Security and terrorism split", True), ("Terrorism and security parts", True),
+                                           ("Security incidents", False), ("Terrorism", False)])
+def test_a_part_named_as_its_whole_and_a_word_for_a_share_is_named_as_the_whole(name, refused):
+    schema = distinct_spec_schema((), current="Security and terrorism")
+    if refused:
+        with pytest.raises(ValidationError, match="the name the group has now"):
+            schema(name=name, description="Texts about attacks.")
+    else:
+        assert schema(name=name, description="Texts about attacks.").name == name
+
+
 def test_the_schema_asks_for_the_second_name_whatever_the_description_took():
     """A grammar built from the schema must not let the model close its answer before the second name (it did
     after descriptions that ran to the length limit); an answer without one still validates."""
