@@ -154,8 +154,8 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         # Clusters the user named exactly ("A", cluster 3) outrank the model's choice, which a small model
         # gets wrong even when the names are in front of it.
         decision["clusters"] = named[:max(len(decision["clusters"]), 2 if decision["action"] == "merge" else 1)]
-    if decision["action"] == "merge" and not decision.get("new_name"):  # 'merge "A" into "B"' keeps B's name
-        decision["new_name"] = merged_into(message, decision.get("clusters", []), tax, assignment)
+    if decision["action"] == "merge":  # 'merge "A" into "B"' keeps B's name
+        decision["new_name"] = merged_into(message, decision["clusters"], tax, assignment, decision["new_name"])
     return {"decision": decision}
 
 

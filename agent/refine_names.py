@@ -80,12 +80,14 @@ def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> li
     return list(dict.fromkeys(name for _, name in sorted(found)))
 
 
-def merged_into(message: str, clusters: list[str], tax: tx.Taxonomy, assignment: np.ndarray) -> str:
-    """The one of `clusters` a merge message merges the other into ('merge "A" into "B"', "... into cluster
-    3"): the merged cluster keeps its name. "" where the message names none after its last "into"."""
+def merged_into(message: str, clusters: list[str], tax: tx.Taxonomy, assignment: np.ndarray, given: str = "") -> str:
+    """The merged cluster's name: the one of `clusters` the message merges the other into ('merge "A" into
+    "B"', "... into cluster 3"), unless the name `given` is a new one; else `given`. The small model fills the
+    new name with the first cluster's."""
     into = list(re.finditer(r"\binto\b", message, flags=re.IGNORECASE))
     after = named_clusters(message[into[-1].end():], tax, assignment) if into else []
-    return after[0] if after and after[0] in clusters else ""
+    fresh = given.strip().lower() not in {"", *(c.lower() for c in clusters)}
+    return after[0] if after and after[0] in clusters and not fresh else given
 
 
 _OWN_CLUSTER = re.compile(r"\b(?:(?:their|its)\s+own|(?:a\s+)?(?:new|separate)\s+(?:cluster|group))\b", re.IGNORECASE)
