@@ -9,7 +9,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from clusteragent.name_rules import capitalised_words, plain_case
 from clusteragent.prompts import load_prompt
+from clusteragent.refine_names import as_written
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn, rows_for_ids
 
 MATCH_CANDIDATES = 200  # texts nearest a description that a move or add_cluster considers
@@ -75,7 +77,9 @@ def move(turn: Turn, d: RefineDecision) -> Change:
 
 def add_cluster(turn: Turn, d: RefineDecision) -> Change:
     """Add a cluster by name and description; the texts that fit the description move into it."""
-    name = d.new_name.strip()
+    name, message = d.new_name.strip(), turn.state.get("message", "")
+    if name:  # as the message writes it, else the model's in plain case as a run's names are
+        name = as_written(name, message) or plain_case(name, capitalised_words([message]))
     if not name or not d.description.strip():
         raise CannotDo("A new cluster needs a name and a description of the texts that belong to it.")
     if turn.tax.find(name) is not None:

@@ -185,12 +185,16 @@ def test_a_merge_the_message_names_nothing_for_is_named_by_the_model_not_by_its_
 
 @pytest.mark.parametrize("message", ['Merge "weather" into "cooking".', "Merge cluster 0 into the cluster 2 please."])
 def test_a_merge_into_one_of_the_two_keeps_that_ones_name(message):
-    agent = fitted([{"action": "merge", "clusters": ["weather", "cooking"]}])
+    # the small model writes the first cluster's name as the new one
+    agent = fitted([{"action": "merge", "clusters": ["weather", "cooking"], "new_name": "weather"}] * 2)
     before = sizes(agent)
     assert list(before) == ["Weather", "Football", "Cooking"]  # cluster 0, 1, 2
     reply = agent.chat(message)
     assert sizes(agent) == {"Football": before["Football"], "Cooking": before["Weather"] + before["Cooking"]}, reply
     assert 'into "Cooking"' in reply
+    agent.chat("undo")
+    reply = agent.chat(message.rstrip(".") + ' and call it "Home".')  # a new name the message gives wins
+    assert "Home" in sizes(agent) and "Cooking" not in sizes(agent), reply
 
 
 @pytest.mark.parametrize("message", ["Put the angry texts in their own cluster.", "Angry ones into a new group."])
@@ -200,6 +204,15 @@ def test_texts_asked_into_a_cluster_of_their_own_get_a_new_one_where_the_model_r
     reply = agent.chat(message)
     assert agent.result_.k == len(before) + 1 and sizes(agent).get("Angry", 0) > 0 and reply.startswith("Added"), reply
     assert sum(sizes(agent).values()) == len(TEXTS)
+
+
+def test_a_new_clusters_name_the_model_gave_is_in_plain_case_and_one_the_user_wrote_is_as_written():
+    agent = fitted([{"action": "add_cluster", "new_name": "Angry Texts", "description": "angry"},
+                    {"action": "add_cluster", "new_name": "Happy Texts", "description": "happy"}])
+    reply = agent.chat("Make a new cluster for the angry texts.")
+    assert "Angry texts" in sizes(agent), reply
+    reply = agent.chat("Make a new cluster Happy Texts for the happy ones.")
+    assert "Happy Texts" in sizes(agent), reply
 
 
 def test_a_rename_without_a_name_is_named_again_by_the_model_unlike_its_present_name():
