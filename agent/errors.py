@@ -24,7 +24,12 @@ class ConfigError(ClusterAgentError, ValueError):
 
 
 class ModelError(ClusterAgentError, RuntimeError):
-    """A model could not be loaded or did not answer usefully after the allowed retries."""
+    """A model could not be loaded or did not answer usefully after the allowed retries. `answers` holds the
+    refused answers, as the model wrote them."""
+
+    def __init__(self, *args, answers: tuple[str, ...] = ()):
+        super().__init__(*args)
+        self.answers = answers
 
 
 class ModelUnavailable(ClusterAgentError, RuntimeError):

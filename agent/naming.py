@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
+from pydantic import ValidationError
 
 from clusteragent.errors import ModelError
-from clusteragent.name_rules import alike, capitalised_words, name_words, sentence_case
+from clusteragent.name_rules import LINKING_WORDS, alike, capitalised_words, name_words, sentence_case, telling_words
 from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, distinct_spec_schema, requested_words
+from clusteragent.structured import extract_json
 from clusteragent.tools import taxonomy as tx
 from clusteragent.wording import rule_of_value, without_retelling
 
@@ -52,8 +54,40 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
                                       second_choice=True, nested=nested, texts=tuple(map(str, texts)),
                                       parts=tuple(parts), current=own)
         return llm.decide(messages, schema, step=step, attempts=attempts)
-    except ModelError:
-        return None
+    except ModelError as e:
+        return named_as_described(e.answers, schema)
+
+
+# Where a description says what its group is about: "This group discusses political events and ...".
+_ABOUT = re.compile(r"\b(?:about|discuss(?:es|ing)?|cover(?:s|ing)?|focus(?:es|ing)? on|describ(?:es|ing)|"
+                    r"concern(?:s|ing)?|deal(?:s|ing)? with|report(?:s|ing)? on)\s+(?P<what>[^,.;:()]+)", re.IGNORECASE)
+_LEADING = re.compile(r"^(?:(?:the|a|an|various|different|several|many|some)\s+)+", re.IGNORECASE)
+
+
+def named_as_described(answers: Sequence[str], schema: type[ClusterSpec]) -> ClusterSpec | None:
+    """A name from what a refused answer's own description says its group is about, where the answer's names
+    were refused (another group's, twice): "discusses financial deals and market trends, including ..." ->
+    "Market trends" where "Financial deals" is taken. The model's words, under the same rules (`schema`),
+    before statistical ones; a phrase of one to three words, or one side of an "and" in it."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    for answer in answers:
+        try:
+            description = str(extract_json(answer).get("description", ""))
+        except (ValueError, AttributeError):
+            continue
+        found = _ABOUT.search(description)
+        what = _LEADING.sub("", found["what"].strip()) if found else ""
+        for candidate in [what, *what.split(" and ")] if what else []:
+            words = candidate.split()
+            if not 1 <= len(words) <= 3 or (LINKING_WORDS - {"and"}) & {w.lower() for w in words} \
+                    or not telling_words(candidate) - ENGLISH_STOP_WORDS:  # not "it", "them"
+                continue
+            try:
+                return schema.model_validate({"name": sentence_case(candidate), "description": description})
+            except ValidationError:
+                continue
+    return None
 
 
 def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,

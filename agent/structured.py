@@ -273,7 +273,7 @@ class StructuredLLM:
         from langchain_core.messages import AIMessage, HumanMessage
 
         conversation = list(messages)
-        error = ""
+        error, refused = "", []
         bind = self._bind(choice_field)
         attempts = attempts or self.max_attempts
         for attempt in range(1, attempts + 1):
@@ -286,11 +286,12 @@ class StructuredLLM:
                     options = typing.get_args(schema.model_fields[choice_field].annotation)
                     object.__setattr__(result, "choice_scores", choice_logprobs(reply, choice_field, options))
                 return result
+            refused.append(answer or "")
             conversation += [AIMessage(content=answer or "(empty)"),
                              HumanMessage(content=f"That answer is not valid: {error}. Reply again with only "
                                                   f"a JSON object that matches the {schema.__name__} schema.")]
         raise ModelError(f"the model gave no valid {schema.__name__} for {step or 'a decision'} after "
-                         f"{attempts} attempts; last error: {error}.")
+                         f"{attempts} attempts; last error: {error}.", answers=tuple(refused))
 
     def decide_many(self, requests: Sequence[Sequence], schema: type[T], step: str = "",
                     return_exceptions: bool = False, choice_field: str | None = None) -> list[T | Exception]:

@@ -218,6 +218,24 @@ def test_a_second_name_stands_in_for_a_taken_first_without_another_call():
     assert "already the name of another group" in str(model.calls[1]["messages"][-1].content)
 
 
+def test_a_group_whose_names_are_refused_twice_is_named_from_what_its_description_says_it_is_about():
+    from fakes import ScriptedChatModel
+
+    from clusteragent.naming import name_group
+    from clusteragent.structured import StructuredLLM
+
+    taken = {"name": "Financial deals", "second_name": "Financial deals"}
+    about = "This group of articles discusses financial deals and market trends, including stock prices."
+    model = ScriptedChatModel(script=[json.dumps({**taken, "description": about})] * 2)
+    spec = name_group(StructuredLLM(model), "Group by topic.", "topic", ["oil up"], ["Financial deals"], step="name")
+    assert spec.name == "Market trends" and "market trends" in spec.description and len(model.calls) == 2
+    # a description that says nothing a name can be made of leaves the statistical name to the caller
+    vague = {**taken, "description": "This group focuses on the split of the topic into two distinct parts."}
+    model = ScriptedChatModel(script=[json.dumps(vague)] * 2)
+    assert name_group(StructuredLLM(model), "Group by topic.", "topic", ["oil up"], ["Financial deals"],
+                      step="name") is None
+
+
 def test_a_group_asked_for_a_new_name_is_told_its_present_name_as_its_own_not_another_groups():
     from fakes import ScriptedChatModel
 
