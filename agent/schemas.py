@@ -146,9 +146,10 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
                          nested: bool = False, texts: tuple[str, ...] = (),
                          parts: tuple[str, ...] = (), current: str = "") -> type[ClusterSpec]:
     """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
-    alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words: "Cooking" beside
-    "Cooking recipes") and is a value of `facet`, not the facet itself; whose description
-    says which texts belong without restating a facet of several words; and whose name and description never use
+    alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words, "Cooking" beside
+    "Cooking recipes", or more, "American football" beside "Football") and is a value of `facet`, not the
+    facet itself; whose description says which texts belong without restating a facet of several words; and
+    whose name and description never use
     a word in `requested` (what the texts themselves ask to be named or labelled). With `second_choice` the
     model also gives a second name, which stands in for the first where the first cannot name the group: a
     small model often offers a name another group has, and each refusal costs a call. A description that
@@ -191,6 +192,9 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
                         "name what sets this group apart")
             if nested and own and own < words:
                 return (f"{v!r} says less in the words of {t!r}, the name of another group, so it fits that "
+                        "group's texts too; name what sets this group apart from it")
+            if nested and words and words < own:  # "American football" beside "Football": the pair is as unclear
+                return (f"{v!r} adds words to {t!r}, the name of another group, which would then fit this "
                         "group's texts too; name what sets this group apart from it")
         if own and own <= facet_words:
             return f"{v!r} names the property ({facet}), not this group's value of it"

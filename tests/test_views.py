@@ -250,7 +250,8 @@ def test_a_meaning_group_is_named_from_its_texts_not_shown_its_distinctive_words
     assert "Compared with the other texts" not in asked and '"football"' not in asked
 
 
-@pytest.mark.parametrize("again, kept", [("Rain and wind", "Rain and wind"), ("Weather", "Weather")])
+@pytest.mark.parametrize("again, kept", [("Rain and wind", "Rain and wind"), ("Weather", "Weather"),
+                                         ("Weather and football news", "Weather")])  # adds words to the other
 def test_a_name_in_fewer_of_another_names_words_is_asked_again_and_kept_where_no_other_comes(again, kept):
     """"Weather" beside "Weather and football" draws every text about the weather to itself; the group named
     first "Weather" is named again with that name refused, and keeps it where the model offers nothing else."""
