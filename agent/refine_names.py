@@ -84,7 +84,9 @@ def merged_into(message: str, clusters: list[str], tax: tx.Taxonomy, assignment:
     """The merged cluster's name: the one of `clusters` the message merges the other into ('merge "A" into
     "B"', "... into cluster 3"), unless the name `given` is a new one; else `given`. The small model fills the
     new name with the first cluster's."""
-    into = list(re.finditer(r"\binto\b", message, flags=re.IGNORECASE))
+    quotes = _quoted_spans(message)
+    into = [m for m in re.finditer(r"\binto\b", message, flags=re.IGNORECASE)
+            if not any(start < m.start() < end for start, end, _ in quotes)]  # not in a name ("Into the wild")
     after = named_clusters(message[into[-1].end():], tax, assignment) if into else []
     fresh = given.strip().lower() not in {"", *(c.lower() for c in clusters)}
     return after[0] if after and after[0] in clusters and not fresh else given

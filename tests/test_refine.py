@@ -197,6 +197,18 @@ def test_a_merge_into_one_of_the_two_keeps_that_ones_name(message):
     assert "Home" in sizes(agent) and "Cooking" not in sizes(agent), reply
 
 
+def test_into_inside_a_quoted_name_is_not_where_a_merge_goes():
+    from clusteragent.refine_names import merged_into
+    from clusteragent.tools import taxonomy as tx
+
+    tax = tx.Taxonomy()
+    for name in ("Into the wild", "Hiking"):
+        tax = tax.added(name, "texts")[0]
+    both, rows = ["Into the wild", "Hiking"], np.array([0, 1])
+    assert merged_into('Merge "Into the wild" and "Hiking".', both, tax, rows) == ""
+    assert merged_into('Merge "Hiking" into "Into the wild".', both[::-1], tax, rows) == "Into the wild"
+
+
 @pytest.mark.parametrize("message", ["Put the angry texts in their own cluster.", "Angry ones into a new group."])
 def test_texts_asked_into_a_cluster_of_their_own_get_a_new_one_where_the_model_read_a_move(message):
     agent = fitted([{"action": "move", "clusters": ["weather"], "new_name": "Angry", "description": "angry"}])
