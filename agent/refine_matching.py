@@ -76,7 +76,8 @@ def move(turn: Turn, d: RefineDecision) -> Change:
 
 
 def add_cluster(turn: Turn, d: RefineDecision) -> Change:
-    """Add a cluster by name and description; the texts that fit the description move into it."""
+    """Add a cluster by name and description; the texts given by id ("put texts 14 and 20 in a new cluster"),
+    else those that fit the description, move into it."""
     name, message = d.new_name.strip(), turn.state.get("message", "")
     if name:  # as the message writes it, else the model's in plain case as a run's names are
         name = as_written(name, message) or plain_case(name, capitalised_words([message]))
@@ -84,7 +85,10 @@ def add_cluster(turn: Turn, d: RefineDecision) -> Change:
         raise CannotDo("A new cluster needs a name and a description of the texts that belong to it.")
     if turn.tax.find(name) is not None:
         raise CannotDo(f'There is already a cluster "{name}"; use move to put texts into it.')
-    rows, how = matching_rows(turn, d.description, np.array([], dtype=np.int64))
+    if d.ids:
+        rows, how = rows_for_ids(turn.ctx, d.ids), "by id"
+    else:
+        rows, how = matching_rows(turn, d.description, np.array([], dtype=np.int64))
     if len(rows) == 0:
         raise CannotDo(f'No texts fit "{d.description.strip()}" ({how}); no cluster was added.')
     tax, cid = turn.tax.added(name, d.description)

@@ -45,7 +45,7 @@ def argument_schema(action: str, names: tuple[str, ...]) -> type[BaseModel] | No
                    "description": (str, Field(max_length=160, description="its new rule, or empty"))},
         "move": {"cluster": (cluster, Field(description="the cluster the texts should go to")), "ids": _IDS,
                  "description": (str, Field(max_length=160, description="the texts the user describes, if no ids"))},
-        "add_cluster": {"new_name": _NAME, "description": _RULE},
+        "add_cluster": {"new_name": _NAME, "description": _RULE, "ids": _IDS},
         "reinstruct": {"instruction": (str, Field(min_length=3, max_length=400, description="the new instruction"))},
         "granularity": {"direction": (Literal["fewer", "more"], Field(description="fewer, broader or more, finer"))},
         "explain": {"ids": _IDS},

@@ -218,6 +218,15 @@ def test_texts_asked_into_a_cluster_of_their_own_get_a_new_one_where_the_model_r
     assert sum(sizes(agent).values()) == len(TEXTS)
 
 
+def test_texts_given_by_id_into_a_cluster_of_their_own_are_that_cluster():
+    agent = fitted([{"action": "move", "clusters": ["weather"], "new_name": "Picked", "description": "picked texts",
+                     "ids": ["3", "17", "99"]}])  # 99 is not written in the message
+    reply = agent.chat("Put texts 3 and 17 in their own cluster.")
+    assert sizes(agent).get("Picked") == 2 and reply.startswith('Added "Picked" with 2 text(s) (by id)'), reply
+    picked = {i for i, name in zip(agent.result_.ids, agent.result_.cluster_names()) if name == "Picked"}
+    assert picked == {3, 17} and sum(sizes(agent).values()) == len(TEXTS)
+
+
 def test_a_new_clusters_name_the_model_gave_is_in_plain_case_and_one_the_user_wrote_is_as_written():
     agent = fitted([{"action": "add_cluster", "new_name": "Angry Texts", "description": "angry"},
                     {"action": "add_cluster", "new_name": "Happy Texts", "description": "happy"}])
