@@ -29,11 +29,11 @@ from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import (
     as_written,
-    asks_new_cluster,
     merged_into,
     mostly_written_in,
     named_clusters,
     numbered,
+    operation_asked,
     parts_asked,
     parts_named,
     resolve,
@@ -100,7 +100,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
                  "clusters": cluster_listing(state, assignment)}
     try:
         choice = ctx.llm.decide(load_prompt("refine").messages(**variables, action=""), ActionChoice, step="refine")
-        action = "add_cluster" if choice.action == "move" and asks_new_cluster(state["message"]) else choice.action
+        action = operation_asked(state["message"], choice.action)
         decision = {"action": action}
         schema = argument_schema(action, tuple(tax.names))
         if schema is not None:

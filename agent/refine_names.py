@@ -95,10 +95,11 @@ def merged_into(message: str, clusters: list[str], tax: tx.Taxonomy, assignment:
 _OWN_CLUSTER = re.compile(r"\b(?:(?:their|its)\s+own|(?:a\s+)?(?:new|separate)\s+(?:cluster|group))\b", re.IGNORECASE)
 
 
-def asks_new_cluster(message: str) -> bool:
-    """Whether the message wants texts in a cluster of their own ("put the articles about trials in their own
-    cluster", "... into a separate group"): a new cluster, which the small model read as a move into one it has."""
-    return bool(_OWN_CLUSTER.search(message))
+def operation_asked(message: str, read: str) -> str:
+    """The operation a message asks for, given the one the model `read`: texts asked into a cluster of their
+    own ("put the articles about trials in their own cluster", "... into a separate group") make a new
+    cluster, which the small model read as a move into one it has."""
+    return "add_cluster" if read == "move" and _OWN_CLUSTER.search(message) else read
 
 
 def unknown_quoted(message: str, tax: tx.Taxonomy) -> list[str]:

@@ -2,11 +2,11 @@
 
     python -m clusteragent.evals.bench_chat_routing RUN_DIR [--model SPEC]
 
-Loads a finished run folder and writes two messages for each operation from its own clusters (the two
-largest, its largest top cluster, a text of each), phrased as a user might, then asks the chat model
+Loads a finished run folder and writes two or three messages for each operation from its own clusters (the
+two largest, its largest top cluster, a text of each), phrased as a user might, then asks the chat model
 (default: the embedded one) which operation each asks for, under the refine prompt and the run's cluster
-list, as a chat turn does. Nothing is changed. Prints one JSON object: how many were read right, per
-operation, and each miss.
+list, as a chat turn does (refine_names.operation_asked included). Nothing is changed. Prints one JSON
+object: how many were read right, per operation, and each miss.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 
 
 def messages(a: str, b: str, top: str, text_id: str, text: str) -> list[tuple[str, str]]:
-    """(message, the operation it asks for): two phrasings per operation, naming the run's own clusters."""
+    """(message, the operation it asks for): two or three phrasings per operation, naming the run's own clusters."""
     return [
         (f'Merge "{a}" and "{b}".', "merge"),
         (f'Put "{a}" and "{b}" together, they are the same thing.', "merge"),
@@ -30,6 +30,7 @@ def messages(a: str, b: str, top: str, text_id: str, text: str) -> list[tuple[st
         (f'Texts that mention money belong to "{a}".', "move"),
         ("Make a new cluster for complaints.", "add_cluster"),
         ("Add a group for texts that ask about prices.", "add_cluster"),
+        (f"Put the texts about {b.lower()} in their own cluster.", "add_cluster"),
         ("Cluster them by whether the user asks a question or gives a command.", "reinstruct"),
         ("Group these by sentiment instead.", "reinstruct"),
         ("Fewer, broader clusters please.", "granularity"),
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from clusteragent.models import load_chat_model
     from clusteragent.prompts import load_prompt
     from clusteragent.refine import ActionChoice, cluster_listing
-    from clusteragent.refine_names import numbered
+    from clusteragent.refine_names import numbered, operation_asked
     from clusteragent.structured import StructuredLLM
     from clusteragent.tools import taxonomy as tx
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         prompt = load_prompt("refine").messages(instruction=state["instruction"], message=message,
                                                 clusters=clusters, action="")
         try:
-            read = llm.decide(prompt, ActionChoice, step="refine").action
+            read = operation_asked(message, llm.decide(prompt, ActionChoice, step="refine").action)
         except Exception as e:  # an invalid answer counts as a miss
             read = f"no answer ({type(e).__name__})"
         right.setdefault(wanted, [0, 0])[1] += 1

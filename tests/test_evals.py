@@ -234,9 +234,9 @@ def test_pairwise_bench_auc_matches_sklearn_with_ties():
     assert auc([], [0.5]) is None
 
 
-def test_the_chat_routing_bench_asks_for_every_operation_twice():
+def test_the_chat_routing_bench_asks_for_every_operation_at_least_twice():
     from clusteragent.evals.bench_chat_routing import messages
     from clusteragent.refine_schemas import OPERATIONS
 
     asked = [action for _, action in messages("A", "B", "T", "7", "a text")]
-    assert sorted(set(asked)) == sorted(OPERATIONS) and all(asked.count(a) == 2 for a in OPERATIONS)
+    assert sorted(set(asked)) == sorted(OPERATIONS) and all(asked.count(a) >= 2 for a in OPERATIONS)
