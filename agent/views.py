@@ -339,7 +339,7 @@ def name_skipped(ctx: RunContext, state: AgentState, tax: tx.Taxonomy, assignmen
     skipped.sort(key=lambda c: -int((assignment == c.id).sum()))
     tax, audit, refused = _named_again(ctx, state, state.get("view") or "meaning", tax, assignment, skipped,
                                        lambda now, c: now.names + taken, "finalize: a call the top level left",
-                                       with_top_names=True)
+                                       with_top_names=True, nested=True)  # named after renamed_broader's check
     # a note that no longer holds -> what holds now ("" when nothing is left to say)
     now = {NO_CALL_NOTE.format(name=e["from"]): "" for e in audit}
     now.update({NO_CALL_NOTE.format(name=c.name): REFUSED_NOTE.format(name=c.name) for c in refused})

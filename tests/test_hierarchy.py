@@ -429,6 +429,33 @@ def test_naming_the_leaves_keeps_calls_for_the_top_level():
                            for name in unnamed)
 
 
+def test_a_cluster_named_with_a_call_the_top_level_left_is_never_nested_in_another_name():
+    """Named last, after the end-of-run check for a name in fewer of another's words, a late name that adds
+    words to another ("Voice control commands" beside "Voice control") would stay: it is refused there."""
+    from fakes import request_schema
+
+    from clusteragent import ClusterAgent
+
+    seen_tops = []
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] in ("Understanding", "FacetReading"):
+            return json.dumps({"facet": "topic", "about_topic": True,
+                               "clusters": [{"name": w, "description": f"Notes about the {w}."}
+                                            for words in THEMES.values() for w in words]})
+        asked = str(messages[-1].content)
+        seen_tops.append("smaller groups" in asked)
+        late = any(seen_tops) and "smaller groups" not in asked
+        name = f"Kind {len(model.calls)}" if not late else "Kind 2 more"  # adds a word to "Kind 2"
+        return json.dumps({"name": name, "description": "Notes of one kind."})
+
+    model = ScriptedChatModel(script=answer)
+    agent = ClusterAgent(model=model, k=15, max_model_calls=12, strategy="auto", review_rounds=0, progress=False)
+    result = agent.fit([r["text"] for r in MANY], instruction="Group by topic.").result_
+    assert any(seen_tops) and "Kind 2" in result.names, result.names
+    assert "Kind 2 more" not in result.names, result.names
+
+
 def test_naming_the_top_level_says_how_many_tops_it_names_and_counts_them(capsys, monkeypatch):
     """The progress line counts only the top clusters of several clusters (the model names those; a cluster on
     its own keeps its name), and a bar counts them off: naming them took a minute of the main job unshown."""
