@@ -149,8 +149,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words, "Cooking" beside
     "Cooking recipes", or more, "American football" beside "Football") and is a value of `facet`, not the
     facet itself; whose description says which texts belong without restating a facet of several words; and
-    whose name and description never use
-    a word in `requested` (what the texts themselves ask to be named or labelled). With `second_choice` the
+    whose name and description never use a word in `requested` (what the texts themselves ask to be named or
+    labelled). With `second_choice` the
     model also gives a second name, which stands in for the first where the first cannot name the group: a
     small model often offers a name another group has, and each refusal costs a call. A description that
     retells one of the group's `texts` (those the model was shown) is made a rule for the whole group
