@@ -133,6 +133,13 @@ def _seam_pattern(tokens: list[str]) -> str:
     return r"\b" + r"[\s-]+".join(word(t) for t in tokens) + r"\b"
 
 
+def nested_names(names: Sequence[str], broader: bool = True) -> list[int]:
+    """Where a name says less in another's words ("Travel" beside "Travel alerts"), the indexes of the broader
+    names, or with `broader` false of the narrower ones."""
+    words = [telling_words(n) for n in names]
+    return sorted({i if broader else j for i, a in enumerate(words) for j, b in enumerate(words) if a and a < b})
+
+
 def alike(first: str, second: str) -> bool:
     """Two names are alike when they differ only in generic words (GENERIC_WORDS)."""
     return telling_words(first) == telling_words(second)

@@ -16,7 +16,7 @@ from clusteragent.errors import ModelError
 from clusteragent.facets import View
 from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, description_vectors, label_rows
-from clusteragent.name_rules import telling_words
+from clusteragent.name_rules import nested_names
 from clusteragent.naming import fallback_name, matched_names, name_members, nearest_values, unrequested, voted_name
 from clusteragent.reading import kept_reading
 from clusteragent.tools import taxonomy as tx
@@ -368,23 +368,24 @@ def assignment_features(ctx: RunContext, state: dict, fitted: int) -> np.ndarray
 
 def renamed_broader(ctx: RunContext, state: AgentState, tax: tx.Taxonomy,
                     assignment: np.ndarray) -> tuple[tx.Taxonomy, list[dict]]:
-    """Clusters the model named in fewer of another cluster's words ("Travel" beside "Travel alerts") named
-    again, as the view names its groups, with that name refused: a reader sorts every travel alert into
-    "Travel". A call each (two where the first answer is refused) while the budget, less the top level's,
-    allows; a cluster keeps its name where the model gives no valid other (refused when first named, such
-    a name went to statistics: the small model's retries were as broad, "Payment issues" beside "Payment
-    status inquiries"). Only where a view made the clusters: a label the model gave each text ("Positive"
-    beside "Very positive") is that text's value, not a name to read again from central texts. Returns the
-    taxonomy and an audit entry per name."""
-    words = {c.id: telling_words(c.name) for c in tax.clusters}
-    broader = [c for c in tax.clusters if c.named_by == "model" and words[c.id]
-               and any(words[c.id] < words[d.id] for d in tax.clusters)]
+    """Clusters the model named in fewer of another's words ("Travel" beside "Travel alerts": a reader sorts
+    every travel alert into "Travel") named again as the view names its groups, nested names refused; where
+    one keeps its name, those in more of its words ("Voice control commands" beside "Voice control"). A call
+    each (two if refused) while the budget, less the top level's, allows. (Refused when first named, such
+    names went to statistics.) Only where a view made the clusters: a label the model gave each text
+    ("Positive" beside "Very positive") is that text's value. Returns the taxonomy and an audit per name."""
+    def nested(tax: tx.Taxonomy, broader: bool) -> list[tx.Cluster]:
+        return [tax.clusters[i] for i in nested_names(tax.names, broader) if tax.clusters[i].named_by == "model"]
+
     view_name = clustered_view(state)
-    if not broader or ctx.llm is None or view_name is None:
+    if not nested(tax, True) or ctx.llm is None or view_name is None:
         return tax, []
-    tax, audit, _ = _named_again(ctx, state, view_name, tax, assignment, broader,
-                                 lambda now, c: [n for n in now.names if n != c.name],
-                                 "finalize: a name in fewer of another's words", nested=True)
+    audit = []
+    for broader, by in ((True, "fewer"), (False, "more")):
+        tax, named, _ = _named_again(ctx, state, view_name, tax, assignment, nested(tax, broader),
+                                     lambda now, c: [n for n in now.names if n != c.name],
+                                     f"finalize: a name in {by} of another's words", nested=True)
+        audit += named
     return tax, audit
 
 
