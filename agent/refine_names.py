@@ -95,11 +95,22 @@ def merged_into(message: str, clusters: list[str], tax: tx.Taxonomy, assignment:
 _OWN_CLUSTER = re.compile(r"\b(?:(?:their|its)\s+own|(?:a\s+)?(?:new|separate)\s+(?:cluster|group))\b", re.IGNORECASE)
 
 
+_BY_ANOTHER = re.compile(r"^\W*(?:(?:now|please|instead|then|ok|okay),?\s+)*(?:re-?)?(?:cluster|group|sort|organi[sz]e|"
+                        r"categori[sz]e|classify)\s+(?:(?:them|these|those|everything|all|it|the\s+\w+)\s+)*by\b",
+                        re.IGNORECASE)
+
+
 def operation_asked(message: str, read: str) -> str:
     """The operation a message asks for, given the one the model `read`: texts asked into a cluster of their
     own ("put the articles about trials in their own cluster", "... into a separate group") make a new
-    cluster, which the small model read as a move into one it has."""
-    return "add_cluster" if read == "move" and _OWN_CLUSTER.search(message) else read
+    cluster, which the small model read as a move into one it has; a message that opens "cluster them by
+    ..." ("group these by sentiment", "now sort the tickets by urgency") is a new instruction, which it read
+    as a question about a text or a cluster."""
+    if read == "move" and _OWN_CLUSTER.search(message):
+        return "add_cluster"
+    if read in ("explain", "describe", "find", "none") and _BY_ANOTHER.search(message):
+        return "reinstruct"
+    return read
 
 
 def unknown_quoted(message: str, tax: tx.Taxonomy) -> list[str]:

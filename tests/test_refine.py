@@ -227,6 +227,21 @@ def test_texts_given_by_id_into_a_cluster_of_their_own_are_that_cluster():
     assert picked == {3, 17} and sum(sizes(agent).values()) == len(TEXTS)
 
 
+@pytest.mark.parametrize("message", ["Cluster them by mood instead.", "Now group the texts by mood, please."])
+def test_a_message_to_cluster_by_something_else_is_a_new_instruction_whatever_question_the_model_read(message):
+    agent = fitted([{"action": "explain", "instruction": message}])
+    reply = agent.chat(message)
+    assert agent.result_.run["instruction"] == message and "explain" not in reply.lower(), reply
+
+
+def test_operation_asked_leaves_other_messages_to_the_model():
+    from clusteragent.refine_names import operation_asked
+
+    assert operation_asked('Group "A" and "B" together.', "none") == "none"
+    assert operation_asked("Which cluster holds texts grouped by date?", "find") == "find"
+    assert operation_asked("Cluster them by sentiment.", "granularity") == "granularity"  # read otherwise
+
+
 def test_a_new_clusters_name_the_model_gave_is_in_plain_case_and_one_the_user_wrote_is_as_written():
     agent = fitted([{"action": "add_cluster", "new_name": "Angry Texts", "description": "angry"},
                     {"action": "add_cluster", "new_name": "Happy Texts", "description": "happy"}])
