@@ -262,9 +262,9 @@ class StructuredLLM:
     def decide(self, messages: Sequence, schema: type[T], step: str = "", first_reply=None,
                choice_field: str | None = None, attempts: int | None = None) -> T:
         """One decision: the reply parsed into `schema`, retried with the validation error when invalid
-        (at most `attempts` answers in all, default `max_attempts`). A retry is sampled at RETRY_TEMPERATURE
-        (seeded, so a run repeats): at temperature 0 a model shown why its answer was refused gave the same
-        answer again.
+        (at most `attempts` answers in all, default `max_attempts`; a ModelError after holds the refused
+        answers). A retry is sampled at RETRY_TEMPERATURE (seeded, so a run repeats): at temperature 0 a
+        model shown why its answer was refused gave the same answer again.
 
         With `choice_field` (a Literal field), the backend is also asked for token log-probabilities,
         and the result's `choice_scores` holds the log-probability of each allowed value at that
@@ -273,7 +273,7 @@ class StructuredLLM:
         from langchain_core.messages import AIMessage, HumanMessage
 
         conversation = list(messages)
-        error, refused = "", []
+        error = ""
         bind = self._bind(choice_field)
         attempts = attempts or self.max_attempts
         for attempt in range(1, attempts + 1):
@@ -286,12 +286,11 @@ class StructuredLLM:
                     options = typing.get_args(schema.model_fields[choice_field].annotation)
                     object.__setattr__(result, "choice_scores", choice_logprobs(reply, choice_field, options))
                 return result
-            refused.append(answer or "")
             conversation += [AIMessage(content=answer or "(empty)"),
                              HumanMessage(content=f"That answer is not valid: {error}. Reply again with only "
                                                   f"a JSON object that matches the {schema.__name__} schema.")]
-        raise ModelError(f"the model gave no valid {schema.__name__} for {step or 'a decision'} after "
-                         f"{attempts} attempts; last error: {error}.", answers=tuple(refused))
+        raise ModelError(f"the model gave no valid {schema.__name__} for {step or 'a decision'} after {attempts} "
+                         f"attempts; last error: {error}.", answers=tuple(m.content for m in conversation[len(messages)::2]))
 
     def decide_many(self, requests: Sequence[Sequence], schema: type[T], step: str = "",
                     return_exceptions: bool = False, choice_field: str | None = None) -> list[T | Exception]:
