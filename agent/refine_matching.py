@@ -57,17 +57,22 @@ def matching_rows(turn: Turn, description: str, exclude: np.ndarray) -> tuple[np
     return ranked[:best_cut], f"the model checked {len(verdict)} candidate texts ({yes} fit)"
 
 
+def rows_asked(turn: Turn, d: RefineDecision, exclude: np.ndarray) -> tuple[np.ndarray, str]:
+    """The texts a message gives by id, else those that fit its description (matching_rows, `exclude` left
+    out), and how they were found."""
+    if d.ids:
+        return rows_for_ids(turn.ctx, d.ids), "by id"
+    if d.description.strip():
+        return matching_rows(turn, d.description, exclude)
+    raise CannotDo("Say which texts to move: their ids, or a description of them.")  # add_cluster needs a description
+
+
 def move(turn: Turn, d: RefineDecision) -> Change:
     """Move texts, given by id or described in words, into one cluster; the user's word becomes a label."""
     if len(d.clusters) != 1:
         raise CannotDo("A move needs the one cluster the texts should go to.")
     target = turn.cluster(d.clusters[0])
-    if d.ids:
-        rows, how = rows_for_ids(turn.ctx, d.ids), "by id"
-    elif d.description.strip():
-        rows, how = matching_rows(turn, d.description, np.flatnonzero(turn.assignment == target.id))
-    else:
-        raise CannotDo("Say which texts to move: their ids, or a description of them.")
+    rows, how = rows_asked(turn, d, np.flatnonzero(turn.assignment == target.id))
     rows = rows[turn.assignment[rows] != target.id]
     if len(rows) == 0:
         return Change(f'No texts needed moving into "{target.name}" ({how}).')
@@ -85,10 +90,7 @@ def add_cluster(turn: Turn, d: RefineDecision) -> Change:
         raise CannotDo("A new cluster needs a name and a description of the texts that belong to it.")
     if turn.tax.find(name) is not None:
         raise CannotDo(f'There is already a cluster "{name}"; use move to put texts into it.')
-    if d.ids:
-        rows, how = rows_for_ids(turn.ctx, d.ids), "by id"
-    else:
-        rows, how = matching_rows(turn, d.description, np.array([], dtype=np.int64))
+    rows, how = rows_asked(turn, d, np.array([], dtype=np.int64))
     if len(rows) == 0:
         raise CannotDo(f'No texts fit "{d.description.strip()}" ({how}); no cluster was added.')
     tax, cid = turn.tax.added(name, d.description)
