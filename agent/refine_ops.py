@@ -178,7 +178,8 @@ def finer(turn: Turn, extra: int) -> Change:
     counts = tx.sizes(assignment, tax)
     largest = sorted(tax.clusters, key=lambda c: -counts[c.id])
     parts = {c.id: 1 for c in largest}
-    for _ in range(min(extra, len(largest) * (SPLIT_PARTS - 1))):
+    room = len(largest) * (SPLIT_PARTS - 1)  # the most clusters splits can add
+    for _ in range(min(extra, room)):
         open_ = [c for c in largest if parts[c.id] < SPLIT_PARTS]
         parts[max(open_, key=lambda c: counts[c.id] / parts[c.id]).id] += 1
     done, refused = [], []
@@ -192,8 +193,7 @@ def finer(turn: Turn, extra: int) -> Change:
     if not done:
         raise CannotDo(" ".join(["No cluster could be split.", *refused]))
     short = len(tax.clusters) < len(turn.tax.clusters) + extra
-    capped = len(largest) * (SPLIT_PARTS - 1) < extra
-    why = refused or ([f"A cluster is split into at most {SPLIT_PARTS} parts."] if capped else [])
+    why = refused or ([f"A cluster is split into at most {SPLIT_PARTS} parts."] if room < extra else [])
     note = " ".join(["", f"{len(tax.clusters)} clusters, fewer than asked.", *why]) if short else ""
     return Change("More, finer clusters: " + "; ".join(done) + "." + note, turn.fields(tax, assignment, labels))
 
