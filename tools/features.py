@@ -137,6 +137,7 @@ def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dic
     have, such as the "edu" of mail addresses, name a large group). A group none
     of whose words does (one or two texts of their own) gets its texts' own words in the order they come,
     which name it better than a number."""
+    from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer
 
     groups = np.asarray(groups)
@@ -148,13 +149,14 @@ def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dic
     except ValueError:  # no word passes (tiny or wordless corpus)
         return {int(g): [] for g in ids}
     vocab = counter.get_feature_names_out()
-    per_group = np.vstack([np.asarray(counts[groups == g].sum(axis=0)).ravel() for g in ids]).astype(np.float64)
+    member = sparse.csr_matrix((np.ones(len(groups)), (np.searchsorted(ids, groups), np.arange(len(groups)))),
+                               shape=(len(ids), len(groups)))  # group x text
+    per_group = (member @ counts).toarray()
     tf = per_group / np.maximum(per_group.sum(axis=1, keepdims=True), 1)
     idf = np.log1p(per_group.sum() / len(ids) / np.maximum(per_group.sum(axis=0), 1))
     score = tf * idf
     if len(ids) > 1:  # a word in a good share of every group's texts is the corpus's furniture ("edu", "writes")
-        has = (counts > 0).astype(np.float64)
-        share = np.vstack([np.asarray(has[groups == g].mean(axis=0)).ravel() for g in ids])
+        share = (member @ (counts > 0).astype(np.float64)).toarray() / np.asarray(member.sum(axis=1))
         score[:, share.min(axis=0) >= EVERY_GROUP_SHARE] = 0.0
     words = {int(g): [str(vocab[j]) for j in np.argsort(-score[i])[:top] if score[i, j] > 0] for i, g in enumerate(ids)}
     analyse = counter.build_analyzer()  # the same words as above, without the two-text rule
