@@ -31,7 +31,7 @@ def matching_rows(turn: Turn, description: str, exclude: np.ndarray) -> tuple[np
     """The texts that fit a description: ranked by embedding similarity, the cut found by the model.
 
     The model checks a spread of the nearest candidates (yes/no) and the cut falls where its answers
-    agree best with "everything above fits".
+    agree best with "everything above fits"; the texts it checked keep its answer on either side of the cut.
     """
     ctx = turn.ctx
     sims = similarities(turn, description)
@@ -53,8 +53,11 @@ def matching_rows(turn: Turn, description: str, exclude: np.ndarray) -> tuple[np
         score = sum(1 for p, yes in verdict.items() if (p < cut) == yes)
         if score > best_score:
             best_cut, best_score = cut, score
-    yes = sum(verdict.values())
-    return ranked[:best_cut], f"the model checked {len(verdict)} candidate texts ({yes} fit)"
+    fits = np.zeros(len(ranked), dtype=bool)
+    fits[:best_cut] = True
+    for p, yes in verdict.items():
+        fits[p] = yes
+    return ranked[fits], f"the model checked {len(verdict)} candidate texts ({sum(verdict.values())} fit)"
 
 
 def rows_asked(turn: Turn, d: RefineDecision, exclude: np.ndarray) -> tuple[np.ndarray, str]:

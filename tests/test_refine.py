@@ -303,6 +303,27 @@ def test_move_by_id_and_by_description():
     assert (names[TOPIC == "cooking"] == "Football").mean() < 0.2
 
 
+def test_texts_the_model_said_fit_are_matched_though_the_ranking_puts_others_between():
+    """The model's answers on the texts it checked stand: a yes is matched and a no is not, wherever the cut
+    falls (here the nearest candidate is a no and the yeses lie far apart, so the best cut is empty)."""
+    from types import SimpleNamespace
+
+    from clusteragent.refine_matching import Match, matching_rows
+
+    angles = np.linspace(0.0, 1.5, 200)
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # text i is the i-th nearest the description
+    fits = {10, 46, 123, 199}
+
+    def decide_many(requests, schema, **kw):
+        return [Match(fits="yes" if int(delimited_texts(r[-1][1])[0].split()[1]) in fits else "no")
+                for r in requests]
+
+    ctx = SimpleNamespace(vectors=vectors, embed=lambda texts: np.array([[1.0, 0.0]]),
+                          texts=[f"text {i}" for i in range(200)], llm=SimpleNamespace(decide_many=decide_many))
+    rows, how = matching_rows(SimpleNamespace(ctx=ctx, budget=12), "odd texts", np.array([], dtype=np.int64))
+    assert sorted(rows.tolist()) == sorted(fits) and "4 fit" in how
+
+
 def test_add_cluster_pulls_in_matching_texts():
     agent = fitted([{"action": "add_cluster", "new_name": "Furious", "description": "angry"}])
     k = agent.result_.k
