@@ -17,16 +17,10 @@ from clusteragent.facets import View
 from clusteragent.hierarchy import top_calls
 from clusteragent.labelling import calibrated_labels, description_vectors, label_rows
 from clusteragent.name_rules import nested_names
-from clusteragent.naming import fallback_name, matched_names, name_members, nearest_values, unrequested, voted_name
+from clusteragent.naming import answered_any, fallback_name, matched_names, name_members, nearest_values, unrequested, voted_name
 from clusteragent.reading import kept_reading
 from clusteragent.tools import taxonomy as tx
-from clusteragent.tools.features import (
-    distinctive_layout,
-    distinctive_words,
-    layout_statistics,
-    layout_vectors,
-    surface_features,
-)
+from clusteragent.tools.features import distinctive_layout, distinctive_words, layout_statistics, layout_vectors, surface_features
 from clusteragent.tools.kestimate import density_k, estimate_k
 from clusteragent.tools.semantic_map import is_mapped, semantic_map
 
@@ -205,11 +199,11 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
 
     Outside the meaning view a group takes the value of the facet that the model, in calibrated labels
     of its central texts, gives most of them (see naming.voted_name; on the reading, where there are as
-    many groups as listed values, groups and values are matched one to one: naming.matched_names); every
-    other group is named by
-    the model from its central texts, with a name no earlier group has (in the layout view also shown
-    what sets the group's layout apart). What statistics find sets a group apart (its distinctive words
-    in the meaning view, its layout in the layout view) names the group if the model cannot. Outside
+    many groups as listed values, groups and values are matched one to one: naming.matched_names), if the
+    model itself gave it one of them (naming.answered_any); every other group is named by the model from
+    its central texts, with a name no earlier group has (in the layout view also shown what sets the
+    group's layout apart). What statistics find sets a group apart (its distinctive words in the meaning
+    view, its layout in the layout view) names the group if the model cannot. Outside
     the meaning view k is searched only up to `first_proposal_max`, the cap of the model's own first
     list: on layout features silhouette plateaus over a wide range of k. On the model's reading k is the
     number of values the model listed for the facet (silhouette there chose 2 groups on five of the dev
@@ -257,11 +251,11 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     one_each = k == len(listed.clusters) and (view_name == "reading" or bool(cfg.categories))
     voters = min(VOTERS, (ctx.calls_left() - k) // k) if (view_name != "meaning" or one_each) and listed.clusters else 0
     shown = {int(g): tx.central_members(vectors, members(g), voters) for g in order} if voters > 0 else {}
-    votes = {}
+    votes = answered = {}
     if shown:
-        votes, scores = label_rows(ctx, state["instruction"], np.concatenate(list(shown.values())), listed,
-                                   "vote_name")
-        votes = calibrated_labels(votes, scores, listed, cfg.calibration)
+        answered, scores = label_rows(ctx, state["instruction"], np.concatenate(list(shown.values())), listed,
+                                      "vote_name")
+        votes = calibrated_labels(answered, scores, listed, cfg.calibration)
     traits = _traits(ctx, view_name, groups, order)
     if cfg.hierarchy and ctx.llm is not None:
         ctx.top_names = min(max(0, ctx.calls_left()), top_calls(ctx, groups, list(range(k))))
@@ -273,6 +267,8 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
         spec = matched.get(int(g)) or (voted_name(shown[int(g)], votes, listed, tax.names) if shown else None)
+        if spec is not None and not cfg.categories and not answered_any(shown[int(g)], answered, spec):
+            spec = None  # the user's values stand; the model's need its answer
         if spec is None and ctx.calls_left() > 0:
             spec = _named_by_model(ctx, state, view_name, vectors, members(g), tax.names, traits.get(int(g), []))
         if spec is None:

@@ -453,3 +453,19 @@ def test_given_values_keep_the_users_words_and_a_catch_all_says_what_it_takes():
                                                       "Texts that fit none of the other clusters."]
     assert given_values(["positive", "negative"], "sentiment", False).clusters[0].description == \
         "Texts whose sentiment is positive."
+
+
+def test_a_value_matched_by_calibrated_votes_is_checked_against_the_models_own_answers():
+    """Calibration can turn the model's answers to a value it never gave, and the matching pairs groups and
+    values one to one on those votes; answered_any tells which group the model itself gave its value."""
+    from clusteragent.naming import answered_any, matched_names
+
+    listed = tx.Taxonomy.from_specs([("Speaking", "Turns that speak."), ("Moving", "Turns that move.")])
+    speaking, moving = (listed.find(n) for n in ("Speaking", "Moving"))
+    shown = {0: np.array([0, 1]), 1: np.array([2, 3])}
+    calibrated = {"0": speaking.id, "1": speaking.id, "2": moving.id, "3": moving.id}
+    matched = matched_names(shown, calibrated, listed)
+    assert {g: v.name for g, v in matched.items()} == {0: "Speaking", 1: "Moving"}
+    answered = dict.fromkeys(calibrated, speaking.id)
+    assert answered_any(shown[0], answered, speaking) and not answered_any(shown[1], answered, moving)
+    assert answered_any(shown[1], dict(answered, **{"3": moving.id}), moving)

@@ -104,6 +104,17 @@ def test_on_the_reading_each_group_takes_one_of_the_values_listed_for_it():
     assert all(c["named_by"] == "model" for c in res.clusters)
 
 
+def test_on_the_reading_no_group_takes_a_value_the_model_listed_but_gave_none_of_its_texts():
+    """The model's own list (not the user's) has a value no text was labelled with: the group of angry texts
+    that the matching would leave "Calm" is named from its texts instead."""
+    model = reading_model("mood")
+    model.script = scripted("mood", first_clusters=["angry", "happy", "calm"]).script
+    res = ClusterAgent(model=model, progress=False, max_model_calls=60, strategy="auto").fit(
+        TEXTS, instruction="Cluster by the mood of the writer.").result_
+    assert res.k == 3 and "Calm" not in res.names, res.names
+    assert {"Angry", "Happy"} <= set(res.names)
+
+
 def test_reading_is_skipped_past_its_limit_or_where_the_backend_gives_none():
     model = reading_model("mood")
     res = ClusterAgent(model=model, progress=False, max_model_calls=60, strategy="auto",
