@@ -69,15 +69,31 @@ def _name_spans(message: str, tax: tx.Taxonomy) -> list[tuple[int, int, str]]:
     return taken
 
 
+# "the largest", "the two smallest clusters": a cluster word or the end of a phrase must follow, so that "the
+# texts about the smallest phones" names no cluster.
+_BY_SIZE = re.compile(r"\bthe\s+(?:(\d{1,2}|" + "|".join(NUMBER_WORDS) + r")\s+)?(smallest|largest|biggest)"
+                      r"(?=(?:\s+(?:clusters?|groups?|ones?|categor(?:y|ies)))?\s*(?:$|[.,;:!?)]|"
+                      r"(?:and|into|in|with|to|as|together|please)\b))", re.I)
+
+
 def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> list[str]:
-    """The clusters a message names exactly, in order: their names in quotes, and "cluster N" numbers."""
+    """The clusters a message names exactly, in order: their names in quotes, "cluster N" numbers, and "the
+    largest", "the two smallest" by their sizes (arithmetic the small model gets wrong)."""
     table = numbered(tax, assignment)
-    found = [(start, name) for start, _, name in _name_spans(message, tax)]
+    found = [(start, 0, name) for start, _, name in _name_spans(message, tax)]
     for m in re.finditer(r"\bcluster\s*#?(\d+)\b", message, flags=re.IGNORECASE):
         by_id = {c["cluster"]: c["name"] for c in table}
         if int(m.group(1)) in by_id:
-            found.append((m.start(), by_id[int(m.group(1))]))
-    return list(dict.fromkeys(name for _, name in sorted(found)))
+            found.append((m.start(), 0, by_id[int(m.group(1))]))
+    holding = [c["name"] for c in table if c["size"] > 0]  # largest first; a top cluster holds no texts itself
+    quotes = _quoted_spans(message)
+    for m in _BY_SIZE.finditer(message):
+        if any(start < m.start() < end for start, end, _ in quotes):
+            continue  # inside a quoted name ("The largest lakes")
+        n = int(NUMBER_WORDS.get((m.group(1) or "one").lower(), m.group(1)))
+        picked = holding[:n] if m.group(2).lower() != "smallest" else holding[::-1][:n]
+        found += [(m.start(), i, name) for i, name in enumerate(picked)]
+    return list(dict.fromkeys(name for *_, name in sorted(found)))
 
 
 def merged_into(message: str, clusters: list[str], tax: tx.Taxonomy, assignment: np.ndarray, given: str = "") -> str:

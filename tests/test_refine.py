@@ -209,6 +209,36 @@ def test_into_inside_a_quoted_name_is_not_where_a_merge_goes():
     assert merged_into('Merge "Hiking" into "Into the wild".', both[::-1], tax, rows) == "Into the wild"
 
 
+def test_clusters_named_by_size_are_found_by_their_sizes():
+    from clusteragent.refine_names import named_clusters
+    from clusteragent.tools import taxonomy as tx
+
+    tax = tx.Taxonomy()
+    for name in ("Rain", "Goals", "Bread", "Snow"):
+        tax = tax.added(name, "texts")[0]
+    rows = np.array([0] * 5 + [1] * 9 + [2] * 2 + [3] * 4)
+    tax = tax.added("Everything", "a top cluster, no texts of its own")[0]  # as a chat lists the top clusters
+    assert named_clusters("Merge the two smallest clusters.", tax, rows) == ["Bread", "Snow"]
+    assert named_clusters("Split the largest cluster in two.", tax, rows) == ["Goals"]
+    assert named_clusters("Move text 4 from the biggest one into the 3 smallest.", tax, rows) == [
+        "Goals", "Bread", "Snow", "Rain"]
+    assert named_clusters('Merge "Rain" into the smallest cluster.', tax, rows) == ["Rain", "Bread"]
+    assert named_clusters("Which is the largest?", tax, rows) == ["Goals"]
+    assert named_clusters("Move the texts about the smallest phones into Snow.", tax, rows) == []
+    assert named_clusters('Rename "The largest lakes" to Lakes.', tax.added("The largest lakes", "x")[0], rows) == [
+        "The largest lakes"]
+
+
+def test_a_merge_of_the_two_smallest_clusters_merges_those_whatever_the_model_named():
+    agent = fitted([{"action": "merge", "clusters": ["(not in the list)", "weather"], "new_name": ""}])
+    before = sizes(agent)
+    reply = agent.chat("Merge the two smallest clusters.")
+    smallest = list(before)[-2:]  # clusters.json's order: largest first, ties by id
+    after = sizes(agent)
+    assert len(after) == 2 and all(name not in after for name in smallest), reply
+    assert sorted(after.values()) == sorted([before[list(before)[0]], sum(before[n] for n in smallest)])
+
+
 @pytest.mark.parametrize("message", ["Put the angry texts in their own cluster.", "Angry ones into a new group."])
 def test_texts_asked_into_a_cluster_of_their_own_get_a_new_one_where_the_model_read_a_move(message):
     agent = fitted([{"action": "move", "clusters": ["weather"], "new_name": "Angry", "description": "angry"}])
