@@ -39,6 +39,7 @@ from clusteragent.refine_names import (
     resolve,
     typed_name,
     unknown_quoted,
+    with_written,
     written_in,
 )
 from clusteragent.refine_schemas import OPERATIONS, ActionChoice, argument_schema
@@ -150,6 +151,8 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     if decision["action"] == "move" and not decision["ids"] and not decision.get("description", "").strip():
         decision["description"] = message
     decision["clusters"] = [typed_name(c, message, tax.names) for c in decision.get("clusters", [])]
+    if decision["action"] in ("merge", "split", "rename", "describe"):
+        decision["clusters"] = with_written(decision["clusters"], message, tax.names)
     if named and decision.get("clusters"):
         # Clusters the user named exactly ("A", cluster 3) outrank the model's choice, which a small model
         # gets wrong even when the names are in front of it.

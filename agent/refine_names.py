@@ -169,6 +169,30 @@ def typed_name(choice: str, message: str, names: list[str]) -> str:
     return typed[0] if typed else NOT_LISTED
 
 
+def with_written(chosen: list[str], message: str, names: list[str]) -> list[str]:
+    """The clusters the model chose, each whose name the message does not write replaced by the next
+    cluster whose name it writes unquoted and no choice has ("Split Labor and finance by ...": the model chose
+    "Athletic competition"; "Football and Baseball are the same, merge them": "(not in the list)" and
+    "Football"). For operations whose message names only clusters: a move's description may name one."""
+    lowered = {n.lower(): n for n in names}
+    written = [lowered[w.lower()] for w in _written_names(message, names)]
+    spare = [n for n in written if n.lower() not in {c.lower() for c in chosen}]
+    return [c if c.lower() in {w.lower() for w in written} or not spare else spare.pop(0) for c in chosen]
+
+
+def _written_names(message: str, names: list[str]) -> list[str]:
+    """Cluster names the message writes as whole words (any case), in its order; a longer name wins where two
+    overlap ("Labor and finance" over "Finance")."""
+    spans: list[tuple[int, int]] = []
+    found = []
+    for name in sorted(names, key=len, reverse=True):
+        for m in re.finditer(r"(?<![\w-])" + re.escape(name.strip()) + r"(?![\w-])", message, flags=re.IGNORECASE):
+            if not any(m.start() < end and start < m.end() for start, end in spans):
+                spans.append((m.start(), m.end()))
+                found.append((m.start(), name))
+    return [name for _, name in sorted(found)]
+
+
 _COUNTS = {word: n for word, n in NUMBER_WORDS.items() if 2 <= n <= 8}  # a split's parts: two to eight
 _INTO = re.compile(r"\b(?:into|in)\s+(" + "|".join(_COUNTS) + r"|[2-8])\b", re.I)
 
@@ -183,16 +207,16 @@ def parts_asked(message: str) -> int:
     return int(_COUNTS.get(found.group(1).lower(), found.group(1))) if found else 2
 
 
-_PARTS_AFTER = re.compile(r"\b(?:into|in)\s+(?:(?:" + "|".join(_COUNTS) + r"|[2-8])(?:\s+\w+)?\s*:\s*)?(?P<parts>[^.?!;:]+)",
-                          re.I)
+_PARTS_AFTER = re.compile(r"(?:\b(?:into|in)\s+(?:(?:" + "|".join(_COUNTS) + r"|[2-8])(?:\s+\w+)?\s*:\s*)?"
+                          r"|\bby\s+whether\s+(?:it|they|the\s+\w+)\s+(?:is|are)\s+(?:about\s+)?)(?P<parts>[^.?!;:]+)", re.I)
 _LISTED = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,|\band\b|\bor\b|&)\s*", re.I)
 
 
 def parts_named(message: str, clusters: Iterable[str] = ()) -> list[str]:
     """The names a split message gives its parts ("into anger and sadness", 'into "Flights", "Hotels" and
-    "Car rentals"', "into two groups: praise and complaints"), or [] where it gives a count, a half or one
-    thing ("into three", "in half", "into more specific groups"). A quoted name of one of `clusters` is
-    not read ("Living in Italy")."""
+    "Car rentals"', "into two groups: praise and complaints", "by whether it is about jobs or money"), or []
+    where it gives a count, a half or one thing ("into three", "in half", "into more specific groups"). A
+    quoted name of one of `clusters` is not read ("Living in Italy")."""
     known = {c.lower() for c in clusters}
     for name in quoted(message):
         if name.strip().lower() in known:

@@ -124,6 +124,9 @@ def test_a_split_into_two_makes_two_parts_whatever_count_the_model_read():
     ('Split "Living in Italy" into food and wine.', ["food", "wine"]),  # "in" inside a cluster's name
     ("split sports into football, tennis, or golf please", ["football", "tennis", "golf"]),
     ('Split "Food and drink" into two.', []), ("Split it in half.", []), ('Split "X" into more specific groups.', []),
+    ("Split Labor and finance by whether it is about jobs or money.", ["jobs", "money"]),
+    ('Split "Negative" by whether the texts are angry, sad or afraid.', ["angry", "sad", "afraid"]),
+    ("Split travel by whether it is about flights.", []),
 ])
 def test_a_split_takes_its_parts_names_from_the_message(message, parts):
     from clusteragent.refine_names import parts_named
@@ -227,6 +230,24 @@ def test_clusters_named_by_size_are_found_by_their_sizes():
     assert named_clusters("Move the texts about the smallest phones into Snow.", tax, rows) == []
     assert named_clusters('Rename "The largest lakes" to Lakes.', tax.added("The largest lakes", "x")[0], rows) == [
         "The largest lakes"]
+
+
+def test_a_cluster_the_message_writes_unquoted_replaces_a_choice_it_does_not_write():
+    from clusteragent.refine_names import NOT_LISTED, with_written
+
+    names = ["Labor and finance", "Finance", "Athletic competition", "Football", "Baseball"]
+    assert with_written(["Athletic competition"], "Split Labor and finance by jobs or money.", names) == [
+        "Labor and finance"]  # the longer name, not "Finance" inside it
+    assert with_written([NOT_LISTED, "Football"], "Football and baseball are the same, merge them.", names) == [
+        "Baseball", "Football"]
+    assert with_written(["Football"], "Split Athletic competition into Football and Tennis.", names) == ["Football"]
+    assert with_written(["Finance"], "Give it a better name.", names) == ["Finance"]  # nothing written: the model's
+
+
+def test_a_split_of_a_cluster_named_unquoted_splits_that_one():
+    agent = fitted([{"action": "split", "clusters": ["football"], "n": 2}])
+    reply = agent.chat("Split weather by whether it is about rain or sun.")
+    assert "Weather" not in agent.result_.names and "Football" in agent.result_.names, reply
 
 
 def test_a_merge_of_the_two_smallest_clusters_merges_those_whatever_the_model_named():
