@@ -151,8 +151,8 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     if decision["action"] == "move" and not decision["ids"] and not decision.get("description", "").strip():
         decision["description"] = message
     decision["clusters"] = [typed_name(c, message, tax.names) for c in decision.get("clusters", [])]
-    if decision["action"] in ("merge", "split", "rename", "describe"):
-        decision["clusters"] = with_written(decision["clusters"], message, tax.names)
+    if decision["action"] in ("merge", "split", "rename", "describe", "move"):
+        decision["clusters"] = with_written(decision["clusters"], message, tax.names, last=decision["action"] == "move")
     if named and decision.get("clusters"):
         # Clusters the user named exactly ("A", cluster 3) outrank the model's choice, which a small model
         # gets wrong even when the names are in front of it.

@@ -169,14 +169,16 @@ def typed_name(choice: str, message: str, names: list[str]) -> str:
     return typed[0] if typed else NOT_LISTED
 
 
-def with_written(chosen: list[str], message: str, names: list[str]) -> list[str]:
+def with_written(chosen: list[str], message: str, names: list[str], last: bool = False) -> list[str]:
     """The clusters the model chose, each whose name the message does not write replaced by the next
     cluster whose name it writes unquoted and no choice has ("Split Labor and finance by ...": the model chose
     "Athletic competition"; "Football and Baseball are the same, merge them": "(not in the list)" and
-    "Football"). For operations whose message names only clusters: a move's description may name one."""
-    lowered = {n.lower(): n for n in names}
-    written = [lowered[w.lower()] for w in _written_names(message, names)]
+    "Football"). With `last`, the last such name (a move's target: "Articles about Iraq belong in Security",
+    where the description before it may name a cluster too)."""
+    written = _written_names(message, names)
     spare = [n for n in written if n.lower() not in {c.lower() for c in chosen}]
+    if last:
+        spare.reverse()
     return [c if c.lower() in {w.lower() for w in written} or not spare else spare.pop(0) for c in chosen]
 
 

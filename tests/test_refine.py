@@ -242,6 +242,13 @@ def test_a_cluster_the_message_writes_unquoted_replaces_a_choice_it_does_not_wri
         "Baseball", "Football"]
     assert with_written(["Football"], "Split Athletic competition into Football and Tennis.", names) == ["Football"]
     assert with_written(["Finance"], "Give it a better name.", names) == ["Finance"]  # nothing written: the model's
+    assert with_written(["Finance"], "Texts about football belong in Baseball.", names, last=True) == ["Baseball"]
+
+
+def test_a_move_goes_to_the_cluster_the_message_writes_last_where_the_model_chose_one_it_does_not_write():
+    agent = fitted([{"action": "move", "clusters": ["football"], "ids": ["1", "2"]}])
+    reply = agent.chat("Texts 1 and 2 about the weather belong to cooking.")
+    assert agent.result_.cluster_names()[:2] == ["Cooking", "Cooking"], reply
 
 
 def test_a_split_of_a_cluster_named_unquoted_splits_that_one():
