@@ -538,6 +538,12 @@ def test_find_says_which_clusters_hold_the_texts_nearest_a_description(argument)
     assert np.array_equal(agent.result_.cluster, before) and "k:" not in reply
 
 
+def test_find_looks_for_texts_like_the_one_the_message_quotes():
+    agent = fitted([{"action": "find", "description": "Which cluster has texts like it?"}])
+    reply = agent.chat("Which cluster has texts like 'the oven burnt my bread'?")
+    assert reply.startswith('Of the 20 texts nearest "the oven burnt my bread": "Cooking"'), reply
+
+
 @pytest.mark.parametrize("decision,message,expected", [
     ({"action": "merge", "clusters": ["weather", "cooking"]}, 'Merge "weather" and "gardening".', 'no cluster "gardening"'),
     ({"action": "merge", "clusters": ["weather", "(not in the list)"]}, "Merge weather and nonsense.",
