@@ -119,7 +119,8 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
         return turn.with_tops(renamed, text=text)
     tax, entry = tx.rename(turn.tax, target.id, tx.printable(name), tx.printable(description) or None,
                            named_by=named_by)
-    return Change(f'Renamed "{entry["from"]}" to "{entry["to"]}".', turn.fields(tax, turn.assignment, turn.labels))
+    kept = f' Its rule is unchanged: "{target.description}"; give a new one after a colon.' if not description else ""
+    return Change(f'Renamed "{entry["from"]}" to "{entry["to"]}".{kept}', turn.fields(tax, turn.assignment, turn.labels))
 
 
 def split_top(turn: Turn, top: dict, n: int) -> Change:

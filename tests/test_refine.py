@@ -342,10 +342,12 @@ def test_a_rename_keeps_the_rule_unless_the_message_gives_one(message, kept):
     agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Sky",
                      "description": "Texts about the sky and its clouds."}])
     old = clusters_by_name(agent)["Weather"]["description"]
-    agent.chat(message)
+    reply = agent.chat(message)
     sky = clusters_by_name(agent)["Sky"]
     assert sky["description"] == ("Texts about the sky and its clouds." if kept else old)
     assert sky["named_by"] == "user"
+    # a rule kept under a new name is said, so the user sees whether it still fits ("Sky": "texts about weather")
+    assert (f'Its rule is unchanged: "{old}"' in reply) != kept, reply
 
 
 def test_move_by_id_and_by_description():
