@@ -104,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          max_model_calls=args.max_model_calls, seed=args.seed, settings=settings,
                          outliers=args.outliers, max_outliers=args.max_outliers,
                          progress=not args.quiet, executor=args.executor, ray_address=args.ray_address,
-                         model_options=timeout_options(getattr(args, "timeout", None)),
+                         model_options=timeout_options(getattr(args, "timeout", None)), view=args.view,
                          **({} if args.reading_max_texts is None else {"reading_max_texts": args.reading_max_texts}))
     agent.source_options = {"source": str(Path(args.input).resolve())}
     from clusteragent.errors import ModelUnavailable
@@ -290,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for a facet no view follows (sentiment, tone, dialog act), the model reads every text of a "
                         "corpus of at most this many (default 1000; about a second a short text on two cores); "
                         "0 never reads: the model labels a sample instead, faster on long texts")
+    p.add_argument("--view", choices=["meaning", "characters", "layout", "reading"],
+                   help="cluster on this view whatever the instruction reads like: reading (the model reads each "
+                        "text) for a facet such as urgency or tone that the run took for subject matter")
     p.add_argument("--seed", type=int, default=0, help="seed for samples and classifiers (default 0)")
     _add_outlier_options(p, "the largest share of the texts that may be outliers")
     p.add_argument("--out", required=True, help="output folder (also holds the run's checkpoints)")

@@ -12,6 +12,7 @@ out the run still ends with a valid result and says so in `notes`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from typing import Literal
@@ -117,6 +118,8 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
     ctx.progress("understanding the instruction")
     route = route_instruction(state["instruction"], ctx.embedder)
+    if ctx.config.view:  # the user's view outranks the router's (the reading is what follows other facets)
+        route = dataclasses.replace(route, view=None if ctx.config.view == "reading" else ctx.config.view)
     about_topic, view = route.about_topic, route.view
     if view == "meaning" and ctx.config.strategy != "labels" or ctx.config.categories:
         return read_facet(ctx, state, route)

@@ -70,6 +70,7 @@ def test_console_script_runs_offline_in_a_fresh_process(tmp_path):
     (["--max-model-calls", "1"], "'max_model_calls'"),
     (["--k", "5000"], "larger than the corpus"),
     (["--reading-max-texts", "-1"], "'reading_max_texts': Input should be greater than or equal to 0"),
+    (["--view", "reading", "--k", "5000"], "larger than the corpus"),  # --view reaches the config, which checks k
 ])
 def test_run_option_errors_are_one_line_exit_2(tmp_path, capsys, args, message):
     rc = main(["run", str(sample_corpus_path()), "--id-field", "id", "--instruction", "by topic",

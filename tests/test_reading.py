@@ -115,6 +115,22 @@ def test_on_the_reading_no_group_takes_a_value_the_model_listed_but_gave_none_of
     assert {"Angry", "Happy"} <= set(res.names)
 
 
+def test_a_view_the_user_sets_outranks_the_router():
+    """"Cluster by topic." routes to the meaning view; with view="reading" the run reads every text and
+    clusters the reading instead (a facet the router takes for subject matter, such as urgency, has no
+    other way there)."""
+    def steps(**config):
+        res = ClusterAgent(model=reading_model("topic"), progress=False, max_model_calls=60, strategy="auto", **config).fit(
+            TEXTS, instruction="Cluster by topic.").result_
+        return {d["step"]: d for d in res.run["decisions"]}, res
+
+    routed, _ = steps()
+    assert routed["cluster_view"]["view"] == "meaning" and "read" not in routed
+    forced, res = steps(view="reading")
+    assert forced["read"]["texts"] == len(TEXTS) and forced["cluster_view"]["view"] == "reading"
+    assert v_measure_score(TOPIC, res.cluster) > 0.9
+
+
 def test_reading_is_skipped_past_its_limit_or_where_the_backend_gives_none():
     model = reading_model("mood")
     res = ClusterAgent(model=model, progress=False, max_model_calls=60, strategy="auto",
