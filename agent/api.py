@@ -240,8 +240,10 @@ class ClusterAgent:
     def recluster(self, instruction: str, thread_id: str) -> tuple[dict, list[dict]]:
         """Run the whole graph again on the fitted corpus under a new instruction, on a new thread of this
         run's store (chat's "cluster by sentiment instead"); returns the final state and the model's decisions."""
-        # The categories given for the first instruction are not this one's values (it may list its own).
-        fresh = self.config.model_copy(update={"categories": None, "k": None}) if self.config.categories else None
+        # The categories and the view given for the first instruction are not this one's (it may list its own).
+        dropped = {"categories": None, "k": None} if self.config.categories else {}
+        dropped.update({"view": None} if self.config.view else {})
+        fresh = self.config.model_copy(update=dropped) if dropped else None
         state, _, trace = self._run_graph(instruction, thread_id, agent_config=fresh)
         return state, trace
 

@@ -131,6 +131,14 @@ def test_a_view_the_user_sets_outranks_the_router():
     assert v_measure_score(TOPIC, res.cluster) > 0.9
 
 
+def test_a_view_set_for_the_first_instruction_is_not_kept_for_a_new_one():
+    agent = ClusterAgent(model=reading_model("mood"), progress=False, max_model_calls=60, strategy="auto",
+                         view="meaning").fit(TEXTS, instruction="Cluster by topic.")
+    state, _ = agent.recluster("Cluster by the mood of the writer.", "again")
+    assert v_measure_score(MOOD, agent.result_.cluster) < 0.5  # the first run followed the view it was given
+    assert state["view"] == "reading"  # the new instruction is routed afresh
+
+
 def test_reading_is_skipped_past_its_limit_or_where_the_backend_gives_none():
     model = reading_model("mood")
     res = ClusterAgent(model=model, progress=False, max_model_calls=60, strategy="auto",
