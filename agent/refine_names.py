@@ -59,11 +59,15 @@ def _quoted_spans(message: str) -> list[tuple[int, int, str]]:
 def _name_spans(message: str, tax: tx.Taxonomy) -> list[tuple[int, int, str]]:
     """Where the message quotes a cluster's exact name (case ignored), whatever characters the name has
     (quotes, slashes, digits); a longer name wins where quoted names overlap."""
+    return _spans(message, tax.names, r"(?<=[\"“'‘])", r"(?=[\"”'’])")
+
+
+def _spans(message: str, names: Iterable[str], before: str, after: str) -> list[tuple[int, int, str]]:
+    """(start, end, name) where the message writes a name (case ignored) between the lookarounds `before` and
+    `after`; a longer name wins where two overlap ("Labor and finance" over "Finance")."""
     taken: list[tuple[int, int, str]] = []
-    lowered = message.lower()
-    for name in sorted(tax.names, key=len, reverse=True):
-        pattern = r"(?<=[\"“'‘])" + re.escape(name.strip().lower()) + r"(?=[\"”'’])"
-        for m in re.finditer(pattern, lowered):
+    for name in sorted(names, key=len, reverse=True):
+        for m in re.finditer(before + re.escape(name.strip()) + after, message, flags=re.IGNORECASE):
             if not any(m.start() < end and start < m.end() for start, end, _ in taken):
                 taken.append((m.start(), m.end(), name))
     return taken
@@ -175,24 +179,11 @@ def with_written(chosen: list[str], message: str, names: list[str], last: bool =
     "Athletic competition"; "Football and Baseball are the same, merge them": "(not in the list)" and
     "Football"). With `last`, the last such name (a move's target: "Articles about Iraq belong in Security",
     where the description before it may name a cluster too)."""
-    written = _written_names(message, names)
+    written = [name for *_, name in sorted(_spans(message, names, r"(?<![\w-])", r"(?![\w-])"))]
     spare = [n for n in written if n.lower() not in {c.lower() for c in chosen}]
     if last:
         spare.reverse()
     return [c if c.lower() in {w.lower() for w in written} or not spare else spare.pop(0) for c in chosen]
-
-
-def _written_names(message: str, names: list[str]) -> list[str]:
-    """Cluster names the message writes as whole words (any case), in its order; a longer name wins where two
-    overlap ("Labor and finance" over "Finance")."""
-    spans: list[tuple[int, int]] = []
-    found = []
-    for name in sorted(names, key=len, reverse=True):
-        for m in re.finditer(r"(?<![\w-])" + re.escape(name.strip()) + r"(?![\w-])", message, flags=re.IGNORECASE):
-            if not any(m.start() < end and start < m.end() for start, end in spans):
-                spans.append((m.start(), m.end()))
-                found.append((m.start(), name))
-    return [name for _, name in sorted(found)]
 
 
 _COUNTS = {word: n for word, n in NUMBER_WORDS.items() if 2 <= n <= 8}  # a split's parts: two to eight
