@@ -21,7 +21,7 @@ def whole_name(v):
     NAME_MAX), and never ending in a linking word or a comma ("Personal communication with a"). A cut name that
     joins two things and keeps one word of the second ends before it, a word the cut left without its noun:
     "Machine learning and natural language processing" -> "Machine learning", not "Machine learning and
-    natural"."""
+    natural"; so does a phrase a preposition opens ("Travel alerts for specific destinations")."""
     if not isinstance(v, str):
         return v
     words = v.split()
@@ -30,8 +30,9 @@ def whole_name(v):
         words.pop()
         cut = True
     if cut:
-        # Where the second thing starts: after a joining word, or after a word ending in a comma.
-        starts = [i + 1 for i, w in enumerate(words[:-1]) if i and w.lower() in _JOINING]
+        # Where the second thing starts: after a joining word or a preposition ("Travel alerts for specific
+        # destinations" -> "Travel alerts", not "... for specific"), or after a word ending in a comma.
+        starts = [i + 1 for i, w in enumerate(words[:-1]) if i and w.lower() in _JOINING | _PREPOSITIONS]
         starts += [i + 1 for i, w in enumerate(words[:-1]) if w.endswith(",")]
         if starts and len(words) - max(starts) == 1:
             words = words[:max(starts)]
@@ -52,6 +53,7 @@ GENERIC_WORDS = frozenset("""
 SHARE_WORDS = frozenset("split part half subset subgroup portion remainder rest remaining".split())
 LINKING_WORDS = frozenset("a an and the of for to in on with about by or & / -".split())
 _JOINING = frozenset({"and", "&", "or", "/"})
+_PREPOSITIONS = frozenset("of for to in on with about by".split())
 _DANGLING = LINKING_WORDS | {""}  # a last word a name cannot end on: a linking one, or a lone comma
 
 

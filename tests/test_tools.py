@@ -306,6 +306,9 @@ def test_a_clause_set_off_by_which_is_a_comment_and_left_out(written, kept):
     ("Buddhist and astrological advice requests", "Buddhist and astrological advice"),
     ("Gas type identification and car maintenance remi", "Gas type identification"),  # the grammar cut it
     ("Machine learning and natural language processing", "Machine learning"),  # not "... and natural"
+    ("Travel alerts for specific destinations", "Travel alerts"),  # not "... for specific"
+    ("Requests for refunds of flight tickets", "Requests for refunds"),
+    ("Questions about the weather in Paris", "Questions about the weather"),
     ("Personal communication with a", "Personal communication"),
     ("Cooking,", "Cooking"),
     ("Rock & roll", "Rock & roll"),
