@@ -57,8 +57,8 @@ class AgentConfig(BaseModel):
     view: Literal["meaning", "characters", "layout", "reading"] | None = Field(
         None, description="the view to cluster on whatever the router reads in the instruction (facets.py): "
                           "meaning for subject matter, characters for language, layout for form, reading for "
-                          "any other facet (urgency, tone); the router takes an instruction it has no examples "
-                          "of for the kind it reads most like")
+                          "any other facet (urgency, tone; with strategy auto, the embedded model's default); the "
+                          "router takes an instruction it has no examples of for the kind it reads most like")
     show_k_evidence: bool = Field(False, description="show estimate_k's statistics to the model while proposing")
     reading_max_texts: int = Field(1000, ge=0, description="for a facet no view follows (sentiment, emotion, "
                                    "dialog act), k-means on the model's reading of each text (reading.py) "
