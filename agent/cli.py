@@ -173,10 +173,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not args.instruction or not args.out:
             raise ConfigError(f"{target} is a corpus file: give --instruction and --out to cluster it first "
                               "(or give the folder of an earlier run).")
-        args.input, args.resume = args.target, False
-        for name in ("k", "k_min", "k_max"):
-            setattr(args, name, None)
-        cmd_run(args)
+        defaults = build_parser().parse_args(["run", args.target, "--instruction", args.instruction, "--out", args.out])
+        args = argparse.Namespace(**{**vars(defaults), **vars(args), "input": args.target, "resume": False})
+        cmd_run(args)  # with the run's defaults for the options chat does not take (--k, --outliers, ...)
         out = Path(args.out)
     session = _open_session(out, args.model, args.timeout, progress=not args.quiet)
     print('Refine the clustering: "merge A and B", "split C", "why is text 17 in D?", "undo". '

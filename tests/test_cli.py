@@ -77,3 +77,13 @@ def test_run_option_errors_are_one_line_exit_2(tmp_path, capsys, args, message):
                "--out", str(tmp_path / "o"), "--model", "openai:m", *args])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_chat_on_a_corpus_file_clusters_it_first_with_the_run_defaults(tmp_path, capsys, monkeypatch):
+    # chat takes few of run's options; the others take run's defaults (chat once failed on args.outliers)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    corpus = tmp_path / "tiny.jsonl"
+    corpus.write_text("".join(f'{{"text": "text number {i}"}}\n' for i in range(6)), encoding="utf-8")
+    rc = main(["chat", str(corpus), "--instruction", "by topic", "--out", str(tmp_path / "o"), "--model", "openai:m"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "OPENAI_API_KEY" in err and err.count("\n") == 1, err
