@@ -85,8 +85,8 @@ def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> li
     largest", "the two smallest" by their sizes (arithmetic the small model gets wrong)."""
     table = numbered(tax, assignment)
     found = [(start, 0, name) for start, _, name in _name_spans(message, tax)]
+    by_id = {c["cluster"]: c["name"] for c in table}
     for m in re.finditer(r"\bcluster\s*#?(\d+)\b", message, flags=re.IGNORECASE):
-        by_id = {c["cluster"]: c["name"] for c in table}
         if int(m.group(1)) in by_id:
             found.append((m.start(), 0, by_id[int(m.group(1))]))
     holding = [c["name"] for c in table if c["size"] > 0]  # largest first; a top cluster holds no texts itself
@@ -180,10 +180,11 @@ def with_written(chosen: list[str], message: str, names: list[str], last: bool =
     "Football"). With `last`, the last such name (a move's target: "Articles about Iraq belong in Security",
     where the description before it may name a cluster too)."""
     written = [name for *_, name in sorted(_spans(message, names, r"(?<![\w-])", r"(?![\w-])"))]
-    spare = [n for n in written if n.lower() not in {c.lower() for c in chosen}]
+    said, picked = {w.lower() for w in written}, {c.lower() for c in chosen}
+    spare = [n for n in written if n.lower() not in picked]
     if last:
         spare.reverse()
-    return [c if c.lower() in {w.lower() for w in written} or not spare else spare.pop(0) for c in chosen]
+    return [c if c.lower() in said or not spare else spare.pop(0) for c in chosen]
 
 
 _COUNTS = {word: n for word, n in NUMBER_WORDS.items() if 2 <= n <= 8}  # a split's parts: two to eight
