@@ -1,6 +1,6 @@
 """Routing: the view the agent takes for an instruction against the view that follows the facet.
 
-    python -m clusteragent.evals.bench_routing [--only dev|paraphrase|fresh] [--model] [--labelled]
+    python -m clusteragent.evals.bench_routing [--only dev|paraphrase|fresh|nouns] [--model] [--labelled]
 
 The instructions are the dev suite's wordings and two sets of paraphrases written for this benchmark
 (not by the agent; the second set was written before the router learned from examples and is held out
@@ -75,6 +75,32 @@ FRESH = [
     ("dailydialog_utterances", "emotion", "Cluster the lines by the speaker's emotional state.", None),
     ("goalex_syn", "language", "Separate the documents by the tongue they are in.", "characters"),
     ("goalex_syn", "style", "Group the texts by their shape on the page: lists, letters, poems, dialogues.", "layout"),
+]
+
+# A third set, written before the router learned to look past them: instructions that name the kind of
+# text they sort ("these financial news sentences"), as users write them. The noun is not the facet and
+# must not carry the route ("news" is not the newsgroup).
+NOUNS = [
+    ("financial_phrasebank", "sentiment",
+     "Group these financial news sentences by whether they are good or bad news for the company.", None),
+    ("financial_phrasebank", "sentiment", "Group the news sentences by their tone.", None),
+    ("goemotions", "ekman", "Cluster these Reddit comments by the emotion the commenter shows.", None),
+    ("goemotions", "sentiment", "Sort the Reddit comments into positive, negative and neutral ones.", None),
+    ("goemotions", "sentiment", "Group these customer reviews by how happy or unhappy the customer is.", None),
+    ("dailydialog_utterances", "emotion", "Group the chat messages by the mood of the person writing.", None),
+    ("dailydialog_utterances", "dialog_act", "Group these dialogue turns by whether the speaker asks a question, "
+     "gives information, makes a suggestion or commits to something.", None),
+    ("banking77", "intent", "Group the bank support tickets by what the customer needs help with.", "meaning"),
+    ("clinc150", "domain", "Group these voice assistant queries by the area of life they concern.", "meaning"),
+    ("massive_en", "scenario", "Cluster the smart speaker commands by scenario.", "meaning"),
+    ("agnews_test", "topic", "Group these news headlines by topic.", "meaning"),
+    ("twenty_newsgroups", "newsgroup", "Which forum was each of these email posts sent to? Group them.", "meaning"),
+    ("arxiv_titles", "group", "Group the paper titles by field of science.", "meaning"),
+    ("stackoverflow_stc", "tag", "Group these programming questions by the technology they are about.", "meaning"),
+    ("goalex_syn", "language", "Group these multilingual documents by language.", "characters"),
+    ("goalex_syn", "style", "Group these writings by their form: poems, letters, dialogues and lists.", "layout"),
+    ("fewrel", "relation", "Group these Wikipedia sentences by the relation between the two entities.", "meaning"),
+    ("reddit_titles", "subreddit", "Group these Reddit post titles by the subreddit they came from.", "meaning"),
 ]
 
 VIEWS = ("meaning", "characters", "layout")
@@ -161,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-docs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=["dev", "paraphrase", "fresh"])
+    parser.add_argument("--only", choices=["dev", "paraphrase", "fresh", "nouns"])
     parser.add_argument("--model", action="store_true", help="also print the chat model's own reading")
     parser.add_argument("--labelled", action="store_true",
                         help="with --model: label the labels path's first sample and print how its labels follow "
@@ -177,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     embedder = agent.embedder()
     chat = agent.chat_model() if options.model or options.labelled else None
     dev = [(t.corpus, t.facet, t.instruction, DEV_VIEWS[t.name]) for t in load_suite("dev") if t.name in DEV_VIEWS]
-    sets = {"dev": dev, "paraphrase": PARAPHRASES, "fresh": FRESH}
+    sets = {"dev": dev, "paraphrase": PARAPHRASES, "fresh": FRESH, "nouns": NOUNS}
     router = FacetRouter(embedder)
     without: dict[str, FacetRouter] = {}
     right: dict[str, list[tuple[bool, bool]]] = {}
