@@ -29,6 +29,8 @@ from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import (
     as_written,
+    described_in,
+    found_in,
     merged_into,
     mostly_written_in,
     named_clusters,
@@ -44,7 +46,7 @@ from clusteragent.refine_names import (
 )
 from clusteragent.refine_schemas import OPERATIONS, ActionChoice, argument_schema
 from clusteragent.refine_turn import CannotDo, Change, RefineContext, RefineDecision, Turn
-from clusteragent.result import ClusterResult, build_result
+from clusteragent.result import ClusterResult, build_result, current_confidence
 from clusteragent.run_lock import RunLock
 from clusteragent.stated import stated_count, stated_values
 from clusteragent.structured import Usage
@@ -159,6 +161,10 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         decision["clusters"] = named[:max(len(decision["clusters"]), 2 if decision["action"] == "merge" else 1)]
     if decision["action"] == "merge":  # 'merge "A" into "B"' keeps B's name
         decision["new_name"] = merged_into(message, decision["clusters"], tax, assignment, decision["new_name"])
+        written = [c for c in decision["clusters"] if c in named or found_in(c, message)]
+        decision["description"] = described_in(message, decision["description"])
+        if len(written) < 2 and decision["description"] and not fresh:  # "Merge everything about sports"
+            decision["clusters"] = written  # with the clusters the description fits, each checked by the model
     return {"decision": decision}
 
 
@@ -385,16 +391,3 @@ class RefineSession:
         return build_result(self.run.corpus_, self.run.vectors_, tx.Taxonomy.from_state(state), assignment,
                             current_confidence(arrays, state, self.base_state, assignment), record,
                             tops=state.get("tops"), texts_are=self.run.state_.get("texts_are", ""))
-
-
-def current_confidence(arrays, state: dict, base: dict, assignment: np.ndarray) -> np.ndarray:
-    """The classifier's confidence where it still applies; 1.0 for texts a person or operation placed since
-    the base: the run's result, or the last update that added texts (`base_ref`)."""
-    ref = state["assignment_ref"] + ".confidence"
-    if ref in arrays:
-        return arrays[ref]
-    base_ref = state.get("base_ref") or base["assignment_ref"]
-    original = arrays[base_ref]
-    conf = np.array(arrays[base_ref + ".confidence"], dtype=np.float32)
-    conf[original != assignment] = 1.0
-    return conf

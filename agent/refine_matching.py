@@ -13,9 +13,12 @@ from clusteragent.name_rules import capitalised_words, plain_case
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import as_written
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn, rows_for_ids
+from clusteragent.tools import taxonomy as tx
 
 MATCH_CANDIDATES = 200  # texts nearest a description that a move or add_cluster considers
 MATCH_CHECKS = 12  # of those, how many the model checks to find where matches end
+CLUSTER_CHECKS = 12  # clusters nearest a description that a merge by description checks
+CLUSTER_TEXTS = 4  # the typical texts of a cluster the model sees when checking it
 
 
 class Match(BaseModel):
@@ -58,6 +61,27 @@ def matching_rows(turn: Turn, description: str, exclude: np.ndarray) -> tuple[np
     for p, yes in verdict.items():
         fits[p] = yes
     return ranked[fits], f"the model checked {len(verdict)} candidate texts ({sum(verdict.values())} fit)"
+
+
+def described_clusters(turn: Turn, description: str, exclude: set[int]) -> tuple[list[tx.Cluster], str]:
+    """The clusters (other than `exclude`) that fit a description: those whose texts lie nearest it, each
+    checked by the model on its name and most typical texts; and how they were found."""
+    ctx, features = turn.ctx, turn.features
+    candidates = [c for c in turn.tax.clusters if c.id not in exclude]
+    members = {c.id: np.flatnonzero(turn.assignment == c.id) for c in candidates}
+    candidates = [c for c in candidates if len(members[c.id])]
+    sims = similarities(turn, description)
+    candidates.sort(key=lambda c: -float(sims[members[c.id]].mean()))
+    candidates = candidates[:min(CLUSTER_CHECKS, turn.budget - 1)]  # a call kept for the merged cluster's name
+    if not candidates:
+        raise CannotDo("the model budget for this turn is spent; nothing was merged.")
+    requests = [load_prompt("match_cluster").messages(
+        description=description, name=c.name,
+        texts=[ctx.texts[r] for r in tx.central_members(features, members[c.id], CLUSTER_TEXTS)]) for c in candidates]
+    answers = ctx.llm.decide_many(requests, Match, step="refine", return_exceptions=True)
+    turn.budget -= len(requests)
+    fits = [c for c, a in zip(candidates, answers) if not isinstance(a, Exception) and a.fits == "yes"]
+    return fits, f"the model checked the {len(candidates)} clusters nearest it"
 
 
 def rows_asked(turn: Turn, d: RefineDecision, exclude: np.ndarray) -> tuple[np.ndarray, str]:

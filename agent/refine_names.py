@@ -165,6 +165,19 @@ def mostly_written_in(text: str, message: str) -> bool:
     return bool(words) and sum(w in said for w in words) >= 0.75 * len(words)
 
 
+_ABOUT = re.compile(r"\b(?:about|related to|concerning|to do with)\s+(.+?)\s*(?=\b(?:into|in one|together|as one)\b"
+                    r"|[.?!;:]|$)", re.IGNORECASE)
+
+
+def described_in(message: str, read: str = "") -> str:
+    """What the texts a message asks about are about: the model's reading `read` where the message writes most
+    of it, else the words after "about" ("Merge everything about sports into one": sports), else ""."""
+    if read.strip() and mostly_written_in(read, message):
+        return read.strip()
+    found = _ABOUT.search(message)
+    return found.group(1) if found else ""
+
+
 def typed_name(choice: str, message: str, names: list[str]) -> str:
     """For NOT_LISTED, the name the user typed (a quoted one that is not a cluster), to say it in the reply."""
     if choice != NOT_LISTED:

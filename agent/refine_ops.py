@@ -15,6 +15,7 @@ import numpy as np
 
 from clusteragent.hierarchy import broad, group_by_size, merge_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
+from clusteragent.refine_matching import described_clusters
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
@@ -44,32 +45,56 @@ def merge(turn: Turn, d: RefineDecision) -> Change:
     """Merge two clusters (or two top clusters) into one, named by the model as a run names a top cluster:
     shown texts of both and their names, it gives a broader name than either (by a facet other than subject
     matter, the two values' names are joined: Turn.merged_name). The name the user gives wins, and the
-    model's inclusion rule then covers the texts of both."""
+    model's inclusion rule then covers the texts of both. Where the message names fewer than two clusters
+    and describes them ("everything about sports"), the clusters the description fits merge."""
+    if len(d.clusters) < 2 and d.description.strip():
+        return merge_described(turn, d)
     if len(d.clusters) < 2:
         raise CannotDo("A merge needs two clusters; name both.")
-    given = d.new_name.strip()
     tops = [turn.top(r) for r in d.clusters[:2]]
     if any(tops) and not all(tops):
         raise CannotDo("A top cluster merges with another top cluster, and a cluster with another cluster; "
                        "name two of one level.")
-    if all(tops) and tops[0]["id"] == tops[1]["id"]:
+    if not any(tops):
+        return merged_leaves(turn, [turn.cluster(r) for r in d.clusters[:2]], d.new_name.strip())
+    if tops[0]["id"] == tops[1]["id"]:
         raise CannotDo(f'Both names are the top cluster "{tops[0]["name"]}"; name two.')
-    parts = [turn.cluster(r) for r in d.clusters[:2]] if not any(tops) else []
-    if len({c.id for c in parts}) == 1:
-        raise CannotDo("A merge needs two different clusters.")
+    given = d.new_name.strip()
     if given:
-        turn.refuse_taken(given, {c.id for c in parts} | {t["id"] for t in tops if t})
-    children = sorted(c for t in tops for c in t["children"]) if all(tops) else [c.id for c in parts]
-    named = turn.name_top(children, turn.names()) if all(tops) else turn.merged_name(children)
+        turn.refuse_taken(given, {t["id"] for t in tops})
+    named = turn.name_top(sorted(c for t in tops for c in t["children"]), turn.names())
     if given:
         named = {**named, "name": tx.printable(given), "named_by": "user"}
-    if all(tops):
-        merged, text = merge_tops(turn.tops, [t["id"] for t in tops], turn.assignment, named)
-        return turn.with_tops(merged, text=text)
+    merged, text = merge_tops(turn.tops, [t["id"] for t in tops], turn.assignment, named)
+    return turn.with_tops(merged, text=text)
+
+
+def merged_leaves(turn: Turn, parts: list[tx.Cluster], given: str, how: str = "") -> Change:
+    """`parts` merged into one cluster, named `given` or by the model (Turn.merged_name)."""
+    if len({c.id for c in parts}) < 2:
+        raise CannotDo("A merge needs two different clusters.")
+    if given:
+        turn.refuse_taken(given, {c.id for c in parts})
+    named = turn.merged_name([c.id for c in parts])
+    if given:
+        named = {**named, "name": tx.printable(given), "named_by": "user"}
     assignment, tax, entry = tx.merge(turn.assignment, turn.tax, [c.id for c in parts], named["name"],
                                       named["description"], named["named_by"])
-    return Change(f'Merged "{parts[0].name}" and "{parts[1].name}" into "{entry["name"]}" ({entry["moved"]} texts '
-                  "moved).", turn.fields(tax, assignment, tx.remap_labels(turn.labels, entry)))
+    listed = ", ".join(f'"{c.name}"' for c in parts[:-1]) + f' and "{parts[-1].name}"'
+    return Change(f'Merged {listed} into "{entry["name"]}" ({entry["moved"]} texts moved{how}).',
+                  turn.fields(tax, assignment, tx.remap_labels(turn.labels, entry)))
+
+
+def merge_described(turn: Turn, d: RefineDecision) -> Change:
+    """Merge the clusters a description fits ("everything about sports"), with any the message names."""
+    what = d.description.strip()
+    named = [turn.cluster(r) for r in d.clusters]
+    found, how = described_clusters(turn, what, {c.id for c in named})
+    parts = named + found
+    if len(parts) < 2:
+        fits = f'only "{parts[0].name}" fits it' if parts else "none fits it"
+        raise CannotDo(f'Of the clusters nearest "{what}", {fits} ({how}); name the clusters to merge.')
+    return merged_leaves(turn, parts, d.new_name.strip(), f"; {how}")
 
 
 def split(turn: Turn, d: RefineDecision) -> Change:

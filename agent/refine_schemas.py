@@ -39,7 +39,9 @@ def argument_schema(action: str, names: tuple[str, ...]) -> type[BaseModel] | No
     one = (cluster, Field(description="the cluster the message names"))
     fields = {
         "merge": {"clusters": (list[cluster], Field(min_length=2, max_length=2, description="the two clusters")),
-                  "new_name": (str, Field(max_length=40, description="a name for the merged cluster, or empty"))},
+                  "new_name": (str, Field(max_length=40, description="a name for the merged cluster, or empty")),
+                  "description": (str, Field(max_length=160, description="what the clusters to merge are about, "
+                                                                           "where the message says so"))},
         "split": {"cluster": one, "n": (int, Field(ge=2, le=8, description="how many parts (2 unless the user says)"))},
         "rename": {"cluster": one, "new_name": _NAME,
                    "description": (str, Field(max_length=160, description="its new rule, or empty"))},

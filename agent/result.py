@@ -228,3 +228,16 @@ def versions() -> dict:
     """Python's and the main packages' versions, for run records and benchmark results."""
     found = {dist: package_version(dist) for dist in VERSIONED}
     return {"python": platform.python_version(), **{k: v for k, v in found.items() if v is not None}}
+
+
+def current_confidence(arrays, state: dict, base: dict, assignment: np.ndarray) -> np.ndarray:
+    """The classifier's confidence where it still applies; 1.0 for texts a person or operation placed since
+    the base: the run's result, or the last update that added texts (`base_ref`)."""
+    ref = state["assignment_ref"] + ".confidence"
+    if ref in arrays:
+        return arrays[ref]
+    base_ref = state.get("base_ref") or base["assignment_ref"]
+    original = arrays[base_ref]
+    conf = np.array(arrays[base_ref + ".confidence"], dtype=np.float32)
+    conf[original != assignment] = 1.0
+    return conf

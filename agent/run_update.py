@@ -16,7 +16,8 @@ import numpy as np
 
 from clusteragent.errors import ConfigError
 from clusteragent.hierarchy import reconcile
-from clusteragent.refine import build_refine_graph, chat_state, chat_thread, current_confidence, snapshot
+from clusteragent.refine import build_refine_graph, chat_state, chat_thread, snapshot
+from clusteragent.result import current_confidence
 from clusteragent.run_folder import content_name, embeddings_name, grow_session, read_run_record
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import Corpus, work_texts

@@ -12,8 +12,9 @@ from clusteragent.refine_names import NOT_LISTED, quoted
 from clusteragent.refine_ops import SPLIT_PARTS
 
 
-def chat_model(decisions, facet="topic"):
-    """The agent's scripted model, plus refine decisions from a queue and match answers from the truth."""
+def chat_model(decisions, facet="topic", fits=None):
+    """The agent's scripted model, plus refine decisions from a queue and match answers from the truth (or
+    `fits(text, description)`)."""
     base = {"facet": scripted(facet).script, "described": ""}
     queue = list(decisions)
 
@@ -33,7 +34,8 @@ def chat_model(decisions, facet="topic"):
             return json.dumps({k: decision.get(k, empty.get(v.get("type"), "")) for k, v in wanted.items()})
         if schema == "Match":  # does the text fit the description the message gave?
             text = delimited_texts(messages[-1].content)[0]
-            return json.dumps({"fits": "yes" if base["described"] in " ".join(TRUTH[text]) else "no"})
+            fit = fits(text, base["described"]) if fits else base["described"] in " ".join(TRUTH[text])
+            return json.dumps({"fits": "yes" if fit else "no"})
         return base["facet"](messages, kwargs)
 
     return ScriptedChatModel(script=answer)
@@ -621,3 +623,44 @@ def test_more_clusters_than_a_turn_can_make_says_so_and_why():
     reply = agent.chat("Make it 30 clusters.")  # three clusters of 40 texts, each split in at most SPLIT_PARTS
     assert agent.result_.k == 3 * SPLIT_PARTS < 30 and sum(sizes(agent).values()) == len(TEXTS)
     assert f"{agent.result_.k} clusters, fewer than asked. A cluster is split into at most" in reply, reply
+
+
+SIGNS = {"weather": "storm", "football": "match", "cooking": "oven"}  # words that describe a topic, not its name
+
+
+def topic_named(text, description):
+    return SIGNS[TRUTH[text][0]] in description
+
+
+@pytest.mark.parametrize("message,chosen", [("Merge everything about storms and matches into one cluster.",
+                                             [NOT_LISTED, NOT_LISTED]),
+                                            ("Merge the clusters about storms and matches.", ["cooking", "weather"])])
+def test_a_merge_that_describes_the_clusters_merges_every_one_the_model_checks_fits(message, chosen):
+    """The model's two choices count only where the message writes them: "cooking" is not merged."""
+    model = chat_model([{"action": "merge", "clusters": chosen, "description": "storms and matches"}],
+                       fits=topic_named)
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    reply = agent.chat(message)
+    assert reply.startswith("Merged") and "3 -> 2" in reply, reply
+    by_size = sizes(agent)
+    assert by_size["Cooking"] == int((TOPIC == "cooking").sum()) and len(by_size) == 2
+    assert sum(by_size.values()) == len(TEXTS)
+
+
+def test_a_merge_whose_description_fits_one_cluster_changes_nothing_and_says_which():
+    model = chat_model([{"action": "merge", "clusters": [NOT_LISTED, NOT_LISTED], "description": "the oven"}],
+                       fits=topic_named)
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    before = agent.result_
+    reply = agent.chat("Merge everything about the oven into one cluster.")
+    assert 'only "Cooking" fits it' in reply and reply.startswith("Nothing changed"), reply
+    assert np.array_equal(agent.result_.cluster, before.cluster)
+
+
+def test_a_merge_by_description_keeps_a_cluster_the_message_names_and_adds_those_the_description_fits():
+    model = chat_model([{"action": "merge", "clusters": ["Football", NOT_LISTED], "description": "storms"}],
+                       fits=topic_named)
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    reply = agent.chat("Merge Football with the clusters about storms.")
+    assert reply.startswith("Merged") and '"Football"' in reply and '"Weather"' in reply, reply
+    assert sizes(agent)["Cooking"] == int((TOPIC == "cooking").sum()) and agent.result_.k == 2
