@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from clusteragent.choices import one_of
 from clusteragent.refine_matching import BY_DESCRIPTION
@@ -40,8 +40,8 @@ def argument_schema(action: str, names: tuple[str, ...]) -> type[BaseModel] | No
     fields = {
         "merge": {"clusters": (list[cluster], Field(min_length=2, max_length=2, description="the two clusters")),
                   "new_name": (str, Field(max_length=40, description="a name for the merged cluster, or empty")),
-                  "description": (str, Field(max_length=160, description="what the clusters to merge are about, "
-                                                                           "where the message says so"))},
+                  "description": (str, Field("", max_length=160, description="what the clusters to merge are "
+                                                                               "about, where the message says so"))},
         "split": {"cluster": one, "n": (int, Field(ge=2, le=8, description="how many parts (2 unless the user says)"))},
         "rename": {"cluster": one, "new_name": _NAME,
                    "description": (str, Field(max_length=160, description="its new rule, or empty"))},
@@ -55,4 +55,8 @@ def argument_schema(action: str, names: tuple[str, ...]) -> type[BaseModel] | No
         "find": {"description": (str, Field(min_length=2, max_length=160,
                                             description="what the texts the user looks for are about"))},
     }.get(action)
-    return create_model(f"{action.title().replace('_', '')}Arguments", **fields) if fields else None
+    if not fields:
+        return None
+    # Every field is asked for, defaults included: a small model leaves out a field it may (a merge's description).
+    return create_model(f"{action.title().replace('_', '')}Arguments", **fields,
+                        __config__=ConfigDict(json_schema_extra={"required": list(fields)}))
