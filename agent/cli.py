@@ -314,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="the --out folder of a run, or a corpus file (then give --instruction and --out)")
     p.add_argument("--instruction", help="how to cluster, when target is a corpus file")
     p.add_argument("--out", help="output folder, when target is a corpus file")
+    p.add_argument("--view", choices=["meaning", "characters", "layout", "reading"], help="as run's, for a corpus file")
     p.add_argument("--text-field")
     p.add_argument("--id-field")
     p.add_argument("--model", help="chat model, provider:name (default: the run's model)")

@@ -87,3 +87,20 @@ def test_chat_on_a_corpus_file_clusters_it_first_with_the_run_defaults(tmp_path,
     rc = main(["chat", str(corpus), "--instruction", "by topic", "--out", str(tmp_path / "o"), "--model", "openai:m"])
     err = capsys.readouterr().err
     assert rc == 2 and "OPENAI_API_KEY" in err and err.count("\n") == 1, err
+
+
+def test_chat_on_a_corpus_file_clusters_it_on_the_view_asked(tmp_path, monkeypatch):
+    import clusteragent.cli as cli
+    from clusteragent.errors import ConfigError
+
+    seen = {}
+
+    def run(args):
+        seen["view"] = args.view
+        raise ConfigError("stopped before clustering")
+
+    monkeypatch.setattr(cli, "cmd_run", run)
+    corpus = tmp_path / "tiny.jsonl"
+    corpus.write_text("".join(f'{{"text": "text number {i}"}}\n' for i in range(6)), encoding="utf-8")
+    rc = main(["chat", str(corpus), "--instruction", "by how urgent", "--out", str(tmp_path / "o"), "--view", "reading"])
+    assert rc == 2 and seen == {"view": "reading"}
