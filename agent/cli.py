@@ -11,6 +11,8 @@ from pathlib import Path
 
 from clusteragent.errors import ClusterAgentError
 
+VIEWS = ("meaning", "characters", "layout", "reading")  # facets.View, not imported so that --help stays fast
+
 
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="corpus file: .jsonl/.json, .csv, .tsv, .parquet, .xlsx or .txt (one text per line), "
@@ -31,8 +33,7 @@ def _add_embedding_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_timeout_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeout", type=float,
-                   help="seconds to wait for one model answer before asking again (default 120)")
+    p.add_argument("--timeout", type=float, help="seconds to wait for one model answer before asking again (default 120)")
 
 
 def _add_outlier_options(p: argparse.ArgumentParser, bound: str) -> None:
@@ -289,9 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for a facet no view follows (sentiment, tone, dialog act), the model reads every text of a "
                         "corpus of at most this many (default 1000; about a second a short text on two cores); "
                         "0 never reads: the model labels a sample instead, faster on long texts")
-    p.add_argument("--view", choices=["meaning", "characters", "layout", "reading"],
-                   help="cluster on this view whatever the instruction reads like: reading (the model reads each "
-                        "text) for a facet such as urgency or tone that the run took for subject matter")
+    p.add_argument("--view", choices=VIEWS, help="cluster on this view whatever the instruction reads like: reading "
+                   "(the model reads each text) for a facet such as urgency or tone that the run took for subject matter")
     p.add_argument("--seed", type=int, default=0, help="seed for samples and classifiers (default 0)")
     _add_outlier_options(p, "the largest share of the texts that may be outliers")
     p.add_argument("--out", required=True, help="output folder (also holds the run's checkpoints)")
@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="the --out folder of a run, or a corpus file (then give --instruction and --out)")
     p.add_argument("--instruction", help="how to cluster, when target is a corpus file")
     p.add_argument("--out", help="output folder, when target is a corpus file")
-    p.add_argument("--view", choices=["meaning", "characters", "layout", "reading"], help="as run's, for a corpus file")
+    p.add_argument("--view", choices=VIEWS, help="as run's, for a corpus file")
     p.add_argument("--text-field")
     p.add_argument("--id-field")
     p.add_argument("--model", help="chat model, provider:name (default: the run's model)")

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from clusteragent.errors import ConfigError
+from clusteragent.facets import View
 from clusteragent.views import ViewCache
 
 # Fine facets (intents, categories, sites) have dozens of values in a few hundred texts; a two-level result
@@ -54,7 +55,7 @@ class AgentConfig(BaseModel):
                           "facets, see reading_max_texts), each cluster named by the model; auto: kmeans "
                           "when such a view exists for the facet, labels otherwise (default: auto on the embedded "
                           "model, labels otherwise)")
-    view: Literal["meaning", "characters", "layout", "reading"] | None = Field(
+    view: View | None = Field(
         None, description="the view to cluster on whatever the router reads in the instruction (facets.py): "
                           "meaning for subject matter, characters for language, layout for form, reading for "
                           "any other facet (urgency, tone; with strategy auto, the embedded model's default); the "

@@ -104,3 +104,12 @@ def test_chat_on_a_corpus_file_clusters_it_on_the_view_asked(tmp_path, monkeypat
     corpus.write_text("".join(f'{{"text": "text number {i}"}}\n' for i in range(6)), encoding="utf-8")
     rc = main(["chat", str(corpus), "--instruction", "by how urgent", "--out", str(tmp_path / "o"), "--view", "reading"])
     assert rc == 2 and seen == {"view": "reading"}
+
+
+def test_the_views_the_command_line_offers_are_the_views_the_router_knows():
+    from typing import get_args
+
+    from clusteragent.cli import VIEWS
+    from clusteragent.facets import View
+
+    assert VIEWS == get_args(View)
