@@ -59,25 +59,26 @@ def merge(turn: Turn, d: RefineDecision) -> Change:
         return merged_leaves(turn, [turn.cluster(r) for r in d.clusters[:2]], d.new_name.strip())
     if tops[0]["id"] == tops[1]["id"]:
         raise CannotDo(f'Both names are the top cluster "{tops[0]["name"]}"; name two.')
-    given = d.new_name.strip()
-    if given:
-        turn.refuse_taken(given, {t["id"] for t in tops})
-    named = turn.name_top(sorted(c for t in tops for c in t["children"]), turn.names())
-    if given:
-        named = {**named, "name": tx.printable(given), "named_by": "user"}
+    named = merged_naming(turn, d.new_name.strip(), {t["id"] for t in tops},
+                          lambda: turn.name_top(sorted(c for t in tops for c in t["children"]), turn.names()))
     merged, text = merge_tops(turn.tops, [t["id"] for t in tops], turn.assignment, named)
     return turn.with_tops(merged, text=text)
+
+
+def merged_naming(turn: Turn, given: str, own: set[int], model_named: Callable[[], dict]) -> dict:
+    """The merged cluster's name and rule from the model (`model_named`), the name the user `given` winning
+    over the model's; a given name another cluster than those of `own` has is refused first."""
+    if given:
+        turn.refuse_taken(given, own)
+    named = model_named()
+    return {**named, "name": tx.printable(given), "named_by": "user"} if given else named
 
 
 def merged_leaves(turn: Turn, parts: list[tx.Cluster], given: str, how: str = "") -> Change:
     """`parts` merged into one cluster, named `given` or by the model (Turn.merged_name)."""
     if len({c.id for c in parts}) < 2:
         raise CannotDo("A merge needs two different clusters.")
-    if given:
-        turn.refuse_taken(given, {c.id for c in parts})
-    named = turn.merged_name([c.id for c in parts])
-    if given:
-        named = {**named, "name": tx.printable(given), "named_by": "user"}
+    named = merged_naming(turn, given, {c.id for c in parts}, lambda: turn.merged_name([c.id for c in parts]))
     assignment, tax, entry = tx.merge(turn.assignment, turn.tax, [c.id for c in parts], named["name"],
                                       named["description"], named["named_by"])
     listed = ", ".join(f'"{c.name}"' for c in parts[:-1]) + f' and "{parts[-1].name}"'
