@@ -54,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     for spec in options.task or DEFAULT_TASKS:
         data = load_task(parse_task(spec), default_data_dir())
         rng = random.Random(options.seed)
-        by_value: dict[str, list[str]] = {}
-        for text, value in zip(data.texts, data.gold):
-            by_value.setdefault(str(value), []).append(text)
+        by_value = data.texts_by_value()
         values = rng.sample(sorted(by_value), min(options.values, len(by_value)))
         shown = {v: rng.sample(by_value[v], min(options.texts, len(by_value[v]))) for v in values}
         texts, groups = [], []

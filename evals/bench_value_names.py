@@ -47,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         task = parse_task(spec)
         data = load_task(task, default_data_dir(), max_docs=600, seed=options.seed)
         rng = random.Random(options.seed)
-        by_value: dict[str, list[str]] = {}
-        for text, value in zip(data.texts, data.gold):
-            by_value.setdefault(str(value), []).append(text)
+        by_value = data.texts_by_value()
         values = sorted(by_value, key=lambda v: -len(by_value[v]))[:options.values]
         taken, names = [], {}
         for value in values:

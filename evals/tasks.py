@@ -35,6 +35,13 @@ class TaskData:
     texts: list[str]
     gold: list[str]
 
+    def texts_by_value(self) -> dict[str, list[str]]:
+        """The texts of each gold value, in corpus order."""
+        found: dict[str, list[str]] = {}
+        for text, value in zip(self.texts, self.gold):
+            found.setdefault(str(value), []).append(text)
+        return found
+
 
 def suites() -> list[str]:
     return sorted(p.name[:-5] for p in (files(__package__) / "tasks").iterdir() if p.name.endswith(".yaml"))
