@@ -29,7 +29,7 @@ PHRASE_TEXTS, PHRASE_SHARE = 3, 20  # a statistical name is a phrase that 3 text
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
                step: str, shared: Sequence[str] = (), parts: Sequence[str] = (),
                attempts: int = NAMING_ATTEMPTS, show_texts: bool = True, nested: bool = False,
-               whole: str = "", current: str = "") -> ClusterSpec | None:
+               whole: str = "", current: str = "", narrower: bool = False) -> ClusterSpec | None:
     """The model's name and inclusion rule for a group shown by `texts`, or None when it gives no valid one.
 
     `shared` lists, in words, what statistics found the group's texts have more of than the others
@@ -43,6 +43,8 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     names the cluster the group is a part of, being split (asked for a part's name, the model gave the
     whole's twice, which the part may not take). `current` is the name the group has now, which a new name
     must differ from (asked for a better name, the model was told the group's own name was "another group's").
+    With `narrower` the model's second, narrower name is taken where it is valid (a cluster that a top cluster
+    will hold: see schemas.distinct_spec_schema).
     """
     own = whole or current
     taken = [t for t in taken if t.lower() != own.lower()]
@@ -52,7 +54,7 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     try:
         schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts),
                                       second_choice=True, nested=nested, texts=tuple(map(str, texts)),
-                                      parts=tuple(parts), current=own)
+                                      parts=tuple(parts), current=own, narrower=narrower)
         return llm.decide(messages, schema, step=step, attempts=attempts)
     except ModelError as e:
         return named_as_described(e.answers, schema)
@@ -93,11 +95,11 @@ def named_as_described(answers: Sequence[str], schema: type[ClusterSpec]) -> Clu
 def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,
                  taken: Sequence[str], step: str, n: int = NAMING_TEXTS, shared: Sequence[str] = (),
                  parts: Sequence[str] = (), nested: bool = False, whole: str = "",
-                 current: str = "") -> ClusterSpec | None:
+                 current: str = "", narrower: bool = False) -> ClusterSpec | None:
     """name_group shown the `n` texts of `rows` closest to their centre."""
     central = tx.central_members(vectors, rows, n)
     return name_group(llm, instruction, facet, [texts[r] for r in central], taken, step=step, shared=shared,
-                      parts=parts, nested=nested, whole=whole, current=current)
+                      parts=parts, nested=nested, whole=whole, current=current, narrower=narrower)
 
 
 def given_values(categories: Sequence[str], facet: str, about_topic: bool | None) -> tx.Taxonomy:

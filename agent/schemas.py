@@ -144,14 +144,16 @@ def _refusing(requested: tuple[str, ...]):
 def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "",
                          proper: tuple[str, ...] = (), second_choice: bool = False,
                          nested: bool = False, texts: tuple[str, ...] = (),
-                         parts: tuple[str, ...] = (), current: str = "") -> type[ClusterSpec]:
+                         parts: tuple[str, ...] = (), current: str = "", narrower: bool = False) -> type[ClusterSpec]:
     """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
     alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words, "Cooking" beside
     "Cooking recipes", or more, "American football" beside "Football") and is a value of `facet`, not the facet
     itself; whose description says which texts belong without restating a facet of several words; and whose name
     and description never use a word in `requested` (what the texts themselves ask to be named or labelled). With
     `second_choice` the model also gives a second name, which stands in for the first where the first cannot name
-    the group: a small model often offers a name another group has, and each refusal costs a call. A description
+    the group: a small model often offers a name another group has, and each refusal costs a call; with `narrower`
+    the second name names the group wherever it can (a cluster under a top level, whose top names the facet's
+    value the first name gives). A description
     that retells one of the group's `texts` (those the model was shown) is made a rule for the whole group
     (wording.without_retelling): refused and asked again, the model retold the same text. Names in `parts` (the
     clusters a top cluster, or a merge, is made of) are refused in the same words, or in more of them ("Political
@@ -207,7 +209,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     def _second_if_taken(cls, data):
         if isinstance(data, dict) and isinstance(data.get("name"), str) and isinstance(data.get("second_name"), str):
             first, second = " ".join(data["name"].split()), " ".join(data["second_name"].split())
-            if clash(first) and second and not clash(second):
+            if second and (narrower or clash(first)) and not clash(second):
                 return {**data, "name": second}
         return data
 

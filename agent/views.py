@@ -14,7 +14,7 @@ import numpy as np
 
 from clusteragent.errors import ModelError
 from clusteragent.facets import View
-from clusteragent.hierarchy import top_calls
+from clusteragent.hierarchy import MAX_FLAT, top_calls
 from clusteragent.labelling import calibrated_labels, description_vectors, label_rows
 from clusteragent.name_rules import nested_names
 from clusteragent.naming import answered_any, fallback_name, matched_names, name_members, nearest_values, unrequested, voted_name
@@ -263,6 +263,7 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     if one_each and cfg.categories and not matched:  # no call left to vote: the value whose words lie nearest
         matched = nearest_values(tx.centroids(ctx.vectors, groups, [int(g) for g in order]),
                                  description_vectors(ctx.embedder, listed), [int(g) for g in order], listed)
+    under_tops = cfg.hierarchy and k > MAX_FLAT  # the top level will name the facet's values
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
@@ -270,7 +271,8 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         if spec is not None and not cfg.categories and not answered_any(shown[int(g)], answered, spec):
             spec = None  # the user's values stand; the model's need its answer
         if spec is None and ctx.calls_left() > 0:
-            spec = _named_by_model(ctx, state, view_name, vectors, members(g), tax.names, traits.get(int(g), []))
+            spec = _named_by_model(ctx, state, view_name, vectors, members(g), tax.names, traits.get(int(g), []),
+                                   narrower=under_tops)
         if spec is None:
             spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout",
                                  texts=[ctx.texts[r] for r in members(g)])
@@ -291,13 +293,14 @@ REFUSED_NOTE = '"{name}" is named by statistics: the model gave no valid name'
 
 
 def _named_by_model(ctx: RunContext, state: AgentState, view_name: str, vectors: np.ndarray, rows: np.ndarray,
-                    taken: list[str], traits: list[str], nested: bool = False):
+                    taken: list[str], traits: list[str], nested: bool = False, narrower: bool = False):
     """The model's name for the group of `rows`, from its central texts on the view (`vectors`); in the layout
     view it is also shown what sets the group's layout apart (`traits`). A meaning group's distinctive words
     are not shown: the model built its names and rules from them ("weather related", "These texts use the
-    words ...") instead of from the texts. `nested` as in naming.name_group."""
+    words ...") instead of from the texts. `nested` and `narrower` as in naming.name_group."""
     return name_members(ctx.llm, state["instruction"], state.get("facet", ""), ctx.texts, vectors, rows, taken,
-                        step="name_cluster", shared=traits if view_name == "layout" else [], nested=nested)
+                        step="name_cluster", shared=traits if view_name == "layout" else [], nested=nested,
+                        narrower=narrower)
 
 
 def _named_again(ctx: RunContext, state: AgentState, view_name: str, tax: tx.Taxonomy, assignment: np.ndarray,
@@ -314,7 +317,7 @@ def _named_again(ctx: RunContext, state: AgentState, view_name: str, tax: tx.Tax
         if ctx.calls_left(with_top_names=with_top_names) <= 0:
             break
         spec = _named_by_model(ctx, state, view_name, vectors, np.flatnonzero(assignment == c.id), taken_for(tax, c),
-                               traits.get(c.id, []), nested)
+                               traits.get(c.id, []), nested, narrower=ctx.config.hierarchy and len(tax.clusters) > MAX_FLAT)
         if spec is None:
             refused.append(c)
             continue

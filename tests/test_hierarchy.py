@@ -429,6 +429,37 @@ def test_naming_the_leaves_keeps_calls_for_the_top_level():
                            for name in unnamed)
 
 
+# Words no two names share (a word every name has is cut from them all: refine_names.without_shared_words).
+FIRST = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa".split()
+SECOND = "amber birch cedar dune ember fern grove heath iris jade kelp larch moss nettle oak pine".split()
+
+
+@pytest.mark.parametrize("k, levels", [(15, 2), (6, 1)])
+def test_clusters_under_a_top_level_take_the_models_narrower_name(k, levels):
+    """Under a top level the tops name the facet's values, so a cluster takes the second, narrower name the
+    model gives; with one level the first name, the value itself, stands."""
+    from fakes import request_schema
+
+    from clusteragent import ClusterAgent
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] in ("Understanding", "FacetReading"):
+            return json.dumps({"facet": "topic", "about_topic": True,
+                               "clusters": [{"name": w, "description": f"Notes about the {w}."}
+                                            for words in THEMES.values() for w in words]})
+        n = len(model.calls) % len(FIRST)
+        return json.dumps({"name": FIRST[n], "description": "Notes of one kind.", "second_name": SECOND[n]})
+
+    model = ScriptedChatModel(script=answer)
+    agent = ClusterAgent(model=model, k=k, max_model_calls=60, strategy="auto", review_rounds=0, progress=False)
+    result = agent.fit([r["text"] for r in MANY], instruction="Group by topic.").result_
+    assert result.levels == levels
+    leaves = [c["name"].lower() for c in result.clusters if "children" not in c and c["named_by"] == "model"]
+    assert len(leaves) == k and set(leaves) <= set(SECOND if levels == 2 else FIRST), leaves
+    tops = [t["name"].lower() for t in result.top_clusters if t["named_by"] == "model"]
+    assert set(tops) <= set(FIRST), tops  # the tops keep the first names
+
+
 def test_a_cluster_named_with_a_call_the_top_level_left_is_never_nested_in_another_name():
     """Named last, after the end-of-run check for a name in fewer of another's words, a late name that adds
     words to another ("Voice control commands" beside "Voice control") would stay: it is refused there."""

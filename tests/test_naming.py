@@ -219,6 +219,18 @@ def test_a_second_name_stands_in_for_a_taken_first_without_another_call():
     assert "already the name of another group" in str(model.calls[1]["messages"][-1].content)
 
 
+def test_a_narrower_name_is_taken_where_it_is_free_and_the_first_stands_in_where_it_is_not():
+    from clusteragent.schemas import distinct_spec_schema
+
+    schema = distinct_spec_schema(("Banking",), second_choice=True, facet="domain", narrower=True)
+    answer = {"name": "Travel", "description": "Texts about hotels.", "second_name": "Hotel booking"}
+    assert schema.model_validate(answer).name == "Hotel booking"
+    assert schema.model_validate({**answer, "second_name": "Banking"}).name == "Travel"
+    assert schema.model_validate({**answer, "second_name": ""}).name == "Travel"
+    wide = distinct_spec_schema(("Banking",), second_choice=True, facet="domain")
+    assert wide.model_validate(answer).name == "Travel"
+
+
 def test_a_group_whose_names_are_refused_twice_is_named_from_what_its_description_says_it_is_about():
     from fakes import ScriptedChatModel
 
