@@ -638,3 +638,18 @@ def test_a_top_of_two_clusters_the_model_gives_no_valid_name_is_undone_and_one_o
         statistical = [t for t in tops if t["named_by"] == "statistics"]
         assert len(record.get("undone", [])) == undone and len(statistical) == 1 - undone
         assert sorted(c for t in tops for c in t["children"]) == list(range(themes * per_top))
+
+
+@pytest.mark.local_server
+def test_the_leaf_names_bench_names_a_runs_clusters_both_ways_and_checks_them(two_level_run, capsys):
+    from clusteragent.evals.bench_leaf_names import main
+
+    clusters = [c for c in json.loads((two_level_run / "clusters.json").read_text()) if "children" not in c]
+    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_BASE_URL", server.url)
+        assert main([str(two_level_run), "--model", "openai:fake", "--seeds", "0,1", "--checks", "4"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["name"] for line in lines] == ["first", "narrower"] and len(clusters) == 15
+    for line in lines:
+        assert line["clusters"] == len(clusters) == len(line["names"]) and len(line["fidelity"]) == 2
+        assert all(0 <= f <= 1 for f in line["fidelity"]) and 0 <= line["fidelity_all"] <= 1
