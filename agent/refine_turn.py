@@ -134,13 +134,13 @@ class Turn:
 
     def name_rows(self, rows: np.ndarray, taken: list[str], current: str = "") -> ClusterSpec | None:
         """The model's name and inclusion rule for the texts `rows`, found as a run names a cluster (plain case,
-        unlike every name in `taken` and the `current` one), or None when it gives none or the turn's calls
-        are spent."""
+        unlike every name in `taken` and the `current` one; under a top level its narrower name, as in a run),
+        or None when it gives none or the turn's calls are spent."""
         if self.budget < 1:
             return None
         before = self.ctx.llm.usage.calls
         spec = name_members(self.ctx.llm, self.state["instruction"], self.state.get("facet", ""), self.ctx.texts,
-                            self.features, rows, taken, step="refine", current=current)
+                            self.features, rows, taken, step="refine", current=current, narrower=bool(self.tops))
         self.budget -= self.ctx.llm.usage.calls - before
         return spec
 

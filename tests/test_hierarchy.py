@@ -308,6 +308,19 @@ def test_a_top_cluster_asked_for_a_better_name_is_told_its_present_name_as_its_o
     assert top["name"] not in asked.split("Names already given to other groups:")[1].split("\n")[0]
 
 
+@pytest.mark.local_server
+def test_a_cluster_under_a_top_asked_for_a_better_name_takes_the_narrower_one(two_level_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    leaf = refined(out).refine_session().result().clusters[0]["name"]
+    agent = refined(out, {"action": "rename"}, {"cluster": leaf, "new_name": "", "description": ""},
+                    {"name": "Everyday errands", "description": "Texts about errands of every day.",
+                     "second_name": "Grocery runs"})
+    reply = agent.chat(f'Give "{leaf}" a better name.')
+    assert '"Grocery runs"' in reply and "Grocery runs" in agent.result_.names, reply
+
+
 def a_text_in(out, top):
     """The id of a text in `top`, and the name of its cluster, from the run folder's files."""
     names = {c["cluster"]: c["name"] for c in json.loads((out / "clusters.json").read_text())}
