@@ -153,14 +153,13 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     `second_choice` the model also gives a second name, which stands in for the first where the first cannot name
     the group: a small model often offers a name another group has, and each refusal costs a call; with `narrower`
     the second name names the group wherever it can (a cluster under a top level, whose top names the facet's
-    value the first name gives). A description
-    that retells one of the group's `texts` (those the model was shown) is made a rule for the whole group
-    (wording.without_retelling): refused and asked again, the model retold the same text. Names in `parts` (the
-    clusters a top cluster, or a merge, is made of) are refused in the same words, or in more of them ("Political
-    party information" over "Political information" is narrower than that cluster): a name alike one of them
-    ("Payment issues" over "Payment inquiries" and "Payment status inquiries") is the broader name a reader of
-    the two levels expects, where refusing it left statistical words ("payment / pending"). `current`, the name
-    the group has now (renamed, or split from a cluster of that name), is refused as such."""
+    value the first name gives). A description that retells one of the group's `texts` (those the model was shown)
+    is made a rule for the whole group (wording.without_retelling): refused and asked again, the model retold the
+    same text. Names in `parts` (the clusters a top cluster, or a merge, is made of) are refused in the same words,
+    or in more of them ("Political party information" over "Political information" is narrower than that cluster): a
+    name alike one of them ("Payment issues" over "Payment inquiries" and "Payment status inquiries") is the broader
+    name a reader of the two levels expects, where refusing it left statistical words ("payment / pending").
+    `current`, the name the group has now (renamed, or split from a cluster of that name), is refused as such."""
     facet_words = telling_words(facet)
     phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
     taken_words = [(t, telling_words(t)) for t in taken if t not in parts]
