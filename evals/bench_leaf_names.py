@@ -21,13 +21,11 @@ import time
 def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
-    from clusteragent import ClusterAgent
-    from clusteragent.assign import current_clustering
     from clusteragent.evals.fidelity import name_fidelity
+    from clusteragent.evals.run_dirs import clustering_of
     from clusteragent.models import load_chat_model
     from clusteragent.naming import name_members
     from clusteragent.structured import StructuredLLM
-    from clusteragent.tools import taxonomy as tx
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
@@ -36,11 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="chat model spec (default: the embedded default)")
     options = parser.parse_args(argv)
 
-    agent = ClusterAgent.load(options.run_dir)
-    state, _ = current_clustering(agent)  # after any chat turn, as the result is
+    agent, state, tax, assignment = clustering_of(options.run_dir)  # after any chat turn, as the result is
     result = agent.result_
-    tax = tx.Taxonomy.from_state(state)
-    assignment = np.asarray(result.cluster)
     leaves = sorted(tax.clusters, key=lambda c: -int((assignment == c.id).sum()))
     llm = StructuredLLM(load_chat_model(options.model))
     seeds = [int(s) for s in options.seeds.split(",")]

@@ -18,25 +18,19 @@ import time
 
 
 def main(argv: list[str] | None = None) -> int:
-    import numpy as np
 
-    from clusteragent import ClusterAgent
-    from clusteragent.assign import current_clustering
+    from clusteragent.evals.run_dirs import clustering_of
     from clusteragent.hierarchy import group_leaves, name_tops
     from clusteragent.models import load_chat_model
     from clusteragent.structured import StructuredLLM
-    from clusteragent.tools import taxonomy as tx
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("--model", default=None, help="chat model spec (default: the embedded default)")
     options = parser.parse_args(argv)
 
-    agent = ClusterAgent.load(options.run_dir)
-    state, _ = current_clustering(agent)  # after any chat turn, as the result is
+    agent, state, tax, assignment = clustering_of(options.run_dir)  # after any chat turn, as the result is
     result = agent.result_
-    tax = tx.Taxonomy.from_state(state)
-    assignment = np.asarray(result.cluster)
     # The run's own tops (their grouping was judged on its meaning map, which the folder does not keep), in
     # the order the run named them; else the leaves grouped on the embeddings alone.
     groups = ([list(t["children"]) for t in result.top_clusters] if result.top_clusters else
