@@ -33,6 +33,12 @@ from clusteragent.tools import taxonomy as tx
 MAX_FLAT = 12  # more clusters than this get a top level
 
 
+def under_top_level(config, clusters: int) -> bool:
+    """Whether a run's `clusters` will stand under a top level (its AgentConfig's `hierarchy` on, more than
+    MAX_FLAT of them): the top clusters then name the facet's values, and a cluster its narrower name."""
+    return config.hierarchy and clusters > MAX_FLAT
+
+
 def broad(tops: list[dict]) -> list[dict]:
     """The tops that hold more than one cluster. A top of one cluster is that cluster, one level up: it is
     kept (so the cluster stays at the top level when others change) but shown as the cluster itself."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from clusteragent.errors import ModelError
 from clusteragent.facets import View
-from clusteragent.hierarchy import MAX_FLAT, top_calls
+from clusteragent.hierarchy import top_calls, under_top_level
 from clusteragent.labelling import calibrated_labels, description_vectors, label_rows
 from clusteragent.name_rules import nested_names
 from clusteragent.naming import answered_any, fallback_name, matched_names, name_members, nearest_values, unrequested, voted_name
@@ -263,7 +263,7 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     if one_each and cfg.categories and not matched:  # no call left to vote: the value whose words lie nearest
         matched = nearest_values(tx.centroids(ctx.vectors, groups, [int(g) for g in order]),
                                  description_vectors(ctx.embedder, listed), [int(g) for g in order], listed)
-    under_tops = cfg.hierarchy and k > MAX_FLAT  # the top level will name the facet's values
+    under_tops = under_top_level(cfg, k)
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
@@ -313,11 +313,12 @@ def _named_again(ctx: RunContext, state: AgentState, view_name: str, tax: tx.Tax
     vectors = view(ctx, view_name, state["instruction"])
     traits = _traits(ctx, view_name, assignment, np.array([c.id for c in clusters])) if view_name == "layout" else {}
     audit, refused = [], []
+    narrower = under_top_level(ctx.config, len(tax.clusters))  # renames leave the count as it is
     for c in clusters:
         if ctx.calls_left(with_top_names=with_top_names) <= 0:
             break
         spec = _named_by_model(ctx, state, view_name, vectors, np.flatnonzero(assignment == c.id), taken_for(tax, c),
-                               traits.get(c.id, []), nested, narrower=ctx.config.hierarchy and len(tax.clusters) > MAX_FLAT)
+                               traits.get(c.id, []), nested, narrower)
         if spec is None:
             refused.append(c)
             continue

@@ -18,7 +18,6 @@ import time
 
 
 def main(argv: list[str] | None = None) -> int:
-
     from clusteragent.evals.run_dirs import clustering_of
     from clusteragent.hierarchy import group_leaves, name_tops
     from clusteragent.models import load_chat_model
