@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from clusteragent.errors import ConfigError
+from clusteragent.hierarchy import broad
 from clusteragent.labelling import label_rows
 from clusteragent.outliers import in_new, new_clusters, outlier_cluster
 from clusteragent.result import ClusterResult, build_result
@@ -110,7 +111,8 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     if update:
         unsure = is_outlier | (confidence[n_old:] < LOW_CONFIDENCE)
         grown_tax, grouped = new_clusters(ctx, state["instruction"], state.get("facet", ""), tax,
-                                          n_old + np.flatnonzero(unsure), is_outlier[unsure], line)
+                                          n_old + np.flatnonzero(unsure), is_outlier[unsure], line,
+                                          top_names=[t["name"] for t in broad(state.get("tops") or [])])
         for cid in set(grouped.values()):
             rows = np.array([r for r, c in grouped.items() if c == cid])
             centre = ctx.vectors[rows].mean(axis=0)

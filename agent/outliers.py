@@ -12,6 +12,8 @@ clusters with "None of these" as one more choice, so the line is the model's whe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from clusteragent.labelling import label_rows
@@ -88,15 +90,17 @@ def in_new(ctx, instruction: str, tax: tx.Taxonomy, old_vectors: np.ndarray, new
 
 
 def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.ndarray, outlier: np.ndarray,
-                 line: float, min_size: int = MIN_NEW_SIZE) -> tuple[tx.Taxonomy, dict[int, int]]:
+                 line: float, min_size: int = MIN_NEW_SIZE,
+                 top_names: Sequence[str] = ()) -> tuple[tx.Taxonomy, dict[int, int]]:
     """New clusters for the texts `rows` (ctx rows: outliers, where `outlier` is true, and texts placed with
     low confidence) that hang together: average-linkage groups whose texts are on average at least as
     similar as a typical run text is to its neighbours (`line`), with `min_size` texts or more.
 
     A group is new when the model, shown its most central text with the run's clusters and "None of
     these", picks none of them; where the budget is spent, when most of its texts are outliers. Each new
-    group is named by the model (a name no cluster has) within the budget, else by its distinctive words,
-    and gets the next free id, so no old cluster is renumbered.
+    group is named by the model (a name no cluster has, nor a top cluster of `top_names`; under a top level
+    the model's narrower name, as the run's clusters there are) within the budget, else by its distinctive
+    words, and gets the next free id, so no old cluster is renumbered.
 
     Returns the taxonomy with the new clusters and the rows they took (ctx row -> new cluster id)."""
     from sklearn.cluster import AgglomerativeClustering
@@ -126,10 +130,11 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
             continue
         spec = None
         if ctx.llm is not None and ctx.calls_left() > 0:
-            spec = name_members(ctx.llm, instruction, facet, ctx.texts, ctx.vectors, members, tax.names,
-                                step="name_new_cluster")
+            spec = name_members(ctx.llm, instruction, facet, ctx.texts, ctx.vectors, members,
+                                [*tax.names, *top_names], step="name_new_cluster", narrower=bool(top_names))
         if spec is None:
-            spec = statistical_name(words.get(int(g), []), [ctx.texts[r] for r in members], tax.names)
+            spec = statistical_name(words.get(int(g), []), [ctx.texts[r] for r in members],
+                                    [*tax.names, *top_names])
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         placed.update({int(r): cid for r in members})
     ctx.progress(f"{tax.next_id - listed.next_id} new cluster(s) from {len(placed)} of {len(rows)} outlying or "

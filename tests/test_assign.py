@@ -369,6 +369,26 @@ def test_a_group_of_unsure_texts_is_new_only_when_the_model_finds_no_cluster_for
     assert len(new_clusters(no_model, "Group by topic.", "topic", tax, rows, np.ones(len(rows), bool), 0.5)[1]) == 8
 
 
+@pytest.mark.parametrize("top_names,named", [((), "Travel"), (("Leisure",), "Hotel refunds"),
+                                              (("Travel",), "Hotel refunds")])
+def test_a_new_cluster_under_a_top_level_takes_the_narrower_name_and_never_a_tops(top_names, named):
+    """Under a top level a run's clusters take the model's narrower name, and a new one does too; a top's name
+    is as taken as a cluster's."""
+    from clusteragent.outliers import new_clusters
+    from clusteragent.structured import StructuredLLM
+    from clusteragent.tools.taxonomy import Taxonomy
+
+    vectors, groups = seeded_groups(n_groups=3, per_group=8, lone=0)
+    tax = Taxonomy.from_specs([("group 0", ""), ("group 1", "")])
+    rows = np.flatnonzero(groups == 2)
+    model = ScriptedChatModel(script=lambda messages, kwargs: json.dumps(
+        {"cluster": "None of these"} if "None of these" in json.dumps(kwargs) else
+        {"name": "Travel", "description": "Hotel stays charged twice.", "second_name": "Hotel refunds"}))
+    grown, _ = new_clusters(outlier_context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax, rows,
+                            np.zeros(len(rows), bool), line=0.5, top_names=top_names)
+    assert grown.clusters[-1].name == named
+
+
 def test_a_loaded_run_embeds_only_the_new_texts(fitted_run, monkeypatch):
     """The run keeps its texts' embeddings in its folder: a later process embeds none of them again, whatever
     the embedding cache holds (with the cache off or cleared, a later process embedded the whole corpus again)."""
