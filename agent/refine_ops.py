@@ -31,9 +31,9 @@ def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, 
     # model proposes the parts (so does a run folder made before the routing decision was kept).
     features, clustered = turn.ctx.features(turn.state)
     plan = plan_split(turn.ctx.llm, turn.state["instruction"], turn.state.get("facet", ""), target, turn.ctx.texts,
-                      features, np.flatnonzero(assignment == target.id), n=n, taken=tax.names, calls_left=budget,
+                      features, np.flatnonzero(assignment == target.id), n=n, taken=turn.names(tax), calls_left=budget,
                       seed=turn.ctx.seed, by_structure=clustered is not None or turn.state.get("about_topic") is True,
-                      named=parts, about_topic=turn.state.get("about_topic"))
+                      named=parts, about_topic=turn.state.get("about_topic"), narrower=bool(turn.tops))
     if isinstance(plan, str):
         raise CannotDo(plan[0].upper() + plan[1:])
     return apply_split(assignment, tax, labels, plan, target.id)

@@ -58,7 +58,7 @@ class SplitPlan:
 def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
                members: np.ndarray, n: int = 2, taken: list[str] = (), calls_left: int = 10 ** 9,
                seed: int = 0, always: bool = False, by_structure: bool = False,
-               named: Sequence[str] = (), about_topic: bool | None = None) -> SplitPlan | str:
+               named: Sequence[str] = (), about_topic: bool | None = None, narrower: bool = False) -> SplitPlan | str:
     """Plan the split of `target` (a taxonomy Cluster with these `members`) into n parts, or say why not.
 
     With `always`, a split the model cannot plan (no budget left, no valid proposal) is made by k-means
@@ -68,7 +68,8 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     Parts the user `named` ("into anger and sadness") are those names: the model sorts members into them, and
     the rest follow; where its labels do not separate them, the split is made as without names. Their rules
     are made of their names: "Texts whose emotion is anger." where the facet is not subject matter
-    (`about_topic` False or unknown), else "Texts about anger.".
+    (`about_topic` False or unknown), else "Texts about anger.". With `narrower` a part named from its texts
+    takes the model's narrower name, as a cluster under a top level does in a run.
     """
     members = np.asarray(members, dtype=np.int64)
     if len(members) < max(MIN_SPLIT, n):
@@ -85,7 +86,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     if named:
         specs = [(sentence_case(name), rule_of_value(name, facet, about_topic), "user") for name in named]
     elif calls_left < 1 or by_structure:
-        return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
+        return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed, narrower)
     else:
         read, _ = diverse_sample(sub_vectors, SPLIT_READ, seed=seed)
         messages = load_prompt("split").messages(instruction=instruction, facet=facet, name=target.name,
@@ -95,7 +96,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
             proposal = llm.decide(messages, split_schema(n), step="split")
         except ModelError as e:
             if always:
-                return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
+                return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed, narrower)
             return f"the split failed: {e}"
         # In plain case, as every name the model gives ("Food and Dining" -> "Food and dining"); a word the
         # texts themselves capitalise stays.
@@ -127,11 +128,11 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         if len(np.unique(parts)) == n:
             return SplitPlan(members, parts.astype(np.int64), specs, labels)
     # The labels did not separate the parts: split by the vectors and name each part from its texts.
-    return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed)
+    return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed, narrower)
 
 
 def _kmeans_plan(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
-                 members: np.ndarray, n: int, taken, left, seed: int) -> SplitPlan | str:
+                 members: np.ndarray, n: int, taken, left, seed: int, narrower: bool = False) -> SplitPlan | str:
     import warnings
 
     from sklearn.cluster import KMeans
@@ -149,7 +150,7 @@ def _kmeans_plan(llm, instruction: str, facet: str, target, texts: list[str], ve
         spec = None
         if left() > 0:
             spec = name_members(llm, instruction, facet, texts, vectors, members[parts == p], refused, step="split",
-                                whole=target.name)
+                                whole=target.name, narrower=narrower)
         if spec is None:  # named as a run names a group the model gave nothing valid for, and marked so
             words = distinctive_words([texts[r] for r in members], parts) if words is None else words
             fallback = statistical_name(words.get(p, []), [texts[r] for r in members[parts == p]], refused)

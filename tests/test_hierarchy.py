@@ -321,6 +321,26 @@ def test_a_cluster_under_a_top_asked_for_a_better_name_takes_the_narrower_one(tw
     assert '"Grocery runs"' in reply and "Grocery runs" in agent.result_.names, reply
 
 
+@pytest.mark.local_server
+def test_a_split_under_a_top_names_its_parts_narrower_and_never_as_a_top(two_level_run, tmp_path):
+    """Parts of a cluster under a top take the model's narrower name, as the run's clusters there do; where it
+    cannot stand, the first name may not be a top cluster's (two entries of one name, one message naming both)."""
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    before = refined(out).refine_session().result()
+    top = before.top_clusters[0]["name"]
+    leaf = next(c["name"] for c in before.clusters if c["parent"] is not None)
+    other = next(c["name"] for c in before.clusters if c["name"] != leaf)
+    agent = refined(out, {"action": "split"}, {"cluster": leaf, "n": 2},
+                    {"name": "Everyday errands", "description": "Texts about errands.", "second_name": "Grocery runs"},
+                    {"name": top, "description": "Texts about trips.", "second_name": other},
+                    {"name": "Bus rides", "description": "Texts about trips.", "second_name": other})
+    reply = agent.chat(f'Split "{leaf}" in two.')
+    names = agent.result_.names
+    assert "Grocery runs" in names and "Bus rides" in names and names.count(top) == 0, reply
+
+
 def a_text_in(out, top):
     """The id of a text in `top`, and the name of its cluster, from the run folder's files."""
     names = {c["cluster"]: c["name"] for c in json.loads((out / "clusters.json").read_text())}
