@@ -240,3 +240,26 @@ def test_the_chat_routing_bench_asks_for_every_operation_at_least_twice():
 
     asked = [action for _, action in messages("A", "B", "T", "7", "a text")]
     assert sorted(set(asked)) == sorted(OPERATIONS) and all(asked.count(a) >= 2 for a in OPERATIONS)
+
+
+def test_the_gold_answer_under_its_gold_names_is_checked_like_a_runs_clusters(tmp_path):
+    """A model that sorts every text right puts every checked text back in its gold group; one that always
+    answers the first group, only the texts of that group."""
+    from fakes import ScriptedChatModel
+
+    from clusteragent.evals.bench_gold_fidelity import gold_fidelity
+    from clusteragent.structured import StructuredLLM
+
+    task = parse_task("toy:kind")
+    data = load_task(task, make_data(tmp_path))
+
+    def sorting(messages, kwargs):
+        text = messages[-1].content
+        return json.dumps({"cluster": "Weather rain storm" if "weather" in text else "Football goal match"})
+    right = gold_fidelity(StructuredLLM(ScriptedChatModel(script=sorting)), task.instruction, task.facet, data.texts,
+                          data.gold, checks=12)
+    assert right == {"k": 2, "name_fidelity": 1.0, "name_checks": 12,
+                     "names": ["Football goal match", "Weather rain storm"]}
+    first = gold_fidelity(StructuredLLM(ScriptedChatModel(script=lambda m, k: json.dumps({"cluster": "Football goal match"}))),
+                          task.instruction, task.facet, data.texts, data.gold, checks=20)
+    assert first["name_fidelity"] == 0.5  # the toy's 20 texts, 10 of each kind
