@@ -125,10 +125,11 @@ def operation_asked(message: str, read: str) -> str:
     own ("put the articles about trials in their own cluster", "... into a separate group") make a new
     cluster, which the small model read as a move into one it has; a message that opens "cluster them by
     ..." ("group these by sentiment", "now sort the tickets by urgency") is a new instruction, which it read
-    as a question about a text or a cluster."""
+    as a question about a text or a cluster, or as a call for finer clusters ("Group them by how urgent the
+    request is instead.")."""
     if read == "move" and _OWN_CLUSTER.search(message):
         return "add_cluster"
-    if read in ("explain", "describe", "find", "none") and _BY_ANOTHER.search(message):
+    if read in ("explain", "describe", "find", "none", "granularity") and _BY_ANOTHER.search(message):
         return "reinstruct"
     return read
 

@@ -217,6 +217,7 @@ def finer(turn: Turn, extra: int) -> Change:
             done.append(f'"{target.name}" -> ' + " + ".join(f'"{m}"' for m in entry["names"]))
         except CannotDo as e:
             refused.append(str(e))
+    refused = list(dict.fromkeys(refused))  # once the budget is spent every later split is refused alike
     if not done:
         raise CannotDo(" ".join(["No cluster could be split.", *refused]))
     short = len(tax.clusters) < len(turn.tax.clusters) + extra

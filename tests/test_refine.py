@@ -299,7 +299,9 @@ def test_operation_asked_leaves_other_messages_to_the_model():
 
     assert operation_asked('Group "A" and "B" together.', "none") == "none"
     assert operation_asked("Which cluster holds texts grouped by date?", "find") == "find"
-    assert operation_asked("Cluster them by sentiment.", "granularity") == "granularity"  # read otherwise
+    assert operation_asked("Cluster them by sentiment.", "merge") == "merge"  # read otherwise
+    # read as a call for finer clusters, it re-split the clusters by topic
+    assert operation_asked("Group them by how urgent the request is instead.", "granularity") == "reinstruct"
 
 
 def test_a_new_clusters_name_the_model_gave_is_in_plain_case_and_one_the_user_wrote_is_as_written():
@@ -623,6 +625,23 @@ def test_more_clusters_than_a_turn_can_make_says_so_and_why():
     reply = agent.chat("Make it 30 clusters.")  # three clusters of 40 texts, each split in at most SPLIT_PARTS
     assert agent.result_.k == 3 * SPLIT_PARTS < 30 and sum(sizes(agent).values()) == len(TEXTS)
     assert f"{agent.result_.k} clusters, fewer than asked. A cluster is split into at most" in reply, reply
+
+
+def test_splits_the_turns_budget_cannot_pay_for_are_refused_once_in_the_reply(monkeypatch):
+    import dataclasses
+
+    import clusteragent.refine
+    from clusteragent.refine_ops import SPLIT_COST
+    from clusteragent.refine_turn import RefineContext
+
+    @dataclasses.dataclass
+    class OneSplitTurn(RefineContext):  # a turn that pays for one split: the other two are refused alike
+        max_calls_per_turn: int = SPLIT_COST
+    monkeypatch.setattr(clusteragent.refine, "RefineContext", OneSplitTurn)
+    agent = fitted([{"action": "granularity", "direction": "more"}])
+    reply = agent.chat("Make it 9 clusters.")
+    assert 3 < agent.result_.k < 9 and sum(sizes(agent).values()) == len(TEXTS)
+    assert reply.count("The model budget is spent") == 1, reply
 
 
 SIGNS = {"weather": "storm", "football": "match", "cooking": "oven"}  # words that describe a topic, not its name
