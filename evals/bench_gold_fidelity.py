@@ -1,7 +1,7 @@
 """Name fidelity of the gold answer: the check's own ceiling on a task.
 
     python -m clusteragent.evals.bench_gold_fidelity [--task CORPUS:FACET ...] [--checks 100] [--max-docs 300]
-        [--seed 0] [--model SPEC]
+        [--seed 0] [--data-dir DIR] [--model SPEC]
 
 Each task's sample (the dev suite's: `--max-docs` texts, `--seed`) is grouped by its gold labels, each
 group named by its gold value in words ("kitchen_and_dining" -> "Kitchen and dining") with a rule made of
