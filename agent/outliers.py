@@ -128,13 +128,12 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
         verdict = model_check(ctx, instruction, listed, central, "new_cluster_check") if asked else {}
         if not (verdict.get(int(central[0])) == tx.OUTLIER if verdict else outlier[groups == g].mean() > 0.5):
             continue
-        spec = None
+        spec, taken = None, [*tax.names, *top_names]
         if ctx.llm is not None and ctx.calls_left() > 0:
-            spec = name_members(ctx.llm, instruction, facet, ctx.texts, ctx.vectors, members,
-                                [*tax.names, *top_names], step="name_new_cluster", narrower=bool(top_names))
+            spec = name_members(ctx.llm, instruction, facet, ctx.texts, ctx.vectors, members, taken,
+                                step="name_new_cluster", narrower=bool(top_names))
         if spec is None:
-            spec = statistical_name(words.get(int(g), []), [ctx.texts[r] for r in members],
-                                    [*tax.names, *top_names])
+            spec = statistical_name(words.get(int(g), []), [ctx.texts[r] for r in members], taken)
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         placed.update({int(r): cid for r in members})
     ctx.progress(f"{tax.next_id - listed.next_id} new cluster(s) from {len(placed)} of {len(rows)} outlying or "

@@ -82,11 +82,14 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     def left() -> int:
         return calls_left - (llm.usage.calls - spent_before)
 
+    def by_kmeans() -> SplitPlan | str:  # the split by the vectors, each part named from its texts
+        return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed, narrower)
+
     sub_vectors = vectors[members]
     if named:
         specs = [(sentence_case(name), rule_of_value(name, facet, about_topic), "user") for name in named]
     elif calls_left < 1 or by_structure:
-        return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed, narrower)
+        return by_kmeans()
     else:
         read, _ = diverse_sample(sub_vectors, SPLIT_READ, seed=seed)
         messages = load_prompt("split").messages(instruction=instruction, facet=facet, name=target.name,
@@ -96,7 +99,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
             proposal = llm.decide(messages, split_schema(n), step="split")
         except ModelError as e:
             if always:
-                return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed, narrower)
+                return by_kmeans()
             return f"the split failed: {e}"
         # In plain case, as every name the model gives ("Food and Dining" -> "Food and dining"); a word the
         # texts themselves capitalise stays.
@@ -128,7 +131,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         if len(np.unique(parts)) == n:
             return SplitPlan(members, parts.astype(np.int64), specs, labels)
     # The labels did not separate the parts: split by the vectors and name each part from its texts.
-    return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed, narrower)
+    return by_kmeans()
 
 
 def _kmeans_plan(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
