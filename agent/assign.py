@@ -28,6 +28,7 @@ from clusteragent.run_update import grow_run, new_ids
 from clusteragent.state import RunContext
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.corpus import Corpus, work_texts
+from clusteragent.tools.novelty import new_regions
 from clusteragent.tools.propagate import least_certain, propagate
 from clusteragent.views import assignment_features, clustered_view
 
@@ -110,9 +111,11 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     grown_tax, grouped = tax, {}
     if update:
         unsure = is_outlier | (confidence[n_old:] < LOW_CONFIDENCE)
+        regions = new_regions(ctx.vectors, np.arange(len(ctx.vectors)) >= n_old, seed=agent.config.seed)
         grown_tax, grouped = new_clusters(ctx, state["instruction"], state.get("facet", ""), tax,
-                                          n_old + np.flatnonzero(unsure), is_outlier[unsure], line,
-                                          top_names=[t["name"] for t in broad(state.get("tops") or [])])
+                                          n_old + np.flatnonzero(unsure), is_outlier[unsure], line, predicted,
+                                          top_names=[t["name"] for t in broad(state.get("tops") or [])],
+                                          regions=regions)
         for cid in set(grouped.values()):
             rows = np.array([r for r, c in grouped.items() if c == cid])
             centre = ctx.vectors[rows].mean(axis=0)

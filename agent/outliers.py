@@ -6,8 +6,8 @@ clusters with "None of these" as one more choice, so the line is the model's whe
 
     in_corpus:  a run's own texts (`run --outliers`): the least typical, below a robust fence
     in_new:     new texts against a finished run (`assign --outliers`)
-    new_clusters: groups among the outliers that hang together as tightly as the run's texts do, named
-                like any cluster, under new ids (`assign --update`)
+    new_clusters: groups of new texts of a kind the run has not seen (in a region of their own, or among the
+                outliers, as tight as the run's texts), named like any cluster, under new ids (`assign --update`)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from clusteragent.errors import ModelError
 from clusteragent.labelling import label_rows
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
@@ -90,52 +91,93 @@ def in_new(ctx, instruction: str, tax: tx.Taxonomy, old_vectors: np.ndarray, new
 
 
 def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.ndarray, outlier: np.ndarray,
-                 line: float, min_size: int = MIN_NEW_SIZE,
-                 top_names: Sequence[str] = ()) -> tuple[tx.Taxonomy, dict[int, int]]:
-    """New clusters for the texts `rows` (ctx rows: outliers, where `outlier` is true, and texts placed with
-    low confidence) that hang together: average-linkage groups whose texts are on average at least as
-    similar as a typical run text is to its neighbours (`line`), with `min_size` texts or more.
+                 line: float, placed_in: np.ndarray, min_size: int = MIN_NEW_SIZE, top_names: Sequence[str] = (),
+                 regions: Sequence[np.ndarray] = ()) -> tuple[tx.Taxonomy, dict[int, int]]:
+    """New clusters for new texts of a kind the run has not seen. Two kinds of group are candidates, each
+    of `min_size` texts or more: `regions` (ctx rows: new texts in a part of the space the run's texts
+    hardly reach, novelty.new_regions), and among the other `rows` (ctx rows: outliers, where `outlier` is
+    true, and texts placed with low confidence) average-linkage groups whose texts are on average at least
+    as similar as a typical run text is to its neighbours (`line`).
 
-    A group is new when the model, shown its most central text with the run's clusters and "None of
-    these", picks none of them; where the budget is spent, when most of its texts are outliers. Each new
-    group is named by the model (a name no cluster has, nor a top cluster of `top_names`; under a top level
-    the model's narrower name, as the run's clusters there are) within the budget, else by its distinctive
+    A group is new when the model, shown its most typical texts and the cluster most of them were placed
+    in (`placed_in`: ctx row -> the classifier's cluster), says they do not fit it: a yes/no on one
+    cluster, which the embedded model answers far better than it picks "None of these" from a run's whole
+    list (it almost never does). Where the budget is spent, a group is new when most of its texts are
+    outliers, and a region never (old kinds in new wording fill a region too; the model tells them
+    apart). Regions come first; the groups are made of the texts they did not take. Each new group is
+    named by the model (a name no cluster has, nor a top cluster of `top_names`; under a top level the
+    model's narrower name, as the run's clusters there are) within the budget, else by its distinctive
     words, and gets the next free id, so no old cluster is renumbered.
 
     Returns the taxonomy with the new clusters and the rows they took (ctx row -> new cluster id)."""
-    from sklearn.cluster import AgglomerativeClustering
+    rows = np.asarray(rows, dtype=np.int64)
+    outliers = set(rows[np.asarray(outlier, dtype=bool)].tolist())
+    listed = tax  # the run's clusters, which a group must differ from
+    found = [np.asarray(r, dtype=np.int64) for r in regions if len(r) >= min_size]
+    tax, placed = _kept_groups(ctx, instruction, facet, listed, tax, found, placed_in, set(), top_names)
+    left = rows[~np.isin(rows, np.array(list(placed), dtype=np.int64))]
+    tax, grouped = _kept_groups(ctx, instruction, facet, listed, tax, _tight_groups(ctx.vectors, left, line, min_size),
+                                placed_in, outliers, top_names)
+    placed.update(grouped)
+    ctx.progress(f"{tax.next_id - listed.next_id} new cluster(s) from {len(placed)} new texts that look unlike "
+                 "the run's")
+    return tax, placed
 
+
+def _kept_groups(ctx, instruction: str, facet: str, listed: tx.Taxonomy, tax: tx.Taxonomy,
+                 groups: list[np.ndarray], placed_in: np.ndarray, outliers: set[int],
+                 top_names: Sequence[str]) -> tuple[tx.Taxonomy, dict[int, int]]:
+    """`tax` with a new cluster for each of `groups` (ctx rows) that is new (see new_clusters; without the
+    model's check, one whose texts are mostly `outliers`), and the rows those took."""
     from clusteragent.naming import name_members, statistical_name
     from clusteragent.tools.features import distinctive_words
 
-    rows = np.asarray(rows, dtype=np.int64)
-    if len(rows) < max(2, min_size):
+    if not groups:
         return tax, {}
-    groups = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
-                                     distance_threshold=max(1e-6, 1 - line)).fit_predict(ctx.vectors[rows])
-    sizes = np.bincount(groups)
-    kept = [g for g in np.argsort(-sizes, kind="stable") if sizes[g] >= min_size]
-    if not kept:
-        return tax, {}
-    texts = [ctx.texts[r] for r in rows]
-    words = distinctive_words(texts, groups)
+    words = distinctive_words([ctx.texts[r] for g in groups for r in g],
+                              np.repeat(np.arange(len(groups)), [len(g) for g in groups]))
     placed: dict[int, int] = {}
-    listed = tax  # the run's clusters, which a group must differ from
-    for g in kept:
-        members = rows[groups == g]
-        central = tx.central_members(ctx.vectors, members, 1)
-        asked = ctx.llm is not None and ctx.calls_left() > 0
-        verdict = model_check(ctx, instruction, listed, central, "new_cluster_check") if asked else {}
-        if not (verdict.get(int(central[0])) == tx.OUTLIER if verdict else outlier[groups == g].mean() > 0.5):
+    for g, members in enumerate(groups):
+        fits = fits_where_placed(ctx, listed, members, placed_in)
+        if fits if fits is not None else np.mean([int(r) in outliers for r in members]) <= 0.5:
             continue
         spec, taken = None, [*tax.names, *top_names]
         if ctx.llm is not None and ctx.calls_left() > 0:
             spec = name_members(ctx.llm, instruction, facet, ctx.texts, ctx.vectors, members, taken,
                                 step="name_new_cluster", narrower=bool(top_names))
         if spec is None:
-            spec = statistical_name(words.get(int(g), []), [ctx.texts[r] for r in members], taken)
+            spec = statistical_name(words.get(g, []), [ctx.texts[r] for r in members], taken)
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         placed.update({int(r): cid for r in members})
-    ctx.progress(f"{tax.next_id - listed.next_id} new cluster(s) from {len(placed)} of {len(rows)} outlying or "
-                 "unsure new texts")
     return tax, placed
+
+
+def fits_where_placed(ctx, tax: tx.Taxonomy, members: np.ndarray, placed_in: np.ndarray) -> bool | None:
+    """The model's yes/no: do a group's most typical texts fit the cluster most of `members` (ctx rows) were
+    placed in? None where the budget is spent or the model gave no valid answer."""
+    from clusteragent.prompts import load_prompt
+    from clusteragent.refine_matching import CLUSTER_TEXTS, Match
+
+    if ctx.llm is None or ctx.calls_left() < 1:
+        return None
+    cluster = tax.by_id(int(np.bincount(placed_in[members]).argmax()))
+    typical = tx.central_members(ctx.vectors, members, CLUSTER_TEXTS)
+    request = load_prompt("match_cluster").messages(
+        description=f"{cluster.name}: {cluster.description}", name="new texts", texts=[ctx.texts[r] for r in typical])
+    try:
+        return ctx.llm.decide(request, Match, step="new_cluster_check").fits == "yes"
+    except ModelError:
+        return None
+
+
+def _tight_groups(vectors: np.ndarray, rows: np.ndarray, line: float, min_size: int) -> list[np.ndarray]:
+    """Average-linkage groups of `rows` at least as tight as `line`, with `min_size` texts or more, largest
+    first."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    if len(rows) < max(2, min_size):
+        return []
+    groups = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                     distance_threshold=max(1e-6, 1 - line)).fit_predict(vectors[rows])
+    sizes = np.bincount(groups)
+    return [rows[groups == g] for g in np.argsort(-sizes, kind="stable") if sizes[g] >= min_size]

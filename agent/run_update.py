@@ -1,5 +1,5 @@
 """Grow a finished run by new texts (`assign --update`): the new texts join the run, with the new clusters
-made of its outliers, as one change of the run's chat thread.
+made of the new texts of kinds it has not seen, as one change of the run's chat thread.
 
 The change is a chat turn like any other: it has a record in the turn history, and "undo" takes back its
 new clusters (the new texts stay in the run, at the clusters they were assigned to, or as outliers). Old

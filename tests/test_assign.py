@@ -349,24 +349,62 @@ def test_after_an_update_assign_and_resume_keep_the_new_clusters(fitted_run, tmp
     assert json.loads((out / "session.json").read_text())["n_texts"] == len(FITTED) + 10
 
 
-@pytest.mark.parametrize("answer,made", [("None of these", True), ("group 1", False)])
-def test_a_group_of_unsure_texts_is_new_only_when_the_model_finds_no_cluster_for_it(answer, made):
-    from clusteragent.outliers import new_clusters
-    from clusteragent.structured import StructuredLLM
+def checking_model(fits: str, name: dict | None = None, shown: list | None = None):
+    """A scripted model that answers a new group's check with `fits` (and keeps the check's prompt in `shown`)
+    and names a group `name`."""
+    def answer(messages, kwargs):
+        if "fits" in json.dumps(kwargs):
+            (shown if shown is not None else []).append(json.dumps([m.content for m in messages]))
+            return json.dumps({"fits": fits})
+        return json.dumps(name or {"name": "Third kind", "description": "."})
+    return ScriptedChatModel(script=answer)
+
+
+def new_kind():
+    """Three seeded groups, of which the run knows two; the third's texts were placed in the second."""
     from clusteragent.tools.taxonomy import Taxonomy
 
     vectors, groups = seeded_groups(n_groups=3, per_group=8, lone=0)
-    tax = Taxonomy.from_specs([("group 0", ""), ("group 1", "")])  # the run knows two; group 2 is new
-    rows = np.flatnonzero(groups == 2)
-    model = ScriptedChatModel(script=lambda messages, kwargs: json.dumps(
-        {"cluster": answer} if "None of these" in json.dumps(kwargs) else {"name": "Third kind", "description": "."}))
-    grown, placed = new_clusters(outlier_context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax, rows,
-                                 np.zeros(len(rows), bool), line=0.5)
+    placed_in = np.where(groups == 2, 1, groups)
+    return vectors, np.flatnonzero(groups == 2), Taxonomy.from_specs([("group 0", ""), ("group 1", "")]), placed_in
+
+
+@pytest.mark.parametrize("fits,made", [("no", True), ("yes", False)])
+def test_a_group_of_unsure_texts_is_new_only_when_the_model_says_it_does_not_fit_where_it_was_placed(fits, made):
+    from clusteragent.outliers import new_clusters
+    from clusteragent.structured import StructuredLLM
+
+    vectors, rows, tax, placed_in = new_kind()
+    shown = []
+    grown, placed = new_clusters(outlier_context(vectors, StructuredLLM(checking_model(fits, shown=shown))),
+                                 "Group by topic.", "topic", tax, rows, np.zeros(len(rows), bool), 0.5, placed_in)
     assert (len(grown.clusters) == 3) is made and (set(placed) == set(rows.tolist())) is made
+    assert len(shown) == 1 and "group 1" in shown[0] and "group 0" not in shown[0]  # the cluster they went to
     # without a model, a group counts as new when most of its texts are outliers
     no_model = outlier_context(vectors)
-    assert new_clusters(no_model, "Group by topic.", "topic", tax, rows, np.zeros(len(rows), bool), 0.5)[1] == {}
-    assert len(new_clusters(no_model, "Group by topic.", "topic", tax, rows, np.ones(len(rows), bool), 0.5)[1]) == 8
+    assert new_clusters(no_model, "Group by topic.", "topic", tax, rows, np.zeros(len(rows), bool), 0.5, placed_in)[1] == {}
+    assert len(new_clusters(no_model, "Group by topic.", "topic", tax, rows, np.ones(len(rows), bool), 0.5,
+                            placed_in)[1]) == 8
+
+
+@pytest.mark.parametrize("fits,made", [("no", True), ("yes", False)])
+def test_a_region_of_new_texts_is_new_only_when_the_model_says_it_does_not_fit_where_it_was_placed(fits, made):
+    """A region (new texts where the run's hardly reach) needs no outliers; the model's check decides it, and
+    without the model a region is left to the outlier rule."""
+    from clusteragent.outliers import new_clusters
+    from clusteragent.structured import StructuredLLM
+
+    vectors, region, tax, placed_in = new_kind()
+    no_rows = np.array([], dtype=np.int64)
+    grown, placed = new_clusters(outlier_context(vectors, StructuredLLM(checking_model(fits))), "Group by topic.",
+                                 "topic", tax, no_rows, np.zeros(0, bool), 0.5, placed_in, regions=[region])
+    assert (len(grown.clusters) == 3) is made and (set(placed) == set(region.tolist())) is made
+    no_model = outlier_context(vectors)
+    assert new_clusters(no_model, "Group by topic.", "topic", tax, no_rows, np.zeros(0, bool), 0.5, placed_in,
+                        regions=[region])[1] == {}
+    outlying = new_clusters(no_model, "Group by topic.", "topic", tax, region, np.ones(len(region), bool), 0.5,
+                            placed_in, regions=[region])[1]
+    assert set(outlying) == set(region.tolist())  # as outliers they still make a group of their own
 
 
 @pytest.mark.parametrize("top_names,named", [((), "Travel"), (("Leisure",), "Hotel refunds"),
@@ -376,16 +414,12 @@ def test_a_new_cluster_under_a_top_level_takes_the_narrower_name_and_never_a_top
     is as taken as a cluster's."""
     from clusteragent.outliers import new_clusters
     from clusteragent.structured import StructuredLLM
-    from clusteragent.tools.taxonomy import Taxonomy
 
-    vectors, groups = seeded_groups(n_groups=3, per_group=8, lone=0)
-    tax = Taxonomy.from_specs([("group 0", ""), ("group 1", "")])
-    rows = np.flatnonzero(groups == 2)
-    model = ScriptedChatModel(script=lambda messages, kwargs: json.dumps(
-        {"cluster": "None of these"} if "None of these" in json.dumps(kwargs) else
-        {"name": "Travel", "description": "Hotel stays charged twice.", "second_name": "Hotel refunds"}))
+    vectors, rows, tax, placed_in = new_kind()
+    model = checking_model("no", {"name": "Travel", "description": "Hotel stays charged twice.",
+                                  "second_name": "Hotel refunds"})
     grown, _ = new_clusters(outlier_context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax, rows,
-                            np.zeros(len(rows), bool), line=0.5, top_names=top_names)
+                            np.zeros(len(rows), bool), 0.5, placed_in, top_names=top_names)
     assert grown.clusters[-1].name == named
 
 
