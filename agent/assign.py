@@ -37,6 +37,7 @@ CALLS_PER_TEXT = 0.05  # the default model budget of an assignment, per new text
 # and at most this many: a large batch is placed by the classifier, where more calls change few texts
 # and cost many times the embedding (docs/benchmarks.md, "Assigning new texts")
 MAX_DEFAULT_CALLS = 10
+MIN_UPDATE_CALLS = 4  # an update's default budget is at least this: a new group needs the model's check and name
 # The model breaks the classifier's tie for a text it is unsure of: it chooses between the classifier's two
 # likeliest clusters. The text's own short list costs fewer tokens than the run's whole list, which
 # llama.cpp would first have to read; each listed cluster adds about 0.5 s a call on two CPU cores
@@ -59,11 +60,12 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     """Put the texts of `corpus` into the clusters of `agent`'s finished run (see the module's docstring).
 
     `max_model_calls` caps the requests to the chat model, retries included (default: 0.05 per new text,
-    rounded down, at most 10). With `outliers`, a text less typical of the fitted texts than at most
-    `max_outliers` of texts like them would be (see tools/novelty.py) goes to the outlier group
-    (cluster -1) instead; the model decides those nearest the line, with "None of these" among its
-    choices, with half the budget. With `update` (outliers implied), outliers that hang together become
-    new clusters under new ids, and the texts join the run (see run_update.py). The result's `cluster`
+    rounded down, at most 10; with `update` at least 4). With `outliers`, a text less typical of the
+    fitted texts than at most `max_outliers` of texts like them would be (see tools/novelty.py) goes to
+    the outlier group (cluster -1) instead; the model decides those nearest the line, with "None of
+    these" among its choices, with half the budget. With `update` (outliers implied), new texts of a kind
+    the run has not seen become new clusters under new ids (outliers.new_clusters), and the texts join
+    the run (see run_update.py). The result's `cluster`
     numbers and `clusters` are the run's; its `run` record says how many texts the model placed, what
     was spent, and notes on novelty.
     """
@@ -78,6 +80,8 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     tax = tx.Taxonomy.from_state(state)
     budget = min(math.floor(CALLS_PER_TEXT * len(corpus)), MAX_DEFAULT_CALLS) if max_model_calls is None \
         else max_model_calls
+    if update and max_model_calls is None:
+        budget = max(budget, MIN_UPDATE_CALLS)
     if budget < 0:
         raise ConfigError(f"max_model_calls={budget}: give 0 or more.")
     if outliers and not 0 < max_outliers < 1:

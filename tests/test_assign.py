@@ -320,6 +320,19 @@ def test_update_adds_clusters_for_new_kinds_of_text_and_keeps_every_id(fitted_ru
     assert agent.refine_session().state["next_id"] > max(topic)
 
 
+def test_a_small_update_still_has_the_calls_a_new_cluster_needs(fitted_run, tmp_path):
+    """0.05 calls a text gives a batch of 12 none; an update keeps a few for a new group's check and name."""
+    import shutil
+
+    from clusteragent.assign import MIN_UPDATE_CALLS
+
+    out = Path(shutil.copytree(fitted_run, tmp_path / "run"))
+    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_BASE_URL", server.url)
+        assert ClusterAgent.load(out).predict(NEW_TOPIC[:3]).run["model_budget"] == 0
+        assert ClusterAgent.load(out).predict(NEW_TOPIC[:3], update=True).run["model_budget"] == MIN_UPDATE_CALLS
+
+
 def test_update_refuses_ids_the_run_has(fitted_run, tmp_path, capsys):
     path = write_jsonl(tmp_path / "new.jsonl", [{"id": FITTED[0]["id"], "text": "a new text"}])
     assert main(["assign", str(fitted_run), str(path), "--id-field", "id", "--out", str(tmp_path / "a.jsonl"),
