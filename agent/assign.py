@@ -115,7 +115,9 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     grown_tax, grouped = tax, {}
     if update:
         unsure = is_outlier | (confidence[n_old:] < LOW_CONFIDENCE)
-        regions = new_regions(ctx.vectors, np.arange(len(ctx.vectors)) >= n_old, seed=agent.config.seed)
+        checkable = llm is not None and ctx.calls_left() > 0  # a region is kept only on the model's answer
+        regions = new_regions(ctx.vectors, np.arange(len(ctx.vectors)) >= n_old, seed=agent.config.seed) \
+            if checkable else []
         grown_tax, grouped = new_clusters(ctx, state["instruction"], state.get("facet", ""), tax,
                                           n_old + np.flatnonzero(unsure), is_outlier[unsure], line, predicted,
                                           top_names=[t["name"] for t in broad(state.get("tops") or [])],
