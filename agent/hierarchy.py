@@ -14,8 +14,9 @@ top of two clusters it gives no valid name, is undone: they stand at the top lev
 
 Tops live beside the taxonomy as `tops` in the state: each has an id from the taxonomy's id space (so
 no leaf and top share one), a name, an inclusion rule and its children's ids. After any change to the
-leaves, `reconcile` keeps the tops consistent: leaves that are gone leave their top, new leaves join
-the top whose centroid is nearest, empty tops go.
+leaves, `reconcile` keeps the tops consistent: leaves that are gone leave their top, empty tops go, and
+a new leaf joins the top its texts came from, else the nearest top that it is no farther from than the
+top's own clusters are from each other, else stands alone.
 """
 
 from __future__ import annotations
@@ -277,23 +278,52 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
     return tops, tx.Taxonomy(tax.clusters, tax.next_id + len(tops)), record
 
 
-def reconcile(tops: list[dict], tax: tx.Taxonomy, assignment: np.ndarray, vectors: np.ndarray) -> list[dict]:
-    """The tops after the leaves changed: children that are gone are dropped, leaves in no top join the
-    top whose centroid is nearest theirs, tops left without children go."""
+def reconcile(tops: list[dict], tax: tx.Taxonomy, assignment: np.ndarray, vectors: np.ndarray,
+              before: np.ndarray | None = None) -> list[dict]:
+    """The tops after the leaves changed: children that are gone are dropped, tops left without children go,
+    and each leaf in no top finds one (`joining_top`), else stands alone at the top level. `before` is the
+    assignment before the change (shorter where texts joined the run since)."""
     if not tops:
         return []
     live = {c.id for c in tax.clusters if (assignment == c.id).any()}
     kept = [{**t, "children": sorted(c for c in t["children"] if c in live)} for t in tops]
     kept = [t for t in kept if t["children"]]
     orphans = sorted(live - {c for t in kept for c in t["children"]})  # a top of one cluster holds its cluster too
-    if orphans and kept:
-        top_rows = [np.isin(assignment, t["children"]) for t in kept]
-        top_cents = np.stack([vectors[m].mean(axis=0) for m in top_rows])
-        top_cents /= np.maximum(np.linalg.norm(top_cents, axis=1, keepdims=True), 1e-12)
-        for leaf, cent in zip(orphans, tx.centroids(vectors, assignment, orphans)):
-            kept[int(np.argmax(top_cents @ cent))]["children"].append(leaf)
-        kept = [{**t, "children": sorted(t["children"])} for t in kept]
+    if orphans and broad(kept):
+        joined = {leaf: joining_top(leaf, kept, assignment, vectors, before) for leaf in orphans}
+        kept = [{**t, "children": sorted([*t["children"], *(leaf for leaf, top in joined.items() if top == t["id"])])}
+                for t in kept]
     return kept
+
+
+def joining_top(leaf: int, tops: list[dict], assignment: np.ndarray, vectors: np.ndarray,
+                before: np.ndarray | None) -> int | None:
+    """The top a new leaf joins, None where it stands alone. A leaf most of whose texts were in one top's
+    clusters (a part of a split) stays in that top. Any other (new texts, or texts gathered from across the
+    run) joins the top whose clusters' centroids are nearest it on average, if that average is no more than
+    the distance between the top's two farthest clusters: a kind of text no top covers (gardening questions
+    among assistant queries) stands alone, where joining the nearest top gave it a name that does not
+    cover it ("Vacation")."""
+    rows = np.flatnonzero(assignment == leaf)
+    candidates = broad(tops)
+    if before is not None:
+        came_from = parents(candidates)
+        earlier = before[rows[rows < len(before)]]
+        origin = np.array([came_from.get(int(c), -1) for c in earlier], dtype=np.int64)
+        if len(origin):
+            values, counts = np.unique(origin, return_counts=True)
+            if values[np.argmax(counts)] >= 0 and 2 * counts.max() > len(rows):
+                return int(values[np.argmax(counts)])
+    centre = tx.centroids(vectors, assignment, [leaf])[0]
+    best, best_distance = None, np.inf
+    for top in candidates:
+        children = [c for c in top["children"] if c != leaf]
+        cents = tx.centroids(vectors, assignment, children)
+        widest = float((1 - cents @ cents.T).max())  # cosine distance of its two farthest clusters
+        distance = float((1 - cents @ centre).mean())
+        if distance <= widest and distance < best_distance:
+            best, best_distance = int(top["id"]), distance
+    return best
 
 
 # ---------------------------------------------------------------- the top level in a chat

@@ -201,7 +201,7 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         update.update(change.update, undo=undo)
         if "tops" not in change.update:  # leaves changed: the top level follows (hierarchy.reconcile)
             update["tops"] = reconcile(state.get("tops") or [], tx.Taxonomy.from_state(change.update),
-                                       ctx.arrays[change.update["assignment_ref"]], ctx.vectors)
+                                       ctx.arrays[change.update["assignment_ref"]], ctx.vectors, turn.assignment)
     text = change.text
     if change.update is not None:
         text += f" k: {k_before} -> {k_after}; {moved} text(s) changed cluster."

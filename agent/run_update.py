@@ -63,7 +63,7 @@ def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before
     k_before = len(kept["taxonomy"])
     turn = {**record, "action": "update", "changed": True, "k_before": k_before, "k_after": len(tax_after.clusters),
             "moved": int((before != after).sum()), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    tops = reconcile(kept.get("tops") or [], tax_after, grown_after, grown_vectors)
+    tops = reconcile(kept.get("tops") or [], tax_after, grown_after, grown_vectors, fitted)
     values = {**kept, **tax_after.as_state(), "assignment_ref": refs[1], "base_ref": refs[1], "tops": tops,
               "labels": {**(kept.get("labels") or {}), **labels},
               # earlier states cover fewer texts: undo goes back to just before the update, not further
