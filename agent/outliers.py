@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from clusteragent.errors import ModelError
+from clusteragent.fits import Match, group_fits_request
 from clusteragent.labelling import label_rows
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
@@ -155,15 +156,10 @@ def _kept_groups(ctx, instruction: str, facet: str, listed: tx.Taxonomy, tax: tx
 def fits_where_placed(ctx, tax: tx.Taxonomy, members: np.ndarray, placed_in: np.ndarray) -> bool | None:
     """The model's yes/no: do a group's most typical texts fit the cluster most of `members` (ctx rows) were
     placed in? None where the budget is spent or the model gave no valid answer."""
-    from clusteragent.prompts import load_prompt
-    from clusteragent.refine_matching import CLUSTER_TEXTS, Match
-
     if ctx.llm is None or ctx.calls_left() < 1:
         return None
     cluster = tax.by_id(int(np.bincount(placed_in[members]).argmax()))
-    typical = tx.central_members(ctx.vectors, members, CLUSTER_TEXTS)
-    request = load_prompt("match_cluster").messages(
-        description=f"{cluster.name}: {cluster.description}", name="new texts", texts=[ctx.texts[r] for r in typical])
+    request = group_fits_request(f"{cluster.name}: {cluster.description}", "new texts", ctx.texts, ctx.vectors, members)
     try:
         return ctx.llm.decide(request, Match, step="new_cluster_check").fits == "yes"
     except ModelError:

@@ -4,11 +4,10 @@ in BY_DESCRIPTION, and the ranking and checking they share."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
 
+from clusteragent.fits import Match, group_fits_request
 from clusteragent.name_rules import capitalised_words, plain_case
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import as_written
@@ -18,11 +17,6 @@ from clusteragent.tools import taxonomy as tx
 MATCH_CANDIDATES = 200  # texts nearest a description that a move or add_cluster considers
 MATCH_CHECKS = 12  # of those, how many the model checks to find where matches end
 CLUSTER_CHECKS = 12  # clusters nearest a description that a merge by description checks
-CLUSTER_TEXTS = 4  # the typical texts of a cluster the model sees when checking it
-
-
-class Match(BaseModel):
-    fits: Literal["yes", "no"] = Field(description="yes when the text fits the description")
 
 
 def similarities(turn: Turn, description: str) -> np.ndarray:
@@ -75,9 +69,7 @@ def described_clusters(turn: Turn, description: str, exclude: set[int]) -> tuple
     candidates = candidates[:min(CLUSTER_CHECKS, turn.budget - 1)]  # a call kept for the merged cluster's name
     if not candidates:
         raise CannotDo("the model budget for this turn is spent; nothing was merged.")
-    requests = [load_prompt("match_cluster").messages(
-        description=description, name=c.name,
-        texts=[ctx.texts[r] for r in tx.central_members(features, members[c.id], CLUSTER_TEXTS)]) for c in candidates]
+    requests = [group_fits_request(description, c.name, ctx.texts, features, members[c.id]) for c in candidates]
     answers = ctx.llm.decide_many(requests, Match, step="refine", return_exceptions=True)
     turn.budget -= len(requests)
     fits = [c for c, a in zip(candidates, answers) if not isinstance(a, Exception) and a.fits == "yes"]

@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from clusteragent import ClusterAgent
     from clusteragent.evals.tasks import default_data_dir, load_task, parse_task
+    from clusteragent.fits import Match
     from clusteragent.prompts import load_prompt
-    from clusteragent.refine_matching import Match
     from clusteragent.structured import StructuredLLM
 
     agent = ClusterAgent(seed=options.seed, progress=False)

@@ -372,7 +372,8 @@ def test_texts_the_model_said_fit_are_matched_though_the_ranking_puts_others_bet
     falls (here the nearest candidate is a no and the yeses lie far apart, so the best cut is empty)."""
     from types import SimpleNamespace
 
-    from clusteragent.refine_matching import Match, matching_rows
+    from clusteragent.fits import Match
+    from clusteragent.refine_matching import matching_rows
 
     angles = np.linspace(0.0, 1.5, 200)
     vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # text i is the i-th nearest the description
