@@ -22,7 +22,7 @@ import numpy as np
 from clusteragent.errors import ConfigError
 from clusteragent.hierarchy import broad
 from clusteragent.labelling import label_rows
-from clusteragent.outliers import in_new, new_clusters, outlier_cluster
+from clusteragent.outliers import in_new, new_clusters, new_typicality, outlier_cluster
 from clusteragent.result import ClusterResult, build_result
 from clusteragent.run_update import grow_run, new_ids
 from clusteragent.state import RunContext
@@ -64,10 +64,10 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     fitted texts than at most `max_outliers` of texts like them would be (see tools/novelty.py) goes to
     the outlier group (cluster -1) instead; the model decides those nearest the line, with "None of
     these" among its choices, with half the budget. With `update` (outliers implied), new texts of a kind
-    the run has not seen become new clusters under new ids (outliers.new_clusters), and the texts join
-    the run (see run_update.py). The result's `cluster`
-    numbers and `clusters` are the run's; its `run` record says how many texts the model placed, what
-    was spent, and notes on novelty.
+    the run has not seen become new clusters under new ids (outliers.new_clusters), checked and named
+    first, the texts nearest the outlier line getting half of what they leave; and the texts join the run
+    (see run_update.py). The result's `cluster` numbers and `clusters` are the run's; its `run` record
+    says how many texts the model placed, what was spent, and notes on novelty.
     """
     from clusteragent.reading import reader_for
     from clusteragent.structured import StructuredLLM
@@ -107,28 +107,23 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
     is_outlier = np.zeros(len(corpus), dtype=bool)
     labels: dict[str, int] = {}
     if outliers:
-        is_outlier, checked, line = in_new(ctx, state["instruction"], tax, old_vectors, new_vectors, max_outliers,
-                                           budget // 2)
+        typical, line = new_typicality(old_vectors, new_vectors, max_outliers)
+        is_outlier = typical < line
+    unplaced = np.where(is_outlier, tx.OUTLIER, predicted[n_old:])  # where a new group's texts go on an undo
+    grown_tax, grouped = tax, {}
+    if update:  # its new groups come first: the texts nearest the outlier line get half of what they leave
+        grown_tax, grouped = _new_groups(ctx, agent, state, tax, is_outlier, line, predicted, confidence)
+    taken = np.array(sorted(grouped), dtype=np.int64) - n_old
+    if outliers:
+        left = ctx.calls_left() if llm is not None else 0
+        is_outlier, checked = in_new(ctx, state["instruction"], tax, typical, line, left // 2, settled=taken)
+        is_outlier[taken] = False
         for row, cid in checked.items():
             predicted[row] = cid
     before = np.where(is_outlier, tx.OUTLIER, predicted[n_old:])
-    grown_tax, grouped = tax, {}
-    if update:
-        unsure = is_outlier | (confidence[n_old:] < LOW_CONFIDENCE)
-        checkable = llm is not None and ctx.calls_left() > 0  # a region is kept only on the model's answer
-        regions = new_regions(ctx.vectors, np.arange(len(ctx.vectors)) >= n_old, seed=agent.config.seed) \
-            if checkable else []
-        grown_tax, grouped = new_clusters(ctx, state["instruction"], state.get("facet", ""), tax,
-                                          n_old + np.flatnonzero(unsure), is_outlier[unsure], line, predicted,
-                                          top_names=[t["name"] for t in broad(state.get("tops") or [])],
-                                          regions=regions)
-        for cid in set(grouped.values()):
-            rows = np.array([r for r, c in grouped.items() if c == cid])
-            centre = ctx.vectors[rows].mean(axis=0)
-            predicted[rows], is_outlier[rows - n_old] = cid, False
-            confidence[rows] = np.clip(ctx.vectors[rows] @ (centre / np.linalg.norm(centre)), 0, 1)
+    before[taken] = unplaced[taken]
     if llm is not None and ctx.calls_left() > 0:
-        settled = np.flatnonzero(is_outlier | np.isin(np.arange(len(corpus)), np.array(list(grouped), int) - n_old))
+        settled = np.flatnonzero(is_outlier | np.isin(np.arange(len(corpus)), taken))
         asked = n_old + least_certain(margin[n_old:], ctx.calls_left(), exclude=settled)
         progress(f"asking the model about the {len(asked)} least certain new texts")
         labels, _ = label_rows(ctx, state["instruction"], asked, tax, "assign",
@@ -156,6 +151,27 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
         state, fitted = current_clustering(agent)  # the grown run's: its sizes and representatives count the new texts
     return _as_run_result(agent, corpus, grown_tax, fitted, assigned, confidence[n_old:], run, trace, outliers,
                           state.get("tops"))
+
+
+def _new_groups(ctx, agent, state: dict, tax: tx.Taxonomy, is_outlier: np.ndarray, line: float,
+                predicted: np.ndarray, confidence: np.ndarray) -> tuple[tx.Taxonomy, dict[int, int]]:
+    """An update's new clusters (outliers.new_clusters) among the new texts that are outliers or placed with
+    low confidence, and in new regions where a model call is left to check them; `predicted` and
+    `confidence` (ctx rows) are set for the texts they take."""
+    n_old = len(ctx.texts) - len(is_outlier)
+    unsure = is_outlier | (confidence[n_old:] < LOW_CONFIDENCE)
+    checkable = ctx.llm is not None and ctx.calls_left() > 0  # a region is kept only on the model's answer
+    regions = new_regions(ctx.vectors, np.arange(len(ctx.vectors)) >= n_old, seed=agent.config.seed) \
+        if checkable else []
+    grown_tax, grouped = new_clusters(ctx, state["instruction"], state.get("facet", ""), tax,
+                                      n_old + np.flatnonzero(unsure), is_outlier[unsure], line, predicted,
+                                      top_names=[t["name"] for t in broad(state.get("tops") or [])], regions=regions)
+    for cid in set(grouped.values()):
+        rows = np.array([r for r, c in grouped.items() if c == cid])
+        centre = ctx.vectors[rows].mean(axis=0)
+        predicted[rows] = cid
+        confidence[rows] = np.clip(ctx.vectors[rows] @ (centre / np.linalg.norm(centre)), 0, 1)
+    return grown_tax, grouped
 
 
 def _update_reply(grown: tx.Taxonomy, tax: tx.Taxonomy, grouped: dict, is_outlier: np.ndarray) -> str:

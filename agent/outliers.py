@@ -5,7 +5,7 @@ far from every text a run clustered. The chat model decides those nearest the li
 clusters with "None of these" as one more choice, so the line is the model's where the budget reaches.
 
     in_corpus:  a run's own texts (`run --outliers`): the least typical, below a robust fence
-    in_new:     new texts against a finished run (`assign --outliers`)
+    in_new:     new texts against a finished run (`assign --outliers`), by new_typicality's line
     new_clusters: groups of new texts of a kind the run has not seen (in a region of their own, or among the
                 outliers, as tight as the run's texts), named like any cluster, under new ids (`assign --update`)
 """
@@ -72,23 +72,30 @@ def in_corpus(ctx, instruction: str, tax: tx.Taxonomy, assignment: np.ndarray, s
     return out, record
 
 
-def in_new(ctx, instruction: str, tax: tx.Taxonomy, old_vectors: np.ndarray, new_vectors: np.ndarray,
-           share: float, calls: int) -> tuple[np.ndarray, dict[int, int], float]:
-    """Which new texts are outliers (ctx holds the run's texts, then the new ones), the clusters the
-    model gave those near the line that it kept in (ctx row -> cluster id), and the line."""
+def new_typicality(old_vectors: np.ndarray, new_vectors: np.ndarray, share: float) -> tuple[np.ndarray, float]:
+    """Each new text's typicality of the run's texts, and the line below which a new text is an outlier:
+    at most `share` of texts like the run's fall below it."""
     index = VectorIndex(old_vectors)
-    line = outlier_line(index, old_vectors, share)
-    typical = typicality(index, new_vectors)
+    return typicality(index, new_vectors), outlier_line(index, old_vectors, share)
+
+
+def in_new(ctx, instruction: str, tax: tx.Taxonomy, typical: np.ndarray, line: float, calls: int,
+           settled: np.ndarray = ()) -> tuple[np.ndarray, dict[int, int]]:
+    """Which new texts are outliers (ctx holds the run's texts, then the new ones; `typical` and `line`
+    from new_typicality), and the clusters the model gave those near the line that it kept in (ctx row ->
+    cluster id). The model checks up to `calls` texts nearest the line, none of `settled` (indices of new
+    texts)."""
     is_outlier = typical < line
-    n_old = len(old_vectors)
-    near = np.argsort(np.abs(typical - line), kind="stable")[:max(0, calls)]
+    n_old = len(ctx.texts) - len(typical)
+    near = np.argsort(np.abs(typical - line), kind="stable")
+    near = near[~np.isin(near, np.asarray(settled, dtype=np.int64))][:max(0, calls)]
     checked = model_check(ctx, instruction, tax, n_old + near, "outlier_check")
     kept = {}
     for row, cid in checked.items():
         is_outlier[row - n_old] = cid == tx.OUTLIER
         if cid != tx.OUTLIER:
             kept[row] = cid
-    return is_outlier, kept, line
+    return is_outlier, kept
 
 
 def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.ndarray, outlier: np.ndarray,

@@ -333,6 +333,20 @@ def test_a_small_update_still_has_the_calls_a_new_cluster_needs(fitted_run, tmp_
         assert ClusterAgent.load(out).predict(NEW_TOPIC[:3], update=True).run["model_budget"] == MIN_UPDATE_CALLS
 
 
+
+def test_an_updates_new_group_is_checked_and_named_before_the_outlier_line_spends_the_budget(fitted_run, tmp_path):
+    """With two calls, the new group's check and its name take both; the texts nearest the outlier line,
+    which took half the budget first, get what the groups leave."""
+    import shutil
+
+    out = Path(shutil.copytree(fitted_run, tmp_path / "run"))
+    model = checking_model("no", {"name": "Hotel refunds", "description": "Requests for a refund of a hotel charge."})
+    result = ClusterAgent.load(out, model=model).predict(NEW_TOPIC, update=True, max_model_calls=2)
+    (added,) = result.run["new_clusters"]
+    entry = next(c for c in result.clusters if c["cluster"] == added)
+    assert entry["name"] == "Hotel refunds" and entry["named_by"] == "model"
+    assert result.run["model_calls"] == 2 and set(result.cluster.tolist()) == {added}
+
 def test_update_refuses_ids_the_run_has(fitted_run, tmp_path, capsys):
     path = write_jsonl(tmp_path / "new.jsonl", [{"id": FITTED[0]["id"], "text": "a new text"}])
     assert main(["assign", str(fitted_run), str(path), "--id-field", "id", "--out", str(tmp_path / "a.jsonl"),
