@@ -107,12 +107,14 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
     true, and texts placed with low confidence) average-linkage groups whose texts are on average at least
     as similar as a typical run text is to its neighbours (`line`).
 
-    A group is new when the model, shown its most typical texts and the cluster most of them were placed
-    in (`placed_in`: ctx row -> the classifier's cluster), says they do not fit it: a yes/no on one
-    cluster, which the embedded model answers far better than it picks "None of these" from a run's whole
-    list (it almost never does). Where the budget is spent, a group is new when most of its texts are
-    outliers, and a region never (old kinds in new wording fill a region too; the model tells them
-    apart). Regions come first; the groups are made of the texts they did not take. Each new group is
+    A group most of whose texts are outliers is new: texts far from every text of the run that hang
+    together are a kind it has not seen, whatever the model says of them (asked, it said gardening
+    questions fit "Todo list management"). Any other group is new when the model, shown its most typical
+    texts and the cluster most of them were placed in (`placed_in`: ctx row -> the classifier's cluster),
+    says they do not fit it: a yes/no on one cluster, which the embedded model answers far better than it
+    picks "None of these" from a run's whole list (it almost never does); where the budget is spent, it is
+    not (old kinds in new wording fill a region too; the model tells them apart). Regions come first; the
+    groups are made of the texts they did not take. Each new group is
     named by the model (a name no cluster has, nor a top cluster of `top_names`; under a top level the
     model's narrower name, as the run's clusters there are) within the budget, else by its distinctive
     words, and gets the next free id, so no old cluster is renumbered.
@@ -122,7 +124,7 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
     outliers = set(rows[np.asarray(outlier, dtype=bool)].tolist())
     listed = tax  # the run's clusters, which a group must differ from
     found = [np.asarray(r, dtype=np.int64) for r in regions if len(r) >= min_size]
-    tax, placed = _kept_groups(ctx, instruction, facet, listed, tax, found, placed_in, set(), top_names)
+    tax, placed = _kept_groups(ctx, instruction, facet, listed, tax, found, placed_in, outliers, top_names)
     left = rows[~np.isin(rows, np.array(list(placed), dtype=np.int64))]
     tax, grouped = _kept_groups(ctx, instruction, facet, listed, tax, _tight_groups(ctx.vectors, left, line, min_size),
                                 placed_in, outliers, top_names)
@@ -135,8 +137,8 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
 def _kept_groups(ctx, instruction: str, facet: str, listed: tx.Taxonomy, tax: tx.Taxonomy,
                  groups: list[np.ndarray], placed_in: np.ndarray, outliers: set[int],
                  top_names: Sequence[str]) -> tuple[tx.Taxonomy, dict[int, int]]:
-    """`tax` with a new cluster for each of `groups` (ctx rows) that is new (see new_clusters; without the
-    model's check, one whose texts are mostly `outliers`), and the rows those took."""
+    """`tax` with a new cluster for each of `groups` (ctx rows) that is new (see new_clusters: mostly
+    `outliers`, or said by the model not to fit where it was placed), and the rows those took."""
     from clusteragent.naming import name_members, statistical_name
     from clusteragent.tools.features import distinctive_words
 
@@ -146,8 +148,8 @@ def _kept_groups(ctx, instruction: str, facet: str, listed: tx.Taxonomy, tax: tx
                               np.repeat(np.arange(len(groups)), [len(g) for g in groups]))
     placed: dict[int, int] = {}
     for g, members in enumerate(groups):
-        fits = fits_where_placed(ctx, listed, members, placed_in)
-        if fits if fits is not None else np.mean([int(r) in outliers for r in members]) <= 0.5:
+        if np.mean([int(r) in outliers for r in members]) <= 0.5 and \
+                fits_where_placed(ctx, listed, members, placed_in) is not False:
             continue
         spec, taken = None, [*tax.names, *top_names]
         if ctx.llm is not None and ctx.calls_left() > 0:

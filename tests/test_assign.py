@@ -334,18 +334,21 @@ def test_a_small_update_still_has_the_calls_a_new_cluster_needs(fitted_run, tmp_
 
 
 
-def test_an_updates_new_group_is_checked_and_named_before_the_outlier_line_spends_the_budget(fitted_run, tmp_path):
-    """With two calls, the new group's check and its name take both; the texts nearest the outlier line,
-    which took half the budget first, get what the groups leave."""
+def test_an_updates_new_group_is_named_before_the_outlier_line_spends_the_budget(fitted_run, tmp_path):
+    """The new group's name comes first; the texts nearest the outlier line, which took half the budget
+    first, get half of what the groups leave."""
     import shutil
 
     out = Path(shutil.copytree(fitted_run, tmp_path / "run"))
     model = checking_model("no", {"name": "Hotel refunds", "description": "Requests for a refund of a hotel charge."})
-    result = ClusterAgent.load(out, model=model).predict(NEW_TOPIC, update=True, max_model_calls=2)
+    result = ClusterAgent.load(out, model=model).predict(NEW_TOPIC + [r["text"] for r in NEW[:30:3]], update=True,
+                                                         max_model_calls=4)
     (added,) = result.run["new_clusters"]
     entry = next(c for c in result.clusters if c["cluster"] == added)
     assert entry["name"] == "Hotel refunds" and entry["named_by"] == "model"
-    assert result.run["model_calls"] == 2 and set(result.cluster.tolist()) == {added}
+    steps = [t["step"] for t in result.trace if t.get("step")]
+    assert steps[0] == "name_new_cluster" and "outlier_check" in steps, steps
+
 
 def test_update_refuses_ids_the_run_has(fitted_run, tmp_path, capsys):
     path = write_jsonl(tmp_path / "new.jsonl", [{"id": FITTED[0]["id"], "text": "a new text"}])
@@ -433,6 +436,22 @@ def test_a_region_of_new_texts_is_new_only_when_the_model_says_it_does_not_fit_w
                             placed_in, regions=[region])[1]
     assert set(outlying) == set(region.tolist())  # as outliers they still make a group of their own
 
+
+@pytest.mark.parametrize("as_region", [True, False])
+def test_a_group_of_mostly_outliers_is_new_without_the_models_check(as_region):
+    """Texts far from every run text that hang together are a new kind whatever the model says of them: asked,
+    it said gardening questions fit "Todo list management"."""
+    from clusteragent.outliers import new_clusters
+    from clusteragent.structured import StructuredLLM
+
+    vectors, rows, tax, placed_in = new_kind()
+    shown = []
+    ctx = outlier_context(vectors, StructuredLLM(checking_model("yes", shown=shown)))
+    outlier = np.arange(len(rows)) < 5  # 5 of the 8 are outliers
+    grown, placed = new_clusters(ctx, "Group by topic.", "topic", tax, rows, outlier, 0.5, placed_in,
+                                 regions=[rows] if as_region else [])
+    assert len(grown.clusters) == 3 and set(placed) == set(rows.tolist()) and shown == []
+    assert grown.clusters[-1].name == "Third kind"  # named by the model with the call the check did not take
 
 @pytest.mark.parametrize("top_names,named", [((), "Travel"), (("Leisure",), "Hotel refunds"),
                                               (("Travel",), "Hotel refunds")])
