@@ -333,7 +333,6 @@ def test_a_small_update_still_has_the_calls_a_new_cluster_needs(fitted_run, tmp_
         assert ClusterAgent.load(out).predict(NEW_TOPIC[:3], update=True).run["model_budget"] == MIN_UPDATE_CALLS
 
 
-
 def test_an_updates_new_group_is_named_before_the_outlier_line_spends_the_budget(fitted_run, tmp_path):
     """The new group's name comes first; the texts nearest the outlier line, which took half the budget
     first, get half of what the groups leave."""
@@ -452,6 +451,7 @@ def test_a_group_of_mostly_outliers_is_new_without_the_models_check(as_region):
                                  regions=[rows] if as_region else [])
     assert len(grown.clusters) == 3 and set(placed) == set(rows.tolist()) and shown == []
     assert grown.clusters[-1].name == "Third kind"  # named by the model with the call the check did not take
+
 
 @pytest.mark.parametrize("top_names,named", [((), "Travel"), (("Leisure",), "Hotel refunds"),
                                               (("Travel",), "Hotel refunds")])

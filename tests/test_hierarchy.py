@@ -189,7 +189,7 @@ def test_reconcile_leaves_a_cluster_that_stands_alone_where_it_stands():
     assert [t["children"] for t in after] == [[0, 2], [3, 4], [5]]
 
 
-def test_a_new_leaf_joins_a_top_only_where_it_is_as_close_as_the_tops_own_clusters():
+def test_a_new_leaf_joins_a_top_only_where_no_farther_from_it_than_its_own_clusters_are_apart():
     """New texts of a kind no top covers stand alone at the top level; new texts amid a top's clusters join it."""
     vectors, assignment, theme = themed_leaves(themes=3, leaves_per_theme=4, seed=3)
     tax = leaves(12)
