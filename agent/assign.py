@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from clusteragent.errors import ConfigError
-from clusteragent.hierarchy import broad
+from clusteragent.hierarchy import broad, reconcile
 from clusteragent.labelling import label_rows
 from clusteragent.outliers import in_new, new_clusters, new_typicality, outlier_cluster
 from clusteragent.result import ClusterResult, build_result
@@ -140,11 +140,12 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
            "notes": novelty_notes(is_outlier, confidence[n_old:], max_outliers if outliers else None, update),
            "embedding_model": embedder.model_id, "wall_s": round(time.perf_counter() - started, 2)}
     if update:
-        reply = _update_reply(grown_tax, tax, grouped, is_outlier)
+        tops = reconcile(state.get("tops") or [], grown_tax, np.concatenate([fitted, assigned]), ctx.vectors, fitted)
+        reply = _update_reply(grown_tax, tax, grouped, is_outlier, tops)
         run["notes"].append(reply + f" The run now holds {n_old + len(corpus)} texts; an 'undo' in its chat takes "
                                     "the update back.")
         before[[int(r) - n_old for r in labels]] = list(labels.values())  # the model's labels stand either way
-        grow_run(agent, corpus, new_vectors, state, before, assigned, grown_tax, confidence[n_old:].copy(),
+        grow_run(agent, corpus, new_vectors, state, before, assigned, grown_tax, tops, confidence[n_old:].copy(),
                  labels, {"message": f"update: {len(corpus)} new texts from {corpus.source}",
                           "reply": reply,
                           "model_calls": usage["model_calls"]})
@@ -174,12 +175,18 @@ def _new_groups(ctx, agent, state: dict, tax: tx.Taxonomy, is_outlier: np.ndarra
     return grown_tax, grouped
 
 
-def _update_reply(grown: tx.Taxonomy, tax: tx.Taxonomy, grouped: dict, is_outlier: np.ndarray) -> str:
+def _update_reply(grown: tx.Taxonomy, tax: tx.Taxonomy, grouped: dict, is_outlier: np.ndarray,
+                  tops: list[dict]) -> str:
+    """What an update did, in words: its new clusters, where each stands in a run with a top level (`tops`,
+    after the update), and the outliers left."""
     added = grown.clusters[len(tax.clusters):]
     if not added:
         return f"No new cluster: {int(is_outlier.sum())} new text(s) stay outliers."
-    listed = ", ".join(f'{c.id} "{c.name}"' for c in added)
-    return (f"New cluster(s) {listed} from {len(grouped)} new texts; {int(is_outlier.sum())} stay outliers.")
+    top_of = {c: t["name"] for t in broad(tops) for c in t["children"]}
+    where = (lambda c: f' (under "{top_of[c]}")' if c in top_of else " (at the top level)") if broad(tops) else \
+        (lambda c: "")
+    listed = ", ".join(f'{c.id} "{c.name}"{where(c.id)}' for c in added)
+    return f"New cluster(s) {listed} from {len(grouped)} new texts; {int(is_outlier.sum())} stay outliers."
 
 
 def novelty_notes(is_outlier: np.ndarray, confidence: np.ndarray, max_outliers: float | None,

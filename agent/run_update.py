@@ -15,7 +15,6 @@ import time
 import numpy as np
 
 from clusteragent.errors import ConfigError
-from clusteragent.hierarchy import reconcile
 from clusteragent.refine import build_refine_graph, chat_state, chat_thread, snapshot
 from clusteragent.result import current_confidence
 from clusteragent.run_folder import content_name, embeddings_name, grow_session, read_run_record
@@ -39,10 +38,12 @@ def new_ids(agent, corpus: Corpus) -> Corpus:
 
 
 def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before: np.ndarray, after: np.ndarray,
-             tax_after: tx.Taxonomy, confidence: np.ndarray, labels: dict[str, int], record: dict) -> None:
+             tax_after: tx.Taxonomy, tops: list[dict], confidence: np.ndarray, labels: dict[str, int],
+             record: dict) -> None:
     """Add `corpus` to `agent`'s run, whose clustering as it stands is `state` (assign.current_clustering).
-    `before`/`after` are the new texts' clusters without and with the new clusters of `tax_after`;
-    `confidence` theirs; `labels` the model's labels of new texts (run rows)."""
+    `before`/`after` are the new texts' clusters without and with the new clusters of `tax_after`, and
+    `tops` the top level over them (hierarchy.reconcile); `confidence` theirs; `labels` the model's labels
+    of new texts (run rows)."""
     arrays, folder = agent.store_.arrays, agent.store_.folder
     fitted = arrays[state["assignment_ref"]]
     old_confidence = current_confidence(arrays, state, agent.state_, fitted)
@@ -63,7 +64,6 @@ def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before
     k_before = len(kept["taxonomy"])
     turn = {**record, "action": "update", "changed": True, "k_before": k_before, "k_after": len(tax_after.clusters),
             "moved": int((before != after).sum()), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    tops = reconcile(kept.get("tops") or [], tax_after, grown_after, grown_vectors, fitted)
     values = {**kept, **tax_after.as_state(), "assignment_ref": refs[1], "base_ref": refs[1], "tops": tops,
               "labels": {**(kept.get("labels") or {}), **labels},
               # earlier states cover fewer texts: undo goes back to just before the update, not further

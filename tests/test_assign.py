@@ -349,6 +349,19 @@ def test_an_updates_new_group_is_named_before_the_outlier_line_spends_the_budget
     assert steps[0] == "name_new_cluster" and "outlier_check" in steps, steps
 
 
+def test_an_updates_reply_says_where_each_new_cluster_stands_in_a_two_level_run():
+    from clusteragent.assign import _update_reply
+    from clusteragent.tools.taxonomy import Taxonomy
+
+    tax = Taxonomy.from_specs([("Rain", ""), ("Snow", ""), ("Pasta", "")])
+    grown, near = tax.added("Hail")
+    grown, far = grown.added("Hotel refunds")
+    tops = [{"id": 7, "name": "Weather", "description": "", "children": [0, 1, near]},
+            {"id": 8, "name": "Pasta", "description": "", "children": [2]}]
+    reply = _update_reply(grown, tax, {100: near, 101: far}, np.zeros(3, bool), tops)
+    assert f'{near} "Hail" (under "Weather")' in reply and f'{far} "Hotel refunds" (at the top level)' in reply
+    assert "top level" not in _update_reply(grown, tax, {100: near, 101: far}, np.zeros(3, bool), [])  # one level
+
 def test_update_refuses_ids_the_run_has(fitted_run, tmp_path, capsys):
     path = write_jsonl(tmp_path / "new.jsonl", [{"id": FITTED[0]["id"], "text": "a new text"}])
     assert main(["assign", str(fitted_run), str(path), "--id-field", "id", "--out", str(tmp_path / "a.jsonl"),

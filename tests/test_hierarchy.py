@@ -445,6 +445,7 @@ def test_new_texts_get_both_levels_and_a_new_kind_stands_at_the_top_level(two_le
     entry = next(c for c in updated.clusters if c["cluster"] == added)
     # hotel refunds among notes on weather, sport and food: no top covers them, so none takes them in
     assert entry["parent"] is None and entry["level"] == 1
+    assert any(f'{added} "{entry["name"]}" (at the top level)' in note for note in updated.run["notes"])
     clusters = json.loads((out / "clusters.json").read_text())
     assert any(c["cluster"] == added and c["level"] == 1 and c["parent"] is None for c in clusters)
     at_top = [c["cluster"] for c in json.loads((two_level_run / "clusters.json").read_text()) if c["parent"] is None]
