@@ -157,11 +157,13 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
 def _new_groups(ctx, agent, state: dict, tax: tx.Taxonomy, is_outlier: np.ndarray, line: float,
                 predicted: np.ndarray, confidence: np.ndarray) -> tuple[tx.Taxonomy, dict[int, int]]:
     """An update's new clusters (outliers.new_clusters) among the new texts that are outliers or placed with
-    low confidence, and in new regions where a model call is left to check them; `predicted` and
-    `confidence` (ctx rows) are set for the texts they take."""
+    low confidence, and in new regions where a model call is left; `predicted` and `confidence` (ctx rows)
+    are set for the texts they take."""
     n_old = len(ctx.texts) - len(is_outlier)
     unsure = is_outlier | (confidence[n_old:] < LOW_CONFIDENCE)
-    checkable = ctx.llm is not None and ctx.calls_left() > 0  # a region is kept only on the model's answer
+    # regions only where a call is left: at budget 0 one region of the update test's input took two kinds
+    # at once (texts written as Python dicts and hotel refunds) and became one cluster
+    checkable = ctx.llm is not None and ctx.calls_left() > 0
     regions = new_regions(ctx.vectors, np.arange(len(ctx.vectors)) >= n_old, seed=agent.config.seed) \
         if checkable else []
     grown_tax, grouped = new_clusters(ctx, state["instruction"], state.get("facet", ""), tax,
