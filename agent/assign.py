@@ -184,9 +184,13 @@ def _update_reply(grown: tx.Taxonomy, tax: tx.Taxonomy, grouped: dict, is_outlie
     added = grown.clusters[len(tax.clusters):]
     if not added:
         return f"No new cluster: {int(is_outlier.sum())} new text(s) stay outliers."
-    top_of = {c: t["name"] for t in broad(tops) for c in t["children"]}
-    where = (lambda c: f' (under "{top_of[c]}")' if c in top_of else " (at the top level)") if broad(tops) else \
-        (lambda c: "")
+    top_of = {c: t["name"] for t in broad(tops) for c in t["children"]}  # empty where the run has one level
+
+    def where(cid: int) -> str:
+        if not top_of:
+            return ""
+        return f' (under "{top_of[cid]}")' if cid in top_of else " (at the top level)"
+
     listed = ", ".join(f'{c.id} "{c.name}"{where(c.id)}' for c in added)
     return f"New cluster(s) {listed} from {len(grouped)} new texts; {int(is_outlier.sum())} stay outliers."
 

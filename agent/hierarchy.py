@@ -290,24 +290,32 @@ def reconcile(tops: list[dict], tax: tx.Taxonomy, assignment: np.ndarray, vector
     kept = [t for t in kept if t["children"]]
     orphans = sorted(live - {c for t in kept for c in t["children"]})  # a top of one cluster holds its cluster too
     if orphans and broad(kept):
-        joined = {leaf: joining_top(leaf, kept, assignment, vectors, before) for leaf in orphans}
+        came_from, spans = parents(kept), top_spans(kept, assignment, vectors)
+        joined = {leaf: joining_top(leaf, came_from, spans, assignment, vectors, before) for leaf in orphans}
         kept = [{**t, "children": sorted([*t["children"], *(leaf for leaf, top in joined.items() if top == t["id"])])}
                 for t in kept]
     return kept
 
 
-def joining_top(leaf: int, tops: list[dict], assignment: np.ndarray, vectors: np.ndarray,
-                before: np.ndarray | None) -> int | None:
-    """The top a new leaf joins, None where it stands alone. A leaf most of whose texts were in one top's
-    clusters (a part of a split) stays in that top. Any other (new texts, or texts gathered from across the
-    run) joins the top whose clusters' centroids are nearest it on average, if that average is no more than
-    the distance between the top's two farthest clusters: a kind of text no top covers (gardening questions
-    among assistant queries) stands alone, where joining the nearest top gave it a name that does not
-    cover it ("Vacation")."""
+def top_spans(tops: list[dict], assignment: np.ndarray, vectors: np.ndarray) -> dict[int, tuple[np.ndarray, float]]:
+    """Each top of several clusters: its clusters' centroids, and the cosine distance of its two farthest."""
+    spans = {}
+    for top in broad(tops):
+        cents = tx.centroids(vectors, assignment, top["children"])
+        spans[int(top["id"])] = cents, float((1 - cents @ cents.T).max())
+    return spans
+
+
+def joining_top(leaf: int, came_from: dict[int, int], spans: dict[int, tuple[np.ndarray, float]],
+                assignment: np.ndarray, vectors: np.ndarray, before: np.ndarray | None) -> int | None:
+    """The top a new leaf (one in no top) joins, None where it stands alone. A leaf most of whose texts were
+    in one top's clusters (`came_from`: leaf -> its top; a part of a split) stays in that top. Any other (new
+    texts, or texts gathered from across the run) joins the top whose clusters' centroids are nearest it on
+    average, if that average is no more than the distance between the top's two farthest clusters (`spans`,
+    top_spans): a kind of text no top covers (gardening questions among assistant queries) stands alone,
+    where joining the nearest top gave it a name that does not cover it ("Vacation")."""
     rows = np.flatnonzero(assignment == leaf)
-    candidates = broad(tops)
     if before is not None:
-        came_from = parents(candidates)
         earlier = before[rows[rows < len(before)]]
         origin = np.array([came_from.get(int(c), -1) for c in earlier], dtype=np.int64)
         if len(origin):
@@ -316,13 +324,10 @@ def joining_top(leaf: int, tops: list[dict], assignment: np.ndarray, vectors: np
                 return int(values[np.argmax(counts)])
     centre = tx.centroids(vectors, assignment, [leaf])[0]
     best, best_distance = None, np.inf
-    for top in candidates:
-        children = [c for c in top["children"] if c != leaf]
-        cents = tx.centroids(vectors, assignment, children)
-        widest = float((1 - cents @ cents.T).max())  # cosine distance of its two farthest clusters
+    for top_id, (cents, widest) in spans.items():
         distance = float((1 - cents @ centre).mean())
         if distance <= widest and distance < best_distance:
-            best, best_distance = int(top["id"]), distance
+            best, best_distance = top_id, distance
     return best
 
 
