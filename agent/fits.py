@@ -21,9 +21,15 @@ class Match(BaseModel):
 
 
 def group_fits_request(description: str, name: str, texts: Sequence[str], vectors: np.ndarray,
-                       members: np.ndarray) -> list:
+                       members: np.ndarray, likeness: np.ndarray | None = None) -> list:
     """The messages asking whether the group `members` (rows of `texts`/`vectors`), called `name`, fits
-    `description`, shown its GROUP_TEXTS most typical texts."""
-    typical = tx.central_members(vectors, members, GROUP_TEXTS)
+    `description`, shown its GROUP_TEXTS most typical texts; given `likeness` (each text's similarity to the
+    description), half of them are the group's texts least like it instead, so that a group only part of
+    which fits (angry and glad texts about cooking, asked about "angry texts") shows that part too."""
+    shown = tx.central_members(vectors, members, GROUP_TEXTS)
+    if likeness is not None:
+        shown = shown[:GROUP_TEXTS // 2]
+        rest = members[~np.isin(members, shown)]
+        shown = np.concatenate([shown, rest[np.argsort(likeness[rest], kind="stable")[:GROUP_TEXTS - len(shown)]]])
     return load_prompt("match_cluster").messages(description=description, name=name,
-                                                 texts=[texts[r] for r in typical])
+                                                 texts=[texts[r] for r in shown])

@@ -14,8 +14,8 @@ from clusteragent.refine_names import as_written
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn, rows_for_ids
 from clusteragent.tools import taxonomy as tx
 
-MATCH_CANDIDATES = 200  # texts nearest a description that a move or add_cluster considers
-MATCH_CHECKS = 12  # of those, how many the model checks to find where matches end
+MATCH_CANDIDATES = 200  # texts nearest a description whose cut the model's checks of single texts find
+MATCH_CHECKS = 12  # single texts a move or add_cluster by description checks, after half as many clusters
 CLUSTER_CHECKS = 12  # clusters nearest a description that a merge by description checks
 
 
@@ -24,27 +24,42 @@ def similarities(turn: Turn, description: str) -> np.ndarray:
     return turn.ctx.vectors @ turn.ctx.embed([description])[0]
 
 
-def matching_rows(turn: Turn, description: str, exclude: np.ndarray) -> tuple[np.ndarray, str]:
-    """The texts that fit a description: ranked by embedding similarity, the cut found by the model.
+def matching_rows(turn: Turn, description: str, exclude: set[int]) -> tuple[np.ndarray, str]:
+    """The texts that fit a description, clusters in `exclude` left out: every text of the clusters nearest it
+    that the model says fit as a group, then the texts nearest it outside those, their cut found by the
+    model's checks of single texts.
 
-    The model checks a spread of the nearest candidates (yes/no) and the cut falls where its answers
-    agree best with "everything above fits"; the texts it checked keep its answer on either side of the cut.
+    Ranking single texts alone reached few of them: the texts nearest a description in words are often not
+    the ones that fit it, and a cluster's texts that fit may be more than the candidates.
     """
-    ctx = turn.ctx
-    sims = similarities(turn, description)
-    sims[exclude] = -np.inf
-    ranked = np.argsort(-sims, kind="stable")[:min(MATCH_CANDIDATES, int(np.isfinite(sims).sum()))]
-    if len(ranked) == 0:
-        return ranked, "no texts to consider"
-    checks = min(MATCH_CHECKS, turn.budget, len(ranked))
-    if checks < 1:
+    if turn.budget < 1:
         raise CannotDo("the model budget for this turn is spent; nothing was moved.")
+    sims = similarities(turn, description)
+    found, how = described_clusters(turn, description, exclude, min(MATCH_CHECKS // 2, turn.budget // 2), sims)
+    in_found = np.isin(turn.assignment, [c.id for c in found])
+    sims[in_found | np.isin(turn.assignment, sorted(exclude))] = -np.inf
+    rows, verdict = cut_by_checks(turn, description, sims, MATCH_CHECKS)
+    if not verdict and not found:
+        raise CannotDo("the model could not check which texts fit; nothing was moved.")
+    how = f"{how} ({len(found)} fit) and {len(verdict)} texts nearest it outside those ({sum(verdict.values())} fit)"
+    return np.concatenate([np.flatnonzero(in_found), rows]), how
+
+
+def cut_by_checks(turn: Turn, description: str, sims: np.ndarray, checks: int) -> tuple[np.ndarray, dict[int, bool]]:
+    """Of the texts ranked by `sims` (-inf: not considered), those that fit a description, and the model's
+    answers by rank: it checks (yes/no) `checks` candidates spread over the MATCH_CANDIDATES nearest and the
+    cut falls where its answers agree best with "everything above fits"; the texts it checked keep its
+    answer on either side of the cut."""
+    ctx = turn.ctx
+    ranked = np.argsort(-sims, kind="stable")[:min(MATCH_CANDIDATES, int(np.isfinite(sims).sum()))]
+    checks = min(checks, turn.budget, len(ranked))
+    if checks < 1:
+        return ranked[:0], {}
     positions = np.unique(np.round(np.geomspace(1, len(ranked), checks)).astype(int) - 1)
     requests = [load_prompt("match").messages(description=description, text=ctx.texts[ranked[p]]) for p in positions]
     answers = ctx.llm.decide_many(requests, Match, step="refine", return_exceptions=True)
+    turn.budget -= len(requests)
     verdict = {int(p): (a.fits == "yes") for p, a in zip(positions, answers) if not isinstance(a, Exception)}
-    if not verdict:
-        raise CannotDo("the model could not check which texts fit; nothing was moved.")
     best_cut, best_score = 0, -1
     for cut in [0] + [p + 1 for p in sorted(verdict)]:
         score = sum(1 for p, yes in verdict.items() if (p < cut) == yes)
@@ -54,31 +69,32 @@ def matching_rows(turn: Turn, description: str, exclude: np.ndarray) -> tuple[np
     fits[:best_cut] = True
     for p, yes in verdict.items():
         fits[p] = yes
-    return ranked[fits], f"the model checked {len(verdict)} candidate texts ({sum(verdict.values())} fit)"
+    return ranked[fits], verdict
 
 
-def described_clusters(turn: Turn, description: str, exclude: set[int]) -> tuple[list[tx.Cluster], str]:
-    """The clusters (other than `exclude`) that fit a description: those whose texts lie nearest it, each
-    checked by the model on its name and most typical texts; and how they were found."""
+def described_clusters(turn: Turn, description: str, exclude: set[int], checks: int,
+                       sims: np.ndarray | None = None) -> tuple[list[tx.Cluster], str]:
+    """The clusters (other than `exclude`) that fit a description: the `checks` whose texts lie nearest it,
+    each checked by the model on its name and most typical texts (given `sims`, each text's similarity to
+    the description, half of them its texts least like it: fits.group_fits_request); and how they were
+    found."""
     ctx, features = turn.ctx, turn.features
     candidates = [c for c in turn.tax.clusters if c.id not in exclude]
     members = {c.id: np.flatnonzero(turn.assignment == c.id) for c in candidates}
     candidates = [c for c in candidates if len(members[c.id])]
-    sims = similarities(turn, description)
-    candidates.sort(key=lambda c: -float(sims[members[c.id]].mean()))
-    candidates = candidates[:min(CLUSTER_CHECKS, turn.budget - 1)]  # a call kept for the merged cluster's name
-    if not candidates:
-        raise CannotDo("the model budget for this turn is spent; nothing was merged.")
-    requests = [group_fits_request(description, c.name, ctx.texts, features, members[c.id]) for c in candidates]
-    answers = ctx.llm.decide_many(requests, Match, step="refine", return_exceptions=True)
+    likeness = similarities(turn, description) if sims is None else sims
+    candidates.sort(key=lambda c: -float(likeness[members[c.id]].mean()))
+    candidates = candidates[:max(0, checks)]
+    requests = [group_fits_request(description, c.name, ctx.texts, features, members[c.id], sims) for c in candidates]
+    answers = ctx.llm.decide_many(requests, Match, step="refine", return_exceptions=True) if requests else []
     turn.budget -= len(requests)
     fits = [c for c, a in zip(candidates, answers) if not isinstance(a, Exception) and a.fits == "yes"]
     return fits, f"the model checked the {len(candidates)} clusters nearest it"
 
 
-def rows_asked(turn: Turn, d: RefineDecision, exclude: np.ndarray) -> tuple[np.ndarray, str]:
-    """The texts a message gives by id, else those that fit its description (matching_rows, `exclude` left
-    out), and how they were found."""
+def rows_asked(turn: Turn, d: RefineDecision, exclude: set[int]) -> tuple[np.ndarray, str]:
+    """The texts a message gives by id, else those that fit its description (matching_rows, the clusters of
+    `exclude` left out), and how they were found."""
     if d.ids:
         return rows_for_ids(turn.ctx, d.ids), "by id"
     if d.description.strip():
@@ -91,7 +107,7 @@ def move(turn: Turn, d: RefineDecision) -> Change:
     if len(d.clusters) != 1:
         raise CannotDo("A move needs the one cluster the texts should go to.")
     target = turn.cluster(d.clusters[0])
-    rows, how = rows_asked(turn, d, np.flatnonzero(turn.assignment == target.id))
+    rows, how = rows_asked(turn, d, {target.id})
     rows = rows[turn.assignment[rows] != target.id]
     if len(rows) == 0:
         return Change(f'No texts needed moving into "{target.name}" ({how}).')
@@ -109,7 +125,7 @@ def add_cluster(turn: Turn, d: RefineDecision) -> Change:
         raise CannotDo("A new cluster needs a name and a description of the texts that belong to it.")
     if turn.tax.find(name) is not None:
         raise CannotDo(f'There is already a cluster "{name}"; use move to put texts into it.')
-    rows, how = rows_asked(turn, d, np.array([], dtype=np.int64))
+    rows, how = rows_asked(turn, d, set())
     if len(rows) == 0:
         raise CannotDo(f'No texts fit "{d.description.strip()}" ({how}); no cluster was added.')
     tax, cid = turn.tax.added(name, d.description)

@@ -15,7 +15,7 @@ import numpy as np
 
 from clusteragent.hierarchy import broad, group_by_size, merge_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
-from clusteragent.refine_matching import described_clusters
+from clusteragent.refine_matching import CLUSTER_CHECKS, described_clusters
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
@@ -90,7 +90,10 @@ def merge_described(turn: Turn, d: RefineDecision) -> Change:
     """Merge the clusters a description fits ("everything about sports"), with any the message names."""
     what = d.description.strip()
     named = [turn.cluster(r) for r in d.clusters]
-    found, how = described_clusters(turn, what, {c.id for c in named})
+    checks = min(CLUSTER_CHECKS, turn.budget - 1)  # a call kept for the merged cluster's name
+    if checks < 1:
+        raise CannotDo("the model budget for this turn is spent; nothing was merged.")
+    found, how = described_clusters(turn, what, {c.id for c in named}, checks)
     parts = named + found
     if len(parts) < 2:
         fits = f'only "{parts[0].name}" fits it' if parts else "none fits it"

@@ -32,10 +32,10 @@ def chat_model(decisions, facet="topic", fits=None):
                 decision["cluster"] = decision.pop("clusters")[0]
             empty = {"string": "", "array": [], "integer": 2}
             return json.dumps({k: decision.get(k, empty.get(v.get("type"), "")) for k, v in wanted.items()})
-        if schema == "Match":  # does the text fit the description the message gave?
-            text = delimited_texts(messages[-1].content)[0]
-            fit = fits(text, base["described"]) if fits else base["described"] in " ".join(TRUTH[text])
-            return json.dumps({"fits": "yes" if fit else "no"})
+        if schema == "Match":  # does the text (a group: most of its texts) fit the description the message gave?
+            shown = delimited_texts(messages[-1].content)
+            fit = [fits(t, base["described"]) if fits else base["described"] in " ".join(TRUTH[t]) for t in shown]
+            return json.dumps({"fits": "yes" if sum(fit) > len(fit) / 2 else "no"})
         return base["facet"](messages, kwargs)
 
     return ScriptedChatModel(script=answer)
@@ -373,7 +373,7 @@ def test_texts_the_model_said_fit_are_matched_though_the_ranking_puts_others_bet
     from types import SimpleNamespace
 
     from clusteragent.fits import Match
-    from clusteragent.refine_matching import matching_rows
+    from clusteragent.refine_matching import cut_by_checks
 
     angles = np.linspace(0.0, 1.5, 200)
     vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # text i is the i-th nearest the description
@@ -383,10 +383,58 @@ def test_texts_the_model_said_fit_are_matched_though_the_ranking_puts_others_bet
         return [Match(fits="yes" if int(delimited_texts(r[-1][1])[0].split()[1]) in fits else "no")
                 for r in requests]
 
-    ctx = SimpleNamespace(vectors=vectors, embed=lambda texts: np.array([[1.0, 0.0]]),
-                          texts=[f"text {i}" for i in range(200)], llm=SimpleNamespace(decide_many=decide_many))
-    rows, how = matching_rows(SimpleNamespace(ctx=ctx, budget=12), "odd texts", np.array([], dtype=np.int64))
-    assert sorted(rows.tolist()) == sorted(fits) and "4 fit" in how
+    ctx = SimpleNamespace(texts=[f"text {i}" for i in range(200)], llm=SimpleNamespace(decide_many=decide_many))
+    turn = SimpleNamespace(ctx=ctx, budget=20)
+    rows, verdict = cut_by_checks(turn, "odd texts", vectors @ np.array([1.0, 0.0]), 12)
+    assert sorted(rows.tolist()) == sorted(fits) and sum(verdict.values()) == 4 and turn.budget == 20 - len(verdict)
+
+
+def described_turn(kinds: list[str], angles: np.ndarray, fitting: str):
+    """A turn over texts "<kind> <i>" at `angles` from a description at angle 0, one cluster per kind, where the
+    model says a text fits when its kind is `fitting` (a group: when most texts shown to it are)."""
+    from types import SimpleNamespace
+
+    from clusteragent.fits import Match
+    from clusteragent.tools import taxonomy as tx
+
+    def decide_many(requests, schema, **kw):
+        shown = [delimited_texts(r[-1][1]) for r in requests]
+        return [Match(fits="yes" if 2 * sum(t.startswith(fitting) for t in ts) > len(ts) else "no") for ts in shown]
+
+    texts = [f"{kind} {i}" for i, kind in enumerate(kinds)]
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    tax = tx.Taxonomy.from_specs([(kind, "") for kind in dict.fromkeys(kinds)])
+    assignment = np.array([tax.find(kind).id for kind in kinds])
+    ctx = SimpleNamespace(vectors=vectors, embed=lambda _: np.array([[1.0, 0.0]]), texts=texts,
+                          llm=SimpleNamespace(decide_many=decide_many))
+    return SimpleNamespace(ctx=ctx, tax=tax, assignment=assignment, features=vectors, budget=40)
+
+
+def test_a_description_that_fits_a_whole_cluster_matches_all_its_texts_past_the_candidates_nearest_it():
+    """300 texts of a kind that fits lie beyond 50 nearer ones that do not: ranked one by one, only the 200
+    nearest the description were candidates; checked as a cluster, every one of the 300 is matched."""
+    from clusteragent.refine_matching import MATCH_CANDIDATES, matching_rows
+
+    kinds = ["near"] * 50 + ["fits"] * 300 + ["far"] * 50
+    turn = described_turn(kinds, np.concatenate([np.linspace(0.0, 0.2, 50), np.linspace(0.3, 0.8, 300),
+                                                 np.linspace(1.0, 1.5, 50)]), "fits")
+    rows, how = matching_rows(turn, "texts that fit", set())
+    assert 300 > MATCH_CANDIDATES and sorted(rows.tolist()) == list(range(50, 350))
+    assert "(1 fit)" in how and turn.budget < 40
+
+
+def test_a_cluster_only_part_of_which_fits_is_shown_to_the_model_with_its_texts_least_like_the_description():
+    """Half angry and half glad texts about cooking, asked about "angry texts": its most typical texts alone
+    may all be angry; shown its texts least like the description too, the model sees the glad half."""
+    from clusteragent.refine_matching import matching_rows
+
+    kinds = ["angry"] * 6 + ["glad"] * 6
+    angles = np.array([0.40, 0.41, 0.42, 0.43, 0.44, 0.45, 0.0, 0.02, 0.04, 0.86, 0.88, 0.9])
+    turn = described_turn(kinds, angles, "angry")
+    turn.assignment[:] = 0  # one cluster of both kinds, its most typical texts the angry ones
+    turn.tax = turn.tax.without([1])
+    rows, how = matching_rows(turn, "angry texts", set())
+    assert "(0 fit)" in how and set(rows.tolist()) <= set(range(6))
 
 
 def test_add_cluster_pulls_in_matching_texts():
