@@ -94,9 +94,12 @@ def described_clusters(turn: Turn, description: str, exclude: set[int], checks: 
 
 def rows_asked(turn: Turn, d: RefineDecision, exclude: set[int]) -> tuple[np.ndarray, str]:
     """The texts a message gives by id, else those that fit its description (matching_rows, the clusters of
-    `exclude` left out), and how they were found."""
-    if d.ids:
-        return rows_for_ids(turn.ctx, d.ids), "by id"
+    `exclude` left out), and how they were found. An "id" that is a cluster's name and no text's id is the
+    model's copy of the cluster into the wrong field ("into Cookbook" read as ten ids "Cookbook"): dropped."""
+    text_ids = {str(i) for i in turn.ctx.ids}
+    ids = [i for i in d.ids if str(i).strip() in text_ids or turn.tax.find(str(i)) is None]
+    if ids:
+        return rows_for_ids(turn.ctx, ids), "by id"
     if d.description.strip():
         return matching_rows(turn, d.description, exclude)
     raise CannotDo("Say which texts to move: their ids, or a description of them.")  # add_cluster needs a description

@@ -367,6 +367,13 @@ def test_move_by_id_and_by_description():
     assert (names[TOPIC == "cooking"] == "Football").mean() < 0.2
 
 
+def test_a_cluster_name_the_model_copied_into_the_ids_is_dropped_and_the_description_moves_the_texts():
+    agent = fitted([{"action": "move", "clusters": ["football"], "ids": ["Football", "Football"], "description": "weather"}])
+    reply = agent.chat("Move all the texts about the weather into Football.")
+    names = np.array(agent.result_.cluster_names())
+    assert (names[TOPIC == "weather"] == "Football").mean() > 0.8 and "No text has the id" not in reply, reply
+
+
 def test_texts_the_model_said_fit_are_matched_though_the_ranking_puts_others_between():
     """The model's answers on the texts it checked stand: a yes is matched and a no is not, wherever the cut
     falls (here the nearest candidate is a no and the yeses lie far apart, so the best cut is empty)."""
