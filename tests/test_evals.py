@@ -263,3 +263,19 @@ def test_the_gold_answer_under_its_gold_names_is_checked_like_a_runs_clusters(tm
     first = gold_fidelity(StructuredLLM(ScriptedChatModel(script=lambda m, k: json.dumps({"cluster": "Football goal match"}))),
                           task.instruction, task.facet, data.texts, data.gold, checks=20)
     assert first["name_fidelity"] == 0.5  # the toy's 20 texts, 10 of each kind
+
+
+def test_the_described_bench_scores_matches_and_answers_from_the_gold_labels_of_the_texts_shown():
+    from clusteragent.evals.bench_described import GoldAnswers, scored
+    from clusteragent.fits import Match, group_fits_request
+    from clusteragent.prompts import load_prompt
+
+    truth = np.array([True, True, True, False, False])
+    assert scored(np.array([0, 3]), truth) == {"matched": 2, "precision": 0.5, "recall": 0.333, "f1": 0.4}
+    texts = ["a <b> tag & more", "plain", "x" * 300, "other", "not {{ this }}"]
+    gold = GoldAnswers(texts, truth)
+    single = [load_prompt("match").messages(description="d", text=t) for t in texts]
+    assert [a.fits for a in gold.decide_many(single, Match)] == ["yes", "yes", "yes", "no", "no"]
+    vectors = np.eye(5)
+    groups = [group_fits_request("d", "g", texts, vectors, np.array(rows)) for rows in ([0, 2, 3], [1, 3, 4])]
+    assert [a.fits for a in gold.decide_many(groups, Match)] == ["yes", "no"] and gold.calls == 7
