@@ -140,12 +140,13 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
            "notes": novelty_notes(is_outlier, confidence[n_old:], max_outliers if outliers else None, update),
            "embedding_model": embedder.model_id, "wall_s": round(time.perf_counter() - started, 2)}
     if update:
-        tops = reconcile(state.get("tops") or [], grown_tax, np.concatenate([fitted, assigned]), ctx.vectors, fitted)
+        grown = np.concatenate([fitted, assigned])
+        tops = reconcile(state.get("tops") or [], grown_tax, grown, ctx.vectors, fitted)
         reply = _update_reply(grown_tax, tax, grouped, is_outlier, tops)
         run["notes"].append(reply + f" The run now holds {n_old + len(corpus)} texts; an 'undo' in its chat takes "
                                     "the update back.")
         before[[int(r) - n_old for r in labels]] = list(labels.values())  # the model's labels stand either way
-        grow_run(agent, corpus, new_vectors, state, before, assigned, grown_tax, tops, confidence[n_old:].copy(),
+        grow_run(agent, corpus, ctx.vectors, state, before, grown, grown_tax, tops, confidence[n_old:].copy(),
                  labels, {"message": f"update: {len(corpus)} new texts from {corpus.source}",
                           "reply": reply,
                           "model_calls": usage["model_calls"]})

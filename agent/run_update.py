@@ -37,19 +37,18 @@ def new_ids(agent, corpus: Corpus) -> Corpus:
     return corpus
 
 
-def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before: np.ndarray, after: np.ndarray,
-             tax_after: tx.Taxonomy, tops: list[dict], confidence: np.ndarray, labels: dict[str, int],
-             record: dict) -> None:
+def grow_run(agent, corpus: Corpus, grown_vectors: np.ndarray, state: dict, before: np.ndarray,
+             grown_after: np.ndarray, tax_after: tx.Taxonomy, tops: list[dict], confidence: np.ndarray,
+             labels: dict[str, int], record: dict) -> None:
     """Add `corpus` to `agent`'s run, whose clustering as it stands is `state` (assign.current_clustering).
-    `before`/`after` are the new texts' clusters without and with the new clusters of `tax_after`, and
-    `tops` the top level over them (hierarchy.reconcile); `confidence` theirs; `labels` the model's labels
-    of new texts (run rows)."""
+    `grown_vectors` are every text's embeddings, the run's then the new; `before` is the new texts' clusters
+    without the new clusters of `tax_after`, `grown_after` every text's clusters with them, and `tops` the
+    top level over those (hierarchy.reconcile); `confidence` the new texts'; `labels` the model's labels of
+    new texts (run rows)."""
     arrays, folder = agent.store_.arrays, agent.store_.folder
     fitted = arrays[state["assignment_ref"]]
     old_confidence = current_confidence(arrays, state, agent.state_, fitted)
     confidence_all = np.concatenate([old_confidence, confidence]).astype(np.float32)
-    grown_after = np.concatenate([fitted, after])
-    grown_vectors = np.vstack([agent.vectors_, new_vectors])
     refs = []
     for assignment in (np.concatenate([fitted, before]), grown_after):
         ref = content_name("assignment", assignment, confidence_all)
@@ -63,7 +62,7 @@ def grow_run(agent, corpus: Corpus, new_vectors: np.ndarray, state: dict, before
     kept = snapshot(state)
     k_before = len(kept["taxonomy"])
     turn = {**record, "action": "update", "changed": True, "k_before": k_before, "k_after": len(tax_after.clusters),
-            "moved": int((before != after).sum()), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "moved": int((before != grown_after[len(fitted):]).sum()), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     values = {**kept, **tax_after.as_state(), "assignment_ref": refs[1], "base_ref": refs[1], "tops": tops,
               "labels": {**(kept.get("labels") or {}), **labels},
               # earlier states cover fewer texts: undo goes back to just before the update, not further
