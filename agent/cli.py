@@ -19,6 +19,8 @@ def _add_corpus_options(p: argparse.ArgumentParser) -> None:
                    "also compressed (.gz, .bz2, .xz); or a folder of .txt/.md files, one text per file")
     p.add_argument("--text-field", help="field that holds the text (default: 'text' or the first known name)")
     p.add_argument("--id-field", help="field that holds each record's id (default: the 1-based line number)")
+    p.add_argument("--encoding", help="the file's text encoding, e.g. cp1252 (default: UTF-8; a line that is not "
+                   "UTF-8 is read as Windows-1252, with a warning)")
 
 
 def _add_embedding_options(p: argparse.ArgumentParser) -> None:
@@ -78,7 +80,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out}: give a .npy file name.")
     if args.head and not args.instruction:
         raise ConfigError("--head conditions the vectors on an instruction: give --instruction too.")
-    corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
+    corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field, encoding=args.encoding)
     from clusteragent.executors import make_executor
 
     settings = settings_of(args)
@@ -100,7 +102,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from clusteragent import ClusterAgent, load_corpus
 
-    corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
+    corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field, encoding=args.encoding)
     settings = settings_of(args)
     agent = ClusterAgent(model=args.model, k=args.k, k_min=args.k_min, k_max=args.k_max,
                          max_model_calls=args.max_model_calls, seed=args.seed, settings=settings,
@@ -209,7 +211,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     target = output_path(run_dir, args.out, keep=(args.input,))
     if target.suffix.lstrip(".") not in TABLE_FORMATS:
         raise ConfigError(f"--out {target}: give a file ending in .{', .'.join(TABLE_FORMATS)}.")
-    corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field)
+    corpus = load_corpus(args.input, text_field=args.text_field, id_field=args.id_field, encoding=args.encoding)
     with RunLock(run_dir, "assign"):
         agent = ClusterAgent.load(run_dir, model=args.model, progress=not args.quiet,
                                   model_options=timeout_options(args.timeout))
@@ -289,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view", choices=VIEWS, help="as run's, for a corpus file")
     p.add_argument("--text-field")
     p.add_argument("--id-field")
+    p.add_argument("--encoding")
     p.add_argument("--model", help="chat model, provider:name (default: the run's model)")
     p.add_argument("--max-model-calls", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)

@@ -24,6 +24,15 @@ def test_the_text_field_used_is_said_on_stderr(tmp_path, capsys):
     assert "clusteragent: warning: " in (err := capsys.readouterr().err) and "the field 'body'" in err
 
 
+def test_encoding_option_reads_a_legacy_file_without_a_warning(tmp_path, capsys):
+    path = tmp_path / "in.txt"
+    path.write_bytes("caf\u00e9 au lait\nth\u00e9 vert\n".encode("cp1252"))
+    assert main(["embed", str(path), "--out", str(tmp_path / "x.npy"), "--quiet", "--encoding", "cp1252"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["embed", str(path), "--out", str(tmp_path / "x.npy"), "--quiet"]) == 0
+    assert "line(s) 1, 2 are not UTF-8" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("make,args,message", [
     (None, [], "no such file"),
     (lambda p: p.write_text('{"text": "a"}\nnot json\n'), [], "line 2 is not valid JSON"),

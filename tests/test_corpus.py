@@ -181,14 +181,31 @@ def test_invalid_json_line_gives_the_line_number(tmp_path):
         load_corpus(path)
 
 
-def test_non_utf8_bytes_are_replaced_with_a_warning_and_nothing_dropped(tmp_path):
+def test_lines_that_are_not_utf8_are_read_as_windows_1252_with_a_warning_and_nothing_lost(tmp_path):
     path = tmp_path / "c.txt"
-    path.write_bytes("caf\u00e9 ok\n".encode() + b"bad \xff\xfe byte\n" + b"third\n")
-    with pytest.warns(UnicodeWarning, match=r"line\(s\) 2"):
+    path.write_bytes("caf\u00e9 ok\n".encode() + "na\u00efve cr\u00e8me \u2013 \u20ac5".encode("cp1252") + b"\n"
+                     + b"odd \x81 byte\n" + b"third\n")
+    with pytest.warns(UnicodeWarning, match=r"line\(s\) 2, 3 are not UTF-8 .*line 2 reads 'na\u00efve cr\u00e8me"):
         corpus = load_corpus(path)
-    assert len(corpus) == 3
-    assert corpus.texts[0] == "caf\u00e9 ok"
-    assert corpus.texts[1] == "bad \ufffd\ufffd byte"
+    assert corpus.texts == ["caf\u00e9 ok", "na\u00efve cr\u00e8me \u2013 \u20ac5", "odd \x81 byte", "third"]
+
+
+def test_a_given_encoding_reads_the_whole_file_and_a_byte_it_cannot_read_names_its_line(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes("text\n\u6771\u4eac\u306e\u5929\u6c17\n\u5927\u962a\n".encode("shift_jis"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_corpus(path, encoding="shift_jis").texts == ["\u6771\u4eac\u306e\u5929\u6c17", "\u5927\u962a"]
+    with pytest.raises(CorpusError, match=r"line 2 cannot be read as utf-8 \(byte 0x93\)"):
+        load_corpus(path, encoding="utf-8")
+    with pytest.raises(CorpusError, match="unknown encoding 'klingon'"):
+        load_corpus(path, encoding="klingon")
+
+
+def test_utf16_with_its_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "c.tsv"
+    path.write_bytes("id\ttext\n1\tna\u00efve\n2\t\u00fcber\n".encode("utf-16"))
+    assert load_corpus(path).texts == ["na\u00efve", "\u00fcber"]
 
 
 def test_utf8_bom_is_not_part_of_the_first_field(tmp_path):

@@ -103,7 +103,7 @@ def test_odd_but_valid_input_gives_a_correct_result(tmp_path, monkeypatch, capsy
     assert longest < 10_000  # the 300,000-character text reached the model truncated
     copied = (tmp_path / "out" / "corpus.jsonl").read_text().splitlines()
     kept = {json.loads(line)["id"]: json.loads(line)["text"] for line in copied}
-    assert kept["huge"] == huge and kept["latin1"] == "caf\ufffd cr\ufffdme"
+    assert kept["huge"] == huge and kept["latin1"] == "caf\u00e9 cr\u00e8me"
 
 
 # ---------------------------------------------------------------- model faults

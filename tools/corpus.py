@@ -4,7 +4,7 @@ them compressed with gzip, bz2 or xz), or a folder of text files, one text per f
 Every record comes back exactly once, in file order, with the user's id: the `id` field's value (its
 type kept) when records have one, another field's with `id_field`, else the 1-based line or row
 number. Anything that would make a record disappear or collide is an error that names the records
-concerned; undecodable bytes are replaced and reported, never dropped.
+concerned; a line that is not UTF-8 is read as Windows-1252 and reported (text_encoding), never dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from clusteragent.errors import CorpusError
+from clusteragent.tools.text_encoding import decode
 
 DEFAULT_TEXT_FIELDS = ("text", "content", "document", "body", "sentence", "utterance")
 DEFAULT_ID_FIELD = "id"
@@ -177,22 +178,6 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict],
     return Corpus(ids=ids, texts=texts, source=source, extra=extra, text_field=text_field, id_field=id_field)
 
 
-def _decode(raw: bytes, source: str) -> str:
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", errors="replace")
-        bad_lines = sorted({n for n, line in enumerate(text.splitlines(), 1) if "\ufffd" in line})
-        msg = (
-            f"{source}: bytes that are not UTF-8 on line(s) {_listing(bad_lines)} were replaced with U+FFFD; "
-            "re-encode the file as UTF-8 to keep them."
-        )
-        warnings.warn(msg, UnicodeWarning, stacklevel=3)
-        return text
-
-
 def _pick_field(fields: Sequence[str], wanted: str | None, what: str, source: str) -> str | None:
     if wanted is not None:
         if wanted not in fields:
@@ -231,8 +216,8 @@ def _from_records(records: list[dict], text_field: str | None, id_field: str | N
     return _validated(ids, texts, source, extra, text_field, id_field)
 
 
-def _read_jsonl(raw: bytes, path: str, text_field, id_field) -> Corpus:
-    text = _decode(raw, path)
+def _read_jsonl(raw: bytes, path: str, text_field, id_field, encoding: str | None = None) -> Corpus:
+    text = decode(raw, path, encoding)
     stripped = text.lstrip()
     if stripped.startswith("["):  # a JSON array of records
         try:
@@ -258,8 +243,8 @@ def _read_jsonl(raw: bytes, path: str, text_field, id_field) -> Corpus:
     return _from_records(records, text_field, id_field, str(path), numbers)
 
 
-def _read_delimited(raw: bytes, path: str, text_field, id_field, delimiter: str) -> Corpus:
-    text = _decode(raw, path)
+def _read_delimited(raw: bytes, path: str, text_field, id_field, delimiter: str, encoding: str | None = None) -> Corpus:
+    text = decode(raw, path, encoding)
     csv.field_size_limit(2 ** 31 - 1)  # the default, 128 KB, refuses long texts that are valid CSV
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     if not reader.fieldnames:
@@ -299,10 +284,10 @@ def _read_excel(raw: bytes, path: str, text_field, id_field) -> Corpus:
     return _from_records(records, text_field, id_field, path, list(range(1, len(records) + 1)))
 
 
-def _read_text(raw: bytes, path: str, text_field, id_field) -> Corpus:
+def _read_text(raw: bytes, path: str, text_field, id_field, encoding: str | None = None) -> Corpus:
     if text_field or id_field:
         raise CorpusError(f"{path}: a plain-text corpus has no fields; drop --text-field/--id-field.")
-    text = _decode(raw, path)
+    text = decode(raw, path, encoding)
     lines = text.splitlines()
     while lines and not lines[-1].strip():  # trailing newlines are not records
         lines.pop()
@@ -310,7 +295,7 @@ def _read_text(raw: bytes, path: str, text_field, id_field) -> Corpus:
 
 
 def load_corpus(path: str | Path, text_field: str | None = None, id_field: str | None = None,
-                format: str | None = None, quiet: bool = False) -> Corpus:
+                format: str | None = None, quiet: bool = False, encoding: str | None = None) -> Corpus:
     """Read a corpus file. The format comes from the extension unless `format` names it.
 
     Args:
@@ -323,19 +308,22 @@ def load_corpus(path: str | Path, text_field: str | None = None, id_field: str |
             1-based line or row number).
         format: one of "jsonl", "csv", "tsv", "parquet", "excel", "text" to override the extension.
         quiet: no warning about the text field chosen.
+        encoding: the encoding of a text file (JSONL, CSV, TSV, plain text, a folder's files), e.g. "cp1252";
+            default UTF-8, where a line that is not UTF-8 is read as Windows-1252 with a warning.
     """
-    corpus = _read(Path(path), text_field, id_field, format)
+    corpus = _read(Path(path), text_field, id_field, format, encoding)
     if text_field is None and corpus.text_field not in (None, DEFAULT_TEXT_FIELDS[0]) and not quiet:
         warnings.warn(f"{path}: the records have no 'text' field; clustering the field {corpus.text_field!r} "
                       "(choose another with --text-field).", FieldChoiceWarning, stacklevel=2)
     return corpus
 
 
-def _read(path: Path, text_field: str | None, id_field: str | None, format: str | None) -> Corpus:
+def _read(path: Path, text_field: str | None, id_field: str | None, format: str | None,
+          encoding: str | None) -> Corpus:
     if not path.exists():
         raise CorpusError(f"{path}: no such file.")
     if path.is_dir():
-        return _read_folder(path, text_field, id_field)
+        return _read_folder(path, text_field, id_field, encoding)
     suffixes = [s.lower() for s in path.suffixes]
     packed = suffixes[-1] if suffixes and suffixes[-1] in COMPRESSED else None
     inner = suffixes[-2] if packed and len(suffixes) > 1 else "" if packed else path.suffix.lower()
@@ -347,13 +335,13 @@ def _read(path: Path, text_field: str | None, id_field: str | None, format: str 
                           "a format.")
     raw = _raw(path, packed)
     if fmt == "jsonl":
-        return _read_jsonl(raw, str(path), text_field, id_field)
+        return _read_jsonl(raw, str(path), text_field, id_field, encoding)
     if fmt in ("csv", "tsv"):
-        return _read_delimited(raw, str(path), text_field, id_field, "," if fmt == "csv" else "\t")
+        return _read_delimited(raw, str(path), text_field, id_field, "," if fmt == "csv" else "\t", encoding)
     if fmt == "parquet":
         return _read_parquet(raw, str(path), text_field, id_field)
     if fmt == "text":
-        return _read_text(raw, str(path), text_field, id_field)
+        return _read_text(raw, str(path), text_field, id_field, encoding)
     if fmt == "excel":
         return _read_excel(raw, str(path), text_field, id_field)
     raise CorpusError(f"unknown format {fmt!r}; use jsonl, csv, tsv, parquet, excel or text.")
@@ -371,7 +359,7 @@ def _raw(path: Path, packed: str | None) -> bytes:
                           "it is not compressed.") from None
 
 
-def _read_folder(path: Path, text_field, id_field) -> Corpus:
+def _read_folder(path: Path, text_field, id_field, encoding: str | None = None) -> Corpus:
     """Every text file under `path` (TEXT_FILES; hidden files and folders skipped), in path order, one text
     each, its id the path under `path` ("reviews/0001.txt")."""
     if text_field or id_field:
@@ -383,7 +371,7 @@ def _read_folder(path: Path, text_field, id_field) -> Corpus:
         raise CorpusError(f"{path}: a folder with no {', '.join(TEXT_FILES)} files; put one text per file there, or "
                           "give a corpus file.")
     ids = [p.relative_to(path).as_posix() for p in files]
-    texts = [_decode(p.read_bytes(), str(p)) for p in files]
+    texts = [decode(p.read_bytes(), str(p), encoding) for p in files]
     return _validated(ids, texts, str(path), [{} for _ in files])
 
 
