@@ -35,7 +35,8 @@ def matching_rows(turn: Turn, description: str, exclude: set[int]) -> tuple[np.n
     if turn.budget < 1:
         raise CannotDo("the model budget for this turn is spent; nothing was moved.")
     sims = similarities(turn, description)
-    found, how = described_clusters(turn, description, exclude, min(MATCH_CHECKS // 2, turn.budget // 2), sims)
+    found, how = described_clusters(turn, description, exclude, min(MATCH_CHECKS // 2, turn.budget // 2), sims,
+                                     least_like=True)
     in_found = np.isin(turn.assignment, [c.id for c in found])
     sims[in_found | np.isin(turn.assignment, sorted(exclude))] = -np.inf
     rows, verdict = cut_by_checks(turn, description, sims, MATCH_CHECKS)
@@ -73,11 +74,11 @@ def cut_by_checks(turn: Turn, description: str, sims: np.ndarray, checks: int) -
 
 
 def described_clusters(turn: Turn, description: str, exclude: set[int], checks: int,
-                       sims: np.ndarray | None = None) -> tuple[list[tx.Cluster], str]:
-    """The clusters (other than `exclude`) that fit a description: the `checks` whose texts lie nearest it,
-    each checked by the model on its name and most typical texts (given `sims`, each text's similarity to
-    the description, half of them its texts least like it: fits.group_fits_request); and how they were
-    found."""
+                       sims: np.ndarray | None = None, least_like: bool = False) -> tuple[list[tx.Cluster], str]:
+    """The clusters (other than `exclude`) that fit a description: the `checks` whose texts lie nearest it
+    (`sims`: each text's similarity to it, when already worked out), each checked by the model on its name
+    and most typical texts (with `least_like`, half of them its texts least like the description, so that
+    a cluster only part of which fits shows that part: fits.group_fits_request); and how they were found."""
     ctx, features = turn.ctx, turn.features
     candidates = [c for c in turn.tax.clusters if c.id not in exclude]
     members = {c.id: np.flatnonzero(turn.assignment == c.id) for c in candidates}
@@ -85,7 +86,9 @@ def described_clusters(turn: Turn, description: str, exclude: set[int], checks: 
     likeness = similarities(turn, description) if sims is None else sims
     candidates.sort(key=lambda c: -float(likeness[members[c.id]].mean()))
     candidates = candidates[:max(0, checks)]
-    requests = [group_fits_request(description, c.name, ctx.texts, features, members[c.id], sims) for c in candidates]
+    shown_likeness = likeness if least_like else None
+    requests = [group_fits_request(description, c.name, ctx.texts, features, members[c.id], shown_likeness)
+                for c in candidates]
     answers = ctx.llm.decide_many(requests, Match, step="refine", return_exceptions=True) if requests else []
     turn.budget -= len(requests)
     fits = [c for c, a in zip(candidates, answers) if not isinstance(a, Exception) and a.fits == "yes"]
