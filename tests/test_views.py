@@ -358,6 +358,11 @@ def test_distinctive_words_are_the_words_one_group_uses_and_the_others_do_not():
     signed = [t + (" writes edu" if i % 2 == 0 else "") for i, t in enumerate(texts)] + ["edu edu edu weather"]
     words = distinctive_words(signed, np.append(groups, 2), top=4)
     assert not {"edu", "writes"} & set().union(*words.values()), words
+    # The stem of a negation is no word ("doesn" of "doesn't"); a possessive keeps its noun.
+    apps = ["the app doesn't open", "my app doesn\u2019t load", "the app won't start", "the customer's card",
+            "my customer's card", "a customer's card"]
+    words = distinctive_words(apps, np.array([0, 0, 0, 1, 1, 1]))
+    assert words == {0: ["app"], 1: ["card", "customer"]}, words
 
 
 def test_a_group_named_by_its_words_never_takes_a_word_its_texts_ask_for():

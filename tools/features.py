@@ -127,14 +127,17 @@ def distinctive_layout(group_stats: np.ndarray, corpus_stats: np.ndarray, top: i
 
 
 EVERY_GROUP_SHARE = 0.2  # a word in a fifth of the texts of every group sets none apart
+# Words of 3 or more letters; not the stem of a negation ("doesn" of "doesn't", "won" of "won't"): it is a
+# function word, which the stop list holds only whole.
+WORD_PATTERN = r"(?u)\b[^\W\d_]{3,}\b(?!['’]t\b)"
 
 
 def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dict[int, list[str]]:
     """The words that set each group apart, by class-based TF-IDF (BERTopic's c-TF-IDF): a word's share
     of the group's words times log(1 + mean words per group / the word's count in the corpus). English
-    stop words, numbers and words under 3 letters are left out; a word must occur in 2 texts, and not in
-    EVERY_GROUP_SHARE of the texts of every group (with few groups the weight alone lets a word most texts
-    have, such as the "edu" of mail addresses, name a large group). A group none
+    stop words, numbers, words under 3 letters and the stems of negations (WORD_PATTERN) are left out; a
+    word must occur in 2 texts, and not in EVERY_GROUP_SHARE of the texts of every group (with few groups
+    the weight alone lets a word most texts have, such as the "edu" of mail addresses, name a large group). A group none
     of whose words does (one or two texts of their own) gets its texts' own words in the order they come,
     which name it better than a number."""
     from scipy import sparse
@@ -143,7 +146,7 @@ def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dic
     groups = np.asarray(groups)
     ids = np.unique(groups)
     try:
-        counter = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{3,}\b", min_df=2,
+        counter = CountVectorizer(stop_words="english", token_pattern=WORD_PATTERN, min_df=2,
                                   max_features=50_000)
         counts = counter.fit_transform(texts)
     except ValueError:  # no word passes (tiny or wordless corpus)
