@@ -18,7 +18,8 @@ NAME_ROOM = 48
 def whole_name(v):
     """A name of at most NAME_MAX characters, cut at a word ("Buddhist and astrological advice requests" ->
     "Buddhist and astrological advice"; the grammar stops a name at NAME_ROOM, so a word it cut is always past
-    NAME_MAX), and never ending in a linking word or a comma ("Personal communication with a"). A cut name that
+    NAME_MAX), and never ending in a linking word or a comma ("Personal communication with a"), nor where it
+    was cut, in a preposition ("Personal details change after marriage" -> "Personal details change"). A cut name that
     joins two things and keeps one word of the second ends before it, a word the cut left without its noun:
     "Machine learning and natural language processing" -> "Machine learning", not "Machine learning and
     natural"; so does a phrase a preposition opens ("Travel alerts for specific destinations")."""
@@ -36,7 +37,8 @@ def whole_name(v):
         starts += [i + 1 for i, w in enumerate(words[:-1]) if w.endswith(",")]
         if starts and len(words) - max(starts) == 1:
             words = words[:max(starts)]
-    while len(words) > 1 and words[-1].strip(",;:").lower() in _DANGLING:
+    dangling = _DANGLING | _PREPOSITIONS if cut else _DANGLING
+    while len(words) > 1 and words[-1].strip(",;:").lower() in dangling:
         words.pop()
     return (" ".join(words).rstrip(",;:") or v)[:NAME_MAX]
 
@@ -53,7 +55,9 @@ GENERIC_WORDS = frozenset("""
 SHARE_WORDS = frozenset("split part half subset subgroup portion remainder rest remaining".split())
 LINKING_WORDS = frozenset("a an and the of for to in on with about by or & / -".split())
 _JOINING = frozenset({"and", "&", "or", "/"})
-_PREPOSITIONS = frozenset("of for to in on with about by".split())
+# The prepositions a cut name may not end on; a name the model wrote whole may ("Before and after").
+_PREPOSITIONS = frozenset("of for to in on with about by at from after before during into onto via per without "
+                          "within between across against through toward towards until since among".split())
 _DANGLING = LINKING_WORDS | {""}  # a last word a name cannot end on: a linking one, or a lone comma
 
 

@@ -207,7 +207,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
 
     def _second_if_taken(cls, data):
         if isinstance(data, dict) and isinstance(data.get("name"), str) and isinstance(data.get("second_name"), str):
-            first, second = " ".join(data["name"].split()), " ".join(data["second_name"].split())
+            first, second = whole_name(data["name"]), whole_name(data["second_name"])  # as the name will be kept
             if second and (narrower or clash(first)) and not clash(second):
                 return {**data, "name": second}
         return data

@@ -229,6 +229,11 @@ def test_a_narrower_name_is_taken_where_it_is_free_and_the_first_stands_in_where
     assert schema.model_validate({**answer, "second_name": ""}).name == "Travel"
     wide = distinct_spec_schema(("Banking",), second_choice=True, facet="domain")
     assert wide.model_validate(answer).name == "Travel"
+    # A second name is judged as it will be kept, cut to the length of a name: cut, it is the taken one.
+    taken = distinct_spec_schema(("Personal details change",), second_choice=True, facet="intent", narrower=True)
+    long = {"name": "Name change", "description": "Texts about a change of name.",
+            "second_name": "Personal details change after marriage"}
+    assert taken.model_validate(long).name == "Name change"
 
 
 def test_a_group_whose_names_are_refused_twice_is_named_from_what_its_description_says_it_is_about():

@@ -310,6 +310,8 @@ def test_a_clause_set_off_by_which_is_a_comment_and_left_out(written, kept):
     ("Requests for refunds of flight tickets", "Requests for refunds"),
     ("Questions about the weather in Paris", "Questions about the weather"),
     ("Personal communication with a", "Personal communication"),
+    ("Personal details change after marriage", "Personal details change"),  # not "... after"
+    ("Before and after", "Before and after"),  # whole as written: only a cut name loses a last preposition
     ("Cooking,", "Cooking"),
     ("Rock & roll", "Rock & roll"),
     ("Lost luggage", "Lost luggage"),
