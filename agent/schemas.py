@@ -45,10 +45,20 @@ Name = Annotated[str, BeforeValidator(whole_name),
                  Field(max_length=NAME_MAX, json_schema_extra={"maxLength": NAME_ROOM})]
 
 
+def _as_rule_pattern(schema: dict) -> None:
+    """A description's schema: written after "Texts " (the model's "Customer wants to transfer money." or "Get a
+    virtual card." is no rule to sort texts by), at most DESCRIPTION_MAX characters, as one pattern: xgrammar
+    drops, or refuses, a length beside a pattern; llama.cpp's grammar holds either."""
+    schema.pop("minLength", None)
+    schema.pop("maxLength", None)
+    schema["pattern"] = f"^Texts .{{0,{DESCRIPTION_MAX - len('Texts ')}}}$"
+
+
 class ClusterSpec(BaseModel):
     name: Name = Field(min_length=1, description="a short cluster name, 1-3 words")
     description: str = Field(min_length=1, max_length=DESCRIPTION_MAX,
-                             description="one short sentence that says which texts belong: an inclusion rule")
+                             description="one short sentence that says which texts belong: an inclusion rule",
+                             json_schema_extra=_as_rule_pattern)
 
     @field_validator("name", "description")
     @classmethod

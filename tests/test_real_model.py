@@ -68,6 +68,8 @@ def test_agent_runs_end_to_end_on_the_real_model(chat, tmp_path):
     lines = (out / "assignments.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == list(range(1, len(texts) + 1))
     assert all(c["name"].strip() for c in result.clusters)
+    # Every rule opens as a rule, with one word for the texts ("Requests about ..."), whatever the model's wording.
+    assert len({c["description"].split()[0] for c in result.clusters}) == 1, [c["description"] for c in result.clusters]
 
 
 def test_refine_merges_and_splits_with_the_real_model_across_processes(chat, shared_model_cache, tmp_path, monkeypatch):

@@ -45,6 +45,20 @@ def test_llamacpp_gets_a_grammar_for_the_schema_with_no_free_whitespace():
     assert output_constraint(Pick, "openai") == {"response_format": response_format(Pick)}
 
 
+def test_a_cluster_description_is_held_to_open_as_a_rule_about_texts():
+    pytest.importorskip("xllamacpp")
+    from clusteragent.schemas import distinct_spec_schema
+
+    grammar = output_constraint(distinct_spec_schema(("Travel",), second_choice=True), "llamacpp")["extra_body"]["grammar"]
+    spec = json.loads(grammar.split("%json", 1)[1])
+    from clusteragent.schemas import DESCRIPTION_MAX
+
+    description = spec["properties"]["description"]
+    assert description["pattern"] == f"^Texts .{{0,{DESCRIPTION_MAX - 6}}}$"  # "Customer wants ..." is no rule
+    # The pattern holds the length: beside one, xgrammar drops or refuses it.
+    assert "maxLength" not in description and "minLength" not in description
+
+
 def test_invalid_answer_is_retried_with_the_validation_error():
     chat = ScriptedChatModel(script=['{"label": "refunds", "confidence": 0.9}', '{"label": "shipping", "confidence": 0.4}'])
     llm = StructuredLLM(chat)
