@@ -1,5 +1,16 @@
 """Errors a user can fix. The CLI prints them as one line and exits with code 2."""
 
+from collections.abc import Sequence
+
+MAX_LISTED = 10  # how many offending items (ids, lines) a message lists before it says "and N more"
+
+
+def listing(items: Sequence) -> str:
+    """Items for a message: the first MAX_LISTED (strings quoted), then how many more."""
+    shown = ", ".join(repr(i) if isinstance(i, str) else str(i) for i in items[:MAX_LISTED])
+    more = len(items) - MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
 
 class ClusterAgentError(Exception):
     """Base class: the message says what is wrong and what to do about it."""

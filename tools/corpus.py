@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clusteragent.errors import CorpusError
+from clusteragent.errors import CorpusError, listing
 from clusteragent.tools.text_encoding import decode
 
 DEFAULT_TEXT_FIELDS = ("text", "content", "document", "body", "sentence", "utterance")
 DEFAULT_ID_FIELD = "id"
-MAX_LISTED = 10  # how many offending ids an error message lists before it says "and N more"
 
 
 
@@ -70,18 +69,12 @@ def work_texts(texts: Sequence[str]) -> list[str]:
     return [t if len(t) <= MAX_WORK_CHARS else t[:MAX_WORK_CHARS] for t in texts]
 
 
-def _listing(items: Sequence[Any]) -> str:
-    shown = ", ".join(repr(i) if isinstance(i, str) else str(i) for i in items[:MAX_LISTED])
-    more = len(items) - MAX_LISTED
-    return shown + (f" and {more} more" if more > 0 else "")
-
-
 def from_texts(texts: Sequence[str], ids: Sequence[Any] | None = None, source: str = "<memory>") -> Corpus:
     """Validate in-memory texts (and optional ids) into a Corpus, with the same checks as files."""
     texts = list(texts)
     bad_types = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad_types:
-        raise CorpusError(f"{source}: texts must be strings; positions {_listing(bad_types)} are not.")
+        raise CorpusError(f"{source}: texts must be strings; positions {listing(bad_types)} are not.")
     if ids is None:
         ids = list(range(1, len(texts) + 1))
     else:
@@ -149,7 +142,7 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict],
         raise CorpusError(f"{source}: the corpus is empty; give at least one text.")
     missing = [n for n, i in enumerate(ids, 1) if i is None or (isinstance(i, str) and not i.strip())]
     if missing:
-        raise CorpusError(f"{source}: records {_listing(missing)} have no {id_field or 'id'!r}; give every record "
+        raise CorpusError(f"{source}: records {listing(missing)} have no {id_field or 'id'!r}; give every record "
                           "an id, or choose another field with --id-field.")
     # Strings and integers only: 1, 1.0 and true would print alike in some tools and not in others, and
     # NaN or Infinity cannot be written as strict JSON.
@@ -168,12 +161,12 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict],
             dups.append(i)
     if dups:
         where = f" in field {id_field!r}" if id_field else ""
-        raise CorpusError(f"{source}: duplicate ids{where}: {_listing(dups)}; every record needs a unique id "
+        raise CorpusError(f"{source}: duplicate ids{where}: {listing(dups)}; every record needs a unique id "
                           "(or choose another field with --id-field).")
     blank = [i for i, t in zip(ids, texts) if not t.strip()]
     if blank:
         raise CorpusError(
-            f"{source}: {len(blank)} blank text(s), ids {_listing(blank)}; remove them or fill them in."
+            f"{source}: {len(blank)} blank text(s), ids {listing(blank)}; remove them or fill them in."
         )
     return Corpus(ids=ids, texts=texts, source=source, extra=extra, text_field=text_field, id_field=id_field)
 
@@ -206,7 +199,7 @@ def _from_records(records: list[dict], text_field: str | None, id_field: str | N
     id_field = _pick_field(fields, id_field, "id", source)
     lacking = [n for n, r in zip(numbers, records) if text_field not in r]
     if lacking:
-        raise CorpusError(f"{source}: records on line(s) {_listing(lacking)} have no field {text_field!r}.")
+        raise CorpusError(f"{source}: records on line(s) {listing(lacking)} have no field {text_field!r}.")
     texts, ids, extra = [], [], []
     for n, r in zip(numbers, records):
         value = r[text_field]

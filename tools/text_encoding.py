@@ -11,17 +11,10 @@ from __future__ import annotations
 
 import codecs
 import warnings
-from collections.abc import Sequence
 
-from clusteragent.errors import CorpusError
+from clusteragent.errors import CorpusError, listing
 
 LEGACY = "cp1252"
-MAX_LISTED_LINES = 10
-
-
-def _listing(numbers: Sequence[int]) -> str:
-    shown = ", ".join(map(str, numbers[:MAX_LISTED_LINES]))
-    return shown + (f" and {len(numbers) - MAX_LISTED_LINES} more" if len(numbers) > MAX_LISTED_LINES else "")
 
 
 def _legacy(line: bytes) -> str:
@@ -52,7 +45,7 @@ def decode(raw: bytes, source: str, encoding: str | None = None) -> str:
             legacy.append(n)
     first = " ".join(lines[legacy[0] - 1].split())
     first = first if len(first) <= 60 else first[:57] + "..."
-    warnings.warn(f"{source}: line(s) {_listing(legacy)} are not UTF-8 and were read as Windows-1252 (line "
+    warnings.warn(f"{source}: line(s) {listing(legacy)} are not UTF-8 and were read as Windows-1252 (line "
                   f"{legacy[0]} reads {first!r}); if that is wrong, give the file's encoding (--encoding) or "
                   "re-encode it as UTF-8.", UnicodeWarning, stacklevel=5)
     return "\n".join(lines)
