@@ -20,7 +20,7 @@ def _texts_of(group: str = "noun") -> str:
     return rf"(?:[a-z'-]+\s+){{0,2}}?{_texts(group)}"
 
 
-_IS_ABOUT = re.compile(rf"^(?:this group of {_texts_of()}|this group|these {_texts('noun2')}|the texts|"
+_IS_ABOUT = re.compile(rf"^(?:this group of {_texts_of()}|this group|these {_texts('noun2')}|(?:the )?texts|"
                        rf"the {_texts('noun3')} in this group|{_texts('noun4')} (?:in|from) this group)"
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
                        r"(?=(?:about|related|focused|concerned|dedicated|devoted)\b|[a-z]+ing\b)", re.I)
@@ -68,7 +68,8 @@ _TEXTS_DO = re.compile(r"^texts\s+(?=(?:" + "|".join(_base(v) for v in _DESCRIBI
 
 
 def plain_opening(description: str) -> str:
-    """A description opened the plain way: "This group of texts is about X" -> "Texts about X", "These texts
+    """A description opened the plain way: "This group of texts is about X" or "Texts are about X" -> "Texts
+    about X", "These texts
     are asking for X" -> "Texts asking for X", "These (or The) texts express X" or "Texts express X" -> "Texts that
     express X", "A group of
     texts that X" -> "Texts that X", "This group of texts deals with X" -> "Texts dealing with X", "This group

@@ -375,6 +375,8 @@ def test_a_list_item_said_twice_is_said_once():
     ("These texts are angry and frustrated.", "Texts that are angry and frustrated."),
     ("Requests to reset a password.", "Requests to reset a password."),
     ("These texts are about travel.", "Texts about travel."),
+    ("Texts are about booking, canceling and managing travel.", "Texts about booking, canceling and managing travel."),
+    ("Texts are all related to banking.", "Texts related to banking."),
     ("Group of texts about reporting lost credit cards", "Texts about reporting lost credit cards."),
     ("A group of texts that remind users of tasks.", "Texts that remind users of tasks."),
     ("Texts from this group are asking for a new voice.", "Texts asking for a new voice."),
