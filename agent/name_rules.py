@@ -19,10 +19,10 @@ def whole_name(v):
     """A name of at most NAME_MAX characters, cut at a word ("Buddhist and astrological advice requests" ->
     "Buddhist and astrological advice"; the grammar stops a name at NAME_ROOM, so a word it cut is always past
     NAME_MAX), and never ending in a linking word or a comma ("Personal communication with a"), nor where it
-    was cut, in a preposition ("Personal details change after marriage" -> "Personal details change"). A cut name that
-    joins two things and keeps one word of the second ends before it, a word the cut left without its noun:
-    "Machine learning and natural language processing" -> "Machine learning", not "Machine learning and
-    natural"; so does a phrase a preposition opens ("Travel alerts for specific destinations")."""
+    was cut, in a preposition ("Personal details change after marriage" -> "Personal details change"). A cut
+    name that joins two things and keeps one word of the second ends before it, a word the cut left without
+    its noun: "Machine learning and natural language processing" -> "Machine learning", not "Machine learning
+    and natural"; so does a phrase a preposition opens ("Travel alerts for specific destinations")."""
     if not isinstance(v, str):
         return v
     words = v.split()
@@ -37,8 +37,7 @@ def whole_name(v):
         starts += [i + 1 for i, w in enumerate(words[:-1]) if w.endswith(",")]
         if starts and len(words) - max(starts) == 1:
             words = words[:max(starts)]
-    dangling = _DANGLING | _PREPOSITIONS if cut else _DANGLING
-    while len(words) > 1 and words[-1].strip(",;:").lower() in dangling:
+    while len(words) > 1 and words[-1].strip(",;:").lower() in (_CUT_DANGLING if cut else _DANGLING):
         words.pop()
     return (" ".join(words).rstrip(",;:") or v)[:NAME_MAX]
 
@@ -59,6 +58,7 @@ _JOINING = frozenset({"and", "&", "or", "/"})
 _PREPOSITIONS = frozenset("of for to in on with about by at from after before during into onto via per without "
                           "within between across against through toward towards until since among".split())
 _DANGLING = LINKING_WORDS | {""}  # a last word a name cannot end on: a linking one, or a lone comma
+_CUT_DANGLING = _DANGLING | _PREPOSITIONS  # ... nor, where the length cut it, a preposition
 
 
 def name_words(name: str) -> list[str]:

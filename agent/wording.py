@@ -69,13 +69,12 @@ _TEXTS_DO = re.compile(r"^texts\s+(?=(?:" + "|".join(_base(v) for v in _DESCRIBI
 
 def plain_opening(description: str) -> str:
     """A description opened the plain way: "This group of texts is about X" or "Texts are about X" -> "Texts
-    about X", "These texts
-    are asking for X" -> "Texts asking for X", "These (or The) texts express X" or "Texts express X" -> "Texts that
-    express X", "A group of
-    texts that X" -> "Texts that X", "This group of texts deals with X" -> "Texts dealing with X", "This group
-    includes texts on X" -> "Texts on X", "This group is dedicated to X" -> "Texts dedicated to X", "This group is
-    made up of smaller groups related to X" -> "Texts related to X"; and so with
-    the corpus's own word for its texts ("These questions are about X" -> "Questions about X")."""
+    about X", "These texts are asking for X" -> "Texts asking for X", "These (or The) texts express X" or
+    "Texts express X" -> "Texts that express X", "A group of texts that X" -> "Texts that X", "This group of
+    texts deals with X" -> "Texts dealing with X", "This group includes texts on X" -> "Texts on X", "This
+    group is dedicated to X" -> "Texts dedicated to X", "This group is made up of smaller groups related to
+    X" -> "Texts related to X"; and so with the corpus's own word for its texts ("These questions are about
+    X" -> "Questions about X")."""
     for opening in (_IS_ABOUT, _GROUP_OF, _GROUP_HOLDS, _GROUP_OF_GROUPS):
         if m := opening.match(description):
             rest = description[m.end():]

@@ -137,9 +137,9 @@ def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dic
     of the group's words times log(1 + mean words per group / the word's count in the corpus). English
     stop words, numbers, words under 3 letters and the stems of negations (WORD_PATTERN) are left out; a
     word must occur in 2 texts, and not in EVERY_GROUP_SHARE of the texts of every group (with few groups
-    the weight alone lets a word most texts have, such as the "edu" of mail addresses, name a large group). A group none
-    of whose words does (one or two texts of their own) gets its texts' own words in the order they come,
-    which name it better than a number."""
+    the weight alone lets a word most texts have, such as the "edu" of mail addresses, name a large group).
+    A group none of whose words does (one or two texts of their own) gets its texts' own words in the order
+    they come, which name it better than a number."""
     from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer
 
