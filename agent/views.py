@@ -216,7 +216,7 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     notes = list(state.get("notes", []))
     view_name = state.get("view") or "meaning"
     vectors = view(ctx, view_name, state["instruction"])  # unit rows: which texts are central to a group, and how sure
-    mapped = view_name == "meaning" and is_mapped(len(ctx.texts))
+    mapped = view_name == "meaning" and is_mapped(ctx.vectors)
     grouping = meaning_map(ctx) if mapped else vectors
     listed = tx.Taxonomy.from_state(state)
     k_min, k_max = state["k_min"], state["k_max"]

@@ -587,7 +587,73 @@ def test_semantic_map_keeps_separate_groups_apart_and_repeats_under_a_seed():
     assert np.array_equal(mapped, semantic_map(x, seed=1, fit_rows=150))
     small = x[:MIN_TEXTS - 1]
     assert np.array_equal(semantic_map(small), small.astype(np.float32))  # too few texts for a map
-    assert not is_mapped(len(small)) and is_mapped(MIN_TEXTS)
+    assert not is_mapped(small) and is_mapped(x[:MIN_TEXTS])
+    assert not is_mapped(np.repeat(small, 3, axis=0))  # copies add no distinct text
+
+
+@pytest.mark.slow  # UMAP
+def test_copies_of_a_text_are_mapped_once_and_do_not_pull_the_map_into_clumps():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import v_measure_score
+
+    from clusteragent.tools.kestimate import density_k
+    from clusteragent.tools.semantic_map import semantic_map
+
+    rng = np.random.default_rng(0)
+    topic = np.repeat(np.arange(4), 12)  # 48 distinct texts on 4 topics, 5 copies of each: 240 rows
+    sentences = rng.normal(size=(4, 64))[topic] + rng.normal(0, 0.8, (48, 64))
+    sentences /= np.linalg.norm(sentences, axis=1, keepdims=True)
+    x, truth = np.repeat(sentences, 5, axis=0), np.repeat(topic, 5)
+    mapped = semantic_map(x, seed=0)
+    assert all(len(np.unique(mapped[truth_rows], axis=0)) == 1 for truth_rows in np.arange(240).reshape(48, 5))
+    assert v_measure_score(truth, KMeans(4, n_init=3, random_state=0).fit_predict(mapped)) > 0.95
+    assert density_k(mapped) == 4
+
+
+def test_near_copies_places_each_row_at_its_nearest_earlier_kept_near_copy():
+    from clusteragent.tools.semantic_map import NEAR_COPY, near_copies
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(30, 48))
+    x = np.vstack([base, base[[0, 0, 3, 7]] + rng.normal(0, 0.02, (4, 48))])  # rows 30-33: near-copies
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    kept, at = near_copies(x)
+    sims = x @ x.T
+    expected = list(range(34))  # brute force: every pair
+    for i in range(34):
+        earlier = [j for j in range(i) if sims[i, j] >= NEAR_COPY and expected[j] == j]
+        if earlier:
+            expected[i] = max(earlier, key=lambda j: sims[i, j])
+    assert kept[at].tolist() == expected
+    assert kept.tolist() == list(range(30)) and kept[at][30:].tolist() == [0, 0, 3, 7]
+
+
+@pytest.mark.slow  # UMAP
+def test_near_copies_of_a_sentence_do_not_pull_the_map_into_clumps():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import v_measure_score
+
+    from clusteragent.tools.semantic_map import semantic_map
+
+    rng = np.random.default_rng(0)
+    topic = np.repeat(np.arange(3), 8)  # 24 sentences on 3 topics, each in 5 variants: 120 texts
+    sentences = rng.normal(size=(3, 64))[topic] + rng.normal(0, 0.8, (24, 64))
+    sentences /= np.linalg.norm(sentences, axis=1, keepdims=True)
+    x = np.repeat(sentences, 5, axis=0) + rng.normal(0, 0.015, (120, 64))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    truth = np.repeat(topic, 5)
+    mapped = semantic_map(x, seed=0)
+    assert v_measure_score(truth, KMeans(3, n_init=3, random_state=0).fit_predict(mapped)) > 0.95
+
+
+@pytest.mark.slow  # UMAP
+def test_a_small_corpus_is_grouped_on_its_map():
+    from clusteragent.tools.semantic_map import semantic_map
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(4, 32))[np.repeat(np.arange(4), 15)] + rng.normal(0, 0.5, (60, 32))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    assert semantic_map(x, seed=0).shape == (60, 5)  # 60 texts: a map, not the embeddings
 
 
 def test_texts_past_the_fitted_sample_are_placed_among_their_nearest_fitted_texts():
@@ -663,7 +729,31 @@ def test_estimate_k_never_asks_for_more_groups_than_distinct_texts():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # sklearn warns when asked for more clusters than distinct points
         best, stats = estimate_k(x, 2, 20)
-    assert 2 <= best <= 6 and max(stats["silhouette"]) == 6
+    assert 2 <= best <= 5 and max(stats["silhouette"]) == 5  # copies count once; silhouette needs k < 6 points
+
+
+def test_distinct_rows_numbers_each_distinct_row_once_in_order_of_first_appearance():
+    from clusteragent.tools.kestimate import distinct_rows
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(7, 4)).astype(np.float32)
+    picks = rng.integers(0, 7, size=40)
+    x = base[picks]
+    first, copies = distinct_rows(x)
+    expected_first = [i for i, p in enumerate(picks) if p not in picks[:i]]  # brute force
+    assert first.tolist() == expected_first
+    assert np.array_equal(x[first][copies], x)
+    assert [len(a) for a in distinct_rows(np.zeros((0, 4), np.float32))] == [0, 0]
+
+
+def test_density_k_counts_the_copies_of_a_point_once():
+    from clusteragent.tools.kestimate import density_k
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(scale=10.0, size=(3, 5))
+    points = np.vstack([c + rng.normal(scale=0.3, size=(12, 5)) for c in centres])
+    assert density_k(points) == 3
+    assert density_k(np.repeat(points, 8, axis=0)) == 3  # eight copies of every point: no dense group each
 
 
 def test_density_k_counts_separated_blobs_on_a_map_and_on_a_subsample():

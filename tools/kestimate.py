@@ -5,13 +5,29 @@ from __future__ import annotations
 import numpy as np
 
 
+def distinct_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, copies): the row of each distinct row's first copy, in the order of the rows, and for every
+    row the position of its own in `first`, so that `vectors[first][copies]` equals `vectors`. Copies of a
+    text embed alike; they weigh on a neighbour graph and on a density estimate as no real group does."""
+    x = np.ascontiguousarray(vectors)
+    if len(x) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    keys = x.reshape(len(x), -1).view(np.dtype((np.void, x.dtype.itemsize * int(np.prod(x.shape[1:])))))
+    _, first, copies = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # number the distinct rows as they first appear
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order].astype(np.int64), rank[copies.ravel()].astype(np.int64)
+
+
 def estimate_k(vectors: np.ndarray, k_min: int = 2, k_max: int = 20, seed: int = 0,
                max_points: int = 2000, metric: str = "cosine") -> tuple[int, dict]:
     """Score each k in [k_min, k_max] on (a subsample of) the embeddings.
 
     Silhouette of k-means for each k, and the eigengap of a kNN affinity graph's normalized Laplacian,
     both under `metric`: "cosine" for unit-length embeddings, "euclidean" for a map of them (UMAP
-    coordinates). Cost is bounded by `max_points` (a seeded subsample), never O(N^2) in the corpus size.
+    coordinates). Copies of a row count once (distinct_rows). Cost is bounded by `max_points` (a seeded
+    subsample), never O(N^2) in the corpus size.
 
     Returns:
         (suggested_k, stats): the k with the best silhouette, and
@@ -22,12 +38,12 @@ def estimate_k(vectors: np.ndarray, k_min: int = 2, k_max: int = 20, seed: int =
 
     rng = np.random.default_rng(seed)
     x = np.asarray(vectors, dtype=np.float32)
+    x = x[distinct_rows(x)[0]]
     if len(x) > max_points:
         x = x[rng.choice(len(x), max_points, replace=False)]
     n = len(x)
     k_min = max(2, int(k_min))
-    distinct = len(np.unique(x.round(5), axis=0))  # copies of a text embed alike; k-means cannot split them
-    k_max = int(min(k_max, n - 1, distinct))
+    k_max = int(min(k_max, n - 1))
     if k_max < k_min:
         return max(1, min(k_min, n)), {"silhouette": {}, "eigengap_k": None, "eigengaps": {}, "points": n}
     x = np.ascontiguousarray(x)
@@ -78,12 +94,14 @@ def _eigengaps(x: np.ndarray, top: int, seed: int, neighbours: int = 15, metric:
 def density_k(points: np.ndarray, seed: int = 0, max_points: int = 2000) -> int:
     """How many dense groups HDBSCAN finds on (a seeded subsample of) a low-dimensional map of the texts, with
     at least max(5, n/100) points a group (the HDBSCAN+UMAP baseline's setting): another reading of the data's
-    own structure, one that does not share k-means' preference for round, equal groups. 0 when it finds none."""
+    own structure, one that does not share k-means' preference for round, equal groups. Copies of a point count
+    once (five copies of one text are no dense group). 0 when it finds none."""
     import warnings
 
     from sklearn.cluster import HDBSCAN
 
     x = np.asarray(points, dtype=np.float32)
+    x = x[distinct_rows(x)[0]]
     if len(x) > max_points:
         x = x[np.random.default_rng(seed).choice(len(x), max_points, replace=False)]
     if len(x) < 10:

@@ -11,14 +11,25 @@ import functools
 
 import numpy as np
 
-# Below this the map is the embeddings themselves: on few texts UMAP's neighbour graph follows clumps of
-# near-duplicates (120 texts made of 24 sentences, 5 copies each, were grouped by clump, not by topic).
-MIN_TEXTS = 200
+from clusteragent.tools.kestimate import distinct_rows
+
+# Below this many distinct texts the map is the embeddings themselves (UMAP's neighbour graph has 15
+# neighbours a text). From 40 texts up the map reads a small corpus's groups better than the embeddings do
+# (docs/benchmarks.md, "A small corpus").
+MIN_TEXTS = 40
+
+# Texts this close say the same thing in nearly the same words ("i need to know where my phone is", "i would
+# like to know where my phone is": 0.978). UMAP scales each text's neighbourhood to its nearest neighbours,
+# so a text with a few near-copies is tied to them alone and the map shows clumps of copies instead of
+# subjects (120 texts made of 24 sentences in five numbered variants each were grouped by clump); a
+# near-copy is placed where the text it copies is mapped.
+NEAR_COPY = 0.97
 
 
-def is_mapped(n_texts: int) -> bool:
-    """Whether a corpus of n_texts gets a map; smaller ones are grouped on the embeddings themselves."""
-    return n_texts >= MIN_TEXTS
+def is_mapped(vectors: np.ndarray) -> bool:
+    """Whether a corpus with these embeddings gets a map: MIN_TEXTS distinct ones or more; smaller corpora
+    are grouped on the embeddings themselves."""
+    return len(distinct_rows(vectors)[0]) >= MIN_TEXTS
 
 
 @functools.cache
@@ -78,28 +89,51 @@ def _placed(fitted: np.ndarray, coords: np.ndarray, rest: np.ndarray, neighbours
     return (coords[rows] * weights[:, :, None]).sum(axis=1).astype(np.float32)
 
 
+def near_copies(vectors: np.ndarray, neighbours: int = 15, found=None) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, at): the rows a map is fitted on, and for every row the position in `kept` of the row it is
+    placed at: its own, or that of the nearest earlier kept row among its `neighbours` nearest whose cosine
+    with it is NEAR_COPY or more. `found`: those neighbours (_nearest's answer), if already searched."""
+    sims, rows = found if found is not None else _nearest(vectors, vectors, min(neighbours, len(vectors)))
+    placed_at = np.arange(len(vectors))
+    for i in range(len(vectors)):
+        close = rows[i][(sims[i] >= NEAR_COPY) & (rows[i] >= 0) & (rows[i] < i)]  # nearest first
+        close = close[placed_at[close] == close]
+        if len(close):
+            placed_at[i] = close[0]
+    kept = np.flatnonzero(placed_at == np.arange(len(vectors)))
+    return kept, np.searchsorted(kept, placed_at)
+
+
 def semantic_map(vectors: np.ndarray, seed: int = 0, dims: int = 5, neighbours: int = 15,
                  fit_rows: int = 10_000, min_dist: float = 0.0) -> np.ndarray:
     """float32 coordinates (N x dims) of a seeded UMAP (cosine, min_dist 0) of `vectors`; compare them
     with euclidean distance. Fitted on a seeded sample of at most `fit_rows` rows, the rest placed among
-    their nearest fitted rows (_placed), so the cost stays bounded at any N. Corpora under MIN_TEXTS get
-    `vectors` back."""
+    their nearest fitted rows (_placed), so the cost stays bounded at any N. Copies and near-copies of a
+    row (near_copies) take its coordinates. Corpora of fewer than MIN_TEXTS distinct rows, or too few apart
+    from near-copies for a neighbour graph, get `vectors` back."""
     import warnings
 
     vectors = np.asarray(vectors, dtype=np.float32)
-    if not is_mapped(len(vectors)):
+    first, copies = distinct_rows(vectors)
+    if len(first) < MIN_TEXTS:
         return vectors
+    if len(first) < len(vectors):
+        return semantic_map(vectors[first], seed, dims, neighbours, fit_rows, min_dist)[copies]
     rng = np.random.default_rng(seed)
     fit = np.sort(rng.choice(len(vectors), fit_rows, replace=False)) if len(vectors) > fit_rows else None
     fitted = vectors if fit is None else vectors[fit]
+    found = _nearest(fitted, fitted, min(neighbours, len(fitted)))
+    kept, at = near_copies(fitted, neighbours, found)
+    if len(kept) <= neighbours:
+        return vectors
     knn = None
-    if len(fitted) >= EXACT_NEIGHBOURS_FROM:
-        sims, rows = _nearest(fitted, fitted, neighbours)
+    if len(kept) >= EXACT_NEIGHBOURS_FROM:
+        sims, rows = found if len(kept) == len(fitted) else _nearest(fitted[kept], fitted[kept], neighbours)
         knn = (rows.astype(np.int32), np.maximum(0.0, 1.0 - sims).astype(np.float32))  # UMAP's cosine distance
     reducer = umap_reducer(seed, dims, neighbours, min_dist, knn=knn)
     with warnings.catch_warnings():  # UMAP notes that a seed turns off its parallelism
         warnings.simplefilter("ignore", UserWarning)
-        coords = reducer.fit_transform(fitted).astype(np.float32)
+        coords = reducer.fit_transform(fitted[kept]).astype(np.float32)[at]
     if fit is None:
         return coords
     out = np.empty((len(vectors), dims), dtype=np.float32)
@@ -114,13 +148,13 @@ PLANE_UMAP_MAX = 10_000
 
 
 def plane(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
-    """float32 (N x 2) coordinates to draw the corpus on: a seeded 2-D UMAP (min_dist 0.1) of `vectors` from MIN_TEXTS up
-    to PLANE_UMAP_MAX texts, PCA's two first axes for fewer (UMAP follows clumps there) or more."""
+    """float32 (N x 2) coordinates to draw the corpus on: a seeded 2-D UMAP (min_dist 0.1) of `vectors` from MIN_TEXTS
+    distinct texts up to PLANE_UMAP_MAX texts, PCA's two first axes for fewer or more."""
     from sklearn.decomposition import PCA
 
     vectors = np.asarray(vectors, dtype=np.float32)
     if len(vectors) < 3:
         return np.column_stack([np.arange(len(vectors), dtype=np.float32), np.zeros(len(vectors), np.float32)])
-    if is_mapped(len(vectors)) and len(vectors) <= PLANE_UMAP_MAX:
+    if len(vectors) <= PLANE_UMAP_MAX and is_mapped(vectors):
         return semantic_map(vectors, seed=seed, dims=2, min_dist=0.1)  # spread a little, for the eye
     return PCA(n_components=2, random_state=seed).fit_transform(vectors).astype(np.float32)
