@@ -193,9 +193,9 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     In the meaning view, without a user's k or k_max, k is searched up to AgentConfig.structure_k_max
     (fine facets have dozens of values): the silhouette's choice on the embeddings and on their map and
     the number of dense groups HDBSCAN finds on the map, the largest kept; the model's first list does
-    not set it. With a map (semantic_map.MIN_TEXTS or more), a group that then holds more than half the
-    texts is read again on its own (_split_majority). Unless the user fixed k, a group of fewer than
-    MIN_GROUP_SIZE texts joins the nearest group (_fold_strays).
+    not set it. With a map (semantic_map.MIN_TEXTS distinct texts or more), a group that then holds more
+    than half the texts is read again on its own (_split_majority). Unless the user fixed k, a group of
+    fewer than MIN_GROUP_SIZE texts joins the nearest group (_fold_strays).
 
     Outside the meaning view a group takes the value of the facet that the model, in calibrated labels
     of its central texts, gives most of them (see naming.voted_name; on the reading, where there are as
