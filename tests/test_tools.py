@@ -646,6 +646,18 @@ def test_near_copies_of_a_sentence_do_not_pull_the_map_into_clumps():
     assert v_measure_score(truth, KMeans(3, n_init=3, random_state=0).fit_predict(mapped)) > 0.95
 
 
+def test_texts_that_are_mostly_near_copies_get_no_map_and_a_plane_to_draw_on():
+    from clusteragent.tools.semantic_map import MIN_TEXTS, is_mapped, plane, semantic_map
+
+    rng = np.random.default_rng(6)
+    x = np.repeat(rng.normal(size=(3, 32)), 15, axis=0) + rng.normal(0, 0.01, (45, 32))  # 3 sentences, 45 variants
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    assert len(x) >= MIN_TEXTS and is_mapped(x)  # 45 distinct rows, but 3 apart from near-copies
+    assert np.array_equal(semantic_map(x), x)
+    drawn = plane(x)
+    assert drawn.shape == (45, 2) and np.isfinite(drawn).all()
+
+
 @pytest.mark.slow  # UMAP
 def test_a_small_corpus_is_grouped_on_its_map():
     from clusteragent.tools.semantic_map import semantic_map

@@ -156,5 +156,7 @@ def plane(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
     if len(vectors) < 3:
         return np.column_stack([np.arange(len(vectors), dtype=np.float32), np.zeros(len(vectors), np.float32)])
     if len(vectors) <= PLANE_UMAP_MAX and is_mapped(vectors):
-        return semantic_map(vectors, seed=seed, dims=2, min_dist=0.1)  # spread a little, for the eye
+        mapped = semantic_map(vectors, seed=seed, dims=2, min_dist=0.1)  # spread a little, for the eye
+        if mapped.shape[1] == 2:  # else too few texts apart from near-copies for a map
+            return mapped
     return PCA(n_components=2, random_state=seed).fit_transform(vectors).astype(np.float32)
