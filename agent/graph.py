@@ -34,11 +34,12 @@ from clusteragent.run_folder import content_name, embeddings_name, kept
 from clusteragent.schemas import FacetReading, requested_words, taxonomy_schema, understanding_schema
 from clusteragent.splitting import split_until
 from clusteragent.state import AgentState, RunContext
+from clusteragent.structure import estimate_k_traced
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
 from clusteragent.tools.propagate import least_certain, propagate
 from clusteragent.tools.sampling import diverse_sample
-from clusteragent.views import cluster_on_view, estimate_k_traced, label_features, name_skipped, reading_view, renamed_broader
+from clusteragent.views import cluster_on_view, label_features, name_skipped, reading_view, renamed_broader
 
 
 def ensure_ingested(ctx: RunContext) -> None:

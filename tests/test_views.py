@@ -378,7 +378,7 @@ def test_a_group_named_by_its_words_never_takes_a_word_its_texts_ask_for():
 
 def test_a_group_of_most_of_the_texts_is_read_again_on_its_own():
     from clusteragent.state import AgentConfig, RunContext
-    from clusteragent.views import _split_majority
+    from clusteragent.structure import split_majority
 
     # An island of 30 texts and a blob of 270 made of three clumps: a first reading that finds only the
     # island and the blob is refined into the island and the three clumps.
@@ -391,17 +391,17 @@ def test_a_group_of_most_of_the_texts_is_read_again_on_its_own():
     ctx = RunContext(texts=[""] * 300, llm=None, embedder=None, config=AgentConfig(), vectors=vectors)
     first = (truth > 0).astype(np.int64)
     trace = []
-    refined = _split_majority(ctx, vectors, points, first, 50, trace)
+    refined = split_majority(ctx, vectors, points, first, 50, trace)
     assert v_measure_score(truth, refined) > 0.95 and len(set(refined.tolist())) == 4
     assert sorted(set(refined.tolist())) == [0, 1, 2, 3] and (refined[truth == 0] == 0).all()
     assert trace[-1]["step"] == "split_majority" and trace[-1]["parts"] == 3
     halves = (np.arange(300) >= 150).astype(np.int64)  # no group holds more than half: left as it is
-    assert (_split_majority(ctx, vectors, points, halves, 50, []) == halves).all()
-    assert (_split_majority(ctx, vectors, points, first, 2, []) == first).all()  # no room under k_max
+    assert (split_majority(ctx, vectors, points, halves, 50, []) == halves).all()
+    assert (split_majority(ctx, vectors, points, first, 2, []) == first).all()  # no room under k_max
 
 
 def test_a_group_of_one_text_joins_the_nearest_group_unless_that_leaves_too_few():
-    from clusteragent.views import MIN_GROUP_SIZE, _fold_strays
+    from clusteragent.structure import MIN_GROUP_SIZE, fold_strays
 
     # Three clumps of 20 at x = 0, 10 and 30, a stray at x = 12 (nearest the clump at 10) and another at
     # x = 27 (nearest the clump at 30), each a group of its own, and a pair at x = 50 that stays a group.
@@ -409,12 +409,12 @@ def test_a_group_of_one_text_joins_the_nearest_group_unless_that_leaves_too_few(
     points = np.stack([x, np.zeros_like(x)], axis=1)
     groups = np.repeat([3, 0, 4, 1, 2, 5], [20, 20, 20, 1, 1, 2])
     trace = []
-    folded = _fold_strays(points, groups, 2, trace)
+    folded = fold_strays(points, groups, 2, trace)
     assert sorted(set(folded.tolist())) == [0, 1, 2, 3]
     assert folded[60] == folded[20] and folded[61] == folded[40] and folded[62] == folded[63]
     assert len(set(folded[[0, 20, 40, 62]].tolist())) == 4
     assert trace == [{"step": "fold_strays", "groups_folded": 2, "min_size": MIN_GROUP_SIZE}]
-    kept = _fold_strays(points, groups, 6, [])  # k_min 6: nothing may be folded
+    kept = fold_strays(points, groups, 6, [])  # k_min 6: nothing may be folded
     assert len(set(kept.tolist())) == 6
 
 
