@@ -22,7 +22,7 @@ from clusteragent.reading import kept_reading
 from clusteragent.structure import fold_strays, kmeans, split_majority, structure_k
 from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.features import distinctive_layout, distinctive_words, layout_statistics, layout_vectors, surface_features
-from clusteragent.tools.semantic_map import is_mapped, semantic_map
+from clusteragent.tools.semantic_map import semantic_map
 
 if TYPE_CHECKING:
     from clusteragent.state import AgentState, RunContext
@@ -37,7 +37,8 @@ VOTERS = 5
 class ViewCache:
     """Features of a run's texts, computed on first use (None until then)."""
 
-    meaning_map: np.ndarray | None = None
+    meaning_map: np.ndarray | None = None  # None also where the corpus gets no map (semantic_map)
+    meaning_map_tried: bool = False
     characters: np.ndarray | None = None
     layout_statistics: np.ndarray | None = None
     layout: np.ndarray | None = None
@@ -52,8 +53,12 @@ def _cached(ctx: RunContext, name: str, compute) -> np.ndarray:
     return getattr(ctx.views, name)
 
 
-def meaning_map(ctx: RunContext) -> np.ndarray:
-    return _cached(ctx, "meaning_map", lambda: semantic_map(ctx.vectors, seed=ctx.config.seed))
+def meaning_map(ctx: RunContext) -> np.ndarray | None:
+    """The run's meaning map, or None where semantic_map makes none (too few distinct texts)."""
+    if not ctx.views.meaning_map_tried:
+        ctx.views.meaning_map = _cached(ctx, "meaning_map", lambda: semantic_map(ctx.vectors, seed=ctx.config.seed))
+        ctx.views.meaning_map_tried = True
+    return ctx.views.meaning_map
 
 
 def layout_measures(ctx: RunContext) -> np.ndarray:
@@ -115,7 +120,7 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     In the meaning view, without a user's k or k_max, k is searched up to AgentConfig.structure_k_max
     (fine facets have dozens of values): the silhouette's choice on the embeddings and on their map and
     the number of dense groups HDBSCAN finds on the map, the largest kept; the model's first list does
-    not set it. With a map (semantic_map.MIN_TEXTS distinct texts or more), a group that then holds more
+    not set it. Where the texts have a map (semantic_map makes none for a few), a group that then holds more
     than half the texts is read again on its own (structure.split_majority). Unless the user fixed k, a
     group of fewer than MIN_GROUP_SIZE texts joins the nearest group (structure.fold_strays).
 
@@ -138,8 +143,9 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     notes = list(state.get("notes", []))
     view_name = state.get("view") or "meaning"
     vectors = view(ctx, view_name, state["instruction"])  # unit rows: which texts are central to a group, and how sure
-    mapped = view_name == "meaning" and is_mapped(ctx.vectors)
-    grouping = meaning_map(ctx) if mapped else vectors
+    grouping = meaning_map(ctx) if view_name == "meaning" else None
+    mapped = grouping is not None
+    grouping = grouping if mapped else vectors
     listed = tx.Taxonomy.from_state(state)
     k_min, k_max = state["k_min"], state["k_max"]
     if view_name == "meaning":

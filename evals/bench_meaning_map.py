@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
             gold = np.array(data.gold)
             raw, _ = embedder.embed(data.texts)
             mapped = semantic_map(raw, seed=seed)
+            mapped = raw if mapped is None else mapped  # too few distinct texts for a map
             kg = len(set(gold))
             k_raw = estimate_k(raw, 2, 20, seed=seed)[0]
             k_map = estimate_k(mapped, 2, 20, seed=seed, metric="euclidean")[0]

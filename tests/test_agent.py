@@ -528,6 +528,17 @@ def test_in_the_meaning_view_k_comes_from_the_data_not_from_the_length_of_the_mo
     assert searched and max(searched) == 5  # the user's k_max rules
 
 
+def test_texts_that_are_near_copies_of_a_few_are_read_on_their_embeddings():
+    """48 texts, six sentences in eight numbered variants each: too few apart from near-copies for a map, so k
+    is read on the embeddings alone; no reading takes them for a map (euclidean silhouette, dense groups)."""
+    texts = [MOODS["angry"].format(p) + f" ({i})" for phrases in TOPICS.values() for p in phrases[:2] for i in range(8)]
+    agent = fit(scripted("topic"), "Cluster by topic.", texts=texts, strategy="kmeans", review_rounds=0)
+    steps = agent.result_.run["decisions"]
+    assert [t["metric"] for t in steps if t["step"] == "estimate_k"] == ["cosine"]
+    assert not [t for t in steps if t["step"] in ("density_k", "split_majority")]
+    assert all(len(set(agent.labels_[s:s + 8])) == 1 for s in range(0, 48, 8))  # a sentence's variants together
+
+
 def _fit_hand_written(file_name: str, field: str, instruction: str):
     """The agent with the embedded model's defaults on hand-written texts and the real embeddings, a scripted
     model naming each group after the value most of its shown texts have; returns (agent, gold values)."""

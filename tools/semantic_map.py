@@ -26,12 +26,6 @@ MIN_TEXTS = 40
 NEAR_COPY = 0.97
 
 
-def is_mapped(vectors: np.ndarray) -> bool:
-    """Whether a corpus with these embeddings gets a map: MIN_TEXTS distinct ones or more; smaller corpora
-    are grouped on the embeddings themselves."""
-    return len(distinct_rows(vectors)[0]) >= MIN_TEXTS
-
-
 @functools.cache
 def keep_umap_compilation() -> int:
     """Have numba keep UMAP's compiled functions on disk (numba's cache: beside UMAP's sources, or under
@@ -105,27 +99,28 @@ def near_copies(vectors: np.ndarray, neighbours: int = 15, found=None) -> tuple[
 
 
 def semantic_map(vectors: np.ndarray, seed: int = 0, dims: int = 5, neighbours: int = 15,
-                 fit_rows: int = 10_000, min_dist: float = 0.0) -> np.ndarray:
+                 fit_rows: int = 10_000, min_dist: float = 0.0) -> np.ndarray | None:
     """float32 coordinates (N x dims) of a seeded UMAP (cosine, min_dist 0) of `vectors`; compare them
     with euclidean distance. Fitted on a seeded sample of at most `fit_rows` rows, the rest placed among
     their nearest fitted rows (_placed), so the cost stays bounded at any N. Copies and near-copies of a
-    row (near_copies) take its coordinates. Corpora of fewer than MIN_TEXTS distinct rows, or too few apart
-    from near-copies for a neighbour graph, get `vectors` back."""
+    row (near_copies) take its coordinates. None, no map, for fewer than MIN_TEXTS distinct rows or too
+    few apart from near-copies for a neighbour graph: such a corpus is read on its embeddings."""
     import warnings
 
     vectors = np.asarray(vectors, dtype=np.float32)
     first, copies = distinct_rows(vectors)
     if len(first) < MIN_TEXTS:
-        return vectors
+        return None
     if len(first) < len(vectors):
-        return semantic_map(vectors[first], seed, dims, neighbours, fit_rows, min_dist)[copies]
+        mapped = semantic_map(vectors[first], seed, dims, neighbours, fit_rows, min_dist)
+        return None if mapped is None else mapped[copies]
     rng = np.random.default_rng(seed)
     fit = np.sort(rng.choice(len(vectors), fit_rows, replace=False)) if len(vectors) > fit_rows else None
     fitted = vectors if fit is None else vectors[fit]
     found = _nearest(fitted, fitted, min(neighbours, len(fitted)))
     kept, at = near_copies(fitted, neighbours, found)
     if len(kept) <= neighbours:
-        return vectors
+        return None
     knn = None
     if len(kept) >= EXACT_NEIGHBOURS_FROM:
         sims, rows = found if len(kept) == len(fitted) else _nearest(fitted[kept], fitted[kept], neighbours)
@@ -148,15 +143,14 @@ PLANE_UMAP_MAX = 10_000
 
 
 def plane(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
-    """float32 (N x 2) coordinates to draw the corpus on: a seeded 2-D UMAP (min_dist 0.1) of `vectors` from MIN_TEXTS
-    distinct texts up to PLANE_UMAP_MAX texts, PCA's two first axes for fewer or more."""
+    """float32 (N x 2) coordinates to draw the corpus on: a seeded 2-D UMAP (min_dist 0.1) of `vectors` up to
+    PLANE_UMAP_MAX texts where semantic_map makes one, else PCA's two first axes."""
     from sklearn.decomposition import PCA
 
     vectors = np.asarray(vectors, dtype=np.float32)
     if len(vectors) < 3:
         return np.column_stack([np.arange(len(vectors), dtype=np.float32), np.zeros(len(vectors), np.float32)])
-    if len(vectors) <= PLANE_UMAP_MAX and is_mapped(vectors):
-        mapped = semantic_map(vectors, seed=seed, dims=2, min_dist=0.1)  # spread a little, for the eye
-        if mapped.shape[1] == 2:  # else too few texts apart from near-copies for a map
-            return mapped
+    mapped = semantic_map(vectors, seed=seed, dims=2, min_dist=0.1) if len(vectors) <= PLANE_UMAP_MAX else None
+    if mapped is not None:
+        return mapped
     return PCA(n_components=2, random_state=seed).fit_transform(vectors).astype(np.float32)
