@@ -31,6 +31,7 @@ from clusteragent.wording import (
     restates,
     said_in_full,
     without_asides,
+    without_predicate,
     without_repeats,
     without_restated,
     without_retelling,
@@ -78,7 +79,7 @@ class ClusterSpec(BaseModel):
     @field_validator("description")
     @classmethod
     def _opening(cls, v: str) -> str:
-        return as_sentence(without_repeats(without_asides(plain_opening(v))), DESCRIPTION_MAX)
+        return as_sentence(without_repeats(without_asides(without_predicate(plain_opening(v)))), DESCRIPTION_MAX)
 
     @field_validator("name")
     @classmethod

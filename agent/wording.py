@@ -92,6 +92,21 @@ _SETS_APART = re.compile(r",\s+(?:[a-z]+\s+){0,2}?(?:sets?|setting)\s+(?:it|them
                          re.I)
 
 
+# "Texts about credit card applications, including status inquiries, are about banking.": the rule's noun
+# phrase made the subject of a sentence whose predicate says what the texts fall under. A relative or
+# question word between them ("Texts about flights that are delayed", "... what the weather is like") makes
+# the verb the phrase's own, and it stays.
+_PREDICATE = re.compile(r"^(?P<rule>[a-z]+s\s+about\s+(?:(?!\b(?:that|which|who|whose|what|where|when|why|how|whether|if)\b)"
+                        r"[^.!?;])*?\w)\s*,?\s+(?:is|are)\b[^.!?]*(?:\.\.\.)?", re.I)
+
+
+def without_predicate(description: str) -> str:
+    """`description` without the predicate its rule is made the subject of ("Texts about X are all related
+    to banking." -> "Texts about X."), and the "..." of a length cut in it: a comment on the group, as an
+    aside is (without_asides)."""
+    return _PREDICATE.sub(lambda m: m.group("rule"), description, count=1)
+
+
 def without_asides(description: str) -> str:
     """`description` without its clauses set off by ", which" (to the next comma or the sentence's end): a
     comment on the group ("Texts about setting alarms, which is a common task in daily life."), not a part of

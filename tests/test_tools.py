@@ -302,6 +302,25 @@ def test_a_clause_set_off_by_which_is_a_comment_and_left_out(written, kept):
 
 
 @pytest.mark.parametrize("written, kept", [
+    ("Texts about credit card applications, including status inquiries, are about banking.",
+     "Texts about credit card applications, including status inquiries."),
+    ("Queries about converting units, such as kilos to pounds, are about cooking and food preparation.",
+     "Queries about converting units, such as kilos to pounds."),
+    ("Texts about location, phone connection, and order tracking are all related to communication and the exchange "
+     "of messages", "Texts about location, phone connection, and order tracking."),  # cut at the limit: no "..."
+    ("Texts about flights that are delayed.", "Texts about flights that are delayed."),
+    ("Questions about what the weather is like.", "Questions about what the weather is like."),
+    ("Texts about whether a shop is open.", "Texts about whether a shop is open."),
+    ("Texts asking where a phone is.", "Texts asking where a phone is."),
+    ("Texts about rain. Rain is wet.", "Texts about rain. Rain is wet."),
+])
+def test_a_predicate_that_says_what_the_rules_texts_fall_under_is_left_out(written, kept):
+    from clusteragent.schemas import ClusterSpec
+
+    assert ClusterSpec(name="x", description=written).description == kept
+
+
+@pytest.mark.parametrize("written, kept", [
     ("Scala and functional programming", "Scala and functional programming"),  # whole at the limit
     ("Buddhist and astrological advice requests", "Buddhist and astrological advice"),
     ("Gas type identification and car maintenance remi", "Gas type identification"),  # the grammar cut it
