@@ -128,7 +128,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         # A name or rule the message does not give is the model's own ("Travel and Car Maintenance" for a
         # merge the user named nothing for, a rule copied from the cluster list): dropped, so the operation
         # has the model name the cluster as a run does, under the naming rules, or keeps its rule.
-        decision["new_name"] = as_written(decision.get("new_name", ""), message)
+        decision["new_name"] = as_written(decision.get("new_name", ""), message, tax.names)
         if not mostly_written_in(decision.get("description", ""), message):
             decision["description"] = ""
     if decision["action"] == "reinstruct" and not written_in(decision.get("instruction", ""), message):

@@ -153,11 +153,18 @@ def written_in(text_id: str, message: str) -> bool:
     return bool(found_in(text_id, message))
 
 
-def as_written(name: str, message: str) -> str:
+def as_written(name: str, message: str, names: Iterable[str] = ()) -> str:
     """`name` as the message writes it, starting with a capital as every name does ("Epidemics and Networks",
     the model's, for 'rename it to epidemics and networks' is "Epidemics and networks"); "" where the
-    message does not write it."""
-    return sentence_case(found_in(name, message))
+    message does not write it, or writes it only inside a longer one of the cluster `names` ("Car care" in
+    'Merge "Car care questions" and "Car maintenance".': the model's name, not the user's)."""
+    longer = [n for n in names if len(n.strip()) > len(name.strip())]
+    inside = _spans(message, longer, r"(?<![\w-])", r"(?![\w-])")
+    for m in re.finditer(r"(?<![\w-])" + re.escape(name.strip()) + r"(?![\w-])", message, flags=re.IGNORECASE) \
+            if name.strip() else ():
+        if not any(start <= m.start() and m.end() <= end for start, end, _ in inside):
+            return sentence_case(m.group())
+    return ""
 
 
 def mostly_written_in(text: str, message: str) -> bool:

@@ -188,6 +188,17 @@ def test_a_merge_the_message_names_nothing_for_is_named_by_the_model_not_by_its_
     assert f'into "{name}"' in reply
 
 
+def test_a_name_the_message_writes_only_inside_a_clusters_name_is_the_models_not_the_users():
+    # The small model took "Car care" for the new name of 'Merge "Car care questions" and "Car maintenance".',
+    # which a top cluster had: the merge was refused with "choose another name", though the user chose none.
+    agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Weather reports"},
+                    {"action": "merge", "clusters": ["Weather reports", "cooking"], "new_name": "Weather"}])
+    agent.chat('Rename "weather" to "Weather reports".')
+    reply = agent.chat('Merge "Weather reports" and "cooking".')
+    merged = {n: c for n, c in clusters_by_name(agent).items() if n != "Football"}
+    assert len(merged) == 1 and next(iter(merged.values()))["named_by"] == "model", reply
+
+
 @pytest.mark.parametrize("message", ['Merge "weather" into "cooking".', "Merge cluster 0 into the cluster 2 please."])
 def test_a_merge_into_one_of_the_two_keeps_that_ones_name(message):
     # the small model writes the first cluster's name as the new one
