@@ -73,8 +73,11 @@ def map_figure(result, coordinates: np.ndarray):
     import plotly.graph_objects as go
 
     colour, tops = colours(result), {t["cluster"]: t["name"] for t in result.top_clusters}
+    sizes = {**{c["cluster"]: c["size"] for c in result.clusters}, **{t["cluster"]: t["size"] for t in result.top_clusters}}
     fig = go.Figure()
-    for c in result.clusters:
+    # The legend lists the top level as a run prints it: its entries largest first (a top cluster, or a
+    # cluster on its own), each top's clusters largest first under it.
+    for c in sorted(result.clusters, key=lambda c: (-sizes[c.get("parent") or c["cluster"]], c.get("parent") or c["cluster"])):
         rows = np.flatnonzero(result.cluster == c["cluster"])
         group = tops.get(c.get("parent"))
         fig.add_trace(go.Scattergl(

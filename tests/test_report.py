@@ -256,6 +256,25 @@ def test_two_levels_draw_a_sunburst_and_nest_the_list(tmp_path):
     assert legend == {"Weather", "Football"}
 
 
+def test_the_maps_legend_lists_the_top_level_largest_first_as_a_run_prints_it(tmp_path):
+    from clusteragent.result import ClusterResult
+
+    spec = (("Big leaf", 15, 10), ("Mid one", 12, 11), ("Mid two", 12, 11), ("Alone", 8, None), ("Tiny", 3, 10))
+    leaf = np.repeat(np.arange(5), [n for _, n, _ in spec])
+    texts = [f"text {i}" for i in range(len(leaf))]
+    leaves = [{"cluster": c, "name": name, "description": "", "size": n, "level": 1 if p is None else 2, "parent": p,
+               "representative_ids": [], "representative_texts": []} for c, (name, n, p) in enumerate(spec)]
+    tops = [{"cluster": 10, "name": "Small top", "description": "", "size": 18, "level": 1, "parent": None,
+             "children": [0, 4]},
+            {"cluster": 11, "name": "Large top", "description": "", "size": 24, "level": 1, "parent": None,
+             "children": [1, 2]}]
+    result = ClusterResult(ids=list(range(len(leaf))), texts=texts, cluster=leaf, confidence=np.ones(len(leaf), np.float32),
+                           clusters=leaves, top_clusters=tops)
+    page = result.report(tmp_path / "r.html", coordinates=np.random.default_rng(0).normal(size=(len(leaf), 2))).read_text()
+    traces = json.loads(re.search(r'id="figures">(.*?)</script>', page, re.S).group(1))["map"]["data"]
+    assert [t["name"] for t in traces] == ["Mid one", "Mid two", "Big leaf", "Tiny", "Alone"]
+
+
 def test_serving_beyond_loopback_warns_and_loopback_does_not(tmp_path, monkeypatch, capsys):
     import uvicorn
 
