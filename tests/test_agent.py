@@ -164,14 +164,15 @@ def test_fixed_k_is_honoured():
 
 
 def test_a_number_of_groups_in_the_instruction_sets_k(monkeypatch):
-    import clusteragent.views as views
+    import clusteragent.structure as structure
 
     res = fit(scripted("topic"), "Cluster these messages into two groups by topic.", strategy="kmeans").result_
     assert res.k == 2 and res.run["k_range"] == [2, 2]
     assert res.run["config"]["k_stated"] == "two groups"
     assert any("as the instruction asks" in note for note in res.run["notes"])
     searched = []
-    monkeypatch.setattr(views, "estimate_k", lambda vectors, k_min, k_max, **kw: (searched.append(k_max) or 2, {"eigengap_k": 2}))
+    monkeypatch.setattr(structure, "estimate_k",
+                        lambda vectors, k_min, k_max, **kw: (searched.append(k_max) or 2, {"eigengap_k": 2}))
     fit(scripted("topic"), "Cluster by topic, at most 4 topics.", strategy="kmeans")
     assert searched and max(searched) == 4  # a stated bound rules every reading's search as k_max does
 
@@ -508,7 +509,7 @@ def test_a_split_names_its_parts_in_plain_case():
 
 
 def test_in_the_meaning_view_k_comes_from_the_data_not_from_the_length_of_the_models_list(monkeypatch):
-    import clusteragent.views as views
+    import clusteragent.structure as structure
 
     searched = []
 
@@ -517,7 +518,7 @@ def test_in_the_meaning_view_k_comes_from_the_data_not_from_the_length_of_the_mo
         return 2, {"eigengap_k": 2}
 
     listed = ["weather", "football", "cooking", "rain", "match", "pasta"]
-    monkeypatch.setattr(views, "estimate_k", estimate)
+    monkeypatch.setattr(structure, "estimate_k", estimate)
     res = fit(scripted("topic", first_clusters=listed), "Cluster by topic.", strategy="kmeans",
               review_rounds=0).result_
     assert next(t for t in res.run["decisions"] if t["step"] == "estimate_k")["silhouette_k"] == 2
