@@ -358,6 +358,14 @@ def merge_tops(tops: list[dict], ids: list[int], assignment: np.ndarray, named: 
     return out, f'Merged the top clusters {" and ".join(repr(t["name"]) for t in chosen)} into "{merged["name"]}".'
 
 
+def moved_under(tops: list[dict], leaves: set[int], top_id: int) -> list[dict]:
+    """The tops with the clusters `leaves` taken from wherever they stood and put under the top `top_id`; a
+    top left without clusters goes."""
+    moved = [{**t, "children": sorted({c for c in t["children"] if c not in leaves} | (leaves if t["id"] == top_id
+                                                                                       else set()))} for t in tops]
+    return [t for t in moved if t["children"]]
+
+
 def rename_top(tops: list[dict], top_id: int, name: str, description: str = "",
                named_by: str = "user") -> tuple[list[dict], str]:
     old = next(t for t in tops if t["id"] == top_id)

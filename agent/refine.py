@@ -30,6 +30,7 @@ from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import (
     as_written,
     described_in,
+    destination,
     found_in,
     merged_into,
     mostly_written_in,
@@ -116,9 +117,10 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         return {"decision": {"action": "none", "reason": f"the model gave no usable answer ({e})"}}
     message = state["message"]
     known = {str(i) for i in ctx.ids}
-    # An id is something the message spells out: a known id, or one word the user may have mistyped.
-    decision["ids"] = [i for i in decision.get("ids", [])
-                       if written_in(i, message) and (i.strip() in known or len(i.split()) == 1)]
+    # An id is something the message spells out: a known id, or one word the user may have mistyped (not the
+    # full stop the model copied from 'Put "Oil change" under "Car care".').
+    decision["ids"] = [i for i in decision.get("ids", []) if written_in(i, message) and any(ch.isalnum() for ch in i)
+                       and (i.strip() in known or len(i.split()) == 1)]
     fresh = unknown_quoted(message, tax)
     named = named_clusters(message, tax, assignment)
     wants_name = {"rename": 1, "add_cluster": 0, "merge": 2}.get(decision["action"])
@@ -159,6 +161,8 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         # Clusters the user named exactly ("A", cluster 3) outrank the model's choice, which a small model
         # gets wrong even when the names are in front of it.
         decision["clusters"] = named[:max(len(decision["clusters"]), 2 if decision["action"] == "merge" else 1)]
+    if decision["action"] == "move" and (to := destination(message, tax, assignment)):
+        decision["clusters"] = [to]  # 'Move "Travel alerts" into "Travel"': the model chose the first it read
     if decision["action"] == "merge":  # 'merge "A" into "B"' keeps B's name
         decision["new_name"] = merged_into(message, decision["clusters"], tax, assignment, decision["new_name"])
         written = [c for c in decision["clusters"] if c in named or found_in(c, message)]

@@ -109,10 +109,14 @@ def rows_asked(turn: Turn, d: RefineDecision, exclude: set[int]) -> tuple[np.nda
 
 
 def move(turn: Turn, d: RefineDecision) -> Change:
-    """Move texts, given by id or described in words, into one cluster; the user's word becomes a label."""
+    """Move texts, given by id or described in words, into one cluster; the user's word becomes a label. A
+    move to a top cluster puts the clusters the message names under it (Turn.put_under)."""
     if len(d.clusters) != 1:
         raise CannotDo("A move needs the one cluster the texts should go to.")
-    target = turn.cluster(d.clusters[0])
+    top = turn.top(d.clusters[0])
+    if top is not None and turn.tax.find(d.clusters[0]) is None and turn.leaves_named():
+        return turn.put_under(top, turn.leaves_named())  # 'Put "Oil change" under "Car care"'
+    target = turn.cluster(d.clusters[0])  # a top cluster with no cluster named: the reply lists its clusters
     rows, how = rows_asked(turn, d, {target.id})
     rows = rows[turn.assignment[rows] != target.id]
     if len(rows) == 0:

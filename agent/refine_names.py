@@ -112,6 +112,27 @@ def merged_into(message: str, clusters: list[str], tax: tx.Taxonomy, assignment:
     return after[0] if after and after[0] in clusters and not fresh else given
 
 
+_DESTINATION = re.compile(r"\b(?:into|under|to|in|inside|within|onto)\b", re.IGNORECASE)
+
+
+def destination(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> str | None:
+    """The cluster a move sends its texts (or a cluster) to: the first the message names after its last
+    "into", "under", "to" or "in" outside quoted names ('Move "Travel alerts" into "Travel"', 'Texts about
+    refunds belong in "Billing", not "Payments"'); None where none follows one."""
+    quotes = _quoted_spans(message)
+    marks = [m for m in _DESTINATION.finditer(message) if not any(start < m.start() < end for start, end, _ in quotes)]
+    after = named_clusters(message[marks[-1].end():], tax, assignment) if marks else []
+    return after[0] if after else None
+
+
+def written_clusters(message: str, tax: tx.Taxonomy, among: Iterable[str]) -> list[str]:
+    """The names of `among` the message writes, quoted or not, in order; a longer name of `tax` written there
+    wins over a name inside it ("Car" in "Car care")."""
+    among = {n.lower() for n in among}
+    spans = _spans(message, tax.names, r"(?<![\w-])", r"(?![\w-])")
+    return [name for *_, name in sorted(spans) if name.lower() in among]
+
+
 _OWN_CLUSTER = re.compile(r"\b(?:(?:their|its)\s+own|(?:a\s+)?(?:new|separate)\s+(?:cluster|group))\b", re.IGNORECASE)
 
 

@@ -46,15 +46,16 @@ def merge(turn: Turn, d: RefineDecision) -> Change:
     shown texts of both and their names, it gives a broader name than either (by a facet other than subject
     matter, the two values' names are joined: Turn.merged_name). The name the user gives wins, and the
     model's inclusion rule then covers the texts of both. Where the message names fewer than two clusters
-    and describes them ("everything about sports"), the clusters the description fits merge."""
+    and describes them ("everything about sports"), the clusters the description fits merge. A cluster merged
+    with a top cluster is put under it (Turn.put_under)."""
     if len(d.clusters) < 2 and d.description.strip():
         return merge_described(turn, d)
     if len(d.clusters) < 2:
         raise CannotDo("A merge needs two clusters; name both.")
     tops = [turn.top(r) for r in d.clusters[:2]]
-    if any(tops) and not all(tops):
-        raise CannotDo("A top cluster merges with another top cluster, and a cluster with another cluster; "
-                       "name two of one level.")
+    if any(tops) and not all(tops):  # a cluster merged with a top cluster joins it
+        top = next(t for t in tops if t)
+        return turn.put_under(top, [r for r, t in zip(d.clusters[:2], tops) if not t])
     if not any(tops):
         return merged_leaves(turn, [turn.cluster(r) for r in d.clusters[:2]], d.new_name.strip())
     if tops[0]["id"] == tops[1]["id"]:
@@ -148,7 +149,7 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
         return turn.with_tops(renamed, text=text)
     tax, entry = tx.rename(turn.tax, target.id, tx.printable(name), tx.printable(description) or None,
                            named_by=named_by)
-    kept = f' Its rule is unchanged: "{target.description}"; give a new one after a colon.' if not description else ""
+    kept = f' Its rule is unchanged: "{turn.rule(target.description)}"; give a new one after a colon.' if not description else ""
     return Change(f'Renamed "{entry["from"]}" to "{entry["to"]}".{kept}', turn.fields(tax, turn.assignment, turn.labels))
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from clusteragent.hierarchy import name_tops, parents, with_tops
+from clusteragent.hierarchy import moved_under, name_tops, parents, with_tops
 from clusteragent.naming import in_corpus_noun, name_members
-from clusteragent.refine_names import resolve
+from clusteragent.refine_names import resolve, written_clusters
 from clusteragent.review_tools import ToolError
 from clusteragent.run_folder import content_name
 from clusteragent.schemas import ClusterSpec
@@ -169,6 +169,24 @@ class Turn:
         rules = "; or ".join([first.description.rstrip(". ")] + [in_running_text(c.description).rstrip(". ")
                                                                  for c in rest])
         return {"name": name, "description": rules + ".", "named_by": first.named_by}
+
+    def put_under(self, top: dict, refs: list[str]) -> Change:
+        """The clusters `refs` put under the top cluster `top`, out of the top they stood under or from the top
+        level: a change of the top level, no text moves."""
+        leaves = [self.cluster(r) for r in refs]
+        moving = [c for c in leaves if c.id not in top["children"]]
+        if not moving:
+            listed = " and ".join(f'"{c.name}"' for c in leaves)
+            raise CannotDo(f'{listed} {"is" if len(leaves) == 1 else "are"} already under "{top["name"]}".')
+        stood = "; ".join(f'"{c.name}" stood {self.under(c.id)[2:] or "on its own at the top level"}' for c in moving)
+        listed = " and ".join(f'"{c.name}"' for c in moving)
+        return self.with_tops(moved_under(self.tops, {c.id for c in moving}, top["id"]),
+                              text=f'Put {listed} under the top cluster "{top["name"]}" ({stood}; no text moved).')
+
+    def leaves_named(self, except_for: str = "") -> list[str]:
+        """The clusters (not top clusters) the turn's message names, in order, but `except_for`."""
+        return [n for n in written_clusters(self.state.get("message", ""), with_tops(self.tax, self.tops), self.tax.names)
+                if n.lower() != except_for.lower()]
 
     def with_tops(self, tops: list[dict], tax: tx.Taxonomy | None = None, text: str = "") -> Change:
         """A change of the top level only: the leaves stay as they are."""

@@ -303,10 +303,31 @@ def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_
     agent = refined(out, {"action": "undo"})
     agent.chat("undo")
     assert "Everyday life" in [t["name"] for t in agent.result_.top_clusters]
-    # a leaf and a top do not merge
-    leaf, top = result.clusters[0]["name"], agent.result_.top_clusters[0]["name"]
-    agent = refined(out, {"action": "merge"}, {"clusters": [leaf, top], "new_name": ""})
-    assert "name two of one level" in agent.chat(f'Merge "{leaf}" and "{top}".')
+
+
+@pytest.mark.local_server
+@pytest.mark.parametrize("asked", ["put", "merge"])
+def test_a_cluster_put_under_a_top_cluster_moves_no_text_and_undo_takes_it_back(two_level_run, tmp_path, asked):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    result = refined(out).refine_session().result()
+    top = result.top_clusters[0]
+    leaf = next(c for c in result.clusters if c["parent"] not in (None, top["cluster"]))  # under another top
+    if asked == "put":  # the small model read a move to the cluster named first, its ids the message's full stop
+        agent = refined(out, {"action": "move"}, {"cluster": leaf["name"], "ids": ["."], "description": ""})
+        reply = agent.chat(f'Put "{leaf["name"]}" under "{top["name"]}".')
+    else:
+        agent = refined(out, {"action": "merge"}, {"clusters": [leaf["name"], top["name"]], "new_name": ""})
+        reply = agent.chat(f'Merge "{leaf["name"]}" and "{top["name"]}".')
+    after = agent.result_
+    assert f'under the top cluster "{top["name"]}"' in reply and (after.cluster == result.cluster).all(), reply
+    assert next(c for c in after.clusters if c["cluster"] == leaf["cluster"])["parent"] == top["cluster"]
+    assert leaf["cluster"] in next(t for t in after.top_clusters if t["cluster"] == top["cluster"])["children"]
+    assert all(leaf["cluster"] not in t["children"] for t in after.top_clusters if t["cluster"] != top["cluster"])
+    agent = refined(out, {"action": "undo"})
+    agent.chat("undo")
+    assert next(c for c in agent.result_.clusters if c["cluster"] == leaf["cluster"])["parent"] == leaf["parent"]
 
 
 @pytest.mark.local_server

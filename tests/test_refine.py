@@ -213,6 +213,21 @@ def test_a_merge_into_one_of_the_two_keeps_that_ones_name(message):
     assert "Home" in sizes(agent) and "Cooking" not in sizes(agent), reply
 
 
+def test_a_moves_destination_is_the_cluster_named_after_into_under_or_to():
+    from clusteragent.refine_names import destination
+    from clusteragent.tools import taxonomy as tx
+
+    tax = tx.Taxonomy()
+    for name in ("Travel alerts", "Travel", "Billing", "Payments", "Into the wild"):
+        tax = tax.added(name, "texts")[0]
+    rows = np.arange(5)
+    assert destination('Move "Travel alerts" into the top cluster "Travel".', tax, rows) == "Travel"
+    assert destination('Put "Billing" under "Travel alerts".', tax, rows) == "Travel alerts"
+    assert destination('Texts about refunds belong in "Billing", not "Payments".', tax, rows) == "Billing"
+    assert destination('Move the texts of "Payments" to "Into the wild".', tax, rows) == "Into the wild"
+    assert destination('Texts about refunds belong with "Billing".', tax, rows) is None
+
+
 def test_into_inside_a_quoted_name_is_not_where_a_merge_goes():
     from clusteragent.refine_names import merged_into
     from clusteragent.tools import taxonomy as tx
@@ -582,7 +597,8 @@ def test_a_text_quoted_in_the_message_is_explained_without_its_id():
 
 
 def test_replies_word_a_rule_as_the_runs_outputs_do():
-    chat = chat_model([{"action": "describe", "clusters": ["weather"]}, {"action": "explain", "ids": ["1"]}])
+    chat = chat_model([{"action": "describe", "clusters": ["weather"]}, {"action": "explain", "ids": ["1"]},
+                       {"action": "rename", "clusters": ["weather"], "new_name": "Sky", "description": ""}])
     run_model = chat.script
 
     def answer(messages, kwargs):  # the model calls the texts "messages", as the instruction does
@@ -598,6 +614,7 @@ def test_replies_word_a_rule_as_the_runs_outputs_do():
     assert weather["description"].startswith("Messages about")
     assert f'"Weather" ({weather["description"]})' in agent.chat('What is in "Weather"?')
     assert "(Messages about" in agent.chat("Why is text 1 in its cluster?")
+    assert 'Its rule is unchanged: "Messages about' in agent.chat('Rename "Weather" to "Sky".')
 
 
 @pytest.mark.parametrize("argument", ["chocolate cake and bread", "Desserts and stuff"])
