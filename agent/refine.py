@@ -152,8 +152,9 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         decision["n"] = parts_asked(message)  # the model's count is its own (6 for "into two")
         decision["parts"] = parts_named(message, tax.names)  # "into anger and sadness": the parts' own names
         decision["n"] = len(decision["parts"]) or decision["n"]
-    if decision["action"] == "move" and not decision["ids"] and not decision.get("description", "").strip():
-        decision["description"] = message
+    if decision["action"] == "move" and not decision["ids"]:  # the texts as the message describes them: the
+        # model copied the target's rule from the list ("Texts about cooking, meals, and recipes.")
+        decision["description"] = described_in(message, decision.get("description", "")) or message
     decision["clusters"] = [typed_name(c, message, tax.names) for c in decision.get("clusters", [])]
     if decision["action"] in ("merge", "split", "rename", "describe", "move"):
         decision["clusters"] = with_written(decision["clusters"], message, tax.names, last=decision["action"] == "move")

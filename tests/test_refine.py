@@ -393,6 +393,22 @@ def test_move_by_id_and_by_description():
     assert (names[TOPIC == "cooking"] == "Football").mean() < 0.2
 
 
+def test_a_move_checks_the_texts_the_message_describes_not_a_rule_the_model_copied():
+    chat = chat_model([{"action": "move", "clusters": ["football"], "description": "Texts about matches and goals."}],
+                      fits=lambda text, described: TRUTH[text][0] == "weather")
+    asked, script = [], chat.script
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] == "Match":
+            asked.append(messages[-1].content)
+        return script(messages, kwargs)
+
+    chat.script = answer
+    agent = ClusterAgent(model=chat, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    reply = agent.chat('Move the texts about rain and storms into "Football".')
+    assert asked and all("rain and storms" in a and "matches and goals" not in a for a in asked), reply
+
+
 def test_a_cluster_name_the_model_copied_into_the_ids_is_dropped_and_the_description_moves_the_texts():
     agent = fitted([{"action": "move", "clusters": ["football"], "ids": ["Football", "Football"], "description": "weather"}])
     reply = agent.chat("Move all the texts about the weather into Football.")
