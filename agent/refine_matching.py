@@ -114,8 +114,8 @@ def move(turn: Turn, d: RefineDecision) -> Change:
     if len(d.clusters) != 1:
         raise CannotDo("A move needs the one cluster the texts should go to.")
     top = turn.top(d.clusters[0])
-    if top is not None and turn.tax.find(d.clusters[0]) is None and turn.leaves_named():
-        return turn.put_under(top, turn.leaves_named())  # 'Put "Oil change" under "Car care"'
+    if top is not None and turn.tax.find(d.clusters[0]) is None and (leaves := turn.leaves_named()):
+        return turn.put_under(top, leaves)  # 'Put "Oil change" under "Car care"'
     target = turn.cluster(d.clusters[0])  # a top cluster with no cluster named: the reply lists its clusters
     rows, how = rows_asked(turn, d, {target.id})
     rows = rows[turn.assignment[rows] != target.id]

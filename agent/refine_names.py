@@ -116,13 +116,15 @@ _DESTINATION = re.compile(r"\b(?:into|under|to|in|inside|within|onto)\b", re.IGN
 
 
 def destination(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> str | None:
-    """The cluster a move sends its texts (or a cluster) to: the first the message names after its last
-    "into", "under", "to" or "in" outside quoted names ('Move "Travel alerts" into "Travel"', 'Texts about
-    refunds belong in "Billing", not "Payments"'); None where none follows one."""
+    """The cluster a move sends its texts (or a cluster) to: the first the message names after the last
+    "into", "under", "to" or "in" outside quoted names that one follows ('Move "Travel alerts" into
+    "Travel"', 'Texts about refunds belong in "Billing", not "Payments"'); None where none follows one."""
     quotes = _quoted_spans(message)
     marks = [m for m in _DESTINATION.finditer(message) if not any(start < m.start() < end for start, end, _ in quotes)]
-    after = named_clusters(message[marks[-1].end():], tax, assignment) if marks else []
-    return after[0] if after else None
+    for mark in reversed(marks):
+        if after := named_clusters(message[mark.end():], tax, assignment):
+            return after[0]
+    return None
 
 
 def written_clusters(message: str, tax: tx.Taxonomy, among: Iterable[str]) -> list[str]:

@@ -183,10 +183,9 @@ class Turn:
         return self.with_tops(moved_under(self.tops, {c.id for c in moving}, top["id"]),
                               text=f'Put {listed} under the top cluster "{top["name"]}" ({stood}; no text moved).')
 
-    def leaves_named(self, except_for: str = "") -> list[str]:
-        """The clusters (not top clusters) the turn's message names, in order, but `except_for`."""
-        return [n for n in written_clusters(self.state.get("message", ""), with_tops(self.tax, self.tops), self.tax.names)
-                if n.lower() != except_for.lower()]
+    def leaves_named(self) -> list[str]:
+        """The clusters (not top clusters) the turn's message names, in order."""
+        return written_clusters(self.state.get("message", ""), with_tops(self.tax, self.tops), self.tax.names)
 
     def with_tops(self, tops: list[dict], tax: tx.Taxonomy | None = None, text: str = "") -> Change:
         """A change of the top level only: the leaves stay as they are."""

@@ -225,6 +225,7 @@ def test_a_moves_destination_is_the_cluster_named_after_into_under_or_to():
     assert destination('Put "Billing" under "Travel alerts".', tax, rows) == "Travel alerts"
     assert destination('Texts about refunds belong in "Billing", not "Payments".', tax, rows) == "Billing"
     assert destination('Move the texts of "Payments" to "Into the wild".', tax, rows) == "Into the wild"
+    assert destination('Texts 3 and 4 belong to "Billing" in my view.', tax, rows) == "Billing"
     assert destination('Texts about refunds belong with "Billing".', tax, rows) is None
 
 
