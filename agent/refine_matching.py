@@ -110,12 +110,15 @@ def rows_asked(turn: Turn, d: RefineDecision, exclude: set[int]) -> tuple[np.nda
 
 def move(turn: Turn, d: RefineDecision) -> Change:
     """Move texts, given by id or described in words, into one cluster; the user's word becomes a label. A
-    move to a top cluster puts the clusters the message names under it (Turn.put_under)."""
+    move to a top cluster puts the clusters the message names under it (Turn.put_under); one out of a top
+    cluster, or to the top level, puts them there on their own (Turn.take_out)."""
     if len(d.clusters) != 1:
         raise CannotDo("A move needs the one cluster the texts should go to.")
     top = turn.top(d.clusters[0])
     if top is not None and turn.tax.find(d.clusters[0]) is None and (leaves := turn.leaves_named()):
         return turn.put_under(top, leaves)  # 'Put "Oil change" under "Car care"'
+    if turn.taken_out() and (leaves := turn.leaves_named()):
+        return turn.take_out(leaves)  # 'Take "Gas type" out of "Car care"'
     target = turn.cluster(d.clusters[0])  # a top cluster with no cluster named: the reply lists its clusters
     rows, how = rows_asked(turn, d, {target.id})
     rows = rows[turn.assignment[rows] != target.id]

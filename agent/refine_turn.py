@@ -4,6 +4,7 @@ that cannot be done. The operations are in refine_ops, refine_matching and refin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from pydantic import BaseModel
 
 from clusteragent.hierarchy import moved_under, name_tops, parents, with_tops
 from clusteragent.naming import in_corpus_noun, name_members
-from clusteragent.refine_names import resolve, written_clusters
+from clusteragent.refine_names import named_clusters, resolve, written_clusters
 from clusteragent.review_tools import ToolError
 from clusteragent.run_folder import content_name
 from clusteragent.schemas import ClusterSpec
@@ -182,6 +183,33 @@ class Turn:
         listed = " and ".join(f'"{c.name}"' for c in moving)
         return self.with_tops(moved_under(self.tops, {c.id for c in moving}, top["id"]),
                               text=f'Put {listed} under the top cluster "{top["name"]}" ({stood}; no text moved).')
+
+    def take_out(self, refs: list[str]) -> Change:
+        """The clusters `refs` out of the top clusters they stand under, each on its own at the top level (as a
+        top of one cluster, with a new id): a change of the top level, no text moves."""
+        under = parents(self.tops)
+        moving = [c for c in (self.cluster(r) for r in refs) if c.id in under]
+        if not moving:
+            listed = " and ".join(f'"{self.cluster(r).name}"' for r in refs)
+            raise CannotDo(f'{listed} {"is" if len(refs) == 1 else "are"} at the top level already.')
+        tops, tax = self.tops, self.tax
+        stood = "; ".join(f'"{c.name}" stood {self.under(c.id)[2:]}' for c in moving)
+        for c in moving:
+            alone = {"id": tax.next_id, "name": c.name, "description": c.description, "named_by": "its only cluster",
+                     "children": []}
+            tops, tax = moved_under(tops + [alone], {c.id}, alone["id"]), tx.Taxonomy(tax.clusters, tax.next_id + 1)
+        listed = " and ".join(f'"{c.name}"' for c in moving)
+        own = "its own" if len(moving) == 1 else "their own"
+        return self.with_tops(tops, tax, text=f"Put {listed} at the top level on {own} ({stood}; no text moved).")
+
+    def taken_out(self) -> bool:
+        """Whether the message takes clusters out of a top cluster: "out of" a top cluster it names ('Take "Gas
+        type" out of "Car care"'), or "to the top level"."""
+        message = self.state.get("message", "")
+        out_of = re.search(r"\bout of\b", message, flags=re.IGNORECASE)
+        after = named_clusters(message[out_of.end():], with_tops(self.tax, self.tops), self.assignment) if out_of else []
+        return bool(re.search(r"\b(?:to|at) the top level\b", message, flags=re.IGNORECASE)) or bool(
+            after and self.top(after[0]) is not None and self.tax.find(after[0]) is None)
 
     def leaves_named(self) -> list[str]:
         """The clusters (not top clusters) the turn's message names, in order."""

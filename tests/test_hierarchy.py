@@ -331,6 +331,30 @@ def test_a_cluster_put_under_a_top_cluster_moves_no_text_and_undo_takes_it_back(
 
 
 @pytest.mark.local_server
+def test_a_cluster_taken_out_of_its_top_cluster_stands_on_its_own_and_no_text_moves(two_level_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    result = refined(out).refine_session().result()
+    top = next(t for t in result.top_clusters if len(t["children"]) > 2)  # one cluster out still leaves a top
+    leaf = next(c for c in result.clusters if c["parent"] == top["cluster"])
+    # the small model read a move into the cluster named first
+    agent = refined(out, {"action": "move"}, {"cluster": leaf["name"], "ids": [], "description": ""})
+    reply = agent.chat(f'Take "{leaf["name"]}" out of "{top["name"]}".')
+    after = agent.result_
+    assert "at the top level on its own" in reply and (after.cluster == result.cluster).all(), reply
+    moved = next(c for c in after.clusters if c["cluster"] == leaf["cluster"])
+    assert moved["parent"] is None and moved["level"] == 1
+    kept = next(t for t in after.top_clusters if t["cluster"] == top["cluster"])
+    assert sorted(kept["children"]) == sorted(set(top["children"]) - {leaf["cluster"]})
+    agent = refined(out, {"action": "move"}, {"cluster": leaf["name"], "ids": [], "description": ""})
+    assert "at the top level already" in agent.chat(f'Move "{leaf["name"]}" to the top level.')
+    agent = refined(out, {"action": "undo"})
+    agent.chat("undo")
+    assert next(c for c in agent.result_.clusters if c["cluster"] == leaf["cluster"])["parent"] == top["cluster"]
+
+
+@pytest.mark.local_server
 def test_a_chat_turn_on_a_run_folder_adds_its_model_decisions_to_the_trace(two_level_run, tmp_path):
     import shutil
 
