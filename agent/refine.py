@@ -186,6 +186,7 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
                        *(p.lower() for p in d.parts)}
             named = with_tops(turn.tax, turn.tops)
             for q in unknown_quoted(state["message"], named):  # a quoted name must be a cluster, or nothing is done
+                turn.refuse_hidden_top(q)
                 if not any(q.strip().lower() in given for given in ignored):  # a word quoted in the new name
                     resolve(q, named, turn.assignment)
         operation = OPERATIONS.get(d.action)

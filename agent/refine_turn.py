@@ -200,7 +200,18 @@ class Turn:
             tops, tax = moved_under(tops + [alone], {c.id}, alone["id"]), tx.Taxonomy(tax.clusters, tax.next_id + 1)
         listed = " and ".join(f'"{c.name}"' for c in moving)
         own = "its own" if len(moving) == 1 else "their own"
-        return self.with_tops(tops, tax, text=f"Put {listed} at the top level on {own} ({stood}; no text moved).")
+        left = "".join(f' "{t["name"]}" holds only "{self.tax.by_id(t["children"][0]).name}" now, which stands at the top '
+                       "level itself." for t in tops if len(t["children"]) == 1 and t["id"] in under.values())
+        return self.with_tops(tops, tax, text=f"Put {listed} at the top level on {own} ({stood}; no text moved).{left}")
+
+    def refuse_hidden_top(self, ref: str) -> None:
+        """CannotDo where `ref` names a top cluster left with one cluster, which stands at the top level as that
+        cluster: the message means a top cluster that is no longer one (a move to it went by its words)."""
+        for t in self.tops:
+            if len(t["children"]) == 1 and t["name"].lower() == ref.strip().lower():
+                only = self.tax.by_id(t["children"][0]).name
+                raise CannotDo(f'"{t["name"]}" holds only "{only}" now, which stands at the top level itself; name '
+                               f'"{only}" or another cluster.')
 
     def taken_out(self) -> bool:
         """Whether the message takes clusters out of a top cluster: "out of" a top cluster it names ('Take "Gas

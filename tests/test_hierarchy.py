@@ -352,6 +352,15 @@ def test_a_cluster_taken_out_of_its_top_cluster_stands_on_its_own_and_no_text_mo
     agent = refined(out, {"action": "undo"})
     agent.chat("undo")
     assert next(c for c in agent.result_.clusters if c["cluster"] == leaf["cluster"])["parent"] == top["cluster"]
+    # all but one taken out: the top stands as its one cluster, and a move to it by its old name moves nothing
+    *out_names, last = [c["name"] for c in result.clusters if c["parent"] == top["cluster"]]
+    agent = refined(out, {"action": "move"}, {"cluster": out_names[0], "ids": [], "description": ""})
+    reply = agent.chat(" ".join(f'Take "{n}"' for n in out_names[:1]) + "".join(f' and "{n}"' for n in out_names[1:])
+                       + f' out of "{top["name"]}".')
+    assert f'"{top["name"]}" holds only "{last}" now' in reply, reply
+    agent = refined(out, {"action": "move"}, {"cluster": out_names[0], "ids": [], "description": "texts"})
+    reply = agent.chat(f'Put "{out_names[0]}" under "{top["name"]}".')
+    assert reply.startswith("Nothing changed") and "holds only" in reply and (agent.result_.cluster == result.cluster).all()
 
 
 @pytest.mark.local_server
