@@ -62,6 +62,16 @@ def _name_spans(message: str, tax: tx.Taxonomy) -> list[tuple[int, int, str]]:
     return _spans(message, tax.names, r"(?<=[\"“'‘])", r"(?=[\"”'’])")
 
 
+# A name written as a whole word or words: no letter, digit or hyphen just before or after it.
+_WHOLE = (r"(?<![\w-])", r"(?![\w-])")
+
+
+def _unquoted(pattern: re.Pattern, message: str) -> list[re.Match]:
+    """The matches of `pattern` in the message outside its quoted names ("into" in "Into the wild" is none)."""
+    quotes = _quoted_spans(message)
+    return [m for m in pattern.finditer(message) if not any(start < m.start() < end for start, end, _ in quotes)]
+
+
 def _spans(message: str, names: Iterable[str], before: str, after: str) -> list[tuple[int, int, str]]:
     """(start, end, name) where the message writes a name (case ignored) between the lookarounds `before` and
     `after`; a longer name wins where two overlap ("Labor and finance" over "Finance")."""
@@ -90,10 +100,7 @@ def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> li
         if int(m.group(1)) in by_id:
             found.append((m.start(), 0, by_id[int(m.group(1))]))
     holding = [c["name"] for c in table if c["size"] > 0]  # largest first; a top cluster holds no texts itself
-    quotes = _quoted_spans(message)
-    for m in _BY_SIZE.finditer(message):
-        if any(start < m.start() < end for start, end, _ in quotes):
-            continue  # inside a quoted name ("The largest lakes")
+    for m in _unquoted(_BY_SIZE, message):  # not inside a quoted name ("The largest lakes")
         n = int(NUMBER_WORDS.get((m.group(1) or "one").lower(), m.group(1)))
         picked = holding[:n] if m.group(2).lower() != "smallest" else holding[::-1][:n]
         found += [(m.start(), i, name) for i, name in enumerate(picked)]
@@ -104,14 +111,13 @@ def merged_into(message: str, clusters: list[str], tax: tx.Taxonomy, assignment:
     """The merged cluster's name: the one of `clusters` the message merges the other into ('merge "A" into
     "B"', "... into cluster 3"), unless the name `given` is a new one; else `given`. The small model fills the
     new name with the first cluster's."""
-    quotes = _quoted_spans(message)
-    into = [m for m in re.finditer(r"\binto\b", message, flags=re.IGNORECASE)
-            if not any(start < m.start() < end for start, end, _ in quotes)]  # not in a name ("Into the wild")
+    into = _unquoted(_INTO_WORD, message)
     after = named_clusters(message[into[-1].end():], tax, assignment) if into else []
     fresh = given.strip().lower() not in {"", *(c.lower() for c in clusters)}
     return after[0] if after and after[0] in clusters and not fresh else given
 
 
+_INTO_WORD = re.compile(r"\binto\b", re.IGNORECASE)
 _DESTINATION = re.compile(r"\b(?:into|under|to|in|inside|within|onto)\b", re.IGNORECASE)
 
 
@@ -119,20 +125,17 @@ def destination(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> str |
     """The cluster a move sends its texts (or a cluster) to: the first the message names after the last
     "into", "under", "to" or "in" outside quoted names that one follows ('Move "Travel alerts" into
     "Travel"', 'Texts about refunds belong in "Billing", not "Payments"'); None where none follows one."""
-    quotes = _quoted_spans(message)
-    marks = [m for m in _DESTINATION.finditer(message) if not any(start < m.start() < end for start, end, _ in quotes)]
-    for mark in reversed(marks):
+    for mark in reversed(_unquoted(_DESTINATION, message)):
         if after := named_clusters(message[mark.end():], tax, assignment):
             return after[0]
     return None
 
 
-def written_clusters(message: str, tax: tx.Taxonomy, among: Iterable[str]) -> list[str]:
-    """The names of `among` the message writes, quoted or not, in order; a longer name of `tax` written there
-    wins over a name inside it ("Car" in "Car care")."""
-    among = {n.lower() for n in among}
-    spans = _spans(message, tax.names, r"(?<![\w-])", r"(?![\w-])")
-    return [name for *_, name in sorted(spans) if name.lower() in among]
+def written_clusters(message: str, names: Iterable[str], among: Iterable[str] | None = None) -> list[str]:
+    """The `names` the message writes, quoted or not, in order (only those of `among`, where given); a longer
+    name written there wins over a name inside it ("Car" in "Car care")."""
+    kept = None if among is None else {n.lower() for n in among}
+    return [name for *_, name in sorted(_spans(message, names, *_WHOLE)) if kept is None or name.lower() in kept]
 
 
 _OWN_CLUSTER = re.compile(r"\b(?:(?:their|its)\s+own|(?:a\s+)?(?:new|separate)\s+(?:cluster|group))\b", re.IGNORECASE)
@@ -166,7 +169,7 @@ def unknown_quoted(message: str, tax: tx.Taxonomy) -> list[str]:
 
 def found_in(text: str, message: str) -> str:
     """`text` as the message writes it (any case, as a whole word or words), or "" where it does not."""
-    found = re.search(r"(?<![\w-])" + re.escape(text.strip()) + r"(?![\w-])", message, flags=re.IGNORECASE) \
+    found = re.search(_WHOLE[0] + re.escape(text.strip()) + _WHOLE[1], message, flags=re.IGNORECASE) \
         if text.strip() else None
     return found.group() if found else ""
 
@@ -181,12 +184,12 @@ def as_written(name: str, message: str, names: Iterable[str] = ()) -> str:
     the model's, for 'rename it to epidemics and networks' is "Epidemics and networks"); "" where the
     message does not write it, or writes it only inside a longer one of the cluster `names` ("Car care" in
     'Merge "Car care questions" and "Car maintenance".': the model's name, not the user's)."""
-    longer = [n for n in names if len(n.strip()) > len(name.strip())]
-    inside = _spans(message, longer, r"(?<![\w-])", r"(?![\w-])")
-    for m in re.finditer(r"(?<![\w-])" + re.escape(name.strip()) + r"(?![\w-])", message, flags=re.IGNORECASE) \
-            if name.strip() else ():
-        if not any(start <= m.start() and m.end() <= end for start, end, _ in inside):
-            return sentence_case(m.group())
+    if not name.strip():
+        return ""
+    inside = _spans(message, [n for n in names if len(n.strip()) > len(name.strip())], *_WHOLE)
+    for start, end, _ in sorted(_spans(message, [name], *_WHOLE)):
+        if not any(s <= start and end <= e for s, e, _ in inside):
+            return sentence_case(message[start:end])
     return ""
 
 
@@ -223,7 +226,7 @@ def with_written(chosen: list[str], message: str, names: list[str], last: bool =
     "Athletic competition"; "Football and Baseball are the same, merge them": "(not in the list)" and
     "Football"). With `last`, the last such name (a move's target: "Articles about Iraq belong in Security",
     where the description before it may name a cluster too)."""
-    written = [name for *_, name in sorted(_spans(message, names, r"(?<![\w-])", r"(?![\w-])"))]
+    written = written_clusters(message, names)
     said, picked = {w.lower() for w in written}, {c.lower() for c in chosen}
     spare = [n for n in written if n.lower() not in picked]
     if last:

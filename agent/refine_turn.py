@@ -5,7 +5,7 @@ that cannot be done. The operations are in refine_ops, refine_matching and refin
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,12 +177,11 @@ class Turn:
         leaves = [self.cluster(r) for r in refs]
         moving = [c for c in leaves if c.id not in top["children"]]
         if not moving:
-            listed = " and ".join(f'"{c.name}"' for c in leaves)
-            raise CannotDo(f'{listed} {"is" if len(leaves) == 1 else "are"} already under "{top["name"]}".')
+            raise CannotDo(f'{quoted_list(c.name for c in leaves)} {"is" if len(leaves) == 1 else "are"} already under '
+                           f'"{top["name"]}".')
         stood = "; ".join(f'"{c.name}" stood {self.under(c.id)[2:] or "on its own at the top level"}' for c in moving)
-        listed = " and ".join(f'"{c.name}"' for c in moving)
-        return self.with_tops(moved_under(self.tops, {c.id for c in moving}, top["id"]),
-                              text=f'Put {listed} under the top cluster "{top["name"]}" ({stood}; no text moved).')
+        text = f'Put {quoted_list(c.name for c in moving)} under the top cluster "{top["name"]}" ({stood}; no text moved).'
+        return self.with_tops(moved_under(self.tops, {c.id for c in moving}, top["id"]), text=text)
 
     def take_out(self, refs: list[str]) -> Change:
         """The clusters `refs` out of the top clusters they stand under, each on its own at the top level (as a
@@ -190,18 +189,16 @@ class Turn:
         under = parents(self.tops)
         moving = [c for c in (self.cluster(r) for r in refs) if c.id in under]
         if not moving:
-            listed = " and ".join(f'"{self.cluster(r).name}"' for r in refs)
-            raise CannotDo(f'{listed} {"is" if len(refs) == 1 else "are"} at the top level already.')
+            raise CannotDo(f'{quoted_list(self.cluster(r).name for r in refs)} {"is" if len(refs) == 1 else "are"} at '
+                           "the top level already.")
         tops, tax = self.tops, self.tax
         stood = "; ".join(f'"{c.name}" stood {self.under(c.id)[2:]}' for c in moving)
         for c in moving:
             alone = {"id": tax.next_id, "name": c.name, "description": c.description, "named_by": "its only cluster",
                      "children": []}
             tops, tax = moved_under(tops + [alone], {c.id}, alone["id"]), tx.Taxonomy(tax.clusters, tax.next_id + 1)
-        listed = " and ".join(f'"{c.name}"' for c in moving)
-        own = "its own" if len(moving) == 1 else "their own"
-        left = "".join(f' "{t["name"]}" holds only "{self.tax.by_id(t["children"][0]).name}" now, which stands at the top '
-                       "level itself." for t in tops if len(t["children"]) == 1 and t["id"] in under.values())
+        listed, own = quoted_list(c.name for c in moving), "its own" if len(moving) == 1 else "their own"
+        left = "".join(f" {self.holds_only(t)}." for t in tops if len(t["children"]) == 1 and t["id"] in under.values())
         return self.with_tops(tops, tax, text=f"Put {listed} at the top level on {own} ({stood}; no text moved).{left}")
 
     def refuse_hidden_top(self, ref: str) -> None:
@@ -209,9 +206,11 @@ class Turn:
         cluster: the message means a top cluster that is no longer one (a move to it went by its words)."""
         for t in self.tops:
             if len(t["children"]) == 1 and t["name"].lower() == ref.strip().lower():
-                only = self.tax.by_id(t["children"][0]).name
-                raise CannotDo(f'"{t["name"]}" holds only "{only}" now, which stands at the top level itself; name '
-                               f'"{only}" or another cluster.')
+                raise CannotDo(f'{self.holds_only(t)}; name "{self.tax.by_id(t["children"][0]).name}" or another cluster.')
+
+    def holds_only(self, top: dict) -> str:
+        """What a reply says of a top cluster left with one cluster."""
+        return f'"{top["name"]}" holds only "{self.tax.by_id(top["children"][0]).name}" now, which stands at the top level itself'
 
     def taken_out(self) -> bool:
         """Whether the message takes clusters out of a top cluster: "out of" a top cluster it names ('Take "Gas
@@ -224,11 +223,16 @@ class Turn:
 
     def leaves_named(self) -> list[str]:
         """The clusters (not top clusters) the turn's message names, in order."""
-        return written_clusters(self.state.get("message", ""), with_tops(self.tax, self.tops), self.tax.names)
+        return written_clusters(self.state.get("message", ""), with_tops(self.tax, self.tops).names, self.tax.names)
 
     def with_tops(self, tops: list[dict], tax: tx.Taxonomy | None = None, text: str = "") -> Change:
         """A change of the top level only: the leaves stay as they are."""
         return Change(text, {**self.fields(tax or self.tax, self.assignment, self.labels), "tops": tops})
+
+
+def quoted_list(names: Iterable[str]) -> str:
+    """Names in quotes joined by "and", as a reply lists them ('"A" and "B"')."""
+    return " and ".join(f'"{n}"' for n in names)
 
 
 @dataclass
