@@ -48,13 +48,15 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     """
     own = whole or current
     taken = [t for t in taken if t.lower() != own.lower()]
-    messages = load_prompt("name_cluster").messages(instruction=instruction, facet=facet, taken=taken,
-                                                    texts=list(texts) if show_texts else [], shared=list(shared),
-                                                    parts=list(parts), whole=whole, current=current)
+    prompt = load_prompt("name_cluster")
+    messages = prompt.messages(instruction=instruction, facet=facet, taken=taken,
+                               texts=list(texts) if show_texts else [], shared=list(shared),
+                               parts=list(parts), whole=whole, current=current)
     try:
         schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts),
                                       second_choice=True, nested=nested, texts=tuple(map(str, texts)),
-                                      parts=tuple(parts), current=own, narrower=narrower)
+                                      parts=tuple(parts), current=own, narrower=narrower,
+                                      subject=corpus_subject(instruction))
         return llm.decide(messages, schema, step=step, attempts=attempts)
     except ModelError as e:
         return named_as_described(e.answers, schema)
@@ -268,6 +270,21 @@ def corpus_noun(written: str, instruction: str, facet: str = "") -> str:
             or set(name_words(noun)) & set(name_words(facet))):  # name_words makes both singular
         return ""
     return noun
+
+
+# "Group these Reddit post titles by ...": the verb, then what the texts are, up to the word that says how.
+_SUBJECT = re.compile(r"^\s*(?:please\s+)?(?:group|cluster|sort|organi[sz]e|categori[sz]e|classify|split|divide|"
+                      r"arrange|bucket)\s+(?:(?:all|these|those|the|my|our|this|its|their)\s+)*(?P<what>[^,:;.()]+?)"
+                      r"\s+(?:by|into|according|based|on|in|from|that|which|with|for|using|per|under|so)\b", re.I)
+
+
+def corpus_subject(instruction: str) -> str:
+    """What the instruction says every text is ("Reddit post titles" for "Group these Reddit post titles by the
+    subreddit ..."), or "" where it does not say it in those words: a name made of these words fits every
+    text. At most four words, else the instruction was read wrong."""
+    found = _SUBJECT.match(instruction)
+    what = found["what"] if found else ""
+    return what if 0 < len(what.split()) <= 4 else ""
 
 
 def in_corpus_noun(description: str, noun: str) -> str:

@@ -155,7 +155,8 @@ def _refusing(requested: tuple[str, ...]):
 def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "",
                          proper: tuple[str, ...] = (), second_choice: bool = False,
                          nested: bool = False, texts: tuple[str, ...] = (),
-                         parts: tuple[str, ...] = (), current: str = "", narrower: bool = False) -> type[ClusterSpec]:
+                         parts: tuple[str, ...] = (), current: str = "", narrower: bool = False,
+                         subject: str = "") -> type[ClusterSpec]:
     """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
     alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words, "Cooking" beside
     "Cooking recipes", or more, "American football" beside "Football") and is a value of `facet`, not the facet
@@ -170,8 +171,10 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     or in more of them ("Political party information" over "Political information" is narrower than that cluster): a
     name alike one of them ("Payment issues" over "Payment inquiries" and "Payment status inquiries") is the broader
     name a reader of the two levels expects, where refusing it left statistical words ("payment / pending").
-    `current`, the name the group has now (renamed, or split from a cluster of that name), is refused as such."""
-    facet_words = telling_words(facet)
+    `current`, the name the group has now (renamed, or split from a cluster of that name), is refused as such.
+    A name made only of the words of `subject`, what the instruction says every text is ("Reddit post titles"),
+    sets no group apart: the model named the Portuguese titles of a Reddit sample "Reddit posts"."""
+    facet_words, subject_words = telling_words(facet), telling_words(subject)
     phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
     taken_words = [(t, telling_words(t)) for t in taken if t not in parts]
     part_words = [(p, name_words(p)) for p in parts]
@@ -209,6 +212,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
                         "group's texts too; name what sets this group apart from it")
         if own and own <= facet_words:
             return f"{v!r} names the property ({facet}), not this group's value of it"
+        if own and own <= subject_words:
+            return f"{v!r} says what every text is ({subject}), not what sets this group apart"
         return ""
 
     def _distinct(cls, v: str) -> str:

@@ -219,6 +219,42 @@ def test_a_second_name_stands_in_for_a_taken_first_without_another_call():
     assert "already the name of another group" in str(model.calls[1]["messages"][-1].content)
 
 
+@pytest.mark.parametrize("instruction, subject", [
+    ("Group these Reddit post titles by the subreddit they were posted in.", "Reddit post titles"),
+    ("Cluster the airline customer tweets by what the customer wants.", "airline customer tweets"),
+    ("Sort the support tickets from our app by urgency.", "support tickets"),
+    ("Cluster the texts by language.", "texts"),
+    ("by the customer's intent", ""),  # no verb and object: nothing read
+])
+def test_what_every_text_is_is_read_from_the_instruction(instruction, subject):
+    from clusteragent.naming import corpus_subject
+
+    assert corpus_subject(instruction) == subject
+
+
+def test_a_name_that_says_only_what_every_text_is_is_refused_and_asked_again():
+    """Shown Portuguese titles of a Reddit sample, the model named them "Reddit" and "Reddit posts"."""
+    from fakes import ScriptedChatModel
+
+    from clusteragent.naming import name_group
+    from clusteragent.structured import StructuredLLM
+
+    spec = distinct_spec_schema((), (), "subreddit", subject="airline customer tweets")
+    for name in ("Customer service", "Airline customers", "Tweets"):
+        with pytest.raises(ValidationError, match="says what every text is"):
+            spec(name=name, description="Tweets from customers.")
+    assert spec(name="Lost luggage", description="Tweets about a lost bag.").name == "Lost luggage"
+    generic = distinct_spec_schema((), (), "language", subject="texts")  # "texts" says nothing to leave out
+    assert generic(name="Text messages", description="Short messages.").name == "Text messages"
+
+    first = {"name": "Reddit", "description": "Texts from Reddit.", "second_name": "Reddit posts"}
+    model = ScriptedChatModel(script=[json.dumps(first), json.dumps({**first, "name": "Brazilian news"})])
+    spec = name_group(StructuredLLM(model), "Group these Reddit post titles by the subreddit they were posted in.",
+                      "subreddit", ["Neymar é vítima de racismo"], [], step="name")
+    assert spec.name == "Brazilian news" and len(model.calls) == 2
+    assert "says what every text is (Reddit post titles)" in str(model.calls[1]["messages"][-1].content)
+
+
 def test_a_narrower_name_is_taken_where_it_is_free_and_the_first_stands_in_where_it_is_not():
     from clusteragent.schemas import distinct_spec_schema
 
@@ -486,3 +522,4 @@ def test_a_value_matched_by_calibrated_votes_is_checked_against_the_models_own_a
     answered = dict.fromkeys(calibrated, speaking.id)
     assert answered_any(shown[0], answered, speaking) and not answered_any(shown[1], answered, moving)
     assert answered_any(shown[1], dict(answered, **{"3": moving.id}), moving)
+
