@@ -156,7 +156,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
                          proper: tuple[str, ...] = (), second_choice: bool = False,
                          nested: bool = False, texts: tuple[str, ...] = (),
                          parts: tuple[str, ...] = (), current: str = "", narrower: bool = False,
-                         subject: str = "") -> type[ClusterSpec]:
+                         subject: str = "", echoes: tuple[str, ...] = ()) -> type[ClusterSpec]:
     """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
     alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words, "Cooking" beside
     "Cooking recipes", or more, "American football" beside "Football") and is a value of `facet`, not the facet
@@ -173,8 +173,13 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     name a reader of the two levels expects, where refusing it left statistical words ("payment / pending").
     `current`, the name the group has now (renamed, or split from a cluster of that name), is refused as such.
     A name made only of the words of `subject`, what the instruction says every text is ("Reddit post titles"),
-    sets no group apart: the model named the Portuguese titles of a Reddit sample "Reddit posts"."""
+    sets no group apart: the model named the Portuguese titles of a Reddit sample "Reddit posts". A name made
+    of the words of `echoes`, the prompt's own examples, is refused where none of the group's `texts` (or
+    `parts`) has one of its words: shown Arabic and Korean spam, the model answered the example "Password
+    reset"."""
     facet_words, subject_words = telling_words(facet), telling_words(subject)
+    echo_words = set().union(*map(telling_words, echoes)) if texts else set()
+    shown_words = set().union(*map(telling_words, texts + parts)) if echo_words else set()
     phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
     taken_words = [(t, telling_words(t)) for t in taken if t not in parts]
     part_words = [(p, name_words(p)) for p in parts]
@@ -214,6 +219,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
             return f"{v!r} names the property ({facet}), not this group's value of it"
         if own and own <= subject_words:
             return f"{v!r} says what every text is ({subject}), not what sets this group apart"
+        if own and own <= echo_words and not any(w[:5] == s[:5] for w in own for s in shown_words):
+            return f"{v!r} is an example from these instructions, and no text of the group speaks of it"
         return ""
 
     def _distinct(cls, v: str) -> str:

@@ -44,6 +44,7 @@ class Prompt:
     version: int
     system: jinja2.Template
     user: jinja2.Template
+    quoted: tuple[str, ...] = ()  # the examples its system part writes in quotes ("Password reset")
 
     def messages(self, **variables) -> list[tuple[str, str]]:
         """(role, content) pairs ready for a LangChain chat model."""
@@ -54,7 +55,8 @@ class Prompt:
 def load_prompt(name: str) -> Prompt:
     raw = yaml.safe_load((files(__name__) / f"{name}.yaml").read_text(encoding="utf-8"))
     return Prompt(name=name, version=int(raw["version"]), system=_env.from_string(raw["system"]),
-                  user=_env.from_string(raw["user"]))
+                  user=_env.from_string(raw["user"]),
+                  quoted=tuple(re.findall(r'"([^"{}]+)"', raw["system"])))
 
 
 def prompt_versions() -> dict[str, int]:

@@ -523,3 +523,22 @@ def test_a_value_matched_by_calibrated_votes_is_checked_against_the_models_own_a
     assert answered_any(shown[0], answered, speaking) and not answered_any(shown[1], answered, moving)
     assert answered_any(shown[1], dict(answered, **{"3": moving.id}), moving)
 
+
+def test_the_prompts_own_example_names_a_group_only_where_its_texts_speak_of_it():
+    """Shown Arabic, Korean and Hindi spam, the model answered the prompt's examples "Account access" and
+    "Password reset"."""
+    from fakes import ScriptedChatModel
+
+    from clusteragent.naming import name_group
+    from clusteragent.structured import StructuredLLM
+
+    echoed = {"name": "Account access", "description": "Requests to reset a password.", "second_name": "Password reset"}
+    spam = ["شركة تخزين اثاث بجدة", "배팅사이트 스포츠배팅 안전한사설토토", "Vashikaran totke mantra in Hindi"]
+    model = ScriptedChatModel(script=[json.dumps(echoed), json.dumps({**echoed, "name": "Foreign spam"})])
+    spec = name_group(StructuredLLM(model), "Group by topic.", "topic", spam, [], step="name")
+    assert spec.name == "Foreign spam" and len(model.calls) == 2
+    assert "an example from these instructions" in str(model.calls[1]["messages"][-1].content)
+    locked_out = ["I forgot my password", "How do I reset my PIN?", "My account is locked"]
+    model = ScriptedChatModel(script=[json.dumps(echoed)])
+    assert name_group(StructuredLLM(model), "Group by intent.", "intent", locked_out, [], step="name").name \
+        == "Account access"
