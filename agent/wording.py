@@ -118,12 +118,14 @@ def without_asides(description: str) -> str:
 
 def without_repeats(description: str) -> str:
     """`description` with a list item it says twice said once ("Titles about Lego builds, a LaFerrari build, a
-    LaFerrari build." -> "Titles about Lego builds, a LaFerrari build."): a small model can loop on a phrase."""
-    seen, kept = set(), []
+    LaFerrari build." -> "Titles about Lego builds, a LaFerrari build."): a small model can loop on a phrase. An
+    item of two words or more that ends an earlier one is said already ("Texts about boxing matches, boxing
+    matches, ...")."""
+    seen, kept = [], []
     for item in description.split(", "):
         key = re.sub(r"^(?:and|or)\s+", "", item.lower().rstrip(".!? ").strip())
-        if key not in seen:
-            seen.add(key)
+        if not any(key == k or (" " in key and k.endswith(" " + key)) for k in seen):
+            seen.append(key)
             kept.append(item)
     out = ", ".join(kept)
     stop = description.rstrip()[-1:]

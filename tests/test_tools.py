@@ -428,6 +428,7 @@ def test_a_list_item_said_twice_is_said_once():
     ("The sales figures rose sharply.", "The sales figures rose sharply."),
     ("Titles about Lego builds, a LaFerrari build, a LaFerrari build.", "Titles about Lego builds, a LaFerrari build."),
     ("Texts about rain, snow, and rain.", "Texts about rain, snow, and rain."),
+    ("Texts about boxing matches, boxing matches, boxing matches, boxing, amp.", "Texts about boxing matches, boxing, amp."),
     ("The sentences in this group express joy.", "The sentences in this group express joy."),
     ("Group of Reddit posts asking for help with coin values.", "Posts asking for help with coin values."),
     ("This group of customer support tickets are mainly about refunds.", "Tickets about refunds."),
