@@ -176,10 +176,15 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     sets no group apart: the model named the Portuguese titles of a Reddit sample "Reddit posts". A name made
     of the words of `echoes`, the prompt's own examples, is refused where none of the group's `texts` (or
     `parts`) has one of its words: shown Arabic and Korean spam, the model answered the example "Password
-    reset"."""
+    reset"; so is a description with two or more such words ("... such as password resets, account access")."""
     facet_words, subject_words = telling_words(facet), telling_words(subject)
     echo_words = set().union(*map(telling_words, echoes)) if texts else set()
-    shown_words = set().union(*map(telling_words, texts + parts)) if echo_words else set()
+    shown_prefixes = {w[:5] for w in set().union(*map(telling_words, texts + parts))} if echo_words else set()
+
+    def echoed(words: set[str]) -> set[str]:
+        """The words of the prompt's examples among `words` that no shown text has (nor a word of the same stem)."""
+        return {w for w in words & echo_words if w[:5] not in shown_prefixes}
+
     phrase = " ".join(facet.lower().split()) if len(facet_words) >= 2 else ""
     taken_words = [(t, telling_words(t)) for t in taken if t not in parts]
     part_words = [(p, name_words(p)) for p in parts]
@@ -219,7 +224,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
             return f"{v!r} names the property ({facet}), not this group's value of it"
         if own and own <= subject_words:
             return f"{v!r} says what every text is ({subject}), not what sets this group apart"
-        if own and own <= echo_words and not any(w[:5] == s[:5] for w in own for s in shown_words):
+        if own and own <= echo_words and echoed(own) == own:
             return f"{v!r} is an example from these instructions, and no text of the group speaks of it"
         return ""
 
@@ -236,6 +241,9 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         return data
 
     def _own_words(cls, v: str) -> str:
+        if len(copied := echoed(telling_words(v))) >= 2:
+            raise ValueError(f"the description takes words from the examples in these instructions "
+                             f"({', '.join(sorted(copied))}) that no text of the group uses; say what these texts share")
         if phrase and restates(v, phrase):
             kept = without_restated(v, phrase)
             if kept is None:

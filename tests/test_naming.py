@@ -534,7 +534,8 @@ def test_the_prompts_own_example_names_a_group_only_where_its_texts_speak_of_it(
 
     echoed = {"name": "Account access", "description": "Requests to reset a password.", "second_name": "Password reset"}
     spam = ["شركة تخزين اثاث بجدة", "배팅사이트 스포츠배팅 안전한사설토토", "Vashikaran totke mantra in Hindi"]
-    model = ScriptedChatModel(script=[json.dumps(echoed), json.dumps({**echoed, "name": "Foreign spam"})])
+    model = ScriptedChatModel(script=[json.dumps(echoed), json.dumps({**echoed, "name": "Foreign spam",
+                                                                      "description": "Titles in other scripts."})])
     spec = name_group(StructuredLLM(model), "Group by topic.", "topic", spam, [], step="name")
     assert spec.name == "Foreign spam" and len(model.calls) == 2
     assert "an example from these instructions" in str(model.calls[1]["messages"][-1].content)
@@ -542,3 +543,10 @@ def test_the_prompts_own_example_names_a_group_only_where_its_texts_speak_of_it(
     model = ScriptedChatModel(script=[json.dumps(echoed)])
     assert name_group(StructuredLLM(model), "Group by intent.", "intent", locked_out, [], step="name").name \
         == "Account access"
+    # A description in the examples' words is refused too where the texts do not use them.
+    told = {"name": "Social media issues", "description": "Titles about social media issues, such as password resets, "
+            "account access.", "second_name": "Online problems"}
+    model = ScriptedChatModel(script=[json.dumps(told), json.dumps({**told, "description": "Titles in other scripts."})])
+    spec = name_group(StructuredLLM(model), "Group by topic.", "topic", spam, [], step="name")
+    assert spec.description == "Titles in other scripts." and len(model.calls) == 2
+    assert "(access, account, password, reset)" in str(model.calls[1]["messages"][-1].content)
