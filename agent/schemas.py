@@ -94,7 +94,8 @@ class ClusterSpec(BaseModel):
         if " " not in v and re.fullmatch(r"[a-z]{2,}(?:-[a-z]{2,})+", v):
             v = v.replace("-", " ")
         words = re.sub(r"(?<=[^\W_])_+(?=[^\W_])", " ", v).split()
-        if len(words) > 1 and words[-1].lower() in ("cluster", "clusters", "group", "groups", "category"):
+        if (len(words) > 1 and words[-1].lower() in ("cluster", "clusters", "group", "groups", "category")
+                and words[-2].lower() not in LINKING_WORDS):  # "Texts from the group" is no value's name with it or without
             words = words[:-1]
         return sentence_case(" ".join(words))
 
@@ -149,6 +150,13 @@ def _refusing(requested: tuple[str, ...]):
                              "in your own words")
         return v
     return _not_requested
+
+
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return ENGLISH_STOP_WORDS
 
 
 @functools.lru_cache(maxsize=256)
@@ -220,6 +228,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
             if nested and words and words < own:  # "American football" beside "Football": the pair is as unclear
                 return (f"{v!r} adds words to {t!r}, the name of another group, which would then fit this "
                         "group's texts too; name what sets this group apart from it")
+        if {"group", "cluster"} & set(name_words(v)) and not own - _stop_words():  # "Texts from the group"
+            return f"{v!r} says only that these texts form a group; name the value of the facet they share"
         if own and own <= facet_words:
             return f"{v!r} names the property ({facet}), not this group's value of it"
         if own and own <= subject_words:

@@ -41,6 +41,8 @@ def test_the_model_is_refused_a_name_alike_a_taken_one_or_the_facet_itself_with_
         spec(name="Banking", description="Queries in the domain of life of banking.")
     assert spec(name="Banking", description="Questions about bank accounts and cards.").name == "Banking"
     assert spec(name="Other", description="Queries that fit no other group.").name == "Other"
+    with pytest.raises(ValidationError, match="says only that these texts form a group"):
+        spec(name="Texts from the group", description="Texts not in English.")  # asked for a language
 
 
 @pytest.mark.parametrize("description, kept", [
