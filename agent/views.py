@@ -1,8 +1,9 @@
 """Views of the texts, and clustering on the view that follows the instructed facet.
 
 A view is a representation in which texts that share a value of a facet lie close together (see
-facets.py): the meaning embeddings (and their UMAP map) follow subject matter, character n-grams
-follow language, layout measures follow form. Each is computed once per run, on first use.
+facets.py): the meaning embeddings (and their UMAP map) follow subject matter, the characters (the
+languages a language identifier reads in them) follow language, layout measures follow form. Each is
+computed once per run, on first use.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from clusteragent.naming import answered_any, fallback_name, matched_names, name
 from clusteragent.reading import kept_reading
 from clusteragent.structure import fold_strays, kmeans, split_majority, structure_k
 from clusteragent.tools import taxonomy as tx
-from clusteragent.tools.features import distinctive_layout, distinctive_words, layout_statistics, layout_vectors, surface_features
+from clusteragent.tools.features import (
+    distinctive_layout,
+    distinctive_words,
+    language_features,
+    layout_statistics,
+    layout_vectors,
+    surface_features,
+)
 from clusteragent.tools.semantic_map import semantic_map
 
 if TYPE_CHECKING:
@@ -40,6 +48,7 @@ class ViewCache:
     meaning_map: np.ndarray | None = None  # None also where the corpus gets no map (semantic_map)
     meaning_map_tried: bool = False
     characters: np.ndarray | None = None
+    surface: np.ndarray | None = None
     layout_statistics: np.ndarray | None = None
     layout: np.ndarray | None = None
     label_features: np.ndarray | None = None
@@ -74,7 +83,7 @@ def view(ctx: RunContext, name: str, instruction: str = "") -> np.ndarray:
         return _cached(ctx, "reading", lambda: kept_reading(ctx.arrays, ctx.reader, instruction, ctx.texts,
                                                             ctx.show_bars))
     if name == "characters":
-        return _cached(ctx, "characters", lambda: surface_features(ctx.texts, seed=ctx.config.seed))
+        return _cached(ctx, "characters", lambda: language_features(ctx.texts))
     if name == "layout":
         return _cached(ctx, "layout", lambda: layout_vectors(layout_measures(ctx)))
     raise ValueError(f"unknown view {name!r}")
@@ -104,12 +113,13 @@ def reading_view(ctx: RunContext, instruction: str, trace: list) -> View | None:
 
 def label_features(ctx: RunContext, about_topic: bool | None) -> np.ndarray:
     """What the classifier that spreads the model's labels reads: the embeddings, and for a facet other
-    than subject matter also the character and layout views (a meaning embedding drops language, form
-    and punctuation). `python -m clusteragent.evals.bench_label_features` measures each choice."""
+    than subject matter also character n-grams and the layout view (a meaning embedding drops language,
+    form and punctuation). `python -m clusteragent.evals.bench_label_features` measures each choice."""
     if about_topic:
         return ctx.vectors
     if ctx.views.label_features is None:
-        ctx.views.label_features = np.hstack([ctx.vectors, view(ctx, "characters"), view(ctx, "layout")])
+        surface = _cached(ctx, "surface", lambda: surface_features(ctx.texts, seed=ctx.config.seed))
+        ctx.views.label_features = np.hstack([ctx.vectors, surface, view(ctx, "layout")])
     return ctx.views.label_features
 
 

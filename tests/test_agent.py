@@ -441,7 +441,7 @@ def test_labels_for_a_facet_other_than_topic_are_spread_with_character_and_layou
     assert label_features(ctx, True) is vectors
     both = label_features(ctx, False)
     assert both.shape[0] == 60 and np.array_equal(both[:, :8], vectors)
-    assert both.shape[1] == 8 + ctx.views.characters.shape[1] + len(LAYOUT_FEATURES)
+    assert both.shape[1] == 8 + ctx.views.surface.shape[1] + len(LAYOUT_FEATURES)
     assert label_features(ctx, False) is both  # computed once per run
 
 

@@ -798,3 +798,55 @@ def test_density_k_counts_separated_blobs_on_a_map_and_on_a_subsample():
     many = np.vstack([c + rng.normal(scale=0.3, size=(1500, 5)) for c in centres[:3]])
     assert density_k(many, max_points=2000) == 3  # a seeded subsample of 4,500 points
     assert density_k(rng.normal(size=(5, 5))) == 0  # too few points to find any group
+
+
+# ---- language features
+
+MOSTLY_ENGLISH = [
+    "What is the best way to clean a cast iron pan?", "My cat keeps knocking things off the table",
+    "Looking for a good science fiction book to read this summer", "How do I fix a flat tyre on my bike?",
+    "The city council approved the new budget last night", "Anyone else watching the football game tonight?",
+    "Tips for growing tomatoes on a small balcony", "Why does my laptop get so hot when gaming?",
+    "Best hiking trails near the coast", "I finally finished my first marathon!",
+    "Recipe for a quick weeknight pasta", "How much should I tip at a restaurant?",
+    "The new museum exhibit on ancient Egypt is amazing", "Can someone explain how interest rates work?",
+    "My first attempt at painting a landscape", "Which programming language should I learn first?",
+    "Rain all week again, so tired of this weather", "Help identifying this old coin I found",
+    "Our band is playing downtown on Friday", "What are your favourite board games for two players?",
+    "Struggling to sleep after switching to night shifts", "Photos from my trip to the mountains",
+    "Is it worth repairing an old washing machine?", "The stock market dropped sharply this morning",
+    "Looking for advice on adopting a rescue dog",
+]
+OTHER_LANGUAGES = {
+    "pt": ["Sonho de viver na Holanda vira pesadelo para refugiados", "Onde vende galão apropriado para gasolina?",
+           "Bolo simplesmente fofo e saboroso para lembrar a infância", "Criança é encontrada dentro de casa em Londrina",
+           "Prefeito contrata carneiros para roçar mato alto"],
+    "nl": ["Dingen die je niet wil horen op een zaterdagavond", "Tips en technieken om geld te verdienen online",
+           "Honden bijten agenten en baasje achtervolgt politie", "Waar kan ik goedkoop parkeren in de stad?"],
+    "ko": ["스포츠 경기 결과를 어디서 볼 수 있나요?", "오늘 날씨가 정말 좋네요", "한국 노래 추천해 주세요",
+           "서울에서 맛있는 식당을 찾고 있어요"],
+}
+
+
+def test_language_features_group_a_mostly_english_corpus_by_language_where_character_ngrams_do_not():
+    """Reddit titles, 9 in 10 English: on character n-grams the structure split English by spelling and left
+    the other languages inside English groups; the language identifier's probabilities separate them."""
+    from sklearn.metrics import v_measure_score
+
+    from clusteragent.structure import fold_strays, kmeans
+    from clusteragent.tools.features import language_features, surface_features
+    from clusteragent.tools.kestimate import estimate_k
+
+    texts = MOSTLY_ENGLISH + [t for group in OTHER_LANGUAGES.values() for t in group]
+    gold = ["en"] * len(MOSTLY_ENGLISH) + [lang for lang, group in OTHER_LANGUAGES.items() for _ in group]
+
+    def grouped(x):
+        k, _ = estimate_k(x, 2, 10)
+        return fold_strays(x, kmeans(x, k, 0), 2, [])
+
+    x = language_features(texts)
+    assert x.dtype == np.float32 and np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+    by_language = grouped(x)
+    assert v_measure_score(gold, by_language) > 0.9
+    assert len(set(by_language)) == 4
+    assert v_measure_score(gold, grouped(surface_features(texts))) < 0.6

@@ -45,9 +45,9 @@ VALUES = {"language": {"en": "English", "de": "German"}, "form": {"verse": "vers
 
 
 def test_characters_follow_language_and_layout_follows_form_where_each_other_view_does_not():
-    from clusteragent.tools.features import layout_features, surface_features
+    from clusteragent.tools.features import language_features, layout_features
 
-    chars, layout = surface_features(TEXTS), layout_features(TEXTS)
+    chars, layout = language_features(TEXTS), layout_features(TEXTS)
     for view, gold, other in ((chars, LANGUAGE, FORM), (layout, FORM, LANGUAGE)):
         groups = KMeans(2, n_init=5, random_state=0).fit_predict(view)
         assert v_measure_score(gold, groups) > 0.9

@@ -38,11 +38,11 @@ UNSPECIFIED_EXAMPLES = ("Cluster the texts.", "Group these texts.", "Sort the te
 ROUTES_FILE = Path(__file__).resolve().parents[1] / "agent" / "data" / "facet_routes.json"
 
 
-def view_vectors(texts: list[str], embedder, seed: int) -> dict[str, np.ndarray]:
-    from clusteragent.tools.features import layout_features, surface_features
+def view_vectors(texts: list[str], embedder) -> dict[str, np.ndarray]:
+    """The texts in each view as the agent clusters them (views.view)."""
+    from clusteragent.tools.features import language_features, layout_features
 
-    return {"meaning": embedder.embed(texts)[0], "characters": surface_features(texts, seed=seed),
-            "layout": layout_features(texts)}
+    return {"meaning": embedder.embed(texts)[0], "characters": language_features(texts), "layout": layout_features(texts)}
 
 
 def view_scores(vectors: dict[str, np.ndarray], codes: np.ndarray, seed: int) -> dict[str, float]:
@@ -85,7 +85,7 @@ def build_routes(data_dir: Path, embedder, seed: int = 0, exclude: tuple[str, ..
             texts, codes = facet_sample(records, facet, seed)
             if codes.max() == 0:
                 continue
-            scores = view_scores(view_vectors(texts, embedder, seed), codes, seed)
+            scores = view_scores(view_vectors(texts, embedder), codes, seed)
             measured.setdefault(facet, {})[corpus] = scores
             log(f"{corpus}:{facet} values={int(codes.max()) + 1} texts={len(texts)} "
                 + " ".join(f"{v}={s:.3f}" for v, s in scores.items()))
