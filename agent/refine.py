@@ -46,8 +46,8 @@ from clusteragent.refine_names import (
     written_in,
 )
 from clusteragent.refine_schemas import OPERATIONS, ActionChoice, argument_schema
-from clusteragent.refine_turn import CannotDo, Change, RefineContext, RefineDecision, Turn
-from clusteragent.result import ClusterResult, build_result, current_confidence
+from clusteragent.refine_turn import CannotDo, Change, RefineContext, RefineDecision, Turn, snapshot
+from clusteragent.result import ClusterResult, build_result, current_confidence, standing_notes
 from clusteragent.run_lock import RunLock
 from clusteragent.stated import stated_count, stated_values
 from clusteragent.structured import Usage
@@ -57,13 +57,6 @@ from clusteragent.views import assignment_features, clustered_view
 
 MAX_UNDO = 20
 UNDO_MESSAGES = ("undo", "undo that", "undo the last change")
-SNAPSHOT_KEYS = ("instruction", "facet", "about_topic", "clustered_view", "taxonomy", "next_id", "assignment_ref",
-                 "labels", "tops")
-
-
-def snapshot(state: dict) -> dict:
-    """The fields of a clustering that a chat keeps and undo restores, from a run's state or a chat's."""
-    return {**{k: state.get(k) for k in SNAPSHOT_KEYS}, "clustered_view": clustered_view(state)}
 
 
 class RefineState(TypedDict, total=False):
@@ -76,6 +69,7 @@ class RefineState(TypedDict, total=False):
     assignment_ref: str
     labels: dict[str, int]  # row -> cluster id, for texts the model labelled itself
     tops: list[dict]  # the top level, where the run has two (hierarchy.py)
+    notes: list[str]  # the run's notes on this clustering (a new instruction's run has its own)
     undo: list[dict]  # snapshots of the fields above, most recent last
     turns: list[dict]  # {message, action, reply, changed, k_before, k_after, moved}
     base_ref: str  # the assignment whose confidences still hold, where texts were added since the run
@@ -392,8 +386,11 @@ class RefineSession:
         state = self.state or {**self.base_state, "turns": []}
         arrays = self.run.store_.arrays
         assignment = arrays[state["assignment_ref"]]
+        taxonomy = tx.Taxonomy.from_state(state)
+        notes = state.get("notes") if state.get("notes") is not None else (run or {}).get("notes", [])
         record = {**(run or {}), "instruction": state["instruction"], "facet": state.get("facet"),
+                  "notes": standing_notes(notes, taxonomy.names + [t["name"] for t in state.get("tops") or []]),
                   "refinements": state.get("turns", []), "chat_thread_id": self.chat_thread}
-        return build_result(self.run.corpus_, self.run.vectors_, tx.Taxonomy.from_state(state), assignment,
+        return build_result(self.run.corpus_, self.run.vectors_, taxonomy, assignment,
                             current_confidence(arrays, state, self.base_state, assignment), record,
                             tops=state.get("tops"), texts_are=self.run.state_.get("texts_are", ""))

@@ -19,7 +19,17 @@ from clusteragent.review_tools import ToolError
 from clusteragent.run_folder import content_name
 from clusteragent.schemas import ClusterSpec
 from clusteragent.tools import taxonomy as tx
+from clusteragent.views import clustered_view
 from clusteragent.wording import in_running_text
+
+SNAPSHOT_KEYS = ("instruction", "facet", "about_topic", "clustered_view", "taxonomy", "next_id", "assignment_ref",
+                 "labels", "tops", "notes")
+
+
+def snapshot(state: dict) -> dict:
+    """The fields of a clustering that a chat keeps and undo restores, from a run's state or a chat's."""
+    return {**{k: state.get(k) for k in SNAPSHOT_KEYS}, "clustered_view": clustered_view(state)}
+
 
 # A request that cannot be done: the message says why. The review tools' error, so that their
 # refusals (a taken name, a merge of one cluster) reach the user the same way.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,14 @@ def write_table(frame, path: str | Path, format: str | None = None) -> Path:
         data = jsonl_bytes(frame.to_dict("records"))
     atomic_write(path, data)
     return path
+
+
+def standing_notes(notes: list[str], names: list[str]) -> list[str]:
+    """The run's `notes` that still hold: a note about a cluster ('"austin / night" is named by statistics ...')
+    only while a cluster of that name is left (clustered again by another instruction, a chat kept the run's
+    notes about clusters it no longer had)."""
+    about = re.compile(r'^"([^"]+)"')
+    return [n for n in notes if not (m := about.match(n)) or m.group(1) in names]
 
 
 def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignment: np.ndarray,

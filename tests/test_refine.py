@@ -505,6 +505,20 @@ def test_reinstruct_reclusters_by_the_new_facet():
     assert agent.result_.k == 2 and v_measure_score(MOOD, agent.result_.cluster) > 0.9
 
 
+def test_a_chat_keeps_only_the_notes_that_still_hold_for_its_clusters():
+    """Clustered again by language, a run still noted that its old "que / para" was named by statistics."""
+    agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Sky"},
+                    {"action": "reinstruct", "instruction": "Cluster by mood."}, {"action": "undo"}])
+    old = next(n for n in agent.result_.names if n.lower() == "weather")
+    agent.state_["notes"] = [f'"{old}" is named by statistics: the model gave no valid name', "the budget ran out"]
+    agent.chat(f'Rename "{old}" to "Sky".')
+    assert agent.result_.run["notes"] == ["the budget ran out"]
+    agent.chat("Cluster them by mood instead.")
+    assert "the budget ran out" not in agent.result_.run["notes"]  # the new run's own notes
+    agent.chat("undo")
+    assert agent.result_.run["notes"] == ["the budget ran out"]
+
+
 @pytest.mark.parametrize("quiet", [False, True])
 def test_a_command_line_turn_that_clusters_again_shows_its_progress(tmp_path, capsys, monkeypatch, quiet):
     from clusteragent.cli import main
