@@ -11,7 +11,15 @@ import numpy as np
 from pydantic import ValidationError
 
 from clusteragent.errors import ModelError
-from clusteragent.name_rules import LINKING_WORDS, alike, capitalised_words, name_words, sentence_case, telling_words
+from clusteragent.name_rules import (
+    LINKING_WORDS,
+    NAME_MAX,
+    alike,
+    capitalised_words,
+    name_words,
+    sentence_case,
+    telling_words,
+)
 from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, distinct_spec_schema, requested_words
 from clusteragent.structured import extract_json
@@ -156,14 +164,23 @@ def phrase_of(a: str, b: str, texts: Sequence[str]) -> str:
     return phrase[0].upper() + phrase[1:]
 
 
-def fallback_name(traits: list[str], taken: list[str], layout: bool = False, texts: Sequence[str] = ()) -> tx.Cluster:
+def fallback_name(traits: list[str], taken: list[str], layout: bool = False, texts: Sequence[str] = (),
+                  languages: bool = False) -> tx.Cluster:
     """A name for a group the model could not name: its two most distinctive traits (words, or with
     `layout` what sets its layout apart, such as "many lines"), as the group's `texts` write them side by
     side where they do (phrase_of), else another two, else one, none alike a name in `taken` (see
     name_rules.alike: "card / credit" is alike "Credit card"); two forms of one word are not a pair; else a
-    number."""
+    number. With `languages` the traits are the languages the group is written in (features.languages_read),
+    its name the languages themselves ("Arabic and Korean")."""
     def free(name: str) -> bool:
         return not any(alike(name, t) for t in taken)
+
+    if languages and traits:
+        listed = ", ".join(traits[:-1]) + f" and {traits[-1]}" if len(traits) > 1 else traits[0]
+        name = listed if len(listed) <= NAME_MAX and free(listed) else "Other languages"
+        said = ", ".join(traits[:-1]) + f" or {traits[-1]}" if len(traits) > 1 else traits[0]
+        if free(name):
+            return tx.Cluster(-1, name, f"Texts a language identifier reads as {said}.", named_by="statistics")
 
     pairs = [(not layout and phrase_of(a, b, texts)) or f"{a} / {b}" for i, a in enumerate(traits)
              for b in traits[i + 1:] if layout or name_words(a) != name_words(b)]  # not "drug / drugs"

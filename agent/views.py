@@ -26,6 +26,7 @@ from clusteragent.tools.features import (
     distinctive_layout,
     distinctive_words,
     language_features,
+    languages_read,
     layout_statistics,
     layout_vectors,
     surface_features,
@@ -213,6 +214,7 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
                                    narrower=under_tops)
         if spec is None:
             spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout",
+                                 languages=view_name == "characters",
                                  texts=[ctx.texts[r] for r in members(g)])
             notes.append((REFUSED_NOTE if ctx.calls_left() > 0 else NO_CALL_NOTE).format(name=spec.name))
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
@@ -328,11 +330,14 @@ def renamed_broader(ctx: RunContext, state: AgentState, tax: tx.Taxonomy,
 
 
 def _traits(ctx: RunContext, view_name: str, groups: np.ndarray, order: np.ndarray) -> dict[int, list[str]]:
-    """What statistics find sets each group apart: its distinctive words (meaning, reading) or layout (layout)."""
+    """What statistics find sets each group apart: its distinctive words (meaning, reading), layout (layout) or
+    the languages it is written in (characters)."""
     if view_name in ("meaning", "reading"):
         return {g: unrequested(ws, [ctx.texts[r] for r in np.flatnonzero(groups == g)])
                 for g, ws in distinctive_words(ctx.texts, groups).items()}
     if view_name == "layout":
         measures = layout_measures(ctx)
         return {int(g): distinctive_layout(measures[groups == g], measures) for g in order}
+    if view_name == "characters":
+        return {int(g): languages_read([ctx.texts[r] for r in np.flatnonzero(groups == g)]) for g in order}
     return {}

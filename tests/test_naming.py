@@ -552,3 +552,14 @@ def test_the_prompts_own_example_names_a_group_only_where_its_texts_speak_of_it(
     spec = name_group(StructuredLLM(model), "Group by topic.", "topic", spam, [], step="name")
     assert spec.description == "Titles in other scripts." and len(model.calls) == 2
     assert "(access, account, password, reset)" in str(model.calls[1]["messages"][-1].content)
+
+
+def test_a_language_group_the_model_could_not_name_is_named_by_its_languages():
+    """Asked for a group of Arabic, Polish, Vietnamese and Korean titles, the model answered "English" twice (taken)
+    and the group was left "group 3", with no description."""
+    two = fallback_name(["Arabic", "Korean"], ["English", "Portuguese"], languages=True)
+    assert (two.name, two.description) == ("Arabic and Korean", "Texts a language identifier reads as Arabic or Korean.")
+    many = fallback_name(["Korean", "Arabic", "Polish", "Vietnamese"], ["English"], languages=True)
+    assert many.name == "Other languages" and many.description.endswith("Korean, Arabic, Polish or Vietnamese.")
+    assert many.named_by == "statistics"
+    assert fallback_name(["English"], ["English"], languages=True).name != "English"  # taken: not named twice

@@ -850,3 +850,11 @@ def test_language_features_group_a_mostly_english_corpus_by_language_where_chara
     assert v_measure_score(gold, by_language) > 0.9
     assert len(set(by_language)) == 4
     assert v_measure_score(gold, grouped(surface_features(texts))) < 0.6
+
+
+def test_the_languages_a_group_is_written_in_are_read_by_their_english_names():
+    from clusteragent.tools.features import languages_read
+
+    texts = OTHER_LANGUAGES["pt"] + OTHER_LANGUAGES["ko"][:2] + MOSTLY_ENGLISH[:1]
+    assert languages_read(texts) == ["Portuguese", "Korean"]  # English is 1 text of 8, under a fifth
+    assert "English" in languages_read(texts, share=0.1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections import Counter
 
 import numpy as np
 
@@ -51,6 +52,17 @@ def language_features(texts: list[str]) -> np.ndarray:
             out[row, column[guess["lang"]]] = guess["score"]
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return out / np.where(norms > 0, norms, 1.0)
+
+
+def languages_read(texts: list[str], share: float = 0.2) -> list[str]:
+    """The English names of the languages the identifier reads as likeliest in at least `share` of `texts`,
+    commonest first ("Arabic", "Korean"): what a group on the language view is written in."""
+    import langcodes
+
+    identifier = _language_identifier()
+    counts = Counter(identifier.detect(" ".join(str(t).split()).lower(), model="lite")[0]["lang"] for t in texts)
+    return [langcodes.Language.get(code).display_name() for code, n in counts.most_common()
+            if n >= share * len(texts)]
 
 
 def surface_features(texts: list[str], dim: int = 128, seed: int = 0, fit_rows: int = 5000) -> np.ndarray:
