@@ -23,7 +23,7 @@ def _texts_of(group: str = "noun") -> str:
 _IS_ABOUT = re.compile(rf"^(?:this group of {_texts_of()}|this group|these {_texts('noun2')}|(?:the )?texts|"
                        rf"the {_texts('noun3')} in this group|{_texts('noun4')} (?:in|from) this group)"
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
-                       r"(?=(?:about|related|focused|concerned|dedicated|devoted)\b|[a-z]+ing\b)", re.I)
+                       r"(?=(?:about|related|focused|concerned|dedicated|devoted|written|in)\b|[a-z]+ing\b)", re.I)
 # "The texts express ..." too, but not "The <plural> <verb>" at large: "The sales figures rose" is about the texts' content.
 # "The texts are friendly" too ("Texts that are friendly"), but not "These texts are questions about X": a plural
 # after "are" says what the texts are, and stays as written.
@@ -69,12 +69,12 @@ _TEXTS_DO = re.compile(r"^texts\s+(?=(?:" + "|".join(_base(v) for v in _DESCRIBI
 
 def plain_opening(description: str) -> str:
     """A description opened the plain way: "This group of texts is about X" or "Texts are about X" -> "Texts
-    about X", "These texts are asking for X" -> "Texts asking for X", "These (or The) texts express X" or
-    "Texts express X" -> "Texts that express X", "A group of texts that X" -> "Texts that X", "This group of
-    texts deals with X" -> "Texts dealing with X", "This group includes texts on X" -> "Texts on X", "This
-    group is dedicated to X" -> "Texts dedicated to X", "This group is made up of smaller groups related to
-    X" -> "Texts related to X"; and so with the corpus's own word for its texts ("These questions are about
-    X" -> "Questions about X")."""
+    about X", "Texts are written in X" -> "Texts written in X", "These texts are asking for X" -> "Texts
+    asking for X", "These (or The) texts express X" or "Texts express X" -> "Texts that express X", "A group
+    of texts that X" -> "Texts that X", "This group of texts deals with X" -> "Texts dealing with X", "This
+    group includes texts on X" -> "Texts on X", "This group is dedicated to X" -> "Texts dedicated to X",
+    "This group is made up of smaller groups related to X" -> "Texts related to X"; and so with the corpus's
+    own word for its texts ("These questions are about X" -> "Questions about X")."""
     for opening in (_IS_ABOUT, _GROUP_OF, _GROUP_HOLDS, _GROUP_OF_GROUPS):
         if m := opening.match(description):
             rest = description[m.end():]

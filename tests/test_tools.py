@@ -423,6 +423,8 @@ def test_a_list_item_said_twice_is_said_once():
     ("Texts express gratitude and support.", "Texts that express gratitude and support."),
     ("Texts discuss gun laws.", "Texts that discuss gun laws."),
     ("Texts written in Spanish.", "Texts written in Spanish."),
+    ("Texts are written in English.", "Texts written in English."),
+    ("The texts are in Portuguese.", "Texts in Portuguese."),
     ("Texts about sports.", "Texts about sports."),
     ("The texts are about sports.", "Texts about sports."),
     ("The sales figures rose sharply.", "The sales figures rose sharply."),
