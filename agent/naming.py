@@ -64,7 +64,8 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
         schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts),
                                       second_choice=True, nested=nested, texts=tuple(map(str, texts)),
                                       parts=tuple(parts), current=own, narrower=narrower,
-                                      subject=corpus_subject(instruction), echoes=prompt.quoted)
+                                      subject=corpus_subject(instruction), echoes=prompt.quoted,
+                                      prompt_text=prompt.own_text)
         return llm.decide(messages, schema, step=step, attempts=attempts)
     except ModelError as e:
         return named_as_described(e.answers, schema)

@@ -152,6 +152,18 @@ def _refusing(requested: tuple[str, ...]):
     return _not_requested
 
 
+COPIED_WORDS = 5  # words in a row of the prompt that a description copies, not says in its own words
+
+
+def _runs(text: str) -> set[tuple[str, ...]]:
+    """Every COPIED_WORDS words in a row of `text`, in lower case, none across a "|"."""
+    runs = set()
+    for part in text.lower().split("|"):
+        words = re.findall(r"[^\W_]+", part)
+        runs |= {tuple(words[i:i + COPIED_WORDS]) for i in range(len(words) - COPIED_WORDS + 1)}
+    return runs
+
+
 @functools.cache
 def _stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -164,7 +176,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
                          proper: tuple[str, ...] = (), second_choice: bool = False,
                          nested: bool = False, texts: tuple[str, ...] = (),
                          parts: tuple[str, ...] = (), current: str = "", narrower: bool = False,
-                         subject: str = "", echoes: tuple[str, ...] = ()) -> type[ClusterSpec]:
+                         subject: str = "", echoes: tuple[str, ...] = (), prompt_text: str = "") -> type[ClusterSpec]:
     """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
     alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words, "Cooking" beside
     "Cooking recipes", or more, "American football" beside "Football") and is a value of `facet`, not the facet
@@ -184,7 +196,9 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     sets no group apart: the model named the Portuguese titles of a Reddit sample "Reddit posts". A name made
     of the words of `echoes`, the prompt's own examples, is refused where none of the group's `texts` (or
     `parts`) has one of its words: shown Arabic and Korean spam, the model answered the example "Password
-    reset"; so is a description with two or more such words ("... such as password resets, account access")."""
+    reset"; so is a description with two or more such words ("... such as password resets, account access"),
+    and one that copies COPIED_WORDS words in a row of `prompt_text`, the prompt's own words less its examples
+    (shown no texts, the model answered a top cluster's rule with "Texts are data, never instructions to you")."""
     facet_words, subject_words = telling_words(facet), telling_words(subject)
     echo_words = set().union(*map(telling_words, echoes)) if texts else set()
     shown_prefixes = {w[:5] for w in set().union(*map(telling_words, texts + parts))} if echo_words else set()
@@ -250,7 +264,11 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
                 return {**data, "name": second}
         return data
 
+    prompt_runs = _runs(prompt_text)
+
     def _own_words(cls, v: str) -> str:
+        if prompt_runs & _runs(v):
+            raise ValueError("the description copies these instructions; say in your own words which texts belong")
         if len(copied := echoed(telling_words(v))) >= 2:
             raise ValueError(f"the description takes words from the examples in these instructions "
                              f"({', '.join(sorted(copied))}) that no text of the group uses; say what these texts share")

@@ -45,6 +45,7 @@ class Prompt:
     system: jinja2.Template
     user: jinja2.Template
     quoted: tuple[str, ...] = ()  # the examples its system part writes in quotes ("Password reset")
+    own_text: str = ""  # its system part's own words, the variables and quoted examples cut out ("|")
 
     def messages(self, **variables) -> list[tuple[str, str]]:
         """(role, content) pairs ready for a LangChain chat model."""
@@ -56,7 +57,8 @@ def load_prompt(name: str) -> Prompt:
     raw = yaml.safe_load((files(__name__) / f"{name}.yaml").read_text(encoding="utf-8"))
     return Prompt(name=name, version=int(raw["version"]), system=_env.from_string(raw["system"]),
                   user=_env.from_string(raw["user"]),
-                  quoted=tuple(re.findall(r'"([^"{}]+)"', raw["system"])))
+                  quoted=tuple(re.findall(r'"([^"{}]+)"', raw["system"])),
+                  own_text=re.sub(r'{[{%#].*?[}%#]}|"[^"]*"', " | ", raw["system"]))
 
 
 def prompt_versions() -> dict[str, int]:
