@@ -280,14 +280,20 @@ def corpus_noun(written: str, instruction: str, facet: str = "") -> str:
     """What the instruction calls its texts ("queries" for "Group these assistant queries by ..."), from the
     model's reading `written`, or "" where the instruction has no such word: the last word of the reading
     must be one of the instruction's own words, and neither a pronoun nor the facet (asked about
-    "Group by the user's specific intent", the model answered "recipes", the prompt's example)."""
-    words = re.findall(r"[^\W\d_]+", written.lower())
-    noun = words[-1] if words else ""
+    "Group by the user's specific intent", the model answered "recipes", the prompt's example). Where the
+    reading is not such a word (asked about "Group these titles by the language ...", the model answered
+    "all"), the last word of what the instruction says every text is (corpus_subject) under the same rule."""
     said = set(re.findall(r"[^\W\d_]+", instruction.lower()))
-    if (len(noun) < 3 or noun == "texts" or noun in _NOT_NOUNS or noun not in said
-            or set(name_words(noun)) & set(name_words(facet))):  # name_words makes both singular
-        return ""
-    return noun
+
+    def last_word(text: str) -> str:
+        words = re.findall(r"[^\W\d_]+", text.lower())
+        noun = words[-1] if words else ""
+        if (len(noun) < 3 or noun == "texts" or noun in _NOT_NOUNS or noun not in said
+                or set(name_words(noun)) & set(name_words(facet))):  # name_words makes both singular
+            return ""
+        return noun
+
+    return last_word(written) or last_word(corpus_subject(instruction))
 
 
 # "Group these Reddit post titles by ...": the verb, then what the texts are, up to the word that says how.

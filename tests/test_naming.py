@@ -400,7 +400,8 @@ def test_naming_checks_the_description_against_the_texts_it_showed_without_anoth
     ("Tweets", "Group the airline customer tweets by what the customer wants.", "customer wants", "tweets"),
     ("recipes", "Group by the user's specific intent.", "intent", ""),  # not the instruction's: the prompt's example
     ("sentiments", "Cluster by sentiment.", "sentiment", ""),
-    ("intents", "Sort the messages by their intents.", "intent", ""),  # the facet, though the instruction says it
+    ("intents", "Sort the messages by their intents.", "intent", "messages"),  # not the facet: what the texts are
+    ("all", "Group these titles by the language they are written in.", "language", "titles"),
     ("them", "Cluster them by mood.", "mood", ""),
     ("texts", "Group the texts by topic.", "topic", ""),
 ])
