@@ -21,13 +21,13 @@ def _texts_of(group: str = "noun") -> str:
 
 
 _IS_ABOUT = re.compile(rf"^(?:this group of {_texts_of()}|this group|these {_texts('noun2')}|(?:the )?texts|"
-                       rf"the {_texts('noun3')} in this group|{_texts('noun4')} (?:in|from) this group)"
+                       rf"the {_texts('noun3')} in this group|{_texts('noun4')} (?:in|from) (?:this|the) group)"
                        r"\s+(?:is|are)\s+(?:(?:specifically|mainly|primarily|generally|mostly|all)\s+)?"
                        r"(?=(?:about|related|focused|concerned|dedicated|devoted|written|in)\b|[a-z]+ing\b)", re.I)
 # "The texts express ..." too, but not "The <plural> <verb>" at large: "The sales figures rose" is about the texts' content.
 # "The texts are friendly" too ("Texts that are friendly"), but not "These texts are questions about X": a plural
 # after "are" says what the texts are, and stays as written.
-_THESE_DO = re.compile(rf"^(?:these {_texts()}|the texts|{_texts('noun2')} (?:from|in) this group)"
+_THESE_DO = re.compile(rf"^(?:these {_texts()}|the texts|{_texts('noun2')} (?:from|in) (?:this|the) group)"
                        r"\s+(?!(?:is|were|was|in|from|of|that|which)\b|are\s+[a-z]+s\b)(?=[a-z]+\b)", re.I)
 _GROUP_OF = re.compile(rf"^(?:a\s+)?group of {_texts_of()}\s+(?=(?:about|related|on|that|which|with|for)\b|[a-z]+ing\b)",
                        re.I)

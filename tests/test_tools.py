@@ -425,6 +425,8 @@ def test_a_list_item_said_twice_is_said_once():
     ("Texts written in Spanish.", "Texts written in Spanish."),
     ("Texts are written in English.", "Texts written in English."),
     ("The texts are in Portuguese.", "Texts in Portuguese."),
+    ("Texts from the group are all about English language questions.", "Texts about English language questions."),
+    ("Texts from the group share a site about Python.", "Texts that share a site about Python."),
     ("Texts about sports.", "Texts about sports."),
     ("The texts are about sports.", "Texts about sports."),
     ("The sales figures rose sharply.", "The sales figures rose sharply."),
