@@ -24,7 +24,7 @@ from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, distinct_spec_schema, requested_words
 from clusteragent.structured import extract_json
 from clusteragent.tools import taxonomy as tx
-from clusteragent.wording import rule_of_value, without_retelling
+from clusteragent.wording import in_words, rule_of_value, without_retelling
 
 # A name refused twice is given up for the statistical one: each answer costs a call another group could
 # use. (Before retries were sampled, a third answer at temperature 0 repeated the second in every case seen,
@@ -177,11 +177,11 @@ def fallback_name(traits: list[str], taken: list[str], layout: bool = False, tex
         return not any(alike(name, t) for t in taken)
 
     if languages and traits:
-        listed = ", ".join(traits[:-1]) + f" and {traits[-1]}" if len(traits) > 1 else traits[0]
+        listed = in_words(traits)
         name = listed if len(listed) <= NAME_MAX and free(listed) else "Other languages"
-        said = ", ".join(traits[:-1]) + f" or {traits[-1]}" if len(traits) > 1 else traits[0]
         if free(name):
-            return tx.Cluster(-1, name, f"Texts a language identifier reads as {said}.", named_by="statistics")
+            return tx.Cluster(-1, name, f"Texts a language identifier reads as {in_words(traits, 'or')}.",
+                              named_by="statistics")
 
     pairs = [(not layout and phrase_of(a, b, texts)) or f"{a} / {b}" for i, a in enumerate(traits)
              for b in traits[i + 1:] if layout or name_words(a) != name_words(b)]  # not "drug / drugs"

@@ -19,6 +19,7 @@ from clusteragent.refine_matching import CLUSTER_CHECKS, described_clusters
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
+from clusteragent.wording import in_words
 
 SPLIT_COST = 12  # model calls a split may take (proposal, labels, names)
 SPLIT_PARTS = 8  # the most parts one split makes
@@ -82,7 +83,7 @@ def merged_leaves(turn: Turn, parts: list[tx.Cluster], given: str, how: str = ""
     named = merged_naming(turn, given, {c.id for c in parts}, lambda: turn.merged_name([c.id for c in parts]))
     assignment, tax, entry = tx.merge(turn.assignment, turn.tax, [c.id for c in parts], named["name"],
                                       named["description"], named["named_by"])
-    listed = ", ".join(f'"{c.name}"' for c in parts[:-1]) + f' and "{parts[-1].name}"'
+    listed = in_words([f'"{c.name}"' for c in parts])
     return Change(f'Merged {listed} into "{entry["name"]}" ({entry["moved"]} texts moved{how}).',
                   turn.fields(tax, assignment, tx.remap_labels(turn.labels, entry)))
 

@@ -242,6 +242,11 @@ def about(name: str, proper=frozenset()) -> str:
     return f"Texts about {in_running_text(name, proper)}."
 
 
+def in_words(items: list[str], conjunction: str = "and") -> str:
+    """Items as a sentence lists them: "A", "A and B", "A, B and C" (or with another `conjunction`)."""
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}" if len(items) > 1 else "".join(items)
+
+
 def in_running_text(name: str, proper=frozenset()) -> str:
     """`name` as written inside a sentence: its first word in lower case unless that word, or it with the next
     ("visual studio"), is in `proper` or it has capitals of its own ("Lost luggage" -> "lost luggage"; "ATM
