@@ -213,9 +213,10 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
             spec = _named_by_model(ctx, state, view_name, vectors, members(g), tax.names, traits.get(int(g), []),
                                    narrower=under_tops)
         if spec is None:
-            spec = fallback_name(traits.get(int(g), []), tax.names, layout=view_name == "layout",
-                                 languages=view_name == "characters",
-                                 texts=[ctx.texts[r] for r in members(g)])
+            texts = [ctx.texts[r] for r in members(g)]
+            languages = view_name == "characters"  # what a group of the language view is written in, read only here
+            spec = fallback_name(languages_read(texts) if languages else traits.get(int(g), []), tax.names,
+                                 layout=view_name == "layout", languages=languages, texts=texts)
             notes.append((REFUSED_NOTE if ctx.calls_left() > 0 else NO_CALL_NOTE).format(name=spec.name))
         tax, cid = tax.added(spec.name, spec.description, getattr(spec, "named_by", "model"))
         assignment[groups == g] = cid
@@ -330,14 +331,11 @@ def renamed_broader(ctx: RunContext, state: AgentState, tax: tx.Taxonomy,
 
 
 def _traits(ctx: RunContext, view_name: str, groups: np.ndarray, order: np.ndarray) -> dict[int, list[str]]:
-    """What statistics find sets each group apart: its distinctive words (meaning, reading), layout (layout) or
-    the languages it is written in (characters)."""
+    """What statistics find sets each group apart: its distinctive words (meaning, reading) or layout (layout)."""
     if view_name in ("meaning", "reading"):
         return {g: unrequested(ws, [ctx.texts[r] for r in np.flatnonzero(groups == g)])
                 for g, ws in distinctive_words(ctx.texts, groups).items()}
     if view_name == "layout":
         measures = layout_measures(ctx)
         return {int(g): distinctive_layout(measures[groups == g], measures) for g in order}
-    if view_name == "characters":
-        return {int(g): languages_read([ctx.texts[r] for r in np.flatnonzero(groups == g)]) for g in order}
     return {}
