@@ -39,7 +39,15 @@ from clusteragent.tools import taxonomy as tx
 from clusteragent.tools.index import VectorIndex
 from clusteragent.tools.propagate import least_certain, propagate
 from clusteragent.tools.sampling import diverse_sample
-from clusteragent.views import cluster_on_view, label_features, name_skipped, reading_view, renamed_broader
+from clusteragent.views import (
+    NO_CALL_NOTE,
+    REFUSED_NOTE,
+    cluster_on_view,
+    label_features,
+    name_skipped,
+    reading_view,
+    renamed_broader,
+)
 
 
 def ensure_ingested(ctx: RunContext) -> None:
@@ -336,6 +344,9 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     tops, levels = [], {"levels": 1}
     if ctx.config.hierarchy:
         tops, tax, levels = build_tops(ctx, state["instruction"], state.get("facet", ""), tax, assignment)
+        audit += levels.get("renamed", [])
+        notes += [(REFUSED_NOTE if e["asked"] else NO_CALL_NOTE).format(name=e["to"])
+                  for e in levels.get("renamed", []) if e["named_by"] == "statistics"]
     tax, named_late, notes = name_skipped(ctx, state, tax, assignment, [t["name"] for t in tops], notes)
     audit += named_late
     trace = list(state.get("trace", [])) + [{"step": "hierarchy", **levels}]

@@ -9,8 +9,9 @@ jump in merge distances, tried first, often cut at the very top: one broad clust
 the best silhouette over all cuts did the same on three of twelve dev tasks and on the README's main
 job.)
 
-A top that the model names after each of its clusters ("Radio and Lego enthusiasts", "VBA MATLAB"), or a
-top of two clusters it gives no valid name, is undone: they stand at the top level on their own.
+The model names each top (top_naming). A top that the model names after each of its clusters ("Radio and
+Lego enthusiasts", "VBA MATLAB"), or a top of two clusters it gives no valid name, is undone: they stand at
+the top level on their own.
 
 Tops live beside the taxonomy as `tops` in the state: each has an id from the taxonomy's id space (so
 no leaf and top share one), a name, an inclusion rule and its children's ids. After any change to the
@@ -22,14 +23,12 @@ top's own clusters are from each other, else stands alone.
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterable
 
 import numpy as np
 
-from clusteragent.name_rules import joined_parts, side_by_side
-from clusteragent.naming import NAMING_ATTEMPTS, NAMING_TEXTS, name_group, statistical_name
+from clusteragent.naming import NAMING_ATTEMPTS
 from clusteragent.tools import taxonomy as tx
+from clusteragent.top_naming import children_renamed, name_tops, without_paired_parts
 
 MAX_FLAT = 12  # more clusters than this get a top level
 
@@ -146,104 +145,6 @@ def top_calls(ctx, assignment: np.ndarray, ids: list[int]) -> int:
     return NAMING_ATTEMPTS * sum(len(group) > 1 for group in run_leaf_groups(ctx, assignment, ids))
 
 
-def spread_members(vectors: np.ndarray, assignment: np.ndarray, children: list[int], n: int) -> np.ndarray:
-    """`n` texts that show every part of a top cluster: the most central text of each of its clusters, largest
-    first, then the second most central of each, and so on. (The top's own most central texts all came
-    from its largest cluster, whose name the model then gave the top.)"""
-    members = [np.flatnonzero(assignment == c) for c in children]
-    ranked = [tx.central_members(vectors, m, n) for m in sorted(members, key=len, reverse=True)]
-    rounds = [r[i] for i in range(n) for r in ranked if i < len(r)]
-    return np.asarray(rounds[:n], dtype=np.int64)
-
-
-def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], vectors: np.ndarray,
-              assignment: np.ndarray, groups: list[list[int]], tax: tx.Taxonomy, taken: list[str],
-              current: str = "", show_bar: bool = False) -> list[dict]:
-    """A name, an inclusion rule and who named it for each group of leaves: the model, shown texts of each of
-    its clusters (spread_members) and their names, within `calls`, and where that answer is refused shown the
-    names alone (asked again with the same texts, it gave the same answer at temperature 0); its only
-    cluster's name for a group of one; the distinctive words (marked "statistics") where the model gives
-    nothing valid. `current` is the name a group renamed has now (naming.name_group). With `show_bar`, a
-    progress bar counts the groups of several clusters."""
-    from tqdm.auto import tqdm
-
-    from clusteragent.tools.features import distinctive_words
-
-    top_of = {leaf: n for n, group in enumerate(groups) for leaf in group}
-    rows_top = np.array([top_of.get(int(c), -1) for c in assignment])
-    words = distinctive_words(texts, rows_top)
-    taken, named = list(taken), []
-    with tqdm(total=sum(len(g) > 1 for g in groups), desc="naming top clusters", unit="cluster",
-              disable=not show_bar, leave=False) as bar:
-        for n, group in enumerate(groups):
-            rows = np.flatnonzero(rows_top == n)
-            spec, named_by = None, "statistics"
-            if len(group) == 1:  # a top of one cluster is that cluster, one level up
-                spec, named_by = tax.by_id(group[0]), "its only cluster"
-            elif llm is not None and calls - llm.usage.calls > 0:
-                shown = [texts[r] for r in spread_members(vectors, assignment, group, NAMING_TEXTS)]
-                spec = _model_top_name(llm, calls, instruction, facet, shown, taken,
-                                       [tax.by_id(c).name for c in group], current)
-                named_by = "model" if spec is not None else named_by
-            if spec is None:
-                spec = statistical_name(words.get(n, []), [texts[r] for r in rows], taken)
-            named.append(named_top(spec, named_by))
-            taken.append(spec.name)
-            bar.update(len(group) > 1)
-    return named
-
-
-def _model_top_name(llm, calls: int, instruction: str, facet: str, shown: list[str], taken: list[str],
-                    parts: list[str], current: str):
-    """The model's name for a top over clusters `parts`, shown texts of each; where that answer is refused and
-    `calls` allow, asked again with the names alone. None where neither gives a valid name."""
-    spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts, attempts=1,
-                      current=current)
-    if spec is None and calls - llm.usage.calls > 0:
-        spec = name_group(llm, instruction, facet, shown, taken, step="name_top_cluster", parts=parts,
-                          attempts=1, show_texts=False, current=current)
-    return spec
-
-
-def named_top(spec, named_by: str) -> dict:
-    """A top's name, inclusion rule and who named it, from a ClusterSpec or a cluster (a top of one cluster)."""
-    return {"name": tx.printable(spec.name), "description": tx.printable(spec.description), "named_by": named_by}
-
-
-def names_each_part(name: str, parts: list[str], texts: Iterable[str] = ()) -> bool:
-    """Whether `name` names each of the clusters `parts` rather than what they share: two names' own words
-    joined with "and" ("Radio and Lego enthusiasts" over "Radio enthusiasts" and "Lego enthusiast"; a word
-    both parts have, "Health and wellness" over "Health and medicine" and "Nutrition and health", is something
-    they share), or every part's name set side by side ("VBA MATLAB", "Spring hibernate LINQ": see
-    name_rules.side_by_side, which reads the top's `texts`). Asked for one name that covers them, the model
-    found nothing they share."""
-    if len(parts) == 2 and len(re.split(r"\s+(?:and|&)\s+", name)) == 2:
-        return joined_parts(name, parts) is not None
-    return side_by_side(name, parts, texts)
-
-
-def without_paired_parts(groups: list[list[int]], names: list[dict], tax: tx.Taxonomy, texts: list[str],
-                         assignment: np.ndarray) -> tuple[list, list, list]:
-    """The groups and names with each top that the model named after each of its clusters (names_each_part),
-    and each top of two clusters the model gave no valid name, made tops of one cluster, and the names of the
-    tops undone: a reader of "Radio and Lego enthusiasts" learns that two unrelated communities sit side by
-    side, not what they have in common, and a statistical name over two clusters ("god / israel" over
-    "Christian morality" and "Israel terrorism") says less than their own names."""
-    kept_groups, kept_names, undone = [], [], []
-    for group, named in zip(groups, names):
-        parts = [tax.by_id(c).name for c in group]
-        members = (texts[r] for r in np.flatnonzero(np.isin(assignment, group)))
-        unnamed = named["named_by"] == "statistics" and len(group) == 2
-        if unnamed or named["named_by"] == "model" and names_each_part(named["name"], parts, members):
-            undone.append(named["name"])
-            kept_groups += [[c] for c in group]
-            kept_names += [named_top(tax.by_id(c), "its only cluster") for c in group]
-        else:
-            kept_groups.append(group)
-            kept_names.append(named)
-    return kept_groups, kept_names, undone
-
-
 def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
                assignment: np.ndarray) -> tuple[list[dict], tx.Taxonomy, dict]:
     """The top level of a run with more than MAX_FLAT clusters (none otherwise): the tops, the taxonomy
@@ -275,6 +176,9 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
         record["why"] += (f"; {len(undone)} top cluster(s) that the model named after each of its clusters, or "
                           f"of two that it gave no name ({', '.join(repr(n) for n in undone)}), left as clusters "
                           "on their own")
+    tax, renamed = children_renamed(ctx.llm, calls, instruction, facet, ctx.texts, ctx.vectors, assignment, tops, tax)
+    if renamed:
+        record["renamed"] = renamed
     return tops, tx.Taxonomy(tax.clusters, tax.next_id + len(tops)), record
 
 

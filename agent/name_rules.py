@@ -146,6 +146,14 @@ def nested_names(names: Sequence[str], broader: bool = True) -> list[int]:
     return sorted({i if broader else j for i, a in enumerate(words) for j, b in enumerate(words) if a and a < b})
 
 
+def names_what_all_share(part: str, parts: Sequence[str]) -> bool:
+    """Whether `part`, one of the names `parts` of several clusters, says only what each of the others says
+    too ("Sports" beside "Sports teams" and "Sports team coverage"): it names what they all are."""
+    own = telling_words(part)
+    others = [telling_words(p) for p in parts if p != part]
+    return bool(own) and bool(others) and all(own <= words for words in others)
+
+
 def alike(first: str, second: str) -> bool:
     """Two names are alike when they differ only in generic words (GENERIC_WORDS)."""
     return telling_words(first) == telling_words(second)

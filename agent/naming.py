@@ -37,7 +37,7 @@ PHRASE_TEXTS, PHRASE_SHARE = 3, 20  # a statistical name is a phrase that 3 text
 def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: Sequence[str],
                step: str, shared: Sequence[str] = (), parts: Sequence[str] = (),
                attempts: int = NAMING_ATTEMPTS, show_texts: bool = True, nested: bool = False,
-               whole: str = "", current: str = "", narrower: bool = False) -> ClusterSpec | None:
+               whole: str = "", current: str = "", narrower: bool = False, within: str = "") -> ClusterSpec | None:
     """The model's name and inclusion rule for a group shown by `texts`, or None when it gives no valid one.
 
     `shared` lists, in words, what statistics found the group's texts have more of than the others
@@ -49,21 +49,23 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     keep). With `nested` a name saying less in a taken one's words is refused too: of clusters named "Cooking"
     and "Cooking recipes", a reader sorts every recipe into "Cooking" (see views.renamed_broader). `whole`
     names the cluster the group is a part of, being split (asked for a part's name, the model gave the
-    whole's twice, which the part may not take). `current` is the name the group has now, which a new name
-    must differ from (asked for a better name, the model was told the group's own name was "another group's").
+    whole's twice, which the part may not take); `within` names the top cluster the group stands under, whose
+    name it may not take either, and the model is asked what sets the group apart from the rest of it.
+    `current` is the name the group has now, which a new name must differ from (asked for a better name, the
+    model was told the group's own name was "another group's").
     With `narrower` the model's second, narrower name is taken where it is valid (a cluster that a top cluster
     will hold: see schemas.distinct_spec_schema).
     """
-    own = whole or current
+    own = whole or within or current
     taken = [t for t in taken if t.lower() != own.lower()]
     prompt = load_prompt("name_cluster")
     messages = prompt.messages(instruction=instruction, facet=facet, taken=taken,
                                texts=list(texts) if show_texts else [], shared=list(shared),
-                               parts=list(parts), whole=whole, current=current)
+                               parts=list(parts), whole=whole, current=current, within=within)
     try:
         schema = distinct_spec_schema(tuple(taken), requested_words(texts), facet, capitalised_words(texts),
                                       second_choice=True, nested=nested, texts=tuple(map(str, texts)),
-                                      parts=tuple(parts), current=own, narrower=narrower,
+                                      parts=tuple(parts), current=own, narrower=narrower, part_of=bool(whole or within),
                                       subject=corpus_subject(instruction), echoes=prompt.quoted,
                                       prompt_text=prompt.own_text)
         return llm.decide(messages, schema, step=step, attempts=attempts)
@@ -106,11 +108,11 @@ def named_as_described(answers: Sequence[str], schema: type[ClusterSpec]) -> Clu
 def name_members(llm, instruction: str, facet: str, texts: Sequence[str], vectors: np.ndarray, rows: np.ndarray,
                  taken: Sequence[str], step: str, n: int = NAMING_TEXTS, shared: Sequence[str] = (),
                  parts: Sequence[str] = (), nested: bool = False, whole: str = "",
-                 current: str = "", narrower: bool = False) -> ClusterSpec | None:
+                 current: str = "", narrower: bool = False, within: str = "") -> ClusterSpec | None:
     """name_group shown the `n` texts of `rows` closest to their centre."""
     central = tx.central_members(vectors, rows, n)
     return name_group(llm, instruction, facet, [texts[r] for r in central], taken, step=step, shared=shared,
-                      parts=parts, nested=nested, whole=whole, current=current, narrower=narrower)
+                      parts=parts, nested=nested, whole=whole, current=current, narrower=narrower, within=within)
 
 
 def given_values(categories: Sequence[str], facet: str, about_topic: bool | None) -> tx.Taxonomy:

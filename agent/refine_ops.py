@@ -144,7 +144,7 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
         if spec is None:
             raise CannotDo("The model gave no new name that sets the cluster apart; say the name you want.")
         name, description, named_by = spec["name"], description or spec["description"], "model"
-    turn.refuse_taken(name, {top["id"] if top is not None else target.id})
+    turn.refuse_taken(name, {top["id"], *top["children"]} if top is not None else {target.id})  # see Turn.with_tops
     if top is not None:
         renamed, text = rename_top(turn.tops, top["id"], name, description, named_by=named_by)
         return turn.with_tops(renamed, text=text)

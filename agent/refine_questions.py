@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from clusteragent.hierarchy import spread_members
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
 from clusteragent.refine_names import quoted
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn, rows_for_ids
 from clusteragent.tools import taxonomy as tx
+from clusteragent.top_naming import spread_members
 
 EXPLAIN_MAX = 3
 FIND_NEAREST = 20  # texts nearest a description whose clusters a find reports

@@ -12,13 +12,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from clusteragent.hierarchy import moved_under, name_tops, parents, with_tops
+from clusteragent.hierarchy import moved_under, parents, with_tops
 from clusteragent.naming import in_corpus_noun, name_members
 from clusteragent.refine_names import named_clusters, resolve, written_clusters
 from clusteragent.review_tools import ToolError
 from clusteragent.run_folder import content_name
 from clusteragent.schemas import ClusterSpec
 from clusteragent.tools import taxonomy as tx
+from clusteragent.top_naming import children_renamed, name_tops
 from clusteragent.views import clustered_view
 from clusteragent.wording import in_running_text
 
@@ -158,7 +159,7 @@ class Turn:
     def name_top(self, children: list[int], taken: list[str], tax: tx.Taxonomy | None = None,
                  assignment: np.ndarray | None = None, current: str = "") -> dict:
         """A top cluster over `children` (of `tax` and `assignment`, default the turn's) named as a run names
-        one (hierarchy.name_tops: by the model within the turn's calls, else by statistics), unlike `taken`
+        one (top_naming.name_tops: by the model within the turn's calls, else by statistics), unlike `taken`
         and, for a rename, its `current` name."""
         before = self.ctx.llm.usage.calls
         named = name_tops(self.ctx.llm, before + self.budget, self.state["instruction"], self.state.get("facet", ""),
@@ -236,8 +237,15 @@ class Turn:
         return written_clusters(self.state.get("message", ""), with_tops(self.tax, self.tops).names, self.tax.names)
 
     def with_tops(self, tops: list[dict], tax: tx.Taxonomy | None = None, text: str = "") -> Change:
-        """A change of the top level only: the leaves stay as they are."""
-        return Change(text, {**self.fields(tax or self.tax, self.assignment, self.labels), "tops": tops})
+        """A change of the top level; a cluster whose name a top took is named again (top_naming.children_renamed,
+        within the turn's calls), the other leaves stay as they are."""
+        before = self.ctx.llm.usage.calls
+        tax, renamed = children_renamed(self.ctx.llm, before + self.budget, self.state["instruction"],
+                                        self.state.get("facet", ""), self.ctx.texts, self.ctx.vectors,
+                                        self.assignment, tops, tax or self.tax)
+        self.budget -= self.ctx.llm.usage.calls - before
+        text += "".join(f' The cluster "{e["from"]}" is now "{e["to"]}": its top cluster took its name.' for e in renamed)
+        return Change(text, {**self.fields(tax, self.assignment, self.labels), "tops": tops})
 
 
 def quoted_list(names: Iterable[str]) -> str:

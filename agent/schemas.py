@@ -17,6 +17,7 @@ from clusteragent.name_rules import (
     joined_parts,
     listing,
     name_words,
+    names_what_all_share,
     plain_case,
     sentence_case,
     telling_words,
@@ -175,7 +176,7 @@ def _stop_words() -> frozenset[str]:
 def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = (), facet: str = "",
                          proper: tuple[str, ...] = (), second_choice: bool = False,
                          nested: bool = False, texts: tuple[str, ...] = (),
-                         parts: tuple[str, ...] = (), current: str = "", narrower: bool = False,
+                         parts: tuple[str, ...] = (), current: str = "", narrower: bool = False, part_of: bool = False,
                          subject: str = "", echoes: tuple[str, ...] = (), prompt_text: str = "") -> type[ClusterSpec]:
     """A ClusterSpec whose name is in plain case (see plain_case; `proper` the words kept in capitals), is not
     alike (see `alike`) any name in `taken` (with `nested`, nor one saying less in its words, "Cooking" beside
@@ -188,10 +189,12 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     value the first name gives). A description that retells one of the group's `texts` (those the model was shown)
     is made a rule for the whole group (wording.without_retelling): refused and asked again, the model retold the
     same text. Names in `parts` (the clusters a top cluster, or a merge, is made of) are refused in the same words,
-    or in more of them ("Political party information" over "Political information" is narrower than that cluster): a
+    but for one that says only what every other part says too ("Sports" beside "Sports teams": the name of them
+    all, which its cluster then gives up, top_naming.children_renamed), or in more of them ("Political party
+    information" over "Political information" is narrower than that cluster): a
     name alike one of them ("Payment issues" over "Payment inquiries" and "Payment status inquiries") is the broader
     name a reader of the two levels expects, where refusing it left statistical words ("payment / pending").
-    `current`, the name the group has now (renamed, or split from a cluster of that name), is refused as such.
+    `current`, the name the group has now (renamed, or with `part_of` the cluster it is a part of), is refused as such.
     A name made only of the words of `subject`, what the instruction says every text is ("Reddit post titles"),
     sets no group apart: the model named the Portuguese titles of a Reddit sample "Reddit posts". A name made
     of the words of `echoes`, the prompt's own examples, is refused where none of the group's `texts` (or
@@ -217,7 +220,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
             return why
         mine = name_words(v)
         for p, words in part_words:
-            if mine == words:
+            if mine == words and not names_what_all_share(p, parts):  # else the cluster is named again
                 return f"{v!r} names {p!r}, one of its smaller groups; give a name that covers them all"
         own = telling_words(v)
         two = joined_parts(v, parts)
@@ -229,6 +232,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
             return (f"{v!r} is narrower than {narrowed!r}, one of its smaller groups (it adds words to that name); "
                     "give a name that covers them all")
         if current and (v.lower() == current.lower() or own - SHARE_WORDS == telling_words(current)):
+            if part_of:
+                return f"{v!r} names the whole this group is a part of; name what sets it apart from the rest of it"
             return f"{v!r} is the name the group has now; give it a new name"
         for t, words in taken_words:
             if v.lower() == t.lower():

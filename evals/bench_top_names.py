@@ -19,9 +19,10 @@ import time
 
 def main(argv: list[str] | None = None) -> int:
     from clusteragent.evals.run_dirs import clustering_of
-    from clusteragent.hierarchy import group_leaves, name_tops
+    from clusteragent.hierarchy import group_leaves
     from clusteragent.models import load_chat_model
     from clusteragent.structured import StructuredLLM
+    from clusteragent.top_naming import name_tops
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")

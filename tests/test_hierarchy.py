@@ -398,6 +398,25 @@ def test_a_top_cluster_asked_for_a_better_name_is_told_its_present_name_as_its_o
 
 
 @pytest.mark.local_server
+def test_a_top_cluster_renamed_after_one_of_its_clusters_takes_the_name_and_the_cluster_a_new_one(two_level_run,
+                                                                                                  tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    result = refined(out).refine_session().result()
+    top = result.top_clusters[0]
+    child = next(c["name"] for c in result.clusters if c["cluster"] == top["children"][0])
+    agent = refined(out, {"action": "rename"}, {"cluster": top["name"], "new_name": child, "description": ""},
+                    {"name": "Grocery runs", "description": "Texts about trips to buy groceries.",
+                     "second_name": "Grocery runs"})
+    reply = agent.chat(f'Rename "{top["name"]}" to "{child}".')
+    assert 'is now "Grocery runs"' in reply, reply
+    after = agent.result_
+    assert child in [t["name"] for t in after.top_clusters] and child not in after.names and "Grocery runs" in after.names
+    assert "one of the smaller groups of" in str(agent.chat_model().calls[-1]["messages"][1].content)
+
+
+@pytest.mark.local_server
 def test_a_cluster_under_a_top_asked_for_a_better_name_takes_the_narrower_one(two_level_run, tmp_path):
     import shutil
 
@@ -637,7 +656,7 @@ def test_naming_the_top_level_says_how_many_tops_it_names_and_counts_them(capsys
 
 
 def test_a_top_cluster_is_shown_to_the_model_by_texts_of_every_one_of_its_clusters():
-    from clusteragent.hierarchy import spread_members
+    from clusteragent.top_naming import spread_members
 
     vectors, assignment, _ = themed_leaves(themes=1, leaves_per_theme=3, per_leaf=12)
     assignment = assignment.copy()
@@ -677,6 +696,37 @@ def test_a_top_refused_for_its_clusters_name_is_asked_again_from_its_clusters_na
     assert len(model.calls) <= 4 and "statistics" in {t["named_by"] for t in tops}
 
 
+def test_a_top_takes_the_name_its_clusters_share_and_the_cluster_so_named_is_named_again():
+    """Over "Sports", "Sports teams", ... the model names the top "Sports"; the cluster "Sports" is named again
+    as a part of it, by the model, else (it answers the top's name again) by its distinctive words, and the
+    rename is recorded."""
+    vectors, assignment, theme = themed_leaves()
+    names = ["Sports", "Sports teams", "Sports scores", "Sports fans", "Sports news", "Baking", "Grilling", "Soups",
+             "Salads", "Desserts", "Rain", "Snow", "Heat", "Wind", "Fog"]
+    tax = Taxonomy.from_specs([(n, f"Texts about {n.lower()}.") for n in names])
+
+    def answer(messages, kwargs):
+        prompt = messages[1].content  # the question (a retry adds the reason after it)
+        if "one of the smaller groups of" in prompt:  # the cluster named again as a part of its top
+            return json.dumps({"name": asked_names[-1], "description": "Texts about the results of matches."})
+        parts = prompt.split("smaller groups: ")[1].split(".")[0].split(", ")
+        return json.dumps({"name": "Sports" if "Sports" in parts else f"Theme {len(model.calls)}",
+                           "description": "Texts of one theme."})
+    asked_names = []
+    for part_name, renamed_by in (("Match results", "model"), ("Sports", "statistics")):
+        asked_names.append(part_name)
+        model = ScriptedChatModel(script=answer)
+        tops, grown, record = build_tops(context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax,
+                                         assignment)
+        sports = next(t for t in tops if set(t["children"]) == {0, 1, 2, 3, 4})
+        assert sports["name"] == "Sports" and sports["named_by"] == "model"
+        assert grown.by_id(0).name != "Sports" and grown.by_id(0).named_by == renamed_by
+        assert [(e["from"], e["to"]) for e in record["renamed"]] == [("Sports", grown.by_id(0).name)]
+        assert grown.names[1:] == names[1:] and len(set(grown.names + [t["name"] for t in tops])) == 18
+    assert record["renamed"][0]["asked"] and grown.by_id(0).name != "Match results"
+    assert "'Sports' names the whole this group is a part of" in str(model.calls[-1]["messages"][-1].content)
+
+
 @pytest.mark.parametrize("name, parts, each", [
     ("Radio and Lego enthusiasts", ["Radio enthusiasts", "Lego enthusiast"], True),
     ("Lego & radio", ["Radio enthusiasts", "Lego enthusiast"], True),
@@ -686,7 +736,7 @@ def test_a_top_refused_for_its_clusters_name_is_asked_again_from_its_clusters_na
     ("Travel and leisure", ["Flights", "Hotels"], False),  # words of neither: what the model found they share
 ])
 def test_a_top_named_after_each_of_its_two_clusters_is_told_apart(name, parts, each):
-    from clusteragent.hierarchy import names_each_part
+    from clusteragent.top_naming import names_each_part
 
     assert names_each_part(name, parts) is each
 
@@ -704,7 +754,7 @@ def test_a_top_named_after_each_of_its_two_clusters_is_told_apart(name, parts, e
     ("Java persistence", ["Hibernate", "Spring development"], [], False),
 ])
 def test_a_top_named_by_its_clusters_names_side_by_side_is_told_apart(name, parts, texts, each):
-    from clusteragent.hierarchy import names_each_part
+    from clusteragent.top_naming import names_each_part
 
     assert names_each_part(name, parts, texts) is each
 

@@ -60,17 +60,30 @@ def test_a_top_clusters_name_may_be_alike_its_own_clusters_but_not_the_same():
     taken = ("Payment inquiries", "Payment status inquiries", "Card activation")
     top = distinct_spec_schema(taken, (), "intent", parts=taken[:2])
     assert top(name="Payment issues", description="Messages about payments.").name == "Payment issues"
-    with pytest.raises(ValidationError, match="names 'Payment inquiries', one of its smaller groups"):
-        top(name="Payment inquiry", description="Messages about payments.")
+    with pytest.raises(ValidationError, match="names 'Payment status inquiries', one of its smaller groups"):
+        top(name="Payment status inquiry", description="Messages about payments.")
     with pytest.raises(ValidationError, match="too like 'Card activation'"):
         top(name="Card activations", description="Messages about cards.")
     with pytest.raises(ValidationError, match="too like 'Payment inquiries'"):
         distinct_spec_schema(taken, (), "intent")(name="Payment issues", description="Messages about payments.")
 
 
+def test_a_top_may_take_the_name_of_a_cluster_that_says_what_all_its_clusters_share():
+    """Over "Sports team coverage", "Sports" and "Sports teams", the model's "Sports" names them all (the
+    cluster named so gives it up); over "Sports" and "Tennis" it names one of them."""
+    parts = ("Sports team coverage", "Sports", "Sports teams")
+    top = distinct_spec_schema(parts + ("Health",), (), "area", parts=parts)
+    assert top(name="Sports", description="Snippets about sports.").name == "Sports"
+    with pytest.raises(ValidationError, match="narrower than 'Sports'"):
+        top(name="Sports news", description="Snippets about sports news.")
+    with pytest.raises(ValidationError, match="names 'Sports', one of its smaller groups"):
+        distinct_spec_schema(("Sports", "Tennis"), (), "area", parts=("Sports", "Tennis"))(
+            name="Sports", description="Snippets about sports.")
+
+
 def test_a_top_clusters_name_joining_two_of_its_several_clusters_is_refused():
     """Over five clusters, "Military and anthropology" names two of them, not what the five share. Over two,
-    such a name is taken, and the top is then left as its two clusters (hierarchy.names_each_part)."""
+    such a name is taken, and the top is then left as its two clusters (top_naming.names_each_part)."""
     parts = ("Physics resources", "Anthropology resources", "Military information", "Legal scholarship",
              "Philosophy resources")
     top = distinct_spec_schema(parts, (), "subject area", parts=parts)
@@ -88,7 +101,7 @@ def test_a_top_clusters_name_joining_two_of_its_several_clusters_is_refused():
 def test_a_top_clusters_name_narrower_than_one_of_its_clusters_is_refused():
     """"Political party information" over "Political information" and "Legislative information" adds a word to
     one of its clusters' names: it names less than that cluster, let alone the two. A two-cluster top joining
-    its clusters' names stands (it is then left as its two clusters, hierarchy.names_each_part)."""
+    its clusters' names stands (it is then left as its two clusters, top_naming.names_each_part)."""
     parts = ("Political information", "Legislative information")
     top = distinct_spec_schema(parts, (), "subject area", parts=parts)
     with pytest.raises(ValidationError, match="narrower than 'Political information', one of its smaller groups"):
