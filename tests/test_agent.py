@@ -581,3 +581,23 @@ def test_a_small_corpus_of_seven_wants_gets_about_seven_clusters():
                                      "customer wants.")
     assert 5 <= agent.result_.k <= 9
     assert v_measure_score(wants, agent.labels_) > 0.6
+
+
+def test_a_runs_rules_keep_only_the_examples_their_clusters_texts_mention():
+    """The model lists examples in every rule; each cluster keeps those its own texts mention, and the audit
+    says which rules lost some."""
+    base = scripted("topic")
+
+    def listing(spec: dict) -> dict:
+        return {**spec, "description": f"{spec['description']}, such as rain, goals, pasta and zeppelins"}
+
+    def answer(messages, kwargs):
+        reply = json.loads(base.script(messages, kwargs))
+        if "clusters" in reply:
+            reply["clusters"] = [listing(c) for c in reply["clusters"]]
+        return json.dumps(listing(reply) if "description" in reply else reply)
+    result = fit(ScriptedChatModel(script=answer), "Cluster by topic.").result_
+    rules = {c["name"]: c["description"] for c in result.clusters}
+    assert rules == {"Weather": "texts about weather, such as rain.", "Football": "texts about football, such as goals.",
+                     "Cooking": "texts about cooking, such as pasta."}, rules
+    assert sum(e["op"] == "describe" for e in result.run["audit"]) == 3

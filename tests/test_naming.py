@@ -595,3 +595,37 @@ def test_a_description_that_copies_the_prompts_own_words_is_refused():
                       step="name_top_cluster", parts=["Git", "Linux"], show_texts=False)
     assert spec.description == "Texts asking how to use software." and len(model.calls) == 2
     assert "copies these instructions" in str(model.calls[1]["messages"][-1].content)
+
+
+@pytest.mark.parametrize("description, texts, kept", [
+    ("Questions about web tools such as HTML, CSS, JavaScript, and frameworks like React, Angular.",
+     ["Drupal - Automate a Content Form", "Magento template", "JavaScript in SharePoint"],
+     "Questions about web tools such as JavaScript."),
+    ("Questions about web tools such as HTML, CSS.", ["Drupal views"], "Questions about web tools."),
+    ("Titles about car trouble, including cars, motorcycles, and other vehicles.", ["My car will not start"],
+     "Titles about car trouble, including cars and other vehicles."),
+    ("Titles about pets, including kittens, dogs, hamsters, and huskies.", ["my dog", "a kitten", "Husky pup",
+     "hamster wheel"], "Titles about pets, including kittens, dogs, hamsters, and huskies."),  # each one written
+    ("Titles about brewing, including brewers and breweries.", ["Brewery tour"],
+     "Titles about brewing, including brewers and breweries."),  # five letters in common: "brewe"
+    ("Queries about music.", ["play jazz"], "Queries about music."),  # no examples
+])
+def test_a_rules_examples_that_no_text_of_its_group_mentions_are_left_out(description, texts, kept):
+    from clusteragent.wording import with_examples_found
+
+    assert with_examples_found(description, texts) == kept
+
+
+def test_every_rule_of_a_run_and_of_its_top_level_keeps_only_examples_its_texts_mention():
+    from clusteragent.naming import with_examples_read
+
+    texts = ["Drupal views", "Magento prices", "Qt widgets", "Qt layouts"]
+    tax = tx.Taxonomy.from_specs([("CMS", "Questions about CMS tools such as Drupal, Joomla and Magento."),
+                                  ("Qt", "Questions about Qt, including widgets and signals.")])
+    tops = [{"id": 2, "name": "Software", "description": "Questions about software such as CMS, Qt and Rust.",
+             "children": [0, 1]}]
+    tax, tops, audit = with_examples_read(tax, tops, np.array([0, 0, 1, 1]), texts)
+    assert [c.description for c in tax.clusters] == ["Questions about CMS tools such as Drupal and Magento.",
+                                                     "Questions about Qt, including widgets."]
+    assert tops[0]["description"] == "Questions about software such as CMS and Qt."  # its clusters' names count
+    assert [e["cluster"] for e in audit] == [0, 1, 2] and tax.names == ["CMS", "Qt"]
