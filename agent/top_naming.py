@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from clusteragent.name_rules import alike, joined_parts, side_by_side
+from clusteragent.name_rules import joined_parts, name_words, side_by_side
 from clusteragent.naming import NAMING_TEXTS, name_group, name_members, statistical_name, unrequested
 from clusteragent.tools import taxonomy as tx
 
@@ -121,17 +121,18 @@ def without_paired_parts(groups: list[list[int]], names: list[dict], tax: tx.Tax
 
 def children_renamed(llm, calls: int, instruction: str, facet: str, texts: list[str], vectors: np.ndarray,
                      assignment: np.ndarray, tops: list[dict], tax: tx.Taxonomy) -> tuple[tx.Taxonomy, list[dict]]:
-    """Each cluster whose name is alike its top cluster's (the top took the name that cluster gave what its
-    neighbours share: see schemas.distinct_spec_schema) named again as a part of the top, unlike every other
-    name, by the model within `calls` (shown the words that set it apart from the top's other clusters), else by
-    its distinctive words. Returns the taxonomy and an audit entry
-    per name, with who gave it and whether the model was asked."""
+    """Each cluster whose name is its top cluster's, in the same words (the top took the name that cluster gave
+    what its neighbours share: see schemas.distinct_spec_schema), named again as a part of the top, unlike
+    every other name, by the model within `calls` (shown the words that set it apart from the top's other
+    clusters), else by its distinctive words. A name merely alike the top's ("Car care questions" under "Car
+    care") stays: asked for another, the model gave "Checking". Returns the taxonomy and an audit entry per
+    name, with who gave it and whether the model was asked."""
     from clusteragent.tools.features import distinctive_words
 
     audit = []
     for top in tops:
         for c in top["children"]:
-            if len(top["children"]) < 2 or not alike(tax.by_id(c).name, top["name"]):
+            if len(top["children"]) < 2 or name_words(tax.by_id(c).name) != name_words(top["name"]):
                 continue
             rows = np.flatnonzero(assignment == c)
             own = [texts[r] for r in rows]

@@ -181,18 +181,18 @@ def examples_at(text: str) -> int:
 
 
 def _example_words(text: str) -> list[str]:
-    """Lower-case words and names of a text ("C#", "node.js", "3D"), a plural's last "s" dropped."""
-    words = re.findall(r"[a-z0-9][a-z0-9+#]*(?:\.[a-z0-9]+)*", text.lower())
-    return [w[:-3] + "y" if len(w) > 4 and w.endswith("ies") else w[:-1] if len(w) > 3 and w.endswith("s")
-            and not w.endswith("ss") else w for w in words]
+    """The lower-case words and names of a text ("c#", "node.js", "3d")."""
+    return re.findall(r"[a-z0-9][a-z0-9+#]*(?:\.[a-z0-9]+)*", text.lower())
 
 
 def with_examples_found(description: str, texts) -> str:
     """`description` less the examples of its first list ("..., such as HTML, CSS and Drupal") that none of
-    `texts` (its group's, with any smaller groups' names) mentions, a word of five letters or more matched
-    by its first five; the list goes where none is left ("Questions about web tools."). An example in no
-    text of its group is the model's idea of the topic, not what it read: over Drupal, Magento and SharePoint
-    questions it listed "HTML, CSS, JavaScript, and frameworks like React, Angular". "Other ..." stays."""
+    `texts` (its group's, with any smaller groups' names) mentions, a word matched by its stem (Snowball's
+    English stemmer: "booking" is "book") or, of five letters or more, its first five; the list goes where none
+    is left ("Questions about web tools."). An example in no text of its group is the model's idea of the
+    topic, not what it read: over Drupal, Magento and SharePoint questions it listed "HTML, CSS, JavaScript,
+    and frameworks like React, Angular". "Other ..." stays."""
+    import snowballstemmer
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     found = _EXAMPLES.search(description)
@@ -202,13 +202,14 @@ def with_examples_found(description: str, texts) -> str:
     end = re.search(r"[.;:()](?:\s|$)", rest)
     listed, tail = (rest[:end.start()], rest[end.start():]) if end else (rest, "")
     items = [i.strip() for i in re.split(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", listed) if i.strip()]
+    stem = snowballstemmer.stemmer("english").stemWord
     said = {w for t in texts for w in _example_words(str(t))}
-    stems = {w[:5] for w in said if len(w) >= 5}
+    stems, starts = {stem(w) for w in said}, {w[:5] for w in said if len(w) >= 5}
 
     def mentioned(item: str) -> bool:
         words = [w for w in _example_words(item) if w not in ENGLISH_STOP_WORDS and w not in _COMMON]
         return (not words or item.lower().startswith(("other", "etc"))
-                or any(w in said or len(w) >= 5 and w[:5] in stems for w in words))
+                or any(stem(w) in stems or len(w) >= 5 and w[:5] in starts for w in words))
 
     kept = [i for i in items if mentioned(i)]
     if len(kept) == len(items):

@@ -608,6 +608,8 @@ def test_a_description_that_copies_the_prompts_own_words_is_refused():
      "hamster wheel"], "Titles about pets, including kittens, dogs, hamsters, and huskies."),  # each one written
     ("Titles about brewing, including brewers and breweries.", ["Brewery tour"],
      "Titles about brewing, including brewers and breweries."),  # five letters in common: "brewe"
+    ("Queries about travel, including booking, status, and alerts.", ["book a flight", "my flight's status"],
+     "Queries about travel, including booking and status."),  # "booking" and "book" share a stem
     ("Queries about music.", ["play jazz"], "Queries about music."),  # no examples
 ])
 def test_a_rules_examples_that_no_text_of_its_group_mentions_are_left_out(description, texts, kept):
