@@ -348,7 +348,7 @@ def with_examples_read(tax: tx.Taxonomy, tops: list[dict], assignment: np.ndarra
     for top in tops:
         shown = [texts[r] for r in np.flatnonzero(np.isin(assignment, top["children"]))]
         rule = with_examples_found(top["description"], shown + [tax.by_id(c).name for c in top["children"]])
-        if rule != top["description"]:
+        if rule != top["description"] and len(top["children"]) > 1:  # a top of one cluster is that cluster
             audit.append({"op": "describe", "cluster": top["id"], "from": top["description"], "to": rule,
                           "by": "finalize: examples no text of the top cluster mentions"})
         kept.append({**top, "description": rule})
