@@ -77,10 +77,19 @@ def merged_naming(turn: Turn, given: str, own: set[int], model_named: Callable[[
 
 
 def merged_leaves(turn: Turn, parts: list[tx.Cluster], given: str, how: str = "") -> Change:
-    """`parts` merged into one cluster, named `given` or by the model (Turn.merged_name)."""
-    if len({c.id for c in parts}) < 2:
+    """`parts` merged into one cluster, named `given` or by the model (Turn.merged_name); where they are every
+    cluster of a top cluster, the merged cluster is that top and takes its name and rule, with no model call
+    (the model's name for it was refused as the top's, and "Qt Widget" and "Qt development" under "Qt"
+    became "image / qwidget")."""
+    ids = {c.id for c in parts}
+    if len(ids) < 2:
         raise CannotDo("A merge needs two different clusters.")
-    named = merged_naming(turn, given, {c.id for c in parts}, lambda: turn.merged_name([c.id for c in parts]))
+    whole = next((t for t in broad(turn.tops) if set(t["children"]) == ids), None)
+    if whole is not None:
+        named = merged_naming(turn, given, ids | {whole["id"]}, lambda: {k: whole[k] for k in ("name", "description")}
+                              | {"named_by": whole.get("named_by") or "model"})
+    else:
+        named = merged_naming(turn, given, ids, lambda: turn.merged_name([c.id for c in parts]))
     assignment, tax, entry = tx.merge(turn.assignment, turn.tax, [c.id for c in parts], named["name"],
                                       named["description"], named["named_by"])
     listed = in_words([f'"{c.name}"' for c in parts])

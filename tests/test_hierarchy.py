@@ -364,6 +364,27 @@ def test_a_cluster_taken_out_of_its_top_cluster_stands_on_its_own_and_no_text_mo
 
 
 @pytest.mark.local_server
+def test_merging_every_cluster_of_a_top_cluster_gives_the_top_with_its_name_and_no_model_call(two_level_run,
+                                                                                           tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    result = refined(out).refine_session().result()
+    top = min(result.top_clusters, key=lambda t: len(t["children"]))
+    first, second, *rest = [c["name"] for c in result.clusters if c["parent"] == top["cluster"]]
+    for name in rest:  # leave the top two clusters
+        agent = refined(out, {"action": "move"}, {"cluster": name, "ids": [], "description": ""})
+        assert "at the top level on its own" in agent.chat(f'Take "{name}" out of "{top["name"]}".')
+    agent = refined(out, {"action": "merge"}, {"clusters": [first, second], "new_name": ""})
+    reply = agent.chat(f'Merge "{first}" and "{second}".')
+    assert f'into "{top["name"]}"' in reply, reply
+    assert len(agent.chat_model().calls) == 2  # the message read; no call for the name
+    merged = next(c for c in agent.result_.clusters if c["name"] == top["name"])
+    assert merged["description"] == top["description"] and merged["parent"] is None
+    assert top["name"] not in [t["name"] for t in agent.result_.top_clusters]
+
+
+@pytest.mark.local_server
 def test_a_chat_turn_on_a_run_folder_adds_its_model_decisions_to_the_trace(two_level_run, tmp_path):
     import shutil
 
