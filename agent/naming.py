@@ -83,7 +83,8 @@ def named_as_described(answers: Sequence[str], schema: type[ClusterSpec]) -> Clu
     """A name from what a refused answer's own description says its group is about, where the answer's names
     were refused (another group's, twice): "discusses financial deals and market trends, including ..." ->
     "Market trends" where "Financial deals" is taken. The model's words, under the same rules (`schema`),
-    before statistical ones; a phrase of one to three words, or one side of an "and" in it."""
+    before statistical ones; a phrase of one to three words, or one side of an "and" in it, but not one verb
+    of a list of verbs ("about checking, starting, and maintaining a car's engine" gave "Checking")."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     for answer in answers:
@@ -98,6 +99,9 @@ def named_as_described(answers: Sequence[str], schema: type[ClusterSpec]) -> Clu
             if not 1 <= len(words) <= 3 or (LINKING_WORDS - {"and"}) & {w.lower() for w in words} \
                     or not telling_words(candidate) - ENGLISH_STOP_WORDS:  # not "it", "them"
                 continue
+            if candidate.lower().endswith("ing") and re.search(
+                    rf"\b{re.escape(candidate)}(?:,\s*|\s+)(?:and\s+|or\s+)?\w+ing\b", description, re.IGNORECASE):
+                continue  # a verb of a list of verbs, its object left behind: "about checking, starting, and ..."
             try:
                 return schema.model_validate({"name": sentence_case(candidate), "description": description})
             except ValidationError:

@@ -631,3 +631,16 @@ def test_every_rule_of_a_run_and_of_its_top_level_keeps_only_examples_its_texts_
                                                      "Questions about Qt, including widgets."]
     assert tops[0]["description"] == "Questions about software such as CMS and Qt."  # its clusters' names count
     assert [e["cluster"] for e in audit] == [0, 1, 2] and tax.names == ["CMS", "Qt"]
+
+
+@pytest.mark.parametrize("description, name", [
+    ("Texts about checking, starting, and maintaining a car's engine, lights and battery.", None),
+    ("Texts about creating and managing websites, including themes.", "Managing websites"),
+    ("Texts about banking, loans and cards.", "Banking"),  # a noun in -ing, in a list of nouns
+])
+def test_a_name_from_a_description_is_never_one_verb_of_a_list_of_verbs(description, name):
+    from clusteragent.naming import named_as_described
+
+    schema = distinct_spec_schema(("Car maintenance",), (), "domain")
+    spec = named_as_described([json.dumps({"name": "Car maintenance", "description": description})], schema)
+    assert (spec and spec.name) == name
