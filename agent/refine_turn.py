@@ -21,7 +21,7 @@ from clusteragent.schemas import ClusterSpec
 from clusteragent.tools import taxonomy as tx
 from clusteragent.top_naming import children_renamed, name_tops
 from clusteragent.views import clustered_view
-from clusteragent.wording import in_running_text
+from clusteragent.wording import in_running_text, with_examples_found
 
 SNAPSHOT_KEYS = ("instruction", "facet", "about_topic", "clustered_view", "taxonomy", "next_id", "assignment_ref",
                  "labels", "tops", "notes")
@@ -81,7 +81,14 @@ class Turn:
     budget: int
 
     def fields(self, tax: tx.Taxonomy, assignment: np.ndarray, labels: dict[str, int]) -> dict:
-        """The state fields of a changed clustering (labels of clusters that are gone are dropped)."""
+        """The state fields of a changed clustering (labels of clusters that are gone are dropped); a rule the
+        model wrote in this turn keeps only the examples its cluster's texts mention, as a run's do
+        (wording.with_examples_found)."""
+        before = {c.id: c.description for c in self.tax.clusters}
+        for c in tax.clusters:
+            if c.named_by == "model" and before.get(c.id) != c.description:
+                rule = with_examples_found(c.description, [self.ctx.texts[r] for r in np.flatnonzero(assignment == c.id)])
+                tax = tx.rename(tax, c.id, c.name, rule)[0] if rule != c.description else tax
         ref = content_name("assignment", assignment)
         self.ctx.arrays[ref] = assignment
         live = set(tax.ids)

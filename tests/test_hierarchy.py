@@ -451,6 +451,20 @@ def test_a_cluster_under_a_top_asked_for_a_better_name_takes_the_narrower_one(tw
 
 
 @pytest.mark.local_server
+def test_a_rule_the_model_writes_in_a_chat_keeps_only_the_examples_its_texts_mention(two_level_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    leaf = refined(out).refine_session().result().clusters[0]["name"]
+    agent = refined(out, {"action": "rename"}, {"cluster": leaf, "new_name": "", "description": ""},
+                    {"name": "Grocery runs", "description": "Texts about errands, such as zeppelins and airships.",
+                     "second_name": "Grocery runs"})
+    agent.chat(f'Give "{leaf}" a better name.')
+    renamed = next(c for c in agent.result_.clusters if c["name"] == "Grocery runs")
+    assert renamed["description"].endswith("about errands."), renamed["description"]
+
+
+@pytest.mark.local_server
 def test_a_split_under_a_top_names_its_parts_narrower_and_never_as_a_top(two_level_run, tmp_path):
     """Parts of a cluster under a top take the model's narrower name, as the run's clusters there do; where it
     cannot stand, the first name may not be a top cluster's (two entries of one name, one message naming both)."""
