@@ -109,12 +109,15 @@ def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> li
 
 def merged_into(message: str, clusters: list[str], tax: tx.Taxonomy, assignment: np.ndarray, given: str = "") -> str:
     """The merged cluster's name: the one of `clusters` the message merges the other into ('merge "A" into
-    "B"', "... into cluster 3"), unless the name `given` is a new one; else `given`. The small model fills the
-    new name with the first cluster's."""
+    "B"', "... into cluster 3"), unless the name `given` is a new one; else `given` where it is new, else ""
+    (the merged cluster is named as a run names one). The small model fills the new name with one of the
+    clusters' names: 'Merge "Qt Widget" and "Qt development".' came back as "Qt development"."""
     into = _unquoted(_INTO_WORD, message)
     after = named_clusters(message[into[-1].end():], tax, assignment) if into else []
     fresh = given.strip().lower() not in {"", *(c.lower() for c in clusters)}
-    return after[0] if after and after[0] in clusters and not fresh else given
+    if after and after[0] in clusters and not fresh:
+        return after[0]
+    return given if fresh else ""
 
 
 _INTO_WORD = re.compile(r"\binto\b", re.IGNORECASE)

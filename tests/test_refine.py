@@ -239,6 +239,9 @@ def test_into_inside_a_quoted_name_is_not_where_a_merge_goes():
     both, rows = ["Into the wild", "Hiking"], np.array([0, 1])
     assert merged_into('Merge "Into the wild" and "Hiking".', both, tax, rows) == ""
     assert merged_into('Merge "Hiking" into "Into the wild".', both[::-1], tax, rows) == "Into the wild"
+    # the model's new name, one of the two, where the message merges neither into the other: not the user's
+    assert merged_into('Merge "Into the wild" and "Hiking".', both, tax, rows, given="Hiking") == ""
+    assert merged_into('Merge "Into the wild" and "Hiking".', both, tax, rows, given="Outdoors") == "Outdoors"
 
 
 def test_clusters_named_by_size_are_found_by_their_sizes():
