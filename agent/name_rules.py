@@ -52,7 +52,7 @@ GENERIC_WORDS = frozenset("""
 # Words that say a group is a share of another, not what it holds: a part of a cluster split from "Security"
 # named "Security split" is named as the whole.
 SHARE_WORDS = frozenset("split part half subset subgroup portion remainder rest remaining".split())
-LINKING_WORDS = frozenset("a an and the of for to in on with about by or & / -".split())
+LINKING_WORDS = frozenset("a an and the of for to in into on with about by or & / -".split())
 _JOINING = frozenset({"and", "&", "or", "/"})
 # The prepositions a cut name may not end on; a name the model wrote whole may ("Before and after").
 _PREPOSITIONS = frozenset("of for to in on with about by at from after before during into onto via per without "

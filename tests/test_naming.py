@@ -644,3 +644,12 @@ def test_a_name_from_a_description_is_never_one_verb_of_a_list_of_verbs(descript
     schema = distinct_spec_schema(("Car maintenance",), (), "domain")
     spec = named_as_described([json.dumps({"name": "Car maintenance", "description": description})], schema)
     assert (spec and spec.name) == name
+
+
+@pytest.mark.parametrize("name", ["Drupal", "Drupal split", "Drupal split into parts", "Part of Drupal"])
+def test_a_part_of_a_split_named_as_the_whole_or_a_share_of_it_is_refused(name):
+    """A part is named for what sets it apart from the rest of "Drupal", not as "Drupal" or a share of it."""
+    part = distinct_spec_schema(("Web development",), (), "technology", current="Drupal", part_of=True)
+    with pytest.raises(ValidationError, match="names the whole this group is a part of"):
+        part(name=name, description="Questions about Drupal.")
+    assert part(name="Drupal caching", description="Questions about Drupal's cache.").name == "Drupal caching"
