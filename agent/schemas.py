@@ -231,7 +231,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         if narrowed and not two:
             return (f"{v!r} is narrower than {narrowed!r}, one of its smaller groups (it adds words to that name); "
                     "give a name that covers them all")
-        if current and (v.lower() == current.lower() or own - SHARE_WORDS == telling_words(current)):
+        split_from = part_of and "split" in name_words(v) and telling_words(current) <= own  # "Drupal split into RoR"
+        if current and (v.lower() == current.lower() or own - SHARE_WORDS == telling_words(current) or split_from):
             if part_of:
                 return f"{v!r} names the whole this group is a part of; name what sets it apart from the rest of it"
             return f"{v!r} is the name the group has now; give it a new name"

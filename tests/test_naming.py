@@ -646,7 +646,8 @@ def test_a_name_from_a_description_is_never_one_verb_of_a_list_of_verbs(descript
     assert (spec and spec.name) == name
 
 
-@pytest.mark.parametrize("name", ["Drupal", "Drupal split", "Drupal split into parts", "Part of Drupal"])
+@pytest.mark.parametrize("name", ["Drupal", "Drupal split", "Drupal split into parts", "Part of Drupal",
+                                  "Drupal split into RoR project"])
 def test_a_part_of_a_split_named_as_the_whole_or_a_share_of_it_is_refused(name):
     """A part is named for what sets it apart from the rest of "Drupal", not as "Drupal" or a share of it."""
     part = distinct_spec_schema(("Web development",), (), "technology", current="Drupal", part_of=True)
