@@ -357,4 +357,3 @@ def with_examples_read(tax: tx.Taxonomy, tops: list[dict], assignment: np.ndarra
                           "by": "finalize: examples no text of the top cluster mentions"})
         kept.append({**top, "description": rule})
     return tax, kept, audit
-

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from clusteragent.hierarchy import moved_under, parents, with_tops
 from clusteragent.naming import in_corpus_noun, name_members
-from clusteragent.refine_names import named_clusters, resolve, written_clusters
+from clusteragent.refine_names import mostly_written_in, named_clusters, resolve, written_clusters
 from clusteragent.review_tools import ToolError
 from clusteragent.run_folder import content_name
 from clusteragent.schemas import ClusterSpec
@@ -84,9 +84,10 @@ class Turn:
         """The state fields of a changed clustering (labels of clusters that are gone are dropped); a rule the
         model wrote in this turn keeps only the examples its cluster's texts mention, as a run's do
         (wording.with_examples_found)."""
-        before = {c.id: c.description for c in self.tax.clusters}
+        before, message = {c.id: c.description for c in self.tax.clusters}, self.state.get("message", "")
         for c in tax.clusters:
-            if c.named_by == "model" and before.get(c.id) != c.description:
+            given = mostly_written_in(c.description, message)  # a rule the message gives stays as written
+            if c.named_by == "model" and before.get(c.id) != c.description and not given:
                 rule = with_examples_found(c.description, [self.ctx.texts[r] for r in np.flatnonzero(assignment == c.id)])
                 tax = tx.rename(tax, c.id, c.name, rule)[0] if rule != c.description else tax
         ref = content_name("assignment", assignment)

@@ -462,6 +462,14 @@ def test_a_rule_the_model_writes_in_a_chat_keeps_only_the_examples_its_texts_men
     agent.chat(f'Give "{leaf}" a better name.')
     renamed = next(c for c in agent.result_.clusters if c["name"] == "Grocery runs")
     assert renamed["description"].endswith("about errands."), renamed["description"]
+    # a rule the message gives stays as written, examples and all
+    out = shutil.copytree(two_level_run, tmp_path / "again")
+    agent = refined(out, {"action": "rename"}, {"cluster": leaf, "new_name": "",
+                                                "description": "Texts about errands, such as zeppelins."},
+                    {"name": "Grocery runs", "description": "Texts about groceries.", "second_name": "Grocery runs"})
+    agent.chat(f'Give "{leaf}" a better name: Texts about errands, such as zeppelins.')
+    renamed = next(c for c in agent.result_.clusters if c["name"] == "Grocery runs")
+    assert "zeppelins" in renamed["description"], renamed["description"]
 
 
 @pytest.mark.local_server
