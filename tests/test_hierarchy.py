@@ -264,6 +264,21 @@ def test_a_run_with_many_clusters_writes_both_levels(two_level_run):
     assert run["levels"] == 2 and run["k"] == 15 and run["k_top"] == len(set(parent.values()))
 
 
+def copy_and_first_cluster(run, to):
+    """A copy of the run's folder to chat on, and the name of its first cluster."""
+    import shutil
+
+    out = shutil.copytree(run, to)
+    return out, refined(out).refine_session().result().clusters[0]["name"]
+
+
+def renamed_by_the_model(out, leaf: str, answer: dict, rule: str = ""):
+    """The chat agent and its reply after asking for a better name for `leaf` (with `rule` after a colon), the
+    model naming it `answer`."""
+    agent = refined(out, {"action": "rename"}, {"cluster": leaf, "new_name": "", "description": rule}, answer)
+    return agent, agent.chat(f'Give "{leaf}" a better name' + (f": {rule}" if rule else "."))
+
+
 def refined(out, *answers):
     from clusteragent import ClusterAgent
 
@@ -439,35 +454,23 @@ def test_a_top_cluster_renamed_after_one_of_its_clusters_takes_the_name_and_the_
 
 @pytest.mark.local_server
 def test_a_cluster_under_a_top_asked_for_a_better_name_takes_the_narrower_one(two_level_run, tmp_path):
-    import shutil
-
-    out = shutil.copytree(two_level_run, tmp_path / "run")
-    leaf = refined(out).refine_session().result().clusters[0]["name"]
-    agent = refined(out, {"action": "rename"}, {"cluster": leaf, "new_name": "", "description": ""},
-                    {"name": "Everyday errands", "description": "Texts about errands of every day.",
-                     "second_name": "Grocery runs"})
-    reply = agent.chat(f'Give "{leaf}" a better name.')
+    out, leaf = copy_and_first_cluster(two_level_run, tmp_path / "run")
+    agent, reply = renamed_by_the_model(out, leaf, {"name": "Everyday errands", "second_name": "Grocery runs",
+                                                    "description": "Texts about errands of every day."})
     assert '"Grocery runs"' in reply and "Grocery runs" in agent.result_.names, reply
 
 
 @pytest.mark.local_server
 def test_a_rule_the_model_writes_in_a_chat_keeps_only_the_examples_its_texts_mention(two_level_run, tmp_path):
-    import shutil
-
-    out = shutil.copytree(two_level_run, tmp_path / "run")
-    leaf = refined(out).refine_session().result().clusters[0]["name"]
-    agent = refined(out, {"action": "rename"}, {"cluster": leaf, "new_name": "", "description": ""},
-                    {"name": "Grocery runs", "description": "Texts about errands, such as zeppelins and airships.",
-                     "second_name": "Grocery runs"})
-    agent.chat(f'Give "{leaf}" a better name.')
+    out, leaf = copy_and_first_cluster(two_level_run, tmp_path / "run")
+    agent, _ = renamed_by_the_model(out, leaf, {"name": "Grocery runs", "second_name": "Grocery runs",
+                                                "description": "Texts about errands, such as zeppelins and airships."})
     renamed = next(c for c in agent.result_.clusters if c["name"] == "Grocery runs")
     assert renamed["description"].endswith("about errands."), renamed["description"]
     # a rule the message gives stays as written, examples and all
-    out = shutil.copytree(two_level_run, tmp_path / "again")
-    agent = refined(out, {"action": "rename"}, {"cluster": leaf, "new_name": "",
-                                                "description": "Texts about errands, such as zeppelins."},
-                    {"name": "Grocery runs", "description": "Texts about groceries.", "second_name": "Grocery runs"})
-    agent.chat(f'Give "{leaf}" a better name: Texts about errands, such as zeppelins.')
+    out, _ = copy_and_first_cluster(two_level_run, tmp_path / "again")
+    agent, _ = renamed_by_the_model(out, leaf, {"name": "Grocery runs", "description": "Texts about groceries."},
+                                    "Texts about errands, such as zeppelins.")
     renamed = next(c for c in agent.result_.clusters if c["name"] == "Grocery runs")
     assert "zeppelins" in renamed["description"], renamed["description"]
 
