@@ -84,16 +84,22 @@ class Turn:
         """The state fields of a changed clustering (labels of clusters that are gone are dropped); a rule the
         model wrote in this turn keeps only the examples its cluster's texts mention, as a run's do
         (wording.with_examples_found)."""
-        before, message = {c.id: c.description for c in self.tax.clusters}, self.state.get("message", "")
+        before = {c.id: c.description for c in self.tax.clusters}
         for c in tax.clusters:
-            given = mostly_written_in(c.description, message)  # a rule the message gives stays as written
-            if c.named_by == "model" and before.get(c.id) != c.description and not given:
-                rule = with_examples_found(c.description, [self.ctx.texts[r] for r in np.flatnonzero(assignment == c.id)])
+            if c.named_by == "model" and before.get(c.id) != c.description:
+                rule = self.read_rule(c.description, np.flatnonzero(assignment == c.id))
                 tax = tx.rename(tax, c.id, c.name, rule)[0] if rule != c.description else tax
         ref = content_name("assignment", assignment)
         self.ctx.arrays[ref] = assignment
         live = set(tax.ids)
         return {**tax.as_state(), "assignment_ref": ref, "labels": {r: c for r, c in labels.items() if c in live}}
+
+    def read_rule(self, rule: str, rows: np.ndarray, names: Iterable[str] = ()) -> str:
+        """A rule the model wrote for the texts `rows` (and clusters `names`) less the examples none of them
+        mentions; a rule the message gives stays as written."""
+        if mostly_written_in(rule, self.state.get("message", "")):
+            return rule
+        return with_examples_found(rule, [self.ctx.texts[r] for r in rows] + list(names))
 
     def placed(self, tax: tx.Taxonomy, rows: np.ndarray, cluster_id: int) -> tuple[dict, str]:
         """The fields after putting `rows` into one cluster (the user's word becomes their label; clusters
@@ -246,13 +252,18 @@ class Turn:
 
     def with_tops(self, tops: list[dict], tax: tx.Taxonomy | None = None, text: str = "") -> Change:
         """A change of the top level; a cluster whose name a top took is named again (top_naming.children_renamed,
-        within the turn's calls), the other leaves stay as they are."""
+        within the turn's calls), the other leaves stay as they are; a top's new rule by the model is read as
+        `fields` reads a cluster's."""
         before = self.ctx.llm.usage.calls
         tax, renamed = children_renamed(self.ctx.llm, before + self.budget, self.state["instruction"],
                                         self.state.get("facet", ""), self.ctx.texts, self.ctx.vectors,
                                         self.assignment, tops, tax or self.tax)
         self.budget -= self.ctx.llm.usage.calls - before
         text += "".join(f' The cluster "{e["from"]}" is now "{e["to"]}": its top cluster took its name.' for e in renamed)
+        was = {t["id"]: t["description"] for t in self.tops}
+        tops = [{**t, "description": self.read_rule(t["description"], np.flatnonzero(np.isin(self.assignment, t["children"])),
+                                                    [tax.by_id(c).name for c in t["children"]])}
+                if t.get("named_by") == "model" and was.get(t["id"]) != t["description"] else t for t in tops]
         return Change(text, {**self.fields(tax, self.assignment, self.labels), "tops": tops})
 
 

@@ -424,10 +424,12 @@ def test_a_top_cluster_asked_for_a_better_name_is_told_its_present_name_as_its_o
     out = shutil.copytree(two_level_run, tmp_path / "run")
     top = refined(out).refine_session().result().top_clusters[0]
     agent = refined(out, {"action": "rename"}, {"cluster": top["name"], "new_name": "", "description": ""},
-                    {"name": "Everyday errands", "description": "Texts about errands of every day.",
+                    {"name": "Everyday errands", "description": "Texts about errands, such as zeppelins.",
                      "second_name": "Daily errands"})
     reply = agent.chat(f'Give "{top["name"]}" a better name.')
     assert '"Everyday errands"' in reply, reply
+    renamed = next(t for t in agent.result_.top_clusters if t["name"] == "Everyday errands")
+    assert renamed["description"].endswith("about errands."), renamed  # its examples read as a run's are
     asked = str(agent.chat_model().calls[-1]["messages"][-1].content)
     assert f'named "{top["name"]}" now' in asked
     assert top["name"] not in asked.split("Names already given to other groups:")[1].split("\n")[0]
