@@ -127,16 +127,18 @@ def children_renamed(llm, calls: int, instruction: str, facet: str, texts: list[
     clusters), else by its distinctive words. A name merely alike the top's ("Car care questions" under "Car
     care") stays: asked for another, the model gave "Checking". Returns the taxonomy and an audit entry per
     name, with who gave it and whether the model was asked."""
+    from clusteragent.hierarchy import broad  # hierarchy imports this module
     from clusteragent.tools.features import distinctive_words
 
-    audit = []
-    for top in tops:
+    audit, words = [], None  # every cluster's distinctive words, found once where one needs them
+    for top in broad(tops):
         for c in top["children"]:
-            if len(top["children"]) < 2 or name_words(tax.by_id(c).name) != name_words(top["name"]):
+            name = tax.by_id(c).name
+            if name_words(name) != name_words(top["name"]):
                 continue
             rows = np.flatnonzero(assignment == c)
             own = [texts[r] for r in rows]
-            taken = [n for n in tax.names if n != tax.by_id(c).name] + [t["name"] for t in tops]
+            taken = [n for n in tax.names if n != name] + [t["name"] for t in tops]
             spec, named_by, asked = None, "model", llm is not None and calls - llm.usage.calls > 0
             if asked:  # shown what sets it apart from the top's other clusters: asked for a part's name without
                 # it, the model gave the top's name and then its neighbour's
@@ -145,7 +147,8 @@ def children_renamed(llm, calls: int, instruction: str, facet: str, texts: list[
                 spec = name_members(llm, instruction, facet, texts, vectors, rows, taken, step="name_cluster",
                                     shared=unrequested(apart, own), within=top["name"], nested=True, narrower=True)
             if spec is None:
-                spec = statistical_name(distinctive_words(texts, assignment).get(c, []), own, taken)
+                words = distinctive_words(texts, assignment) if words is None else words
+                spec = statistical_name(words.get(c, []), own, taken)
                 named_by = "statistics"
             tax, entry = tx.rename(tax, c, tx.printable(spec.name), tx.printable(spec.description), named_by=named_by)
             audit.append({**entry, "by": f'finalize: the top cluster "{top["name"]}" took its name',
