@@ -336,6 +336,12 @@ def in_corpus_words(tax: tx.Taxonomy, tops: list[dict], noun: str) -> tuple[tx.T
     return tx.Taxonomy(clusters, tax.next_id), [{**t, "description": worded(t["description"])} for t in tops]
 
 
+def top_mentions(top: dict, tax: tx.Taxonomy, assignment: np.ndarray, texts: Sequence[str]) -> list[str]:
+    """What a top cluster's rule may take examples from: the texts of its clusters, and their names."""
+    return [texts[r] for r in np.flatnonzero(np.isin(assignment, top["children"]))] + \
+        [tax.by_id(c).name for c in top["children"]]
+
+
 def with_examples_read(tax: tx.Taxonomy, tops: list[dict], assignment: np.ndarray,
                        texts: Sequence[str]) -> tuple[tx.Taxonomy, list[dict], list[dict]]:
     """Every cluster's and top cluster's rule less the examples none of its texts (nor, for a top, its clusters'
@@ -350,8 +356,7 @@ def with_examples_read(tax: tx.Taxonomy, tops: list[dict], assignment: np.ndarra
             tax, _ = tx.rename(tax, c.id, c.name, rule)
     kept = []
     for top in tops:
-        shown = [texts[r] for r in np.flatnonzero(np.isin(assignment, top["children"]))]
-        rule = with_examples_found(top["description"], shown + [tax.by_id(c).name for c in top["children"]])
+        rule = with_examples_found(top["description"], top_mentions(top, tax, assignment, texts))
         if rule != top["description"] and len(top["children"]) > 1:  # a top of one cluster is that cluster
             audit.append({"op": "describe", "cluster": top["id"], "from": top["description"], "to": rule,
                           "by": "finalize: examples no text of the top cluster mentions"})

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from clusteragent.hierarchy import moved_under, parents, with_tops
-from clusteragent.naming import in_corpus_noun, name_members
+from clusteragent.naming import in_corpus_noun, name_members, top_mentions
 from clusteragent.refine_names import mostly_written_in, named_clusters, resolve, written_clusters
 from clusteragent.review_tools import ToolError
 from clusteragent.run_folder import content_name
@@ -87,19 +87,19 @@ class Turn:
         before = {c.id: c.description for c in self.tax.clusters}
         for c in tax.clusters:
             if c.named_by == "model" and before.get(c.id) != c.description:
-                rule = self.read_rule(c.description, np.flatnonzero(assignment == c.id))
+                rule = self.read_rule(c.description, [self.ctx.texts[r] for r in np.flatnonzero(assignment == c.id)])
                 tax = tx.rename(tax, c.id, c.name, rule)[0] if rule != c.description else tax
         ref = content_name("assignment", assignment)
         self.ctx.arrays[ref] = assignment
         live = set(tax.ids)
         return {**tax.as_state(), "assignment_ref": ref, "labels": {r: c for r, c in labels.items() if c in live}}
 
-    def read_rule(self, rule: str, rows: np.ndarray, names: Iterable[str] = ()) -> str:
-        """A rule the model wrote for the texts `rows` (and clusters `names`) less the examples none of them
-        mentions; a rule the message gives stays as written."""
+    def read_rule(self, rule: str, mentions: list[str]) -> str:
+        """A rule the model wrote less the examples none of `mentions` (its texts, and for a top its clusters'
+        names) mentions; a rule the message gives stays as written."""
         if mostly_written_in(rule, self.state.get("message", "")):
             return rule
-        return with_examples_found(rule, [self.ctx.texts[r] for r in rows] + list(names))
+        return with_examples_found(rule, mentions)
 
     def placed(self, tax: tx.Taxonomy, rows: np.ndarray, cluster_id: int) -> tuple[dict, str]:
         """The fields after putting `rows` into one cluster (the user's word becomes their label; clusters
@@ -261,8 +261,7 @@ class Turn:
         self.budget -= self.ctx.llm.usage.calls - before
         text += "".join(f' The cluster "{e["from"]}" is now "{e["to"]}": its top cluster took its name.' for e in renamed)
         was = {t["id"]: t["description"] for t in self.tops}
-        tops = [{**t, "description": self.read_rule(t["description"], np.flatnonzero(np.isin(self.assignment, t["children"])),
-                                                    [tax.by_id(c).name for c in t["children"]])}
+        tops = [{**t, "description": self.read_rule(t["description"], top_mentions(t, tax, self.assignment, self.ctx.texts))}
                 if t.get("named_by") == "model" and was.get(t["id"]) != t["description"] else t for t in tops]
         return Change(text, {**self.fields(tax, self.assignment, self.labels), "tops": tops})
 
