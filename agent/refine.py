@@ -40,6 +40,7 @@ from clusteragent.refine_names import (
     parts_asked,
     parts_named,
     resolve,
+    split_criterion,
     typed_name,
     unknown_quoted,
     with_written,
@@ -143,7 +144,9 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         elif stated is not None and stated_count(decision["instruction"]) is None:
             decision["instruction"] += f" ({stated.words})"
     if decision["action"] == "split":
-        decision["n"] = parts_asked(message)  # the model's count is its own (6 for "into two")
+        # The model's count is its own (6 for "into two"); split "by the platform", the model finds how many.
+        decision["by"] = split_criterion(message, tax.names)
+        decision["n"] = parts_asked(message, 0 if decision["by"] else 2)
         decision["parts"] = parts_named(message, tax.names)  # "into anger and sadness": the parts' own names
         decision["n"] = len(decision["parts"]) or decision["n"]
     if decision["action"] == "move" and not decision["ids"]:  # the texts as the message describes them: the

@@ -56,6 +56,15 @@ def _quoted_spans(message: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), next(g for g in m.groups() if g is not None)) for m in _QUOTED.finditer(message)]
 
 
+def _blanked(message: str, names: Iterable[str] | None = None) -> str:
+    """The message with its quoted names, quotes and all, blanked: those of `names` (case ignored), or all."""
+    known = None if names is None else {n.lower() for n in names}
+    for start, end, text in reversed(_quoted_spans(message)):
+        if known is None or text.strip().lower() in known:
+            message = f"{message[:start]} {message[end:]}"
+    return message
+
+
 def _name_spans(message: str, tax: tx.Taxonomy) -> list[tuple[int, int, str]]:
     """Where the message quotes a cluster's exact name (case ignored), whatever characters the name has
     (quotes, slashes, digits); a longer name wins where quoted names overlap."""
@@ -241,14 +250,26 @@ _COUNTS = {word: n for word, n in NUMBER_WORDS.items() if 2 <= n <= 8}  # a spli
 _INTO = re.compile(r"\b(?:into|in)\s+(" + "|".join(_COUNTS) + r"|[2-8])\b", re.I)
 
 
-def parts_asked(message: str) -> int:
-    """How many parts a split message asks for ("into three", "in 4"), outside quoted names; 2 where it says
-    no number ("in half", or nothing: a small model answered 6 to "Split X into two.")."""
-    unquoted = message
-    for name in quoted(message):
-        unquoted = unquoted.replace(name, " ")
-    found = _INTO.search(unquoted)
-    return int(_COUNTS.get(found.group(1).lower(), found.group(1))) if found else 2
+def parts_asked(message: str, default: int = 2) -> int:
+    """How many parts a split message asks for ("into three", "in 4"), outside quoted names; `default` where it
+    says no number ("in half", or nothing: a small model answered 6 to "Split X into two.")."""
+    found = _INTO.search(_blanked(message))
+    return int(_COUNTS.get(found.group(1).lower(), found.group(1))) if found else default
+
+
+_ALONG = re.compile(r"\b(?:by|according\s+to|based\s+on)\s+(?!whether\b)(?P<by>[^.?!;:]+)", re.I)
+_ALONG_END = re.compile(r"\s+(?:into|in\s+(?:" + "|".join(_COUNTS) + r"|[2-8])\b)|[\s,]+(?:please|thanks|thank you)\b.*",
+                        re.I)
+
+
+def split_criterion(message: str, clusters: Iterable[str] = ()) -> str:
+    """What a split message says to split along ("by the platform they target", "according to price"), or ""
+    where it says nothing; "by whether it is about jobs or money" names the parts instead (parts_named). A
+    quoted name of one of `clusters` is not read ('Split "Made by hand"')."""
+    found = _ALONG.search(_blanked(message, clusters))
+    if not found:
+        return ""
+    return _ALONG_END.split(found.group("by"))[0].strip(" ,\"'“”‘’")
 
 
 _PARTS_AFTER = re.compile(r"(?:\b(?:into|in)\s+(?:(?:" + "|".join(_COUNTS) + r"|[2-8])(?:\s+\w+)?\s*:\s*)?"
@@ -261,11 +282,7 @@ def parts_named(message: str, clusters: Iterable[str] = ()) -> list[str]:
     "Car rentals"', "into two groups: praise and complaints", "by whether it is about jobs or money"), or []
     where it gives a count, a half or one thing ("into three", "in half", "into more specific groups"). A
     quoted name of one of `clusters` is not read ("Living in Italy")."""
-    known = {c.lower() for c in clusters}
-    for name in quoted(message):
-        if name.strip().lower() in known:
-            message = message.replace(name, " ")
-    found = _PARTS_AFTER.search(message)
+    found = _PARTS_AFTER.search(_blanked(message, clusters))
     if not found:
         return []
     parts = [re.sub(r"^(?:the|a|an)\s+", "", p.strip().strip("\"'“”‘’").strip(), flags=re.I)

@@ -17,24 +17,25 @@ from clusteragent.hierarchy import broad, group_by_size, merge_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.refine_matching import CLUSTER_CHECKS, described_clusters
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
-from clusteragent.splitting import apply_split, plan_split
+from clusteragent.splitting import SPLIT_PARTS, apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
 from clusteragent.wording import in_words
 
 SPLIT_COST = 12  # model calls a split may take (proposal, labels, names)
-SPLIT_PARTS = 8  # the most parts one split makes
 
 
-def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, budget: int, parts: list[str] = ()):
+def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, budget: int, parts: list[str] = (),
+               by: str = ""):
     # The texts are placed on what placed them in the run: by sentiment, the model's reading, not the embeddings.
     # Where that is a view that follows the facet (the clusters were made on it), or the run says its facet is
     # subject matter, the texts' structure there divides the cluster, as it made the clusters; otherwise the
-    # model proposes the parts (so does a run folder made before the routing decision was kept).
+    # model proposes the parts (so does a run folder made before the routing decision was kept), as it does
+    # where the message says what to split by ("by the platform they target").
     features, clustered = turn.ctx.features(turn.state)
     plan = plan_split(turn.ctx.llm, turn.state["instruction"], turn.state.get("facet", ""), target, turn.ctx.texts,
                       features, np.flatnonzero(assignment == target.id), n=n, taken=turn.names(tax), calls_left=budget,
                       seed=turn.ctx.seed, by_structure=clustered is not None or turn.state.get("about_topic") is True,
-                      named=parts, about_topic=turn.state.get("about_topic"), narrower=bool(turn.tops))
+                      named=parts, about_topic=turn.state.get("about_topic"), narrower=bool(turn.tops), by=by)
     if isinstance(plan, str):
         raise CannotDo(plan[0].upper() + plan[1:])
     return apply_split(assignment, tax, labels, plan, target.id)
@@ -114,21 +115,24 @@ def merge_described(turn: Turn, d: RefineDecision) -> Change:
 
 def split(turn: Turn, d: RefineDecision) -> Change:
     """Split one cluster into n parts (2 unless the message says), named by the model, or as the message
-    names them ("into anger and sadness")."""
+    names them ("into anger and sadness"); split by what the message says ("by the platform"), into as
+    many parts as the model finds values of it unless the message gives a number."""
     if len(d.clusters) != 1:
         raise CannotDo("A split needs exactly one cluster; name it.")
     top = turn.top(d.clusters[0])
     if top is not None:
         return split_top(turn, top, max(2, d.n))
     target = turn.cluster(d.clusters[0])
-    assignment, tax, labels, entry = _split_one(turn, target, max(2, d.n), turn.tax, turn.assignment, turn.labels,
-                                                turn.budget, d.parts)
+    n = d.n if d.by and not d.parts else max(2, d.n)
+    assignment, tax, labels, entry = _split_one(turn, target, n, turn.tax, turn.assignment, turn.labels,
+                                                turn.budget, d.parts, d.by)
     parts = " and ".join(f'"{m}" ({s})' for m, s in zip(entry["names"], entry["sizes"]))
     sorted_by_model = ""
     if entry.get("labelled"):
         counts = ", ".join(f'{c} into "{m}"' for m, c in zip(entry["names"], entry["labelled"]))
         sorted_by_model = f" The model sorted {sum(entry['labelled'])} of its texts ({counts}); the rest follow them."
-    return Change(f'Split "{target.name}" into {parts}.{sorted_by_model}', turn.fields(tax, assignment, labels))
+    by = f" by {d.by}" if d.by else ""
+    return Change(f'Split "{target.name}"{by} into {parts}.{sorted_by_model}', turn.fields(tax, assignment, labels))
 
 
 def rename(turn: Turn, d: RefineDecision) -> Change:

@@ -47,6 +47,7 @@ class RefineDecision(BaseModel):
     ids: list[str] = []
     n: int = 0
     parts: list[str] = []  # the names a split message gives its parts
+    by: str = ""  # what a split message says to split by ("the platform they target")
     instruction: str = ""
     direction: str = ""
     reason: str = ""

@@ -37,12 +37,14 @@ SPLIT_LABELS = 8  # member texts the model labels to place the rest of a split
 # 7 "Anger" and 1 "Sadness" on 1,006 comments, and a part of one text).
 NAMED_SPLIT_LABELS = 16
 MIN_SPLIT = 4  # fewest members a cluster needs to be split
+SPLIT_PARTS = 8  # the most parts one split makes
 
 
 @functools.lru_cache(maxsize=16)
-def split_schema(n: int) -> type[BaseModel]:
-    return create_model("SplitProposal", clusters=(list[ClusterSpec], Field(min_length=n, max_length=n,
-                                                                            description=f"{n} sub-clusters")))
+def split_schema(low: int, high: int) -> type[BaseModel]:
+    count = str(low) if low == high else f"{low} to {high}"
+    return create_model("SplitProposal", clusters=(list[ClusterSpec], Field(min_length=low, max_length=high,
+                                                                            description=f"{count} sub-clusters")))
 
 
 @dataclass
@@ -58,7 +60,8 @@ class SplitPlan:
 def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,
                members: np.ndarray, n: int = 2, taken: list[str] = (), calls_left: int = 10 ** 9,
                seed: int = 0, always: bool = False, by_structure: bool = False,
-               named: Sequence[str] = (), about_topic: bool | None = None, narrower: bool = False) -> SplitPlan | str:
+               named: Sequence[str] = (), about_topic: bool | None = None, narrower: bool = False,
+               by: str = "") -> SplitPlan | str:
     """Plan the split of `target` (a taxonomy Cluster with these `members`) into n parts, or say why not.
 
     With `always`, a split the model cannot plan (no budget left, no valid proposal) is made by k-means
@@ -69,7 +72,10 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     the rest follow; where its labels do not separate them, the split is made as without names. Their rules
     are made of their names: "Texts whose emotion is anger." where the facet is not subject matter
     (`about_topic` False or unknown), else "Texts about anger.". With `narrower` a part named from its texts
-    takes the model's narrower name, as a cluster under a top level does in a run.
+    takes the model's narrower name, as a cluster under a top level does in a run. A split `by` what the user
+    says ("the platform they target") is the model's: it proposes the parts by that, n of them, or with n 0 as
+    many as the texts show values (a part it then sorts none of its texts into is dropped), and sorts members
+    into them, as into named parts.
     """
     members = np.asarray(members, dtype=np.int64)
     if len(members) < max(MIN_SPLIT, n):
@@ -82,46 +88,56 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     def left() -> int:
         return calls_left - (llm.usage.calls - spent_before)
 
-    def by_kmeans() -> SplitPlan | str:  # the split by the vectors, each part named from its texts
-        return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, n, taken, left, seed, narrower)
+    def by_kmeans(parts: int) -> SplitPlan | str:  # the split by the vectors, each part named from its texts
+        return _kmeans_plan(llm, instruction, facet, target, texts, vectors, members, parts, taken, left, seed,
+                            narrower)
 
     sub_vectors = vectors[members]
+    free = not n and not named  # as many parts as the model proposes, less those it sorts nothing into
     if named:
         specs = [(sentence_case(name), rule_of_value(name, facet, about_topic), "user") for name in named]
-    elif calls_left < 1 or by_structure:
-        return by_kmeans()
+    elif calls_left < 1 or (by_structure and not by):
+        return by_kmeans(n or 2)
     else:
         read, _ = diverse_sample(sub_vectors, SPLIT_READ, seed=seed)
+        low, high = (n, n) if n else (2, min(SPLIT_PARTS, len(members)))
         messages = load_prompt("split").messages(instruction=instruction, facet=facet, name=target.name,
-                                                 description=target.description, n=n,
+                                                 description=target.description, by=by,
+                                                 count=str(n) if n else f"{low} to {high}",
                                                  texts=[texts[members[i]] for i in read])
         try:
-            proposal = llm.decide(messages, split_schema(n), step="split")
+            proposal = llm.decide(messages, split_schema(low, high), step="split")
         except ModelError as e:
             if always:
-                return by_kmeans()
+                return by_kmeans(n or 2)
             return f"the split failed: {e}"
         # In plain case, as every name the model gives ("Food and Dining" -> "Food and dining"); a word the
         # texts themselves capitalise stays.
         proper = frozenset(capitalised_words(texts[members[i]] for i in read))
         specs = [(sentence_case(plain_case(c.name, proper)), c.description) for c in proposal.clusters]
+    n = len(specs)
     names = [s[0] for s in specs]
     taken_lower = {t.lower() for t in taken if t.lower() != target.name.lower()}
     usable = len({x.lower() for x in names}) == n and not any(x.lower() in taken_lower | {target.name.lower()}
                                                               for x in names)
     labels: dict[str, int] = {}
-    wanted = NAMED_SPLIT_LABELS if named else SPLIT_LABELS
+    wanted = NAMED_SPLIT_LABELS if named or by else SPLIT_LABELS
     chosen, _ = diverse_sample(sub_vectors, min(wanted, max(0, left() - n)), seed=seed + 7)
     if not usable:  # names that repeat or are taken cannot label anything: go to the k-means split
         chosen = chosen[:0]
     if len(chosen):
         schema = label_schema(tuple(names))
         shown = [{"name": a, "description": b} for a, b, *_ in specs]
-        answers = llm.decide_many([label_messages(instruction, shown, texts[members[i]]) for i in chosen], schema,
+        sorting = f'{instruction} Split "{target.name}" by {by}.' if by else instruction
+        answers = llm.decide_many([label_messages(sorting, shown, texts[members[i]]) for i in chosen], schema,
                                   step="split", return_exceptions=True)
         for i, answer in zip(chosen, answers):
             if not isinstance(answer, Exception):
                 labels[str(int(members[i]))] = names.index(answer.cluster)
+    if free and len(set(labels.values())) >= 2:
+        used = sorted(set(labels.values()))
+        specs, n = [specs[p] for p in used], len(used)
+        labels = {row: used.index(p) for row, p in labels.items()}
     if len(set(labels.values())) >= 2:
         rows = np.array([int(r) for r in labels], dtype=np.int64)
         # The labelled texts are a diverse sample: how many went to each part says nothing of its size (5 of
@@ -131,7 +147,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         if len(np.unique(parts)) == n:
             return SplitPlan(members, parts.astype(np.int64), specs, labels)
     # The labels did not separate the parts: split by the vectors and name each part from its texts.
-    return by_kmeans()
+    return by_kmeans(n)
 
 
 def _kmeans_plan(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,

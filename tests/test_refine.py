@@ -153,6 +153,56 @@ def test_a_split_into_parts_the_message_names_has_the_model_sort_texts_into_them
     assert sum(sizes(agent).values()) == len(TEXTS)
 
 
+@pytest.mark.parametrize("message, by, n", [
+    ('Split "Web tools" by the platform they target.', "the platform they target", 0),
+    ("split sports by sport into three please", "sport", 3),
+    ("Split travel according to the destination, thanks", "the destination", 0),
+    ("Split food based on cuisine in 3", "cuisine", 3),
+    ('Split "Made by hand" in two.', "", 2),  # "by" inside a cluster's name
+    ("Split Labor and finance by whether it is about jobs or money.", "", 2),  # names the parts
+    ('Split "weather" into two.', "", 2),
+])
+def test_a_split_takes_what_to_split_by_from_the_message(message, by, n):
+    from clusteragent.refine_names import parts_asked, split_criterion
+
+    found = split_criterion(message, ["Web tools", "Made by hand"])
+    assert found == by and parts_asked(message, 0 if found else 2) == n
+
+
+def test_a_split_by_what_the_message_says_has_the_model_propose_and_sort_as_many_parts_as_it_finds():
+    """On a run by subject matter a split follows the texts' structure, unless the message says what to split
+    by: the model proposes the parts by that (2 to 8 of them), sorts texts into them, and a part it sorts
+    nothing into is dropped."""
+    model = chat_model([{"action": "split", "clusters": ["weather"], "n": 2}])
+    base = model.script
+
+    def answer(messages, kwargs):
+        schema, spec = request_schema(kwargs)
+        if schema == "SplitProposal":
+            return json.dumps({"clusters": [{"name": n, "description": f"texts about {n}"}
+                                            for n in ("rain", "sun", "fog")]})
+        if schema == "ClusterChoice" and "Fog" in choices(kwargs, "cluster"):
+            text = delimited_texts(messages[-1].content)[0]
+            return json.dumps({"cluster": "rain" if int(text[-2]) % 2 == 0 else "sun"})
+        return base(messages, kwargs)
+
+    model.script = answer
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    before, asked = agent.result_, len(agent.model.calls)
+    reply = agent.chat('Split "weather" by the kind of weather.')
+    after = agent.result_
+    assert after.k == before.k + 1 and {"Rain", "Sun"} <= set(after.names) and "Fog" not in after.names, reply
+    assert reply.startswith('Split "Weather" by the kind of weather into "Rain" (') and "The model sorted" in reply
+    calls = agent.model.calls[asked:]
+    proposal = next(c for c in calls if request_schema(c["kwargs"])[0] == "SplitProposal")
+    spec = request_schema(proposal["kwargs"])[1]["properties"]["clusters"]
+    assert (spec["minItems"], spec["maxItems"]) == (2, 8)
+    assert "by the kind of weather" in proposal["messages"][-1].content
+    sorted_ = [c for c in calls if request_schema(c["kwargs"])[0] == "ClusterChoice"]
+    assert sorted_ and all("by the kind of weather" in c["messages"][0].content for c in sorted_)
+    assert sum(sizes(agent).values()) == len(TEXTS)
+
+
 def test_rename_changes_only_the_name():
     agent = fitted([{"action": "rename", "clusters": ["football"], "new_name": "Sport"}])
     before = agent.result_.cluster.copy()
