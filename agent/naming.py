@@ -44,7 +44,7 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     (for a group of the layout view: "many lines", "whole lines in capitals"); the model sees it.
     A name already in `taken` is refused with the reason, which the model sees on its retry (a small
     model otherwise gives every group of one domain the same name). `parts` names the smaller clusters
-    a top cluster is made of: the name should cover them all; with `show_texts` false the model sees only
+    a top cluster is made of, largest first: the name should cover them all; with `show_texts` false the model sees only
     those names, and the answer is still checked against `texts` (the words they ask for, the capitals they
     keep). With `nested` a name saying less in a taken one's words is refused too: of clusters named "Cooking"
     and "Cooking recipes", a reader sorts every recipe into "Cooking" (see views.renamed_broader). `whole`

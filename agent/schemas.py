@@ -190,7 +190,9 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     is made a rule for the whole group (wording.without_retelling): refused and asked again, the model retold the
     same text. Names in `parts` (the clusters a top cluster, or a merge, is made of) are refused in the same words,
     but for one that says only what every other part says too ("Sports" beside "Sports teams": the name of them
-    all, which its cluster then gives up, top_naming.children_renamed), or in more of them ("Political party
+    all) and for the first of three or more (`parts` come largest first: a top over "Neurophysiology", "Muscle
+    physiology" and two more the model named "Neurophysiology" twice, and refused it got "muscle / cat"), whose
+    cluster then gives its name up (top_naming.children_renamed); or in more of them ("Political party
     information" over "Political information" is narrower than that cluster): a
     name alike one of them ("Payment issues" over "Payment inquiries" and "Payment status inquiries") is the broader
     name a reader of the two levels expects, where refusing it left statistical words ("payment / pending").
@@ -220,7 +222,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
             return why
         mine = name_words(v)
         for p, words in part_words:
-            if mine == words and not names_what_all_share(p, parts):  # else the cluster is named again
+            # (of two parts, one's name says what half the texts are: "Radio" over "Lego" too)
+            if mine == words and not (names_what_all_share(p, parts) or len(parts) >= 3 and p == parts[0]):
                 return f"{v!r} names {p!r}, one of its smaller groups; give a name that covers them all"
         own = telling_words(v)
         two = joined_parts(v, parts)

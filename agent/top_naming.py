@@ -6,7 +6,8 @@ where the second is another cluster's, the first stands, and the cluster then ho
 shares with its neighbours ("Sports" beside "Sports teams" and "Sports team coverage"). Asked for the name
 of the top over them, the model gave that name again, and refusing it as a cluster's left the top a
 statistical name ("games / sports"). The top takes it, and the cluster a narrower name
-(children_renamed).
+(children_renamed); so it does the name of the largest of three or more clusters, which the model gives
+a top that is mostly that ("Neurophysiology" over it, "Muscle physiology" and two more).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
               assignment: np.ndarray, groups: list[list[int]], tax: tx.Taxonomy, taken: list[str],
               current: str = "", show_bar: bool = False) -> list[dict]:
     """A name, an inclusion rule and who named it for each group of leaves: the model, shown texts of each of
-    its clusters (spread_members) and their names, within `calls`, and where that answer is refused shown the
-    names alone (asked again with the same texts, it gave the same answer at temperature 0); its only
-    cluster's name for a group of one; the distinctive words (marked "statistics") where the model gives
-    nothing valid. `current` is the name a group renamed has now (naming.name_group). With `show_bar`, a
-    progress bar counts the groups of several clusters."""
+    its clusters (spread_members) and their names, largest first (whose name the top may take), within
+    `calls`, and where that answer is refused shown the names alone (asked again with the same texts, it gave
+    the same answer at temperature 0); its only cluster's name for a group of one; the distinctive words
+    (marked "statistics") where the model gives nothing valid. `current` is the name a group renamed has now
+    (naming.name_group). With `show_bar`, a progress bar counts the groups of several clusters."""
     from tqdm.auto import tqdm
 
     from clusteragent.tools.features import distinctive_words
@@ -57,8 +58,10 @@ def name_tops(llm, calls: int, instruction: str, facet: str, texts: list[str], v
                 spec, named_by = tax.by_id(group[0]), "its only cluster"
             elif llm is not None and calls - llm.usage.calls > 0:
                 shown = [texts[r] for r in spread_members(vectors, assignment, group, NAMING_TEXTS)]
+                sizes = np.bincount(assignment[rows], minlength=max(group) + 1)
+                largest_first = sorted(group, key=lambda c: -sizes[c])  # the largest may give the top its name
                 spec = _model_top_name(llm, calls, instruction, facet, shown, taken,
-                                       [tax.by_id(c).name for c in group], current)
+                                       [tax.by_id(c).name for c in largest_first], current)
                 named_by = "model" if spec is not None else named_by
             if spec is None:
                 spec = statistical_name(words.get(n, []), [texts[r] for r in rows], taken)

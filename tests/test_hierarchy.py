@@ -729,8 +729,9 @@ def test_a_top_refused_for_its_clusters_name_is_asked_again_from_its_clusters_na
 
     def answer(messages, kwargs):
         prompt = messages[-1].content
-        if delimited_texts(prompt):  # shown texts: it offers the name of one of the top's clusters
-            part = prompt.split("smaller groups: ")[1].split(",")[0].split(".")[0]
+        if delimited_texts(prompt):  # shown texts: it offers the name of one of the top's clusters (the last
+            # listed: the first, its largest, may name it)
+            part = prompt.split("smaller groups: ")[1].split(".")[0].split(", ")[-1]
             return json.dumps({"name": part, "description": "Texts of one leaf."})
         return json.dumps({"name": f"Theme {len(model.calls)}", "description": "Texts of one theme."})
     model = ScriptedChatModel(script=answer)
@@ -773,6 +774,37 @@ def test_a_top_takes_the_name_its_clusters_share_and_the_cluster_so_named_is_nam
         assert grown.names[1:] == names[1:] and len(set(grown.names + [t["name"] for t in tops])) == 18
     assert record["renamed"][0]["asked"] and grown.by_id(0).name != "Match results"
     assert "'Sports' names the whole this group is a part of" in str(model.calls[-1]["messages"][-1].content)
+
+
+def test_a_top_takes_the_name_of_its_largest_cluster_shown_first_and_that_cluster_is_named_again():
+    """The model names each top after the first cluster listed: that is the top's largest, whose name the top
+    may take (it is mostly that), and that cluster is asked for a name that sets it apart within the top."""
+    vectors, assignment, theme = themed_leaves()
+    assignment = assignment.copy()
+    largest = {0: 3, 1: 7, 2: 11}  # one cluster of each theme grows by half of a neighbour's texts
+    for t, leaf in largest.items():
+        neighbour = np.flatnonzero(assignment == leaf + 1)
+        assignment[neighbour[:6]] = leaf
+    tax = Taxonomy.from_specs([(f"Field {i}", f"Texts about field {i}.") for i in range(15)])
+    listed = []
+
+    def answer(messages, kwargs):
+        prompt = messages[1].content
+        if "one of the smaller groups of" in prompt:
+            return json.dumps({"name": f"Branch {len(model.calls)}", "description": "Texts about one branch."})
+        parts = prompt.split("smaller groups: ")[1].split(".")[0].split(", ")
+        listed.append(parts)
+        return json.dumps({"name": parts[0], "description": "Texts of one field."})
+
+    model = ScriptedChatModel(script=answer)
+    tops, grown, record = build_tops(context(vectors, StructuredLLM(model)), "Group by topic.", "topic", tax,
+                                     assignment)
+    named = {t["name"]: t for t in tops if len(t["children"]) > 2}
+    assert set(named) == {f"Field {i}" for i in largest.values()}, tops
+    assert all(t["named_by"] == "model" for t in named.values())
+    assert all(parts[0] == f"Field {largest[theme[int(parts[0].split()[1])]]}" for parts in listed)
+    assert sorted(e["from"] for e in record["renamed"]) == sorted(named)
+    assert all(grown.by_id(c).name.startswith("Branch") for c in largest.values())
 
 
 @pytest.mark.parametrize("name, parts, each", [
@@ -850,8 +882,8 @@ def test_a_top_named_by_its_clusters_names_side_by_side_leaves_them_on_their_own
 def test_a_top_of_two_clusters_the_model_gives_no_valid_name_is_undone_and_one_of_three_is_not():
     def answer(messages, kwargs):
         parts = messages[-1].content.split("smaller groups: ")[1].split(".")[0].split(", ")
-        refused = "leaf 0" in parts  # each time the name of one of its own clusters
-        return json.dumps({"name": parts[0] if refused else f"Theme {len(model.calls)}", "description": "Texts."})
+        refused = "leaf 0" in parts  # each time the name of one of its own clusters, not its largest
+        return json.dumps({"name": parts[-1] if refused else f"Theme {len(model.calls)}", "description": "Texts."})
 
     for themes, per_top, undone in ((7, 2, 1), (5, 3, 0)):
         vectors, assignment, theme = themed_leaves(themes=themes, leaves_per_theme=per_top)

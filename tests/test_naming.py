@@ -81,6 +81,20 @@ def test_a_top_may_take_the_name_of_a_cluster_that_says_what_all_its_clusters_sh
             name="Sports", description="Snippets about sports.")
 
 
+def test_a_top_may_take_the_name_of_the_largest_of_three_or_more_clusters_but_of_no_other():
+    """`parts` come largest first: over "Neurophysiology" and three smaller clusters the model's
+    "Neurophysiology" says what the top mostly is (the cluster gives it up); a smaller one's name, or one of
+    two clusters' names, says what a part is."""
+    parts = ("Neurophysiology", "Muscle physiology", "Ion channels", "Adrenergic receptors")
+    top = distinct_spec_schema(parts + ("Immunology",), (), "medical topic", parts=parts)
+    assert top(name="Neurophysiology", description="Titles about nerves.").name == "Neurophysiology"
+    with pytest.raises(ValidationError, match="names 'Muscle physiology', one of its smaller groups"):
+        top(name="Muscle physiology", description="Titles about muscles.")
+    two = ("Immunology", "Radiation effects")
+    with pytest.raises(ValidationError, match="names 'Immunology', one of its smaller groups"):
+        distinct_spec_schema(two, (), "medical topic", parts=two)(name="Immunology", description="Titles.")
+
+
 def test_a_top_clusters_name_joining_two_of_its_several_clusters_is_refused():
     """Over five clusters, "Military and anthropology" names two of them, not what the five share. Over two,
     such a name is taken, and the top is then left as its two clusters (top_naming.names_each_part)."""
