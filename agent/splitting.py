@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, create_model
 
 from clusteragent.errors import ModelError
 from clusteragent.labelling import label_messages, label_schema
-from clusteragent.name_rules import capitalised_words, plain_case, sentence_case
+from clusteragent.name_rules import capitalised_words, plain_case, sentence_case, telling_words
 from clusteragent.naming import name_members, statistical_name
 from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec
@@ -115,9 +115,19 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         # texts themselves capitalise stays.
         proper = frozenset(capitalised_words(texts[members[i]] for i in read))
         specs = [(sentence_case(plain_case(c.name, proper)), c.description) for c in proposal.clusters]
+    taken_lower = {t.lower() for t in taken if t.lower() != target.name.lower()}
+    if free:  # a part named as the whole, as another cluster, or as an earlier part in more or fewer words is no
+        # value of its own: the model listed "Web development tools" beside Drupal, Magento and SharePoint when
+        # asked to split it, and "Drupal newbie" beside "Drupal newbie question"
+        kept = []
+        for spec in specs:
+            words = telling_words(spec[0])
+            if words and spec[0].lower() not in taken_lower | {target.name.lower()} and not any(
+                    words <= telling_words(k[0]) or telling_words(k[0]) <= words for k in kept):
+                kept.append(spec)
+        specs = kept if len(kept) >= 2 else specs
     n = len(specs)
     names = [s[0] for s in specs]
-    taken_lower = {t.lower() for t in taken if t.lower() != target.name.lower()}
     usable = len({x.lower() for x in names}) == n and not any(x.lower() in taken_lower | {target.name.lower()}
                                                               for x in names)
     labels: dict[str, int] = {}

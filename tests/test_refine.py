@@ -172,7 +172,7 @@ def test_a_split_takes_what_to_split_by_from_the_message(message, by, n):
 def test_a_split_by_what_the_message_says_has_the_model_propose_and_sort_as_many_parts_as_it_finds():
     """On a run by subject matter a split follows the texts' structure, unless the message says what to split
     by: the model proposes the parts by that (2 to 8 of them), sorts texts into them, and a part it sorts
-    nothing into is dropped."""
+    nothing into, or one named as the whole or as another part in more words, is dropped."""
     model = chat_model([{"action": "split", "clusters": ["weather"], "n": 2}])
     base = model.script
 
@@ -180,7 +180,7 @@ def test_a_split_by_what_the_message_says_has_the_model_propose_and_sort_as_many
         schema, spec = request_schema(kwargs)
         if schema == "SplitProposal":
             return json.dumps({"clusters": [{"name": n, "description": f"texts about {n}"}
-                                            for n in ("rain", "sun", "fog")]})
+                                            for n in ("rain", "weather", "sun", "fog", "sun spells")]})
         if schema == "ClusterChoice" and "Fog" in choices(kwargs, "cluster"):
             text = delimited_texts(messages[-1].content)[0]
             return json.dumps({"cluster": "rain" if int(text[-2]) % 2 == 0 else "sun"})
@@ -200,6 +200,7 @@ def test_a_split_by_what_the_message_says_has_the_model_propose_and_sort_as_many
     assert "by the kind of weather" in proposal["messages"][-1].content
     sorted_ = [c for c in calls if request_schema(c["kwargs"])[0] == "ClusterChoice"]
     assert sorted_ and all("by the kind of weather" in c["messages"][0].content for c in sorted_)
+    assert all(sorted(choices(c["kwargs"], "cluster")) == ["Fog", "Rain", "Sun"] for c in sorted_)
     assert sum(sizes(agent).values()) == len(TEXTS)
 
 
