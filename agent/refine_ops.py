@@ -19,7 +19,7 @@ from clusteragent.refine_matching import CLUSTER_CHECKS, described_clusters
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import SPLIT_PARTS, apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
-from clusteragent.wording import in_words
+from clusteragent.wording import in_words, rule_of_value
 
 SPLIT_COST = 12  # model calls a split may take (proposal, labels, names)
 
@@ -158,12 +158,19 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
             raise CannotDo("The model gave no new name that sets the cluster apart; say the name you want.")
         name, description, named_by = spec["name"], description or spec["description"], "model"
     turn.refuse_taken(name, {top["id"], *top["children"]} if top is not None else {target.id})  # see Turn.with_tops
+    ruled = ""
+    if not description and (top.get("named_by") if top is not None else target.named_by) == "statistics":
+        # a statistical rule lists words the texts use ("Messages that often use the words abroad, saturday"),
+        # which says nothing the user's name says: the rule the name makes stands in
+        description = rule_of_value(name, turn.state.get("facet", ""), turn.state.get("about_topic"))
+        ruled = f' Its rule now says what the name says: "{turn.rule(description)}"; give another after a colon.'
     if top is not None:
         renamed, text = rename_top(turn.tops, top["id"], name, description, named_by=named_by)
-        return turn.with_tops(renamed, text=text)
+        return turn.with_tops(renamed, text=text + ruled)
     tax, entry = tx.rename(turn.tax, target.id, tx.printable(name), tx.printable(description) or None,
                            named_by=named_by)
-    kept = f' Its rule is unchanged: "{turn.rule(target.description)}"; give a new one after a colon.' if not description else ""
+    kept = ruled or (f' Its rule is unchanged: "{turn.rule(target.description)}"; give a new one after a colon.'
+                     if not description else "")
     return Change(f'Renamed "{entry["from"]}" to "{entry["to"]}".{kept}', turn.fields(tax, turn.assignment, turn.labels))
 
 

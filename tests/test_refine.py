@@ -435,6 +435,20 @@ def test_a_rename_keeps_the_rule_unless_the_message_gives_one(message, kept):
     assert (f'Its rule is unchanged: "{old}"' in reply) != kept, reply
 
 
+def test_a_rename_of_a_statistically_named_cluster_gives_it_the_rule_its_new_name_makes():
+    """A statistical rule lists words its texts use; under the name the user gives it says nothing that name
+    says, so the rule the name makes replaces it, and the reply says so."""
+    agent = fitted([{"action": "split", "clusters": ["weather"], "n": 2},
+                    {"action": "rename", "clusters": [NOT_LISTED], "new_name": "Sun spells", "description": ""}])
+    agent.chat('Split "weather" into two more specific clusters.')
+    listed = next(c for c in agent.result_.clusters if c["named_by"] == "statistics")
+    assert "often use the words" in listed["description"]
+    reply = agent.chat(f'Rename "{listed["name"]}" to Sun spells.')
+    renamed = clusters_by_name(agent)["Sun spells"]
+    assert renamed["description"].endswith("about sun spells.") and renamed["named_by"] == "user", renamed
+    assert f'Its rule now says what the name says: "{renamed["description"]}"' in reply, reply
+
+
 def test_move_by_id_and_by_description():
     agent = fitted([{"action": "move", "clusters": ["cooking"], "ids": ["1", "2"]},
                     {"action": "move", "clusters": ["football"], "description": "weather"}])
