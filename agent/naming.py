@@ -44,9 +44,9 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     (for a group of the layout view: "many lines", "whole lines in capitals"); the model sees it.
     A name already in `taken` is refused with the reason, which the model sees on its retry (a small
     model otherwise gives every group of one domain the same name). `parts` names the smaller clusters
-    a top cluster is made of, largest first: the name should cover them all; with `show_texts` false the model sees only
-    those names, and the answer is still checked against `texts` (the words they ask for, the capitals they
-    keep). With `nested` a name saying less in a taken one's words is refused too: of clusters named "Cooking"
+    a top cluster is made of, largest first: the name should cover them all; with `show_texts` false the
+    model sees only those names, and the answer is still checked against `texts` (the words they ask for, the
+    capitals they keep). With `nested` a name saying less in a taken one's words is refused too: of clusters named "Cooking"
     and "Cooking recipes", a reader sorts every recipe into "Cooking" (see views.renamed_broader). `whole`
     names the cluster the group is a part of, being split (asked for a part's name, the model gave the
     whole's twice, which the part may not take); `within` names the top cluster the group stands under, whose

@@ -74,8 +74,8 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     (`about_topic` False or unknown), else "Texts about anger.". With `narrower` a part named from its texts
     takes the model's narrower name, as a cluster under a top level does in a run. A split `by` what the user
     says ("the platform they target") is the model's: it proposes the parts by that, n of them, or with n 0 as
-    many as the texts show values (a part it then sorts none of its texts into is dropped), and sorts members
-    into them, as into named parts.
+    many as the texts show values (a part named as the whole, as another cluster or as another part, or one it
+    then sorts none of its texts into, is dropped), and sorts members into them, as into named parts.
     """
     members = np.asarray(members, dtype=np.int64)
     if len(members) < max(MIN_SPLIT, n):
