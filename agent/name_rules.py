@@ -3,6 +3,7 @@ words the texts keep in capitals, and the words two names are told apart by."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -155,8 +156,23 @@ def names_what_all_share(part: str, parts: Sequence[str]) -> bool:
 
 
 def alike(first: str, second: str) -> bool:
-    """Two names are alike when they differ only in generic words (GENERIC_WORDS)."""
-    return telling_words(first) == telling_words(second)
+    """Two names are alike when they differ only in generic words (GENERIC_WORDS) and in the forms of their
+    other words ("Political issues" beside "Politics": one stem, see stems)."""
+    return stems(telling_words(first)) == stems(telling_words(second))
+
+
+def stems(words: Iterable[str]) -> frozenset[str]:
+    """The stems of `words` (see stem)."""
+    return frozenset(map(stem, words))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """Snowball's English stem of a lower-case word ("politics" and "political" are "polit", "booking" is
+    "book")."""
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english").stemWord(word)
 
 
 def plain_case(name: str, proper: frozenset[str] | tuple[str, ...] = ()) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from clusteragent.name_rules import is_proper
+from clusteragent.name_rules import is_proper, stem
 
 
 # How a small model opens a description ("This group of texts is specifically about ..."): words that
@@ -192,7 +192,6 @@ def with_examples_found(description: str, texts) -> str:
     is left ("Questions about web tools."). An example in no text of its group is the model's idea of the
     topic, not what it read: over Drupal, Magento and SharePoint questions it listed "HTML, CSS, JavaScript,
     and frameworks like React, Angular". "Other ..." stays."""
-    import snowballstemmer
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     found = _EXAMPLES.search(description)
@@ -202,14 +201,13 @@ def with_examples_found(description: str, texts) -> str:
     end = re.search(r"[.;:()](?:\s|$)", rest)
     listed, tail = (rest[:end.start()], rest[end.start():]) if end else (rest, "")
     items = [i.strip() for i in re.split(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", listed) if i.strip()]
-    stem = snowballstemmer.stemmer("english").stemWord
     said = {w for t in texts for w in _example_words(str(t))}
-    stems, starts = {stem(w) for w in said}, {w[:5] for w in said if len(w) >= 5}
+    said_stems, starts = {stem(w) for w in said}, {w[:5] for w in said if len(w) >= 5}
 
     def mentioned(item: str) -> bool:
         words = [w for w in _example_words(item) if w not in ENGLISH_STOP_WORDS and w not in _COMMON]
         return (not words or item.lower().startswith(("other", "etc"))
-                or any(stem(w) in stems or len(w) >= 5 and w[:5] in starts for w in words))
+                or any(stem(w) in said_stems or len(w) >= 5 and w[:5] in starts for w in words))
 
     kept = [i for i in items if mentioned(i)]
     if len(kept) == len(items):

@@ -81,6 +81,17 @@ def test_a_top_may_take_the_name_of_a_cluster_that_says_what_all_its_clusters_sh
             name="Sports", description="Snippets about sports.")
 
 
+def test_names_alike_in_other_forms_of_their_words_are_refused():
+    """"Political issues" beside "Politics" says the same in another form of the word (one stem); the two
+    stood side by side over 300 newsgroup posts."""
+    from clusteragent.name_rules import alike
+
+    assert alike("Political issues", "Politics") and alike("Bookings", "Booking questions")
+    assert not alike("Political parties", "Politics") and not alike("Policy", "Politics")
+    with pytest.raises(ValidationError, match="too like 'Politics'"):
+        distinct_spec_schema(("Politics", "Health"), (), "topic")(name="Political issues", description="Posts.")
+
+
 def test_a_top_may_take_the_name_of_the_largest_of_three_or_more_clusters_but_of_no_other():
     """`parts` come largest first: over "Neurophysiology" and three smaller clusters the model's
     "Neurophysiology" says what the top mostly is (the cluster gives it up); a smaller one's name, or one of
