@@ -156,8 +156,9 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
                                    seed=seed, balanced=True)
         if len(np.unique(parts)) == n:
             return SplitPlan(members, parts.astype(np.int64), specs, labels)
-    # The labels did not separate the parts: split by the vectors and name each part from its texts.
-    return by_kmeans(n)
+    # The labels did not separate the parts: split by the vectors and name each part from its texts (in two
+    # where the model was to find how many: its count went with its parts).
+    return by_kmeans(2 if free else n)
 
 
 def _kmeans_plan(llm, instruction: str, facet: str, target, texts: list[str], vectors: np.ndarray,

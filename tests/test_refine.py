@@ -204,6 +204,24 @@ def test_a_split_by_what_the_message_says_has_the_model_propose_and_sort_as_many
     assert sum(sizes(agent).values()) == len(TEXTS)
 
 
+def test_a_split_by_what_the_message_says_with_no_usable_part_falls_to_two_parts_by_the_structure():
+    model = chat_model([{"action": "split", "clusters": ["weather"], "n": 2}])
+    base = model.script
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] == "SplitProposal":  # every part another cluster's name, or the whole's
+            return json.dumps({"clusters": [{"name": n, "description": f"texts about {n}"}
+                                            for n in ("football", "cooking", "weather")]})
+        return base(messages, kwargs)
+
+    model.script = answer
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    k = agent.result_.k
+    reply = agent.chat('Split "weather" by the kind of weather.')
+    assert agent.result_.k == k + 1 and "The model sorted" not in reply, reply
+    assert sum(sizes(agent).values()) == len(TEXTS)
+
+
 def test_rename_changes_only_the_name():
     agent = fitted([{"action": "rename", "clusters": ["football"], "new_name": "Sport"}])
     before = agent.result_.cluster.copy()
