@@ -139,10 +139,8 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     if k_min != k_max:
         k_max = max(k_min, min(k_max, ctx.config.first_proposal_max))
     shown = [ctx.texts[r] for r in rows]
-    prompt = load_prompt("understand")
-    messages = prompt.messages(instruction=state["instruction"], texts=shown, k_min=k_min, k_max=k_max)
-    answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max, requested_words(shown), state["instruction"],
-                                                           prompt.quoted), step="understand")
+    messages = load_prompt("understand").messages(instruction=state["instruction"], texts=shown, k_min=k_min, k_max=k_max)
+    answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max, requested_words(shown)), step="understand")
     specs, mended = listed_as_rules(answer.clusters, answer.facet, about_topic, shown)
     tax = update_from_specs(tx.Taxonomy(), specs)
     texts_are = corpus_noun(answer.texts_are, state["instruction"], answer.facet)

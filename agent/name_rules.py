@@ -161,26 +161,6 @@ def alike(first: str, second: str) -> bool:
     return stems(telling_words(first)) == stems(telling_words(second))
 
 
-def echoed_example(said: str, examples: Iterable[str], instruction: str) -> bool:
-    """Whether `said`, what the model states the instruction asks for, is one of a prompt's `examples` (its
-    words' stems all among the example's) that the user's `instruction` has no word of: asked to cluster
-    comments "by the emotion they express", the model stated the prompt's example facet, "sentiment", and
-    listed its example values, positive, negative and neutral."""
-    own = stems(telling_words(said))
-    return bool(own) and any(own <= stems(telling_words(e)) for e in examples) \
-        and not own & stems(telling_words(instruction))
-
-
-def not_echoed(examples: Iterable[str], instruction: str):
-    """A field validator refusing what echoed_example finds."""
-    def _asked(cls, v: str) -> str:
-        if echoed_example(v, examples, instruction):
-            raise ValueError(f"{v!r} is the example of these instructions, not what the instruction asks for; "
-                             "state the facet the instruction names")
-        return v
-    return _asked
-
-
 def stems(words: Iterable[str]) -> frozenset[str]:
     """The stems of `words` (see stem)."""
     return frozenset(map(stem, words))

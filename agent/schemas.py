@@ -18,7 +18,6 @@ from clusteragent.name_rules import (
     listing,
     name_words,
     names_what_all_share,
-    not_echoed,
     plain_case,
     sentence_case,
     stems,
@@ -192,8 +191,9 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     is made a rule for the whole group (wording.without_retelling): refused and asked again, the model retold the
     same text. Names in `parts` (the clusters a top cluster, or a merge, is made of) are refused in the same words,
     but for one that says only what every other part says too ("Sports" beside "Sports teams": the name of them
-    all) and for the first of three or more (`parts` come largest first), whose cluster then gives the name up
-    (top_naming.children_renamed); or in more of them ("Political party
+    all) and for the first of three or more (`parts` come largest first: a top over "Neurophysiology", "Muscle
+    physiology" and two more the model named "Neurophysiology" twice, and refused it got "muscle / cat"), whose
+    cluster then gives its name up (top_naming.children_renamed); or in more of them ("Political party
     information" over "Political information" is narrower than that cluster): a
     name alike one of them ("Payment issues" over "Payment inquiries" and "Payment status inquiries") is the broader
     name a reader of the two levels expects, where refusing it left statistical words ("payment / pending").
@@ -348,13 +348,11 @@ class FacetReading(BaseModel):
 
 
 @functools.lru_cache(maxsize=64)
-def understanding_schema(k_min: int, k_max: int, requested: tuple[str, ...] = (), instruction: str = "",
-                         examples: tuple[str, ...] = ()) -> type[BaseModel]:
-    """What the model states after reading the instruction and a sample: the facet (not one of the prompt's
-    `examples` the `instruction` does not ask for: name_rules.echoed_example), what the instruction calls
+def understanding_schema(k_min: int, k_max: int, requested: tuple[str, ...] = ()) -> type[BaseModel]:
+    """What the model states after reading the instruction and a sample: the facet, what the instruction calls
     the texts, and first clusters (none named with a word a shown text asks for, see requested_words)."""
     return create_model(
-        "Understanding", __validators__={"_asked": field_validator("facet")(not_echoed(examples, instruction))},
+        "Understanding",
         __config__=ConfigDict(json_schema_extra={"required": ["facet", "about_topic", "clusters", "texts_are"]}),
         facet=(str, FacetReading.model_fields["facet"]),
         about_topic=(bool, Field(description="true when the instruction groups texts by subject matter (topic, "

@@ -44,7 +44,7 @@ class Prompt:
     version: int
     system: jinja2.Template
     user: jinja2.Template
-    quoted: tuple[str, ...] = ()  # the examples it writes in quotes ("Password reset"; for the facet "sentiment")
+    quoted: tuple[str, ...] = ()  # the examples its system part writes in quotes ("Password reset")
     own_text: str = ""  # its system part's own words, the variables and quoted examples cut out ("|")
 
     def messages(self, **variables) -> list[tuple[str, str]]:
@@ -57,15 +57,8 @@ def load_prompt(name: str) -> Prompt:
     raw = yaml.safe_load((files(__name__) / f"{name}.yaml").read_text(encoding="utf-8"))
     return Prompt(name=name, version=int(raw["version"]), system=_env.from_string(raw["system"]),
                   user=_env.from_string(raw["user"]),
-                  quoted=tuple(re.findall(r'"([^"{}]+)"', raw["system"])) + _quoted_in(raw["user"]),
+                  quoted=tuple(re.findall(r'"([^"{}]+)"', raw["system"])),
                   own_text=re.sub(r'{[{%#].*?[}%#]}|"[^"]*"', " | ", raw["system"]))
-
-
-def _quoted_in(template: str) -> tuple[str, ...]:
-    """What a template's own words put in quotes (for the facet "sentiment"), its variables and tags cut out
-    first: a quote around a variable, or inside a tag, is no example."""
-    words = re.sub(r"{[{%#].*?[}%#]}", " ", template, flags=re.S)
-    return tuple(q for q in re.findall(r'"([^"{}]+)"', words) if q.strip())
 
 
 def prompt_versions() -> dict[str, int]:

@@ -94,39 +94,6 @@ def by_topic():
     return fit(scripted("topic"), "Cluster by topic.")
 
 
-@pytest.mark.parametrize("said, examples, instruction, echoed", [
-    ("sentiment", ("sentiment",), "Group these comments by the emotion they express.", True),
-    ("Sentiments", ("sentiment",), "Group these comments by the emotion they express.", True),
-    ("sentiment", ("sentiment",), "Cluster the reviews by their sentiment.", False),  # the instruction's word
-    ("overall sentiment", ("sentiment",), "Group them by how sentimental they are.", False),  # one stem
-    ("emotion", ("sentiment",), "Group these comments by the emotion they express.", False),
-    ("sentiment", (), "Group these comments by the emotion they express.", False),
-])
-def test_a_facet_that_only_repeats_the_prompts_example_is_told_apart(said, examples, instruction, echoed):
-    from clusteragent.name_rules import echoed_example
-
-    assert echoed_example(said, examples, instruction) is echoed
-
-
-def test_the_facet_the_model_states_is_asked_again_where_it_is_the_prompts_example_not_the_instructions():
-    """Asked for comments "by the emotion they express", the model stated the understand prompt's example facet
-    ("sentiment") and its example values; refused, it is asked again with the reason."""
-    base = scripted("mood").script
-
-    def answer(messages, kwargs):
-        if request_schema(kwargs)[0] == "Understanding":
-            return json.dumps({"facet": "emotion" if is_retry(messages) else "sentiment", "about_topic": False,
-                               "clusters": [{"name": n, "description": f"texts about {n}"} for n in MOODS],
-                               "texts_are": "texts"})
-        return base(messages, kwargs)
-
-    model = ScriptedChatModel(script=answer)
-    res = fit(model, "Cluster the texts by the emotion the writer expresses.", strategy="labels")
-    asked = [c for c in model.calls if request_schema(c["kwargs"])[0] == "Understanding"]
-    assert len(asked) == 2 and "'sentiment' is the example of these instructions" in asked[1]["messages"][-1].content
-    assert res.result_.run["facet"] == "emotion"
-
-
 def test_same_texts_different_instructions_give_different_partitions(by_topic):
     by_mood = fit(scripted("mood"), "Cluster by the mood of the writer.")
     assert v_measure_score(TOPIC, by_topic.labels_) > 0.9
