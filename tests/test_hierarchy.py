@@ -782,7 +782,7 @@ def test_a_top_takes_the_name_of_its_largest_cluster_shown_first_and_that_cluste
     vectors, assignment, theme = themed_leaves()
     assignment = assignment.copy()
     largest = {0: 3, 1: 7, 2: 11}  # one cluster of each theme grows by half of a neighbour's texts
-    for t, leaf in largest.items():
+    for leaf in largest.values():
         neighbour = np.flatnonzero(assignment == leaf + 1)
         assignment[neighbour[:6]] = leaf
     tax = Taxonomy.from_specs([(f"Field {i}", f"Texts about field {i}.") for i in range(15)])
