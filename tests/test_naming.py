@@ -659,7 +659,7 @@ def test_every_rule_of_a_run_and_of_its_top_level_keeps_only_examples_its_texts_
 
 
 @pytest.mark.parametrize("description, name", [
-    ("Texts about checking, starting, and maintaining a car's engine, lights and battery.", None),
+    ("Texts about checking, starting, and maintaining a car's engine.", None),
     ("Texts about creating and managing websites, including themes.", "Managing websites"),
     ("Texts about banking, loans and cards.", "Banking"),  # a noun in -ing, in a list of nouns
 ])
@@ -668,6 +668,23 @@ def test_a_name_from_a_description_is_never_one_verb_of_a_list_of_verbs(descript
 
     schema = distinct_spec_schema(("Car maintenance",), (), "domain")
     spec = named_as_described([json.dumps({"name": "Car maintenance", "description": description})], schema)
+    assert (spec and spec.name) == name
+
+
+@pytest.mark.parametrize("description, name", [
+    ("Texts about payment problems, including double charges, fees, and unrecognized charges.", "Double charges"),
+    ("Texts about top-up problems, money not showing, and refund requests.", "Money not showing"),
+    ("Texts about payment issues, including duplicate payments and missing transactions.", "Duplicate payments"),
+    ("Texts about top-up failures, including why they didn't work, were returned, or were revoked.", None),
+    ("Texts about card delivery, including tracking.", "Card delivery"),  # the first phrase first
+])
+def test_a_name_from_a_description_may_come_from_later_in_its_list(description, name):
+    """Where the first phrase is another group's ("Payment problems", "Top-up problems", "Top-up failures"),
+    a later phrase of the description's list names the group, but never a clause ("were returned")."""
+    from clusteragent.naming import named_as_described
+
+    schema = distinct_spec_schema(("Payment problems", "Top-up problems", "Top-up failures", "Fees"), (), "intent")
+    spec = named_as_described([json.dumps({"name": "Payment problems", "description": description})], schema)
     assert (spec and spec.name) == name
 
 
