@@ -78,6 +78,9 @@ _ABOUT = re.compile(r"\b(?:about|discuss(?:es|ing)?|cover(?:s|ing)?|focus(?:es|i
                     r"concern(?:s|ing)?|deal(?:s|ing)? with|report(?:s|ing)? on)\s+(?P<what>[^,.;:()]+)", re.IGNORECASE)
 # Where one phrase of a description's list ends and the next begins: ", and ", ", including ", ...
 _ITEMS = re.compile(r",\s*(?:and\s+|or\s+)?(?:including\s+|such as\s+|like\s+|especially\s+)?", re.IGNORECASE)
+# Words a clause opens with, never a name: pronouns, question words, forms of "be", "have" and "do".
+_CLAUSE_OPENERS = frozenset("""i you he she it we they them this that these those who whom whose which what why how
+    when where whether is are was were be been being am has have had do does did can could will would""".split())
 _LEADING = re.compile(r"^(?:(?:the|a|an|various|different|several|many|some)\s+)+", re.IGNORECASE)
 
 
@@ -107,7 +110,7 @@ def named_as_described(answers: Sequence[str], schema: type[ClusterSpec]) -> Clu
     for candidate, description in heads + later:
         words = candidate.split()
         if not 1 <= len(words) <= 3 or (LINKING_WORDS - {"and"}) & {w.lower() for w in words} \
-                or not telling_words(candidate) - ENGLISH_STOP_WORDS or words[0].lower() in ENGLISH_STOP_WORDS:
+                or not telling_words(candidate) - ENGLISH_STOP_WORDS or words[0].lower() in _CLAUSE_OPENERS:
             continue  # not "it", "them", nor a clause: "... why they didn't work, were returned"
         if candidate.lower().endswith("ing") and re.search(
                 rf"\b{re.escape(candidate)}(?:,\s*|\s+)(?:and\s+|or\s+)?\w+ing\b", description, re.IGNORECASE):

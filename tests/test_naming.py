@@ -677,6 +677,7 @@ def test_a_name_from_a_description_is_never_one_verb_of_a_list_of_verbs(descript
     ("Texts about payment issues, including duplicate payments and missing transactions.", "Duplicate payments"),
     ("Texts about top-up failures, including why they didn't work, were returned, or were revoked.", None),
     ("Texts about card delivery, including tracking.", "Card delivery"),  # the first phrase first
+    ("Texts about payment problems, including bill payments.", "Bill payments"),  # "bill" opens no clause
 ])
 def test_a_name_from_a_description_may_come_from_later_in_its_list(description, name):
     """Where the first phrase is another group's ("Payment problems", "Top-up problems", "Top-up failures"),
