@@ -46,8 +46,8 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
     model otherwise gives every group of one domain the same name). `parts` names the smaller clusters
     a top cluster is made of, largest first: the name should cover them all; with `show_texts` false the
     model sees only those names, and the answer is still checked against `texts` (the words they ask for, the
-    capitals they keep). With `nested` a name saying less in a taken one's words is refused too: of clusters named "Cooking"
-    and "Cooking recipes", a reader sorts every recipe into "Cooking" (see views.renamed_broader). `whole`
+    capitals they keep). With `nested` a name saying less in a taken one's words is refused too: of clusters
+    named "Cooking" and "Cooking recipes", a reader sorts every recipe into "Cooking" (see views.renamed_broader). `whole`
     names the cluster the group is a part of, being split (asked for a part's name, the model gave the
     whole's twice, which the part may not take); `within` names the top cluster the group stands under, whose
     name it may not take either, and the model is asked what sets the group apart from the rest of it.

@@ -14,13 +14,13 @@ from clusteragent.name_rules import (
     NAME_MAX,
     NAME_ROOM,
     SHARE_WORDS,
+    alike,
     joined_parts,
     listing,
     name_words,
     names_what_all_share,
     plain_case,
     sentence_case,
-    stems,
     telling_words,
     whole_name,
     with_capitals_of,
@@ -243,7 +243,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         for t, words in taken_words:
             if v.lower() == t.lower():
                 return f"{v!r} is already the name of another group; give a name that sets this group apart"
-            if stems(own) == stems(words):  # alike: see name_rules.alike
+            if alike(v, t):
                 return (f"{v!r} is too like {t!r}, the name of another group: they differ only in general words; "
                         "name what sets this group apart")
             if nested and own and own < words:
