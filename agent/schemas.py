@@ -243,9 +243,10 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         for t, words in taken_words:
             if v.lower() == t.lower():
                 return f"{v!r} is already the name of another group; give a name that sets this group apart"
-            if alike(v, t):
-                return (f"{v!r} is too like {t!r}, the name of another group: they differ only in general words; "
-                        "name what sets this group apart")
+            if alike(v, t):  # (the same stems: they differ in general words, or in the forms of their words)
+                how = "general words" if own == words else "the forms of their words, or in general words"
+                return f"{v!r} is too like {t!r}, the name of another group: they differ only in {how}; name what " \
+                    "sets this group apart"
             if nested and own and own < words:
                 return (f"{v!r} says less in the words of {t!r}, the name of another group, so it fits that "
                         "group's texts too; name what sets this group apart from it")
