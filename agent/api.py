@@ -257,7 +257,8 @@ class ClusterAgent:
         from clusteragent.structured import StructuredLLM, Usage
 
         chat = self.chat_model()
-        trace: list[dict] = []
+        journal = self.store_.journal
+        trace = journal.trace(thread_id) if journal is not None else []  # (resumed: the decisions made before)
         graph = build_graph().compile(checkpointer=self.store_.checkpointer)
         config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 200}
         start: dict | None = {"instruction": instruction}
@@ -268,7 +269,7 @@ class ClusterAgent:
             start = None  # continue from the last checkpoint
             self._say(f"resuming thread {thread_id} after {usage.calls} model call(s); "
                       f"next: {', '.join(snapshot.next) or 'nothing (the run had finished)'}")
-        llm = StructuredLLM(chat, trace=trace, journal=self.store_.journal, usage=usage, executor=self.executor(),
+        llm = StructuredLLM(chat, trace=trace, journal=journal, usage=usage, executor=self.executor(),
                             max_calls=self.config.max_model_calls)
         embedder = self.embedder()
         ctx = RunContext(texts=work_texts(self.corpus_.texts), llm=llm, embedder=embedder,

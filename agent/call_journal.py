@@ -1,5 +1,6 @@
 """The call journal (calls.jsonl in a run folder): every model answer of a run, keyed by its request, so that
-a resumed run replays finished calls instead of asking again."""
+a resumed run replays finished calls instead of asking again; and every decision made of them (the trace), so
+that a resumed run's trace.jsonl holds the decisions made before the stop."""
 
 from __future__ import annotations
 
@@ -37,12 +38,16 @@ class CallJournal:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._entries: dict[str, deque] = defaultdict(deque)
+        self._decisions: dict[str, list] = defaultdict(list)
         self._lock = threading.Lock()
         self.replayed = 0
         if self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 try:
                     entry = json.loads(line)
+                    if "decision" in entry:
+                        self._decisions[entry["thread"]].append(entry["decision"])
+                        continue
                     mark = next((m for m in (self.FAILED, self.GAVE_UP) if entry.get(m)), None)
                     self._entries[entry["key"]].append(mark or entry["reply"])
                 except (json.JSONDecodeError, KeyError, TypeError):  # a line cut short by a kill: asked again
@@ -75,6 +80,11 @@ class CallJournal:
         if gave_up:
             self._append({"key": key, self.GAVE_UP: True})
 
+    def trace(self, thread: str) -> JournaledTrace:
+        """The decisions of graph thread `thread` as a trace for StructuredLLM: the ones recorded so far,
+        and each new one recorded as it is made."""
+        return JournaledTrace(self, thread)
+
     def _append(self, entry: dict) -> None:
         line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
         with self._lock:
@@ -82,3 +92,18 @@ class CallJournal:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line)
                 f.flush()
+
+
+class JournaledTrace(list):
+    """A thread's model decisions, starting with those an earlier process recorded; each one added is recorded
+    too. Where it starts with some (a resumed run), an answer replayed from the journal is not logged again
+    (`holds_replayed`): its decision is among them."""
+
+    def __init__(self, journal: CallJournal, thread: str):
+        super().__init__(journal._decisions[thread])
+        self._journal, self._thread = journal, thread
+        self.holds_replayed = bool(self)
+
+    def append(self, decision: dict) -> None:
+        super().append(decision)
+        self._journal._append({"thread": self._thread, "decision": decision})

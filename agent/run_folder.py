@@ -6,8 +6,8 @@ A run folder (the CLI's --out) holds
   checkpoints.sqlite  the graph's state after every node, per thread (LangGraph's SqliteSaver)
   arrays/NAME.npy     assignments, confidences and margins the state refers to by name; the texts'
                       embeddings, the model's reading and the report's map, kept once computed (kept)
-  calls.jsonl         every model answer, keyed by its request, so a resumed run replays finished calls
-                      (call_journal.py)
+  calls.jsonl         every model answer, keyed by its request, so a resumed run replays finished calls,
+                      and every decision made of them, so its trace keeps them (call_journal.py)
   assignments.jsonl, clusters.json, run.json, trace.jsonl: the result (see result.py)
 The Python API keeps the same things in memory unless it is given a folder.
 """

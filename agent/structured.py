@@ -242,16 +242,16 @@ class StructuredLLM:
         content = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
         think, answer = split_think(content)
         think = (reply.additional_kwargs.get("reasoning_content") or "") + think
+        result, error = None, ""
         try:
             if not answer.strip():
                 raise ValueError("the answer was empty")
             result = schema.model_validate(extract_json(answer))
         except (ValueError, ValidationError) as e:  # JSONDecodeError is a ValueError
             error = _short_error(e)
-            self._log(step, think, answer, attempt, error)
-            return None, answer, error
-        self._log(step, think, answer, attempt, None)
-        return result, answer, ""
+        if not (getattr(self.trace, "holds_replayed", False) and (reply.response_metadata or {}).get("replayed")):
+            self._log(step, think, answer, attempt, error or None)
+        return result, answer, error
 
     def _bind(self, choice_field: str | None) -> dict:
         """Request options: token log-probabilities where a choice is scored and the backend gives them."""

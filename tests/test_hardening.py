@@ -204,12 +204,13 @@ def test_the_journal_charges_attempts_under_way_at_a_kill_but_not_those_given_up
 
 def test_resume_of_a_finished_run_prints_its_result(finished, tmp_path, capsys):
     out = copy_of(finished, tmp_path)
-    before = (out / "assignments.jsonl").read_text()
+    before = [(out / name).read_text() for name in ("assignments.jsonl", "trace.jsonl")]
+    assert before[1]
     capsys.readouterr()
     code, requests = run(tmp_path, out, "--resume")
     assert code == 0 and requests == 0
     assert "clusters for 60 texts" in capsys.readouterr().out
-    assert (out / "assignments.jsonl").read_text() == before
+    assert [(out / name).read_text() for name in ("assignments.jsonl", "trace.jsonl")] == before
 
 
 def test_resume_of_a_refined_run_keeps_the_refinement(finished, tmp_path):

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,13 @@ def assignments(out: Path) -> str:
     return (out / "assignments.jsonl").read_text()
 
 
+def decisions(out: Path) -> Counter:
+    """The run's model decisions in trace.jsonl (in any order: some are made in parallel)."""
+    rows = [json.loads(line) for line in (out / "trace.jsonl").read_text().splitlines()]
+    assert rows
+    return Counter((r["step"], r["attempt"], r["answer"], r["error"]) for r in rows)
+
+
 @pytest.mark.local_server
 def test_same_seed_same_model_identical_assignments(uninterrupted, tmp_path, monkeypatch):
     out, _ = uninterrupted
@@ -184,6 +192,7 @@ def test_resume_after_a_crash_replays_finished_calls(uninterrupted, tmp_path, mo
         asked_again = server.requests
     assert asked_again == total - 12  # the 12 answered calls were replayed, not asked again
     assert assignments(tmp_path / "out") == assignments(whole)
+    assert decisions(tmp_path / "out") == decisions(whole)  # those made before the crash too, each once
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["replayed_calls"] >= 1 and run["model_calls"] <= 40
 
