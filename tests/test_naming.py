@@ -40,7 +40,18 @@ def test_the_model_is_refused_a_name_alike_a_taken_one_or_the_facet_itself_with_
     with pytest.raises(ValidationError, match="restates the instruction"):
         spec(name="Banking", description="Queries in the domain of life of banking.")
     assert spec(name="Banking", description="Questions about bank accounts and cards.").name == "Banking"
-    assert spec(name="Other", description="Queries that fit no other group.").name == "Other"
+    assert spec(name="Other", description="Queries that fit no other group.").name == "Other"  # a value listed
+
+
+def test_a_group_of_texts_is_refused_a_name_that_says_only_it_is_the_rest():
+    """Over 300 newsgroup posts the model named the for-sale posts "Miscellaneous" (its rule said "items for
+    sale"): of a group its texts make, a catch-all name says nothing."""
+    texts = ("For sale: 486 motherboard, best offer.", "Selling my old bike, $50.")
+    spec = distinct_spec_schema((), (), "topic", texts=texts)
+    for name in ("Miscellaneous", "Other", "misc"):
+        with pytest.raises(ValidationError, match="fit no other group; name what they share"):
+            spec(name=name, description="Posts offering items for sale.")
+    assert spec(name="Items for sale", description="Posts offering items for sale.").name == "Items for sale"
     with pytest.raises(ValidationError, match="says only that these texts form a group"):
         spec(name="Texts from the group", description="Texts not in English.")  # asked for a language
 

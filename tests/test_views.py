@@ -134,7 +134,7 @@ def test_a_clause_that_rules_a_facet_out_does_not_steer_the_route():
     assert FacetRouter(WordEmbedder(), ROUTES).route("Group the texts by shape (whatever their colour).").kind == "shape"
 
 
-def scripted(facet: str, biased: bool = False, group_name: str = "misc"):
+def scripted(facet: str, biased: bool = False, group_name: str = "assorted"):
     """Lists the facet's values, labels each text by the truth (or, `biased`, always the first value with
     log-probabilities that favour it), and names any group it is asked to name `group_name`."""
     truth = {t: VALUES[facet][(LANGUAGE if facet == "language" else FORM)[i]] for i, t in enumerate(TEXTS)}
@@ -191,7 +191,7 @@ def test_a_value_a_bigger_group_took_sends_the_next_group_to_be_named():
     res = ClusterAgent(model=model, progress=False, max_model_calls=40, k=2, strategy="auto",
                        review_rounds=0).fit(TEXTS, instruction="Cluster the texts by their language.").result_
     assert v_measure_score(LANGUAGE, res.cluster) == pytest.approx(1.0)  # the view decides the groups
-    assert sorted(res.names) == ["English", "Misc"]
+    assert sorted(res.names) == ["Assorted", "English"]
 
 
 def test_a_layout_group_the_model_cannot_name_is_named_by_what_sets_its_layout_apart():
