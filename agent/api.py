@@ -258,7 +258,7 @@ class ClusterAgent:
 
         chat = self.chat_model()
         journal = self.store_.journal
-        trace = journal.trace(thread_id) if journal is not None else []  # (resumed: the decisions made before)
+        trace = journal.trace(thread_id, resume) if journal is not None else []
         graph = build_graph().compile(checkpointer=self.store_.checkpointer)
         config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 200}
         start: dict | None = {"instruction": instruction}

@@ -80,10 +80,10 @@ class CallJournal:
         if gave_up:
             self._append({"key": key, self.GAVE_UP: True})
 
-    def trace(self, thread: str) -> JournaledTrace:
-        """The decisions of graph thread `thread` as a trace for StructuredLLM: the ones recorded so far,
-        and each new one recorded as it is made."""
-        return JournaledTrace(self, thread)
+    def trace(self, thread: str, resume: bool = False) -> JournaledTrace:
+        """A trace for StructuredLLM that records each decision of graph thread `thread` as it is made; with
+        `resume` it starts with those recorded before."""
+        return JournaledTrace(self, thread, self._decisions[thread] if resume else [])
 
     def _append(self, entry: dict) -> None:
         line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
@@ -95,12 +95,12 @@ class CallJournal:
 
 
 class JournaledTrace(list):
-    """A thread's model decisions, starting with those an earlier process recorded; each one added is recorded
-    too. Where it starts with some (a resumed run), an answer replayed from the journal is not logged again
+    """A thread's model decisions, each recorded in the journal as it is added. A resumed run's starts with those
+    an earlier process recorded, and then an answer replayed from the journal is not logged again
     (`holds_replayed`): its decision is among them."""
 
-    def __init__(self, journal: CallJournal, thread: str):
-        super().__init__(journal._decisions[thread])
+    def __init__(self, journal: CallJournal, thread: str, earlier: list):
+        super().__init__(earlier)
         self._journal, self._thread = journal, thread
         self.holds_replayed = bool(self)
 
