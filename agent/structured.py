@@ -395,6 +395,6 @@ def _short_error(e: Exception) -> str:
         parts = []
         for err in e.errors()[:3]:
             where = ".".join(str(p) for p in err["loc"]) or "value"
-            parts.append(f"{where}: {err['msg']}")
+            parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")  # (the model named a group so)
         return "; ".join(parts)
     return str(e).splitlines()[0][:300]

@@ -70,6 +70,20 @@ def test_invalid_answer_is_retried_with_the_validation_error():
     assert "temperature" not in chat.calls[0]["kwargs"] and chat.calls[1]["kwargs"]["temperature"] == RETRY_TEMPERATURE
 
 
+def test_a_refusal_reaches_the_model_without_pydantic_s_value_error_prefix():
+    """Refused a name with "name: Value error, 'Cooperation' is already the name of another group", the model
+    named the group "Value error"."""
+    from clusteragent.schemas import distinct_spec_schema
+
+    answer = json.dumps({"name": "Cooperation", "description": "Texts about working together."})
+    chat = ScriptedChatModel(script=[answer, answer])
+    with pytest.raises(ModelError):
+        StructuredLLM(chat, max_attempts=2).decide(MESSAGES, distinct_spec_schema(("Cooperation",)), step="name")
+    retry_prompt = chat.calls[1]["messages"][-1].content
+    assert "name: 'Cooperation' is already the name of another group" in retry_prompt
+    assert "Value error" not in retry_prompt
+
+
 def test_gives_up_after_max_attempts_with_a_clear_error():
     chat = ScriptedChatModel(script=["not json", "", '{"label": 3}'])
     with pytest.raises(ModelError, match=r"no valid Pick for label after 3 attempts"):
