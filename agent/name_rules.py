@@ -155,6 +155,25 @@ def names_what_all_share(part: str, parts: Sequence[str]) -> bool:
     return bool(own) and bool(others) and all(own <= words for words in others)
 
 
+# A value that stands for whatever the others leave ("Sort into billing, shipping and other").
+CATCH_ALL = {"other", "others", "misc", "miscellaneous", "rest", "the rest", "everything else", "anything else",
+             "something else", "none of these", "none"}
+
+
+def unfit_for_texts(name: str, texts: Sequence[str]) -> str:
+    """Why `name` cannot name a group that its `texts` make, or "": a catch-all ("Miscellaneous", given the
+    for-sale posts of a newsgroup run with the rule "items for sale") says only that they fit no other group,
+    and five or more words one text writes in a row (the second name "They Knew What They Wanted is a 1924
+    play by Sid") say what that text says."""
+    if " ".join(name.lower().split()) in CATCH_ALL:
+        return f"{name!r} says only that these texts fit no other group; name what they share"
+    words = re.findall(r"[\w'’]+", name.lower())
+    copied = len(words) >= 5 and re.compile(r"\b" + r"\W+".join(map(re.escape, words)) + r"\b")
+    if copied and any(copied.search(t.lower()) for t in texts):
+        return f"{name!r} copies the words of one text; name what the group's texts share"
+    return ""
+
+
 def alike(first: str, second: str) -> bool:
     """Two names are alike when they differ only in generic words (GENERIC_WORDS) and in the forms of their
     other words ("Political issues" beside "Politics": one stem, see stems)."""

@@ -22,11 +22,11 @@ from clusteragent.name_rules import (
     plain_case,
     sentence_case,
     telling_words,
+    unfit_for_texts,
     whole_name,
     with_capitals_of,
 )
 from clusteragent.wording import (
-    CATCH_ALL,
     as_rule,
     as_sentence,
     examples_at,
@@ -254,8 +254,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
             if nested and words and words < own:  # "American football" beside "Football": the pair is as unclear
                 return (f"{v!r} adds words to {t!r}, the name of another group, which would then fit this "
                         "group's texts too; name what sets this group apart from it")
-        if texts and " ".join(v.lower().split()) in CATCH_ALL:  # a group its texts make is no remainder
-            return f"{v!r} says only that these texts fit no other group; name what they share"
+        if texts and (unfit := unfit_for_texts(v, texts)):  # a catch-all, or words copied from one text
+            return unfit
         if {"group", "cluster"} & set(name_words(v)) and not own - _stop_words():  # "Texts from the group"
             return f"{v!r} says only that these texts form a group; name the value of the facet they share"
         if own and own <= facet_words:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from clusteragent.name_rules import is_proper, stem
+from clusteragent.name_rules import CATCH_ALL, is_proper, stem
 
 
 # How a small model opens a description ("This group of texts is specifically about ..."): words that
@@ -252,11 +252,6 @@ def without_retelling(description: str, name: str, texts, proper=frozenset(), fa
     if head != description.rstrip(" .") and len(head.split()) >= 3 and retold(head, name, texts) is None:
         return head + "."
     return fallback or about(name, proper)
-
-
-# A value that stands for whatever the others leave ("Sort into billing, shipping and other").
-CATCH_ALL = {"other", "others", "misc", "miscellaneous", "rest", "the rest", "everything else", "anything else",
-             "something else", "none of these", "none"}
 
 
 def rule_of_value(name: str, facet: str, about_topic: bool | None, proper=frozenset()) -> str:
