@@ -160,12 +160,17 @@ CATCH_ALL = {"other", "others", "misc", "miscellaneous", "rest", "the rest", "ev
              "something else", "none of these", "none"}
 
 
+def is_catch_all(name: str) -> bool:
+    """Whether `name` stands for whatever the other values leave ("Other", "the rest")."""
+    return " ".join(name.lower().split()) in CATCH_ALL
+
+
 def unfit_for_texts(name: str, texts: Sequence[str]) -> str:
     """Why `name` cannot name a group that its `texts` make, or "": a catch-all ("Miscellaneous", given the
     for-sale posts of a newsgroup run with the rule "items for sale") says only that they fit no other group,
     and five or more words one text writes in a row (the second name "They Knew What They Wanted is a 1924
     play by Sid") say what that text says."""
-    if " ".join(name.lower().split()) in CATCH_ALL:
+    if is_catch_all(name):
         return f"{name!r} says only that these texts fit no other group; name what they share"
     words = re.findall(r"[\w'’]+", name.lower())
     copied = len(words) >= 5 and re.compile(r"\b" + r"\W+".join(map(re.escape, words)) + r"\b")

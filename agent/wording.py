@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from clusteragent.name_rules import CATCH_ALL, is_proper, stem
+from clusteragent.name_rules import is_catch_all, is_proper, stem
 
 
 # How a small model opens a description ("This group of texts is specifically about ..."): words that
@@ -259,7 +259,7 @@ def rule_of_value(name: str, facet: str, about_topic: bool | None, proper=frozen
     sentiment is neutral." where the facet is not subject matter and is a short noun phrase (the model is
     asked for one to three words), else "Texts about <name>." ("Texts about neutral." says nothing); a value
     such as "other" is the texts no other value takes."""
-    if " ".join(name.lower().split()) in CATCH_ALL:
+    if is_catch_all(name):
         return "Texts that fit none of the other clusters."
     words = facet.lower().split()
     if words[:1] == ["the"]:
