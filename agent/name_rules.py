@@ -182,7 +182,12 @@ def unfit_for_texts(name: str, texts: Sequence[str]) -> str:
 def alike(first: str, second: str) -> bool:
     """Two names are alike when they differ only in generic words (GENERIC_WORDS) and in the forms of their
     other words ("Political issues" beside "Politics": one stem, see stems)."""
-    return stems(telling_words(first)) == stems(telling_words(second))
+    return alike_words(telling_words(first), telling_words(second))
+
+
+def alike_words(first: Iterable[str], second: Iterable[str]) -> bool:
+    """`alike` on two names' telling words, where a caller has them already."""
+    return stems(first) == stems(second)
 
 
 def stems(words: Iterable[str]) -> frozenset[str]:

@@ -14,7 +14,7 @@ from clusteragent.name_rules import (
     NAME_MAX,
     NAME_ROOM,
     SHARE_WORDS,
-    alike,
+    alike_words,
     joined_parts,
     listing,
     name_words,
@@ -244,7 +244,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         for t, words in taken_words:
             if v.lower() == t.lower():
                 return f"{v!r} is already the name of another group; give a name that sets this group apart"
-            if alike(v, t):  # (the same stems: they differ in general words, or in the forms of their words)
+            if alike_words(own, words):  # (the same stems: they differ in general words, or in their words' forms)
                 how = "general words" if own == words else "the forms of their words, or in general words"
                 return f"{v!r} is too like {t!r}, the name of another group: they differ only in {how}; name what " \
                     "sets this group apart"
