@@ -28,10 +28,16 @@ class ConfigError(ClusterAgentError, ValueError):
         """One line from a pydantic ValidationError: the first field, what is wrong, what was given."""
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
+        message = error_message(first)
         if where:
             return cls(f"setting {where!r}: {message} (got {first.get('input')!r}).")
         return cls(message)
+
+
+def error_message(error: dict) -> str:
+    """One pydantic error's message without the "Value error, " its own validators' messages get (shown it, the
+    model once named a group "Value error")."""
+    return error["msg"].removeprefix("Value error, ")
 
 
 class ModelError(ClusterAgentError, RuntimeError):

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from clusteragent.errors import BudgetSpent, ModelError, ModelUnavailable
+from clusteragent.errors import BudgetSpent, ModelError, ModelUnavailable, error_message
 from clusteragent.models import EMBEDDED_TIMEOUT_HINT, backend_info
 from clusteragent.redact import redact
 from clusteragent.transport import backoff, refused, retryable, transport_error
@@ -395,6 +395,6 @@ def _short_error(e: Exception) -> str:
         parts = []
         for err in e.errors()[:3]:
             where = ".".join(str(p) for p in err["loc"]) or "value"
-            parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")  # (the model named a group so)
+            parts.append(f"{where}: {error_message(err)}")
         return "; ".join(parts)
     return str(e).splitlines()[0][:300]
