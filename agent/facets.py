@@ -41,6 +41,15 @@ _EXAMPLE_VECTORS: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
 # template that happens to share the instruction's frame does not decide alone.
 NEAREST = 3
 
+# A route that leads the best kind of another path by less than this is doubtful, and the run says so: of
+# the routing benchmark's 78 instructions (docs/benchmarks.md, "Routing"), 4 of the 5 misrouted led by at
+# most 0.037 (the fifth by 0.135), and 10 of the 73 routed right by less than 0.04.
+DOUBTFUL_LEAD = 0.04
+
+# How each path clusters, in the words of the note on a doubtful route.
+PATH_WORDS = {"meaning": "by subject matter", "characters": "by the texts' characters (language)",
+              "layout": "by the texts' layout (form)", None: "by the model's judgement of each text"}
+
 
 @lru_cache(maxsize=1)
 def routes_data() -> dict:
@@ -67,14 +76,34 @@ class Route:
     likeness: float
     nearest: str  # that kind's example closest to the instruction
     runners_up: list[tuple[str, float]]
+    # The kind most like the instruction among those of another path: its view, likeness and nearest example.
+    other_path: tuple[str, View | None, float, str] | None = None
 
     @property
     def about_topic(self) -> bool:
         return self.view == "meaning"
 
+    @property
+    def doubtful(self) -> bool:
+        return self.other_path is not None and self.likeness - self.other_path[2] < DOUBTFUL_LEAD
+
     def evidence(self) -> dict:
-        return {"kind": self.kind, "likeness": round(self.likeness, 3), "nearest_example": self.nearest,
-                "runners_up": [[k, round(s, 3)] for k, s in self.runners_up]}
+        found = {"kind": self.kind, "likeness": round(self.likeness, 3), "nearest_example": self.nearest,
+                 "runners_up": [[k, round(s, 3)] for k, s in self.runners_up]}
+        if self.other_path is not None:
+            kind, view, likeness, nearest = self.other_path
+            found["other_path"] = {"kind": kind, "view": view, "likeness": round(likeness, 3), "nearest_example": nearest}
+        return found
+
+    def doubt(self) -> str | None:
+        """For a doubtful route, a note that says which path the run took and how to take the other."""
+        if not self.doubtful:
+            return None
+        _, view, _, nearest = self.other_path
+        option = view or "reading"
+        return (f'the instruction was read like "{self.nearest}" and clustered {PATH_WORDS[self.view]}, but it '
+                f'reads almost as much like "{nearest}"; if that is what it asks, run again with --view {option} '
+                f'(in Python, view="{option}") to cluster {PATH_WORDS[view]}')
 
 
 class FacetRouter:
@@ -104,9 +133,15 @@ class FacetRouter:
         likeness = {k: float(np.sort(similarity[self.kinds == k])[::-1][:NEAREST].mean()) for k in self.views}
         ranked = sorted(likeness, key=likeness.get, reverse=True)
         best = ranked[0]
-        own = np.flatnonzero(self.kinds == best)
-        nearest = self.examples[int(own[similarity[own].argmax()])]
-        return Route(self.views[best], best, likeness[best], nearest, [(k, likeness[k]) for k in ranked[1:3]])
+
+        def nearest(kind: str) -> str:
+            own = np.flatnonzero(self.kinds == kind)
+            return self.examples[int(own[similarity[own].argmax()])]
+
+        other = next((k for k in ranked if self.views[k] != self.views[best]), None)
+        other_path = None if other is None else (other, self.views[other], likeness[other], nearest(other))
+        return Route(self.views[best], best, likeness[best], nearest(best), [(k, likeness[k]) for k in ranked[1:3]],
+                     other_path)
 
 
 def _example_vectors(embedder, examples: list[str]) -> np.ndarray:

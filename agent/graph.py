@@ -128,7 +128,10 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     ctx.progress("understanding the instruction")
     route = route_instruction(state["instruction"], ctx.embedder)
     if ctx.config.view:  # the user's view outranks the router's (the reading is what follows other facets)
-        route = dataclasses.replace(route, view=None if ctx.config.view == "reading" else ctx.config.view)
+        route = dataclasses.replace(route, view=None if ctx.config.view == "reading" else ctx.config.view,
+                                    other_path=None)
+    elif route.doubtful:  # said at once, so that a user can stop a long run and choose the path
+        ctx.progress(route.doubt())
     about_topic, view = route.about_topic, route.view
     if view == "meaning" and ctx.config.strategy != "labels" or ctx.config.categories:
         return read_facet(ctx, state, route)
@@ -151,7 +154,7 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
                                        **({"rules_retelling_a_text": mended} if mended else {})}]
     view = followed_view(ctx, state["instruction"], view, trace)
     return {"facet": answer.facet, "texts_are": texts_are, "about_topic": about_topic, "view": view,
-            "seen": rows.tolist(), "trace": trace, **tax.as_state()}
+            "seen": rows.tolist(), "trace": trace, "notes": with_doubt(state, route), **tax.as_state()}
 
 
 def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:
@@ -174,7 +177,12 @@ def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:
     view = followed_view(ctx, state["instruction"], route.view, trace)
     values = given_values(ctx.config.categories or [], facet, route.about_topic)
     return {"facet": facet, "texts_are": texts_are, "about_topic": route.about_topic, "view": view,
-            "seen": [], "trace": trace, **values.as_state()}
+            "seen": [], "trace": trace, "notes": with_doubt(state, route), **values.as_state()}
+
+
+def with_doubt(state: AgentState, route: Route) -> list[str]:
+    """The run's notes, with the route's doubt where it has one (Route.doubt)."""
+    return state.get("notes", []) + ([route.doubt()] if route.doubtful else [])
 
 
 def followed_view(ctx: RunContext, instruction: str, view: str | None, trace: list) -> str | None:

@@ -1,13 +1,15 @@
 """Routing: the view the agent takes for an instruction against the view that follows the facet.
 
-    python -m clusteragent.evals.bench_routing [--only dev|paraphrase|fresh|nouns] [--model] [--labelled]
+    python -m clusteragent.evals.bench_routing [--only dev|paraphrase|fresh|nouns|later] [--model] [--labelled]
 
-The instructions are the dev suite's wordings and two sets of paraphrases written for this benchmark
-(not by the agent; the second set was written before the router learned from examples and is held out
-from everything it learns from), each with the view that follows its facet. Prints one JSON line per
+The instructions are the dev suite's wordings and four sets of paraphrases written for this benchmark
+(not by the agent; all but the first were written before the router learned from examples and are held
+out from everything it learns from), each with the view that follows its facet. Prints one JSON line per
 instruction: the view the router takes (agent/facets.py; None: the model's reading or labels), the kind
-of facet it read the instruction as and how alike, and the same with the instruction's own corpus left
-out of the router's evidence (a kind only that corpus carries is then unknown to it); then a summary.
+of facet it read the instruction as and how alike, the best kind of another path and whether the route is
+doubtful (it leads that kind by less than facets.DOUBTFUL_LEAD), and the route with the instruction's own
+corpus left out of the router's evidence (a kind only that corpus carries is then unknown to it); then a
+summary, with how many routes taken right and wrong were doubtful.
 
 `--model` also runs the agent's first step (understand: the chat model reads the instruction with a
 300-text sample) to print the model's own yes/no on "subject matter?" beside the route.
@@ -103,6 +105,30 @@ NOUNS = [
     ("reddit_titles", "subreddit", "Group these Reddit post titles by the subreddit they came from.", "meaning"),
 ]
 
+# A fourth set, written after the router, before the doubtful lead (facets.DOUBTFUL_LEAD) was chosen: more
+# instructions that name their texts, some with a word that pulls to another kind ("news" in a sentiment one).
+LATER = [
+    ("financial_phrasebank", "sentiment",
+     "Sort these press-release sentences by how the market would react: up, down or no change.", None),
+    ("financial_phrasebank", "sentiment", "Group these earnings headlines by whether they report good or bad results.",
+     None),
+    ("financial_phrasebank", "sentiment", "Group the news by whether it is positive or negative.", None),
+    ("goemotions", "ekman", "Group these forum replies by the feeling the author expresses.", None),
+    ("goemotions", "sentiment", "Split the product reviews into happy and unhappy customers.", None),
+    ("dailydialog_utterances", "dialog_act",
+     "Classify each chat line by whether it is a question, a statement, a suggestion or a promise.", None),
+    ("dailydialog_utterances", "emotion", "Group these movie subtitles by the emotion in the speaker's voice.", None),
+    ("banking77", "intent", "Group these app store complaints by what the user wants fixed.", "meaning"),
+    ("clinc150", "intent", "Group these chatbot requests by the action the user asks for.", "meaning"),
+    ("agnews_test", "topic", "Group these newspaper articles by the section they would run in.", "meaning"),
+    ("twenty_newsgroups", "newsgroup", "Group these mailing-list messages by the list they were sent to.", "meaning"),
+    ("stackexchange_titles", "site", "Group these Q&A titles by the website they were asked on.", "meaning"),
+    ("arxiv_titles", "group", "Group these research paper titles by scientific field.", "meaning"),
+    ("goalex_syn", "language", "Group these news snippets by the language they are written in.", "characters"),
+    ("goalex_syn", "style", "Group these news texts by their format: list, letter, poem or dialogue.", "layout"),
+    ("reddit_titles", "subreddit", "Group these news headlines posted on Reddit by the subreddit.", "meaning"),
+]
+
 VIEWS = ("meaning", "characters", "layout")
 SHUFFLES = 2000
 
@@ -187,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-docs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=["dev", "paraphrase", "fresh", "nouns"])
+    parser.add_argument("--only", choices=["dev", "paraphrase", "fresh", "nouns", "later"])
     parser.add_argument("--model", action="store_true", help="also print the chat model's own reading")
     parser.add_argument("--labelled", action="store_true",
                         help="with --model: label the labels path's first sample and print how its labels follow "
@@ -203,10 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     embedder = agent.embedder()
     chat = agent.chat_model() if options.model or options.labelled else None
     dev = [(t.corpus, t.facet, t.instruction, DEV_VIEWS[t.name]) for t in load_suite("dev") if t.name in DEV_VIEWS]
-    sets = {"dev": dev, "paraphrase": PARAPHRASES, "fresh": FRESH, "nouns": NOUNS}
+    sets = {"dev": dev, "paraphrase": PARAPHRASES, "fresh": FRESH, "nouns": NOUNS, "later": LATER}
     router = FacetRouter(embedder)
     without: dict[str, FacetRouter] = {}
     right: dict[str, list[tuple[bool, bool]]] = {}
+    doubtful = {True: 0, False: 0}  # doubtful routes among those taken right and wrong
     for group, rows in sets.items():
         if options.only not in (None, group):
             continue
@@ -217,15 +244,20 @@ def main(argv: list[str] | None = None) -> int:
             held_out = without[corpus].route(instruction)
             found = {"task": f"{corpus}:{facet}", "instruction": instruction, "set": group, "expected": expected,
                      "view": route.view, **route.evidence(), "right": route.view == expected,
+                     "doubtful": route.doubtful,
                      "corpus_left_out": {"view": held_out.view, "kind": held_out.kind,
                                          "right": held_out.view == expected}}
             if chat is not None:
                 found.update(model_reading(agent, chat, corpus, facet, instruction, options))
             right.setdefault(group, []).append((found["right"], held_out.view == expected))
+            doubtful[found["right"]] += route.doubtful
             print(json.dumps(found), flush=True)
     print(json.dumps({"summary": {g: {"right": f"{sum(a for a, _ in r)}/{len(r)}",
                                       "corpus_left_out": f"{sum(b for _, b in r)}/{len(r)}"}
-                                  for g, r in right.items()}}), flush=True)
+                                  for g, r in right.items()},
+                      "doubtful": {"right": f"{doubtful[True]}/{sum(a for r in right.values() for a, _ in r)}",
+                                   "wrong": f"{doubtful[False]}/{sum(not a for r in right.values() for a, _ in r)}"}}),
+          flush=True)
     return 0
 
 

@@ -126,6 +126,18 @@ def test_the_router_decides_each_kinds_view_from_the_measurements_left_when_a_co
     assert without_a.route("by shape").view is None  # b alone: layout's 0.2 is its best, below 0.3
 
 
+def test_a_route_that_barely_leads_another_path_is_doubtful_and_says_how_to_take_that_path():
+    from clusteragent.facets import FacetRouter
+
+    router = FacetRouter(WordEmbedder(), ROUTES)
+    clear = router.route("group by hue")
+    assert clear.other_path[0] == "shape" and not clear.doubtful and clear.doubt() is None
+    torn = router.route("group by hue or form")  # as like colour (characters) as shape (meaning)
+    assert torn.doubtful and torn.evidence()["other_path"]["view"] in ("characters", "meaning")
+    other = torn.other_path[1]
+    assert f"--view {other}" in torn.doubt() and f'view="{other}"' in torn.doubt()
+
+
 def test_a_clause_that_rules_a_facet_out_does_not_steer_the_route():
     from clusteragent.facets import FacetRouter, asked_for
 
@@ -192,6 +204,23 @@ def test_a_value_a_bigger_group_took_sends_the_next_group_to_be_named():
                        review_rounds=0).fit(TEXTS, instruction="Cluster the texts by their language.").result_
     assert v_measure_score(LANGUAGE, res.cluster) == pytest.approx(1.0)  # the view decides the groups
     assert sorted(res.names) == ["Assorted", "English"]
+
+
+def test_a_run_whose_instruction_routes_with_doubt_says_so_unless_the_user_chose_the_view():
+    # "news" pulls this sentiment instruction towards the newsgroup kind: the two lead each other narrowly.
+    instruction = "Group these financial news sentences by whether they are good or bad news for the company."
+    said = []
+    agent = ClusterAgent(model=scripted("form"), progress=False, max_model_calls=40, k=2, strategy="auto",
+                         review_rounds=0)
+    agent._say = said.append
+    res = agent.fit(TEXTS, instruction=instruction).result_
+    doubt = [n for n in res.run["notes"] if "reads almost as much like" in n]
+    assert len(doubt) == 1 and doubt[0] in said  # said as the run starts, kept in the notes
+    taken = next(d for d in res.run["decisions"] if d["step"] == "understand")["route"]
+    assert taken["likeness"] - taken["other_path"]["likeness"] < 0.04
+    chosen = ClusterAgent(model=scripted("form"), progress=False, max_model_calls=40, k=2, strategy="auto",
+                          review_rounds=0, view="meaning").fit(TEXTS, instruction=instruction).result_
+    assert not any("reads almost as much like" in n for n in chosen.run["notes"])
 
 
 def test_a_layout_group_the_model_cannot_name_is_named_by_what_sets_its_layout_apart():
