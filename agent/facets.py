@@ -25,6 +25,8 @@ from typing import Literal
 
 import numpy as np
 
+from clusteragent.name_rules import says_what_a_facet_is
+
 View = Literal["meaning", "characters", "layout", "reading"]
 VIEWS: tuple[View, ...] = ("meaning", "characters", "layout")
 
@@ -82,6 +84,19 @@ class Route:
     @property
     def about_topic(self) -> bool:
         return self.view == "meaning"
+
+    @property
+    def facet(self) -> str:
+        """The kind in words (its first phrase in the training templates): the facet where the model states none."""
+        from clusteragent.training.tasks import FACET_PHRASES
+
+        return FACET_PHRASES.get(self.kind, ("subject matter" if self.kind == "unspecified" else self.kind,))[0]
+
+    def facet_read(self, stated: str) -> tuple[str, str]:
+        """The model's `stated` facet and "model", or this route's and "route" where the model's says only what a
+        facet is (name_rules.says_what_a_facet_is: the instruction named no property, and the model echoed the
+        prompt's definition)."""
+        return (self.facet, "route") if says_what_a_facet_is(stated) else (stated, "model")
 
     @property
     def doubtful(self) -> bool:

@@ -144,16 +144,17 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     shown = [ctx.texts[r] for r in rows]
     messages = load_prompt("understand").messages(instruction=state["instruction"], texts=shown, k_min=k_min, k_max=k_max)
     answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max, requested_words(shown)), step="understand")
-    specs, mended = listed_as_rules(answer.clusters, answer.facet, about_topic, shown)
+    facet, read_by = route.facet_read(answer.facet)
+    specs, mended = listed_as_rules(answer.clusters, facet, about_topic, shown)
     tax = update_from_specs(tx.Taxonomy(), specs)
-    texts_are = corpus_noun(answer.texts_are, state["instruction"], answer.facet)
-    trace = state.get("trace", []) + [{"step": "understand", "facet": answer.facet, "texts_are": texts_are,
-                                       "about_topic": about_topic,
+    texts_are = corpus_noun(answer.texts_are, state["instruction"], facet)
+    trace = state.get("trace", []) + [{"step": "understand", "facet": facet, "facet_read_by": read_by,
+                                       "texts_are": texts_are, "about_topic": about_topic,
                                        "model_about_topic": answer.about_topic, "view": view,
                                        "route": route.evidence(), "clusters": tax.names,
                                        **({"rules_retelling_a_text": mended} if mended else {})}]
     view = followed_view(ctx, state["instruction"], view, trace)
-    return {"facet": answer.facet, "texts_are": texts_are, "about_topic": about_topic, "view": view,
+    return {"facet": facet, "texts_are": texts_are, "about_topic": about_topic, "view": view,
             "seen": rows.tolist(), "trace": trace, "notes": with_doubt(state, route), **tax.as_state()}
 
 
@@ -162,14 +163,15 @@ def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:
     model states the facet from the instruction alone. Its first list of values is not asked for: on the
     meaning view k comes from the texts' structure and each group is named from its own texts (writing the
     list from a sample was a run's longest call); the user's categories are the values otherwise. Where the
-    model gives no valid facet, the kind of facet the instruction was routed by stands in for it."""
+    model gives no valid facet, or one that says only what a facet is, the kind of facet the instruction was
+    routed by stands in for it (Route.facet_read)."""
     try:
         reading = ctx.llm.decide(load_prompt("facet").messages(instruction=state["instruction"]), FacetReading,
                                  step="understand")
-        facet, read_by = reading.facet, "model"
+        facet, read_by = route.facet_read(reading.facet)
         texts_are = corpus_noun(reading.texts_are, state["instruction"], facet)
     except ModelError:  # an invalid answer, a timeout or no budget: the facet only words the names
-        facet, read_by, texts_are = route.kind, "route", ""
+        facet, read_by, texts_are = route.facet, "route", ""
     trace = state.get("trace", []) + [{"step": "understand", "facet": facet, "facet_read_by": read_by,
                                        "texts_are": texts_are,
                                        "about_topic": route.about_topic, "view": route.view,

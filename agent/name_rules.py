@@ -76,6 +76,16 @@ def name_words(name: str) -> list[str]:
     return out
 
 
+# What the facet prompt and schema say a facet is ("the property of a text the clusters must differ by"): a
+# facet stated in these words alone repeats the question. Asked again, the model repeated it.
+DEFINITION_WORDS = frozenset({"property", "text", "cluster", "facet", "differ", "group", "instruction"})
+
+
+def says_what_a_facet_is(facet: str) -> bool:
+    """Whether the model's `facet` is only the prompt's definition of one ("property of a text", "property")."""
+    return set(name_words(facet)) <= DEFINITION_WORDS
+
+
 def telling_words(name: str) -> set[str]:
     """A name's content words less the generic ones: what it says about its group."""
     return set(name_words(name)) - GENERIC_WORDS

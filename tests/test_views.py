@@ -146,16 +146,17 @@ def test_a_clause_that_rules_a_facet_out_does_not_steer_the_route():
     assert FacetRouter(WordEmbedder(), ROUTES).route("Group the texts by shape (whatever their colour).").kind == "shape"
 
 
-def scripted(facet: str, biased: bool = False, group_name: str = "assorted"):
+def scripted(facet: str, biased: bool = False, group_name: str = "assorted", stated: str = ""):
     """Lists the facet's values, labels each text by the truth (or, `biased`, always the first value with
-    log-probabilities that favour it), and names any group it is asked to name `group_name`."""
+    log-probabilities that favour it), and names any group it is asked to name `group_name`. It states the
+    facet as `stated` where given."""
     truth = {t: VALUES[facet][(LANGUAGE if facet == "language" else FORM)[i]] for i, t in enumerate(TEXTS)}
     values = list(VALUES[facet].values())
 
     def answer(messages, kwargs):
         schema, _ = request_schema(kwargs)
         if schema in ("Understanding", "FacetReading"):
-            return json.dumps({"facet": facet, "about_topic": False,
+            return json.dumps({"facet": stated or facet, "about_topic": False,
                                "clusters": [{"name": v, "description": f"texts of {v}"} for v in values]})
         if schema == "ClusterChoice":
             text = delimited_texts(messages[-1].content)[0]
@@ -221,6 +222,18 @@ def test_a_run_whose_instruction_routes_with_doubt_says_so_unless_the_user_chose
     chosen = ClusterAgent(model=scripted("form"), progress=False, max_model_calls=40, k=2, strategy="auto",
                           review_rounds=0, view="meaning").fit(TEXTS, instruction=instruction).result_
     assert not any("reads almost as much like" in n for n in chosen.run["notes"])
+
+
+def test_a_facet_stated_as_only_what_a_facet_is_gives_way_to_the_kind_the_instruction_was_routed_by():
+    from clusteragent.name_rules import says_what_a_facet_is
+
+    assert says_what_a_facet_is("property of a text") and says_what_a_facet_is("Properties")
+    assert not says_what_a_facet_is("text type") and not says_what_a_facet_is("goodness/badness")
+    res = ClusterAgent(model=scripted("language", stated="property of a text"), progress=False, max_model_calls=40,
+                       k=2, strategy="auto", review_rounds=0).fit(TEXTS, instruction="Cluster the texts by their language.")
+    step = next(d for d in res.result_.run["decisions"] if d["step"] == "understand")
+    assert res.result_.run["facet"] == "language" and step["facet_read_by"] == "route"
+    assert v_measure_score(LANGUAGE, res.result_.cluster) == pytest.approx(1.0)
 
 
 def test_a_layout_group_the_model_cannot_name_is_named_by_what_sets_its_layout_apart():
@@ -306,10 +319,12 @@ def test_a_name_in_fewer_of_another_names_words_is_asked_again_and_kept_where_no
     assert [(e["from"], e["to"]) for e in renamed] == ([("Weather", kept)] if kept != "Weather" else [])
 
 
-@pytest.mark.parametrize("facet_answer", ['{"facet": "weather or sport"}', "not JSON"])
+@pytest.mark.parametrize("facet_answer", ['{"facet": "weather or sport"}', "not JSON", '{"facet": "property of a text"}'])
 def test_on_the_meaning_view_the_model_is_asked_the_facet_from_the_instruction_alone(facet_answer):
     """No first list of values and no texts: k and names there come from the texts. A model that gives no
-    valid facet leaves the run to the kind of facet it was routed by."""
+    valid facet, or one that says only what a facet is, leaves the run to the kind of facet it was routed by."""
+    from clusteragent.training.tasks import FACET_PHRASES
+
     def answer(messages, kwargs):
         schema, _ = request_schema(kwargs)
         if schema == "FacetReading":
@@ -322,10 +337,10 @@ def test_on_the_meaning_view_the_model_is_asked_the_facet_from_the_instruction_a
     asked = [c for c in model.calls if request_schema(c["kwargs"])[0] == "FacetReading"]
     assert asked and "<text" not in " ".join(str(m.content) for c in asked for m in c["messages"])
     step = next(d for d in res.run["decisions"] if d["step"] == "understand")
-    if facet_answer.startswith("{"):
+    if "weather" in facet_answer:
         assert len(asked) == 1 and res.run["facet"] == "weather or sport" and step["facet_read_by"] == "model"
     else:
-        assert res.run["facet"] == step["route"]["kind"] and step["facet_read_by"] == "route"
+        assert res.run["facet"] == FACET_PHRASES[step["route"]["kind"]][0] and step["facet_read_by"] == "route"
     assert sorted(res.names) == ["Goals", "Rain"] and step["view"] == "meaning"
 
 
