@@ -88,9 +88,10 @@ class Route:
     @property
     def facet(self) -> str:
         """The kind in words (its first phrase in the training templates): the facet where the model states none."""
+        from clusteragent.training.routes import UNSPECIFIED
         from clusteragent.training.tasks import FACET_PHRASES
 
-        return FACET_PHRASES.get(self.kind, ("subject matter" if self.kind == "unspecified" else self.kind,))[0]
+        return FACET_PHRASES.get(self.kind, ("subject matter" if self.kind == UNSPECIFIED else self.kind,))[0]
 
     def facet_read(self, stated: str) -> tuple[str, str]:
         """The model's `stated` facet and "model", or this route's and "route" where the model's says only what a
