@@ -257,6 +257,19 @@ def parts_asked(message: str, default: int = 2) -> int:
     return int(_COUNTS.get(found.group(1).lower(), found.group(1))) if found else default
 
 
+_COUNTED = re.compile(r"\b(both|" + "|".join(_COUNTS) + r"|[2-8])\s+(?:\w+\s+)?(?:clusters|groups|categories|ones)\b", re.I)
+
+
+def clusters_counted(message: str) -> int:
+    """How many clusters a message counts ("the two clusters about cars", "both car groups"), outside quoted
+    names; 0 where it counts none."""
+    found = _COUNTED.search(_blanked(message))
+    if not found:
+        return 0
+    word = found.group(1).lower()
+    return 2 if word == "both" else int(_COUNTS.get(word, word))
+
+
 _ALONG = re.compile(r"\b(?:by|according\s+to|based\s+on)\s+(?!whether\b)(?P<by>[^.?!;:]+)", re.I)
 _ALONG_END = re.compile(r"\s+(?:into|in\s+(?:" + "|".join(_COUNTS) + r"|[2-8])\b)|[\s,]+(?:please|thanks|thank you)\b.*",
                         re.I)

@@ -16,6 +16,7 @@ import numpy as np
 from clusteragent.hierarchy import broad, group_by_size, merge_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.refine_matching import CLUSTER_CHECKS, described_clusters
+from clusteragent.refine_names import clusters_counted
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import SPLIT_PARTS, apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
@@ -106,6 +107,10 @@ def merge_described(turn: Turn, d: RefineDecision) -> Change:
     if checks < 1:
         raise CannotDo("the model budget for this turn is spent; nothing was merged.")
     found, how = described_clusters(turn, what, {c.id for c in named}, checks)
+    counted = clusters_counted(turn.state.get("message", ""))
+    if counted and len(named) + len(found) > counted:  # "the two clusters about cars": those nearest it
+        how += f"; of the {len(found)} that fit, the {counted - len(named)} nearest it"
+        found = found[:max(0, counted - len(named))]
     parts = named + found
     if len(parts) < 2:
         fits = f'only "{parts[0].name}" fits it' if parts else "none fits it"

@@ -867,6 +867,20 @@ def test_a_merge_that_describes_the_clusters_merges_every_one_the_model_checks_f
     assert sum(by_size.values()) == len(TEXTS)
 
 
+def test_a_described_merge_that_counts_its_clusters_merges_that_many_of_those_that_fit_the_nearest_first():
+    from clusteragent.refine_names import clusters_counted
+
+    assert clusters_counted("Merge the two clusters about cars.") == 2
+    assert clusters_counted("Merge both car groups.") == 2 and clusters_counted('Merge "Top 3 clusters" and X.') == 0
+    assert clusters_counted("Merge everything about cars.") == 0
+    model = chat_model([{"action": "merge", "clusters": [NOT_LISTED, NOT_LISTED], "description": "storms and matches"}],
+                       fits=lambda text, description: True)  # the model says every cluster fits
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    reply = agent.chat("Merge the two clusters about storms and matches.")
+    assert reply.startswith("Merged") and "3 -> 2" in reply and "of the 3 that fit, the 2 nearest it" in reply, reply
+    assert sizes(agent)["Cooking"] == int((TOPIC == "cooking").sum()) and sum(sizes(agent).values()) == len(TEXTS)
+
+
 def test_a_merge_whose_description_fits_one_cluster_changes_nothing_and_says_which():
     model = chat_model([{"action": "merge", "clusters": [NOT_LISTED, NOT_LISTED], "description": "the oven"}],
                        fits=topic_named)
