@@ -15,15 +15,14 @@ import argparse
 import json
 import statistics
 import sys
-import time
 
 
 def main(argv: list[str] | None = None) -> int:
+    from clusteragent.evals.bench_chat import timed_request
     from clusteragent.models import DEFAULT_CHAT_MODEL, EmbeddedServer, resolve_gguf
     from clusteragent.prompts import load_prompt
     from clusteragent.schemas import distinct_spec_schema
     from clusteragent.settings import Settings
-    from clusteragent.structured import output_constraint
     from clusteragent.tools.corpus import load_corpus
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = load_corpus(options.corpus).texts
     server = EmbeddedServer.get(resolve_gguf(DEFAULT_CHAT_MODEL.partition(":")[2], Settings.resolve().cache_dir))
     prompt = load_prompt("name_cluster")
-    grammar = output_constraint(distinct_spec_schema((), second_choice=True), "llamacpp")["extra_body"]
+    schema = distinct_spec_schema((), second_choice=True)
     taken: list[str] = []
     rows = []
     for group in range(options.groups):
@@ -46,12 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         messages = prompt.messages(instruction=options.instruction, facet=options.facet, taken=taken, texts=shown,
                                    shared=[], parts=[], whole="", current="", within="")
-        request = {"messages": [{"role": role, "content": content} for role, content in messages],
-                   "temperature": 0, "max_tokens": 200, **grammar}
-        start = time.perf_counter()
-        reply = server.chat_completion(request)
-        seconds = time.perf_counter() - start
-        timings = reply.get("timings", {})
+        reply, seconds, timings = timed_request(server, messages, schema, max_tokens=200)
         row = {"seconds": round(seconds, 2), "prompt_read": timings.get("prompt_n"), "prompt_reused": timings.get("cache_n"),
                "prompt_ms": round(timings.get("prompt_ms", 0)), "answer_tokens": timings.get("predicted_n"),
                "answer_ms": round(timings.get("predicted_ms", 0))}

@@ -39,6 +39,16 @@ DOMAINS = {
 }
 
 
+def timed_request(server, messages, schema, **options) -> tuple[dict, float, dict]:
+    """One chat request straight to the embedded llama.cpp server, its answer held to `schema` as a run holds it:
+    (the reply, its seconds, llama.cpp's own timings)."""
+    request = {"messages": [{"role": role, "content": content} for role, content in messages], "temperature": 0,
+               **options, **output_constraint(schema, "llamacpp")["extra_body"]}  # the body llama.cpp reads
+    started = time.perf_counter()
+    reply = server.chat_completion(request)
+    return reply, time.perf_counter() - started, reply.get("timings", {})
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-1.5b", help="embedded model name or .gguf path")
@@ -60,14 +70,9 @@ def main(argv=None):
     prompt_tps, gen_tps, seconds = [], [], []
     valid = correct = 0
     for i in rows[:args.texts]:
-        msgs = label_messages(instruction, clusters, corpus.texts[i])
-        request = {"messages": [{"role": r, "content": c} for r, c in msgs], "temperature": 0, "seed": args.seed,
-                   "max_tokens": 60}
-        request.update(output_constraint(schema, "llamacpp")["extra_body"])  # the body llama.cpp reads
-        started = time.perf_counter()
-        reply = server.chat_completion(request)
-        seconds.append(time.perf_counter() - started)
-        timings = reply.get("timings", {})
+        reply, took, timings = timed_request(server, label_messages(instruction, clusters, corpus.texts[i]), schema,
+                                             seed=args.seed, max_tokens=60)
+        seconds.append(took)
         prompt_tps.append(timings.get("prompt_per_second", float("nan")))
         gen_tps.append(timings.get("predicted_per_second", float("nan")))
         try:
