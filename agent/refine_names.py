@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from clusteragent.name_rules import sentence_case
+from clusteragent.name_rules import name_words, sentence_case
 from clusteragent.review_tools import ToolError as CannotDo
 from clusteragent.stated import NUMBER_WORDS
 from clusteragent.tools import taxonomy as tx
@@ -99,11 +99,32 @@ _BY_SIZE = re.compile(r"\bthe\s+(?:(\d{1,2}|" + "|".join(NUMBER_WORDS) + r")\s+)
                       r"(?:and|into|in|with|to|as|together|please)\b))", re.I)
 
 
+# "the weather cluster", "the car maintenance one": a few unquoted words before a word for a cluster.
+_CALLED = re.compile(r"\b(?:the|this|that)\s+((?:[\w'-]+\s+){1,3}?)(?:cluster|group|categor(?:y|ie)|one)s?\b", re.I)
+
+
+def called_clusters(message: str, names: Iterable[str]) -> list[tuple[int, str]]:
+    """(where, name) for each cluster a message calls by words of its name ("the weather cluster" for "Weather
+    reporter"): the one name that has all the words, or where several have them the one that is only them."""
+    names = list(names)
+    found = []
+    for m in _unquoted(_CALLED, message):
+        words = set(name_words(m.group(1)))
+        having = [n for n in names if words and words <= set(name_words(n))]
+        exact = [n for n in having if set(name_words(n)) == words]
+        picked = exact if len(exact) == 1 else having
+        if len(picked) == 1:
+            found.append((m.start(), picked[0]))
+    return found
+
+
 def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> list[str]:
-    """The clusters a message names exactly, in order: their names in quotes, "cluster N" numbers, and "the
-    largest", "the two smallest" by their sizes (arithmetic the small model gets wrong)."""
+    """The clusters a message names, in order: their names in quotes, "cluster N" numbers, "the largest", "the
+    two smallest" by their sizes (arithmetic the small model gets wrong), and words of one cluster's name before
+    a word for a cluster (called_clusters; a small model chose "Pet care" for "the weather cluster")."""
     table = numbered(tax, assignment)
     found = [(start, 0, name) for start, _, name in _name_spans(message, tax)]
+    found += [(start, 0, name) for start, name in called_clusters(message, [c["name"] for c in table])]
     by_id = {c["cluster"]: c["name"] for c in table}
     for m in re.finditer(r"\bcluster\s*#?(\d+)\b", message, flags=re.IGNORECASE):
         if int(m.group(1)) in by_id:

@@ -230,6 +230,23 @@ def test_rename_changes_only_the_name():
     assert np.array_equal(agent.result_.cluster, before)
 
 
+def test_a_cluster_called_by_words_of_its_name_is_the_one_changed_whichever_the_model_chose():
+    from clusteragent.refine_names import called_clusters
+
+    names = ["Weather reporter", "Car maintenance", "Car care", "Travel", "Travel alerts", "Pet care"]
+    assert called_clusters('The weather cluster should be called "Weather".', names) == [(0, "Weather reporter")]
+    assert called_clusters("Merge it with the car maintenance one.", names) == [(14, "Car maintenance")]
+    assert called_clusters("What is in the travel cluster?", names) == [(11, "Travel")]  # the name that is only them
+    assert called_clusters("Merge the car clusters.", names) == []  # two names have "car"
+    assert called_clusters("Split the biggest travel cluster.", names) == []  # no name has "biggest"
+    agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Weather reports"},
+                    {"action": "rename", "clusters": ["cooking"], "new_name": "Sky"}])  # the model's wrong choice
+    agent.chat('Rename "weather" to "Weather reports".')
+    agent.chat('The weather cluster should be called "Sky".')
+    assert "Sky" in agent.result_.names and "Cooking" in agent.result_.names
+    assert "Weather reports" not in agent.result_.names
+
+
 @pytest.mark.parametrize("message, named", [
     ("The weather cluster is about sky watching; rename it.", "Sky watching"),  # the message's case, a capital
     ("Rename weather to NASA Sky Watch.", "NASA Sky Watch"),  # the user's capitals stay
