@@ -119,8 +119,9 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     fresh = unknown_quoted(message, tax)
     named = named_clusters(message, tax, assignment)
     wants_name = {"rename": 1, "add_cluster": 0, "merge": 2}.get(decision["action"])
-    if fresh and wants_name is not None and len(named) >= wants_name:
-        decision["new_name"] = fresh[0]  # a quoted name beside the named clusters is the new name
+    given = decision.get("new_name", "")  # a quoted name beside the named clusters is the new name, unless it is
+    if fresh and wants_name is not None and len(named) >= wants_name and not (fresh[0] in given and found_in(given, message)):
+        decision["new_name"] = fresh[0]  # part of the model's, which the message writes ('to rain / "storms" 2')
     if decision["action"] in ("merge", "rename"):
         # A name or rule the message does not give is the model's own ("Travel and Car Maintenance" for a
         # merge the user named nothing for, a rule copied from the cluster list): dropped, so the operation

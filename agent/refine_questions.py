@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from clusteragent.hierarchy import with_tops
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
-from clusteragent.refine_names import quoted
+from clusteragent.refine_names import described_in, found_in, named_clusters, quoted
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn, rows_for_ids
 from clusteragent.tools import taxonomy as tx
 from clusteragent.top_naming import spread_members
@@ -69,9 +70,23 @@ def explain(turn: Turn, d: RefineDecision) -> Change:
     return Change(many + " ".join(lines))
 
 
+def nearest_texts(turn: Turn, what: str) -> np.ndarray:
+    """The rows of the FIND_NEAREST texts most similar to `what`, most similar first."""
+    return np.argsort(-similarities(turn, what), kind="stable")[:FIND_NEAREST]
+
+
 def describe(turn: Turn, d: RefineDecision) -> Change:
     """Describe one cluster, or one top cluster: its rule, its size and its most typical texts (for a top
-    cluster, also its clusters, and a typical text of each of the largest)."""
+    cluster, also its clusters, and a typical text of each of the largest). A cluster the message gives only by
+    what it is about ("the cluster about dogs") is the one that holds most of the texts nearest that, as find
+    reads it: asked twice on one run, the model chose "Pet care" once and "Personal interests hobbyist" once."""
+    message = turn.state.get("message", "")
+    about = described_in(message)
+    if about and not named_clusters(message, with_tops(turn.tax, turn.tops), turn.assignment) \
+            and not any(found_in(c, message) for c in d.clusters):
+        holder = Counter(int(turn.assignment[r]) for r in nearest_texts(turn, about)).most_common(1)[0][0]
+        if holder != tx.OUTLIER:
+            d = d.model_copy(update={"clusters": [turn.tax.by_id(holder).name]})
     if len(d.clusters) != 1:
         raise CannotDo("Name the one cluster to describe.")
     vectors, assignment = turn.features, turn.assignment
@@ -98,7 +113,7 @@ def find(turn: Turn, d: RefineDecision) -> Change:
     what = d.description.strip()
     if not what:
         raise CannotDo("Say what the texts you are looking for are about.")
-    nearest = np.argsort(-similarities(turn, what), kind="stable")[:FIND_NEAREST]
+    nearest = nearest_texts(turn, what)
     counts = Counter(int(turn.assignment[r]) for r in nearest)
     listed = []
     for cid, n in counts.most_common():

@@ -717,6 +717,14 @@ def test_questions_change_nothing_and_answer_from_the_data():
     assert np.array_equal(agent.result_.cluster, before)
 
 
+def test_a_cluster_asked_about_by_what_it_holds_is_the_one_holding_the_texts_nearest_that():
+    agent = fitted([{"action": "describe", "clusters": ["cooking"]}, {"action": "describe", "clusters": ["cooking"]}])
+    reply = agent.chat("What is in the cluster about storms?")  # the model chose "Cooking"
+    assert reply.startswith('"Weather"'), reply
+    reply = agent.chat('What is in "Cooking"?')  # a name the message writes stays the one described
+    assert reply.startswith('"Cooking"'), reply
+
+
 def test_a_text_quoted_in_the_message_is_explained_without_its_id():
     agent = fitted([{"action": "explain", "ids": []}] * 3)
     text = TEXTS[7]
