@@ -105,8 +105,9 @@ def named_as_described(answers: Sequence[str], schema: type[ClusterSpec]) -> Clu
         if not found:
             continue
         items = [_LEADING.sub("", i.strip()) for i in _ITEMS.split(re.split(r"[.;:()]", description[found.start("what"):])[0])]
-        heads += [(phrase, description) for phrase in [items[0], *items[0].split(" and ")]]
-        later += [(phrase, description) for item in items[1:] for phrase in [item, *item.split(" and ")]]
+        phrases = [[(phrase, description) for phrase in [item, *item.split(" and ")]] for item in items]
+        heads += phrases[0]
+        later += [p for item in phrases[1:] for p in item]
     for candidate, description in heads + later:
         words = candidate.split()
         if not 1 <= len(words) <= 3 or (LINKING_WORDS - {"and"}) & {w.lower() for w in words} \
