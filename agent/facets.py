@@ -87,11 +87,8 @@ class Route:
 
     @property
     def facet(self) -> str:
-        """The kind in words (its first phrase in the training templates): the facet where the model states none."""
-        from clusteragent.training.routes import UNSPECIFIED
-        from clusteragent.training.tasks import FACET_PHRASES
-
-        return FACET_PHRASES.get(self.kind, ("subject matter" if self.kind == UNSPECIFIED else self.kind,))[0]
+        """The kind in words (kind_words): the facet where the model states none."""
+        return kind_words(self.kind)
 
     def facet_read(self, stated: str) -> tuple[str, str]:
         """The model's `stated` facet and "model", or this route's and "route" where the model's says only what a
@@ -115,11 +112,20 @@ class Route:
         """For a doubtful route, a note that says which path the run took and how to take the other."""
         if not self.doubtful:
             return None
-        _, view, _, nearest = self.other_path
+        kind, view, _, _ = self.other_path
         option = view or "reading"
-        return (f'the instruction was read like "{self.nearest}" and clustered {PATH_WORDS[self.view]}, but it '
-                f'reads almost as much like "{nearest}"; if that is what it asks, run again with --view {option} '
-                f'(in Python, view="{option}") to cluster {PATH_WORDS[view]}')
+        return (f"the instruction was read as one asking for {self.facet} and clustered {PATH_WORDS[self.view]}, but "
+                f"it reads almost as much like one asking for {kind_words(kind)}; if that is what it asks, run again "
+                f'with --view {option} (in Python, view="{option}") to cluster {PATH_WORDS[view]}')
+
+
+def kind_words(kind: str) -> str:
+    """A kind of facet in words: its first phrase in the training templates ("broad area of discussion" for
+    hierarchy_top)."""
+    from clusteragent.training.routes import UNSPECIFIED
+    from clusteragent.training.tasks import FACET_PHRASES
+
+    return FACET_PHRASES.get(kind, ("subject matter" if kind == UNSPECIFIED else kind,))[0]
 
 
 class FacetRouter:
