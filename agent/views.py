@@ -203,6 +203,8 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         matched = nearest_values(tx.centroids(ctx.vectors, groups, [int(g) for g in order]),
                                  description_vectors(ctx.embedder, listed), [int(g) for g in order], listed)
     under_tops = under_top_level(cfg, k)
+    # The values matched groups will take: a group the model names first must not take a name alike one of them.
+    reserved = [v.name for g, v in matched.items() if cfg.categories or answered_any(shown[g], answered, v)]
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
@@ -210,8 +212,8 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         if spec is not None and not cfg.categories and not answered_any(shown[int(g)], answered, spec):
             spec = None  # the user's values stand; the model's need its answer
         if spec is None and ctx.calls_left() > 0:
-            spec = _named_by_model(ctx, state, view_name, vectors, members(g), tax.names, traits.get(int(g), []),
-                                   narrower=under_tops)
+            spec = _named_by_model(ctx, state, view_name, vectors, members(g), list(dict.fromkeys(tax.names + reserved)),
+                                   traits.get(int(g), []), narrower=under_tops)
         if spec is None:
             texts = [ctx.texts[r] for r in members(g)]
             languages = view_name == "characters"  # what a group of the language view is written in, read only here

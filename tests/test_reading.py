@@ -337,3 +337,33 @@ def test_a_run_folder_keeps_its_reading_for_a_later_chat_and_assignment(tmp_path
     assert len(kept) == 1
     clear_run_files(tmp_path / "run")  # a fresh run in the folder, maybe with another model, reads again
     assert not kept[0].exists()
+
+
+class ApartReading(ReadingChatModel):
+    """Reads mood, and sets the angry texts about cooking apart: three groups, happy (60), angry about weather
+    or football (40), angry about cooking (20)."""
+
+    def read(self, prompts):
+        out = np.random.default_rng(0).normal(scale=0.02, size=(len(prompts), 3))
+        for row, prompt in enumerate(prompts):
+            topic, mood = TRUTH[delimited_texts(prompt)[0]]
+            out[row, 0 if mood == "happy" else 1 if topic != "cooking" else 2] += 1.0
+        return out
+
+
+def test_on_the_reading_a_group_named_by_the_model_takes_no_name_alike_a_value_a_later_group_takes():
+    """The model labels the angry texts about weather and football happy, so the matching gives their group
+    "Calm" (no text of it labelled so) and the smaller angry group "Angry". Named by the model before that group
+    takes its value, the first must not take "Angriness", which would stand beside "Angry"."""
+    run_script = scripted("mood", first_clusters=["angry", "happy", "calm"], naming="Angriness",
+                          naming_retry="Furious").script
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] == "ClusterChoice":
+            topic, mood = TRUTH[delimited_texts(messages[-1].content)[0]]
+            return '{"cluster": "%s"}' % ("angry" if mood == "angry" and topic == "cooking" else "happy")
+        return run_script(messages, kwargs)
+
+    res = ClusterAgent(model=ApartReading(script=answer, reads=[]), progress=False, max_model_calls=60,
+                       strategy="auto").fit(TEXTS, instruction="Cluster by the mood of the writer.").result_
+    assert sorted(res.names) == ["Angry", "Furious", "Happy"], res.names
