@@ -3,8 +3,8 @@
     python -m clusteragent.evals.bench_routing [--only dev|paraphrase|fresh|nouns|later] [--model] [--labelled]
 
 The instructions are the dev suite's wordings and four sets of paraphrases written for this benchmark
-(not by the agent; all but the first were written before the router learned from examples and are held
-out from everything it learns from), each with the view that follows its facet. Prints one JSON line per
+(not by the agent, and kept out of everything the router learns from; each set after the first was written
+before the change it was written to measure), each with the view that follows its facet. Prints one JSON line per
 instruction: the view the router takes (agent/facets.py; None: the model's reading or labels), the kind
 of facet it read the instruction as and how alike, the best kind of another path and whether the route is
 doubtful (it leads that kind by less than facets.DOUBTFUL_LEAD), and the route with the instruction's own
