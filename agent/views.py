@@ -18,7 +18,15 @@ from clusteragent.facets import View
 from clusteragent.hierarchy import top_calls, under_top_level
 from clusteragent.labelling import calibrated_labels, description_vectors, label_rows
 from clusteragent.name_rules import nested_names
-from clusteragent.naming import answered_any, fallback_name, matched_names, name_members, nearest_values, unrequested, voted_name
+from clusteragent.naming import (
+    fallback_name,
+    given_most,
+    matched_names,
+    name_members,
+    nearest_values,
+    unrequested,
+    voted_name,
+)
 from clusteragent.reading import kept_reading
 from clusteragent.structure import fold_strays, kmeans, split_majority, structure_k
 from clusteragent.tools import taxonomy as tx
@@ -135,17 +143,16 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     than half the texts is read again on its own (structure.split_majority). Unless the user fixed k, a
     group of fewer than MIN_GROUP_SIZE texts joins the nearest group (structure.fold_strays).
 
-    Outside the meaning view a group takes the value of the facet that the model, in calibrated labels
-    of its central texts, gives most of them (see naming.voted_name; on the reading, where there are as
-    many groups as listed values, groups and values are matched one to one: naming.matched_names), if the
-    model itself gave it one of them (naming.answered_any); every other group is named by the model from
-    its central texts, with a name no earlier group has (in the layout view also shown what sets the
-    group's layout apart). What statistics find sets a group apart (its distinctive words in the meaning
-    view, its layout in the layout view) names the group if the model cannot. Outside
-    the meaning view k is searched only up to `first_proposal_max`, the cap of the model's own first
-    list: on layout features silhouette plateaus over a wide range of k. On the model's reading k is the
-    number of values the model listed for the facet (silhouette there chose 2 groups on five of the dev
-    suite's six such facets, docs/benchmarks.md).
+    Outside the meaning view a group takes the value of the facet that the model, in calibrated labels of its
+    central texts, gives most of them (see naming.voted_name; on the reading, where there are as many groups as
+    listed values, groups and values are matched one to one: naming.matched_names), if the model itself gave it
+    more of them than any other value (naming.given_most); every other group is named by the model from its
+    central texts, with a name no earlier group has (in the layout view also shown what sets the group's layout
+    apart). What statistics find sets a group apart (its distinctive words in the meaning view, its layout in the
+    layout view) names the group if the model cannot. Outside the meaning view k is searched only up to
+    `first_proposal_max`, the cap of the model's own first list: on layout features silhouette plateaus over a
+    wide range of k. On the model's reading k is the number of values the model listed for the facet (silhouette
+    there chose 2 groups on five of the dev suite's six such facets, docs/benchmarks.md).
     """
     from tqdm.auto import tqdm
 
@@ -204,13 +211,17 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
                                  description_vectors(ctx.embedder, listed), [int(g) for g in order], listed)
     under_tops = under_top_level(cfg, k)
     # The values matched groups will take: a group the model names first must not take a name alike one of them.
-    reserved = [v.name for g, v in matched.items() if cfg.categories or answered_any(shown[g], answered, v)]
+    def stands(g: int, value: tx.Cluster) -> bool:
+        """The user's values stand; a value of the model's own list needs most of the model's answers."""
+        return bool(cfg.categories) or given_most(shown[g], answered, listed, value)
+
+    reserved = [v.name for g, v in matched.items() if stands(g, v)]
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
         spec = matched.get(int(g)) or (voted_name(shown[int(g)], votes, listed, tax.names) if shown else None)
-        if spec is not None and not cfg.categories and not answered_any(shown[int(g)], answered, spec):
-            spec = None  # the user's values stand; the model's need its answer
+        if spec is not None and not stands(int(g), spec):
+            spec = None
         if spec is None and ctx.calls_left() > 0:
             spec = _named_by_model(ctx, state, view_name, vectors, members(g), list(dict.fromkeys(tax.names + reserved)),
                                    traits.get(int(g), []), narrower=under_tops)

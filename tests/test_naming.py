@@ -576,8 +576,8 @@ def test_given_values_keep_the_users_words_and_a_catch_all_says_what_it_takes():
 
 def test_a_value_matched_by_calibrated_votes_is_checked_against_the_models_own_answers():
     """Calibration can turn the model's answers to a value it never gave, and the matching pairs groups and
-    values one to one on those votes; answered_any tells which group the model itself gave its value."""
-    from clusteragent.naming import answered_any, matched_names
+    values one to one on those votes; given_most tells which group the model itself gave its value most."""
+    from clusteragent.naming import given_most, matched_names
 
     listed = tx.Taxonomy.from_specs([("Speaking", "Turns that speak."), ("Moving", "Turns that move.")])
     speaking, moving = (listed.find(n) for n in ("Speaking", "Moving"))
@@ -586,8 +586,9 @@ def test_a_value_matched_by_calibrated_votes_is_checked_against_the_models_own_a
     matched = matched_names(shown, calibrated, listed)
     assert {g: v.name for g, v in matched.items()} == {0: "Speaking", 1: "Moving"}
     answered = dict.fromkeys(calibrated, speaking.id)
-    assert answered_any(shown[0], answered, speaking) and not answered_any(shown[1], answered, moving)
-    assert answered_any(shown[1], dict(answered, **{"3": moving.id}), moving)
+    assert given_most(shown[0], answered, listed, speaking) and not given_most(shown[1], answered, listed, moving)
+    assert given_most(shown[1], dict(answered, **{"3": moving.id}), listed, moving)  # one answer each: a tie
+    assert not given_most(np.array([1, 2, 3]), dict(answered, **{"3": moving.id}), listed, moving)
 
 
 def test_the_prompts_own_example_names_a_group_only_where_its_texts_speak_of_it():

@@ -4,6 +4,8 @@ The scripted model reads a text as the facet its instruction names would: its ve
 value of that facet (plus noise), so a run that clusters the reading follows the instruction only if the
 instruction reaches the reader and the run clusters what the reader gave."""
 
+import json
+
 import numpy as np
 import pytest
 from fakes import FakeOpenAIServer, ScriptedChatModel, delimited_texts, request_schema
@@ -367,3 +369,26 @@ def test_on_the_reading_a_group_named_by_the_model_takes_no_name_alike_a_value_a
     res = ClusterAgent(model=ApartReading(script=answer, reads=[]), progress=False, max_model_calls=60,
                        strategy="auto").fit(TEXTS, instruction="Cluster by the mood of the writer.").result_
     assert sorted(res.names) == ["Angry", "Furious", "Happy"], res.names
+
+
+def test_on_the_reading_a_group_takes_no_value_of_the_models_list_that_few_of_its_texts_were_given():
+    """The model labels one angry text about weather or football "calm" and every other angry text "angry": the
+    matching gives the larger angry group the value left ("Calm", on one vote of five), which it must not take;
+    the group is named from its texts instead."""
+    run_script = scripted("mood", first_clusters=["angry", "happy", "calm"], naming="Fury").script
+    calm_given = []
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] == "ClusterChoice":
+            topic, mood = TRUTH[delimited_texts(messages[-1].content)[0]]
+            if mood == "angry" and topic != "cooking" and not calm_given:
+                calm_given.append(topic)
+                return '{"cluster": "calm"}'
+            return json.dumps({"cluster": mood})
+        return run_script(messages, kwargs)
+
+    res = ClusterAgent(model=ApartReading(script=answer, reads=[]), progress=False, max_model_calls=60,
+                       strategy="auto").fit(TEXTS, instruction="Cluster by the mood of the writer.").result_
+    assert calm_given and "Calm" not in res.names, res.names
+    fury = np.array(res.cluster_names()) == "Fury"
+    assert fury.sum() == 40 and set(MOOD[fury]) == {"angry"} and "cooking" not in set(TOPIC[fury])
