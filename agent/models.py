@@ -151,7 +151,8 @@ class EmbeddedServer:
     _lock = threading.Lock()
     _running: dict[tuple, EmbeddedServer] = {}
 
-    def __init__(self, model_path: Path, n_ctx: int, parallel: int, threads: int, seed: int):
+    def __init__(self, model_path: Path, n_ctx: int, parallel: int, threads: int, seed: int,
+                 states_dir: Path | None = None):
         try:
             import xllamacpp
         except ImportError:
@@ -180,6 +181,9 @@ class EmbeddedServer:
         params.warmup = False
         params.verbosity = -1
         params.hostnames = ["127.0.0.1"]
+        if states_dir is not None:  # where a prompt's state is saved and restored (prompt_state.py)
+            Path(states_dir).mkdir(parents=True, exist_ok=True)
+            params.slot_save_path = str(states_dir) + os.sep  # llama.cpp appends the file name as it is
         try:
             self._server = xllamacpp.Server(params)
         except Exception as e:
@@ -188,17 +192,45 @@ class EmbeddedServer:
         self.url = self._server.listening_address.rstrip("/") + "/v1"
         self.n_ctx = n_ctx
         self.parallel = parallel
+        self.states_dir = Path(states_dir) if states_dir is not None else None
 
     @classmethod
     def get(cls, model_path: Path, n_ctx: int = 4096, parallel: int = 1, threads: int | None = None,
-            seed: int = 0) -> EmbeddedServer:
+            seed: int = 0, states_dir: Path | None = None) -> EmbeddedServer:
         """The running server for these settings, started on first use (one per process and settings)."""
         threads = threads or max(1, min(os.cpu_count() or 1, 8))
-        key = (str(model_path), n_ctx, parallel, threads, seed)
+        key = (str(model_path), n_ctx, parallel, threads, seed, str(states_dir))
         with cls._lock:
             if key not in cls._running:
-                cls._running[key] = cls(model_path, n_ctx, parallel, threads, seed)
+                cls._running[key] = cls(model_path, n_ctx, parallel, threads, seed, states_dir)
             return cls._running[key]
+
+    @classmethod
+    def serving(cls, chat) -> EmbeddedServer | None:
+        """The running server that `chat` (a model load_chat_model gave) sends its requests to, or None."""
+        url = getattr(chat, "openai_api_base", None)
+        with cls._lock:
+            return next((s for s in cls._running.values() if url is not None and s.url == url), None)
+
+    def slot_action(self, action: str, file_name: str) -> dict | None:
+        """Save or restore the prompt state of the server's one slot as `file_name` in `states_dir`
+        (llama.cpp's /slots endpoint); None where the server has several slots or no folder for states, or
+        llama.cpp refuses (no such file, a file of another model or version)."""
+        import json
+        import urllib.error
+        import urllib.request
+
+        if self.states_dir is None or self.parallel != 1:
+            return None
+        request = urllib.request.Request(f"{self._server.listening_address.rstrip('/')}/slots/0?action={action}",
+                                         data=json.dumps({"filename": file_name}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            log.debug("llama.cpp slot %s of %s: %s", action, file_name, e)
+            return None
 
     def chat_completion(self, request: dict) -> dict:
         """One OpenAI-style chat request straight to llama.cpp, bypassing HTTP (for benchmarks)."""
@@ -235,7 +267,7 @@ def load_chat_model(spec: str | None = None, **options: Any):
         cache_dir = Path(options.pop("cache_dir", None) or Settings.resolve().cache_dir)
         server = EmbeddedServer.get(resolve_gguf(name, cache_dir), n_ctx=options.pop("n_ctx", 4096),
                                     parallel=options.pop("parallel", 1), threads=options.pop("threads", None),
-                                    seed=seed)
+                                    seed=seed, states_dir=cache_dir / "prompt-states")
         _reject_unknown(options, provider)
         return _openai_client(name, server.url, "none", temperature, seed, timeout, max_retries,
                               provider="llamacpp", parallel=server.parallel)

@@ -26,6 +26,7 @@ from langgraph.runtime import Runtime
 
 from clusteragent.errors import ConfigError, ModelError
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
+from clusteragent.prompt_state import kept_prompt_state
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import (
     as_written,
@@ -91,8 +92,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     """Two small decisions: which operation, then that operation's arguments; then what the message
     spells out itself (cluster names, ids, a quoted new name) outranks the model's reading."""
     ctx = runtime.context
-    leaves = tx.Taxonomy.from_state(state)
-    tops = state.get("tops") or []
+    leaves, tops = tx.Taxonomy.from_state(state), state.get("tops") or []
     tax = with_tops(leaves, tops)  # what a message may name: the clusters, and the top clusters over them
     assignment = ctx.arrays[state["assignment_ref"]]
     variables = {"instruction": state["instruction"], "message": state["message"],
@@ -333,9 +333,7 @@ class RefineSession:
         model: the last change is taken back."""
         if not message or not message.strip():
             raise ConfigError("say what to change, e.g. 'merge \"A\" and \"B\"'.")
-        if message.strip().lower().rstrip(".!") in UNDO_MESSAGES:
-            return self._turn(message, {"action": "undo"})
-        return self._turn(message, None)
+        return self._turn(message, {"action": "undo"} if message.strip().lower().rstrip(".!") in UNDO_MESSAGES else None)
 
     def undo(self) -> Reply:
         """Take back the last change (a turn of its own in the history, as "undo" typed in the chat)."""
@@ -354,7 +352,8 @@ class RefineSession:
         if not self.state:  # the first turn starts from the run's result
             start = {**self.base_state, "undo": [], "turns": [], "message": message}
         folder = self.run.store_.folder
-        with RunLock(folder, "refine") if folder is not None else contextlib.nullcontext():
+        with RunLock(folder, "refine") if folder is not None else contextlib.nullcontext(), \
+                kept_prompt_state(self.llm.chat, folder):  # the next process need not read the listing again
             if decision is None:
                 state = self.graph.invoke(start, context=ctx, config=self._config)
             else:  # the decision is known: record it as interpret's answer and run only apply

@@ -202,3 +202,61 @@ def test_persistent_500_ends_in_a_clear_error_after_the_retries():
         assert server.requests == 3
     finally:
         server.close()
+
+
+class SlotServer:
+    """Stands in for the embedded server's slot endpoint: a save writes a file, a restore needs one."""
+
+    def __init__(self, states_dir, parallel=1):
+        self.states_dir, self.parallel, self.url = states_dir, parallel, "http://127.0.0.1:1/v1"
+        self.model_path, self.n_ctx, self.actions = "model.gguf", 4096, []
+
+    def slot_action(self, action, name):
+        self.actions.append(action)
+        if action == "save":
+            (self.states_dir / name).write_bytes(b"state")
+            return {"n_saved": 1}
+        return {"n_restored": 1} if (self.states_dir / name).exists() else None
+
+
+def test_a_chat_turn_restores_its_folders_prompt_state_and_saves_it_even_when_the_turn_fails(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from clusteragent.models import EmbeddedServer
+    from clusteragent.prompt_state import kept_prompt_state, state_file_name
+
+    server = SlotServer(tmp_path / "states")
+    server.states_dir.mkdir()
+    monkeypatch.setitem(EmbeddedServer._running, "slots", server)
+    chat = SimpleNamespace(openai_api_base=server.url)
+    with kept_prompt_state(chat, tmp_path / "run") as restored:
+        assert not restored and server.actions == []  # nothing saved yet for this folder
+    assert server.actions == ["save"]
+    assert (server.states_dir / state_file_name(tmp_path / "run", "model.gguf", 4096)).exists()
+    with pytest.raises(RuntimeError), kept_prompt_state(chat, tmp_path / "run") as restored:
+        assert restored
+        raise RuntimeError("the turn failed")
+    assert server.actions == ["save", "restore", "save"]
+    with kept_prompt_state(chat, tmp_path / "other run") as restored:
+        assert not restored  # another folder's chat has its own state
+    assert state_file_name(tmp_path / "run", "model.gguf", 4096) != state_file_name(tmp_path / "run", "other.gguf", 4096)
+    with kept_prompt_state(SimpleNamespace(), tmp_path / "run") as restored:  # a model of no embedded server
+        assert not restored
+    server.parallel, server.actions = 2, []
+    with kept_prompt_state(chat, tmp_path / "run") as restored:  # several slots: which one holds the turn is unknown
+        assert not restored
+    assert server.actions == []
+
+
+def test_only_the_most_recently_written_prompt_states_are_kept(tmp_path):
+    import os
+
+    from clusteragent.prompt_state import KEPT, prune
+
+    for age in range(KEPT + 2):
+        f = tmp_path / f"chat-{age}.bin"
+        f.write_bytes(b"s")
+        os.utime(f, (1000 - age, 1000 - age))
+    (tmp_path / "other.bin").write_bytes(b"s")
+    assert sorted(p.name for p in prune(tmp_path)) == [f"chat-{age}.bin" for age in range(KEPT, KEPT + 2)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"chat-{a}.bin" for a in range(KEPT)] + ["other.bin"])
