@@ -99,7 +99,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
                  "clusters": cluster_listing(state, assignment)}
     try:
         choice = ctx.llm.decide(load_prompt("refine").messages(**variables, action=""), ActionChoice, step="refine")
-        action = operation_asked(state["message"], choice.action)
+        action = operation_asked(state["message"], choice.action, tax.names)
         decision = {"action": action}
         schema = argument_schema(action, tuple(tax.names))
         if schema is not None:

@@ -179,17 +179,24 @@ _BY_ANOTHER = re.compile(r"^\W*(?:(?:now|please|instead|then|ok|okay),?\s+)*(?:r
                         re.IGNORECASE)
 
 
-def operation_asked(message: str, read: str) -> str:
+_HOW_MANY = re.compile(r"\bhow\s+(?:many|big|large)\b", re.IGNORECASE)
+
+
+def operation_asked(message: str, read: str, names: Iterable[str] = ()) -> str:
     """The operation a message asks for, given the one the model `read`: texts asked into a cluster of their
     own ("put the articles about trials in their own cluster", "... into a separate group") make a new
     cluster, which the small model read as a move into one it has; a message that opens "cluster them by
     ..." ("group these by sentiment", "now sort the tickets by urgency") is a new instruction, which it read
     as a question about a text or a cluster, or as a call for finer clusters ("Group them by how urgent the
-    request is instead.")."""
+    request is instead."); how many texts a cluster of `names` holds, the message writing its name, is a
+    question about that cluster, which it read as one for the cluster that holds texts like the message
+    ("How many texts are in Pet care?")."""
     if read == "move" and _OWN_CLUSTER.search(message):
         return "add_cluster"
     if read in ("explain", "describe", "find", "none", "granularity") and _BY_ANOTHER.search(message):
         return "reinstruct"
+    if read in ("find", "explain", "none") and _HOW_MANY.search(message) and any(found_in(n, message) for n in names):
+        return "describe"
     return read
 
 

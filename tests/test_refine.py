@@ -418,6 +418,16 @@ def test_operation_asked_leaves_other_messages_to_the_model():
     assert operation_asked("Cluster them by sentiment.", "merge") == "merge"  # read otherwise
     # read as a call for finer clusters, it re-split the clusters by topic
     assert operation_asked("Group them by how urgent the request is instead.", "granularity") == "reinstruct"
+    # a question of size about a cluster the message names, read as one for the cluster holding such texts
+    assert operation_asked("How many texts are in Pet care?", "find", ["Weather", "Pet care"]) == "describe"
+    assert operation_asked("How many texts are about dogs?", "find", ["Weather", "Pet care"]) == "find"
+    assert operation_asked("Which cluster has texts about pet care?", "find", ["Pet care"]) == "find"
+
+
+def test_how_many_texts_a_named_cluster_holds_is_answered_by_describing_it_whatever_the_model_read():
+    agent = fitted([{"action": "find", "description": "texts in weather", "clusters": ["Cooking"]}])
+    reply = agent.chat("How many texts are in Weather?")
+    assert reply.startswith('"Weather"') and f"holds {sizes(agent)['Weather']} of {len(TEXTS)} texts" in reply, reply
 
 
 def test_a_new_clusters_name_the_model_gave_is_in_plain_case_and_one_the_user_wrote_is_as_written():
