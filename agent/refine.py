@@ -45,6 +45,7 @@ from clusteragent.refine_names import (
     typed_name,
     unknown_quoted,
     with_written,
+    written_ids,
     written_in,
 )
 from clusteragent.refine_schemas import OPERATIONS, ActionChoice, argument_schema
@@ -116,6 +117,8 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     # full stop the model copied from 'Put "Oil change" under "Car care".').
     decision["ids"] = [i for i in decision.get("ids", []) if written_in(i, message) and any(ch.isalnum() for ch in i)
                        and (i.strip() in known or len(i.split()) == 1)]
+    if decision["action"] == "explain" and not known.intersection(decision["ids"]):  # a name given as the id
+        decision["ids"] = written_ids(message, known) or decision["ids"]
     fresh = unknown_quoted(message, tax)
     named = named_clusters(message, tax, assignment)
     wants_name = {"rename": 1, "add_cluster": 0, "merge": 2}.get(decision["action"])
@@ -136,8 +139,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     stated = stated_count(message)
     if decision["action"] == "granularity" and stated is not None and not named:
         # "make it 5 clusters", "at most 10": the message's own number, the clusters now kept where within it
-        k = len(leaves.clusters)
-        decision["n"] = min(max(k, stated.k_min or 1), stated.k_max or k)
+        decision["n"] = min(max(k := len(leaves.clusters), stated.k_min or 1), stated.k_max or k)
     if decision["action"] == "reinstruct":  # what the model's instruction dropped of the values or number asked
         values = stated_values(message)
         if values and not stated_values(decision["instruction"]):
@@ -147,9 +149,8 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     if decision["action"] == "split":
         # The model's count is its own (6 for "into two"); split "by the platform", the model finds how many.
         decision["by"] = split_criterion(message, tax.names)
-        decision["n"] = parts_asked(message, 0 if decision["by"] else 2)
         decision["parts"] = parts_named(message, tax.names)  # "into anger and sadness": the parts' own names
-        decision["n"] = len(decision["parts"]) or decision["n"]
+        decision["n"] = len(decision["parts"]) or parts_asked(message, 0 if decision["by"] else 2)
     if decision["action"] == "move" and not decision["ids"]:  # the texts as the message describes them: the
         # model copied the target's rule from the list ("Texts about cooking, meals, and recipes.")
         decision["description"] = described_in(message, decision.get("description", "")) or message

@@ -179,6 +179,7 @@ _BY_ANOTHER = re.compile(r"^\W*(?:(?:now|please|instead|then|ok|okay),?\s+)*(?:r
                         re.IGNORECASE)
 
 
+_UNDO_WORDS = re.compile(r"\b(?:undo|revert|reverse|back|restore|cancel|oops)\b", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow\s+(?:many|big|large)\b", re.IGNORECASE)
 
 
@@ -190,14 +191,24 @@ def operation_asked(message: str, read: str, names: Iterable[str] = ()) -> str:
     as a question about a text or a cluster, or as a call for finer clusters ("Group them by how urgent the
     request is instead."); how many texts a cluster of `names` holds, the message writing its name, is a
     question about that cluster, which it read as one for the cluster that holds texts like the message
-    ("How many texts are in Pet care?")."""
+    ("How many texts are in Pet care?"). An undo needs a message that says so: it read "Delete the Language
+    exchange cluster." as one, and took back the change before."""
     if read == "move" and _OWN_CLUSTER.search(message):
         return "add_cluster"
     if read in ("explain", "describe", "find", "none", "granularity") and _BY_ANOTHER.search(message):
         return "reinstruct"
     if read in ("find", "explain", "none") and _HOW_MANY.search(message) and any(found_in(n, message) for n in names):
         return "describe"
+    if read == "undo" and not _UNDO_WORDS.search(message):
+        return "none"
     return read
+
+
+def written_ids(message: str, known: set[str]) -> list[str]:
+    """The known text ids the message writes, in order, as words outside quotes ("Why is test-02618 in Currency
+    converter?", where the small model gave the cluster's name as the id)."""
+    words = (w.strip(".,;:!?\"'()[]{}<>") for w in _blanked(message).split())
+    return list(dict.fromkeys(w for w in words if w in known))
 
 
 def unknown_quoted(message: str, tax: tx.Taxonomy) -> list[str]:

@@ -735,6 +735,23 @@ def test_a_cluster_asked_about_by_what_it_holds_is_the_one_holding_the_texts_nea
     assert reply.startswith('"Cooking"'), reply
 
 
+def test_a_text_id_the_message_writes_is_explained_where_the_model_gave_a_cluster_name_for_it():
+    agent = fitted([{"action": "explain", "ids": ["Weather"]}])
+    reply = agent.chat("Why is 17 in Weather?")
+    assert reply.startswith("Text 17 (") and f'is in "{agent.result_.cluster_names()[16]}"' in reply, reply
+
+
+def test_an_undo_the_message_does_not_ask_for_changes_nothing():
+    from clusteragent.refine_names import operation_asked
+
+    agent = fitted([{"action": "merge", "clusters": ["weather", "cooking"], "new_name": "home"}, {"action": "undo"}])
+    agent.chat('Merge "weather" and "cooking" into one called home.')
+    merged = agent.result_.names
+    reply = agent.chat("Delete the football cluster.")  # the model read an undo
+    assert reply.startswith("Nothing changed") and agent.result_.names == merged, reply
+    assert [operation_asked(m, "undo") for m in ("Go back to how it was.", "Revert that.", "Oops, undo")] == ["undo"] * 3
+
+
 def test_a_text_quoted_in_the_message_is_explained_without_its_id():
     agent = fitted([{"action": "explain", "ids": []}] * 3)
     text = TEXTS[7]
