@@ -18,7 +18,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# State files kept in the cache (about 70 MB each for the main job's listing); the least recent go first.
+# State files kept in the cache (56 MB for the main job's listing); the least recently written go first.
 KEPT = 4
 
 

@@ -210,11 +210,11 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
         matched = nearest_values(tx.centroids(ctx.vectors, groups, [int(g) for g in order]),
                                  description_vectors(ctx.embedder, listed), [int(g) for g in order], listed)
     under_tops = under_top_level(cfg, k)
-    # The values matched groups will take: a group the model names first must not take a name alike one of them.
     def stands(g: int, value: tx.Cluster) -> bool:
         """The user's values stand; a value of the model's own list needs most of the model's answers."""
         return bool(cfg.categories) or given_most(shown[g], answered, listed, value)
 
+    # The values matched groups will take: a group the model names first must not take a name alike one of them.
     reserved = [v.name for g, v in matched.items() if stands(g, v)]
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
