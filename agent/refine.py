@@ -48,6 +48,7 @@ from clusteragent.refine_names import (
     written_ids,
     written_in,
 )
+from clusteragent.refine_questions import CAN_DO, overview_for
 from clusteragent.refine_schemas import OPERATIONS, ActionChoice, argument_schema
 from clusteragent.refine_turn import CannotDo, Change, RefineContext, RefineDecision, Turn, snapshot
 from clusteragent.result import ClusterResult, build_result, current_confidence, standing_notes
@@ -188,11 +189,9 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
                 turn.refuse_hidden_top(q)
                 if not any(q.strip().lower() in given for given in ignored):  # a word quoted in the new name
                     resolve(q, named, turn.assignment)
-        operation = OPERATIONS.get(d.action)
+        operation = OPERATIONS.get(d.action) or (None if d.reason else overview_for(state["message"]))
         if operation is None:
-            raise CannotDo("I can merge, split, rename, move texts, add a cluster, re-cluster by a new instruction, "
-                           "make clusters fewer or finer, undo, explain a text, describe a cluster or find where texts are."
-                           + (f" ({d.reason})" if d.reason else ""))
+            raise CannotDo(CAN_DO + (f" ({d.reason})" if d.reason else ""))
         change = operation(turn, d)
     except CannotDo as e:
         change = Change(f"Nothing changed: {e}")

@@ -181,6 +181,10 @@ _BY_ANOTHER = re.compile(r"^\W*(?:(?:now|please|instead|then|ok|okay),?\s+)*(?:r
 
 _UNDO_WORDS = re.compile(r"\b(?:undo|revert|reverse|back|restore|cancel|oops)\b", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow\s+(?:many|big|large)\b", re.IGNORECASE)
+# A question about the clusters' sizes or number, which no operation answers but the overview.
+_SIZES_ASKED = re.compile(r"\b(?:clusters|groups)\b.*\b(?:smallest|largest|biggest)\b|\b(?:smallest|largest|biggest)"
+                          r"\s+(?:clusters|groups|ones)\b|\bhow\s+many\s+(?:clusters|groups|categories|top\s+clusters)\b",
+                          re.IGNORECASE)
 
 
 def operation_asked(message: str, read: str, names: Iterable[str] = ()) -> str:
@@ -192,7 +196,8 @@ def operation_asked(message: str, read: str, names: Iterable[str] = ()) -> str:
     request is instead."); how many texts a cluster of `names` holds, the message writing its name, is a
     question about that cluster, which it read as one for the cluster that holds texts like the message
     ("How many texts are in Pet care?"). An undo needs a message that says so: it read "Delete the Language
-    exchange cluster." as one, and took back the change before."""
+    exchange cluster." as one, and took back the change before. A question of which clusters are the smallest
+    or how many there are is for the overview (refine_questions.overview), not a search."""
     if read == "move" and _OWN_CLUSTER.search(message):
         return "add_cluster"
     if read in ("explain", "describe", "find", "none", "granularity") and _BY_ANOTHER.search(message):
@@ -201,6 +206,8 @@ def operation_asked(message: str, read: str, names: Iterable[str] = ()) -> str:
         return "describe"
     if read == "undo" and not _UNDO_WORDS.search(message):
         return "none"
+    if read in ("find", "explain") and _SIZES_ASKED.search(message) and not _BY_ANOTHER.search(message):
+        return "none"  # "Which clusters are the smallest?" read as a search for texts like the question
     return read
 
 

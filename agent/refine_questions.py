@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
 
-from clusteragent.hierarchy import with_tops
+from clusteragent.hierarchy import broad, with_tops
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
 from clusteragent.refine_names import described_in, found_in, named_clusters, quoted
@@ -122,6 +123,32 @@ def find(turn: Turn, d: RefineDecision) -> Change:
     first = nearest[0]
     return Change(f'Of the {len(nearest)} texts nearest "{as_data(what, 80)}": {", ".join(listed)}. The nearest: '
                   f"[{turn.ctx.ids[first]}] {as_data(turn.ctx.texts[first], 100)}")
+
+
+CAN_DO = ("I can merge, split, rename, move texts, add a cluster, re-cluster by a new instruction, make clusters "
+          "fewer or finer, undo, explain a text, describe a cluster or find where texts are.")
+OVERVIEW_EACH = 3  # the largest and the smallest clusters an overview names
+_QUESTION = re.compile(r"\?\s*$|^\W*(?:how|what|which)\b", re.IGNORECASE)
+
+
+def overview(turn: Turn, d: RefineDecision) -> Change:
+    """How many clusters (and top clusters) there are, and the largest and the smallest, with what the chat can
+    do: the answer to a question no operation takes ("How many clusters are there?", "Which clusters are the
+    smallest?"; the model read both as none)."""
+    sizes = sorted(((int((turn.assignment == c.id).sum()), c.name) for c in turn.tax.clusters), key=lambda s: -s[0])
+
+    def listed(part: list[tuple[int, str]]) -> str:
+        return ", ".join(f'"{name}" ({size})' for size, name in part)
+
+    tops = broad(turn.tops)
+    under = f", {sum(len(t['children']) for t in tops)} of them under {len(tops)} top clusters" if tops else ""
+    return Change(f"{len(sizes)} clusters hold the {len(turn.assignment)} texts{under}; the largest: "
+                  f"{listed(sizes[:OVERVIEW_EACH])}; the smallest: {listed(sizes[::-1][:OVERVIEW_EACH])}. {CAN_DO}")
+
+
+def overview_for(message: str) -> Callable[[Turn, RefineDecision], Change] | None:
+    """The overview for a message that asks a question (ends with "?", or opens how, what or which), else None."""
+    return overview if _QUESTION.search(message) else None
 
 
 QUESTIONS: dict[str, Callable[[Turn, RefineDecision], Change]] = {"explain": explain, "describe": describe,

@@ -741,6 +741,19 @@ def test_a_text_id_the_message_writes_is_explained_where_the_model_gave_a_cluste
     assert reply.startswith("Text 17 (") and f'is in "{agent.result_.cluster_names()[16]}"' in reply, reply
 
 
+def test_a_question_no_operation_takes_is_answered_with_an_overview_and_anything_else_with_what_the_chat_can_do():
+    agent = fitted([{"action": "none"}, {"action": "none"}])
+    before = agent.result_.cluster.copy()
+    reply = agent.chat("How many clusters are there?")
+    by_size = sorted([c for c in agent.result_.clusters if "children" not in c], key=lambda c: -c["size"])
+    assert reply.startswith(f"{agent.result_.k} clusters hold the {len(TEXTS)} texts; the largest: "
+                            f'"{by_size[0]["name"]}" ({by_size[0]["size"]})'), reply
+    assert f'the smallest: "{by_size[-1]["name"]}" ({by_size[-1]["size"]})' in reply and "I can merge" in reply
+    reply = agent.chat("Delete the football cluster.")
+    assert reply.startswith("Nothing changed: I can merge"), reply
+    assert np.array_equal(agent.result_.cluster, before)
+
+
 def test_an_undo_the_message_does_not_ask_for_changes_nothing():
     from clusteragent.refine_names import operation_asked
 
@@ -750,6 +763,9 @@ def test_an_undo_the_message_does_not_ask_for_changes_nothing():
     reply = agent.chat("Delete the football cluster.")  # the model read an undo
     assert reply.startswith("Nothing changed") and agent.result_.names == merged, reply
     assert [operation_asked(m, "undo") for m in ("Go back to how it was.", "Revert that.", "Oops, undo")] == ["undo"] * 3
+    assert operation_asked("Which clusters are the smallest?", "find") == "none"  # for the overview
+    assert operation_asked("How many clusters are about travel?", "explain") == "none"
+    assert operation_asked("Which cluster holds the smallest phones?", "find") == "find"
 
 
 def test_a_text_quoted_in_the_message_is_explained_without_its_id():
