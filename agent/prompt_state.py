@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,3 +57,35 @@ def kept_prompt_state(chat, folder: Path | None) -> Iterator[bool]:
             prune(server.states_dir)
         else:
             log.debug("the prompt state of %s was not saved", folder)
+
+
+def read_ahead(session) -> threading.Thread | None:
+    """Has the embedded model read a chat session's cluster listing in the background, before the first
+    message (`clusteragent chat` while the user types, `serve` while the page is looked at): the state of the
+    folder's last turn where there is one, else the first call's prompt up to the message. None where the
+    model is not the embedded one or the run has no folder."""
+    from clusteragent.models import EmbeddedServer
+    from clusteragent.prompts import load_prompt
+    from clusteragent.refine import cluster_listing
+
+    folder = session.run.store_.folder
+    if folder is None or not (session.run.model is None or str(session.run.model).startswith("llamacpp:")):
+        return None
+    state = session.state or session.base_state  # read here: the checkpointer stays in this thread
+    messages = load_prompt("refine").messages(instruction=state["instruction"], message="", action="",
+                                              clusters=cluster_listing(state, session.run.store_.arrays[state["assignment_ref"]]))
+
+    def read() -> None:
+        try:
+            chat = session.run.chat_model()
+            if EmbeddedServer.serving(chat) is None:
+                return
+            with kept_prompt_state(chat, folder) as restored:
+                if not restored:
+                    chat.bind(max_tokens=1).invoke(messages)
+        except Exception as e:  # the first turn reads the listing itself, as it would have anyway
+            log.debug("reading the listing ahead failed: %s", e)
+
+    thread = threading.Thread(target=read, name="clusteragent-read-ahead", daemon=True)
+    thread.start()
+    return thread

@@ -168,8 +168,11 @@ def serve(out: str | Path, host: str = "127.0.0.1", port: int = 8765, model: Any
 
     import uvicorn
 
+    from clusteragent.prompt_state import read_ahead
+
     service = RunService(out, model=model, model_options=model_options)
     service.current()  # the map and the first view before the first request
+    read_ahead(service.session)  # the model reads the cluster listing while the page is looked at
     loopback = host in LOOPBACK
     if not loopback:
         print(f"clusteragent: warning: serving on {host}: anyone who can reach this address can read the texts "

@@ -260,3 +260,34 @@ def test_only_the_most_recently_written_prompt_states_are_kept(tmp_path):
     (tmp_path / "other.bin").write_bytes(b"s")
     assert sorted(p.name for p in prune(tmp_path)) == [f"chat-{age}.bin" for age in range(KEPT, KEPT + 2)]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"chat-{a}.bin" for a in range(KEPT)] + ["other.bin"])
+
+
+def test_the_listing_is_read_ahead_once_where_no_state_of_the_folder_is_kept(tmp_path, monkeypatch):
+    """`chat` and `serve` have the embedded model read the cluster listing before the first message: the
+    first call's prompt up to the message where the folder has no state, nothing more where it has one."""
+    from types import SimpleNamespace
+
+    from test_agent import TEXTS, scripted
+
+    from clusteragent import ClusterAgent
+    from clusteragent.models import EmbeddedServer
+    from clusteragent.prompt_state import read_ahead
+
+    agent = ClusterAgent(model=scripted("topic"), progress=False, max_model_calls=60).fit(
+        TEXTS, instruction="Cluster by topic.", out_dir=tmp_path / "run")
+    session = agent.refine_session()
+    assert read_ahead(session) is None  # a model of no embedded server: nothing to read ahead
+    server = SlotServer(tmp_path / "states")
+    server.states_dir.mkdir()
+    monkeypatch.setitem(EmbeddedServer._running, "slots", server)
+    asked = []
+    chat = SimpleNamespace(openai_api_base=server.url, bind=lambda **kw: SimpleNamespace(
+        invoke=lambda messages: asked.append((kw, messages))))
+    monkeypatch.setattr(agent, "model", "llamacpp:qwen2.5-coder-1.5b")
+    monkeypatch.setattr(agent, "chat_model", lambda: chat)
+    read_ahead(session).join(10)
+    assert len(asked) == 1 and asked[0][0] == {"max_tokens": 1} and server.actions == ["save"]
+    listing = asked[0][1][-1][1]  # (role, content)
+    assert all(name in listing for name in agent.result_.names) and "<message></message>" in listing
+    read_ahead(session).join(10)
+    assert len(asked) == 1 and server.actions == ["save", "restore", "save"]
