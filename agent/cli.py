@@ -169,7 +169,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from clusteragent.errors import ConfigError
-    from clusteragent.prompt_state import read_ahead
+    from clusteragent.prompt_state import reading_ahead
 
     target = Path(args.target)
     if target.is_dir():
@@ -183,22 +183,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
         cmd_run(args)  # with the run's defaults for the options chat does not take (--k, --outliers, ...)
         out = Path(args.out)
     session = _open_session(out, args.model, args.timeout, progress=not args.quiet)
-    read_ahead(session)  # the model reads the cluster listing while the user types
-    print('Refine the clustering: "merge A and B", "split C", "why is text 17 in D?", "undo". '
-          "An empty line or 'exit' ends.", file=sys.stderr)
-    while True:
-        try:
-            message = input("> ").strip()
-        except EOFError:
-            break
-        if not message or message.lower() in ("exit", "quit"):
-            break
-        try:
-            _refine_turn(session, out, message)
-        except ClusterAgentError as e:
-            from clusteragent.redact import redact
+    with reading_ahead(session):  # the model reads the cluster listing while the user types
+        print('Refine the clustering: "merge A and B", "split C", "why is text 17 in D?", "undo". '
+              "An empty line or 'exit' ends.", file=sys.stderr)
+        while True:
+            try:
+                message = input("> ").strip()
+            except EOFError:
+                break
+            if not message or message.lower() in ("exit", "quit"):
+                break
+            try:
+                _refine_turn(session, out, message)
+            except ClusterAgentError as e:
+                from clusteragent.redact import redact
 
-            print(f"clusteragent: error: {redact(str(e))}", file=sys.stderr)
+                print(f"clusteragent: error: {redact(str(e))}", file=sys.stderr)
     return 0
 
 

@@ -89,3 +89,18 @@ def read_ahead(session) -> threading.Thread | None:
     thread = threading.Thread(target=read, name="clusteragent-read-ahead", daemon=True)
     thread.start()
     return thread
+
+
+@contextlib.contextmanager
+def reading_ahead(session) -> Iterator[threading.Thread | None]:
+    """read_ahead for the life of a `chat` or `serve`; on the way out it waits for the reading to end (the
+    process crashed when it ended with llama.cpp still reading: the embedded server went away under it)."""
+    thread = read_ahead(session)
+    try:
+        yield thread
+    finally:
+        if thread is not None and thread.is_alive():
+            import sys
+
+            print("clusteragent: waiting for the model to finish reading the cluster listing", file=sys.stderr)
+            thread.join()

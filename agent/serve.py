@@ -168,11 +168,10 @@ def serve(out: str | Path, host: str = "127.0.0.1", port: int = 8765, model: Any
 
     import uvicorn
 
-    from clusteragent.prompt_state import read_ahead
+    from clusteragent.prompt_state import reading_ahead
 
     service = RunService(out, model=model, model_options=model_options)
     service.current()  # the map and the first view before the first request
-    read_ahead(service.session)  # the model reads the cluster listing while the page is looked at
     loopback = host in LOOPBACK
     if not loopback:
         print(f"clusteragent: warning: serving on {host}: anyone who can reach this address can read the texts "
@@ -180,4 +179,5 @@ def serve(out: str | Path, host: str = "127.0.0.1", port: int = 8765, model: Any
     shown = f"[{host}]" if ":" in host else host
     print(f"clusteragent: serving {out} on http://{shown}:{port}/ (Ctrl+C stops)", file=sys.stderr, flush=True)
     app = create_app(service, allowed_hosts=None if loopback else ["*"])
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    with reading_ahead(service.session):  # the model reads the cluster listing while the page is looked at
+        uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -291,3 +291,22 @@ def test_the_listing_is_read_ahead_once_where_no_state_of_the_folder_is_kept(tmp
     assert all(name in listing for name in agent.result_.names) and "<message></message>" in listing
     read_ahead(session).join(10)
     assert len(asked) == 1 and server.actions == ["save", "restore", "save"]
+
+
+def test_a_chat_that_ends_while_the_listing_is_read_ahead_waits_for_the_reading(tmp_path, monkeypatch, capsys):
+    import threading
+    import time
+
+    from clusteragent import prompt_state
+
+    done = []
+
+    def slow_reading(session):
+        thread = threading.Thread(target=lambda: (time.sleep(0.5), done.append(True)))
+        thread.start()
+        return thread
+
+    monkeypatch.setattr(prompt_state, "read_ahead", slow_reading)
+    with prompt_state.reading_ahead(None) as thread:
+        assert thread.is_alive()
+    assert done and not thread.is_alive() and "waiting for the model" in capsys.readouterr().err
