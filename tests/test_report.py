@@ -284,7 +284,9 @@ def test_serving_beyond_loopback_warns_and_loopback_does_not(tmp_path, monkeypat
     hostile_run(out, monkeypatch)
     bound = []
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: bound.append((host, port)))
-    monkeypatch.setattr(serving, "RunService", lambda out, **kw: type("S", (), {"current": lambda self: None})())
+    monkeypatch.setattr(serving, "RunService", lambda out, **kw: type("S", (), {"current": lambda self: None,
+                                                                              "session": None})())
+    monkeypatch.setattr("clusteragent.prompt_state.read_ahead", lambda session: None)
     assert main(["serve", str(out)]) == 0
     assert "warning" not in capsys.readouterr().err
     assert main(["serve", str(out), "--host", "0.0.0.0", "--port", "9000"]) == 0
