@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 import time
 import warnings
@@ -122,8 +123,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = agent.fit(corpus, instruction=args.instruction, out_dir=out, resume=args.resume,
                                force=args.force).result_
         except ModelUnavailable as e:
-            raise ModelUnavailable(f"{e} Finished steps and answers are kept in {out}; when the server is back, "
-                                   "run the same command with --resume.") from None
+            raise ModelUnavailable(f"{e} {_kept_for_resume(args, out, 'when the server is back')}") from None
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(_kept_for_resume(args, out, "to go on")) from None
         result.write(out)
     run = result.run
     replayed = f", {run['replayed_calls']} replayed from the journal" if run.get("replayed_calls") else ""
@@ -132,6 +134,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_clusters(result)
     _print_notes(run["notes"])
     return 0
+
+
+def _kept_for_resume(args: argparse.Namespace, out: Path, when: str) -> str:
+    """What an unfinished run keeps, and the command that goes on with it."""
+    if args.command == "run":
+        again = "run the same command with --resume"
+    else:  # chat clustered the corpus first: its own command has no --resume
+        again = (f"run `clusteragent run {shlex.quote(str(args.input))} --instruction "
+                 f"{shlex.quote(args.instruction)} --out {shlex.quote(str(out))} --resume`, then chat on {out}")
+    return f"Finished steps and answers are kept in {out}; {when}, {again}."
 
 
 def _print_clusters(result) -> None:
@@ -348,8 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterAgentError as e:
         print(f"clusteragent: error: {redact(str(e))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("clusteragent: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # a run says what it kept and how to go on
+        print(f"clusteragent: interrupted. {redact(str(e))}" if str(e) else "clusteragent: interrupted",
+              file=sys.stderr)
         return 130
 
 

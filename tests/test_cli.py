@@ -122,3 +122,23 @@ def test_the_views_the_command_line_offers_are_the_views_the_router_knows():
     from clusteragent.facets import View
 
     assert VIEWS == get_args(View)
+
+
+@pytest.mark.parametrize("command", ["run", "chat"])
+def test_an_interrupted_run_says_what_it_kept_and_the_command_that_goes_on(tmp_path, capsys, monkeypatch, command):
+    from clusteragent.api import ClusterAgent
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ClusterAgent, "fit", interrupted)
+    corpus = tmp_path / "tiny.jsonl"
+    corpus.write_text("".join(f'{{"text": "text number {i}"}}\n' for i in range(6)), encoding="utf-8")
+    out = tmp_path / "o"
+    rc = main([command, str(corpus), "--instruction", "by the writer's mood", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 130 and err.count("\n") == 1 and f"kept in {out}" in err, err
+    if command == "run":
+        assert "run the same command with --resume" in err
+    else:  # chat has no --resume: the message gives the run command that has
+        assert f"clusteragent run {corpus} --instruction 'by the writer'\"'\"'s mood' --out {out} --resume" in err
