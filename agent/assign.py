@@ -152,7 +152,7 @@ def assign(agent, corpus: Corpus, max_model_calls: int | None = None, outliers: 
                           "model_calls": usage["model_calls"]})
         state, fitted = current_clustering(agent)  # the grown run's: its sizes and representatives count the new texts
     return _as_run_result(agent, corpus, grown_tax, fitted, assigned, confidence[n_old:], run, trace, outliers,
-                          state.get("tops"))
+                          state.get("tops"), state.get("texts_are", ""))
 
 
 def _new_groups(ctx, agent, state: dict, tax: tx.Taxonomy, is_outlier: np.ndarray, line: float,
@@ -214,11 +214,13 @@ def novelty_notes(is_outlier: np.ndarray, confidence: np.ndarray, max_outliers: 
 
 def _as_run_result(agent, corpus: Corpus, tax: tx.Taxonomy, fitted: np.ndarray, assigned: np.ndarray,
                     confidence: np.ndarray, run: dict, trace: list, outliers: bool = False,
-                    tops: list[dict] | None = None) -> ClusterResult:
+                    tops: list[dict] | None = None, texts_are: str = "") -> ClusterResult:
     """The assignment as a ClusterResult whose clusters are the run's, as clusters.json lists them (their
-    representatives are the fitted texts'), with the new texts' sizes; with `outliers`, the outlier
-    group last, as cluster -1; the run's top clusters, where it has two levels."""
-    fitted_result = build_result(agent.corpus_, agent.vectors_, tax, fitted, np.ones(len(fitted)), {}, tops=tops)
+    representatives are the fitted texts', their descriptions in the corpus's noun), with the new texts'
+    sizes; with `outliers`, the outlier group last, as cluster -1; the run's top clusters, where it has two
+    levels."""
+    fitted_result = build_result(agent.corpus_, agent.vectors_, tax, fitted, np.ones(len(fitted)), {}, tops=tops,
+                                 texts_are=texts_are)
     fitted_clusters = [c for c in fitted_result.clusters if c["cluster"] != tx.OUTLIER]
     assigned = np.asarray(assigned, dtype=np.int64)
     clusters: list[dict[str, Any]] = [{**c, "size": int((assigned == c["cluster"]).sum()), "fitted_size": c["size"]}

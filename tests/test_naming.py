@@ -493,8 +493,10 @@ def test_descriptions_open_with_what_the_instruction_calls_the_texts(texts_are, 
     agent = fit(ScriptedChatModel(script=answer), instruction, k=3, strategy=strategy)
     res = agent.result_
     assert all(c["description"].startswith(opening) for c in res.clusters), [c["description"] for c in res.clusters]
-    agent.chat("Undo.")  # a refinement's result is worded the same way
+    agent.chat("Undo.")  # a refinement's result is worded the same way, and so is an assignment's
     assert all(c["description"].startswith(opening) for c in agent.result_.clusters)
+    placed = agent.predict([res.texts[0], res.texts[-1]], max_model_calls=0)
+    assert [c["description"] for c in placed.clusters] == [c["description"] for c in agent.result_.clusters]
     understood = next(d for d in res.run["decisions"] if d["step"] == "understand")
     assert understood["texts_are"] == opening.split()[0].lower().replace("texts", "")
 
