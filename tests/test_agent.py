@@ -555,7 +555,8 @@ def _fit_hand_written(file_name: str, field: str, instruction: str):
                                "clusters": [{"name": n, "description": n} for n in ("rain", "goals", "baking",
                                                                                       "sauces", "snow")]})
         if schema == "ClusterSpec":
-            shown = [value_of[t] for t in delimited_texts(messages[-1].content) if t in value_of]
+            # a retry's last message holds only the reason: the texts are in the first ask
+            shown = [value_of[t] for m in messages for t in delimited_texts(m.content) if t in value_of]
             name = max(set(shown), key=shown.count)
             if is_retry(messages):
                 name += " too"
