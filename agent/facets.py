@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
@@ -80,6 +80,9 @@ class Route:
     runners_up: list[tuple[str, float]]
     # The kind most like the instruction among those of another path: its view, likeness and nearest example.
     other_path: tuple[str, View | None, float, str] | None = None
+    # Where the instruction was written in another language: that language and the English routed
+    # (instruction_language.in_english).
+    read_as: dict = field(default_factory=dict)
 
     @property
     def about_topic(self) -> bool:
@@ -106,7 +109,7 @@ class Route:
         if self.other_path is not None:
             kind, view, likeness, nearest = self.other_path
             found["other_path"] = {"kind": kind, "view": view, "likeness": round(likeness, 3), "nearest_example": nearest}
-        return found
+        return {**found, **self.read_as}
 
     def doubt(self) -> str | None:
         """For a doubtful route, a note that says which path the run took and how to take the other."""

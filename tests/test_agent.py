@@ -426,6 +426,39 @@ def test_the_route_outranks_the_models_reading_of_the_facet():
     assert v_measure_score(MOOD, res.cluster) > 0.9
 
 
+@pytest.mark.parametrize("english", ["Cluster by the mood of the writer.", None])
+def test_an_instruction_in_another_language_is_routed_in_the_models_english(english):
+    # As written, the German reads most like no English example of a mood instruction (a topic one, here)
+    model = scripted("mood")
+    base = model.script
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] == "InEnglish":
+            return json.dumps({"instruction": english}) if english else "not json"
+        return base(messages, kwargs)
+
+    instruction = "Gruppiere die Texte nach der Stimmung des Schreibers."
+    res = ClusterAgent(model=ScriptedChatModel(script=answer), progress=False, max_model_calls=60,
+                       strategy="auto").fit(TEXTS, instruction=instruction).result_
+    route = next(d for d in res.run["decisions"] if d["step"] == "understand")["route"]
+    assert route["written_in"] == "de" and res.run["instruction"] == instruction
+    if english:
+        assert route["routed_as"] == english and route["kind"] == "emotion"
+        assert v_measure_score(MOOD, res.cluster) > 0.9
+    else:  # no valid English: routed as written, and the trace says why
+        assert route["routed_as"] == instruction and "no_english" in route and route["kind"] != "emotion"
+
+
+def test_english_instructions_are_read_as_english_and_others_as_their_language():
+    from clusteragent.facets import routes_data
+    from clusteragent.instruction_language import written_in
+
+    english = [e for kind in routes_data()["kinds"].values() for e in kind["examples"]]
+    assert [e for e in english if written_in(e) is not None] == []
+    assert [written_in(e) for e in ("Sentiment", "by topic", "Gruppiere die Nachrichten nach Thema.",
+                                    "Regroupe ces textes par langue.")] == [None, None, "de", "fr"]
+
+
 def test_labels_for_a_facet_other_than_topic_are_spread_with_character_and_layout_features_too():
     from types import SimpleNamespace
 

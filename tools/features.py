@@ -38,7 +38,7 @@ def _language_identifier():
     return LangDetector(LangDetectConfig(max_input_length=LANGUAGE_CHARS, normalize_input=False, model="lite"))
 
 
-def _likeliest_languages(texts: list[str], k: int) -> list[list[dict]]:
+def likeliest_languages(texts: list[str], k: int) -> list[list[dict]]:
     """Each text's `k` likeliest languages ({"lang": code, "score": probability}), read on one line in lower case:
     in capitals, a screenplay's lines were read as another language (8 of 1,024 GoalEx texts wrong as written,
     1 in lower case)."""
@@ -49,7 +49,7 @@ def _likeliest_languages(texts: list[str], k: int) -> list[list[dict]]:
 def language_features(texts: list[str]) -> np.ndarray:
     """One L2-normalised float32 row per text: the probabilities of its LANGUAGE_TOP likeliest languages, over
     the languages any text of the corpus got."""
-    found = _likeliest_languages(texts, LANGUAGE_TOP)
+    found = likeliest_languages(texts, LANGUAGE_TOP)
     languages = sorted({guess["lang"] for guesses in found for guess in guesses})
     column = {lang: i for i, lang in enumerate(languages)}
     out = np.zeros((len(texts), max(1, len(languages))), dtype=np.float32)
@@ -65,7 +65,7 @@ def languages_read(texts: list[str], share: float = 0.2) -> list[str]:
     commonest first ("Arabic", "Korean"): what a group on the language view is written in."""
     import langcodes
 
-    counts = Counter(guesses[0]["lang"] for guesses in _likeliest_languages(texts, 1))
+    counts = Counter(guesses[0]["lang"] for guesses in likeliest_languages(texts, 1))
     return [langcodes.Language.get(code).display_name() for code, n in counts.most_common()
             if n >= share * len(texts)]
 
