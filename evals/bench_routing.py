@@ -1,15 +1,17 @@
 """Routing: the view the agent takes for an instruction against the view that follows the facet.
 
-    python -m clusteragent.evals.bench_routing [--only dev|paraphrase|fresh|nouns|later] [--model] [--labelled]
+    python -m clusteragent.evals.bench_routing [--only dev|paraphrase|fresh|nouns|later|languages] [--model] [--labelled]
 
-The instructions are the dev suite's wordings and four sets of paraphrases written for this benchmark
+The instructions are the dev suite's wordings and five sets of paraphrases written for this benchmark
 (not by the agent, and kept out of everything the router learns from; each set after the first was written
 before the change it was written to measure), each with the view that follows its facet. Prints one JSON line per
 instruction: the view the router takes (agent/facets.py; None: the model's reading or labels), the kind
 of facet it read the instruction as and how alike, the best kind of another path and whether the route is
 doubtful (it leads that kind by less than facets.DOUBTFUL_LEAD), and the route with the instruction's own
 corpus left out of the router's evidence (a kind only that corpus carries is then unknown to it); then a
-summary, with how many routes taken right and wrong were doubtful.
+summary, with how many routes taken right and wrong were doubtful. An instruction the language identifier
+reads as written in another language is routed in the chat model's English for it, as the agent routes it
+(the set "languages"; its lines add `written_in` and `routed_as`).
 
 `--model` also runs the agent's first step (understand: the chat model reads the instruction with a
 300-text sample) to print the model's own yes/no on "subject matter?" beside the route.
@@ -129,6 +131,24 @@ LATER = [
     ("reddit_titles", "subreddit", "Group these news headlines posted on Reddit by the subreddit.", "meaning"),
 ]
 
+# A fifth set: instructions written in other languages than English (the router reads them in the model's
+# English: instruction_language.in_english), the first nine written before that was built.
+OTHER_LANGUAGES = [
+    ("goalex_syn", "language", "Gruppiere diese Texte nach Sprache.", "characters"),
+    ("goalex_syn", "language", "Regroupe ces textes par langue.", "characters"),
+    ("goalex_syn", "language", "Agrupa estos textos por idioma.", "characters"),
+    ("agnews_test", "topic", "Gruppiere die Nachrichten nach Thema.", "meaning"),
+    ("goalex_syn", "topic", "按主题对这些评论进行分组", "meaning"),
+    ("agnews_test", "topic", "Raggruppa questi messaggi per argomento.", "meaning"),
+    ("financial_phrasebank", "sentiment", "Agrupa las reseñas según el sentimiento del cliente.", None),
+    ("banking77", "intent", "Gruppiere die Anfragen danach, was der Kunde möchte.", "meaning"),
+    ("goemotions", "ekman", "Regroupe les tweets selon l'émotion exprimée.", None),
+    ("dailydialog_utterances", "emotion", "Agrupe estas falas pela emoção de quem fala.", None),
+    ("stackexchange_titles", "site", "Groepeer deze vragen naar de website waarop ze gesteld zijn.", "meaning"),
+    ("goalex_syn", "style", "Сгруппируйте эти тексты по форме: стихи, письма, диалоги и списки.", "layout"),
+    ("clinc150", "domain", "これらの質問を生活の分野ごとにグループ化してください。", "meaning"),
+]
+
 VIEWS = ("meaning", "characters", "layout")
 SHUFFLES = 2000
 
@@ -213,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-docs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=["dev", "paraphrase", "fresh", "nouns", "later"])
+    parser.add_argument("--only", choices=["dev", "paraphrase", "fresh", "nouns", "later", "languages"])
     parser.add_argument("--model", action="store_true", help="also print the chat model's own reading")
     parser.add_argument("--labelled", action="store_true",
                         help="with --model: label the labels path's first sample and print how its labels follow "
@@ -224,12 +244,16 @@ def main(argv: list[str] | None = None) -> int:
     from clusteragent import ClusterAgent
     from clusteragent.evals.tasks import load_suite
     from clusteragent.facets import FacetRouter
+    from clusteragent.instruction_language import in_english
+    from clusteragent.structured import StructuredLLM
 
     agent = ClusterAgent(seed=options.seed, progress=False, max_model_calls=options.max_model_calls)
     embedder = agent.embedder()
-    chat = agent.chat_model() if options.model or options.labelled else None
+    chat = agent.chat_model() if options.model or options.labelled or options.only in (None, "languages") else None
+    llm = StructuredLLM(chat) if chat is not None else None
     dev = [(t.corpus, t.facet, t.instruction, DEV_VIEWS[t.name]) for t in load_suite("dev") if t.name in DEV_VIEWS]
-    sets = {"dev": dev, "paraphrase": PARAPHRASES, "fresh": FRESH, "nouns": NOUNS, "later": LATER}
+    sets = {"dev": dev, "paraphrase": PARAPHRASES, "fresh": FRESH, "nouns": NOUNS, "later": LATER,
+            "languages": OTHER_LANGUAGES}
     router = FacetRouter(embedder)
     without: dict[str, FacetRouter] = {}
     right: dict[str, list[tuple[bool, bool]]] = {}
@@ -238,16 +262,20 @@ def main(argv: list[str] | None = None) -> int:
         if options.only not in (None, group):
             continue
         for corpus, facet, instruction, expected in rows:
-            route = router.route(instruction)
+            routed, read_as = in_english(llm, instruction) if llm is not None else (instruction, {})
+            route = router.route(routed)
             if corpus not in without:
                 without[corpus] = FacetRouter(embedder, exclude=(corpus,))
-            held_out = without[corpus].route(instruction)
+            held_out = without[corpus].route(routed)
             found = {"task": f"{corpus}:{facet}", "instruction": instruction, "set": group, "expected": expected,
-                     "view": route.view, **route.evidence(), "right": route.view == expected,
+                     "view": route.view, **route.evidence(), **read_as, "right": route.view == expected,
                      "doubtful": route.doubtful,
                      "corpus_left_out": {"view": held_out.view, "kind": held_out.kind,
                                          "right": held_out.view == expected}}
-            if chat is not None:
+            if read_as:  # beside the route of the instruction as written
+                written = router.route(instruction)
+                found["as_written"] = {"view": written.view, "kind": written.kind, "right": written.view == expected}
+            if chat is not None and (options.model or options.labelled):
                 found.update(model_reading(agent, chat, corpus, facet, instruction, options))
             right.setdefault(group, []).append((found["right"], held_out.view == expected))
             doubtful[found["right"]] += route.doubtful

@@ -71,11 +71,12 @@ def test_suites_are_versioned_and_dev_covers_every_facet_of_every_corpus(tmp_pat
 
 
 def test_routing_bench_tasks_are_dev_tasks_and_its_paraphrases_their_own_wording():
-    from clusteragent.evals.bench_routing import DEV_VIEWS, FRESH, LATER, NOUNS, PARAPHRASES
+    from clusteragent.evals.bench_routing import DEV_VIEWS, FRESH, LATER, NOUNS, OTHER_LANGUAGES, PARAPHRASES
 
     dev = {t.name: t for t in load_suite("dev")}
     assert set(DEV_VIEWS) <= set(dev) and set(DEV_VIEWS.values()) <= {None, "meaning", "characters", "layout"}
-    for corpus, facet, instruction, _ in PARAPHRASES + FRESH + NOUNS + LATER:  # facets the data has, worded otherwise
+    for corpus, facet, instruction, _ in PARAPHRASES + FRESH + NOUNS + LATER + OTHER_LANGUAGES:  # facets the data
+        # has, worded otherwise
         assert f"{corpus}:{facet}" in dev and instruction not in {t.instruction for t in dev.values()}
 
 
