@@ -1,11 +1,13 @@
-"""An instruction written in another language than English, read in English for routing.
+"""An instruction or a chat message written in another language than English, read in English where English
+is what reads it.
 
 The router (facets.py) reads an instruction by its likeness to English example instructions under an
 English sentence embedder; written in German, "Gruppiere die Nachrichten nach Thema" (by topic) read most
 like an instruction by language, and "Agrupa estos textos por idioma" (by language) like one by sentiment.
-The chat model reads those languages: where the language identifier reads the instruction as another
-language, the model writes it in English, and that is what is routed. The rest of the run reads the
-instruction as written.
+A chat turn checks the model's reading of a message against its English words ("undo", "how many"): "Annule
+la dernière modification." changed nothing. The chat model reads those languages: where the language
+identifier reads the text as another language, the model writes it in English, and the router and the
+chat's checks read that. Everything else reads the text as written (a cluster's name, a new name given).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ OTHER_LANGUAGE = 0.5
 
 
 class InEnglish(BaseModel):
-    """An instruction for clustering, written in English."""
+    """An instruction for clustering, or a chat message about clusters, written in English."""
 
-    instruction: str = Field(min_length=3, max_length=400, description="the instruction in English")
+    instruction: str = Field(min_length=2, max_length=400, description="the message in English")
 
 
 def written_in(instruction: str) -> str | None:
@@ -39,16 +41,17 @@ def written_in(instruction: str) -> str | None:
     return guess[0]["lang"]
 
 
-def in_english(llm, instruction: str) -> tuple[str, dict]:
-    """The instruction to route, and what the trace keeps of how it was read: `instruction` itself where it is
-    English, else the model's English for it ({"written_in": "de", "routed_as": ...}); where the model gives
-    none, `instruction` as written, and the trace says so."""
+def in_english(llm, instruction: str, attempts: int | None = None) -> tuple[str, dict]:
+    """The instruction (or chat message) in English, and what the trace keeps of how it was read:
+    `instruction` itself where it is English, else the model's English for it ({"written_in": "de",
+    "routed_as": ...}); where the model gives none within `attempts`, `instruction` as written, and the trace
+    says so."""
     language = written_in(instruction)
     if language is None:
         return instruction, {}
     try:
         answer = llm.decide(load_prompt("in_english").messages(instruction=instruction), InEnglish,
-                            step="in_english")
+                            step="in_english", attempts=attempts)
     except ModelError as e:
         return instruction, {"written_in": language, "routed_as": instruction, "no_english": str(e)[:200]}
     return answer.instruction, {"written_in": language, "routed_as": answer.instruction}

@@ -1,7 +1,6 @@
 """Refine a clustering by chat: each message is one turn of a LangGraph thread on the run's checkpointer.
 
-    interpret: the model turns the message into one operation and its arguments (two small decisions:
-               refine_schemas)
+    interpret: the model turns the message into one operation and its arguments (refine_schemas)
     apply:     the operation (OPERATIONS: refine_ops, refine_matching, refine_questions) runs on the stored
                taxonomy and assignment
 
@@ -26,6 +25,7 @@ from langgraph.runtime import Runtime
 
 from clusteragent.errors import ConfigError, ModelError
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
+from clusteragent.instruction_language import in_english
 from clusteragent.prompt_state import kept_prompt_state
 from clusteragent.prompts import load_prompt
 from clusteragent.refine_names import (
@@ -78,6 +78,7 @@ class RefineState(TypedDict, total=False):
     turns: list[dict]  # {message, action, reply, changed, k_before, k_after, moved}
     base_ref: str  # the assignment whose confidences still hold, where texts were added since the run
     message: str
+    asked_as: str  # the message in English, for the checks that read English words (instruction_language)
     decision: dict
     reply: str
 
@@ -101,7 +102,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
                  "clusters": cluster_listing(state, assignment)}
     try:
         choice = ctx.llm.decide(load_prompt("refine").messages(**variables, action=""), ActionChoice, step="refine")
-        action = operation_asked(state["message"], choice.action, tax.names)
+        action = operation_asked(state["asked_as"], choice.action, tax.names)
         decision = {"action": action}
         schema = argument_schema(action, tuple(tax.names))
         if schema is not None:
@@ -137,12 +138,12 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         decision["instruction"] = message  # the model's paraphrase strayed from the message: use its words
     if decision["action"] == "find" and (fresh or not mostly_written_in(decision.get("description", ""), message)):
         decision["description"] = fresh[0] if fresh else message  # a quoted text, else the message's own words
-    stated = stated_count(message)
+    stated = stated_count(state["asked_as"])
     if decision["action"] == "granularity" and stated is not None and not named:
         # "make it 5 clusters", "at most 10": the message's own number, the clusters now kept where within it
         decision["n"] = min(max(k := len(leaves.clusters), stated.k_min or 1), stated.k_max or k)
     if decision["action"] == "reinstruct":  # what the model's instruction dropped of the values or number asked
-        values = stated_values(message)
+        values = stated_values(state["asked_as"])
         if values and not stated_values(decision["instruction"]):
             decision["instruction"] += f" ({', '.join(values)})"
         elif stated is not None and stated_count(decision["instruction"]) is None:
@@ -151,7 +152,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         # The model's count is its own (6 for "into two"); split "by the platform", the model finds how many.
         decision["by"] = split_criterion(message, tax.names)
         decision["parts"] = parts_named(message, tax.names)  # "into anger and sadness": the parts' own names
-        decision["n"] = len(decision["parts"]) or parts_asked(message, 0 if decision["by"] else 2)
+        decision["n"] = len(decision["parts"]) or parts_asked(state["asked_as"], 0 if decision["by"] else 2)
     if decision["action"] == "move" and not decision["ids"]:  # the texts as the message describes them: the
         # model copied the target's rule from the list ("Texts about cooking, meals, and recipes.")
         decision["description"] = described_in(message, decision.get("description", "")) or message
@@ -189,7 +190,7 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
                 turn.refuse_hidden_top(q)
                 if not any(q.strip().lower() in given for given in ignored):  # a word quoted in the new name
                     resolve(q, named, turn.assignment)
-        operation = OPERATIONS.get(d.action) or (None if d.reason else overview_for(state["message"]))
+        operation = OPERATIONS.get(d.action) or (None if d.reason else overview_for(state["asked_as"]))
         if operation is None:
             raise CannotDo(CAN_DO + (f" ({d.reason})" if d.reason else ""))
         change = operation(turn, d)
@@ -347,10 +348,10 @@ class RefineSession:
                             seed=self.run.config.seed, texts_are=self.run.state_.get("texts_are", ""),
                             calls_at_start=self.llm.usage.calls)
         # A hard cap per turn: the two interpreting decisions with their retries, and the operation's budget.
-        self.llm.max_calls = self.llm.usage.calls + 2 * self.llm.max_attempts + ctx.max_calls_per_turn
-        start = {"message": message}
+        self.llm.max_calls = self.llm.usage.calls + 2 * self.llm.max_attempts + ctx.max_calls_per_turn + 1
+        start = {"message": message, "asked_as": message if decision else in_english(self.llm, message, attempts=1)[0]}
         if not self.state:  # the first turn starts from the run's result
-            start = {**self.base_state, "undo": [], "turns": [], "message": message}
+            start = {**self.base_state, "undo": [], "turns": [], **start}
         folder = self.run.store_.folder
         with RunLock(folder, "refine") if folder is not None else contextlib.nullcontext(), \
                 kept_prompt_state(self.llm.chat, folder):  # the next process need not read the listing again

@@ -183,8 +183,8 @@ _UNDO_WORDS = re.compile(r"\b(?:undo|revert|reverse|back|restore|cancel|oops)\b"
 _HOW_MANY = re.compile(r"\bhow\s+(?:many|big|large)\b", re.IGNORECASE)
 # A question about the clusters' sizes or number, which no operation answers but the overview.
 _SIZES_ASKED = re.compile(r"\b(?:clusters|groups)\b.*\b(?:smallest|largest|biggest)\b|\b(?:smallest|largest|biggest)"
-                          r"\s+(?:clusters|groups|ones)\b|\bhow\s+many\s+(?:clusters|groups|categories|top\s+clusters)\b",
-                          re.IGNORECASE)
+                          r"\s+(?:clusters?|groups?|ones?)\b|\b(?:cluster|group)\s+is\s+(?:the\s+)?(?:smallest|largest|biggest)\b"
+                          r"|\bhow\s+many\s+(?:clusters|groups|categories|top\s+clusters)\b", re.IGNORECASE)
 
 
 def operation_asked(message: str, read: str, names: Iterable[str] = ()) -> str:
@@ -206,9 +206,14 @@ def operation_asked(message: str, read: str, names: Iterable[str] = ()) -> str:
         return "describe"
     if read == "undo" and not _UNDO_WORDS.search(message):
         return "none"
-    if read in ("find", "explain") and _SIZES_ASKED.search(message) and not _BY_ANOTHER.search(message):
+    if read in ("find", "explain") and sizes_asked(message) and not _BY_ANOTHER.search(message):
         return "none"  # "Which clusters are the smallest?" read as a search for texts like the question
     return read
+
+
+def sizes_asked(message: str) -> bool:
+    """Whether the message asks which clusters are the smallest or largest, or how many there are."""
+    return bool(_SIZES_ASKED.search(message))
 
 
 def written_ids(message: str, known: set[str]) -> list[str]:

@@ -11,7 +11,7 @@ import numpy as np
 from clusteragent.hierarchy import broad, with_tops
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
-from clusteragent.refine_names import described_in, found_in, named_clusters, quoted
+from clusteragent.refine_names import described_in, found_in, named_clusters, quoted, sizes_asked
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn, rows_for_ids
 from clusteragent.tools import taxonomy as tx
 from clusteragent.top_naming import spread_members
@@ -147,8 +147,10 @@ def overview(turn: Turn, d: RefineDecision) -> Change:
 
 
 def overview_for(message: str) -> Callable[[Turn, RefineDecision], Change] | None:
-    """The overview for a message that asks a question (ends with "?", or opens how, what or which), else None."""
-    return overview if _QUESTION.search(message) else None
+    """The overview for a message that asks a question (ends with "?", or opens how, what or which) or asks for
+    the clusters' sizes ("Find the smallest cluster.", the model's English for "Welche Cluster sind am
+    kleinsten?"), else None."""
+    return overview if _QUESTION.search(message) or sizes_asked(message) else None
 
 
 QUESTIONS: dict[str, Callable[[Turn, RefineDecision], Change]] = {"explain": explain, "describe": describe,

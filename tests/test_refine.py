@@ -742,6 +742,8 @@ def test_a_text_id_the_message_writes_is_explained_where_the_model_gave_a_cluste
 
 
 def test_a_question_no_operation_takes_is_answered_with_an_overview_and_anything_else_with_what_the_chat_can_do():
+    from clusteragent.refine_questions import overview_for
+
     agent = fitted([{"action": "none"}, {"action": "none"}])
     before = agent.result_.cluster.copy()
     reply = agent.chat("How many clusters are there?")
@@ -752,6 +754,7 @@ def test_a_question_no_operation_takes_is_answered_with_an_overview_and_anything
     reply = agent.chat("Delete the football cluster.")
     assert reply.startswith("Nothing changed: I can merge"), reply
     assert np.array_equal(agent.result_.cluster, before)
+    assert overview_for("Find the smallest cluster.") is overview_for("Which one is biggest?") is not None
 
 
 def test_an_undo_the_message_does_not_ask_for_changes_nothing():
@@ -764,8 +767,30 @@ def test_an_undo_the_message_does_not_ask_for_changes_nothing():
     assert reply.startswith("Nothing changed") and agent.result_.names == merged, reply
     assert [operation_asked(m, "undo") for m in ("Go back to how it was.", "Revert that.", "Oops, undo")] == ["undo"] * 3
     assert operation_asked("Which clusters are the smallest?", "find") == "none"  # for the overview
+    assert [operation_asked(m, "find") for m in ("Which cluster is the largest?", "Find the smallest cluster.")] == [
+        "none", "none"]
     assert operation_asked("How many clusters are about travel?", "explain") == "none"
     assert operation_asked("Which cluster holds the smallest phones?", "find") == "find"
+
+
+def test_a_message_in_another_language_is_checked_in_the_models_english_and_an_english_one_asks_nothing():
+    # the model read a how-many question as a search; the English of it asks how many texts a cluster holds
+    model = chat_model([{"action": "find", "clusters": ["weather"]}] * 2)
+    base = model.script
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] == "InEnglish":
+            return json.dumps({"instruction": "How many texts are in Weather?"})
+        return base(messages, kwargs)
+
+    english = ScriptedChatModel(script=answer)
+    agent = ClusterAgent(model=english, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    reply = agent.chat("Combien de textes y a-t-il dans le groupe Weather ?")
+    assert reply.startswith('"Weather" (') and " holds " in reply, reply
+    asked = [request_schema(c["kwargs"])[0] for c in english.calls]
+    assert asked.count("InEnglish") == 1
+    agent.chat("How many texts are in Weather?")
+    assert [request_schema(c["kwargs"])[0] for c in english.calls].count("InEnglish") == 1
 
 
 def test_a_text_quoted_in_the_message_is_explained_without_its_id():
