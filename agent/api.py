@@ -252,6 +252,7 @@ class ClusterAgent:
         """Run (or continue) the agent's graph on one thread of this agent's store (under `agent_config`, default
         the agent's)."""
         from clusteragent.graph import build_graph
+        from clusteragent.instruction_language import in_english
         from clusteragent.models import backend_info
         from clusteragent.reading import reader_for
         from clusteragent.structured import StructuredLLM, Usage
@@ -271,10 +272,13 @@ class ClusterAgent:
                       f"next: {', '.join(snapshot.next) or 'nothing (the run had finished)'}")
         llm = StructuredLLM(chat, trace=trace, journal=journal, usage=usage, executor=self.executor(),
                             max_calls=self.config.max_model_calls)
+        if start is not None:  # the number or values an instruction in another language states are read in English
+            start["read_as"] = in_english(llm, instruction)[1]
+        read_as = start["read_as"] if start is not None else graph.get_state(config).values.get("read_as") or {}
         embedder = self.embedder()
         ctx = RunContext(texts=work_texts(self.corpus_.texts), llm=llm, embedder=embedder,
                          config=(agent_config or self.config).resolved_for(backend_info(chat)["provider"])
-                         .for_instruction(instruction),
+                         .for_instruction(read_as.get("routed_as", instruction)),
                          progress=self._say,
                          show_bars=self.progress, vectors=self._vectors, arrays=self.store_.arrays,
                          reader=reader_for(chat, embedder))

@@ -25,7 +25,6 @@ from langgraph.types import Command
 from clusteragent.errors import ModelError
 from clusteragent.facets import Route, route_instruction
 from clusteragent.hierarchy import build_tops
-from clusteragent.instruction_language import in_english
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
 from clusteragent.naming import corpus_noun, given_values, listed_as_rules, with_examples_read, without_shared_words
 from clusteragent.outliers import in_corpus
@@ -127,8 +126,9 @@ def ingest(state: AgentState, runtime: Runtime[RunContext]) -> dict:
 def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
     ctx.progress("understanding the instruction")
-    routed, read_as = in_english(ctx.llm, state["instruction"])
-    route = dataclasses.replace(route_instruction(routed, ctx.embedder), read_as=read_as)
+    read_as = state.get("read_as") or {}  # the model's English for an instruction in another language (api.py)
+    route = dataclasses.replace(route_instruction(read_as.get("routed_as", state["instruction"]), ctx.embedder),
+                                read_as=read_as)
     if ctx.config.view:  # the user's view outranks the router's (the reading is what follows other facets)
         route = dataclasses.replace(route, view=None if ctx.config.view == "reading" else ctx.config.view,
                                     other_path=None)

@@ -156,6 +156,7 @@ class AgentConfig(BaseModel):
 
 class AgentState(TypedDict, total=False):
     instruction: str
+    read_as: dict  # for an instruction in another language, the model's English for it (instruction_language)
     facet: str
     texts_are: str  # what the instruction calls the texts ("queries"; naming.corpus_noun), "" when it does not say
     about_topic: bool

@@ -449,6 +449,22 @@ def test_an_instruction_in_another_language_is_routed_in_the_models_english(engl
         assert route["routed_as"] == instruction and "no_english" in route and route["kind"] != "emotion"
 
 
+def test_the_values_an_instruction_in_another_language_lists_are_read_in_its_english():
+    # as written, "wütend, fröhlich oder traurig" read as two values: "wütend" and "fröhlich oder traurig"
+    model = scripted("mood")
+    base = model.script
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] == "InEnglish":
+            return json.dumps({"instruction": "Cluster by the mood of the writer: angry, happy or sad."})
+        return base(messages, kwargs)
+
+    res = ClusterAgent(model=ScriptedChatModel(script=answer), progress=False, max_model_calls=60).fit(
+        TEXTS, instruction="Gruppiere die Texte nach Stimmung: wütend, fröhlich oder traurig.").result_
+    assert "3 clusters, as the instruction asks ('angry, happy, sad')" in res.run["notes"]
+    assert {"Angry", "Happy"} <= set(res.names) and v_measure_score(MOOD, res.cluster) > 0.9
+
+
 def test_english_instructions_are_read_as_english_and_others_as_their_language():
     from clusteragent.facets import routes_data
     from clusteragent.instruction_language import written_in
