@@ -347,7 +347,7 @@ class RefineSession:
                             features=self._placing_features,
                             seed=self.run.config.seed, texts_are=self.run.state_.get("texts_are", ""),
                             calls_at_start=self.llm.usage.calls)
-        # A hard cap per turn: the two interpreting decisions with their retries, and the operation's budget.
+        # A hard cap per turn: the message's English, the two interpreting decisions with their retries, the operation's.
         self.llm.max_calls = self.llm.usage.calls + 2 * self.llm.max_attempts + ctx.max_calls_per_turn + 1
         start = {"message": message, "asked_as": message if decision else in_english(self.llm, message, attempts=1)[0]}
         if not self.state:  # the first turn starts from the run's result
