@@ -22,12 +22,6 @@ from clusteragent.prompts import load_prompt
 # (at 0.59 at the least); single words can be read as another language at low probability ("Sentiment":
 # Italian, 0.17).
 OTHER_LANGUAGE = 0.5
-# A chat message is short, and the identifier spreads its reading of a short text over several languages
-# ("Annule la dernière modification.": English 0.31, French 0.25): where English is below OTHER_LANGUAGE, a
-# message another language reaches this for counts as written in it. Of 84 English chat messages (the chat
-# routing benchmark's for three runs, and short ones) that took "Undo." (which the chat takes without the
-# model) and "Explain 17." (one call more); 7 of 9 short messages in other languages, 3 by the rule above.
-CHAT_OTHER_LANGUAGE = 0.2
 
 
 class InEnglish(BaseModel):
@@ -36,27 +30,23 @@ class InEnglish(BaseModel):
     instruction: str = Field(min_length=2, max_length=400, description="the message in English")
 
 
-def written_in(instruction: str, chat: bool = False) -> str | None:
+def written_in(instruction: str) -> str | None:
     """The language code the identifier reads `instruction` as written in ("de"), or None for English or where
-    it is unsure; with `chat`, read as a short chat message (CHAT_OTHER_LANGUAGE)."""
+    it is unsure."""
     from clusteragent.tools.features import likeliest_languages
 
-    guesses = likeliest_languages([instruction], 2)[0]
-    other = next((g for g in guesses if g["lang"] != "en"), None)
-    english = next((g["score"] for g in guesses if g["lang"] == "en"), 0.0)
-    if other is None:
+    guess = likeliest_languages([instruction], 1)[0]
+    if not guess or guess[0]["lang"] == "en" or guess[0]["score"] < OTHER_LANGUAGE:
         return None
-    if other is guesses[0] and other["score"] >= OTHER_LANGUAGE:
-        return other["lang"]
-    return other["lang"] if chat and english < OTHER_LANGUAGE and other["score"] >= CHAT_OTHER_LANGUAGE else None
+    return guess[0]["lang"]
 
 
-def in_english(llm, instruction: str, attempts: int | None = None, chat: bool = False) -> tuple[str, dict]:
-    """The instruction (or, with `chat`, chat message) in English, and what the trace keeps of how it was read:
+def in_english(llm, instruction: str, attempts: int | None = None) -> tuple[str, dict]:
+    """The instruction (or chat message) in English, and what the trace keeps of how it was read:
     `instruction` itself where it is English, else the model's English for it ({"written_in": "de",
     "routed_as": ...}); where the model gives none within `attempts`, `instruction` as written, and the trace
     says so."""
-    language = written_in(instruction, chat)
+    language = written_in(instruction)
     if language is None:
         return instruction, {}
     try:

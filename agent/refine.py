@@ -349,7 +349,7 @@ class RefineSession:
                             calls_at_start=self.llm.usage.calls)
         # A hard cap per turn: the message's English, the two interpreting decisions with their retries, the operation's.
         self.llm.max_calls = self.llm.usage.calls + 2 * self.llm.max_attempts + ctx.max_calls_per_turn + 1
-        start = {"message": message, "asked_as": message if decision else in_english(self.llm, message, 1, chat=True)[0]}
+        start = {"message": message, "asked_as": message if decision else in_english(self.llm, message, attempts=1)[0]}
         if not self.state:  # the first turn starts from the run's result
             start = {**self.base_state, "undo": [], "turns": [], **start}
         folder = self.run.store_.folder

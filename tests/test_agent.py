@@ -473,10 +473,6 @@ def test_english_instructions_are_read_as_english_and_others_as_their_language()
     assert [e for e in english if written_in(e) is not None] == []
     assert [written_in(e) for e in ("Sentiment", "by topic", "Gruppiere die Nachrichten nach Thema.",
                                     "Regroupe ces textes par langue.")] == [None, None, "de", "fr"]
-    # a short chat message's reading is spread over languages: English below 0.5 is no longer enough
-    assert [written_in(m, chat=True) for m in ("Annule la dernière modification.", "Merge Sports and Politics.",
-                                               "Which clusters are the smallest?")] == ["fr", None, None]
-    assert written_in("Annule la dernière modification.") is None
 
 
 def test_labels_for_a_facet_other_than_topic_are_spread_with_character_and_layout_features_too():
