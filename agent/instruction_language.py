@@ -4,8 +4,8 @@ is what reads it.
 The router (facets.py) reads an instruction by its likeness to English example instructions under an
 English sentence embedder; written in German, "Gruppiere die Nachrichten nach Thema" (by topic) read most
 like an instruction by language, and "Agrupa estos textos por idioma" (by language) like one by sentiment.
-A chat turn checks the model's reading of a message against its English words ("undo", "how many"): "Annule
-la dernière modification." changed nothing. The chat model reads those languages: where the language
+A chat turn checks the model's reading of a message against its English words ("undo", "how many"): "Combien
+de textes y a-t-il dans Sports ?" was answered as a search. The chat model reads those languages: where the language
 identifier reads the text as another language, the model writes it in English, and the router and the
 chat's checks read that. Everything else reads the text as written (a cluster's name, a new name given).
 """
