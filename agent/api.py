@@ -263,18 +263,18 @@ class ClusterAgent:
         graph = build_graph().compile(checkpointer=self.store_.checkpointer)
         config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 200}
         start: dict | None = {"instruction": instruction}
-        usage = Usage()
+        usage, read_as = Usage(), {}
         if resume and self.store_.has_thread(thread_id):
             snapshot = graph.get_state(config)
             usage = Usage.from_dict(snapshot.values.get("usage", {}))
+            read_as = snapshot.values.get("read_as") or {}
             start = None  # continue from the last checkpoint
             self._say(f"resuming thread {thread_id} after {usage.calls} model call(s); "
                       f"next: {', '.join(snapshot.next) or 'nothing (the run had finished)'}")
         llm = StructuredLLM(chat, trace=trace, journal=journal, usage=usage, executor=self.executor(),
                             max_calls=self.config.max_model_calls)
         if start is not None:  # the number or values an instruction in another language states are read in English
-            start["read_as"] = in_english(llm, instruction)[1]
-        read_as = start["read_as"] if start is not None else graph.get_state(config).values.get("read_as") or {}
+            start["read_as"] = read_as = in_english(llm, instruction)[1]
         embedder = self.embedder()
         ctx = RunContext(texts=work_texts(self.corpus_.texts), llm=llm, embedder=embedder,
                          config=(agent_config or self.config).resolved_for(backend_info(chat)["provider"])
