@@ -10,7 +10,7 @@ import time
 import warnings
 from pathlib import Path
 
-from clusteragent.errors import ClusterAgentError
+from clusteragent.errors import ClusterAgentError, counted
 
 VIEWS = ("meaning", "characters", "layout", "reading")  # facets.View, not imported so that --help stays fast
 
@@ -129,7 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         result.write(out)
     run = result.run
     replayed = f", {run['replayed_calls']} replayed from the journal" if run.get("replayed_calls") else ""
-    print(f"{result.k} clusters for {len(result.ids)} texts ({run['model_calls']} model calls{replayed}, "
+    print(f"{counted(result.k, 'cluster')} for {counted(len(result.ids), 'text')} ("
+          f"{counted(run['model_calls'], 'model call')}{replayed}, "
           f"{run['wall_s']}s); wrote {out}/assignments.jsonl, clusters.json, run.json")
     _print_clusters(result)
     _print_notes(run["notes"])
@@ -233,8 +234,9 @@ def cmd_assign(args: argparse.Namespace) -> int:
                                max_outliers=args.max_outliers, update=args.update)
     write_table(result.to_pandas(with_text=False), target)
     run = result.run
-    print(f"{len(result.ids)} texts into {result.k} clusters of {run_dir} ({run['model_calls']} model calls, "
-          f"{run['labelled_by_model']} texts placed by the model, {run['wall_s']}s); wrote {target}")
+    print(f"{counted(len(result.ids), 'text')} into {counted(result.k, 'cluster')} of {run_dir} ("
+          f"{counted(run['model_calls'], 'model call')}, {counted(run['labelled_by_model'], 'text')} placed by the "
+          f"model, {run['wall_s']}s); wrote {target}")
     _print_clusters(result)
     _print_notes(run["notes"])
     return 0

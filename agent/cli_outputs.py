@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from clusteragent.errors import counted
+
 
 def output_path(run_dir: Path, given: str | None, default: str | None = None, keep: tuple[str, ...] = ()) -> Path:
     """Where report, export and assign write: `given`, or `default` inside the run folder (assign has none:
@@ -36,7 +38,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         agent = ClusterAgent.load(run_dir)
         path = agent.report(target)
     result = agent.result_
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {result.k} clusters of {len(result.ids)} texts")
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {counted(result.k, 'cluster')} of "
+          f"{counted(len(result.ids), 'text')}")
     return 0
 
 
@@ -51,7 +54,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with RunLock(run_dir, "export"):
         result = ClusterAgent.load(run_dir).result_
     write_table(result.to_pandas(with_text=not args.no_text), target, args.format)
-    print(f"wrote {target}: {len(result.ids)} texts in {result.k} clusters")
+    print(f"wrote {target}: {counted(len(result.ids), 'text')} in {counted(result.k, 'cluster')}")
     return 0
 
 

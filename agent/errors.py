@@ -12,6 +12,11 @@ def listing(items: Sequence) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+def counted(n: int, noun: str) -> str:
+    """`n` and the noun, plural unless `n` is 1: "1 cluster", "40 texts"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 class ClusterAgentError(Exception):
     """Base class: the message says what is wrong and what to do about it."""
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from clusteragent.errors import counted
 from clusteragent.hierarchy import broad, group_by_size, merge_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.refine_matching import CLUSTER_CHECKS, described_clusters
@@ -95,7 +96,7 @@ def merged_leaves(turn: Turn, parts: list[tx.Cluster], given: str, how: str = ""
     assignment, tax, entry = tx.merge(turn.assignment, turn.tax, [c.id for c in parts], named["name"],
                                       named["description"], named["named_by"])
     listed = in_words([f'"{c.name}"' for c in parts])
-    return Change(f'Merged {listed} into "{entry["name"]}" ({entry["moved"]} texts moved{how}).',
+    return Change(f'Merged {listed} into "{entry["name"]}" ({counted(entry["moved"], "text")} moved{how}).',
                   turn.fields(tax, assignment, tx.remap_labels(turn.labels, entry)))
 
 

@@ -142,3 +142,9 @@ def test_an_interrupted_run_says_what_it_kept_and_the_command_that_goes_on(tmp_p
         assert "run the same command with --resume" in err
     else:  # chat has no --resume: the message gives the run command that has
         assert f"clusteragent run {corpus} --instruction 'by the writer'\"'\"'s mood' --out {out} --resume" in err
+
+
+def test_counts_in_the_summary_lines_agree_with_their_number():
+    from clusteragent.errors import counted
+
+    assert [counted(n, "model call") for n in (0, 1, 2)] == ["0 model calls", "1 model call", "2 model calls"]
