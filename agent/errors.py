@@ -1,5 +1,7 @@
 """Errors a user can fix. The CLI prints them as one line and exits with code 2."""
 
+import sys
+import warnings
 from collections.abc import Sequence
 
 MAX_LISTED = 10  # how many offending items (ids, lines) a message lists before it says "and N more"
@@ -15,6 +17,15 @@ def listing(items: Sequence) -> str:
 def counted(n: int, noun: str) -> str:
     """`n` and the noun, plural unless `n` is 1: "1 cluster", "40 texts"."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """warnings.warn shown at the first caller outside this package: the line of the user's code that read the
+    corpus, not the library's own line several calls below it."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "clusteragent":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class ClusterAgentError(Exception):

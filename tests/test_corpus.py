@@ -342,3 +342,18 @@ def test_bundled_sample_is_valid():
     corpus = load_corpus(sample_corpus_path(), id_field="id")
     assert len(corpus) == 2000
     assert len({e["labels"]["domain"] for e in corpus.extra}) == 10
+
+
+def test_warnings_about_a_corpus_point_at_the_line_that_read_it(tmp_path):
+    """Not at the library's own line several calls below it, where a user cannot act on it."""
+    import pandas as pd
+
+    from clusteragent.tools.corpus import FieldChoiceWarning
+
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_bytes("text\nna\u00efve\n".encode("cp1252"))
+    with pytest.warns(UnicodeWarning) as caught:
+        load_corpus(legacy)
+    with pytest.warns(FieldChoiceWarning) as chosen:
+        as_corpus(pd.DataFrame({"sentence": ["one", "two"]}))
+    assert [w.filename for w in (*caught, *chosen)] == [__file__, __file__]

@@ -15,13 +15,12 @@ import gzip
 import io
 import json
 import lzma
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clusteragent.errors import CorpusError, listing
+from clusteragent.errors import CorpusError, listing, warn
 from clusteragent.tools.text_encoding import decode
 
 DEFAULT_TEXT_FIELDS = ("text", "content", "document", "body", "sentence", "utterance")
@@ -99,8 +98,8 @@ def from_dataframe(frame, text_field: str | None = None, id_field: str | None = 
     except CorpusError as e:  # the same checks as a file's records, in the Python API's words
         raise CorpusError(str(e).replace("--text-field", "text_field").replace("--id-field", "id_field")) from None
     if text_field is None and corpus.text_field != DEFAULT_TEXT_FIELDS[0] and not quiet:
-        warnings.warn(f"{source}: no 'text' column; clustering the column {corpus.text_field!r} (choose another "
-                      "with text_field).", FieldChoiceWarning, stacklevel=2)
+        warn(f"{source}: no 'text' column; clustering the column {corpus.text_field!r} (choose another "
+             "with text_field).", FieldChoiceWarning)
     return corpus
 
 
@@ -271,8 +270,8 @@ def _read_excel(raw: bytes, path: str, text_field, id_field) -> Corpus:
     except Exception as e:  # openpyxl and zipfile raise several types for a file that is no workbook
         raise CorpusError(f"{path}: cannot read as an Excel workbook ({e}); save it again as .xlsx, or as CSV.") from None
     if len(book.sheet_names) > 1:
-        warnings.warn(f"{path}: read the first of its {len(book.sheet_names)} sheets, {sheet!r}; save the sheet you "
-                      "want first, or as CSV.", UserWarning, stacklevel=4)
+        warn(f"{path}: read the first of its {len(book.sheet_names)} sheets, {sheet!r}; save the sheet you "
+             "want first, or as CSV.", UserWarning)
     records = _records_of(frame)
     return _from_records(records, text_field, id_field, path, list(range(1, len(records) + 1)))
 
@@ -306,8 +305,8 @@ def load_corpus(path: str | Path, text_field: str | None = None, id_field: str |
     """
     corpus = _read(Path(path), text_field, id_field, format, encoding)
     if text_field is None and corpus.text_field not in (None, DEFAULT_TEXT_FIELDS[0]) and not quiet:
-        warnings.warn(f"{path}: the records have no 'text' field; clustering the field {corpus.text_field!r} "
-                      "(choose another with --text-field).", FieldChoiceWarning, stacklevel=2)
+        warn(f"{path}: the records have no 'text' field; clustering the field {corpus.text_field!r} "
+             "(choose another with --text-field).", FieldChoiceWarning)
     return corpus
 
 

@@ -10,9 +10,8 @@ encoding. A given encoding reads the whole file, strictly: a byte it cannot read
 from __future__ import annotations
 
 import codecs
-import warnings
 
-from clusteragent.errors import CorpusError, listing
+from clusteragent.errors import CorpusError, listing, warn
 
 LEGACY = "cp1252"
 
@@ -45,9 +44,9 @@ def decode(raw: bytes, source: str, encoding: str | None = None) -> str:
             legacy.append(n)
     first = " ".join(lines[legacy[0] - 1].split())
     first = first if len(first) <= 60 else first[:57] + "..."
-    warnings.warn(f"{source}: line(s) {listing(legacy)} are not UTF-8 and were read as Windows-1252 (line "
-                  f"{legacy[0]} reads {first!r}); if that is wrong, give the file's encoding (--encoding) or "
-                  "re-encode it as UTF-8.", UnicodeWarning, stacklevel=5)
+    warn(f"{source}: line(s) {listing(legacy)} are not UTF-8 and were read as Windows-1252 (line "
+         f"{legacy[0]} reads {first!r}); if that is wrong, give the file's encoding (--encoding) or "
+         "re-encode it as UTF-8.", UnicodeWarning)
     return "\n".join(lines)
 
 
