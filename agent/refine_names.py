@@ -184,7 +184,9 @@ _HOW_MANY = re.compile(r"\bhow\s+(?:many|big|large)\b", re.IGNORECASE)
 # A question about the clusters' sizes or number, which no operation answers but the overview.
 _SIZES_ASKED = re.compile(r"\b(?:clusters|groups)\b.*\b(?:smallest|largest|biggest)\b|\b(?:smallest|largest|biggest)"
                           r"\s+(?:clusters?|groups?|ones?)\b|\b(?:cluster|group)\s+is\s+(?:the\s+)?(?:smallest|largest|biggest)\b"
-                          r"|\bhow\s+many\s+(?:clusters|groups|categories|top\s+clusters)\b", re.IGNORECASE)
+                          r"|\bhow\s+many\s+(?:clusters|groups|categories|top\s+clusters)\b"
+                          r"|\b(?:which|what)(?:\s+ones?)?\s+(?:is|are)\s+(?:the\s+)?(?:smallest|largest|biggest)\W*$",
+                          re.IGNORECASE)
 
 
 def operation_asked(message: str, read: str, names: Iterable[str] = ()) -> str:

@@ -132,9 +132,10 @@ _QUESTION = re.compile(r"\?\s*$|^\W*(?:how|what|which)\b", re.IGNORECASE)
 
 
 def overview(turn: Turn, d: RefineDecision) -> Change:
-    """How many clusters (and top clusters) there are, and the largest and the smallest, with what the chat can
-    do: the answer to a question no operation takes ("How many clusters are there?", "Which clusters are the
-    smallest?"; the model read both as none)."""
+    """How many clusters (and top clusters) there are, and their sizes (all of them, largest first, where they
+    are few; else the largest and the smallest): the answer to a question no operation takes ("How many
+    clusters are there?", "Which clusters are the smallest?"; the model read both as none). What the chat can
+    do follows, unless the message asked only that."""
     sizes = sorted(((int((turn.assignment == c.id).sum()), c.name) for c in turn.tax.clusters), key=lambda s: -s[0])
 
     def listed(part: list[tuple[int, str]]) -> str:
@@ -142,8 +143,12 @@ def overview(turn: Turn, d: RefineDecision) -> Change:
 
     tops = broad(turn.tops)
     under = f", {sum(len(t['children']) for t in tops)} of them under {len(tops)} top clusters" if tops else ""
-    return Change(f"{len(sizes)} clusters hold the {len(turn.assignment)} texts{under}; the largest: "
-                  f"{listed(sizes[:OVERVIEW_EACH])}; the smallest: {listed(sizes[::-1][:OVERVIEW_EACH])}. {CAN_DO}")
+    if len(sizes) <= 2 * OVERVIEW_EACH:  # the largest and the smallest would name some twice
+        which = f": {listed(sizes)}"
+    else:
+        which = f"; the largest: {listed(sizes[:OVERVIEW_EACH])}; the smallest: {listed(sizes[::-1][:OVERVIEW_EACH])}"
+    more = "" if sizes_asked(turn.state.get("asked_as") or turn.state.get("message", "")) else f" {CAN_DO}"
+    return Change(f"{len(sizes)} clusters hold the {len(turn.assignment)} texts{under}{which}.{more}")
 
 
 def overview_for(message: str) -> Callable[[Turn, RefineDecision], Change] | None:

@@ -744,17 +744,31 @@ def test_a_text_id_the_message_writes_is_explained_where_the_model_gave_a_cluste
 def test_a_question_no_operation_takes_is_answered_with_an_overview_and_anything_else_with_what_the_chat_can_do():
     from clusteragent.refine_questions import overview_for
 
-    agent = fitted([{"action": "none"}, {"action": "none"}])
+    agent = fitted([{"action": "none"}, {"action": "none"}, {"action": "none"}])
     before = agent.result_.cluster.copy()
     reply = agent.chat("How many clusters are there?")
     by_size = sorted([c for c in agent.result_.clusters if "children" not in c], key=lambda c: -c["size"])
-    assert reply.startswith(f"{agent.result_.k} clusters hold the {len(TEXTS)} texts; the largest: "
-                            f'"{by_size[0]["name"]}" ({by_size[0]["size"]})'), reply
-    assert f'the smallest: "{by_size[-1]["name"]}" ({by_size[-1]["size"]})' in reply and "I can merge" in reply
+    listed = ", ".join(f'"{c["name"]}" ({c["size"]})' for c in by_size)  # few clusters: each once, largest first
+    assert reply == f"{agent.result_.k} clusters hold the {len(TEXTS)} texts: {listed}.", reply
+    reply = agent.chat("What is in here?")  # not a question of sizes: what the chat can do follows
+    assert reply.startswith(f"{agent.result_.k} clusters hold the {len(TEXTS)} texts: {listed}. I can merge"), reply
     reply = agent.chat("Delete the football cluster.")
     assert reply.startswith("Nothing changed: I can merge"), reply
     assert np.array_equal(agent.result_.cluster, before)
     assert overview_for("Find the smallest cluster.") is overview_for("Which one is biggest?") is not None
+
+
+def test_an_overview_of_many_clusters_names_the_largest_and_the_smallest():
+    from types import SimpleNamespace
+
+    from clusteragent.refine_questions import overview
+    from clusteragent.tools import taxonomy as tx
+
+    tax = tx.Taxonomy([tx.Cluster(id=i, name=f"C{i}") for i in range(8)], next_id=8)
+    assignment = np.repeat(np.arange(8), [9, 2, 8, 3, 7, 4, 6, 5])
+    turn = SimpleNamespace(tax=tax, assignment=assignment, tops=[], state={"message": "Which are the largest?"})
+    assert overview(turn, None).text == ('8 clusters hold the 44 texts; the largest: "C0" (9), "C2" (8), "C4" (7); '
+                                          'the smallest: "C1" (2), "C3" (3), "C5" (4).')
 
 
 def test_an_undo_the_message_does_not_ask_for_changes_nothing():
@@ -771,6 +785,8 @@ def test_an_undo_the_message_does_not_ask_for_changes_nothing():
         "none", "none"]
     assert operation_asked("How many clusters are about travel?", "explain") == "none"
     assert operation_asked("Which cluster holds the smallest phones?", "find") == "find"
+    assert [operation_asked(m, "find") for m in ("Which are the largest?", "Which one is biggest?")] == ["none", "none"]
+    assert operation_asked("What are the largest companies mentioned?", "find") == "find"
 
 
 def test_a_message_in_another_language_is_checked_in_the_models_english_and_an_english_one_asks_nothing():
