@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from clusteragent.errors import counted
 from clusteragent.hierarchy import broad, with_tops
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
@@ -148,7 +149,8 @@ def overview(turn: Turn, d: RefineDecision) -> Change:
     else:
         which = f"; the largest: {listed(sizes[:OVERVIEW_EACH])}; the smallest: {listed(sizes[::-1][:OVERVIEW_EACH])}"
     more = "" if sizes_asked(turn.state.get("asked_as") or turn.state.get("message", "")) else f" {CAN_DO}"
-    return Change(f"{len(sizes)} clusters hold the {len(turn.assignment)} texts{under}{which}.{more}")
+    hold = "holds" if len(sizes) == 1 else "hold"
+    return Change(f"{counted(len(sizes), 'cluster')} {hold} the {counted(len(turn.assignment), 'text')}{under}{which}.{more}")
 
 
 def overview_for(message: str) -> Callable[[Turn, RefineDecision], Change] | None:

@@ -758,7 +758,7 @@ def test_a_question_no_operation_takes_is_answered_with_an_overview_and_anything
     assert overview_for("Find the smallest cluster.") is overview_for("Which one is biggest?") is not None
 
 
-def test_an_overview_of_many_clusters_names_the_largest_and_the_smallest():
+def test_an_overview_of_many_clusters_names_the_largest_and_the_smallest_and_of_one_says_one():
     from types import SimpleNamespace
 
     from clusteragent.refine_questions import overview
@@ -769,6 +769,9 @@ def test_an_overview_of_many_clusters_names_the_largest_and_the_smallest():
     turn = SimpleNamespace(tax=tax, assignment=assignment, tops=[], state={"message": "Which are the largest?"})
     assert overview(turn, None).text == ('8 clusters hold the 44 texts; the largest: "C0" (9), "C2" (8), "C4" (7); '
                                           'the smallest: "C1" (2), "C3" (3), "C5" (4).')
+    one = SimpleNamespace(tax=tx.Taxonomy([tx.Cluster(id=0, name="General")], next_id=1), assignment=np.zeros(1, int),
+                          tops=[], state={"message": "How many clusters are there?"})
+    assert overview(one, None).text == '1 cluster holds the 1 text: "General" (1).'
 
 
 def test_an_undo_the_message_does_not_ask_for_changes_nothing():
