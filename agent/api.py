@@ -307,11 +307,20 @@ class ClusterAgent:
 
     @property
     def map_(self) -> np.ndarray:
-        """The texts' 2-D map (N x 2) that reports draw: made once and kept in the run's store."""
+        """The texts' 2-D map (N x 2) that reports draw: of the model's reading where the clustering as it stands
+        was made on it (by sentiment the embeddings scatter every cluster across the subjects), else of the
+        embeddings; made once per view and kept in the run's store."""
+        from clusteragent.errors import ModelError
+        from clusteragent.reading import centred
         from clusteragent.run_folder import content_name, kept
         from clusteragent.tools.semantic_map import plane
+        from clusteragent.views import clustered_view
 
         vectors = self.vectors_
+        session = self.refine_session()
+        if clustered_view({**self.state_, **session.state}) == "reading":
+            with contextlib.suppress(ModelError):  # a reading neither kept nor readable: the embeddings
+                vectors = centred(session.placing_features(session.state)[0])
         return kept(self.store_.arrays, content_name("plane", vectors, np.array([self.config.seed])),
                     lambda: plane(vectors, seed=self.config.seed))
 

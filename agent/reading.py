@@ -86,6 +86,15 @@ def kept_reading(arrays, reader: Reader | None, instruction: str, texts: Sequenc
     return kept(arrays, text_name("reading", str(len(texts)), instruction), read)
 
 
+def centred(readings: np.ndarray) -> np.ndarray:
+    """Readings less their mean, as unit rows: what sets them apart, to draw them by. Every reading shares the
+    prompt's direction (two readings' cosine is 0.98 at the median on 120 Financial PhraseBank sentences), and
+    a map takes rows that close for copies of one text: it drew those 120 as 22 points."""
+    out = np.asarray(readings, dtype=np.float32)
+    out = out - out.mean(axis=0, keepdims=True)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
 def _in_order(vectors: np.ndarray, unique: list[str], texts: Sequence[str]) -> np.ndarray:
     where = {t: i for i, t in enumerate(unique)}
     return vectors[[where[t] for t in texts]]

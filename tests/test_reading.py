@@ -392,3 +392,20 @@ def test_on_the_reading_a_group_takes_no_value_of_the_models_list_that_few_of_it
     assert calm_given and "Calm" not in res.names, res.names
     fury = np.array(res.cluster_names()) == "Fury"
     assert fury.sum() == 40 and set(MOOD[fury]) == {"angry"} and "cooking" not in set(TOPIC[fury])
+
+
+def test_the_reports_map_of_a_run_on_the_reading_draws_the_reading_and_of_a_topic_run_the_embeddings():
+    """By mood the texts a run put together lie together on the reading, not on their embeddings; drawn less
+    what every reading shares (reading.centred)."""
+    from clusteragent.reading import centred, kept_reading
+    from clusteragent.tools.corpus import work_texts
+    from clusteragent.tools.semantic_map import plane
+
+    instruction = "Cluster by the mood of the writer."
+    agent = ClusterAgent(model=reading_model("mood"), progress=False, max_model_calls=60, strategy="auto")
+    agent.fit(TEXTS, instruction=instruction)
+    reading = kept_reading(agent.store_.arrays, None, instruction, work_texts(TEXTS))
+    assert np.allclose(agent.map_, plane(centred(reading), seed=agent.config.seed))
+    agent = ClusterAgent(model=reading_model("topic"), progress=False, max_model_calls=60, strategy="auto")
+    agent.fit(TEXTS, instruction="Cluster by topic.")
+    assert np.allclose(agent.map_, plane(agent.vectors_, seed=agent.config.seed))
