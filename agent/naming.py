@@ -301,12 +301,13 @@ _NOT_NOUNS = frozenset("them these those they it its all each every ones one".sp
 
 
 def corpus_noun(written: str, instruction: str, facet: str = "") -> str:
-    """What the instruction calls its texts ("queries" for "Group these assistant queries by ..."), from the
-    model's reading `written`, or "" where the instruction has no such word: the last word of the reading
-    must be one of the instruction's own words, and neither a pronoun nor the facet (asked about
-    "Group by the user's specific intent", the model answered "recipes", the prompt's example). Where the
-    reading is not such a word (asked about "Group these titles by the language ...", the model answered
-    "all"), the last word of what the instruction says every text is (corpus_subject) under the same rule."""
+    """What the instruction calls its texts ("queries" for "Group these assistant queries by ..."), or "" where
+    it has no such word: the last word of what the instruction says every text is (corpus_subject), before
+    any "of" ("titles" in "the titles of papers"), else of the model's reading `written`; either must be one
+    of the instruction's own words, and neither a pronoun nor the facet (asked about "Group by the user's
+    specific intent", the model answered "recipes", the prompt's example). The instruction's own subject
+    comes first: asked about "Sort these sentences from financial news by the sentiment ...", the model
+    answered "news", and every rule opened "News that express ..."."""
     said = set(re.findall(r"[^\W\d_]+", instruction.lower()))
 
     def last_word(text: str) -> str:
@@ -317,7 +318,7 @@ def corpus_noun(written: str, instruction: str, facet: str = "") -> str:
             return ""
         return noun
 
-    return last_word(written) or last_word(corpus_subject(instruction))
+    return last_word(re.split(r"\s+of\s+", corpus_subject(instruction), maxsplit=1)[0]) or last_word(written)
 
 
 # "Group these Reddit post titles by ...": the verb, then what the texts are, up to the word that says how.
