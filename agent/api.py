@@ -311,16 +311,17 @@ class ClusterAgent:
         was made on it (by sentiment the embeddings scatter every cluster across the subjects), else of the
         embeddings; made once per view and kept in the run's store."""
         from clusteragent.errors import ModelError
-        from clusteragent.reading import centred
+        from clusteragent.reading import centred, kept_reading
         from clusteragent.run_folder import content_name, kept
         from clusteragent.tools.semantic_map import plane
         from clusteragent.views import clustered_view
 
         vectors = self.vectors_
-        session = self.refine_session()
-        if clustered_view({**self.state_, **session.state}) == "reading":
-            with contextlib.suppress(ModelError):  # a reading neither kept nor readable: the embeddings
-                vectors = centred(session.placing_features(session.state)[0])
+        state = {**self.state_, **self.refine_session().state}
+        if clustered_view(state) == "reading":
+            with contextlib.suppress(ModelError):  # not kept (texts added since): the embeddings; no model is loaded
+                vectors = centred(kept_reading(self.store_.arrays, None, state["instruction"],
+                                               work_texts(self.corpus_.texts)))
         return kept(self.store_.arrays, content_name("plane", vectors, np.array([self.config.seed])),
                     lambda: plane(vectors, seed=self.config.seed))
 

@@ -299,7 +299,7 @@ class RefineSession:
             self._embedder = self.run.embedder(embedding_cache=False, progress=False)
         return self._embedder.embed(texts)[0]
 
-    def placing_features(self, state: dict) -> tuple[np.ndarray, str | None]:
+    def _placing_features(self, state: dict) -> tuple[np.ndarray, str | None]:
         """What placed the texts of the clustering `state` (views.assignment_features), computed once per
         clustering, and the view it was made on (None for labels): a split places a cluster's texts on it.
         The model's reading comes from the run folder's arrays (reading.kept_reading), else from the reading
@@ -344,7 +344,7 @@ class RefineSession:
         corpus = self.run.corpus_
         ctx = RefineContext(texts=work_texts(corpus.texts), ids=list(corpus.ids), vectors=self.run.vectors_, llm=self.llm,
                             arrays=self.run.store_.arrays, embed=self._embed, rerun=self._rerun,
-                            features=self.placing_features,
+                            features=self._placing_features,
                             seed=self.run.config.seed, texts_are=self.run.state_.get("texts_are", ""),
                             calls_at_start=self.llm.usage.calls)
         # A hard cap per turn: the message's English, the two interpreting decisions with their retries, the operation's.

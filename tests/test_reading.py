@@ -406,6 +406,11 @@ def test_the_reports_map_of_a_run_on_the_reading_draws_the_reading_and_of_a_topi
     agent.fit(TEXTS, instruction=instruction)
     reading = kept_reading(agent.store_.arrays, None, instruction, work_texts(TEXTS))
     assert np.allclose(agent.map_, plane(centred(reading), seed=agent.config.seed))
-    agent = ClusterAgent(model=reading_model("topic"), progress=False, max_model_calls=60, strategy="auto")
-    agent.fit(TEXTS, instruction="Cluster by topic.")
+    from test_refine import chat_model
+
+    script = chat_model([{"action": "reinstruct", "instruction": instruction}]).script
+    agent = ClusterAgent(model=ReadingChatModel(script=script, reads=[]), progress=False, max_model_calls=60,
+                         strategy="auto").fit(TEXTS, instruction="Cluster by topic.")
     assert np.allclose(agent.map_, plane(agent.vectors_, seed=agent.config.seed))
+    agent.chat("Cluster them by mood instead.")  # the map follows the clustering as it stands
+    assert np.allclose(agent.map_, plane(centred(reading), seed=agent.config.seed))
