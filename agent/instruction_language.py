@@ -30,23 +30,24 @@ class InEnglish(BaseModel):
     instruction: str = Field(min_length=2, max_length=400, description="the message in English")
 
 
-def written_in(instruction: str) -> str | None:
+def written_in(instruction: str, unsure: bool = False) -> str | None:
     """The language code the identifier reads `instruction` as written in ("de"), or None for English or where
-    it is unsure."""
+    it is unsure; with `unsure`, None only where it reads English at OTHER_LANGUAGE or more, and "und" where
+    it is unsure (a short message: "Annule la dernière modification." reads English 0.31, French 0.25)."""
     from clusteragent.tools.features import likeliest_languages
 
-    guess = likeliest_languages([instruction], 1)[0]
-    if not guess or guess[0]["lang"] == "en" or guess[0]["score"] < OTHER_LANGUAGE:
-        return None
-    return guess[0]["lang"]
+    guess = (likeliest_languages([instruction], 1)[0] or [{"lang": "und", "score": 0.0}])[0]
+    if guess["score"] >= OTHER_LANGUAGE:
+        return None if guess["lang"] == "en" else guess["lang"]
+    return "und" if unsure else None
 
 
-def in_english(llm, instruction: str, attempts: int | None = None) -> tuple[str, dict]:
+def in_english(llm, instruction: str, attempts: int | None = None, unsure: bool = False) -> tuple[str, dict]:
     """The instruction (or chat message) in English, and what the trace keeps of how it was read:
-    `instruction` itself where it is English, else the model's English for it ({"written_in": "de",
-    "routed_as": ...}); where the model gives none within `attempts`, `instruction` as written, and the trace
-    says so."""
-    language = written_in(instruction)
+    `instruction` itself where it is English (with `unsure`, only where the identifier is sure it is),
+    else the model's English for it ({"written_in": "de", "routed_as": ...}); where the model gives none
+    within `attempts`, `instruction` as written, and the trace says so."""
+    language = written_in(instruction, unsure)
     if language is None:
         return instruction, {}
     try:

@@ -37,7 +37,7 @@ from clusteragent.refine_names import (
     mostly_written_in,
     named_clusters,
     numbered,
-    operation_asked,
+    operation_read,
     parts_asked,
     parts_named,
     resolve,
@@ -102,7 +102,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
                  "clusters": cluster_listing(state, assignment)}
     try:
         choice = ctx.llm.decide(load_prompt("refine").messages(**variables, action=""), ActionChoice, step="refine")
-        action = operation_asked(state["asked_as"], choice.action, tax.names)
+        action, asked_as = operation_read(ctx.llm, state["message"], state["asked_as"], choice.action, tax.names)
         decision = {"action": action}
         schema = argument_schema(action, tuple(tax.names))
         if schema is not None:
@@ -138,12 +138,12 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         decision["instruction"] = message  # the model's paraphrase strayed from the message: use its words
     if decision["action"] == "find" and (fresh or not mostly_written_in(decision.get("description", ""), message)):
         decision["description"] = fresh[0] if fresh else message  # a quoted text, else the message's own words
-    stated = stated_count(state["asked_as"])
+    stated = stated_count(asked_as)
     if decision["action"] == "granularity" and stated is not None and not named:
         # "make it 5 clusters", "at most 10": the message's own number, the clusters now kept where within it
         decision["n"] = min(max(k := len(leaves.clusters), stated.k_min or 1), stated.k_max or k)
     if decision["action"] == "reinstruct":  # what the model's instruction dropped of the values or number asked
-        values = stated_values(state["asked_as"])
+        values = stated_values(asked_as)
         if values and not stated_values(decision["instruction"]):
             decision["instruction"] += f" ({', '.join(values)})"
         elif stated is not None and stated_count(decision["instruction"]) is None:
@@ -152,7 +152,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         # The model's count is its own (6 for "into two"); split "by the platform", the model finds how many.
         decision["by"] = split_criterion(message, tax.names)
         decision["parts"] = parts_named(message, tax.names)  # "into anger and sadness": the parts' own names
-        decision["n"] = len(decision["parts"]) or parts_asked(state["asked_as"], 0 if decision["by"] else 2)
+        decision["n"] = len(decision["parts"]) or parts_asked(asked_as, 0 if decision["by"] else 2)
     if decision["action"] == "move" and not decision["ids"]:  # the texts as the message describes them: the
         # model copied the target's rule from the list ("Texts about cooking, meals, and recipes.")
         decision["description"] = described_in(message, decision.get("description", "")) or message
@@ -171,7 +171,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         decision["description"] = described_in(message, decision["description"])
         if len(written) < 2 and decision["description"] and not fresh:  # "Merge everything about sports"
             decision["clusters"] = written  # with the clusters the description fits, each checked by the model
-    return {"decision": decision}
+    return {"decision": decision, "asked_as": asked_as}
 
 
 def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from clusteragent.instruction_language import in_english
 from clusteragent.name_rules import name_words, sentence_case
 from clusteragent.review_tools import ToolError as CannotDo
 from clusteragent.stated import NUMBER_WORDS
@@ -179,7 +180,9 @@ _BY_ANOTHER = re.compile(r"^\W*(?:(?:now|please|instead|then|ok|okay),?\s+)*(?:r
                         re.IGNORECASE)
 
 
-_UNDO_WORDS = re.compile(r"\b(?:undo|revert|reverse|back|restore|cancel|oops)\b", re.IGNORECASE)
+_UNDO_WORDS = re.compile(r"\b(?:undo|revert|reverse|back|restore|cancel|oops)\b|\b(?:remove|drop|discard|delete|erase)\s+"
+                         r"(?:the\s+|my\s+|that\s+)?(?:last|previous|latest)\s+(?:change|edit|step|modification)s?\b",
+                         re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow\s+(?:many|big|large)\b", re.IGNORECASE)
 # A question about the clusters' sizes or number, which no operation answers but the overview.
 _SIZES_ASKED = re.compile(r"\b(?:clusters|groups)\b.*\b(?:smallest|largest|biggest)\b|\b(?:smallest|largest|biggest)"
@@ -211,6 +214,18 @@ def operation_asked(message: str, read: str, names: Iterable[str] = ()) -> str:
     if read in ("find", "explain") and sizes_asked(message) and not _BY_ANOTHER.search(message):
         return "none"  # "Which clusters are the smallest?" read as a search for texts like the question
     return read
+
+
+def operation_read(llm, message: str, asked_as: str, read: str, names: Iterable[str] = ()) -> tuple[str, str]:
+    """operation_asked on the message's English `asked_as`, and that English. An undo the model read in a
+    message that says none in English words is asked of the model's English for it where the identifier is
+    not sure the message is English (a short French undo, which a turn begins without translating: the
+    check refused it); a message it reads as English keeps the refusal and costs no call."""
+    action = operation_asked(asked_as, read, names)
+    if read == "undo" and action == "none" and asked_as == message:
+        asked_as = in_english(llm, message, attempts=1, unsure=True)[0]
+        action = operation_asked(asked_as, read, names)
+    return action, asked_as
 
 
 def sizes_asked(message: str) -> bool:

@@ -783,6 +783,7 @@ def test_an_undo_the_message_does_not_ask_for_changes_nothing():
     reply = agent.chat("Delete the football cluster.")  # the model read an undo
     assert reply.startswith("Nothing changed") and agent.result_.names == merged, reply
     assert [operation_asked(m, "undo") for m in ("Go back to how it was.", "Revert that.", "Oops, undo")] == ["undo"] * 3
+    assert operation_asked("Remove the last change.", "undo") == "undo"  # the model's English for "Deshaz el último cambio."
     assert operation_asked("Which clusters are the smallest?", "find") == "none"  # for the overview
     assert [operation_asked(m, "find") for m in ("Which cluster is the largest?", "Find the smallest cluster.")] == [
         "none", "none"]
@@ -809,6 +810,30 @@ def test_a_message_in_another_language_is_checked_in_the_models_english_and_an_e
     asked = [request_schema(c["kwargs"])[0] for c in english.calls]
     assert asked.count("InEnglish") == 1
     agent.chat("How many texts are in Weather?")
+    assert [request_schema(c["kwargs"])[0] for c in english.calls].count("InEnglish") == 1
+
+
+def test_an_undo_in_a_short_message_in_another_language_is_read_in_the_models_english():
+    """ "Annule la dernière modification." reads as English at 0.31, so the turn began without a translation
+    and the undo the model read was refused; an English message the model misreads as an undo costs no call."""
+    model = chat_model([{"action": "merge", "clusters": ["weather", "cooking"], "new_name": "home"}, {"action": "undo"}])
+    base = model.script
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] == "InEnglish":
+            return json.dumps({"instruction": "Cancel the last modification."})
+        return base(messages, kwargs)
+
+    english = ScriptedChatModel(script=answer)
+    agent = ClusterAgent(model=english, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    before = agent.result_.names
+    agent.chat('Merge "weather" and "cooking" into one called home.')
+    merged = agent.result_.names
+    reply = agent.chat("Delete the football cluster.")  # read as an undo; English, refused without a call
+    assert reply.startswith("Nothing changed") and agent.result_.names == merged, reply
+    assert not any(request_schema(c["kwargs"])[0] == "InEnglish" for c in english.calls)
+    reply = agent.chat("Annule la dernière modification.")
+    assert agent.result_.names == before, reply
     assert [request_schema(c["kwargs"])[0] for c in english.calls].count("InEnglish") == 1
 
 
