@@ -793,18 +793,23 @@ def test_an_undo_the_message_does_not_ask_for_changes_nothing():
     assert operation_asked("What are the largest companies mentioned?", "find") == "find"
 
 
-def test_a_message_in_another_language_is_checked_in_the_models_english_and_an_english_one_asks_nothing():
-    # the model read a how-many question as a search; the English of it asks how many texts a cluster holds
-    model = chat_model([{"action": "find", "clusters": ["weather"]}] * 2)
-    base = model.script
+def translating(decisions, english_text):
+    """A fitted agent whose scripted model takes `decisions` and writes any message in English as `english_text`,
+    and that model."""
+    base = chat_model(decisions).script
 
     def answer(messages, kwargs):
         if request_schema(kwargs)[0] == "InEnglish":
-            return json.dumps({"instruction": "How many texts are in Weather?"})
+            return json.dumps({"instruction": english_text})
         return base(messages, kwargs)
 
     english = ScriptedChatModel(script=answer)
-    agent = ClusterAgent(model=english, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    return ClusterAgent(model=english, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic."), english
+
+
+def test_a_message_in_another_language_is_checked_in_the_models_english_and_an_english_one_asks_nothing():
+    # the model read a how-many question as a search; the English of it asks how many texts a cluster holds
+    agent, english = translating([{"action": "find", "clusters": ["weather"]}] * 2, "How many texts are in Weather?")
     reply = agent.chat("Combien de textes y a-t-il dans le groupe Weather ?")
     assert reply.startswith('"Weather" (') and " holds " in reply, reply
     asked = [request_schema(c["kwargs"])[0] for c in english.calls]
@@ -816,16 +821,8 @@ def test_a_message_in_another_language_is_checked_in_the_models_english_and_an_e
 def test_an_undo_in_a_short_message_in_another_language_is_read_in_the_models_english():
     """ "Annule la dernière modification." reads as English at 0.31, so the turn began without a translation
     and the undo the model read was refused; an English message the model misreads as an undo costs no call."""
-    model = chat_model([{"action": "merge", "clusters": ["weather", "cooking"], "new_name": "home"}, {"action": "undo"}])
-    base = model.script
-
-    def answer(messages, kwargs):
-        if request_schema(kwargs)[0] == "InEnglish":
-            return json.dumps({"instruction": "Cancel the last modification."})
-        return base(messages, kwargs)
-
-    english = ScriptedChatModel(script=answer)
-    agent = ClusterAgent(model=english, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    agent, english = translating([{"action": "merge", "clusters": ["weather", "cooking"], "new_name": "home"},
+                                  {"action": "undo"}], "Cancel the last modification.")
     before = agent.result_.names
     agent.chat('Merge "weather" and "cooking" into one called home.')
     merged = agent.result_.names
