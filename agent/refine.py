@@ -137,7 +137,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     if decision["action"] == "reinstruct" and not written_in(decision.get("instruction", ""), message):
         decision["instruction"] = message  # the model's paraphrase strayed from the message: use its words
     if decision["action"] == "find" and (fresh or not mostly_written_in(decision.get("description", ""), message)):
-        decision["description"] = fresh[0] if fresh else message  # a quoted text, else the message's own words
+        decision["description"] = fresh[0] if fresh else described_in(message) or message  # a quote, what it is about
     stated = stated_count(asked_as)
     if decision["action"] == "granularity" and stated is not None and not named:
         # "make it 5 clusters", "at most 10": the message's own number, the clusters now kept where within it

@@ -12,7 +12,7 @@ from clusteragent.errors import counted
 from clusteragent.hierarchy import broad, with_tops
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
-from clusteragent.refine_names import described_in, found_in, named_clusters, quoted, sizes_asked
+from clusteragent.refine_names import described_in, found_in, named_clusters, quoted, sizes_asked, written_clusters
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn, rows_for_ids
 from clusteragent.tools import taxonomy as tx
 from clusteragent.top_naming import spread_members
@@ -51,6 +51,11 @@ def explain(turn: Turn, d: RefineDecision) -> Change:
         rows, many = quoted_rows(turn)
         text_ids = [ctx.ids[r] for r in rows]
     if not text_ids:
+        named_in = with_tops(turn.tax, turn.tops)
+        named = (named_clusters(turn.state["message"], named_in, assignment)
+                 or written_clusters(turn.state["message"], named_in.names))
+        if named:  # "Show me some examples from Negative.": no text to explain, a cluster to describe
+            return describe(turn, d.model_copy(update={"clusters": named[:1]}))
         raise CannotDo("Give the id of the text to explain, or quote it.")
     ids = [c.id for c in tax.clusters]
     features = turn.features

@@ -735,6 +735,14 @@ def test_a_cluster_asked_about_by_what_it_holds_is_the_one_holding_the_texts_nea
     assert reply.startswith('"Cooking"'), reply
 
 
+def test_an_explain_of_no_text_that_names_a_cluster_describes_it_and_a_search_looks_for_what_the_message_is_about():
+    agent = fitted([{"action": "explain", "ids": []}, {"action": "find", "description": "weather reports"}])
+    reply = agent.chat("Show me some examples from Weather.")  # the model read an explain: no text, a cluster
+    assert reply.startswith('"Weather" (') and " holds " in reply and "Typical texts" in reply, reply
+    reply = agent.chat("Which texts talk about the storm?")  # not the question's words: what it asks about
+    assert reply.startswith('Of the 20 texts nearest "the storm":'), reply
+
+
 def test_a_text_id_the_message_writes_is_explained_where_the_model_gave_a_cluster_name_for_it():
     agent = fitted([{"action": "explain", "ids": ["Weather"]}])
     reply = agent.chat("Why is 17 in Weather?")
