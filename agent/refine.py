@@ -23,7 +23,7 @@ import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from clusteragent.errors import ConfigError, ModelError
+from clusteragent.errors import ConfigError, ModelError, counted
 from clusteragent.hierarchy import reconcile, top_listing, with_tops
 from clusteragent.instruction_language import in_english
 from clusteragent.prompt_state import kept_prompt_state
@@ -209,7 +209,7 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
                                        ctx.arrays[change.update["assignment_ref"]], ctx.vectors, turn.assignment)
     text = change.text
     if change.update is not None:
-        text += f" k: {k_before} -> {k_after}; {moved} text(s) changed cluster."
+        text += f" k: {k_before} -> {k_after}; {counted(moved, 'text')} changed cluster."
     record = {"message": state["message"], "action": d.action, "reply": text, "changed": change.update is not None,
               "k_before": k_before, "k_after": k_after, "moved": moved,
               "model_calls": ctx.llm.usage.calls - ctx.calls_at_start, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}

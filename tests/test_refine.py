@@ -58,6 +58,7 @@ def test_merge_leaves_k_minus_one_and_undo_restores_exactly():
     assert after.k == before.k - 1 and sum(sizes(agent).values()) == len(TEXTS)
     assert sizes(agent)["Home"] == sizes_of(before)["Weather"] + sizes_of(before)["Cooking"]  # a name has a capital
     assert "3 -> 2" in reply and sorted(after.ids) == sorted(before.ids)
+    assert reply.endswith(" texts changed cluster."), reply  # a count, no "text(s)"
     agent.chat("undo")
     again = agent.result_
     assert again.names == before.names and np.array_equal(again.cluster, before.cluster)
