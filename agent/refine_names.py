@@ -279,7 +279,8 @@ def mostly_written_in(text: str, message: str) -> bool:
     return bool(words) and sum(w in said for w in words) >= 0.75 * len(words)
 
 
-_ABOUT = re.compile(r"\b(?:about|related to|concerning|to do with)\s+(.+?)\s*(?=\b(?:into|in one|together|as one)\b"
+_ABOUT = re.compile(r"\b(?:about|related to|concerning|to do with|mention(?:s|ing)?|discuss(?:es|ing)?)\s+"
+                    r"(.+?)\s*(?=\b(?:into|in one|together|as one)\b"
                     r"|[.?!;:]|$)", re.IGNORECASE)
 
 

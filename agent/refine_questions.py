@@ -56,6 +56,8 @@ def explain(turn: Turn, d: RefineDecision) -> Change:
                  or written_clusters(turn.state["message"], named_in.names))
         if named:  # "Show me some examples from Negative.": no text to explain, a cluster to describe
             return describe(turn, d.model_copy(update={"clusters": named[:1]}))
+        if overview_for(turn.state.get("asked_as") or turn.state["message"]):  # "What are the clusters?"
+            return overview(turn, d)
         raise CannotDo("Give the id of the text to explain, or quote it.")
     ids = [c.id for c in tax.clusters]
     features = turn.features
@@ -133,13 +135,14 @@ def find(turn: Turn, d: RefineDecision) -> Change:
 
 CAN_DO = ("I can merge, split, rename, move texts, add a cluster, re-cluster by a new instruction, make clusters "
           "fewer or finer, undo, explain a text, describe a cluster or find where texts are.")
-OVERVIEW_EACH = 3  # the largest and the smallest clusters an overview names
+OVERVIEW_EACH = 3  # the largest and the smallest clusters an overview names, where it does not name them all
+OVERVIEW_ALL = 10  # up to this many, all of them
 _QUESTION = re.compile(r"\?\s*$|^\W*(?:how|what|which)\b", re.IGNORECASE)
 
 
 def overview(turn: Turn, d: RefineDecision) -> Change:
-    """How many clusters (and top clusters) there are, and their sizes (all of them, largest first, where they
-    are few; else the largest and the smallest): the answer to a question no operation takes ("How many
+    """How many clusters (and top clusters) there are, and their sizes (all of them, largest first, up to
+    OVERVIEW_ALL; else the largest and the smallest): the answer to a question no operation takes ("How many
     clusters are there?", "Which clusters are the smallest?"; the model read both as none). What the chat can
     do follows, unless the message asked only that."""
     sizes = sorted(((int((turn.assignment == c.id).sum()), c.name) for c in turn.tax.clusters), key=lambda s: -s[0])
@@ -149,7 +152,7 @@ def overview(turn: Turn, d: RefineDecision) -> Change:
 
     tops = broad(turn.tops)
     under = f", {sum(len(t['children']) for t in tops)} of them under {len(tops)} top clusters" if tops else ""
-    if len(sizes) <= 2 * OVERVIEW_EACH:  # the largest and the smallest would name some twice
+    if len(sizes) <= OVERVIEW_ALL:
         which = f": {listed(sizes)}"
     else:
         which = f"; the largest: {listed(sizes[:OVERVIEW_EACH])}; the smallest: {listed(sizes[::-1][:OVERVIEW_EACH])}"

@@ -737,11 +737,16 @@ def test_a_cluster_asked_about_by_what_it_holds_is_the_one_holding_the_texts_nea
 
 
 def test_an_explain_of_no_text_that_names_a_cluster_describes_it_and_a_search_looks_for_what_the_message_is_about():
-    agent = fitted([{"action": "explain", "ids": []}, {"action": "find", "description": "weather reports"}])
+    agent = fitted([{"action": "explain", "ids": []}, {"action": "explain", "ids": []},
+                    {"action": "find", "description": "weather reports"}, {"action": "find", "description": "rain"}])
     reply = agent.chat("Show me some examples from Weather.")  # the model read an explain: no text, a cluster
     assert reply.startswith('"Weather" (') and " holds " in reply and "Typical texts" in reply, reply
+    reply = agent.chat("What are the clusters?")  # no text, no cluster: a question for the overview
+    assert reply.startswith(f"{agent.result_.k} clusters hold the {len(TEXTS)} texts: "), reply
     reply = agent.chat("Which texts talk about the storm?")  # not the question's words: what it asks about
     assert reply.startswith('Of the 20 texts nearest "the storm":'), reply
+    reply = agent.chat("Which texts mention snow?")
+    assert reply.startswith('Of the 20 texts nearest "snow":'), reply
 
 
 def test_a_text_id_the_message_writes_is_explained_where_the_model_gave_a_cluster_name_for_it():
@@ -773,11 +778,13 @@ def test_an_overview_of_many_clusters_names_the_largest_and_the_smallest_and_of_
     from clusteragent.refine_questions import overview
     from clusteragent.tools import taxonomy as tx
 
-    tax = tx.Taxonomy([tx.Cluster(id=i, name=f"C{i}") for i in range(8)], next_id=8)
-    assignment = np.repeat(np.arange(8), [9, 2, 8, 3, 7, 4, 6, 5])
+    tax = tx.Taxonomy([tx.Cluster(id=i, name=f"C{i}") for i in range(11)], next_id=11)
+    assignment = np.repeat(np.arange(11), [9, 2, 8, 3, 7, 4, 6, 5, 5, 5, 5])
     turn = SimpleNamespace(tax=tax, assignment=assignment, tops=[], state={"message": "Which are the largest?"})
-    assert overview(turn, None).text == ('8 clusters hold the 44 texts; the largest: "C0" (9), "C2" (8), "C4" (7); '
+    assert overview(turn, None).text == ('11 clusters hold the 59 texts; the largest: "C0" (9), "C2" (8), "C4" (7); '
                                           'the smallest: "C1" (2), "C3" (3), "C5" (4).')
+    turn.tax, turn.assignment = tx.Taxonomy(tax.clusters[:8], next_id=8), assignment[assignment < 8]
+    assert overview(turn, None).text.startswith('8 clusters hold the 44 texts: "C0" (9), "C2" (8), "C4" (7), "C6" (6), ')
     one = SimpleNamespace(tax=tx.Taxonomy([tx.Cluster(id=0, name="General")], next_id=1), assignment=np.zeros(1, int),
                           tops=[], state={"message": "How many clusters are there?"})
     assert overview(one, None).text == '1 cluster holds the 1 text: "General" (1).'
