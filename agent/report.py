@@ -27,7 +27,9 @@ WRAP = 70
 WORDS = 6  # distinctive words shown per cluster
 # Distinct colours for up to 62 clusters (Plotly's Alphabet, Dark24 and Light24 less their palest), then
 # they repeat.
-PALETTE_NAMES = ("Alphabet", "Dark24", "Light24")
+# Dark24 first: its first colours are far apart, where Alphabet's first four hold two purples ("#AA0DFE",
+# "#782AB6") that a run of four clusters showed side by side.
+PALETTE_NAMES = ("Dark24", "Alphabet", "Light24")
 MAX_LUMINANCE = 0.6  # paler dots ("#E2E2E2", "#F7E1A0") can hardly be seen on the page's white
 
 

@@ -302,3 +302,22 @@ def test_every_cluster_colour_can_be_seen_on_white_and_fifty_clusters_get_their_
     shades = palette()
     assert all(luminance(c) <= MAX_LUMINANCE for c in shades)
     assert len({c.upper() for c in shades}) == len(shades) >= 50  # the most clusters a run by subject makes
+
+
+def cielab(hex_colour: str) -> np.ndarray:
+    """A "#RRGGBB" colour in CIELAB (sRGB, D65): a reference for how far apart two colours look."""
+    rgb = np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    f = np.cbrt(np.maximum(xyz / np.array([0.95047, 1.0, 1.08883]), (6 / 29) ** 3))
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_the_first_clusters_colours_are_far_apart():
+    """A run of a few clusters shows no two of one hue (Alphabet's first four hold two purples, 38 apart)."""
+    import itertools
+
+    from clusteragent.report import palette
+
+    first = palette()[:6]
+    assert min(np.linalg.norm(cielab(a) - cielab(b)) for a, b in itertools.combinations(first, 2)) > 50
