@@ -108,10 +108,10 @@ def merge_described(turn: Turn, d: RefineDecision) -> Change:
     if checks < 1:
         raise CannotDo("the model budget for this turn is spent; nothing was merged.")
     found, how = described_clusters(turn, what, {c.id for c in named}, checks)
-    counted = clusters_counted(turn.state.get("asked_as") or turn.state.get("message", ""))
-    if counted and len(named) + len(found) > counted:  # "the two clusters about cars": those nearest it
-        how += f"; of the {len(found)} that fit, the {counted - len(named)} nearest it"
-        found = found[:max(0, counted - len(named))]
+    asked = clusters_counted(turn.asked_as)
+    if asked and len(named) + len(found) > asked:  # "the two clusters about cars": those nearest it
+        how += f"; of the {len(found)} that fit, the {asked - len(named)} nearest it"
+        found = found[:max(0, asked - len(named))]
     parts = named + found
     if len(parts) < 2:
         fits = f'only "{parts[0].name}" fits it' if parts else "none fits it"

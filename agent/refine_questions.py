@@ -51,13 +51,12 @@ def explain(turn: Turn, d: RefineDecision) -> Change:
         rows, many = quoted_rows(turn)
         text_ids = [ctx.ids[r] for r in rows]
     if not text_ids:
-        named_in = with_tops(turn.tax, turn.tops)
-        named = (named_clusters(turn.state["message"], named_in, assignment)
-                 or written_clusters(turn.state["message"], named_in.names))
+        message, named_in = turn.state["message"], with_tops(turn.tax, turn.tops)
+        named = named_clusters(message, named_in, assignment) or written_clusters(message, named_in.names)
         if named:  # "Show me some examples from Negative.": no text to explain, a cluster to describe
             return describe(turn, d.model_copy(update={"clusters": named[:1]}))
-        if overview_for(turn.state.get("asked_as") or turn.state["message"]):  # "What are the clusters?"
-            return overview(turn, d)
+        if answer := overview_for(turn.asked_as):  # "What are the clusters?"
+            return answer(turn, d)
         raise CannotDo("Give the id of the text to explain, or quote it.")
     ids = [c.id for c in tax.clusters]
     features = turn.features
@@ -156,7 +155,7 @@ def overview(turn: Turn, d: RefineDecision) -> Change:
         which = f": {listed(sizes)}"
     else:
         which = f"; the largest: {listed(sizes[:OVERVIEW_EACH])}; the smallest: {listed(sizes[::-1][:OVERVIEW_EACH])}"
-    more = "" if sizes_asked(turn.state.get("asked_as") or turn.state.get("message", "")) else f" {CAN_DO}"
+    more = "" if sizes_asked(turn.asked_as) else f" {CAN_DO}"
     hold = "holds" if len(sizes) == 1 else "hold"
     return Change(f"{counted(len(sizes), 'cluster')} {hold} the {counted(len(turn.assignment), 'text')}{under}{which}.{more}")
 

@@ -124,6 +124,11 @@ class Turn:
     def tops(self) -> list[dict]:
         return self.state.get("tops") or []
 
+    @property
+    def asked_as(self) -> str:
+        """The turn's message in English (RefineState.asked_as), for the checks that read English words."""
+        return self.state.get("asked_as") or self.state.get("message", "")
+
     def top(self, ref: str) -> dict | None:
         """The top cluster `ref` names (by name or number), or None when it names none."""
         if not self.tops:

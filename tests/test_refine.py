@@ -780,13 +780,13 @@ def test_an_overview_of_many_clusters_names_the_largest_and_the_smallest_and_of_
 
     tax = tx.Taxonomy([tx.Cluster(id=i, name=f"C{i}") for i in range(11)], next_id=11)
     assignment = np.repeat(np.arange(11), [9, 2, 8, 3, 7, 4, 6, 5, 5, 5, 5])
-    turn = SimpleNamespace(tax=tax, assignment=assignment, tops=[], state={"message": "Which are the largest?"})
+    turn = SimpleNamespace(tax=tax, assignment=assignment, tops=[], asked_as="Which are the largest?")
     assert overview(turn, None).text == ('11 clusters hold the 59 texts; the largest: "C0" (9), "C2" (8), "C4" (7); '
                                           'the smallest: "C1" (2), "C3" (3), "C5" (4).')
     turn.tax, turn.assignment = tx.Taxonomy(tax.clusters[:8], next_id=8), assignment[assignment < 8]
     assert overview(turn, None).text.startswith('8 clusters hold the 44 texts: "C0" (9), "C2" (8), "C4" (7), "C6" (6), ')
     one = SimpleNamespace(tax=tx.Taxonomy([tx.Cluster(id=0, name="General")], next_id=1), assignment=np.zeros(1, int),
-                          tops=[], state={"message": "How many clusters are there?"})
+                          tops=[], asked_as="How many clusters are there?")
     assert overview(one, None).text == '1 cluster holds the 1 text: "General" (1).'
 
 
