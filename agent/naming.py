@@ -196,12 +196,9 @@ def fallback_name(traits: list[str], taken: list[str], layout: bool = False, tex
     def free(name: str) -> bool:
         return not any(alike(name, t) for t in taken)
 
-    if languages and traits:
-        listed = in_words(traits)
-        name = listed if len(listed) <= NAME_MAX and free(listed) else "Other languages"
-        if free(name):
-            return tx.Cluster(-1, name, f"Texts a language identifier reads as {in_words(traits, 'or')}.",
-                              named_by="statistics")
+    named = language_name(traits, taken) if languages else None
+    if named is not None:
+        return named
 
     pairs = [(not layout and phrase_of(a, b, texts)) or f"{a} / {b}" for i, a in enumerate(traits)
              for b in traits[i + 1:] if layout or name_words(a) != name_words(b)]  # not "drug / drugs"
@@ -215,6 +212,19 @@ def fallback_name(traits: list[str], taken: list[str], layout: bool = False, tex
     else:
         description = f"Texts that often use the words {', '.join(traits)}."
     return tx.Cluster(-1, name, description, named_by="statistics")
+
+
+def language_name(languages: list[str], taken: Sequence[str]) -> tx.Cluster | None:
+    """A group named by the languages it is written in (features.languages_read): "Arabic and Korean", else
+    "Other languages" where the list is long or taken; None where both are alike a name in `taken`."""
+    if not languages:
+        return None
+    listed = in_words(languages)
+    for name in (listed, "Other languages") if len(listed) <= NAME_MAX else ("Other languages",):
+        if not any(alike(name, t) for t in taken):
+            return tx.Cluster(-1, name, f"Texts a language identifier reads as {in_words(languages, 'or')}.",
+                              named_by="statistics")
+    return None
 
 
 def vote_counts(rows: np.ndarray, votes: dict[str, int], listed: tx.Taxonomy) -> np.ndarray:

@@ -34,7 +34,8 @@ class ClusterResult:
             assignments of new texts; -1 is the outlier group where outliers were asked for.
         confidence: how sure the assignment of each text is, 0..1.
         clusters: {cluster, name, description, size, representative_ids, representative_texts, named_by
-            ("model", or "statistics" where the model gave no valid name), level,
+            ("model", or "statistics" where the model gave no valid name or the name is the languages of a
+            group mostly in other languages than the corpus), level,
             parent, and merged_ids where others were merged into it} per cluster, largest first: the leaves.
         top_clusters: where the run has two levels, the broader clusters over the leaves (level 1, each
             with its `children`); a leaf's `parent` is its top's id (level 2). A cluster that no other

@@ -27,6 +27,7 @@ from clusteragent.naming import (
     unrequested,
     voted_name,
 )
+from clusteragent.other_languages import main_language, named_by_language
 from clusteragent.reading import kept_reading
 from clusteragent.structure import fold_strays, kmeans, split_majority, structure_k
 from clusteragent.tools import taxonomy as tx
@@ -218,10 +219,16 @@ def cluster_on_view(ctx: RunContext, state: AgentState) -> dict:
     reserved = [v.name for g, v in matched.items() if stands(g, v)]
     tax = tx.Taxonomy()
     assignment = np.full(len(ctx.texts), -1, dtype=np.int64)
+    main = main_language(ctx.texts) if view_name == "meaning" else None  # the others the embeddings read poorly
     for g in tqdm(order, desc="naming", unit="cluster", disable=not ctx.show_bars, leave=False):
         spec = matched.get(int(g)) or (voted_name(shown[int(g)], votes, listed, tax.names) if shown else None)
         if spec is not None and not stands(int(g), spec):
             spec = None
+        if spec is None and main is not None:
+            spec, note = named_by_language([ctx.texts[r] for r in members(g)], main, tax.names + reserved)
+            if spec is not None:
+                notes.append(note)
+                trace.append({"step": "named_by_language", "cluster": spec.name, "corpus_language": main})
         if spec is None and ctx.calls_left() > 0:
             spec = _named_by_model(ctx, state, view_name, vectors, members(g), list(dict.fromkeys(tax.names + reserved)),
                                    traits.get(int(g), []), narrower=under_tops)

@@ -506,3 +506,46 @@ def test_labels_the_model_gave_each_text_are_not_named_again_from_central_texts(
     viewed = {**labelled, "trace": [{"step": "cluster_view", "view": "meaning"}]}
     renamed, _ = renamed_broader(ctx, viewed, tax, np.array([0, 0, 1, 1]))
     assert renamed.names == ["Mixed", "Very positive"] and len(model.calls) == 1
+
+
+FOREIGN = ["O governo anunciou novas medidas para a economia do país",
+           "Minha avó faz o melhor bolo de chocolate do mundo",
+           "Os trabalhadores fizeram greve na fábrica ontem à noite",
+           "Qual é a melhor praia do Rio de Janeiro para surfar?",
+           "O ônibus atrasou de novo hoje de manhã na cidade",
+           "Hôm nay tôi đi dạo công viên với bạn bè của tôi",
+           "Tôi đang học lập trình máy tính ở trường đại học",
+           "Giá xăng dầu tăng mạnh trong tháng này ở thành phố"]
+
+
+def test_a_meaning_group_mostly_in_other_languages_than_the_corpus_is_named_by_them_not_by_the_model():
+    """The English embedding puts the few texts it cannot read together whatever they say; the model, shown
+    them, named such a group after two Portuguese words ("Work"). Named by its languages, the run says why."""
+    texts = [f"heavy rain and strong wind on day {i}" for i in range(30)] + \
+            [f"a late goal won the football match {i}" for i in range(30)] + FOREIGN
+    names = iter(["Weather", "Football", "Work"])
+    model = ScriptedChatModel(script=naming(lambda messages: next(names)))
+    res = ClusterAgent(model=model, progress=False, max_model_calls=10, k=3, strategy="auto",
+                       review_rounds=0).fit(texts, instruction="Cluster the texts by topic.").result_
+    foreign = {int(res.cluster[i]) for i in range(60, len(texts))}
+    assert len(foreign) == 1 and foreign.isdisjoint(res.cluster[:60].tolist())  # the run grouped them apart
+    named = next(c for c in res.clusters if c["cluster"] in foreign)
+    assert (named["name"], named["named_by"]) == ("Portuguese and Vietnamese", "statistics")
+    assert sorted(c["name"] for c in res.clusters if c is not named) == ["Football", "Weather"]
+    assert sum(request_schema(c["kwargs"])[0] == "ClusterSpec" for c in model.calls) == 2
+    assert any(n.startswith('"Portuguese and Vietnamese" is named by its languages') for n in res.run["notes"])
+
+
+def test_a_group_is_named_by_its_languages_only_where_most_of_it_is_in_other_languages_than_the_corpus():
+    from clusteragent.other_languages import in_other_languages, main_language, named_by_language
+
+    english = [f"the match ended with a late goal number {i}" for i in range(40)]
+    assert main_language(english + FOREIGN) == "en"
+    assert main_language(english[:8] + FOREIGN) is None  # no language holds most of it
+    assert sorted(in_other_languages(english[:3] + FOREIGN[:2], "en")) == sorted(FOREIGN[:2])
+    spec, note = named_by_language(FOREIGN[:5] + english[:4], "en", [])
+    assert spec.name == "Portuguese" and spec.named_by == "statistics" and note
+    assert named_by_language(FOREIGN[:4] + english[:5], "en", []) == (None, "")  # fewer than half
+    assert named_by_language(FOREIGN, None, []) == (None, "")
+    assert named_by_language(FOREIGN, "en", ["Portuguese and Vietnamese"])[0].name == "Other languages"
+    assert named_by_language(FOREIGN, "en", ["Portuguese and Vietnamese", "Other languages"]) == (None, "")
