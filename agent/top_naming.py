@@ -124,8 +124,8 @@ def without_paired_parts(groups: list[list[int]], names: list[dict], tax: tx.Tax
 
 def children_renamed(llm, calls: int, instruction: str, facet: str, texts: list[str], vectors: np.ndarray,
                      assignment: np.ndarray, tops: list[dict], tax: tx.Taxonomy) -> tuple[tx.Taxonomy, list[dict]]:
-    """Each cluster whose name is its top cluster's, in the same words (the top took the name that cluster gave
-    what its neighbours share: see schemas.distinct_spec_schema), named again as a part of the top, unlike
+    """Each cluster whose name is its top cluster's, in the same words in any order (the top took the name that
+    cluster gave what its neighbours share: see schemas.distinct_spec_schema), named again as a part of the top, unlike
     every other name, by the model within `calls` (shown the words that set it apart from the top's other
     clusters), else by its distinctive words. A name merely alike the top's ("Car care questions" under "Car
     care") stays: asked for another, the model gave "Checking". Returns the taxonomy and an audit entry per
@@ -137,7 +137,7 @@ def children_renamed(llm, calls: int, instruction: str, facet: str, texts: list[
     for top in broad(tops):
         for c in top["children"]:
             name = tax.by_id(c).name
-            if name_words(name) != name_words(top["name"]):
+            if sorted(name_words(name)) != sorted(name_words(top["name"])):  # "Weapon hoarding", "Hoarding weapons"
                 continue
             rows = np.flatnonzero(assignment == c)
             own = [texts[r] for r in rows]

@@ -776,6 +776,21 @@ def test_a_top_takes_the_name_its_clusters_share_and_the_cluster_so_named_is_nam
     assert "'Sports' names the whole this group is a part of" in str(model.calls[-1]["messages"][-1].content)
 
 
+def test_a_cluster_named_in_its_top_clusters_words_in_another_order_is_named_again():
+    """"Weapon hoarding" under the top "Hoarding weapons" is the top's name; "Wildlife" beside it stays."""
+    from clusteragent.top_naming import children_renamed
+
+    texts = [f"stockpiling rifles and ammunition before the crash {i}" for i in range(5)] + \
+            [f"deer and foxes seen in the forest {i}" for i in range(4)]
+    assignment = np.array([0] * 5 + [1] * 4)
+    tax = Taxonomy.from_specs([("Weapon hoarding", "Texts about weapons."), ("Wildlife", "Texts about animals.")])
+    tops = [{"id": 2, "name": "Hoarding weapons", "description": "", "children": [0, 1]}]
+    grown, audit = children_renamed(None, 0, "Group by topic.", "topic", texts, np.eye(9, dtype=np.float32),
+                                    assignment, tops, tax)
+    assert [e["from"] for e in audit] == ["Weapon hoarding"] and grown.by_id(1).name == "Wildlife"
+    assert grown.by_id(0).name not in ("Weapon hoarding", "Hoarding weapons")
+
+
 def test_a_top_takes_the_name_of_its_largest_cluster_shown_first_and_that_cluster_is_named_again():
     """The model names each top after the first cluster listed: that is the top's largest, whose name the top
     may take (it is mostly that), and that cluster is asked for a name that sets it apart within the top."""
