@@ -225,7 +225,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
         mine = name_words(v)
         for p, words in part_words:
             # (of two parts, one's name says what half the texts are: "Radio" over "Lego" too)
-            if mine == words and not (names_what_all_share(p, parts) or len(parts) >= 3 and p == parts[0]):
+            if sorted(mine) == sorted(words) and not (names_what_all_share(p, parts) or len(parts) >= 3 and p == parts[0]):
                 return f"{v!r} names {p!r}, one of its smaller groups; give a name that covers them all"
         own = telling_words(v)
         two = joined_parts(v, parts)
