@@ -29,6 +29,7 @@ import numpy as np
 from clusteragent.naming import NAMING_ATTEMPTS
 from clusteragent.tools import taxonomy as tx
 from clusteragent.top_naming import children_renamed, name_tops, without_paired_parts
+from clusteragent.wording import quoted_list
 
 MAX_FLAT = 12  # more clusters than this get a top level
 
@@ -251,7 +252,7 @@ def top_listing(tops: list[dict], assignment: np.ndarray, tax: tx.Taxonomy) -> l
 
 
 def merge_tops(tops: list[dict], ids: list[int], assignment: np.ndarray, named: dict) -> tuple[list[dict], str]:
-    """Two tops as one: the larger keeps its id, both children lists join; `named` gives its name, inclusion
+    """Tops `ids` as one: the largest keeps its id, their children lists join; `named` gives its name, inclusion
     rule and who named it (see named_top)."""
     chosen = [next(t for t in tops if t["id"] == i) for i in ids]
     size = {t["id"]: int(np.isin(assignment, t["children"]).sum()) for t in chosen}
@@ -259,7 +260,7 @@ def merge_tops(tops: list[dict], ids: list[int], assignment: np.ndarray, named: 
     merged = {**keep, **named, "children": sorted(c for t in chosen for c in t["children"]),
               "merged_ids": sorted({*keep.get("merged_ids", []), *(t["id"] for t in chosen if t is not keep)})}
     out = [merged if t["id"] == keep["id"] else t for t in tops if t["id"] == keep["id"] or t["id"] not in ids]
-    return out, f'Merged the top clusters {" and ".join(repr(t["name"]) for t in chosen)} into "{merged["name"]}".'
+    return out, f'Merged the top clusters {quoted_list(t["name"] for t in chosen)} into "{merged["name"]}".'
 
 
 def moved_under(tops: list[dict], leaves: set[int], top_id: int) -> list[dict]:

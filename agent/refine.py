@@ -158,7 +158,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         decision["description"] = described_in(message, decision.get("description", "")) or message
     decision["clusters"] = [typed_name(c, message, tax.names) for c in decision.get("clusters", [])]
     if decision["action"] in ("merge", "split", "rename", "describe", "move"):
-        decision["clusters"] = with_written(decision["clusters"], message, tax.names, last=decision["action"] == "move")
+        decision["clusters"] = with_written(decision["clusters"], message, tax.names, decision["action"])
     if named and decision.get("clusters"):
         # Clusters the user named exactly ("A", cluster 3) outrank the model's choice, which a small model
         # gets wrong even when the names are in front of it.

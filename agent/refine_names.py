@@ -301,18 +301,20 @@ def typed_name(choice: str, message: str, names: list[str]) -> str:
     return typed[0] if typed else NOT_LISTED
 
 
-def with_written(chosen: list[str], message: str, names: list[str], last: bool = False) -> list[str]:
-    """The clusters the model chose, each whose name the message does not write replaced by the next
-    cluster whose name it writes unquoted and no choice has ("Split Labor and finance by ...": the model chose
-    "Athletic competition"; "Football and Baseball are the same, merge them": "(not in the list)" and
-    "Football"). With `last`, the last such name (a move's target: "Articles about Iraq belong in Security",
-    where the description before it may name a cluster too)."""
+def with_written(chosen: list[str], message: str, names: list[str], action: str) -> list[str]:
+    """The clusters the model chose for `action`, each whose name the message does not write replaced by the
+    next cluster whose name it writes unquoted and no choice has ("Split Labor and finance by ...": the model
+    chose "Athletic competition"; "Football and Baseball are the same, merge them": "(not in the list)" and
+    "Football"). For a move, the last such name (its target: "Articles about Iraq belong in Security", where
+    the description before it may name a cluster too); for a merge, every cluster the message writes, the
+    model's two first ("Merge Laughter, Painting and Art.": the model answers two)."""
     written = written_clusters(message, names)
     said, picked = {w.lower() for w in written}, {c.lower() for c in chosen}
     spare = [n for n in written if n.lower() not in picked]
-    if last:
+    if action == "move":
         spare.reverse()
-    return [c if c.lower() in said or not spare else spare.pop(0) for c in chosen]
+    chosen = [c if c.lower() in said or not spare else spare.pop(0) for c in chosen]
+    return chosen + spare if action == "merge" else chosen
 
 
 _COUNTS = {word: n for word, n in NUMBER_WORDS.items() if 2 <= n <= 8}  # a split's parts: two to eight

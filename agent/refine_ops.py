@@ -21,7 +21,7 @@ from clusteragent.refine_names import clusters_counted
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import SPLIT_PARTS, apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
-from clusteragent.wording import in_words, rule_of_value
+from clusteragent.wording import quoted_list, rule_of_value
 
 SPLIT_COST = 12  # model calls a split may take (proposal, labels, names)
 
@@ -46,27 +46,34 @@ def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, 
 # ---------------------------------------------------------------- the operations
 
 def merge(turn: Turn, d: RefineDecision) -> Change:
-    """Merge two clusters (or two top clusters) into one, named by the model as a run names a top cluster:
-    shown texts of both and their names, it gives a broader name than either (by a facet other than subject
-    matter, the two values' names are joined: Turn.merged_name). The name the user gives wins, and the
-    model's inclusion rule then covers the texts of both. Where the message names fewer than two clusters
-    and describes them ("everything about sports"), the clusters the description fits merge. A cluster merged
-    with a top cluster is put under it (Turn.put_under)."""
+    """Merge two or more clusters (or top clusters) into one, named by the model as a run names a top cluster:
+    shown texts of each and their names, it gives a broader name than any (by a facet other than subject
+    matter, the values' names are joined: Turn.merged_name). The name the user gives wins, and the model's
+    inclusion rule then covers the texts of all. Where the message names fewer than two clusters and
+    describes them ("everything about sports"), the clusters the description fits merge. Clusters merged with
+    a top cluster are put under it (Turn.put_under); named with it, every cluster it holds makes it one."""
     if len(d.clusters) < 2 and d.description.strip():
         return merge_described(turn, d)
-    if len(d.clusters) < 2:
+    refs = list(dict.fromkeys(d.clusters))
+    if len(refs) < 2:
         raise CannotDo("A merge needs two clusters; name both.")
-    tops = [turn.top(r) for r in d.clusters[:2]]
-    if any(tops) and not all(tops):  # a cluster merged with a top cluster joins it
-        top = next(t for t in tops if t)
-        return turn.put_under(top, [r for r, t in zip(d.clusters[:2], tops) if not t])
-    if not any(tops):
-        return merged_leaves(turn, [turn.cluster(r) for r in d.clusters[:2]], d.new_name.strip())
-    if tops[0]["id"] == tops[1]["id"]:
+    tops = [turn.top(r) for r in refs]
+    ids = list(dict.fromkeys(t["id"] for t in tops if t))
+    if ids and not all(tops):  # clusters merged with a top cluster join it
+        if len(ids) > 1:
+            raise CannotDo("Name clusters to merge, or top clusters, not both at once.")
+        top, leaves = next(t for t in tops if t), [r for r, t in zip(refs, tops) if not t]
+        if {turn.cluster(r).id for r in leaves} == set(top["children"]):  # the top and all it holds
+            return merged_leaves(turn, [turn.tax.by_id(c) for c in top["children"]], d.new_name.strip())
+        return turn.put_under(top, leaves)
+    if not ids:
+        return merged_leaves(turn, [turn.cluster(r) for r in refs], d.new_name.strip())
+    if len(ids) < 2:
         raise CannotDo(f'Both names are the top cluster "{tops[0]["name"]}"; name two.')
-    named = merged_naming(turn, d.new_name.strip(), {t["id"] for t in tops},
-                          lambda: turn.name_top(sorted(c for t in tops for c in t["children"]), turn.names()))
-    merged, text = merge_tops(turn.tops, [t["id"] for t in tops], turn.assignment, named)
+    chosen = [next(t for t in tops if t["id"] == i) for i in ids]
+    named = merged_naming(turn, d.new_name.strip(), set(ids),
+                          lambda: turn.name_top(sorted(c for t in chosen for c in t["children"]), turn.names()))
+    merged, text = merge_tops(turn.tops, ids, turn.assignment, named)
     return turn.with_tops(merged, text=text)
 
 
@@ -95,7 +102,7 @@ def merged_leaves(turn: Turn, parts: list[tx.Cluster], given: str, how: str = ""
         named = merged_naming(turn, given, ids, lambda: turn.merged_name([c.id for c in parts]))
     assignment, tax, entry = tx.merge(turn.assignment, turn.tax, [c.id for c in parts], named["name"],
                                       named["description"], named["named_by"])
-    listed = in_words([f'"{c.name}"' for c in parts])
+    listed = quoted_list(c.name for c in parts)
     return Change(f'Merged {listed} into "{entry["name"]}" ({counted(entry["moved"], "text")} moved{how}).',
                   turn.fields(tax, assignment, tx.remap_labels(turn.labels, entry)))
 

@@ -5,7 +5,7 @@ that cannot be done. The operations are in refine_ops, refine_matching and refin
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from clusteragent.schemas import ClusterSpec
 from clusteragent.tools import taxonomy as tx
 from clusteragent.top_naming import children_renamed, name_tops
 from clusteragent.views import clustered_view
-from clusteragent.wording import in_running_text, with_examples_found
+from clusteragent.wording import in_running_text, in_words, quoted_list, with_examples_found
 
 SNAPSHOT_KEYS = ("instruction", "facet", "about_topic", "clustered_view", "taxonomy", "next_id", "assignment_ref",
                  "labels", "tops", "notes")
@@ -197,7 +197,7 @@ class Turn:
         if self.state.get("about_topic", True) is not False:
             return self.name_top(parts, self.names(tax), tax, assignment)
         first, *rest = [tax.by_id(c) for c in parts]
-        name = " and ".join([first.name] + [in_running_text(c.name) for c in rest])
+        name = in_words([first.name] + [in_running_text(c.name) for c in rest])
         rules = "; or ".join([first.description.rstrip(". ")] + [in_running_text(c.description).rstrip(". ")
                                                                  for c in rest])
         return {"name": name, "description": rules + ".", "named_by": first.named_by}
@@ -270,11 +270,6 @@ class Turn:
         tops = [{**t, "description": self.read_rule(t["description"], top_mentions(t, tax, self.assignment, self.ctx.texts))}
                 if t.get("named_by") == "model" and was.get(t["id"]) != t["description"] else t for t in tops]
         return Change(text, {**self.fields(tax, self.assignment, self.labels), "tops": tops})
-
-
-def quoted_list(names: Iterable[str]) -> str:
-    """Names in quotes joined by "and", as a reply lists them ('"A" and "B"')."""
-    return " and ".join(f'"{n}"' for n in names)
 
 
 @dataclass

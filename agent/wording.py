@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from clusteragent.name_rules import is_catch_all, is_proper, stem
 
@@ -277,6 +278,11 @@ def about(name: str, proper=frozenset()) -> str:
 def in_words(items: list[str], conjunction: str = "and") -> str:
     """Items as a sentence lists them: "A", "A and B", "A, B and C" (or with another `conjunction`)."""
     return f"{', '.join(items[:-1])} {conjunction} {items[-1]}" if len(items) > 1 else "".join(items)
+
+
+def quoted_list(names: Iterable[str]) -> str:
+    """Names in quotes as a reply lists them ('"A"', '"A" and "B"', '"A", "B" and "C"')."""
+    return in_words([f'"{n}"' for n in names])
 
 
 def in_running_text(name: str, proper=frozenset()) -> str:

@@ -8,9 +8,11 @@ from fakes import FakeOpenAIServer, ScriptedChatModel
 from test_reliability import run_args, write_jsonl
 
 from clusteragent.hierarchy import MAX_FLAT, build_tops, group_by_size, group_leaves, reconcile
+from clusteragent.refine_names import NOT_LISTED
 from clusteragent.state import AgentConfig, RunContext
 from clusteragent.structured import StructuredLLM
 from clusteragent.tools.taxonomy import Taxonomy
+from clusteragent.wording import quoted_list
 
 
 def themed_leaves(themes: int = 3, leaves_per_theme: int = 5, per_leaf: int = 12, dim: int = 48, seed: int = 0):
@@ -397,6 +399,38 @@ def test_merging_every_cluster_of_a_top_cluster_gives_the_top_with_its_name_and_
     merged = next(c for c in agent.result_.clusters if c["name"] == top["name"])
     assert merged["description"] == top["description"] and merged["parent"] is None
     assert top["name"] not in [t["name"] for t in agent.result_.top_clusters]
+
+
+@pytest.mark.local_server
+def test_a_merge_of_a_top_cluster_with_every_cluster_it_holds_makes_it_one_cluster(two_level_run, tmp_path):
+    """'Merge Personal growth, Self help and Personal advice.', the top and its two clusters: the model answered
+    two clusters not in the list, and the run put "Self help" under the top it stood under ("Nothing changed")."""
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    result = refined(out).refine_session().result()
+    top = min(result.top_clusters, key=lambda t: len(t["children"]))
+    held = [c["name"] for c in result.clusters if c["parent"] == top["cluster"]]
+    agent = refined(out, {"action": "merge"}, {"clusters": [NOT_LISTED, NOT_LISTED], "new_name": ""})
+    reply = agent.chat(f'Merge "{top["name"]}", ' + ", ".join(f'"{n}"' for n in held) + ".")
+    assert reply.startswith(f"Merged {quoted_list(held)} into \"{top['name']}\""), reply
+    merged = next(c for c in agent.result_.clusters if c["name"] == top["name"])
+    assert merged["size"] == top["size"] and len(agent.result_.clusters) == len(result.clusters) - len(held) + 1
+
+
+@pytest.mark.local_server
+def test_a_merge_of_three_clusters_merges_the_three_where_the_model_answers_two(two_level_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    result = refined(out).refine_session().result()
+    three = [c["name"] for c in result.clusters[:3]]
+    agent = refined(out, {"action": "merge"}, {"clusters": three[:2], "new_name": "Odds and ends"},
+                    {"name": "Assorted", "description": "Texts of three kinds.", "second_name": "Mixed"})  # its rule
+    reply = agent.chat(f'Merge "{three[0]}", "{three[1]}" and "{three[2]}" into "Odds and ends".')
+    assert reply.startswith(f'Merged {quoted_list(three)} into "Odds and ends"'), reply
+    merged = next(c for c in agent.result_.clusters if c["name"] == "Odds and ends")
+    assert merged["size"] == sum(c["size"] for c in result.clusters[:3])
 
 
 @pytest.mark.local_server

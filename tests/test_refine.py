@@ -355,13 +355,17 @@ def test_a_cluster_the_message_writes_unquoted_replaces_a_choice_it_does_not_wri
     from clusteragent.refine_names import NOT_LISTED, with_written
 
     names = ["Labor and finance", "Finance", "Athletic competition", "Football", "Baseball"]
-    assert with_written(["Athletic competition"], "Split Labor and finance by jobs or money.", names) == [
+    assert with_written(["Athletic competition"], "Split Labor and finance by jobs or money.", names, "split") == [
         "Labor and finance"]  # the longer name, not "Finance" inside it
-    assert with_written([NOT_LISTED, "Football"], "Football and baseball are the same, merge them.", names) == [
+    assert with_written([NOT_LISTED, "Football"], "Football and baseball are the same, merge them.", names, "merge") == [
         "Baseball", "Football"]
-    assert with_written(["Football"], "Split Athletic competition into Football and Tennis.", names) == ["Football"]
-    assert with_written(["Finance"], "Give it a better name.", names) == ["Finance"]  # nothing written: the model's
-    assert with_written(["Finance"], "Texts about football belong in Baseball.", names, last=True) == ["Baseball"]
+    assert with_written(["Football"], "Split Athletic competition into Football and Tennis.", names, "split") == [
+        "Football"]
+    assert with_written(["Finance"], "Give it a better name.", names, "rename") == ["Finance"]  # nothing written
+    assert with_written(["Finance"], "Texts about football belong in Baseball.", names, "move") == ["Baseball"]
+    # the model gives two: a merge takes every cluster the message writes
+    assert with_written([NOT_LISTED, NOT_LISTED], "Merge Athletic competition, Finance and Baseball.", names,
+                        "merge") == ["Athletic competition", "Finance", "Baseball"]
 
 
 def test_a_move_goes_to_the_cluster_the_message_writes_last_where_the_model_chose_one_it_does_not_write():
