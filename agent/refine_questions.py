@@ -19,6 +19,7 @@ from clusteragent.top_naming import spread_members
 
 EXPLAIN_MAX = 3
 FIND_NEAREST = 20  # texts nearest a description whose clusters a find reports
+FIND_SHOWN = 3  # and of those, the texts it shows
 
 
 def quoted_rows(turn: Turn) -> tuple[list[int], str]:
@@ -117,7 +118,8 @@ def describe(turn: Turn, d: RefineDecision) -> Change:
 
 def find(turn: Turn, d: RefineDecision) -> Change:
     """Say which clusters hold the texts nearest a description ("Which cluster is about alarms?"): the
-    clusters of the FIND_NEAREST most similar texts, most first, each with its top cluster, and the nearest text."""
+    clusters of the FIND_NEAREST most similar texts, most first, each with its top cluster, and the FIND_SHOWN
+    nearest texts with their clusters ("Show me posts about cats" asks for the posts)."""
     what = d.description.strip()
     if not what:
         raise CannotDo("Say what the texts you are looking for are about.")
@@ -125,11 +127,15 @@ def find(turn: Turn, d: RefineDecision) -> Change:
     counts = Counter(int(turn.assignment[r]) for r in nearest)
     listed = []
     for cid, n in counts.most_common():
-        name = "the outliers" if cid == tx.OUTLIER else f'"{turn.tax.by_id(cid).name}"'
-        listed.append(f"{name} ({n}{turn.under(cid)})")
-    first = nearest[0]
-    return Change(f'Of the {len(nearest)} texts nearest "{as_data(what, 80)}": {", ".join(listed)}. The nearest: '
-                  f"[{turn.ctx.ids[first]}] {as_data(turn.ctx.texts[first], 100)}")
+        listed.append(f"{in_cluster(turn, cid)} ({n}{turn.under(cid)})")
+    shown = "; ".join(f"[{turn.ctx.ids[r]}] {as_data(turn.ctx.texts[r], 100)} (in {in_cluster(turn, int(turn.assignment[r]))})"
+                      for r in nearest[:FIND_SHOWN])
+    return Change(f'Of the {len(nearest)} texts nearest "{as_data(what, 80)}": {", ".join(listed)}. The nearest: {shown}')
+
+
+def in_cluster(turn: Turn, cid: int) -> str:
+    """A cluster as a reply names it ("the outliers" for the outlier group)."""
+    return "the outliers" if cid == tx.OUTLIER else f'"{turn.tax.by_id(cid).name}"'
 
 
 CAN_DO = ("I can merge, split, rename, move texts, add a cluster, re-cluster by a new instruction, make clusters "

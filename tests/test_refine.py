@@ -1,6 +1,7 @@
 """Chat refinement with a scripted model: each operation's invariants, undo, persistence across processes."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -896,6 +897,10 @@ def test_find_says_which_clusters_hold_the_texts_nearest_a_description(argument)
     reply = agent.chat("Which cluster has the texts about chocolate cake and bread?")
     listed = reply.split(": ", 1)[1]
     assert listed.startswith('"Cooking" (') and ("cake" in reply.split("The nearest:")[1]), reply
+    shown = re.findall(r"\[(\w+)\] [^;]*? \(in \"([^\"]+)\"\)", reply.split("The nearest:")[1])
+    name = {c["cluster"]: c["name"] for c in agent.result_.clusters}
+    ids = [str(i) for i in agent.result_.ids]
+    assert len(shown) == 3 and all(name[agent.result_.cluster[ids.index(i)]] == c for i, c in shown), reply
     assert np.array_equal(agent.result_.cluster, before) and "k:" not in reply
 
 
