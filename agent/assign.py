@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from clusteragent.errors import ConfigError
+from clusteragent.errors import ConfigError, counted
 from clusteragent.hierarchy import broad, reconcile
 from clusteragent.labelling import label_rows
 from clusteragent.outliers import in_new, new_clusters, new_typicality, outlier_cluster
@@ -184,7 +184,7 @@ def _update_reply(grown: tx.Taxonomy, tax: tx.Taxonomy, grouped: dict, is_outlie
     after the update), and the outliers left."""
     added = grown.clusters[len(tax.clusters):]
     if not added:
-        return f"No new cluster: {int(is_outlier.sum())} new text(s) stay outliers."
+        return f"No new cluster: {left(is_outlier)}."
     top_of = {c: t["name"] for t in broad(tops) for c in t["children"]}  # empty where the run has one level
 
     def where(cid: int) -> str:
@@ -193,7 +193,14 @@ def _update_reply(grown: tx.Taxonomy, tax: tx.Taxonomy, grouped: dict, is_outlie
         return f' (under "{top_of[cid]}")' if cid in top_of else " (at the top level)"
 
     listed = ", ".join(f'{c.id} "{c.name}"{where(c.id)}' for c in added)
-    return f"New cluster(s) {listed} from {len(grouped)} new texts; {int(is_outlier.sum())} stay outliers."
+    return f"New {'cluster' if len(added) == 1 else 'clusters'} {listed} from {counted(len(grouped), 'new text')}; " \
+           f"{left(is_outlier)}."
+
+
+def left(is_outlier: np.ndarray) -> str:
+    """How many new texts an update leaves outliers, in words ("1 new text stays an outlier")."""
+    n = int(is_outlier.sum())
+    return "1 new text stays an outlier" if n == 1 else f"{n} new texts stay outliers"
 
 
 def novelty_notes(is_outlier: np.ndarray, confidence: np.ndarray, max_outliers: float | None,

@@ -361,6 +361,12 @@ def test_an_updates_reply_says_where_each_new_cluster_stands_in_a_two_level_run(
     reply = _update_reply(grown, tax, {100: near, 101: far}, np.zeros(3, bool), tops)
     assert f'{near} "Hail" (under "Weather")' in reply and f'{far} "Hotel refunds" (at the top level)' in reply
     assert "top level" not in _update_reply(grown, tax, {100: near, 101: far}, np.zeros(3, bool), [])  # one level
+    assert reply.startswith("New clusters ") and reply.endswith("from 2 new texts; 0 new texts stay outliers.")
+    one, _ = tax.added("Hail")
+    assert _update_reply(one, tax, {100: near}, np.array([True, False]), []) == \
+        f'New cluster {near} "Hail" from 1 new text; 1 new text stays an outlier.'
+    assert _update_reply(tax, tax, {}, np.ones(2, bool), []) == "No new cluster: 2 new texts stay outliers."
+
 
 def test_update_refuses_ids_the_run_has(fitted_run, tmp_path, capsys):
     path = write_jsonl(tmp_path / "new.jsonl", [{"id": FITTED[0]["id"], "text": "a new text"}])
