@@ -68,8 +68,9 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     on `vectors`, its parts named by statistics where the model cannot name them. With `by_structure` the split is
     k-means on `vectors` from the start, each part named from its own texts: where they follow the facet (the
     run made its clusters on them) the texts' own structure divides a cluster, as it made the clusters.
-    Parts the user `named` ("into anger and sadness") are those names: the model sorts members into them, and
-    the rest follow; where its labels do not separate them, the split is made as without names. Their rules
+    Parts the user `named` ("into anger and sadness") are those names, one of them the whole's own where the
+    user says so ("Split Positive into positive and neutral"): the model sorts members into them, and the rest
+    follow; where its labels do not separate them, the split is made as without names. Their rules
     are made of their names: "Texts whose emotion is anger." where the facet is not subject matter
     (`about_topic` False or unknown), else "Texts about anger.". With `narrower` a part named from its texts
     takes the model's narrower name, as a cluster under a top level does in a run. A split `by` what the user
@@ -128,8 +129,8 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
         specs = kept if len(kept) >= 2 else specs
     n = len(specs)
     names = [s[0] for s in specs]
-    usable = len({x.lower() for x in names}) == n and not any(x.lower() in taken_lower | {target.name.lower()}
-                                                              for x in names)
+    whole = set() if named else {target.name.lower()}  # the user may name a part as the whole
+    usable = len({x.lower() for x in names}) == n and not any(x.lower() in taken_lower | whole for x in names)
     labels: dict[str, int] = {}
     wanted = NAMED_SPLIT_LABELS if named or by else SPLIT_LABELS
     chosen, _ = diverse_sample(sub_vectors, min(wanted, max(0, left() - n)), seed=seed + 7)

@@ -62,6 +62,8 @@ def scripted(facet_of, review_actions=(), first_clusters=None, naming="truth", n
             wanted = topic if facet == "topic" else mood
             if {a.lower() for a in allowed} == {"rain", "sun"}:  # labelling for a split into rain and sun
                 wanted = "rain" if int(text[-2]) % 2 == 0 else "sun"
+            if {a.lower() for a in allowed} == {"rain", "weather"}:  # ... and into rain and the rest of weather
+                wanted = "rain" if int(text[-2]) % 2 == 0 else "weather"
             # in lower case, as a model without a grammar may write a name listed as "Weather"
             return json.dumps({"cluster": wanted if wanted in {a.lower() for a in allowed} else allowed[0]})
         if schema == "ReviewDecision":

@@ -155,6 +155,20 @@ def test_a_split_into_parts_the_message_names_has_the_model_sort_texts_into_them
     assert sum(sizes(agent).values()) == len(TEXTS)
 
 
+def test_a_split_into_parts_the_message_names_may_keep_the_wholes_name_for_one():
+    """"Split Positive into positive and neutral": the user takes neutral texts out of "Positive"; the part
+    named as the whole was refused as the model's would be, and the split went to the model's own names."""
+    agent = fitted([{"action": "split", "clusters": ["weather"], "n": 2}])
+    before, asked = agent.result_, len(agent.model.calls)
+    weather = next(c["cluster"] for c in before.clusters if c["name"] == "Weather")
+    reply = agent.chat("Split weather into weather and rain.")
+    parts = {c["name"]: c for c in agent.result_.clusters if c["cluster"] in set(agent.result_.cluster[
+        before.cluster == weather])}
+    assert sorted(parts) == ["Rain", "Weather"] and all(c["named_by"] == "user" for c in parts.values()), reply
+    calls = [c for c in agent.model.calls[asked:] if request_schema(c["kwargs"])[0] == "ClusterChoice"]
+    assert calls and all(sorted(choices(c["kwargs"], "cluster")) == ["Rain", "Weather"] for c in calls)
+
+
 @pytest.mark.parametrize("message, by, n", [
     ('Split "Web tools" by the platform they target.', "the platform they target", 0),
     ("split sports by sport into three please", "sport", 3),
