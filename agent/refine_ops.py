@@ -17,7 +17,7 @@ from clusteragent.errors import counted
 from clusteragent.hierarchy import broad, group_by_size, merge_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.refine_matching import CLUSTER_CHECKS, described_clusters
-from clusteragent.refine_names import clusters_counted
+from clusteragent.refine_names import clusters_counted, renamed_as_written
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import SPLIT_PARTS, apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
@@ -156,7 +156,12 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
     top = turn.top(d.clusters[0])
     target = turn.cluster(d.clusters[0]) if top is None else None
     name, description, named_by = d.new_name.strip(), d.description.strip(), "user"
-    if name.lower() == (top["name"] if top is not None else target.name).lower():
+    current = top["name"] if top is not None else target.name
+    written = renamed_as_written(turn.state.get("message", ""))
+    if name and written and written[1].lower() == current.lower() != written[0].lower():
+        # "Rename Mixed to Other" where no cluster is "Mixed": the cluster written second was read as the one meant
+        raise CannotDo(f'No cluster is named "{written[0]}"; "{current}" is a cluster\'s name already.')
+    if name.lower() == current.lower():
         name = ""  # 'Give "X" a better name': the model read X as the new name
     if not name:
         if top is not None:

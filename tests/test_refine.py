@@ -246,6 +246,16 @@ def test_rename_changes_only_the_name():
     assert np.array_equal(agent.result_.cluster, before)
 
 
+@pytest.mark.parametrize("message", ["Rename Mixed to Football.", 'Rename "Mixed" to "Football"'])
+def test_a_rename_of_a_name_no_cluster_has_to_a_clusters_name_changes_nothing(message):
+    """No cluster is "Mixed": the run renamed "Football", the cluster the message writes, to "Mixed"."""
+    agent = fitted([{"action": "rename", "clusters": ["Cooking"], "new_name": "Mixed"}])
+    names = sorted(agent.result_.names)
+    reply = agent.chat(message)
+    assert reply.startswith('Nothing changed: No cluster is named "Mixed"; "Football" is'), reply
+    assert sorted(agent.result_.names) == names
+
+
 def test_a_cluster_called_by_words_of_its_name_is_the_one_changed_whichever_the_model_chose():
     from clusteragent.refine_names import called_clusters
 
