@@ -184,6 +184,18 @@ _UNDO_WORDS = re.compile(r"\b(?:undo|revert|reverse|back|restore|cancel|oops)\b|
                          r"(?:the\s+|my\s+|that\s+)?(?:last|previous|latest)\s+(?:change|edit|step|modification)s?\b",
                          re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow\s+(?:many|big|large)\b", re.IGNORECASE)
+# A cluster removed: the verb, then the cluster's name ("Delete the Shopping list cluster", "Get rid of 'Misc'").
+_REMOVE = r"\b(?:remove|delete|drop|dissolve|discard|eliminate|get\s+rid\s+of)\s+(?:the\s+)?(?:(?:cluster|group|category)\s+)?\W?"
+
+
+def removed_cluster(message: str, names: Iterable[str]) -> str:
+    """The cluster of `names` a message asks to remove, its name right after the verb; "" where it asks none
+    (an undo: "remove the last change"; texts out of a cluster: "remove text 5 from Billing")."""
+    if _UNDO_WORDS.search(message):
+        return ""
+    found = [(m.start(), -len(n), n) for n in names if n.strip()
+             for m in [re.search(_REMOVE + re.escape(n.strip()) + _WHOLE[1], message, re.IGNORECASE)] if m]
+    return min(found)[2] if found else ""
 # A question about the clusters' sizes or number, which no operation answers but the overview.
 _SIZES_ASKED = re.compile(r"\b(?:clusters|groups)\b.*\b(?:smallest|largest|biggest)\b|\b(?:smallest|largest|biggest)"
                           r"\s+(?:clusters?|groups?|ones?)\b|\b(?:cluster|group)\s+is\s+(?:the\s+)?(?:smallest|largest|biggest)\b"
@@ -201,8 +213,11 @@ def operation_asked(message: str, read: str, names: Iterable[str] = ()) -> str:
     request is instead."); how many texts a cluster of `names` holds, the message writing its name, is a
     question about that cluster, which it read as one for the cluster that holds texts like the message
     ("How many texts are in Pet care?"). An undo needs a message that says so: it read "Delete the Language
-    exchange cluster." as one, and took back the change before. A question of which clusters are the smallest
-    or how many there are is for the overview (refine_questions.overview), not a search."""
+    exchange cluster." as one, and took back the change before: a message that removes a cluster by name
+    removes it (removed_cluster). A question of which clusters are the smallest or how many there are is for
+    the overview (refine_questions.overview), not a search."""
+    if read not in ("merge", "add_cluster") and removed_cluster(message, names):
+        return "remove"
     if read == "move" and _OWN_CLUSTER.search(message):
         return "add_cluster"
     if read in ("explain", "describe", "find", "none", "granularity") and _BY_ANOTHER.search(message):

@@ -9,6 +9,7 @@ reply. A request that cannot be done raises CannotDo, whose message says why; no
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -315,7 +316,28 @@ def undo(turn: Turn, d: RefineDecision) -> Change:
     return Change("Undid the last change.", dict(turn.state["undo"][-1]))
 
 
+def remove(turn: Turn, d: RefineDecision) -> Change:
+    """Remove one cluster: each of its texts goes to the cluster nearest it on what placed the texts (the
+    cluster explain names a text's next closest), and the model's labels of them are dropped."""
+    if len(d.clusters) != 1 or turn.top(d.clusters[0]) is not None:
+        raise CannotDo("Name the one cluster to remove (a top cluster's clusters are removed one by one).")
+    target = turn.cluster(d.clusters[0])
+    others = [c.id for c in turn.tax.clusters if c.id != target.id]
+    if not others:
+        raise CannotDo(f'"{target.name}" is the only cluster; its texts have nowhere to go.')
+    rows = np.flatnonzero(turn.assignment == target.id)
+    features = turn.features
+    nearest = np.asarray(others)[np.argmax(features[rows] @ tx.centroids(features, turn.assignment, others).T, axis=1)]
+    assignment = turn.assignment.copy()
+    assignment[rows] = nearest
+    tax = turn.tax.without([target.id])
+    labels = {r: c for r, c in turn.labels.items() if c != target.id}
+    went = ", ".join(f'"{tax.by_id(c).name}" ({n})' for c, n in Counter(nearest.tolist()).most_common())
+    return Change(f'Removed "{target.name}"; its {counted(len(rows), "text")} went to the clusters nearest them: {went}.',
+                  turn.fields(tax, assignment, labels))
+
+
 CHANGES: dict[str, Callable[[Turn, RefineDecision], Change]] = {
     "merge": merge, "split": split, "rename": rename, "reinstruct": reinstruct, "granularity": granularity,
-    "undo": undo,
+    "undo": undo, "remove": remove,
 }

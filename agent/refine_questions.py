@@ -138,8 +138,8 @@ def in_cluster(turn: Turn, cid: int) -> str:
     return "the outliers" if cid == tx.OUTLIER else f'"{turn.tax.by_id(cid).name}"'
 
 
-CAN_DO = ("I can merge, split, rename, move texts, add a cluster, re-cluster by a new instruction, make clusters "
-          "fewer or finer, undo, explain a text, describe a cluster or find where texts are.")
+CAN_DO = ("I can merge, split, rename, remove, move texts, add a cluster, re-cluster by a new instruction, make "
+          "clusters fewer or finer, undo, explain a text, describe a cluster or find where texts are.")
 OVERVIEW_EACH = 3  # the largest and the smallest clusters an overview names, where it does not name them all
 OVERVIEW_ALL = 10  # up to this many, all of them
 _QUESTION = re.compile(r"\?\s*$|^\W*(?:how|what|which)\b", re.IGNORECASE)

@@ -15,7 +15,8 @@ from clusteragent.refine_ops import CHANGES
 from clusteragent.refine_questions import QUESTIONS
 
 OPERATIONS = {**CHANGES, **BY_DESCRIPTION, **QUESTIONS}
-ACTIONS = tuple(OPERATIONS) + ("none",)
+# The model is not offered "remove": the message's own words ask for it (refine_names.operation_asked).
+ACTIONS = tuple(a for a in OPERATIONS if a != "remove") + ("none",)
 
 
 class ActionChoice(BaseModel):
@@ -52,6 +53,7 @@ def argument_schema(action: str, names: tuple[str, ...]) -> type[BaseModel] | No
         "granularity": {"direction": (Literal["fewer", "more"], Field(description="fewer, broader or more, finer"))},
         "explain": {"ids": _IDS},
         "describe": {"cluster": one},
+        "remove": {"cluster": one},
         "find": {"description": (str, Field(min_length=2, max_length=160,
                                             description="what the texts the user looks for are about"))},
     }.get(action)

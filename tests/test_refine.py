@@ -256,6 +256,33 @@ def test_a_rename_of_a_name_no_cluster_has_to_a_clusters_name_changes_nothing(me
     assert sorted(agent.result_.names) == names
 
 
+@pytest.mark.parametrize("message, removed", [
+    ("Delete the Shopping list cluster.", "Shopping list"), ("Get rid of 'Misc'", "Misc"),
+    ("please remove cluster shopping list", "Shopping list"), ("Drop Misc and keep Shopping list.", "Misc"),
+    ("Remove the last change.", ""), ("Remove text 5 from Misc.", ""), ("Delete the texts about food.", ""),
+])
+def test_a_message_removes_the_cluster_whose_name_follows_its_verb(message, removed):
+    from clusteragent.refine_names import operation_asked, removed_cluster
+
+    assert removed_cluster(message, ["Shopping list", "Misc", "Shopping"]) == removed
+    if removed:  # the model read "Delete the Language exchange cluster." as an undo
+        assert operation_asked(message, "undo", ["Shopping list", "Misc"]) == "remove"
+
+
+def test_a_removed_clusters_texts_go_to_the_clusters_nearest_them_and_undo_brings_it_back():
+    agent = fitted([{"action": "undo", "clusters": ["Weather"]}])
+    before = agent.result_
+    weather = next(c["cluster"] for c in before.clusters if c["name"] == "Weather")
+    reply = agent.chat("Delete the Weather cluster.")
+    after = agent.result_
+    assert reply.startswith(f'Removed "Weather"; its {int((before.cluster == weather).sum())} texts went to'), reply
+    assert "Weather" not in after.names and after.k == before.k - 1 and sum(sizes(agent).values()) == len(TEXTS)
+    moved = before.cluster == weather
+    assert np.array_equal(after.cluster[~moved], before.cluster[~moved]) and weather not in set(after.cluster)
+    agent.chat("undo")
+    assert np.array_equal(agent.result_.cluster, before.cluster) and "Weather" in agent.result_.names
+
+
 def test_a_cluster_called_by_words_of_its_name_is_the_one_changed_whichever_the_model_chose():
     from clusteragent.refine_names import called_clusters
 
@@ -825,7 +852,7 @@ def test_an_undo_the_message_does_not_ask_for_changes_nothing():
     agent = fitted([{"action": "merge", "clusters": ["weather", "cooking"], "new_name": "home"}, {"action": "undo"}])
     agent.chat('Merge "weather" and "cooking" into one called home.')
     merged = agent.result_.names
-    reply = agent.chat("Delete the football cluster.")  # the model read an undo
+    reply = agent.chat("Forget the football cluster.")  # the model read an undo
     assert reply.startswith("Nothing changed") and agent.result_.names == merged, reply
     assert [operation_asked(m, "undo") for m in ("Go back to how it was.", "Revert that.", "Oops, undo")] == ["undo"] * 3
     assert operation_asked("Remove the last change.", "undo") == "undo"  # the model's English for "Deshaz el último cambio."
@@ -871,7 +898,7 @@ def test_an_undo_in_a_short_message_in_another_language_is_read_in_the_models_en
     before = agent.result_.names
     agent.chat('Merge "weather" and "cooking" into one called home.')
     merged = agent.result_.names
-    reply = agent.chat("Delete the football cluster.")  # read as an undo; English, refused without a call
+    reply = agent.chat("Forget the football cluster.")  # read as an undo; English, refused without a call
     assert reply.startswith("Nothing changed") and agent.result_.names == merged, reply
     assert not any(request_schema(c["kwargs"])[0] == "InEnglish" for c in english.calls)
     reply = agent.chat("Annule la dernière modification.")
