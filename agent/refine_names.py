@@ -184,6 +184,14 @@ _UNDO_WORDS = re.compile(r"\b(?:undo|revert|reverse|back|restore|cancel|oops)\b|
                          r"(?:the\s+|my\s+|that\s+)?(?:last|previous|latest)\s+(?:change|edit|step|modification)s?\b",
                          re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow\s+(?:many|big|large)\b", re.IGNORECASE)
+# A question about the clusters' sizes or number, which no operation answers but the overview.
+_SIZES_ASKED = re.compile(r"\b(?:clusters|groups)\b.*\b(?:smallest|largest|biggest)\b|\b(?:smallest|largest|biggest)"
+                          r"\s+(?:clusters?|groups?|ones?)\b|\b(?:cluster|group)\s+is\s+(?:the\s+)?(?:smallest|largest|biggest)\b"
+                          r"|\bhow\s+many\s+(?:clusters|groups|categories|top\s+clusters)\b"
+                          r"|\b(?:which|what)(?:\s+ones?)?\s+(?:is|are)\s+(?:the\s+)?(?:smallest|largest|biggest)\W*$",
+                          re.IGNORECASE)
+
+
 # A cluster removed: the verb, then the cluster's name ("Delete the Shopping list cluster", "Get rid of 'Misc'").
 _REMOVE = r"\b(?:remove|delete|drop|dissolve|discard|eliminate|get\s+rid\s+of)\s+(?:the\s+)?(?:(?:cluster|group|category)\s+)?\W?"
 
@@ -196,12 +204,6 @@ def removed_cluster(message: str, names: Iterable[str]) -> str:
     found = [(m.start(), -len(n), n) for n in names if n.strip()
              for m in [re.search(_REMOVE + re.escape(n.strip()) + _WHOLE[1], message, re.IGNORECASE)] if m]
     return min(found)[2] if found else ""
-# A question about the clusters' sizes or number, which no operation answers but the overview.
-_SIZES_ASKED = re.compile(r"\b(?:clusters|groups)\b.*\b(?:smallest|largest|biggest)\b|\b(?:smallest|largest|biggest)"
-                          r"\s+(?:clusters?|groups?|ones?)\b|\b(?:cluster|group)\s+is\s+(?:the\s+)?(?:smallest|largest|biggest)\b"
-                          r"|\bhow\s+many\s+(?:clusters|groups|categories|top\s+clusters)\b"
-                          r"|\b(?:which|what)(?:\s+ones?)?\s+(?:is|are)\s+(?:the\s+)?(?:smallest|largest|biggest)\W*$",
-                          re.IGNORECASE)
 
 
 def operation_asked(message: str, read: str, names: Iterable[str] = ()) -> str:
