@@ -378,18 +378,6 @@ _PARTS_AFTER = re.compile(r"(?:\b(?:into|in)\s+(?:(?:" + "|".join(_COUNTS) + r"|
 _LISTED = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,|\band\b|\bor\b|&)\s*", re.I)
 
 
-_RENAME = re.compile(r"^\W*(?:please\s+)?rename\s+(?:the\s+)?(?:cluster\s+)?(?P<old>.+?)\s+(?:to|as|into)\s+"
-                     r"(?P<new>.+?)[\s.!]*$", re.IGNORECASE)
-
-
-def renamed_as_written(message: str) -> tuple[str, str] | None:
-    """The old and the new name of a message of the form "Rename X to Y" (quotes left out), else None."""
-    found = _RENAME.match(message)
-    if not found:
-        return None
-    return tuple(found.group(g).strip().strip("\"'“”‘’") for g in ("old", "new"))
-
-
 def parts_named(message: str, clusters: Iterable[str] = ()) -> list[str]:
     """The names a split message gives its parts ("into anger and sadness", 'into "Flights", "Hotels" and
     "Car rentals"', "into two groups: praise and complaints", "by whether it is about jobs or money"), or []

@@ -9,6 +9,7 @@ reply. A request that cannot be done raises CannotDo, whose message says why; no
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 
@@ -18,7 +19,7 @@ from clusteragent.errors import counted
 from clusteragent.hierarchy import broad, group_by_size, merge_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.refine_matching import CLUSTER_CHECKS, described_clusters
-from clusteragent.refine_names import clusters_counted, renamed_as_written
+from clusteragent.refine_names import clusters_counted
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import SPLIT_PARTS, apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
@@ -147,6 +148,18 @@ def split(turn: Turn, d: RefineDecision) -> Change:
         sorted_by_model = f" The model sorted {sum(entry['labelled'])} of its texts ({counts}); the rest follow them."
     by = f" by {d.by}" if d.by else ""
     return Change(f'Split "{target.name}"{by} into {parts}.{sorted_by_model}', turn.fields(tax, assignment, labels))
+
+
+_RENAME = re.compile(r"^\W*(?:please\s+)?rename\s+(?:the\s+)?(?:cluster\s+)?(?P<old>.+?)\s+(?:to|as|into)\s+"
+                     r"(?P<new>.+?)[\s.!]*$", re.IGNORECASE)
+
+
+def renamed_as_written(message: str) -> tuple[str, str] | None:
+    """The old and the new name of a message of the form "Rename X to Y" (quotes left out), else None."""
+    found = _RENAME.match(message)
+    if not found:
+        return None
+    return tuple(found.group(g).strip().strip("\"'“”‘’") for g in ("old", "new"))
 
 
 def rename(turn: Turn, d: RefineDecision) -> Change:

@@ -35,6 +35,8 @@ def messages(a: str, b: str, top: str, text_id: str, text: str) -> list[tuple[st
         ("Group these by sentiment instead.", "reinstruct"),
         ("Fewer, broader clusters please.", "granularity"),
         ("I want more, finer clusters.", "granularity"),
+        (f'Delete the "{b}" cluster.', "remove"),
+        (f"Get rid of {a}.", "remove"),
         ("Undo that.", "undo"),
         ("Go back to how it was before the last change.", "undo"),
         (f'Why is text {text_id} in "{a}"?', "explain"),
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         prompt = load_prompt("refine").messages(instruction=state["instruction"], message=message,
                                                 clusters=clusters, action="")
         try:
-            read = operation_asked(message, llm.decide(prompt, ActionChoice, step="refine").action)
+            read = operation_asked(message, llm.decide(prompt, ActionChoice, step="refine").action, tax.names)
         except Exception as e:  # an invalid answer counts as a miss
             read = f"no answer ({type(e).__name__})"
         right.setdefault(wanted, [0, 0])[1] += 1
