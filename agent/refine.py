@@ -50,7 +50,7 @@ from clusteragent.refine_names import (
 )
 from clusteragent.refine_questions import CAN_DO, overview_for
 from clusteragent.refine_schemas import OPERATIONS, ActionChoice, argument_schema
-from clusteragent.refine_turn import CannotDo, Change, RefineContext, RefineDecision, Turn, snapshot
+from clusteragent.refine_turn import NAMING_ACTIONS, CannotDo, Change, RefineContext, RefineDecision, Turn, snapshot
 from clusteragent.result import ClusterResult, build_result, current_confidence, standing_notes
 from clusteragent.run_lock import RunLock
 from clusteragent.stated import stated_count, stated_values
@@ -157,7 +157,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         # model copied the target's rule from the list ("Texts about cooking, meals, and recipes.")
         decision["description"] = described_in(message, decision.get("description", "")) or message
     decision["clusters"] = [typed_name(c, message, tax.names) for c in decision.get("clusters", [])]
-    if decision["action"] in ("merge", "split", "rename", "describe", "move", "remove"):
+    if decision["action"] in NAMING_ACTIONS:
         decision["clusters"] = with_written(decision["clusters"], message, tax.names, decision["action"])
     if named and decision.get("clusters"):
         # Clusters the user named exactly ("A", cluster 3) outrank the model's choice, which a small model
@@ -182,7 +182,7 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
                 dict(state.get("labels", {})), ctx.max_calls_per_turn)
     k_before = len(turn.tax.clusters)
     try:
-        if d.action in ("merge", "split", "rename", "move", "describe", "remove"):
+        if d.action in NAMING_ACTIONS:
             ignored = {d.new_name.strip().lower(), d.instruction.strip().lower(), d.description.strip().lower(),
                        *(p.lower() for p in d.parts)}
             named = with_tops(turn.tax, turn.tops)

@@ -330,8 +330,8 @@ def undo(turn: Turn, d: RefineDecision) -> Change:
 
 
 def remove(turn: Turn, d: RefineDecision) -> Change:
-    """Remove one cluster: each of its texts goes to the cluster nearest it on what placed the texts (the
-    cluster explain names a text's next closest), and the model's labels of them are dropped."""
+    """Remove one cluster: each of its texts goes to the cluster nearest it on what placed the texts
+    (Turn.next_closest, which explain names), and the model's labels of them are dropped."""
     if len(d.clusters) != 1 or turn.top(d.clusters[0]) is not None:
         raise CannotDo("Name the one cluster to remove (a top cluster's clusters are removed one by one).")
     target = turn.cluster(d.clusters[0])
@@ -339,8 +339,7 @@ def remove(turn: Turn, d: RefineDecision) -> Change:
     if not others:
         raise CannotDo(f'"{target.name}" is the only cluster; its texts have nowhere to go.')
     rows = np.flatnonzero(turn.assignment == target.id)
-    features = turn.features
-    nearest = np.asarray(others)[np.argmax(features[rows] @ tx.centroids(features, turn.assignment, others).T, axis=1)]
+    nearest = turn.next_closest(rows)
     assignment = turn.assignment.copy()
     assignment[rows] = nearest
     tax = turn.tax.without([target.id])

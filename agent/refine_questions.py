@@ -59,14 +59,10 @@ def explain(turn: Turn, d: RefineDecision) -> Change:
         if answer := overview_for(turn.asked_as):  # "What are the clusters?"
             return answer(turn, d)
         raise CannotDo("Give the id of the text to explain, or quote it.")
-    ids = [c.id for c in tax.clusters]
-    features = turn.features
-    cents = tx.centroids(features, assignment, ids)
     lines = []
-    for text_id, r in zip(text_ids, rows):
+    for text_id, r, closest in zip(text_ids, rows, turn.next_closest(np.asarray(rows, dtype=np.int64))):
         cluster = tax.by_id(int(assignment[r]))
-        order = np.argsort(-(cents @ features[r]))
-        runner_up = next(tax.by_id(ids[j]) for j in order if ids[j] != cluster.id) if len(ids) > 1 else None
+        runner_up = tax.by_id(int(closest)) if closest >= 0 else None
         # Only labelled texts had their cluster chosen for them: a view's clusters (the embeddings, the model's
         # reading) and the classifier that spreads labels place every other text with the texts most like it.
         how = ("the model (or a move in this chat) chose it for this text" if str(int(r)) in turn.labels

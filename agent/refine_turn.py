@@ -23,6 +23,9 @@ from clusteragent.top_naming import children_renamed, name_tops
 from clusteragent.views import clustered_view
 from clusteragent.wording import in_running_text, in_words, quoted_list, with_examples_found
 
+# The operations on clusters the message names: names it writes outrank the model's choice, and a name it quotes
+# must be a cluster's.
+NAMING_ACTIONS = ("merge", "split", "rename", "describe", "move", "remove")
 SNAPSHOT_KEYS = ("instruction", "facet", "about_topic", "clustered_view", "taxonomy", "next_id", "assignment_ref",
                  "labels", "tops", "notes")
 
@@ -138,6 +141,15 @@ class Turn:
         except CannotDo:
             return None
         return next((t for t in self.tops if t["id"] == found.id), None)
+
+    def next_closest(self, rows: np.ndarray) -> np.ndarray:
+        """For each of `rows`, the cluster other than its own whose texts lie nearest it on what placed them
+        (features), by the centroids' similarity; -1 where the clustering has no other cluster."""
+        ids = np.array([c.id for c in self.tax.clusters])
+        features = self.features
+        sims = features[rows] @ tx.centroids(features, self.assignment, ids.tolist()).T
+        sims[ids[None, :] == self.assignment[rows][:, None]] = -np.inf
+        return ids[np.argmax(sims, axis=1)] if len(ids) > 1 else np.full(len(rows), -1)
 
     @property
     def features(self) -> np.ndarray:
