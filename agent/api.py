@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from clusteragent.errors import ConfigError
+from clusteragent.errors import ConfigError, counted
 from clusteragent.result import ClusterResult, build_result, versions
 from clusteragent.run_folder import (
     RunStore,
@@ -269,7 +269,7 @@ class ClusterAgent:
             usage = Usage.from_dict(snapshot.values.get("usage", {}))
             read_as = snapshot.values.get("read_as") or {}
             start = None  # continue from the last checkpoint
-            self._say(f"resuming thread {thread_id} after {usage.calls} model call(s); "
+            self._say(f"resuming thread {thread_id} after {counted(usage.calls, 'model call')}; "
                       f"next: {', '.join(snapshot.next) or 'nothing (the run had finished)'}")
         llm = StructuredLLM(chat, trace=trace, journal=journal, usage=usage, executor=self.executor(),
                             max_calls=self.config.max_model_calls)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from clusteragent.errors import ClusterAgentError
+from clusteragent.errors import ClusterAgentError, counted
 
 
 def _describe(e: Exception) -> str:
@@ -80,5 +80,5 @@ def doctor(model: str | None, timeout: float, settings) -> int:
     except Exception as e:
         failures += 1
         line("FAIL", "chat model", _describe(e))
-    print("all checks passed" if not failures else f"{failures} check(s) failed")
+    print("all checks passed" if not failures else f"{counted(failures, 'check')} failed")
     return 0 if not failures else 1

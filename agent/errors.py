@@ -14,9 +14,14 @@ def listing(items: Sequence) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+def plural(noun: str, n: int) -> str:
+    """The noun, plural unless `n` is 1: "line" for one, "lines" for 0 or 2."""
+    return noun if n == 1 else f"{noun}s"
+
+
 def counted(n: int, noun: str) -> str:
     """`n` and the noun, plural unless `n` is 1: "1 cluster", "40 texts"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return f"{n} {plural(noun, n)}"
 
 
 def warn(message: str, category: type[Warning]) -> None:

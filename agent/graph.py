@@ -22,7 +22,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from clusteragent.errors import ModelError
+from clusteragent.errors import ModelError, counted
 from clusteragent.facets import Route, route_instruction
 from clusteragent.hierarchy import build_tops
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
@@ -277,7 +277,7 @@ def propagate_labels(state: AgentState, runtime: Runtime[RunContext]) -> Command
     if labels and weak and len(weak) < len(tax.clusters):
         tax = tax.without([c.id for c in weak])
         labels = {r: c for r, c in labels.items() if support[c] >= floor}
-        notes.append(f"dropped {len(weak)} cluster(s) chosen for fewer than {floor} labelled text(s): "
+        notes.append(f"dropped {counted(len(weak), 'cluster')} chosen for fewer than {counted(floor, 'labelled text')}: "
                      f"{[c.name for c in weak]}")
     if labels:
         rows = np.array([int(r) for r in labels], dtype=np.int64)
@@ -327,7 +327,7 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     audit = list(state.get("audit", []))
     tax, empty = tx.drop_empty(assignment, tax)
     if empty:
-        notes.append(f"dropped empty cluster(s): {empty}")
+        notes.append(f"dropped {counted(len(empty), 'empty cluster')}: {empty}")
     assignment, tax, merges = tx.merge_closest(ctx.vectors, assignment, tax, state["k_max"])
     audit += [{**entry, "by": "finalize: k above the allowed maximum"} for entry in merges]
     if len(tax.clusters) < state["k_min"] and not ctx.config.categories:  # fewer than asked: split the largest
@@ -343,12 +343,14 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     if ctx.config.outliers:
         assignment, found = in_corpus(ctx, state["instruction"], tax, assignment, ctx.config.max_outliers,
                                       ctx.calls_left())
-        notes.append(f"{found['outliers']} text(s) fit no cluster: the outlier group (cluster -1) "
+        notes.append(f"{counted(found['outliers'], 'text')} {'fits' if found['outliers'] == 1 else 'fit'} no cluster: the "
+                     "outlier group (cluster -1) "
                      f"({found['below_fence']} far from every other text, {found['checked_by_model']} checked by "
                      "the model)")
         tax, emptied = tx.drop_empty(assignment, tax)
         if emptied:
-            notes.append(f"cluster(s) {emptied} held only outliers and were dropped")
+            notes.append(f"{counted(len(emptied), 'cluster')} held only outliers and {'was' if len(emptied) == 1 else 'were'} "
+                         f"dropped: {emptied}")
     if not ctx.config.categories:  # the user's own names stay as written
         tax, renamed = without_shared_words(tax)
         tax, sharpened = renamed_broader(ctx, state, tax, assignment)

@@ -26,6 +26,7 @@ import hashlib
 
 import numpy as np
 
+from clusteragent.errors import counted
 from clusteragent.naming import NAMING_ATTEMPTS
 from clusteragent.tools import taxonomy as tx
 from clusteragent.top_naming import children_renamed, name_tops, without_paired_parts
@@ -174,7 +175,7 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
               "why": f"{len(live)} clusters: grouped into {len(tops)} top clusters, the count with the best silhouette"}
     if undone:
         record["undone"] = undone
-        record["why"] += (f"; {len(undone)} top cluster(s) that the model named after each of its clusters, or "
+        record["why"] += (f"; {counted(len(undone), 'top cluster')} that the model named after each of its clusters, or "
                           f"of two that it gave no name ({', '.join(repr(n) for n in undone)}), left as clusters "
                           "on their own")
     tax, renamed = children_renamed(ctx.llm, calls, instruction, facet, ctx.texts, ctx.vectors, assignment, tops, tax)
@@ -285,8 +286,9 @@ def split_top(tops: list[dict], top: dict, n: int, tax: tx.Taxonomy, assignment:
     """A top cluster split in `n` by grouping its clusters: the largest part keeps the id, the others get
     new ones, each part named like any top cluster. ValueError when it holds fewer than `n` clusters."""
     if len(top["children"]) < n:
-        raise ValueError(f'The top cluster "{top["name"]}" holds {len(top["children"])} cluster(s); it cannot be '
-                         f"split in {n}. Split one of its clusters instead.")
+        held = counted(len(top["children"]), "cluster")
+        raise ValueError(f'The top cluster "{top["name"]}" holds {held}; it cannot be split in {n}. Split one of its '
+                         "clusters instead.")
     groups = group_leaves(vectors, assignment, top["children"], count=n)
     names = name_tops(llm, calls, instruction, facet, texts, vectors, assignment, groups, tax, taken)
     parts = [{**top, **names[0], "children": sorted(groups[0])}]

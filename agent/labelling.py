@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, Field, create_model
 
 from clusteragent.choices import one_of
-from clusteragent.errors import ModelError, ModelUnavailable
+from clusteragent.errors import ModelError, ModelUnavailable, counted
 from clusteragent.prompts import load_prompt
 from clusteragent.tools import taxonomy as tx
 
@@ -115,7 +115,7 @@ def label_rows(ctx, instruction: str, rows, tax: tx.Taxonomy, step: str,
                         scores[str(rows[i])] = answer.choice_scores
             bar.update(len(chunk))
     if failures:
-        ctx.progress(f"{failures} labelling call(s) gave no valid answer; those texts are placed by the classifier")
+        ctx.progress(f"{counted(failures, 'labelling call')} gave no valid answer; those texts are placed by the classifier")
     return labels, scores
 
 

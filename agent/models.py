@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clusteragent.errors import ConfigError, ModelError
+from clusteragent.errors import ConfigError, ModelError, plural
 from clusteragent.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -291,7 +291,7 @@ def load_chat_model(spec: str | None = None, **options: Any):
 
 def _reject_unknown(options: dict, provider: str) -> None:
     if options:
-        raise ConfigError(f"{provider}: unknown option(s) {sorted(options)}.")
+        raise ConfigError(f"{provider}: unknown {plural('option', len(options))} {sorted(options)}.")
 
 
 def _openai_client(model: str, base_url: str | None, api_key: str, temperature: float, seed: int, timeout: float,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from clusteragent.errors import ModelError
+from clusteragent.errors import ModelError, counted
 from clusteragent.fits import Match, group_fits_request
 from clusteragent.labelling import label_rows
 from clusteragent.tools import taxonomy as tx
@@ -129,7 +129,8 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
     tax, grouped = _kept_groups(ctx, instruction, facet, listed, tax, _tight_groups(ctx.vectors, left, line, min_size),
                                 placed_in, outliers, top_names)
     placed.update(grouped)
-    ctx.progress(f"{tax.next_id - listed.next_id} new cluster(s) from {len(placed)} new texts that look unlike "
+    ctx.progress(f"{counted(tax.next_id - listed.next_id, 'new cluster')} from {counted(len(placed), 'new text')} "
+                 "that look unlike "
                  "the run's")
     return tax, placed
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from clusteragent.errors import counted
 from clusteragent.fits import Match, group_fits_request
 from clusteragent.name_rules import capitalised_words, plain_case
 from clusteragent.prompts import load_prompt
@@ -125,7 +126,7 @@ def move(turn: Turn, d: RefineDecision) -> Change:
     if len(rows) == 0:
         return Change(f'No texts needed moving into "{target.name}" ({how}).')
     fields, note = turn.placed(turn.tax, rows, target.id)
-    return Change(f'Moved {len(rows)} text(s) into "{target.name}" ({how}).{note}', fields)
+    return Change(f'Moved {counted(len(rows), "text")} into "{target.name}" ({how}).{note}', fields)
 
 
 def add_cluster(turn: Turn, d: RefineDecision) -> Change:
@@ -143,7 +144,7 @@ def add_cluster(turn: Turn, d: RefineDecision) -> Change:
         raise CannotDo(f'No texts fit "{d.description.strip()}" ({how}); no cluster was added.')
     tax, cid = turn.tax.added(name, d.description)
     fields, note = turn.placed(tax, rows, cid)
-    return Change(f'Added "{name}" with {len(rows)} text(s) ({how}).{note}', fields)
+    return Change(f'Added "{name}" with {counted(len(rows), "text")} ({how}).{note}', fields)
 
 
 BY_DESCRIPTION: dict[str, Callable[[Turn, RefineDecision], Change]] = {"move": move, "add_cluster": add_cluster}

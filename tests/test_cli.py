@@ -30,7 +30,7 @@ def test_encoding_option_reads_a_legacy_file_without_a_warning(tmp_path, capsys)
     assert main(["embed", str(path), "--out", str(tmp_path / "x.npy"), "--quiet", "--encoding", "cp1252"]) == 0
     assert "warning" not in capsys.readouterr().err
     assert main(["embed", str(path), "--out", str(tmp_path / "x.npy"), "--quiet"]) == 0
-    assert "line(s) 1, 2 are not UTF-8" in capsys.readouterr().err
+    assert "lines 1, 2 are not UTF-8" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("make,args,message", [

@@ -455,7 +455,7 @@ def test_texts_given_by_id_into_a_cluster_of_their_own_are_that_cluster():
     agent = fitted([{"action": "move", "clusters": ["weather"], "new_name": "Picked", "description": "picked texts",
                      "ids": ["3", "17", "99"]}])  # 99 is not written in the message
     reply = agent.chat("Put texts 3 and 17 in their own cluster.")
-    assert sizes(agent).get("Picked") == 2 and reply.startswith('Added "Picked" with 2 text(s) (by id)'), reply
+    assert sizes(agent).get("Picked") == 2 and reply.startswith('Added "Picked" with 2 texts (by id)'), reply
     picked = {i for i, name in zip(agent.result_.ids, agent.result_.cluster_names()) if name == "Picked"}
     assert picked == {3, 17} and sum(sizes(agent).values()) == len(TEXTS)
 
@@ -556,7 +556,7 @@ def test_move_by_id_and_by_description():
                     {"action": "move", "clusters": ["football"], "description": "weather"}])
     reply = agent.chat("Texts 1 and 2 belong to cooking.")
     names = agent.result_.cluster_names()
-    assert names[0] == "Cooking" and names[1] == "Cooking" and "2 text(s)" in reply
+    assert names[0] == "Cooking" and names[1] == "Cooking" and "2 texts" in reply
     reply = agent.chat("Texts about the weather belong to football.")
     names = np.array(agent.result_.cluster_names())
     # the model checked candidates; the cut keeps weather texts and stops before the others
@@ -987,7 +987,7 @@ def test_split_of_a_one_text_cluster_is_refused():
     assert sizes(agent)["Weather"] == 1
     before = agent.result_.cluster.copy()
     reply = agent.chat('Split "weather" in two.')
-    assert reply.startswith("Nothing changed") and "1 text(s)" in reply and "at least 4" in reply
+    assert reply.startswith("Nothing changed") and "has 1 text;" in reply and "at least 4" in reply
     assert np.array_equal(agent.result_.cluster, before)
 
 
@@ -1008,7 +1008,7 @@ def test_a_second_session_sees_the_first_ones_changes(tmp_path):
 def test_ids_the_message_does_not_contain_are_ignored():
     agent = fitted([{"action": "move", "clusters": ["cooking"], "ids": ["1", "2", "3", "4"]}])
     reply = agent.chat("Text 2 belongs to cooking, and so does 41.")
-    assert "Moved 1 text(s)" in reply  # text 2 (weather) moves; 1, 3 and 4 were not asked about
+    assert "Moved 1 text into" in reply  # text 2 (weather) moves; 1, 3 and 4 were not asked about
 
 
 def test_quoted_names_are_found():

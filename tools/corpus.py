@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clusteragent.errors import CorpusError, listing, warn
+from clusteragent.errors import CorpusError, counted, listing, plural, warn
 from clusteragent.tools.text_encoding import decode
 
 DEFAULT_TEXT_FIELDS = ("text", "content", "document", "body", "sentence", "utterance")
@@ -165,7 +165,8 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict],
     blank = [i for i, t in zip(ids, texts) if not t.strip()]
     if blank:
         raise CorpusError(
-            f"{source}: {len(blank)} blank text(s), ids {listing(blank)}; remove them or fill them in."
+            f"{source}: {counted(len(blank), 'blank text')}, {plural('id', len(blank))} {listing(blank)}; remove them "
+            "or fill them in."
         )
     return Corpus(ids=ids, texts=texts, source=source, extra=extra, text_field=text_field, id_field=id_field)
 
@@ -198,7 +199,9 @@ def _from_records(records: list[dict], text_field: str | None, id_field: str | N
     id_field = _pick_field(fields, id_field, "id", source)
     lacking = [n for n, r in zip(numbers, records) if text_field not in r]
     if lacking:
-        raise CorpusError(f"{source}: records on line(s) {listing(lacking)} have no field {text_field!r}.")
+        one = len(lacking) == 1
+        raise CorpusError(f"{source}: {'the record' if one else 'records'} on {plural('line', len(lacking))} "
+                          f"{listing(lacking)} {'has' if one else 'have'} no field {text_field!r}.")
     texts, ids, extra = [], [], []
     for n, r in zip(numbers, records):
         value = r[text_field]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 
-from clusteragent.errors import CorpusError, listing, warn
+from clusteragent.errors import CorpusError, listing, plural, warn
 
 LEGACY = "cp1252"
 
@@ -44,7 +44,9 @@ def decode(raw: bytes, source: str, encoding: str | None = None) -> str:
             legacy.append(n)
     first = " ".join(lines[legacy[0] - 1].split())
     first = first if len(first) <= 60 else first[:57] + "..."
-    warn(f"{source}: line(s) {listing(legacy)} are not UTF-8 and were read as Windows-1252 (line "
+    one = len(legacy) == 1
+    warn(f"{source}: {plural('line', len(legacy))} {listing(legacy)} {'is' if one else 'are'} not UTF-8 and "
+         f"{'was' if one else 'were'} read as Windows-1252 (line "
          f"{legacy[0]} reads {first!r}); if that is wrong, give the file's encoding (--encoding) or "
          "re-encode it as UTF-8.", UnicodeWarning)
     return "\n".join(lines)
