@@ -73,9 +73,10 @@ def name_group(llm, instruction: str, facet: str, texts: Sequence[str], taken: S
         return named_as_described(e.answers, schema)
 
 
-# Where a description says what its group is about: "This group discusses political events and ...".
+# Where a description says what its group is about, or expresses: "This group discusses political events and ...".
 _ABOUT = re.compile(r"\b(?:about|discuss(?:es|ing)?|cover(?:s|ing)?|focus(?:es|ing)? on|describ(?:es|ing)|"
-                    r"concern(?:s|ing)?|deal(?:s|ing)? with|report(?:s|ing)? on)\s+(?P<what>[^,.;:()]+)", re.IGNORECASE)
+                    r"concern(?:s|ing)?|deal(?:s|ing)? with|report(?:s|ing)? on|express(?:es|ing)?|convey(?:s|ing)?)"
+                    r"\s+(?P<what>[^,.;:()]+)", re.IGNORECASE)
 # Where one phrase of a description's list ends and the next begins: ", and ", ", including ", ...
 _ITEMS = re.compile(r",\s*(?:and\s+|or\s+)?(?:including\s+|such as\s+|like\s+|especially\s+)?", re.IGNORECASE)
 # Words a clause opens with, never a name: pronouns, question words, forms of "be", "have" and "do".

@@ -723,6 +723,17 @@ def test_a_name_from_a_description_may_come_from_later_in_its_list(description, 
     assert (spec and spec.name) == name
 
 
+def test_a_name_from_a_description_of_what_its_texts_express():
+    """By emotion, the model writes what texts express, not what they are about: "Disappointment" and "Anger"
+    taken, "Texts express disappointment, frustration, and ..." names the group "Frustration", not its words."""
+    from clusteragent.naming import named_as_described
+
+    schema = distinct_spec_schema(("Disappointment", "Anger"), (), "emotion")
+    description = "Texts express disappointment, frustration, and disappointment with the actions of others."
+    spec = named_as_described([json.dumps({"name": "Anger", "description": description})], schema)
+    assert (spec and spec.name) == "Frustration"
+
+
 @pytest.mark.parametrize("name", ["Drupal", "Drupal split", "Drupal split into parts", "Part of Drupal",
                                   "Drupal split into RoR project"])
 def test_a_part_of_a_split_named_as_the_whole_or_a_share_of_it_is_refused(name):
