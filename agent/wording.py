@@ -91,6 +91,11 @@ _ASIDE = re.compile(r",\s+which\b[^,.!?]*")
 # The prompt's own words echoed as a clause ("..., setting them apart from other groups."): about the grouping.
 _SETS_APART = re.compile(r",\s+(?:[a-z]+\s+){0,2}?(?:sets?|setting)\s+(?:it|them|this group|these texts)\s+apart\b[^,.!?]*",
                          re.I)
+# An example that points at one text the model read ("..., such as the one about getting her game on."): no reader
+# knows which text that is, so it says nothing about which texts belong.
+_ONE_TEXT = re.compile(r",?\s+(?:such as|like|as in|for example|e\.g\.,?)\s+(?:the|that|this)\s+"
+                       r"(?:one|text|post|comment|message|sentence|title|query)\s+(?:about|where|in which|that|on|"
+                       r"with|from|who)\b[^.!?;]*", re.I)
 
 
 # "Texts about credit card applications, including status inquiries, are about banking.": the rule's noun
@@ -112,8 +117,8 @@ def without_asides(description: str) -> str:
     """`description` without its clauses set off by ", which" (to the next comma or the sentence's end): a
     comment on the group ("Texts about setting alarms, which is a common task in daily life."), not a part of
     the rule that says which texts belong; so is a clause that says what sets the group apart (the prompt's
-    words, not the texts')."""
-    kept = _SETS_APART.sub("", _ASIDE.sub("", description)).strip()
+    words, not the texts'), and so is an example that points at one text ("such as the one about ...")."""
+    kept = _ONE_TEXT.sub("", _SETS_APART.sub("", _ASIDE.sub("", description))).strip()
     return kept if re.search(r"[^\W\d_]", kept) else description
 
 

@@ -302,6 +302,19 @@ def test_a_clause_set_off_by_which_is_a_comment_and_left_out(written, kept):
 
 
 @pytest.mark.parametrize("written, kept", [
+    ("Texts that express happiness, such as the one about getting her game on.", "Texts that express happiness."),
+    ("Texts that express anger, like the comment where old men raise their canes.", "Texts that express anger."),
+    ("Texts about cooking, such as the ones about bread.", "Texts about cooking, such as the ones about bread."),
+    ("Texts that read like the one a lawyer writes.", "Texts that read like the one a lawyer writes."),
+])
+def test_an_example_that_points_at_one_text_is_left_out(written, kept):
+    """No reader knows which text "the one about ..." is; a kind of text ("the ones about bread") stays."""
+    from clusteragent.schemas import ClusterSpec
+
+    assert ClusterSpec(name="x", description=written).description == kept
+
+
+@pytest.mark.parametrize("written, kept", [
     ("Texts about credit card applications, including status inquiries, are about banking.",
      "Texts about credit card applications, including status inquiries."),
     ("Queries about converting units, such as kilos to pounds, are about cooking and food preparation.",
