@@ -86,6 +86,38 @@ def test_json_array(tmp_path):
     check_records(load_corpus(path, id_field="id"))
 
 
+def test_json_object_holding_the_records(tmp_path):
+    """An export or an API answer wraps its records ({"data": [...]}, pretty-printed): they are the corpus."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"meta": {"count": 3}, "data": RECORDS}, indent=2))
+    check_records(load_corpus(path, id_field="id"))
+    one = write_jsonl(tmp_path / "one.jsonl", RECORDS[:1])  # a one-line JSONL file is one record, not a wrapper
+    assert load_corpus(one).texts == [RECORDS[0]["text"]]
+
+
+def test_csv_saved_with_semicolons_is_read_by_its_header(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("id;text;stars\n1;Great camera, really;5\n2;Battery died fast;1\n", encoding="utf-8-sig")
+    corpus = load_corpus(path, id_field="id")
+    assert corpus.texts == ["Great camera, really", "Battery died fast"] and corpus.ids == ["1", "2"]
+    assert corpus.extra == [{"stars": "5"}, {"stars": "1"}]
+
+
+@pytest.mark.parametrize("content, hint", [
+    ("id,text\n1,hello, there\n2,good bye\n", "row 1 (counted below the header) has more fields than the header's "
+                                               "2 fields; a text with a ',' in it needs double quotes around it."),
+    ("text\nfine\nhello, there\nthis, and, that\n", "rows 2, 3 (counted below the header) have more fields than the "
+                                                    "header's 1 field; a text with a ',' in it needs double quotes "
+                                                    "around it; or, with one text a line, save it as .txt."),
+])
+def test_csv_row_with_more_fields_than_the_header_is_an_error_not_a_cut_text(tmp_path, content, hint):
+    path = tmp_path / "c.csv"
+    path.write_text(content)
+    with pytest.raises(CorpusError) as e:
+        load_corpus(path)
+    assert str(e.value) == f"{path}: {hint}"
+
+
 def test_csv_and_tsv(tmp_path):
     check_records(load_corpus(write_csv(tmp_path / "c.csv", RECORDS), id_field="id"))
     check_records(load_corpus(write_csv(tmp_path / "c.tsv", RECORDS, "\t"), id_field="id"))

@@ -10,10 +10,8 @@ concerned; a line that is not UTF-8 is read as Windows-1252 and reported (text_e
 from __future__ import annotations
 
 import bz2
-import csv
 import gzip
 import io
-import json
 import lzma
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from clusteragent.errors import CorpusError, counted, listing, plural, warn
+from clusteragent.tools.records import delimited_records, json_records
 from clusteragent.tools.text_encoding import decode
 
 DEFAULT_TEXT_FIELDS = ("text", "content", "document", "body", "sentence", "utterance")
@@ -212,41 +211,13 @@ def _from_records(records: list[dict], text_field: str | None, id_field: str | N
 
 
 def _read_jsonl(raw: bytes, path: str, text_field, id_field, encoding: str | None = None) -> Corpus:
-    text = decode(raw, path, encoding)
-    stripped = text.lstrip()
-    if stripped.startswith("["):  # a JSON array of records
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise CorpusError(f"{path}: not valid JSON at line {e.lineno}: {e.msg}.") from None
-        records = [r if isinstance(r, dict) else {"text": r} for r in data]
-        return _from_records(records, text_field, id_field, str(path), list(range(1, len(records) + 1)))
-    records, numbers = [], []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise CorpusError(f"{path}: line {n} is not valid JSON ({e.msg}); fix or remove that line.") from None
-        if isinstance(obj, str):
-            obj = {"text": obj}
-        if not isinstance(obj, dict):
-            raise CorpusError(f"{path}: line {n} is a JSON {type(obj).__name__}, not an object with a text field.")
-        records.append(obj)
-        numbers.append(n)
+    records, numbers = json_records(decode(raw, path, encoding), str(path), text_field)
     return _from_records(records, text_field, id_field, str(path), numbers)
 
 
 def _read_delimited(raw: bytes, path: str, text_field, id_field, delimiter: str, encoding: str | None = None) -> Corpus:
-    text = decode(raw, path, encoding)
-    csv.field_size_limit(2 ** 31 - 1)  # the default, 128 KB, refuses long texts that are valid CSV
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    if not reader.fieldnames:
-        raise CorpusError(f"{path}: the file is empty; give a header row and at least one record.")
-    records = list(reader)
-    # Row numbers count data rows from 1, so they match what a spreadsheet shows below the header.
-    return _from_records(records, text_field, id_field, str(path), list(range(1, len(records) + 1)))
+    records, numbers = delimited_records(decode(raw, path, encoding), str(path), delimiter)
+    return _from_records(records, text_field, id_field, str(path), numbers)
 
 
 def _read_parquet(raw: bytes, path: str, text_field, id_field) -> Corpus:
