@@ -63,7 +63,7 @@ def test_a_repeated_id_in_the_id_field_is_an_error_even_when_not_asked_for(tmp_p
 
 def test_a_record_without_the_id_field_is_named(tmp_path):
     rows = [{"id": "a", "text": "x"}, {"text": "y"}]
-    with pytest.raises(CorpusError, match=r"records 2 have no 'id'.*--id-field"):
+    with pytest.raises(CorpusError, match=r"record 2 has no 'id'.*--id-field"):
         load_corpus(write_jsonl(tmp_path / "c.jsonl", rows))
 
 
@@ -368,6 +368,26 @@ def test_a_series_gives_its_values_with_its_index_as_ids_and_one_string_is_refus
     with pytest.raises(CorpusError, match="not one string"):
         as_corpus("where is my parcel")
     assert as_corpus(["a", "b"]).ids == [1, 2]
+
+
+def test_a_dict_gives_its_values_with_its_keys_as_ids():
+    corpus = as_corpus({"t1": "refund", "t2": "parcel"})
+    assert corpus.texts == ["refund", "parcel"] and corpus.ids == ["t1", "t2"]
+    with pytest.raises(CorpusError, match="drop ids"):
+        as_corpus({"t1": "refund"}, ids=[1])
+
+
+@pytest.mark.parametrize("texts, ids, message", [
+    (["a", None, "b"], None, "texts must be strings; the item at index 1 is None; drop it or make it a string."),
+    (["a", float("nan"), 3], None, "the items at indexes 1, 2 are NaN or int; drop them or make them strings."),
+    ({"t1": "a", "t2": None}, None, "the text with id 't2' is None; drop it or make it a string."),
+    (["a", "b"], [1, 1], "duplicate ids: 1; every record needs a unique id."),  # no field to choose from a list
+    (["a", "b"], [1], "1 id for 2 texts; give one id per text."),
+])
+def test_texts_from_python_that_cannot_be_read_are_named_with_what_to_do(texts, ids, message):
+    with pytest.raises(CorpusError) as e:
+        as_corpus(texts, ids)
+    assert str(e.value).endswith(message), str(e.value)
 
 
 def test_bundled_sample_is_valid():

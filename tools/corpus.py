@@ -13,7 +13,7 @@ import bz2
 import gzip
 import io
 import lzma
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,16 +70,23 @@ def work_texts(texts: Sequence[str]) -> list[str]:
 def from_texts(texts: Sequence[str], ids: Sequence[Any] | None = None, source: str = "<memory>") -> Corpus:
     """Validate in-memory texts (and optional ids) into a Corpus, with the same checks as files."""
     texts = list(texts)
-    bad_types = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad_types:
-        raise CorpusError(f"{source}: texts must be strings; positions {listing(bad_types)} are not.")
-    if ids is None:
-        ids = list(range(1, len(texts) + 1))
-    else:
-        ids = list(ids)
-        if len(ids) != len(texts):
-            raise CorpusError(f"{source}: {len(ids)} ids for {len(texts)} texts; give one id per text.")
-    return _validated(ids, texts, source, [{} for _ in texts])
+    given = ids is not None
+    ids = list(ids) if given else list(range(1, len(texts) + 1))
+    if len(ids) != len(texts):
+        raise CorpusError(f"{source}: {counted(len(ids), 'id')} for {counted(len(texts), 'text')}; give one id per text.")
+    bad = [n for n, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:  # named by id where the caller gave ids (a dict's keys, a Series' index), else by list index
+        one, kinds = len(bad) == 1, sorted({_kind(texts[n]) for n in bad})
+        where = f"the {plural('text', len(bad))} with {plural('id', len(bad))} {listing([ids[n] for n in bad])}" \
+            if given else f"the {plural('item', len(bad))} at {'index' if one else 'indexes'} {listing(bad)}"
+        raise CorpusError(f"{source}: texts must be strings; {where} {'is' if one else 'are'} {' or '.join(kinds)}; "
+                          f"drop {'it' if one else 'them'} or make {'it a string' if one else 'them strings'}.")
+    return _validated(ids, texts, source, [{} for _ in texts], id_option="")
+
+
+def _kind(value: Any) -> str:
+    """What a value that is not a text is, in a message: "None", "NaN" (a missing value), or its type."""
+    return "None" if value is None else "NaN" if isinstance(value, float) and value != value else type(value).__name__
 
 
 def from_dataframe(frame, text_field: str | None = None, id_field: str | None = None, quiet: bool = False) -> Corpus:
@@ -114,7 +121,8 @@ def _plain(value: Any) -> Any:
 
 def as_corpus(texts: Any, ids: Sequence[Any] | None = None) -> Corpus:
     """What the Python API takes as texts, as a Corpus: a Corpus as it is; a pandas DataFrame (from_dataframe)
-    or Series (its values, ids from its index unless `ids`); else a sequence of strings (from_texts). One
+    or Series (its values, ids from its index unless `ids`); a dict from id to text; else a sequence of
+    strings (from_texts). One
     string is refused: read as a sequence it would be clustered letter by letter."""
     if isinstance(texts, Corpus):
         if ids is not None:
@@ -122,6 +130,10 @@ def as_corpus(texts: Any, ids: Sequence[Any] | None = None) -> Corpus:
         return texts
     if isinstance(texts, (str, bytes)):
         raise CorpusError("give a list of texts, not one string.")
+    if isinstance(texts, Mapping):  # {id: text}, as a dict comprehension or a JSON object of texts gives them
+        if ids is not None:
+            raise CorpusError("a dict gives its ids as its keys; drop ids, or pass the texts as a list.")
+        return from_texts(list(texts.values()), [_plain(i) for i in texts], source="<dict>")
     kind = type(texts).__module__.split(".")[0], type(texts).__name__
     if kind == ("pandas", "DataFrame"):
         if ids is not None:
@@ -135,13 +147,16 @@ def as_corpus(texts: Any, ids: Sequence[Any] | None = None) -> Corpus:
 
 
 def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict], text_field: str | None = None,
-               id_field: str | None = None) -> Corpus:
+               id_field: str | None = None, id_option: str = "--id-field") -> Corpus:
+    """The corpus, or an error that names the records at fault; `id_option` is how the caller chooses the id
+    field ("" where there is no field to choose: a list of texts and its ids)."""
     if not texts:
         raise CorpusError(f"{source}: the corpus is empty; give at least one text.")
+    other = f", or choose another field with {id_option}" if id_option else ""
     missing = [n for n, i in enumerate(ids, 1) if i is None or (isinstance(i, str) and not i.strip())]
     if missing:
-        raise CorpusError(f"{source}: records {listing(missing)} have no {id_field or 'id'!r}; give every record "
-                          "an id, or choose another field with --id-field.")
+        raise CorpusError(f"{source}: {plural('record', len(missing))} {listing(missing)} "
+                          f"{'has' if len(missing) == 1 else 'have'} no {id_field or 'id'!r}; give every record an id{other}.")
     # Strings and integers only: 1, 1.0 and true would print alike in some tools and not in others, and
     # NaN or Infinity cannot be written as strict JSON.
     odd = [(n, i) for n, i in enumerate(ids, 1) if isinstance(i, bool) or not isinstance(i, (str, int))]
@@ -149,7 +164,7 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict],
         n, i = odd[0]
         raise CorpusError(f"{source}: ids must be strings or integers; record {n} has {i!r} "
                           f"({type(i).__name__}){f' and {len(odd) - 1} more' if len(odd) > 1 else ''}; "
-                          "give integer or string ids, or choose another field with --id-field.")
+                          f"give integer or string ids{other}.")
     seen: dict[str, int] = {}
     dups: list[Any] = []
     for i in ids:
@@ -159,8 +174,8 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict],
             dups.append(i)
     if dups:
         where = f" in field {id_field!r}" if id_field else ""
-        raise CorpusError(f"{source}: duplicate ids{where}: {listing(dups)}; every record needs a unique id "
-                          "(or choose another field with --id-field).")
+        raise CorpusError(f"{source}: duplicate ids{where}: {listing(dups)}; every record needs a unique id"
+                          f"{f' ({other[2:]})' if other else ''}.")
     blank = [i for i, t in zip(ids, texts) if not t.strip()]
     if blank:
         raise CorpusError(
