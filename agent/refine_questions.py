@@ -139,6 +139,10 @@ CAN_DO = ("I can merge, split, rename, remove, move texts, add a cluster, re-clu
 OVERVIEW_EACH = 3  # the largest and the smallest clusters an overview names, where it does not name them all
 OVERVIEW_ALL = 10  # up to this many, all of them
 _QUESTION = re.compile(r"\?\s*$|^\W*(?:how|what|which)\b", re.IGNORECASE)
+# A message that asks for the clustering as a whole, or for help: "help", "Show me the clusters.", "Summarise".
+_WHOLE = re.compile(r"^\W*(?:help(?:\s+me)?|overview|(?:please\s+)?(?:show|list|display|give|summari[sz]e)(?:\s+me)?"
+                    r"(?:\s+all)?(?:\s+(?:the|my|your))?(?:\s+(?:current|final))?(?:\s+(?:clusters|groups|categories|"
+                    r"results?|clustering))?)\W*$", re.IGNORECASE)
 
 
 def overview(turn: Turn, d: RefineDecision) -> Change:
@@ -163,10 +167,11 @@ def overview(turn: Turn, d: RefineDecision) -> Change:
 
 
 def overview_for(message: str) -> Callable[[Turn, RefineDecision], Change] | None:
-    """The overview for a message that asks a question (ends with "?", or opens how, what or which) or asks for
+    """The overview for a message that asks a question (ends with "?", or opens how, what or which), asks for
     the clusters' sizes ("Find the smallest cluster.", the model's English for "Welche Cluster sind am
-    kleinsten?"), else None."""
-    return overview if _QUESTION.search(message) or sizes_asked(message) else None
+    kleinsten?"), for the clusters as a whole or for help ("Show me the clusters.", "help": the model read both
+    as explaining a text), else None."""
+    return overview if _QUESTION.search(message) or sizes_asked(message) or _WHOLE.search(message) else None
 
 
 QUESTIONS: dict[str, Callable[[Turn, RefineDecision], Change]] = {"explain": explain, "describe": describe,

@@ -805,6 +805,20 @@ def test_an_explain_of_no_text_that_names_a_cluster_describes_it_and_a_search_lo
     assert reply.startswith('Of the 20 texts nearest "snow":'), reply
 
 
+def test_help_and_a_request_for_the_clusters_get_the_overview_whatever_question_the_model_read():
+    """The small model read "help" and "Show me the clusters." as explaining a text, and answered "Give the id of
+    the text to explain"; a request for one cluster or for texts about something is still not an overview."""
+    from clusteragent import refine_questions
+
+    agent = fitted([{"action": "explain", "ids": []}] * 4)
+    overview = f"{agent.result_.k} clusters hold the {len(TEXTS)} texts: "
+    for message in ("help", "Show me the clusters.", "List all the groups"):
+        reply = agent.chat(message)
+        assert reply.startswith(overview) and reply.endswith(refine_questions.CAN_DO), (message, reply)
+    reply = agent.chat("Show me the clusters about storms.")
+    assert reply == "Nothing changed: Give the id of the text to explain, or quote it.", reply
+
+
 def test_a_text_id_the_message_writes_is_explained_where_the_model_gave_a_cluster_name_for_it():
     agent = fitted([{"action": "explain", "ids": ["Weather"]}])
     reply = agent.chat("Why is 17 in Weather?")
