@@ -140,9 +140,9 @@ OVERVIEW_EACH = 3  # the largest and the smallest clusters an overview names, wh
 OVERVIEW_ALL = 10  # up to this many, all of them
 _QUESTION = re.compile(r"\?\s*$|^\W*(?:how|what|which)\b", re.IGNORECASE)
 # A message that asks for the clustering as a whole, or for help: "help", "Show me the clusters.", "Summarise".
-_WHOLE = re.compile(r"^\W*(?:help(?:\s+me)?|overview|(?:please\s+)?(?:show|list|display|give|summari[sz]e)(?:\s+me)?"
+_WHOLE = re.compile(r"^\W*(?:please\s+)?(?:help(?:\s+me)?|overview|(?:show|list|display|give|summari[sz]e)(?:\s+me)?"
                     r"(?:\s+all)?(?:\s+(?:the|my|your))?(?:\s+(?:current|final))?(?:\s+(?:clusters|groups|categories|"
-                    r"results?|clustering))?)\W*$", re.IGNORECASE)
+                    r"results?|clustering))?)(?:\W+please)?\W*$", re.IGNORECASE)
 
 
 def overview(turn: Turn, d: RefineDecision) -> Change:

@@ -810,9 +810,9 @@ def test_help_and_a_request_for_the_clusters_get_the_overview_whatever_question_
     the text to explain"; a request for one cluster or for texts about something is still not an overview."""
     from clusteragent import refine_questions
 
-    agent = fitted([{"action": "explain", "ids": []}] * 4)
+    agent = fitted([{"action": "explain", "ids": []}] * 5)
     overview = f"{agent.result_.k} clusters hold the {len(TEXTS)} texts: "
-    for message in ("help", "Show me the clusters.", "List all the groups"):
+    for message in ("help", "Show me the clusters.", "List all the groups", "list the clusters please"):
         reply = agent.chat(message)
         assert reply.startswith(overview) and reply.endswith(refine_questions.CAN_DO), (message, reply)
     reply = agent.chat("Show me the clusters about storms.")
