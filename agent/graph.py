@@ -54,7 +54,7 @@ def ensure_ingested(ctx: RunContext) -> None:
     """Embeddings and index in the context (kept in the run's arrays: a resumed run finds them there)."""
     if ctx.vectors is None:
         def embed() -> np.ndarray:
-            ctx.progress(f"embedding {len(ctx.texts)} texts")
+            ctx.progress(f"embedding {counted(len(ctx.texts), 'text')}")
             vectors, _ = ctx.embedder.embed(ctx.texts)
             ctx.embedder.release()  # peak memory: the embedding model need not sit beside the chat model
             return vectors
@@ -259,7 +259,7 @@ def label(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     budget = max(0, ctx.calls_left() - review_reserve(ctx.config))
     first = int(round(budget * (1 - ctx.config.uncertain_share)))
     rows, _ = diverse_sample(ctx.vectors, first, seed=ctx.config.seed, method="stratified")
-    ctx.progress(f"labelling {len(rows)} texts with {len(tax.clusters)} clusters")
+    ctx.progress(f"labelling {counted(len(rows), 'text')} with {counted(len(tax.clusters), 'cluster')}")
     return labels_added(ctx, state, rows, tax, "label")
 
 
@@ -336,7 +336,7 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
                                                  state["k_min"], ctx.calls_left(), ctx.config.seed)
         audit += [{**entry, "by": "finalize: k below the allowed minimum"} for entry in splits]
         if len(tax.clusters) < state["k_min"]:
-            notes.append(f"{len(tax.clusters)} clusters, fewer than the {state['k_min']} asked: the texts are too "
+            notes.append(f"{counted(len(tax.clusters), 'cluster')}, fewer than the {state['k_min']} asked: the texts are too "
                          f"few or too alike to split further")
     if state.get("stop_reason") == "model budget exhausted":
         notes.append("the model budget ran out; the result is valid but the review was cut short")

@@ -42,7 +42,7 @@ def model_check(ctx, instruction: str, tax: tx.Taxonomy, rows: np.ndarray, step:
     if ctx.llm is None or len(rows) == 0:
         return {}
     with_none, none_id = tax.added(NONE_OF_THESE, "The text fits none of the clusters above.")
-    ctx.progress(f"asking the model about the {len(rows)} texts nearest the outlier line")
+    ctx.progress(f"asking the model about the {counted(len(rows), 'text')} nearest the outlier line")
     answers, _ = label_rows(ctx, instruction, rows, with_none, step)
     return {int(row): (tx.OUTLIER if cid == none_id else cid) for row, cid in answers.items()}
 

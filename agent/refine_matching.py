@@ -43,7 +43,7 @@ def matching_rows(turn: Turn, description: str, exclude: set[int]) -> tuple[np.n
     rows, verdict = cut_by_checks(turn, description, sims, MATCH_CHECKS)
     if not verdict and not found:
         raise CannotDo("the model could not check which texts fit; nothing was moved.")
-    how = f"{how} ({len(found)} fit) and {len(verdict)} texts nearest it outside those ({sum(verdict.values())} fit)"
+    how = f"{how} ({len(found)} fit) and {counted(len(verdict), 'text')} nearest it outside those ({sum(verdict.values())} fit)"
     return np.concatenate([np.flatnonzero(in_found), rows]), how
 
 
@@ -93,7 +93,7 @@ def described_clusters(turn: Turn, description: str, exclude: set[int], checks: 
     answers = ctx.llm.decide_many(requests, Match, step="refine", return_exceptions=True) if requests else []
     turn.budget -= len(requests)
     fits = [c for c, a in zip(candidates, answers) if not isinstance(a, Exception) and a.fits == "yes"]
-    return fits, f"the model checked the {len(candidates)} clusters nearest it"
+    return fits, f"the model checked the {counted(len(candidates), 'cluster')} nearest it"
 
 
 def rows_asked(turn: Turn, d: RefineDecision, exclude: set[int]) -> tuple[np.ndarray, str]:

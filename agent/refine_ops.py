@@ -251,7 +251,7 @@ def to_count(turn: Turn, count: int) -> Change:
     groups = group_by_size(turn.features, turn.assignment, list(turn.tax.ids), count, turn.ctx.seed)
     assignment, tax, labels, done = _merged(
         turn, groups, lambda i, group, tax, assignment: turn.merged_name(list(group), tax, assignment))
-    return Change(f"{len(tax.clusters)} clusters, as asked: merged " + ", ".join(done) + ".",
+    return Change(f"{counted(len(tax.clusters), 'cluster')}, as asked: merged " + ", ".join(done) + ".",
                   {**turn.fields(tax, assignment, labels), "tops": []})
 
 
@@ -279,7 +279,7 @@ def finer(turn: Turn, extra: int) -> Change:
         raise CannotDo(" ".join(["No cluster could be split.", *refused]))
     short = len(tax.clusters) < len(turn.tax.clusters) + extra
     why = refused or ([f"A cluster is split into at most {SPLIT_PARTS} parts."] if room < extra else [])
-    note = " ".join(["", f"{len(tax.clusters)} clusters, fewer than asked.", *why]) if short else ""
+    note = " ".join(["", f"{counted(len(tax.clusters), 'cluster')}, fewer than asked.", *why]) if short else ""
     return Change("More, finer clusters: " + "; ".join(done) + "." + note, turn.fields(tax, assignment, labels))
 
 
@@ -291,13 +291,13 @@ def granularity(turn: Turn, d: RefineDecision) -> Change:
     k = len(tax.clusters)
     if d.n:
         if d.n == k:
-            raise CannotDo(f"There are {k} clusters already.")
+            raise CannotDo(f"There {'is' if k == 1 else 'are'} {counted(k, 'cluster')} already.")
         return to_count(turn, d.n) if d.n < k else finer(turn, d.n - k)
     if d.direction == "fewer" and broad(turn.tops):
         return to_top_level(turn)
     if d.direction == "fewer":
         if k <= 2:
-            raise CannotDo(f"There are {k} clusters; fewer would leave nothing to tell apart.")
+            raise CannotDo(f"There {'is' if k == 1 else 'are'} {counted(k, 'cluster')}; fewer would leave nothing to tell apart.")
 
         def merged_name(tax, assignment, a, b):  # as a merge the user asks for is named
             named = turn.merged_name([a, b], tax, assignment)

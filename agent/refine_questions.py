@@ -126,7 +126,8 @@ def find(turn: Turn, d: RefineDecision) -> Change:
         listed.append(f"{in_cluster(turn, cid)} ({n}{turn.under(cid)})")
     shown = "; ".join(f"[{turn.ctx.ids[r]}] {as_data(turn.ctx.texts[r], 100)} (in {in_cluster(turn, int(turn.assignment[r]))})"
                       for r in nearest[:FIND_SHOWN])
-    return Change(f'Of the {len(nearest)} texts nearest "{as_data(what, 80)}": {", ".join(listed)}. The nearest: {shown}')
+    return Change(f'Of the {counted(len(nearest), "text")} nearest "{as_data(what, 80)}": {", ".join(listed)}. '
+                  f"The nearest: {shown}")
 
 
 def in_cluster(turn: Turn, cid: int) -> str:

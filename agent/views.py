@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clusteragent.errors import ModelError
+from clusteragent.errors import ModelError, counted
 from clusteragent.facets import View
 from clusteragent.hierarchy import top_calls, under_top_level
 from clusteragent.labelling import calibrated_labels, description_vectors, label_rows
@@ -110,7 +110,7 @@ def reading_view(ctx: RunContext, instruction: str, trace: list) -> View | None:
         why = f"more than {limit} texts" if len(ctx.texts) > limit else "the backend does not read"
         trace.append({"step": "read", "skipped": why})
         return None
-    ctx.progress(f"reading {len(ctx.texts)} texts with the model")
+    ctx.progress(f"reading {counted(len(ctx.texts), 'text')} with the model")
     started = time.perf_counter()
     try:
         view(ctx, "reading", instruction)
