@@ -149,7 +149,7 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     facet, read_by = route.facet_read(answer.facet)
     specs, mended = listed_as_rules(answer.clusters, facet, about_topic, shown)
     tax = update_from_specs(tx.Taxonomy(), specs)
-    texts_are = corpus_noun(answer.texts_are, state["instruction"], facet)
+    texts_are = corpus_noun(answer.texts_are, read_as.get("routed_as", state["instruction"]), facet)
     trace = state.get("trace", []) + [{"step": "understand", "facet": facet, "facet_read_by": read_by,
                                        "texts_are": texts_are, "about_topic": about_topic,
                                        "model_about_topic": answer.about_topic, "view": view,
@@ -166,12 +166,13 @@ def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:
     meaning view k comes from the texts' structure and each group is named from its own texts (writing the
     list from a sample was a run's longest call); the user's categories are the values otherwise. Where the
     model gives no valid facet, or one that says only what a facet is, the kind of facet the instruction was
-    routed by stands in for it (Route.facet_read)."""
+    routed by stands in for it (Route.facet_read). What the texts are called is read from the instruction's English
+    where it is in another language: the descriptions are English ("extraits de recherche web" gave "Web about")."""
     try:
         reading = ctx.llm.decide(load_prompt("facet").messages(instruction=state["instruction"]), FacetReading,
                                  step="understand")
         facet, read_by = route.facet_read(reading.facet)
-        texts_are = corpus_noun(reading.texts_are, state["instruction"], facet)
+        texts_are = corpus_noun(reading.texts_are, route.read_as.get("routed_as", state["instruction"]), facet)
     except ModelError:  # an invalid answer, a timeout or no budget: the facet only words the names
         facet, read_by, texts_are = route.facet, "route", ""
     trace = state.get("trace", []) + [{"step": "understand", "facet": facet, "facet_read_by": read_by,

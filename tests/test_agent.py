@@ -451,6 +451,29 @@ def test_an_instruction_in_another_language_is_routed_in_the_models_english(engl
         assert route["routed_as"] == instruction and "no_english" in route and route["kind"] != "emotion"
 
 
+@pytest.mark.parametrize("facet, english", [("mood", "Cluster these short notes by the mood of the writer."),
+                                            ("topic", "Cluster these short notes by topic.")])
+def test_what_an_instruction_in_another_language_calls_its_texts_is_read_in_its_english(facet, english):
+    """The descriptions are English: asked in French, the model named the texts in the instruction's words
+    ("extraits de recherche web"), and every description opened "Web about ..."."""
+    model = scripted(facet)
+    base = model.script
+
+    def answer(messages, kwargs):
+        if request_schema(kwargs)[0] == "InEnglish":
+            return json.dumps({"instruction": english})
+        reply = base(messages, kwargs)
+        try:
+            return json.dumps({**json.loads(reply), "texts_are": "kurzen Notizen"})
+        except (ValueError, TypeError):
+            return reply
+
+    res = ClusterAgent(model=ScriptedChatModel(script=answer), progress=False, max_model_calls=60).fit(
+        TEXTS, instruction="Gruppiere diese kurzen Notizen nach " + ("der Stimmung des Schreibers." if facet == "mood"
+                                                                      else "Thema.")).result_
+    assert next(d for d in res.run["decisions"] if d["step"] == "understand")["texts_are"] == "notes"
+
+
 def test_the_values_an_instruction_in_another_language_lists_are_read_in_its_english():
     # as written, "wütend, fröhlich oder traurig" read as two values: "wütend" and "fröhlich oder traurig"
     model = scripted("mood")
