@@ -82,7 +82,10 @@ _ITEMS = re.compile(r",\s*(?:and\s+|or\s+)?(?:including\s+|such as\s+|like\s+|es
 # Words a clause opens with, never a name: pronouns, question words, forms of "be", "have" and "do".
 _CLAUSE_OPENERS = frozenset("""i you he she it we they them this that these those who whom whose which what why how
     when where whether is are was were be been being am has have had do does did can could will would""".split())
-_LEADING = re.compile(r"^(?:(?:the|a|an|various|different|several|many|some)\s+)+", re.IGNORECASE)
+_LEADING = re.compile(r"^(?:(?:the|a|an|various|different|several|many|some)\s+|(?:feelings?|emotions?|sense)\s+of\s+)+",
+                      re.IGNORECASE)
+# Where what texts express ends and what they express it about begins: "disgust at the situation, including ...".
+_EXPRESSED_AT = re.compile(r",?\s+(?:with|at|about|towards?|over|regarding|including|such as|like)\b", re.IGNORECASE)
 
 
 def named_as_described(answers: Sequence[str], schema: type[ClusterSpec]) -> ClusterSpec | None:
@@ -105,7 +108,10 @@ def named_as_described(answers: Sequence[str], schema: type[ClusterSpec]) -> Clu
         found = _ABOUT.search(description)
         if not found:
             continue
-        items = [_LEADING.sub("", i.strip()) for i in _ITEMS.split(re.split(r"[.;:()]", description[found.start("what"):])[0])]
+        said = re.split(r"[.;:()]", description[found.start("what"):])[0]
+        if found.group(0).lower().startswith(("express", "convey")):  # "Emerald" from "..., the mention of emeralds"
+            said = _EXPRESSED_AT.split(said, maxsplit=1)[0]
+        items = [_LEADING.sub("", i.strip()) for i in _ITEMS.split(said)]
         phrases = [[(phrase, description) for phrase in [item, *item.split(" and ")]] for item in items]
         heads += phrases[0]
         later += [p for item in phrases[1:] for p in item]

@@ -723,15 +723,21 @@ def test_a_name_from_a_description_may_come_from_later_in_its_list(description, 
     assert (spec and spec.name) == name
 
 
-def test_a_name_from_a_description_of_what_its_texts_express():
+@pytest.mark.parametrize("description, name", [
+    ("Texts express disappointment, frustration, and disappointment with the actions of others.", "Frustration"),
+    ("Texts express feelings of anger, and fear.", "Fear"),
+    ("Texts express disgust at the situation, including profanity and the mention of diamonds and emeralds.", None),
+    ("Texts express disappointment with [NAME]'s behavior and performance.", None),
+])
+def test_a_name_from_a_description_of_what_its_texts_express(description, name):
     """By emotion, the model writes what texts express, not what they are about: "Disappointment" and "Anger"
-    taken, "Texts express disappointment, frustration, and ..." names the group "Frustration", not its words."""
+    taken, "Texts express disappointment, frustration, and ..." names the group "Frustration"; what they express
+    it about ("the mention of ... emeralds", "behavior and performance") names no emotion."""
     from clusteragent.naming import named_as_described
 
-    schema = distinct_spec_schema(("Disappointment", "Anger"), (), "emotion")
-    description = "Texts express disappointment, frustration, and disappointment with the actions of others."
+    schema = distinct_spec_schema(("Disappointment", "Anger", "Disgust"), (), "emotion")
     spec = named_as_described([json.dumps({"name": "Anger", "description": description})], schema)
-    assert (spec and spec.name) == "Frustration"
+    assert (spec and spec.name) == name
 
 
 @pytest.mark.parametrize("name", ["Drupal", "Drupal split", "Drupal split into parts", "Part of Drupal",
