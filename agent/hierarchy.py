@@ -4,7 +4,8 @@ bottom-up into broader top clusters, each named by the model.
 The leaves' centroids are merged by average linkage; the number of top clusters, between 2 and half the
 leaves, is the cut whose grouping of the texts has the best silhouette, measured where the leaves were
 grouped (on the meaning map when the run made one, else on the embeddings), among the cuts where no top
-cluster holds more than half the texts; where every cut has one, the run keeps one level. (The largest
+cluster holds more than half the texts; where every cut has one, the run keeps one level. A cluster mostly in
+other languages than the rest of the corpus stands alone (other_languages.apart_by_language). (The largest
 jump in merge distances, tried first, often cut at the very top: one broad cluster and one small one;
 the best silhouette over all cuts did the same on three of twelve dev tasks and on the README's main
 job.)
@@ -28,6 +29,7 @@ import numpy as np
 
 from clusteragent.errors import counted
 from clusteragent.naming import NAMING_ATTEMPTS
+from clusteragent.other_languages import apart_by_language
 from clusteragent.tools import taxonomy as tx
 from clusteragent.top_naming import children_renamed, name_tops, without_paired_parts
 from clusteragent.wording import quoted_list
@@ -154,7 +156,7 @@ def build_tops(ctx, instruction: str, facet: str, tax: tx.Taxonomy,
     live = [c.id for c in tax.clusters if (assignment == c.id).any()]
     if len(live) <= MAX_FLAT:
         return [], tax, {"levels": 1, "why": f"{len(live)} clusters: one level (a top level from {MAX_FLAT + 1})"}
-    groups = run_leaf_groups(ctx, assignment, live)
+    groups = apart_by_language(run_leaf_groups(ctx, assignment, live), ctx.texts, assignment)
     if all(len(group) == 1 for group in groups):
         return [], tax, {"levels": 1, "why": f"{len(live)} clusters: one level, every grouping of them into "
                                               "broader ones put more than half the texts in one top cluster"}

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+
 from clusteragent.instruction_language import OTHER_LANGUAGE
 from clusteragent.naming import language_name
 from clusteragent.tools import taxonomy as tx
@@ -40,16 +42,39 @@ def in_other_languages(texts: Sequence[str], main: str | None) -> list[str]:
             if g and g[0]["lang"] != main and g[0]["score"] >= OTHER_LANGUAGE]
 
 
+def mostly_other(texts: Sequence[str], main: str | None) -> list[str]:
+    """The texts of a group (a sample of GROUP_SAMPLE) in other languages than `main`, where they are at least
+    half of it; else none."""
+    texts = list(texts[::max(1, len(texts) // GROUP_SAMPLE)])
+    other = in_other_languages(texts, main)
+    return other if texts and 2 * len(other) >= len(texts) else []
+
+
 def named_by_language(texts: Sequence[str], main: str | None, taken: Sequence[str]) -> tuple[tx.Cluster | None, str]:
     """A meaning group's name by the languages of its texts in other languages than the corpus's `main` one
     (naming.language_name), where they are at least half of its `texts`, with the run's note on it; (None, "")
     otherwise, and where the name is taken (the model then names the group)."""
-    texts = list(texts[::max(1, len(texts) // GROUP_SAMPLE)])
-    other = in_other_languages(texts, main)
-    if not texts or 2 * len(other) < len(texts):
+    other = mostly_other(texts, main)
+    if not other:
         return None, ""
     spec = language_name(languages_read(other), taken)
     if spec is None:
         return None, ""
     return spec, (f'"{spec.name}" is named by its languages: most of its texts are in other languages than the '
                   "rest of the corpus, and stand together by language rather than by what they say")
+
+
+def apart_by_language(groups: list[list[int]], texts: Sequence[str], assignment: np.ndarray) -> list[list[int]]:
+    """`groups` of clusters for a top level, with each cluster mostly in other languages than the corpus's main
+    one standing alone: the embedding put its texts where it did because it cannot read them, so the clusters
+    beside it share nothing with it (over one, the model named the top from statistics: "uma / para")."""
+    main = main_language(texts)
+    if main is None:
+        return groups
+    apart = []
+    for group in groups:
+        foreign = [] if len(group) == 1 else \
+            [c for c in group if mostly_other([texts[r] for r in np.flatnonzero(assignment == c)], main)]
+        kept = [c for c in group if c not in foreign]
+        apart += ([kept] if kept else []) + [[c] for c in foreign]
+    return apart

@@ -549,3 +549,16 @@ def test_a_group_is_named_by_its_languages_only_where_most_of_it_is_in_other_lan
     assert named_by_language(FOREIGN, None, []) == (None, "")
     assert named_by_language(FOREIGN, "en", ["Portuguese and Vietnamese"])[0].name == "Other languages"
     assert named_by_language(FOREIGN, "en", ["Portuguese and Vietnamese", "Other languages"]) == (None, "")
+
+
+def test_a_cluster_mostly_in_other_languages_stands_alone_at_the_top_level():
+    """Its place on the map says it could not be read, not what it is about: it joins no top cluster."""
+    from clusteragent.other_languages import apart_by_language
+
+    english = [f"the match ended with a late goal number {i}" for i in range(40)]
+    texts = english + FOREIGN
+    assignment = np.array([0] * 20 + [1] * 20 + [2] * len(FOREIGN))
+    assert apart_by_language([[0, 1, 2]], texts, assignment) == [[0, 1], [2]]
+    assert apart_by_language([[0, 2], [1]], texts, assignment) == [[0], [2], [1]]
+    assert apart_by_language([[0, 1]], texts, assignment) == [[0, 1]]
+    assert apart_by_language([[0, 1, 2]], texts[:8] + FOREIGN, np.array([0] * 4 + [1] * 4 + [2] * 8)) == [[0, 1, 2]]
