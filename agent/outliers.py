@@ -130,8 +130,7 @@ def new_clusters(ctx, instruction: str, facet: str, tax: tx.Taxonomy, rows: np.n
                                 placed_in, outliers, top_names)
     placed.update(grouped)
     ctx.progress(f"{counted(tax.next_id - listed.next_id, 'new cluster')} from {counted(len(placed), 'new text')} "
-                 "that look unlike "
-                 "the run's")
+                 "that look unlike the run's")
     return tax, placed
 
 

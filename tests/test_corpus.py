@@ -93,6 +93,10 @@ def test_json_object_holding_the_records(tmp_path):
     check_records(load_corpus(path, id_field="id"))
     one = write_jsonl(tmp_path / "one.jsonl", RECORDS[:1])  # a one-line JSONL file is one record, not a wrapper
     assert load_corpus(one).texts == [RECORDS[0]["text"]]
+    tagged = write_jsonl(tmp_path / "tagged.jsonl", [{"id": 1, "tags": ["a", "b"], "review": "Great camera"}])
+    assert load_corpus(tagged, text_field="review").texts == ["Great camera"]
+    with pytest.raises(CorpusError, match="no text field found"):  # not its tags read as two texts
+        load_corpus(tagged)
 
 
 def test_csv_saved_with_semicolons_is_read_by_its_header(tmp_path):

@@ -122,8 +122,7 @@ def _plain(value: Any) -> Any:
 def as_corpus(texts: Any, ids: Sequence[Any] | None = None) -> Corpus:
     """What the Python API takes as texts, as a Corpus: a Corpus as it is; a pandas DataFrame (from_dataframe)
     or Series (its values, ids from its index unless `ids`); a dict from id to text; else a sequence of
-    strings (from_texts). One
-    string is refused: read as a sequence it would be clustered letter by letter."""
+    strings (from_texts). One string is refused: read as a sequence it would be clustered letter by letter."""
     if isinstance(texts, Corpus):
         if ids is not None:
             raise CorpusError("a Corpus carries its own ids; drop ids, or pass the texts as a list.")

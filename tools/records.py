@@ -43,12 +43,13 @@ def json_records(text: str, path: str, text_field: str | None) -> tuple[list[dic
 
 def _wrapped_records(text: str, text_field: str | None) -> list | None:
     """The list of records a whole-file JSON object holds under its one list-valued key, or None: a file that
-    is not one object, an object with the text field itself (a one-line JSONL file), or no such single list."""
+    is not one object, an object with the text field or any string of its own (one record of a one-line JSONL
+    file, its text under another name beside a list of tags), or no such single list."""
     try:
         whole = json.loads(text)
     except json.JSONDecodeError:
         return None
-    if not isinstance(whole, dict) or (text_field or "text") in whole:
+    if not isinstance(whole, dict) or (text_field or "text") in whole or any(isinstance(v, str) for v in whole.values()):
         return None
     lists = [v for v in whole.values() if isinstance(v, list) and v and all(isinstance(r, (dict, str)) for r in v)]
     return lists[0] if len(lists) == 1 else None
