@@ -402,6 +402,9 @@ def test_distinctive_words_are_the_words_one_group_uses_and_the_others_do_not():
     signed = [t + (" writes edu" if i % 2 == 0 else "") for i, t in enumerate(texts)] + ["edu edu edu weather"]
     words = distinctive_words(signed, np.append(groups, 2), top=4)
     assert not {"edu", "writes"} & set().union(*words.values()), words
+    # ... the outliers included: a few texts without it (the report's group -1) make it no group's word.
+    words = distinctive_words(signed + ["stray note one", "stray note two"], np.append(groups, [2, -1, -1]), top=4)
+    assert not {"edu", "writes"} & set().union(*words.values()) and words[-1] == ["stray", "note"], words
     # The stem of a negation is no word ("doesn" of "doesn't"); a possessive keeps its noun.
     apps = ["the app doesn't open", "my app doesn\u2019t load", "the app won't start", "the customer's card",
             "my customer's card", "a customer's card"]

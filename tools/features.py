@@ -25,6 +25,8 @@ from collections import Counter
 
 import numpy as np
 
+from clusteragent.tools.taxonomy import OUTLIER
+
 LANGUAGE_TOP = 5  # likeliest languages kept per text: a short text's second and third say which it may be
 LANGUAGE_CHARS = 400  # what the identifier reads of a text: on GoalEx, 80 left 3 of 1,024 texts wrong, 400 and 1,000 one
 
@@ -184,8 +186,9 @@ def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dic
     """The words that set each group apart, by class-based TF-IDF (BERTopic's c-TF-IDF): a word's share
     of the group's words times log(1 + mean words per group / the word's count in the corpus). English
     stop words, numbers, words under 3 letters and the stems of negations (WORD_PATTERN) are left out; a
-    word must occur in 2 texts, and not in EVERY_GROUP_SHARE of the texts of every group (with few groups
-    the weight alone lets a word most texts have, such as the "edu" of mail addresses, name a large group).
+    word must occur in 2 texts, and not in EVERY_GROUP_SHARE of the texts of every group but the outliers (with
+    few groups the weight alone lets a word most texts have, such as the "edu" of mail addresses, name a large
+    group).
     A group none of whose words does (one or two texts of their own) gets its texts' own words in the order
     they come, which name it better than a number."""
     from scipy import sparse
@@ -206,9 +209,10 @@ def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dic
     tf = per_group / np.maximum(per_group.sum(axis=1, keepdims=True), 1)
     idf = np.log1p(per_group.sum() / len(ids) / np.maximum(per_group.sum(axis=0), 1))
     score = tf * idf
-    if len(ids) > 1:  # a word in a good share of every group's texts is the corpus's furniture ("edu", "writes")
+    grouped = ids != OUTLIER  # the outliers are no group: a few texts without "edu" do not make it a group's word
+    if grouped.sum() > 1:  # a word in a good share of every group's texts is the corpus's furniture ("edu", "writes")
         share = (member @ (counts > 0).astype(np.float64)).toarray() / np.asarray(member.sum(axis=1))
-        score[:, share.min(axis=0) >= EVERY_GROUP_SHARE] = 0.0
+        score[:, share[grouped].min(axis=0) >= EVERY_GROUP_SHARE] = 0.0
     words = {int(g): [str(vocab[j]) for j in np.argsort(-score[i])[:top] if score[i, j] > 0] for i, g in enumerate(ids)}
     analyse = counter.build_analyzer()  # the same words as above, without the two-text rule
     for g in [g for g, found in words.items() if not found]:
