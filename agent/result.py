@@ -190,7 +190,8 @@ def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignme
                  confidence: np.ndarray, run: dict, trace: list | None = None,
                  tops: list[dict] | None = None, texts_are: str = "") -> ClusterResult:
     """The result object for an assignment: the clusters largest first, each under its stable id, with
-    representatives and the ids merged into it; the outlier group (-1) last, where it has texts; and
+    representatives and the ids merged into it; the outlier group (-1) last, where it has texts, with its first
+    texts as representatives; and
     the top clusters `tops` ({id, name, description, children}) where the run has two levels. Descriptions
     open with `texts_are`, what the instruction calls the texts, where the model wrote "Texts"."""
     tax, tops = in_corpus_words(tax, tops or [], texts_are)
@@ -212,13 +213,15 @@ def build_result(corpus: Corpus, vectors: np.ndarray, tax: tx.Taxonomy, assignme
                      "level": 1, "parent": None, "children": list(t["children"]),
                      **({"named_by": t["named_by"]} if t.get("named_by") else {})} for t in shown_tops]
     top_clusters.sort(key=lambda t: (-t["size"], t["cluster"]))
-    outliers = int((np.asarray(assignment) == tx.OUTLIER).sum())
-    if outliers:
-        clusters.append(outlier_cluster(outliers, level=1, parent=None))
+    outliers = np.flatnonzero(np.asarray(assignment) == tx.OUTLIER)
+    if len(outliers):  # shown by its first texts: no text is central to texts that fit nowhere
+        clusters.append({**outlier_cluster(len(outliers), level=1, parent=None),
+                         "representative_ids": [corpus.ids[r] for r in outliers[:REPRESENTATIVES]],
+                         "representative_texts": [corpus.texts[r] for r in outliers[:REPRESENTATIVES]]})
     return ClusterResult(ids=list(corpus.ids), texts=list(corpus.texts),
                          cluster=np.asarray(assignment, dtype=np.int64).copy(),
                          confidence=np.asarray(confidence, dtype=np.float32), clusters=clusters,
-                         run={**run, "k": len(clusters) - bool(outliers), "levels": 2 if top_clusters else 1,
+                         run={**run, "k": len(clusters) - bool(len(outliers)), "levels": 2 if top_clusters else 1,
                               **({"k_top": len(top_clusters) + sum(c["parent"] is None and c["cluster"] != tx.OUTLIER
                                                                    for c in clusters)} if top_clusters else {})},
                          trace=list(trace or []), top_clusters=top_clusters, vectors=vectors)

@@ -280,6 +280,9 @@ def test_run_with_outliers_writes_the_outlier_group(tmp_path):
     assert all(assigned[i]["cluster_name"] == "Outliers" for i in flagged)
     clusters = json.loads((tmp_path / "out" / "clusters.json").read_text())
     assert clusters[-1]["cluster"] == -1 and clusters[-1]["size"] == len(flagged)
+    shown = [i for i in assigned if i in flagged][:3]  # the report shows the outliers by their first texts
+    assert clusters[-1]["representative_ids"] == shown and clusters[-1]["representative_texts"] == [
+        next(r["text"] for r in records if r["id"] == i) for i in shown]
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["k"] == len(clusters) - 1 and any("outlier group" in n for n in run["notes"])
     assert (plain.cluster >= 0).all()  # the run's outliers teach the classifier no cluster
