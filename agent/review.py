@@ -30,8 +30,9 @@ def review_reserve(cfg: AgentConfig) -> int:
 def review_step(ctx: RunContext, state: AgentState) -> Command:
     """One review step; goes to "review" again or to "finalize"."""
     round_ = state.get("review_round", 0)
-    if round_ >= ctx.config.review_rounds:
-        return Command(update={"stop_reason": "review rounds used up"}, goto="finalize")
+    if round_ >= ctx.config.review_rounds:  # the embedded model reviews nothing: it never had a round to use up
+        done = "review rounds used up" if ctx.config.review_rounds else "finished; this model makes no review step"
+        return Command(update={"stop_reason": done}, goto="finalize")
     if ctx.calls_left() < 1:
         return Command(update={"stop_reason": "model budget exhausted"}, goto="finalize")
     tax = tx.Taxonomy.from_state(state)

@@ -597,6 +597,7 @@ def test_in_the_meaning_view_k_comes_from_the_data_not_from_the_length_of_the_mo
               review_rounds=0).result_
     assert next(t for t in res.run["decisions"] if t["step"] == "estimate_k")["silhouette_k"] == 2
     assert res.k == 3  # the readings' two groups, the larger (two topics) read again: not the six listed
+    assert res.run["stop_reason"] == "finished; this model makes no review step"  # no round was "used up"
     assert max(searched) == max(20, len(TEXTS) // 5)  # wider than the default 20 where the corpus allows
     searched.clear()
     fit(scripted("topic"), "Cluster by topic.", strategy="kmeans", review_rounds=0, k_max=5)
