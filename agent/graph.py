@@ -127,8 +127,8 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
     ctx.progress("understanding the instruction")
     read_as = state.get("read_as") or {}  # the model's English for an instruction in another language (api.py)
-    route = dataclasses.replace(route_instruction(read_as.get("routed_as", state["instruction"]), ctx.embedder),
-                                read_as=read_as)
+    english = read_as.get("routed_as", state["instruction"])
+    route = dataclasses.replace(route_instruction(english, ctx.embedder), read_as=read_as)
     if ctx.config.view:  # the user's view outranks the router's (the reading is what follows other facets)
         route = dataclasses.replace(route, view=None if ctx.config.view == "reading" else ctx.config.view,
                                     other_path=None)
@@ -149,7 +149,7 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     facet, read_by = route.facet_read(answer.facet)
     specs, mended = listed_as_rules(answer.clusters, facet, about_topic, shown)
     tax = update_from_specs(tx.Taxonomy(), specs)
-    texts_are = corpus_noun(answer.texts_are, read_as.get("routed_as", state["instruction"]), facet)
+    texts_are = corpus_noun(answer.texts_are, english, facet)
     trace = state.get("trace", []) + [{"step": "understand", "facet": facet, "facet_read_by": read_by,
                                        "texts_are": texts_are, "about_topic": about_topic,
                                        "model_about_topic": answer.about_topic, "view": view,
