@@ -4,11 +4,11 @@ bottom-up into broader top clusters, each named by the model.
 The leaves' centroids are merged by average linkage; the number of top clusters, between 2 and half the
 leaves, is the cut whose grouping of the texts has the best silhouette, measured where the leaves were
 grouped (on the meaning map when the run made one, else on the embeddings), among the cuts where no top
-cluster holds more than half the texts; where every cut has one, the run keeps one level. A cluster mostly in
-other languages than the rest of the corpus stands alone (other_languages.apart_by_language). (The largest
-jump in merge distances, tried first, often cut at the very top: one broad cluster and one small one;
-the best silhouette over all cuts did the same on three of twelve dev tasks and on the README's main
-job.)
+cluster holds more than half the texts; where every cut has one, the run keeps one level. A top of more
+than MAX_FLAT clusters is cut again the same way on its own. A cluster mostly in other languages than the
+rest of the corpus stands alone (other_languages.apart_by_language). (The largest jump in merge distances,
+tried first, often cut at the very top: one broad cluster and one small one; the best silhouette over all
+cuts did the same on three of twelve dev tasks and on the README's main job.)
 
 The model names each top (top_naming). A top that the model names after each of its clusters ("Radio and
 Lego enthusiasts", "VBA MATLAB"), or a top of two clusters it gives no valid name, is undone: they stand at
@@ -88,7 +88,8 @@ def group_leaves(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], co
     """The leaves `ids` grouped by average linkage of their centroids into `count` groups (default: the
     count whose grouping of the texts has the best silhouette, euclidean on `grouped_on`, the map the
     leaves were grouped on, where given, else cosine on `vectors`; each leaf on its own where no count
-    leaves every group at most half the texts), largest group first."""
+    leaves every group at most half the texts; a group of more than MAX_FLAT leaves grouped again the same
+    way), largest group first."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     ids = [c for c in ids if (assignment == c).any()]
@@ -96,8 +97,15 @@ def group_leaves(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], co
     if count is None:
         count = (silhouette_count(tree, vectors, assignment, ids) if grouped_on is None else
                  silhouette_count(tree, grouped_on, assignment, ids, metric="euclidean"))
-    groups = fcluster(tree, t=count, criterion="maxclust") if count is not None else np.arange(len(ids))
-    return _largest_first(ids, groups, assignment)
+        if count is None:
+            return _largest_first(ids, np.arange(len(ids)), assignment)
+        # A top of more than MAX_FLAT clusters is as long a list as the one level a top level shortens (3
+        # tops over 50 clusters in the README's main job, 21 clusters in one): it is grouped again alone.
+        groups = [part for group in _largest_first(ids, fcluster(tree, t=count, criterion="maxclust"), assignment)
+                  for part in (group_leaves(vectors, assignment, group, grouped_on=grouped_on)
+                               if len(group) > MAX_FLAT else [group])]
+        return sorted(groups, key=lambda g: -int(np.isin(assignment, g).sum()))
+    return _largest_first(ids, fcluster(tree, t=count, criterion="maxclust"), assignment)
 
 
 def _largest_first(ids: list[int], groups: np.ndarray, assignment: np.ndarray) -> list[list[int]]:

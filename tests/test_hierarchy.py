@@ -86,6 +86,26 @@ def test_a_far_clump_and_everything_else_is_no_top_level():
     assert sorted(map(sorted, groups)) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12]]
 
 
+def test_a_top_of_more_than_max_flat_clusters_is_grouped_again_on_its_own():
+    """Three themes, one of 16 small clusters in two sub-themes: the best cut is the three themes, but a top
+    of 16 clusters is as long a list as the level it shortens, so that theme is cut into its sub-themes while
+    the other two themes stay as they are (a finer cut of everything would leave their clusters alone)."""
+    rng = np.random.default_rng(0)
+    themes = rng.normal(size=(3, 48)) * 3
+    sub_themes = themes[0] + rng.normal(size=(2, 48)) * 1.2
+    leaf_dirs = np.vstack([np.repeat(sub_themes, 8, axis=0) + rng.normal(size=(16, 48)) * 0.6,
+                           np.repeat(themes[1:], 4, axis=0) + rng.normal(size=(8, 48))])
+    assignment = np.repeat(np.arange(24), [4] * 16 + [12] * 8)
+    x = leaf_dirs[assignment] + 0.3 * rng.normal(size=(len(assignment), 48))
+    vectors = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    assert sorted(map(len, group_leaves(vectors, assignment, list(range(24)), count=3))) == [4, 4, 16]
+    groups = group_leaves(vectors, assignment, list(range(24)))
+    assert sorted(map(sorted, groups)) == [list(range(0, 8)), list(range(8, 16)), list(range(16, 20)),
+                                           list(range(20, 24))]
+    sizes = [int(np.isin(assignment, g).sum()) for g in groups]
+    assert sizes == sorted(sizes, reverse=True)
+
+
 def test_grouping_to_a_users_count_puts_small_far_clusters_with_a_large_one():
     """Two large clusters and two of 3 texts far from everything: asked for 2 groups, each large cluster heads
     one (by linkage one far cluster of 3 texts would be a group of its own)."""
