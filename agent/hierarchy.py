@@ -255,6 +255,13 @@ def with_tops(tax: tx.Taxonomy, tops: list[dict]) -> tx.Taxonomy:
                        tax.next_id)
 
 
+def top_count_change(before: list[dict], after: list[dict]) -> str:
+    """" top clusters: 8 -> 7;" where a change altered how many top clusters there are (of more than one
+    cluster), else "": a turn at the top level moves no text and keeps k, and said only that."""
+    counts = len(broad(before)), len(broad(after))
+    return f" top clusters: {counts[0]} -> {counts[1]};" if counts[0] != counts[1] else ""
+
+
 def top_listing(tops: list[dict], assignment: np.ndarray, tax: tx.Taxonomy) -> list[dict]:
     """The tops as a chat prompt lists clusters: number, name, size, and what they are made of."""
     return [{"cluster": t["id"], "id": t["id"], "name": t["name"], "size": int(np.isin(assignment, t["children"]).sum()),

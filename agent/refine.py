@@ -24,7 +24,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from clusteragent.errors import ConfigError, ModelError, counted
-from clusteragent.hierarchy import reconcile, top_listing, with_tops
+from clusteragent.hierarchy import reconcile, top_count_change, top_listing, with_tops
 from clusteragent.instruction_language import in_english
 from clusteragent.prompt_state import kept_prompt_state
 from clusteragent.prompts import load_prompt
@@ -197,7 +197,7 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     except CannotDo as e:
         change = Change(f"Nothing changed: {e}")
     update: dict = {}
-    moved, k_after = 0, k_before
+    moved, k_after, text = 0, k_before, change.text
     if change.update is not None:
         moved = int((ctx.arrays[change.update["assignment_ref"]] != turn.assignment).sum())
         k_after = len(change.update["taxonomy"])
@@ -207,9 +207,8 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         if "tops" not in change.update:  # leaves changed: the top level follows (hierarchy.reconcile)
             update["tops"] = reconcile(state.get("tops") or [], tx.Taxonomy.from_state(change.update),
                                        ctx.arrays[change.update["assignment_ref"]], ctx.vectors, turn.assignment)
-    text = change.text
-    if change.update is not None:
-        text += f" k: {k_before} -> {k_after}; {counted(moved, 'text')} changed cluster."
+        tops = top_count_change(state.get("tops") or [], update["tops"])
+        text += f" k: {k_before} -> {k_after};{tops} {counted(moved, 'text')} changed cluster."
     record = {"message": state["message"], "action": d.action, "reply": text, "changed": change.update is not None,
               "k_before": k_before, "k_after": k_after, "moved": moved,
               "model_calls": ctx.llm.usage.calls - ctx.calls_at_start, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}

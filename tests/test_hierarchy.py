@@ -321,18 +321,21 @@ def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_
                      "second_name": "Daily errands"})
     reply = agent.chat(f'Merge "{first["name"]}" and "{second["name"]}".')
     assert "Merged the top clusters" in reply and '"Everyday errands"' in reply, reply
+    tops = len(result.top_clusters)
+    assert f"k: {result.k} -> {result.k}; top clusters: {tops} -> {tops - 1}; 0 texts changed" in reply, reply
     after = agent.result_
     assert len(after.top_clusters) == len(result.top_clusters) - 1 and (after.cluster == leaves).all()
     kept = next(t for t in after.top_clusters if set(first["children"]) <= set(t["children"]))
     assert set(second["children"]) <= set(kept["children"]) and kept["cluster"] in (first["cluster"], second["cluster"])
     assert (kept["name"], kept["description"]) == ("Everyday errands", "Texts about errands of every day.")
     agent = refined(out, {"action": "rename"}, {"cluster": kept["name"], "new_name": "Everyday life", "description": ""})
-    agent.chat(f'Rename "{kept["name"]}" to "Everyday life".')
+    reply = agent.chat(f'Rename "{kept["name"]}" to "Everyday life".')
+    assert "top clusters:" not in reply, reply  # as many as before
     assert "Everyday life" in [t["name"] for t in agent.result_.top_clusters]
     agent = refined(out, {"action": "split"}, {"cluster": "Everyday life", "n": 2},
                     {"name": "Part one", "description": "One part."}, {"name": "Part two", "description": "Other."})
     reply = agent.chat('Split "Everyday life" in two.')
-    assert "Split the top cluster" in reply, reply
+    assert "Split the top cluster" in reply and f"top clusters: {tops - 1} -> {tops};" in reply, reply
     split = agent.result_.top_clusters
     assert len(split) == len(result.top_clusters) and (agent.result_.cluster == leaves).all()
     assert len({t["cluster"] for t in split}) == len(split) and max(t["cluster"] for t in split) >= max(
