@@ -78,6 +78,27 @@ def test_served_page_merges_by_chat_undoes_and_keeps_markup_inert(merging_servic
         assert not_blank(page.screenshot())
 
 
+def test_a_long_chat_scrolls_in_its_panel_and_keeps_the_form_in_reach(merging_service):
+    """On a short window the turns outgrow the chat panel: they scroll inside it, newest in view, and the form
+    stays on screen (it was pushed below the sticky panel's edge, where no scrolling reached it)."""
+    url, k = merging_service
+    with browser_page() as page:
+        page.set_viewport_size({"width": 1400, "height": 300})
+        open_page(page, url)
+        page.fill("#chat-input", 'Merge "weather" and "cooking".')
+        page.click("#send")
+        page.wait_for_function(f"document.getElementById('k').textContent === '{k - 1}'", timeout=60_000)
+        page.click("#undo", timeout=10_000)
+        page.wait_for_function(f"document.getElementById('k').textContent === '{k}'", timeout=60_000)
+        box = page.evaluate("""() => { window.scrollTo(0, document.body.scrollHeight);
+            const b = document.querySelector('aside .turns-box');
+            const form = document.getElementById('chat-form').getBoundingClientRect();
+            return {overflows: b.scrollHeight > b.clientHeight + 1, atEnd: b.scrollTop + b.clientHeight >= b.scrollHeight - 2,
+                    formInView: form.top >= 0 && form.bottom <= innerHeight}; }""")
+        assert box == {"overflows": True, "atEnd": True, "formInView": True}
+        assert page.errors == []
+
+
 def test_a_second_tab_follows_a_change_made_in_the_first(merging_service):
     url, k = merging_service
     with browser_page() as first:
