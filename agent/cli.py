@@ -113,6 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          **({} if args.reading_max_texts is None else {"reading_max_texts": args.reading_max_texts}))
     agent.source_options = {"source": str(Path(args.input).resolve())}
     from clusteragent.errors import ModelUnavailable
+    from clusteragent.hierarchy import held_under
     from clusteragent.run_folder import make_run_folder
     from clusteragent.run_lock import RunLock
 
@@ -129,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result.write(out)
     run = result.run
     replayed = f", {run['replayed_calls']} replayed from the journal" if run.get("replayed_calls") else ""
-    print(f"{counted(result.k, 'cluster')} for {counted(len(result.ids), 'text')} ("
+    print(f"{counted(result.k, 'cluster')}{held_under(result.top_clusters)}, for {counted(len(result.ids), 'text')} ("
           f"{counted(run['model_calls'], 'model call')}{replayed}, "
           f"{run['wall_s']}s); wrote {out}/assignments.jsonl, clusters.json, run.json")
     _print_clusters(result)

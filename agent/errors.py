@@ -20,8 +20,8 @@ def plural(noun: str, n: int) -> str:
 
 
 def counted(n: int, noun: str) -> str:
-    """`n` and the noun, plural unless `n` is 1: "1 cluster", "40 texts"."""
-    return f"{n} {plural(noun, n)}"
+    """`n` and the noun, plural unless `n` is 1: "1 cluster", "40 texts", "2,000 texts"."""
+    return f"{n:,} {plural(noun, n)}"
 
 
 def warn(message: str, category: type[Warning]) -> None:

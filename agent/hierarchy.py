@@ -49,6 +49,14 @@ def broad(tops: list[dict]) -> list[dict]:
     return [t for t in tops if len(t["children"]) > 1]
 
 
+def held_under(tops: list[dict]) -> str:
+    """", 28 of them under 8 top clusters" for the tops of more than one cluster among `tops` ("" for none): what
+    a count of clusters adds where the run has two levels."""
+    tops = broad(tops)
+    held = sum(len(t["children"]) for t in tops)
+    return f", {held} of them under {counted(len(tops), 'top cluster')}" if tops else ""
+
+
 def parents(tops: list[dict]) -> dict[int, int]:
     """Leaf id -> its top's id (clusters that are a top level of their own have none)."""
     return {int(child): int(top["id"]) for top in broad(tops) for child in top["children"]}

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from clusteragent.errors import counted
-from clusteragent.hierarchy import broad, with_tops
+from clusteragent.hierarchy import held_under, with_tops
 from clusteragent.prompts import as_data
 from clusteragent.refine_matching import similarities
 from clusteragent.refine_names import described_in, found_in, named_clusters, quoted, sizes_asked, written_clusters
@@ -156,15 +156,14 @@ def overview(turn: Turn, d: RefineDecision) -> Change:
     def listed(part: list[tuple[int, str]]) -> str:
         return ", ".join(f'"{name}" ({size})' for size, name in part)
 
-    tops = broad(turn.tops)
-    under = f", {sum(len(t['children']) for t in tops)} of them under {len(tops)} top clusters" if tops else ""
     if len(sizes) <= OVERVIEW_ALL:
         which = f": {listed(sizes)}"
     else:
         which = f"; the largest: {listed(sizes[:OVERVIEW_EACH])}; the smallest: {listed(sizes[::-1][:OVERVIEW_EACH])}"
     more = "" if sizes_asked(turn.asked_as) else f" {CAN_DO}"
     hold = "holds" if len(sizes) == 1 else "hold"
-    return Change(f"{counted(len(sizes), 'cluster')} {hold} the {counted(len(turn.assignment), 'text')}{under}{which}.{more}")
+    held = f"{counted(len(sizes), 'cluster')} {hold} the {counted(len(turn.assignment), 'text')}{held_under(turn.tops)}"
+    return Change(f"{held}{which}.{more}")
 
 
 def overview_for(message: str) -> Callable[[Turn, RefineDecision], Change] | None:

@@ -148,3 +148,4 @@ def test_counts_in_the_summary_lines_agree_with_their_number():
     from clusteragent.errors import counted
 
     assert [counted(n, "model call") for n in (0, 1, 2)] == ["0 model calls", "1 model call", "2 model calls"]
+    assert counted(40898, "text") == "40,898 texts"

@@ -1,5 +1,7 @@
 """The top level over many clusters: grouping the leaves, naming the tops, keeping them consistent, outputs."""
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -104,6 +106,15 @@ def test_a_top_of_more_than_max_flat_clusters_is_grouped_again_on_its_own():
                                            list(range(20, 24))]
     sizes = [int(np.isin(assignment, g).sum()) for g in groups]
     assert sizes == sorted(sizes, reverse=True)
+
+
+def test_a_count_of_clusters_says_how_many_stand_under_top_clusters():
+    from clusteragent.hierarchy import held_under
+
+    tops = [{"id": 9, "children": [1, 2, 3]}, {"id": 4, "children": [4]}]
+    assert held_under(tops) == ", 3 of them under 1 top cluster"
+    assert held_under(tops + [{"id": 10, "children": [5, 6]}]) == ", 5 of them under 2 top clusters"
+    assert held_under(tops[1:]) == held_under([]) == ""
 
 
 def test_grouping_to_a_users_count_puts_small_far_clusters_with_a_large_one():
@@ -257,9 +268,11 @@ def two_level_run(tmp_path_factory):
     from clusteragent.cli import main
 
     tmp = tmp_path_factory.mktemp("hierarchy")
-    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp:
+    printed = io.StringIO()
+    with FakeOpenAIServer() as server, pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
         mp.setenv("OPENAI_BASE_URL", server.url)
         assert main(run_args(write_jsonl(tmp / "in.jsonl", MANY), tmp / "out", "--k", "15")) == 0
+    (tmp / "printed.txt").write_text(printed.getvalue())
     return tmp / "out"
 
 
@@ -277,6 +290,8 @@ def test_a_run_with_many_clusters_writes_both_levels(two_level_run):
     assert set(tops).isdisjoint(c["cluster"] for c in leaves)
     for t in top_level:
         assert len(t["children"]) > 1 and t["size"] == sum(c["size"] for c in leaf_level if c["parent"] == t["cluster"])
+    held = f"15 clusters, {len(leaf_level)} of them under {len(top_level)} top clusters, for {len(MANY)} texts"
+    assert (tmp_path / "printed.txt").read_text().startswith(held)
     parent = {c["cluster"]: c["parent"] if c["parent"] is not None else c["cluster"] for c in leaves}
     names = {c["cluster"]: c["name"] for c in clusters}
     for line in (tmp_path / "out" / "assignments.jsonl").read_text().splitlines():
