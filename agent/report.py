@@ -186,8 +186,12 @@ def audit_lines(result) -> list[str]:
 def templates():
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.PackageLoader("clusteragent", "templates"),
-                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    from clusteragent.errors import counted
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("clusteragent", "templates"),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["counted"] = counted  # {{ size | counted("text") }}: "1 text", "2,000 texts"
+    return env
 
 
 @functools.lru_cache(maxsize=1)

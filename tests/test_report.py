@@ -256,6 +256,20 @@ def test_two_levels_draw_a_sunburst_and_nest_the_list(tmp_path):
     assert legend == {"Weather", "Football"}
 
 
+def test_the_page_counts_in_words(tmp_path):
+    from clusteragent.result import ClusterResult
+
+    texts = [f"note {i} about the weather" for i in range(1200)] + ["one odd note"]
+    clusters = [{"cluster": c, "name": n, "description": "", "size": size, "level": 1, "parent": None,
+                 "representative_ids": [0], "representative_texts": [texts[0]]}
+                for c, n, size in ((0, "Weather", 1200), (1, "Odd", 1))]
+    result = ClusterResult(ids=list(range(1201)), texts=texts, cluster=np.array([0] * 1200 + [1]),
+                           confidence=np.ones(1201, np.float32), clusters=clusters)
+    markup = outside_scripts(result.report(tmp_path / "r.html", coordinates=np.zeros((1201, 2))).read_text())
+    assert "clusters · 1,201 texts<" in markup
+    assert "#0 · 1,200 texts<" in markup and "#1 · 1 text<" in markup
+
+
 def test_the_maps_legend_lists_the_top_level_largest_first_as_a_run_prints_it(tmp_path):
     from clusteragent.result import ClusterResult
 
