@@ -101,6 +101,14 @@ def listing(name: str) -> str:
     return ""
 
 
+def wordless(name: str) -> str:
+    """Why `name` names nothing a reader can read ("" when it has a word): no letter in it, only digits or
+    signs ("4", "...", "#1"). Shown texts about paydays, the model answered "4"."""
+    if not re.search(r"[^\W\d_]", name):
+        return f"{name!r} has no word in it; name in words what the texts share"
+    return ""
+
+
 def joined_parts(name: str, parts: Sequence[str]) -> tuple[str, str] | None:
     """The two of `parts` whose own words the two sides of `name` are ("Radio and Lego enthusiasts" over
     "Radio enthusiasts" and "Lego enthusiast"), or None. A side in words every part has ("Health and wellness"

@@ -25,6 +25,7 @@ from clusteragent.name_rules import (
     unfit_for_texts,
     whole_name,
     with_capitals_of,
+    wordless,
 )
 from clusteragent.wording import (
     as_rule,
@@ -42,7 +43,6 @@ from clusteragent.wording import (
 
 DESCRIPTION_MAX = 120
 _OPEN_ENDS = LINKING_WORDS | {"like", "as", "such", "including", "especially"}  # a description stopped short ends on one
-
 
 # A name as the model writes it: NAME_ROOM characters written, NAME_MAX kept (see whole_name).
 Name = Annotated[str, BeforeValidator(whole_name),
@@ -75,7 +75,7 @@ class ClusterSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _one_name(cls, v: str) -> str:
-        if why := listing(v):
+        if why := listing(v) or wordless(v):
             raise ValueError(why)
         return v
 
@@ -220,7 +220,7 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
 
     def clash(v: str) -> str:
         """Why `v` cannot name the group ("" when it can)."""
-        if why := listing(v):
+        if why := listing(v) or wordless(v):
             return why
         mine = name_words(v)
         for p, words in part_words:

@@ -388,6 +388,21 @@ def test_a_name_that_lists_several_names_is_refused_and_a_second_name_that_is_on
     assert schema(name="Cooking,", description="x", second_name="Food").name == "Cooking"
 
 
+@pytest.mark.parametrize("written", ["4", "...", "#1", "2024 / 25"])
+def test_a_name_with_no_word_is_refused_and_a_second_name_stands_in(written):
+    """Shown texts about paydays, the model named the group "4"."""
+    from pydantic import ValidationError
+
+    from clusteragent.schemas import ClusterSpec, distinct_spec_schema
+
+    with pytest.raises(ValidationError, match="has no word in it"):
+        ClusterSpec(name=written, description="x")
+    schema = distinct_spec_schema(("Weather",), second_choice=True)
+    assert schema(name=written, description="x", second_name="Payday dates").name == "Payday dates"
+    for named in ("4 stars", "Q3 results", "Über", "日本語"):  # a word in any script, digits beside it or not
+        assert schema(name=named, description="x", second_name="Other words").name == named
+
+
 def test_a_list_item_said_twice_is_said_once():
     from clusteragent.wording import without_repeats
 
