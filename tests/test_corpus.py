@@ -93,8 +93,8 @@ def test_json_object_holding_the_records(tmp_path):
     check_records(load_corpus(path, id_field="id"))
     one = write_jsonl(tmp_path / "one.jsonl", RECORDS[:1])  # a one-line JSONL file is one record, not a wrapper
     assert load_corpus(one).texts == [RECORDS[0]["text"]]
-    tagged = write_jsonl(tmp_path / "tagged.jsonl", [{"id": 1, "tags": ["a", "b"], "review": "Great camera"}])
-    assert load_corpus(tagged, text_field="review").texts == ["Great camera"]
+    tagged = write_jsonl(tmp_path / "tagged.jsonl", [{"id": 1, "tags": ["a", "b"], "opinion": "Great camera"}])
+    assert load_corpus(tagged, text_field="opinion").texts == ["Great camera"]
     with pytest.raises(CorpusError, match="no text field found"):  # not its tags read as two texts
         load_corpus(tagged)
 
@@ -166,6 +166,20 @@ def test_empty_corpus(tmp_path, name, content):
     (tmp_path / name).write_text(content)
     with pytest.raises(CorpusError, match="empty"):
         load_corpus(tmp_path / name)
+
+
+def test_a_spreadsheets_text_and_id_columns_are_found_in_any_case(tmp_path):
+    from clusteragent.tools.corpus import FieldChoiceWarning
+
+    path = tmp_path / "reviews.csv"
+    path.write_text('ID,Text,Stars\nr1,"Great food, slow service",4\nr2,Cold soup,1\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Text" is the text field: nothing to announce
+        corpus = load_corpus(path)
+    assert (corpus.text_field, corpus.id_field, corpus.ids) == ("Text", "ID", ["r1", "r2"])
+    path.write_text("Review,Stars\nGreat food,4\nCold soup,1\n")
+    with pytest.warns(FieldChoiceWarning, match=r"clustering the field 'Review'"):
+        assert load_corpus(path).texts == ["Great food", "Cold soup"]
 
 
 def test_missing_field_names_the_fields_that_exist(tmp_path):

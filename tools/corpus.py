@@ -22,7 +22,9 @@ from clusteragent.errors import CorpusError, counted, listing, plural, warn
 from clusteragent.tools.records import delimited_records, json_records
 from clusteragent.tools.text_encoding import decode
 
-DEFAULT_TEXT_FIELDS = ("text", "content", "document", "body", "sentence", "utterance")
+# Fields that hold the text, the first present chosen (in any case: "Text" from a spreadsheet's header).
+DEFAULT_TEXT_FIELDS = ("text", "content", "document", "body", "sentence", "utterance", "message", "review", "comment",
+                       "tweet", "question", "query")
 DEFAULT_ID_FIELD = "id"
 
 
@@ -103,7 +105,7 @@ def from_dataframe(frame, text_field: str | None = None, id_field: str | None = 
         corpus = _from_records(records, text_field, id_field, source, [_plain(i) for i in frame.index])
     except CorpusError as e:  # the same checks as a file's records, in the Python API's words
         raise CorpusError(str(e).replace("--text-field", "text_field").replace("--id-field", "id_field")) from None
-    if text_field is None and corpus.text_field != DEFAULT_TEXT_FIELDS[0] and not quiet:
+    if text_field is None and not _is_text(corpus.text_field) and not quiet:
         warn(f"{source}: no 'text' column; clustering the column {corpus.text_field!r} (choose another "
              "with text_field).", FieldChoiceWarning)
     return corpus
@@ -184,6 +186,11 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict],
     return Corpus(ids=ids, texts=texts, source=source, extra=extra, text_field=text_field, id_field=id_field)
 
 
+def _is_text(field) -> bool:
+    """Whether `field` is the default text field's name, in any case ("Text")."""
+    return str(field).strip().lower() == DEFAULT_TEXT_FIELDS[0]
+
+
 def _pick_field(fields: Sequence[str], wanted: str | None, what: str, source: str) -> str | None:
     if wanted is not None:
         if wanted not in fields:
@@ -191,11 +198,12 @@ def _pick_field(fields: Sequence[str], wanted: str | None, what: str, source: st
                 f"{source}: no {what} field {wanted!r}; the fields are {', '.join(map(repr, fields))}."
             )
         return wanted
+    by_name = {str(f).strip().lower(): f for f in reversed(fields)}  # the first of "Text" and "text" wins
     if what == "id":
-        return DEFAULT_ID_FIELD if DEFAULT_ID_FIELD in fields else None
+        return by_name.get(DEFAULT_ID_FIELD)
     for name in DEFAULT_TEXT_FIELDS:
-        if name in fields:
-            return name
+        if name in by_name:
+            return by_name[name]
     raise CorpusError(
         f"{source}: no text field found; pass --text-field, one of {', '.join(map(repr, fields))}."
     )
@@ -282,9 +290,9 @@ def load_corpus(path: str | Path, text_field: str | None = None, id_field: str |
         path: a .jsonl/.json, .csv, .tsv, .parquet, .xlsx (its first sheet) or .txt file, also compressed (.gz, .bz2, .xz: the
             extension before it gives the format); or a folder of .txt/.text/.md files, one text per file,
             each file's path in the folder its id.
-        text_field: the field holding the text (default: the first of "text", "content", ... present;
-            a field other than "text" is named in a FieldChoiceWarning).
-        id_field: the field holding each record's id (default: "id" when records have it, else the
+        text_field: the field holding the text (default: the first of "text", "content", ... present, in
+            any case; a field other than "text" is named in a FieldChoiceWarning).
+        id_field: the field holding each record's id (default: "id", in any case, when records have it, else the
             1-based line or row number).
         format: one of "jsonl", "csv", "tsv", "parquet", "excel", "text" to override the extension.
         quiet: no warning about the text field chosen.
@@ -292,7 +300,7 @@ def load_corpus(path: str | Path, text_field: str | None = None, id_field: str |
             default UTF-8, where a line that is not UTF-8 is read as Windows-1252 with a warning.
     """
     corpus = _read(Path(path), text_field, id_field, format, encoding)
-    if text_field is None and corpus.text_field not in (None, DEFAULT_TEXT_FIELDS[0]) and not quiet:
+    if text_field is None and corpus.text_field is not None and not _is_text(corpus.text_field) and not quiet:
         warn(f"{path}: the records have no 'text' field; clustering the field {corpus.text_field!r} "
              "(choose another with --text-field).", FieldChoiceWarning)
     return corpus
