@@ -81,6 +81,13 @@ def stated_count(instruction: str) -> StatedCount | None:
 
 
 _LIST_START = re.compile(r"\binto\b|(?<!such )\bas\b(?:\s+(?:either|one of))?|:|\(", re.IGNORECASE)
+# A question that asks which of several values each text has: "Is each review positive or negative?", "Tell me
+# whether each ticket is about billing or shipping." The list follows the subject (a determiner and, first
+# tried, a noun: "each review", else "this", "it"), or "whether ... is/are".
+_DETERMINER = r"(?:each|every|this|that|the|a|an|these|those|it|they)"
+_QUESTION_STARTS = [re.compile(rf"(?:^|(?<=[.!?])\s+)(?:is|are)\s+{_DETERMINER}{noun}\s+(?:about\s+)?|"
+                               rf"\bwhether\s+{_DETERMINER}{noun}\s+(?:is|are)\s+(?:about\s+)?", re.IGNORECASE)
+                    for noun in (r"\s+[\w'-]+", "")]
 _LIST_BODY = re.compile(r"(?:[^.;!?()]|(?<=\bvs)\.)+")  # to the end of the sentence ("vs." does not end it)
 _SEPARATORS = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,|\band\b|\bor\b|\bvs\b\.?|\bversus\b|&|/)\s*", re.IGNORECASE)
 _EXAMPLES = re.compile(r"^(?:e\.g|i\.e|for example|for instance|such as|like|including|say)\b", re.IGNORECASE)
@@ -92,9 +99,11 @@ _NUMBER = re.compile(rf"\d|\b(?:{'|'.join(NUMBER_WORDS)})\b", re.IGNORECASE)
 def stated_values(instruction: str) -> list[str]:
     """The values the instruction lists for its clusters, in its own words and order ("by sentiment: positive,
     negative or neutral" -> positive, negative, neutral), or [] where it lists none: the first list of 2 to
-    20 items of 1-4 words after "into", "as", a colon or an opening bracket, none of them a number, a word
-    for groups or the start of a clause, and not given as examples ("such as", "e.g.")."""
-    for start in _LIST_START.finditer(instruction):
+    20 items of 1-4 words after "into", "as", a colon or an opening bracket, else after a question's subject
+    ("Is each review positive or negative?"), none of them a number, a word for groups or the start of a
+    clause, and not given as examples ("such as", "e.g.")."""
+    questions = [start for pattern in _QUESTION_STARTS for start in pattern.finditer(instruction)]
+    for start in [*_LIST_START.finditer(instruction), *questions]:
         body = _LIST_BODY.match(instruction, start.end())
         if body is None or _EXAMPLES.match(body.group(0).strip()):
             continue
@@ -103,6 +112,8 @@ def stated_values(instruction: str) -> list[str]:
         items = [re.sub(r"^(?:the|a|an|either)\s+", "", item.strip().strip("\"'“”‘’").strip(), flags=re.IGNORECASE)
                  for item in _SEPARATORS.split(body.group(0))]
         items = [item for item in items if item]
+        if len(items) == 2 and items[1].lower() == "not":  # "whether they are urgent or not"
+            items[1] = f"not {items[0]}"
         if (2 <= len(items) <= 20 and all(1 <= len(item.split()) <= 4 for item in items)
                 and not any(_CLAUSE.search(item) or _NUMBER.search(item) for item in items)
                 and len({item.lower() for item in items}) == len(items)):

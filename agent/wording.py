@@ -263,8 +263,9 @@ def without_retelling(description: str, name: str, texts, proper=frozenset(), fa
 def rule_of_value(name: str, facet: str, about_topic: bool | None, proper=frozenset()) -> str:
     """A rule made of a value's `name` alone, for where the model's own rule cannot stand: "Texts whose
     sentiment is neutral." where the facet is not subject matter and is a short noun phrase (the model is
-    asked for one to three words), else "Texts about <name>." ("Texts about neutral." says nothing); a value
-    such as "other" is the texts no other value takes."""
+    asked for one to three words), "Texts that are neutral." where it is not subject matter and no such phrase
+    (the model read "Is each review positive or negative?" as the facet "positive/negative"), else "Texts about
+    <name>."; a value such as "other" is the texts no other value takes."""
     if is_catch_all(name):
         return "Texts that fit none of the other clusters."
     words = facet.lower().split()
@@ -272,6 +273,8 @@ def rule_of_value(name: str, facet: str, about_topic: bool | None, proper=frozen
         words = words[1:]
     if about_topic is not True and 1 <= len(words) <= 3 and all(re.fullmatch(r"[^\W\d_][\w'’-]*", w) for w in words):
         return f"Texts whose {' '.join(words)} is {in_running_text(name, proper)}."
+    if about_topic is False:
+        return f"Texts that are {in_running_text(name, proper)}."
     return about(name, proper)
 
 

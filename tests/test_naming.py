@@ -511,7 +511,8 @@ def test_descriptions_open_with_what_the_instruction_calls_the_texts(texts_are, 
     ("sentiment", False, "Texts whose sentiment is neutral."),
     ("the dialog act", None, "Texts whose dialog act is neutral."),
     ("topic", True, "Texts about neutral."),  # subject matter: a value is a subject
-    ("whether the news is good or bad", False, "Texts about neutral."),  # no noun phrase to write "whose" with
+    ("whether the news is good or bad", False, "Texts that are neutral."),  # no noun phrase to write "whose" with
+    ("positive/negative", False, "Texts that are neutral."),
 ])
 def test_a_listed_rule_that_copies_a_shown_text_is_made_of_the_value_instead(facet, about_topic, rule):
     from clusteragent.naming import listed_as_rules

@@ -59,6 +59,12 @@ def test_the_number_next_to_the_groups_wins_over_an_earlier_one():
     ('Cluster by language: English, French and German', ["English", "French", "German"]),
     ("Sort the reviews into either praise or complaints.", ["praise", "complaints"]),
     ("Group by stance (for vs. against)", ["for", "against"]),
+    ("Is each review positive or negative?", ["positive", "negative"]),
+    ("Is it positive, negative or neutral?", ["positive", "negative", "neutral"]),
+    ("Tell me whether each ticket is about billing or shipping.", ["billing", "shipping"]),
+    ("Are these messages questions or complaints?", ["questions", "complaints"]),
+    ("Group the posts. Is each one about sports or politics?", ["sports", "politics"]),
+    ("Cluster the tickets by whether they are urgent or not.", ["urgent", "not urgent"]),
 ])
 def test_the_values_an_instruction_lists_are_read_in_its_words(instruction, values):
     assert stated_values(instruction) == values
@@ -75,6 +81,9 @@ def test_the_values_an_instruction_lists_are_read_in_its_words(instruction, valu
     "Cluster as you see fit.",
     "Group these comments (English and French) by topic.",
     "Sort them into positive and positive.",
+    "Is the customer happy?",
+    "What is each review about?",
+    "Is each text written in English or French, and what is it about?",
 ])
 def test_a_clause_examples_or_a_count_list_no_values(instruction):
     assert stated_values(instruction) == []
