@@ -93,6 +93,9 @@ _SEPARATORS = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,|\band\b|\bor\b|\bvs\b\.?|\b
 _EXAMPLES = re.compile(r"^(?:e\.g|i\.e|for example|for instance|such as|like|including|say)\b", re.IGNORECASE)
 _CLAUSE = re.compile(rf"\b(?:{_GROUP_WORDS}|by|that|which|what|who|how|whether|their|they|them|these|those|you)\b",
                      re.IGNORECASE)
+# What a list of one-word values says of all of them, written after the last: "... or neutral for the company".
+_LIST_TAIL = re.compile(r"\s+(?:for|to|towards?|regarding|about)\s+(?:the|a|an|its|their|his|her|this|that|our|my|your)"
+                        r"\b.*$", re.IGNORECASE)
 _NUMBER = re.compile(rf"\d|\b(?:{'|'.join(NUMBER_WORDS)})\b", re.IGNORECASE)
 
 
@@ -114,6 +117,8 @@ def stated_values(instruction: str) -> list[str]:
         items = [item for item in items if item]
         if len(items) == 2 and items[1].lower() == "not":  # "whether they are urgent or not"
             items[1] = f"not {items[0]}"
+        if len(items) >= 2 and all(len(item.split()) == 1 for item in items[:-1]):
+            items[-1] = _LIST_TAIL.sub("", items[-1])  # "positive, negative or neutral for the company": of them all
         if (2 <= len(items) <= 20 and all(1 <= len(item.split()) <= 4 for item in items)
                 and not any(_CLAUSE.search(item) or _NUMBER.search(item) for item in items)
                 and len({item.lower() for item in items}) == len(items)):

@@ -65,6 +65,8 @@ def test_the_number_next_to_the_groups_wins_over_an_earlier_one():
     ("Are these messages questions or complaints?", ["questions", "complaints"]),
     ("Group the posts. Is each one about sports or politics?", ["sports", "politics"]),
     ("Cluster the tickets by whether they are urgent or not.", ["urgent", "not urgent"]),
+    ("Is each sentence positive, negative or neutral for the company?", ["positive", "negative", "neutral"]),
+    ("Sort into billing, shipping or problems with delivery.", ["billing", "shipping", "problems with delivery"]),
 ])
 def test_the_values_an_instruction_lists_are_read_in_its_words(instruction, values):
     assert stated_values(instruction) == values
