@@ -325,12 +325,12 @@ def corpus_noun(written: str, instruction: str, facet: str = "") -> str:
     specific intent", the model answered "recipes", the prompt's example). The instruction's own subject
     comes first: asked about "Sort these sentences from financial news by the sentiment ...", the model
     answered "news", and every rule opened "News that express ..."."""
-    said = set(re.findall(r"[^\W\d_]+", instruction.lower()))
+    said = set(name_words(" ".join(re.findall(r"[^\W\d_]+", instruction.lower()))))  # singular: "Is each sentence ..."
 
     def last_word(text: str) -> str:
         words = re.findall(r"[^\W\d_]+", text.lower())
         noun = words[-1] if words else ""
-        if (len(noun) < 3 or noun == "texts" or noun in _NOT_NOUNS or noun not in said
+        if (len(noun) < 3 or noun == "texts" or noun in _NOT_NOUNS or not set(name_words(noun)) <= said
                 or set(name_words(noun)) & set(name_words(facet))):  # name_words makes both singular
             return ""
         return noun

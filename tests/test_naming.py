@@ -473,6 +473,8 @@ def test_naming_checks_the_description_against_the_texts_it_showed_without_anoth
     ("news", "Sort these sentences from financial news by the sentiment they express.", "sentiment", "sentences"),
     ("papers", "Cluster the titles of papers by field.", "field", "titles"),
     ("tickets", "I want my tickets grouped by urgency.", "urgency", "tickets"),  # no subject: the model's reading
+    ("sentences", "Is each sentence positive or negative?", "sentiment", "sentences"),  # the instruction's singular
+    ("reviews", "Is each sentence positive or negative?", "sentiment", ""),
 ])
 def test_the_corpus_noun_is_one_of_the_instructions_own_words(written, instruction, facet, noun):
     from clusteragent.naming import corpus_noun
