@@ -6,8 +6,9 @@ A user who writes these into the instruction means them as much as `--k` or `--k
 takes them as theirs (AgentConfig.for_instruction); the options, where given, win. The reading is
 deterministic: a number counts only next to a word for groups, or after "into", so "these 2,000 queries",
 "posts from 2021" or "the top 10 airlines" set nothing; values count only as a list of two or more short
-ones after "into", "as", a colon or a bracket that ends the sentence, none of them a word for groups or a
-clause ("into clusters by aspect and sentiment" lists nothing).
+ones after "into", "as", a colon or a bracket that ends the sentence, or after a question's subject ("Is
+each review positive or negative?"), none of them a word for groups or a clause ("into clusters by aspect
+and sentiment" lists nothing).
 """
 
 from __future__ import annotations
