@@ -109,18 +109,20 @@ def group_leaves(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], co
             return _largest_first(ids, np.arange(len(ids)), assignment)
         # A top of more than MAX_FLAT clusters is as long a list as the one level a top level shortens (3
         # tops over 50 clusters in the README's main job, 21 clusters in one): it is grouped again alone.
-        groups = [part for group in _largest_first(ids, fcluster(tree, t=count, criterion="maxclust"), assignment)
-                  for part in (group_leaves(vectors, assignment, group, grouped_on=grouped_on)
-                               if len(group) > MAX_FLAT else [group])]
-        return sorted(groups, key=lambda g: -int(np.isin(assignment, g).sum()))
+        return _by_texts([part for group in _largest_first(ids, fcluster(tree, t=count, criterion="maxclust"), assignment)
+                          for part in (group_leaves(vectors, assignment, group, grouped_on=grouped_on)
+                                       if len(group) > MAX_FLAT else [group])], assignment)
     return _largest_first(ids, fcluster(tree, t=count, criterion="maxclust"), assignment)
 
 
 def _largest_first(ids: list[int], groups: np.ndarray, assignment: np.ndarray) -> list[list[int]]:
     """The leaves `ids` gathered by their group labels `groups`, the group of most texts first."""
-    out = [[ids[i] for i in np.flatnonzero(groups == g)] for g in np.unique(groups)]
-    size = {c: int((assignment == c).sum()) for c in ids}
-    return sorted(out, key=lambda g: -sum(size[c] for c in g))
+    return _by_texts([[ids[i] for i in np.flatnonzero(groups == g)] for g in np.unique(groups)], assignment)
+
+
+def _by_texts(groups: list[list[int]], assignment: np.ndarray) -> list[list[int]]:
+    """Groups of leaves, the group of most texts first (in their order where equal)."""
+    return sorted(groups, key=lambda g: -int(np.isin(assignment, g).sum()))
 
 
 def group_by_size(vectors: np.ndarray, assignment: np.ndarray, ids: list[int], count: int, seed: int = 0) -> list[list[int]]:

@@ -207,8 +207,8 @@ def apply(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         if "tops" not in change.update:  # leaves changed: the top level follows (hierarchy.reconcile)
             update["tops"] = reconcile(state.get("tops") or [], tx.Taxonomy.from_state(change.update),
                                        ctx.arrays[change.update["assignment_ref"]], ctx.vectors, turn.assignment)
-        tops = top_count_change(state.get("tops") or [], update["tops"])
-        text += f" k: {k_before} -> {k_after};{tops} {counted(moved, 'text')} changed cluster."
+        top_change = top_count_change(state.get("tops") or [], update["tops"])
+        text += f" k: {k_before} -> {k_after};{top_change} {counted(moved, 'text')} changed cluster."
     record = {"message": state["message"], "action": d.action, "reply": text, "changed": change.update is not None,
               "k_before": k_before, "k_after": k_after, "moved": moved,
               "model_calls": ctx.llm.usage.calls - ctx.calls_at_start, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
