@@ -367,7 +367,7 @@ def test_a_dataframe_is_read_as_a_files_records_with_its_index_as_default_ids():
 def test_a_dataframe_with_a_missing_text_or_no_text_column_says_what_to_fix():
     import pandas as pd
 
-    with pytest.raises(CorpusError, match="1 blank text, id 'y'"):
+    with pytest.raises(CorpusError, match="1 blank text, id 'y'; remove it or fill it in."):
         as_corpus(pd.DataFrame({"text": ["a", None, "c"]}, index=["x", "y", "z"]))
     with pytest.raises(CorpusError, match="no text field found; pass text_field, one of 'x'"):
         as_corpus(pd.DataFrame({"x": ["a"]}))
@@ -393,6 +393,22 @@ def test_a_dict_gives_its_values_with_its_keys_as_ids():
     assert corpus.texts == ["refund", "parcel"] and corpus.ids == ["t1", "t2"]
     with pytest.raises(CorpusError, match="drop ids"):
         as_corpus({"t1": "refund"}, ids=[1])
+
+
+def test_load_corpus_takes_texts_in_memory_as_fit_does():
+    import pandas as pd
+
+    frame = pd.DataFrame({"body": ["refund", "parcel"], "ticket": ["t1", "t2"]})
+    chosen = load_corpus(frame, text_field="body", id_field="ticket")
+    assert chosen.texts == ["refund", "parcel"] and chosen.ids == ["t1", "t2"]
+    with pytest.warns(UserWarning, match="clustering the column 'body'"):
+        assert load_corpus(frame).ids == [0, 1]
+    assert load_corpus(frame["body"]).texts == ["refund", "parcel"]
+    assert load_corpus({"a": "refund"}).ids == ["a"] and load_corpus(["x", "y"]).ids == [1, 2]
+    with pytest.raises(CorpusError, match="a list has none: drop them"):
+        load_corpus(["x"], text_field="body")
+    with pytest.raises(CorpusError, match="got int"):
+        load_corpus(42)
 
 
 @pytest.mark.parametrize("texts, ids, message", [

@@ -13,8 +13,9 @@ import bz2
 import gzip
 import io
 import lzma
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,9 @@ def as_corpus(texts: Any, ids: Sequence[Any] | None = None) -> Corpus:
         values = ["" if v is None or v != v else v for v in texts.tolist()]  # NaN is a blank text
         return from_texts(values, ids if ids is not None else [_plain(i) for i in texts.index],
                           source=f"<Series {texts.name!r}>" if texts.name is not None else "<Series>")
+    if not isinstance(texts, Iterable):
+        raise CorpusError(f"expected texts: a list of strings, a dict from id to text, a pandas DataFrame or Series, "
+                          f"or a corpus file's path; got {type(texts).__name__}.")
     return from_texts(texts, ids)
 
 
@@ -179,10 +183,9 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict],
                           f"{f' ({other[2:]})' if other else ''}.")
     blank = [i for i, t in zip(ids, texts) if not t.strip()]
     if blank:
-        raise CorpusError(
-            f"{source}: {counted(len(blank), 'blank text')}, {plural('id', len(blank))} {listing(blank)}; remove them "
-            "or fill them in."
-        )
+        them = "it" if len(blank) == 1 else "them"
+        raise CorpusError(f"{source}: {counted(len(blank), 'blank text')}, {plural('id', len(blank))} {listing(blank)}; "
+                          f"remove {them} or fill {them} in.")
     return Corpus(ids=ids, texts=texts, source=source, extra=extra, text_field=text_field, id_field=id_field)
 
 
@@ -282,14 +285,16 @@ def _read_text(raw: bytes, path: str, text_field, id_field, encoding: str | None
     return _validated(list(range(1, len(lines) + 1)), lines, str(path), [{} for _ in lines])
 
 
-def load_corpus(path: str | Path, text_field: str | None = None, id_field: str | None = None,
+def load_corpus(path: str | Path | Any, text_field: str | None = None, id_field: str | None = None,
                 format: str | None = None, quiet: bool = False, encoding: str | None = None) -> Corpus:
     """Read a corpus file. The format comes from the extension unless `format` names it.
 
     Args:
         path: a .jsonl/.json, .csv, .tsv, .parquet, .xlsx (its first sheet) or .txt file, also compressed (.gz, .bz2, .xz: the
             extension before it gives the format); or a folder of .txt/.text/.md files, one text per file,
-            each file's path in the folder its id.
+            each file's path in the folder its id. Texts already in memory are taken too, as `fit` takes them
+            (as_corpus): a pandas DataFrame (read with `text_field` and `id_field` as a file's records), a
+            Series, a dict from id to text or a list of strings.
         text_field: the field holding the text (default: the first of "text", "content", ... present, in
             any case; a field other than "text" is named in a FieldChoiceWarning).
         id_field: the field holding each record's id (default: "id", in any case, when records have it, else the
@@ -299,11 +304,23 @@ def load_corpus(path: str | Path, text_field: str | None = None, id_field: str |
         encoding: the encoding of a text file (JSONL, CSV, TSV, plain text, a folder's files), e.g. "cp1252";
             default UTF-8, where a line that is not UTF-8 is read as Windows-1252 with a warning.
     """
+    if not isinstance(path, (str, PathLike)):
+        return _in_memory(path, text_field, id_field, quiet)
     corpus = _read(Path(path), text_field, id_field, format, encoding)
     if text_field is None and corpus.text_field is not None and not _is_text(corpus.text_field) and not quiet:
         warn(f"{path}: the records have no 'text' field; clustering the field {corpus.text_field!r} "
              "(choose another with --text-field).", FieldChoiceWarning)
     return corpus
+
+
+def _in_memory(texts: Any, text_field: str | None, id_field: str | None, quiet: bool) -> Corpus:
+    """Texts in memory as a Corpus: a DataFrame's columns chosen as a file's fields are, anything else as_corpus."""
+    if type(texts).__module__.split(".")[0] == "pandas" and type(texts).__name__ == "DataFrame":
+        return from_dataframe(texts, text_field, id_field, quiet)
+    if text_field or id_field:
+        raise CorpusError(f"text_field and id_field choose a file's or a DataFrame's columns; a {type(texts).__name__} "
+                          "has none: drop them.")
+    return as_corpus(texts)
 
 
 def _read(path: Path, text_field: str | None, id_field: str | None, format: str | None,
