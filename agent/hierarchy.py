@@ -50,11 +50,13 @@ def broad(tops: list[dict]) -> list[dict]:
 
 
 def held_under(tops: list[dict]) -> str:
-    """", 28 of them under 8 top clusters" for the tops of more than one cluster among `tops` ("" for none): what
-    a count of clusters adds where the run has two levels."""
+    """", 28 of them under 8 top clusters" for the tops of more than one cluster among `tops` ("" for none), ",
+    all under 6 top clusters" where no cluster stands alone: what a count of clusters adds where the run has
+    two levels."""
+    every = sum(len(t["children"]) for t in tops)
     tops = broad(tops)
     held = sum(len(t["children"]) for t in tops)
-    return f", {held} of them under {counted(len(tops), 'top cluster')}" if tops else ""
+    return f", {'all' if held == every else f'{held} of them'} under {counted(len(tops), 'top cluster')}" if tops else ""
 
 
 def parents(tops: list[dict]) -> dict[int, int]:

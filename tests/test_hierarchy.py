@@ -115,6 +115,7 @@ def test_a_count_of_clusters_says_how_many_stand_under_top_clusters():
     assert held_under(tops) == ", 3 of them under 1 top cluster"
     assert held_under(tops + [{"id": 10, "children": [5, 6]}]) == ", 5 of them under 2 top clusters"
     assert held_under(tops[1:]) == held_under([]) == ""
+    assert held_under(tops[:1]) == ", all under 1 top cluster"
 
 
 def test_grouping_to_a_users_count_puts_small_far_clusters_with_a_large_one():
@@ -290,7 +291,8 @@ def test_a_run_with_many_clusters_writes_both_levels(two_level_run):
     assert set(tops).isdisjoint(c["cluster"] for c in leaves)
     for t in top_level:
         assert len(t["children"]) > 1 and t["size"] == sum(c["size"] for c in leaf_level if c["parent"] == t["cluster"])
-    held = f"15 clusters, {len(leaf_level)} of them under {len(top_level)} top clusters, for {len(MANY)} texts"
+    held_here = f"{len(leaf_level)} of them" if len(leaf_level) < 15 else "all"
+    held = f"15 clusters, {held_here} under {len(top_level)} top clusters, for {len(MANY)} texts"
     assert (tmp_path / "printed.txt").read_text().startswith(held)
     parent = {c["cluster"]: c["parent"] if c["parent"] is not None else c["cluster"] for c in leaves}
     names = {c["cluster"]: c["name"] for c in clusters}
