@@ -132,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result.write(out)
     run = result.run
     replayed = f", {run['replayed_calls']} replayed from the journal" if run.get("replayed_calls") else ""
-    held = held_under(result.top_clusters)  # ", 28 of them under 8 top clusters"
+    held = held_under(result.top_clusters, result.k)  # ", 28 of them under 8 top clusters"
     print(f"{counted(result.k, 'cluster')}{held}{',' if held else ''} for {counted(len(result.ids), 'text')} ("
           f"{counted(run['model_calls'], 'model call')}{replayed}, "
           f"{run['wall_s']}s); wrote {out}/assignments.jsonl, clusters.json, run.json")

@@ -49,14 +49,13 @@ def broad(tops: list[dict]) -> list[dict]:
     return [t for t in tops if len(t["children"]) > 1]
 
 
-def held_under(tops: list[dict]) -> str:
+def held_under(tops: list[dict], k: int) -> str:
     """", 28 of them under 8 top clusters" for the tops of more than one cluster among `tops` ("" for none), ",
-    all under 6 top clusters" where no cluster stands alone: what a count of clusters adds where the run has
-    two levels."""
-    every = sum(len(t["children"]) for t in tops)
+    all under 6 top clusters" where none of the `k` clusters stands alone: what a count of clusters adds where
+    the run has two levels."""
     tops = broad(tops)
     held = sum(len(t["children"]) for t in tops)
-    return f", {'all' if held == every else f'{held} of them'} under {counted(len(tops), 'top cluster')}" if tops else ""
+    return f", {'all' if held == k else f'{held} of them'} under {counted(len(tops), 'top cluster')}" if tops else ""
 
 
 def parents(tops: list[dict]) -> dict[int, int]:

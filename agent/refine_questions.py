@@ -162,7 +162,8 @@ def overview(turn: Turn, d: RefineDecision) -> Change:
         which = f"; the largest: {listed(sizes[:OVERVIEW_EACH])}; the smallest: {listed(sizes[::-1][:OVERVIEW_EACH])}"
     more = "" if sizes_asked(turn.asked_as) else f" {CAN_DO}"
     hold = "holds" if len(sizes) == 1 else "hold"
-    held = f"{counted(len(sizes), 'cluster')} {hold} the {counted(len(turn.assignment), 'text')}{held_under(turn.tops)}"
+    tops = held_under(turn.tops, len(sizes))
+    held = f"{counted(len(sizes), 'cluster')} {hold} the {counted(len(turn.assignment), 'text')}{tops}"
     return Change(f"{held}{which}.{more}")
 
 

@@ -112,10 +112,10 @@ def test_a_count_of_clusters_says_how_many_stand_under_top_clusters():
     from clusteragent.hierarchy import held_under
 
     tops = [{"id": 9, "children": [1, 2, 3]}, {"id": 4, "children": [4]}]
-    assert held_under(tops) == ", 3 of them under 1 top cluster"
-    assert held_under(tops + [{"id": 10, "children": [5, 6]}]) == ", 5 of them under 2 top clusters"
-    assert held_under(tops[1:]) == held_under([]) == ""
-    assert held_under(tops[:1]) == ", all under 1 top cluster"
+    assert held_under(tops, 4) == ", 3 of them under 1 top cluster"
+    assert held_under(tops + [{"id": 10, "children": [5, 6]}], 6) == ", 5 of them under 2 top clusters"
+    assert held_under(tops[1:], 4) == held_under([], 4) == ""
+    assert held_under(tops[:1], 3) == ", all under 1 top cluster"
 
 
 def test_grouping_to_a_users_count_puts_small_far_clusters_with_a_large_one():
