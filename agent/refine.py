@@ -162,7 +162,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     if named and decision.get("clusters"):
         # Clusters the user named exactly ("A", cluster 3) outrank the model's choice, which a small model
         # gets wrong even when the names are in front of it.
-        decision["clusters"] = named[:max(len(decision["clusters"]), 2 if decision["action"] == "merge" else 1)]
+        decision["clusters"] = named if decision["action"] == "merge" else named[:max(len(decision["clusters"]), 1)]
     if decision["action"] == "move" and (to := destination(message, tax, assignment)):
         decision["clusters"] = [to]  # 'Move "Travel alerts" into "Travel"': the model chose the first it read
     if decision["action"] == "merge":  # 'merge "A" into "B"' keeps B's name

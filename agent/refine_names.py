@@ -101,21 +101,24 @@ _BY_SIZE = re.compile(r"\bthe\s+(?:(\d{1,2}|" + "|".join(NUMBER_WORDS) + r")\s+)
 
 
 # "the weather cluster", "the car maintenance one": a few unquoted words before a word for a cluster.
-_CALLED = re.compile(r"\b(?:the|this|that)\s+((?:[\w'-]+\s+){1,3}?)(?:cluster|group|categor(?:y|ie)|one)s?\b", re.I)
+# "The two Drupal ones", "these Java clusters": the plural, with or without a count, calls every cluster so named.
+_CALLED = re.compile(r"\b(?:the|this|that|these|those)\s+(?:(?:\d{1,2}|" + "|".join(NUMBER_WORDS) + r")\s+)?"
+                     r"((?:[\w'-]+\s+){1,3}?)(?:cluster|group|categor(?:y|ie)|one)s?\b", re.I)
 
 
 def called_clusters(message: str, names: Iterable[str]) -> list[tuple[int, str]]:
     """(where, name) for each cluster a message calls by words of its name ("the weather cluster" for "Weather
-    reporter"): the one name that has all the words, or where several have them the one that is only them."""
+    reporter"): the one name that has all the words, or where several have them the one that is only them;
+    called in the plural ("all the Drupal clusters"), every name that has the words."""
     names = list(names)
     found = []
     for m in _unquoted(_CALLED, message):
-        words = set(name_words(m.group(1)))
+        words = set(name_words(m.group(1))) - set(NUMBER_WORDS)  # "the two clusters" calls none by name
         having = [n for n in names if words and words <= set(name_words(n))]
         exact = [n for n in having if set(name_words(n)) == words]
         picked = exact if len(exact) == 1 else having
-        if len(picked) == 1:
-            found.append((m.start(), picked[0]))
+        if len(picked) == 1 or len(picked) > 1 and m.group(0).lower().endswith("s"):
+            found += [(m.start(), name) for name in picked]
     return found
 
 
@@ -125,7 +128,7 @@ def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> li
     a word for a cluster (called_clusters; a small model chose "Pet care" for "the weather cluster")."""
     table = numbered(tax, assignment)
     found = [(start, 0, name) for start, _, name in _name_spans(message, tax)]
-    found += [(start, 0, name) for start, name in called_clusters(message, [c["name"] for c in table])]
+    found += [(start, i, name) for i, (start, name) in enumerate(called_clusters(message, [c["name"] for c in table]))]
     by_id = {c["cluster"]: c["name"] for c in table}
     for m in re.finditer(r"\bcluster\s*#?(\d+)\b", message, flags=re.IGNORECASE):
         if int(m.group(1)) in by_id:

@@ -290,7 +290,10 @@ def test_a_cluster_called_by_words_of_its_name_is_the_one_changed_whichever_the_
     assert called_clusters('The weather cluster should be called "Weather".', names) == [(0, "Weather reporter")]
     assert called_clusters("Merge it with the car maintenance one.", names) == [(14, "Car maintenance")]
     assert called_clusters("What is in the travel cluster?", names) == [(11, "Travel")]  # the name that is only them
-    assert called_clusters("Merge the car clusters.", names) == []  # two names have "car"
+    assert called_clusters("Merge the car cluster.", names) == []  # two names have "car"
+    assert called_clusters("Merge the car clusters.", names) == [(6, "Car maintenance"), (6, "Car care")]  # both
+    assert called_clusters("Merge the two care ones.", names) == [(6, "Car care"), (6, "Pet care")]
+    assert called_clusters("Merge the two clusters.", names) == []
     assert called_clusters("Split the biggest travel cluster.", names) == []  # no name has "biggest"
     agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Weather reports"},
                     {"action": "rename", "clusters": ["cooking"], "new_name": "Sky"}])  # the model's wrong choice
@@ -440,6 +443,20 @@ def test_a_merge_of_the_two_smallest_clusters_merges_those_whatever_the_model_na
     after = sizes(agent)
     assert len(after) == 2 and all(name not in after for name in smallest), reply
     assert sorted(after.values()) == sorted([before[list(before)[0]], sum(before[n] for n in smallest)])
+
+
+@pytest.mark.parametrize("message", ["Merge all the outdoor clusters into one.", "Merge the two outdoor ones."])
+def test_clusters_called_in_the_plural_by_a_word_of_their_names_are_all_merged(message):
+    agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Outdoor weather"},
+                    {"action": "rename", "clusters": ["football"], "new_name": "Outdoor games"},
+                    {"action": "merge", "clusters": ["Outdoor weather", "Cooking"], "new_name": ""}])  # its own pick
+    agent.chat('Rename "weather" to "Outdoor weather".')
+    agent.chat('Rename "football" to "Outdoor games".')
+    before = sizes(agent)
+    reply = agent.chat(message)
+    after = sizes(agent)
+    assert len(after) == 2 and "Cooking" in after and after["Cooking"] == before["Cooking"], reply
+    assert max(after.values()) == before["Outdoor weather"] + before["Outdoor games"]
 
 
 @pytest.mark.parametrize("message", ["Put the angry texts in their own cluster.", "Angry ones into a new group."])
