@@ -95,8 +95,8 @@ def test_json_object_holding_the_records(tmp_path):
     assert load_corpus(one).texts == [RECORDS[0]["text"]]
     tagged = write_jsonl(tmp_path / "tagged.jsonl", [{"id": 1, "tags": ["a", "b"], "opinion": "Great camera"}])
     assert load_corpus(tagged, text_field="opinion").texts == ["Great camera"]
-    with pytest.raises(CorpusError, match="no text field found"):  # not its tags read as two texts
-        load_corpus(tagged)
+    with pytest.warns(UserWarning, match="clustering the field 'opinion'"):  # its one field of words, not its tags
+        assert load_corpus(tagged).texts == ["Great camera"]
 
 
 def test_csv_saved_with_semicolons_is_read_by_its_header(tmp_path):
@@ -190,10 +190,18 @@ def test_missing_field_names_the_fields_that_exist(tmp_path):
         load_corpus(path, id_field="key")
 
 
-def test_no_default_text_field_asks_for_one(tmp_path):
-    path = write_jsonl(tmp_path / "c.jsonl", [{"msg": "x"}])
-    with pytest.raises(CorpusError, match=r"pass --text-field, one of 'msg'"):
+def test_no_default_text_field_asks_for_one_unless_one_field_alone_holds_words(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", [{"msg": "x", "topic": "y"}])
+    with pytest.raises(CorpusError, match=r"pass --text-field, one of 'msg', 'topic'"):
         load_corpus(path)
+    sheet = tmp_path / "r.csv"
+    sheet.write_text("ID,Review Text,Stars\nr1,Great food,5\nr2,Cold soup and a long wait,1\nr3,,3\n")
+    with pytest.raises(CorpusError, match="1 blank text, id 'r3'"):  # the column found, its blank named
+        load_corpus(sheet)
+    sheet.write_text("ID,Review Text,Stars\nr1,Great food,5\nr2,Cold soup and a long wait,1\n")
+    with pytest.warns(UserWarning, match="clustering the field 'Review Text'"):
+        corpus = load_corpus(sheet)
+    assert corpus.texts == ["Great food", "Cold soup and a long wait"] and corpus.ids == ["r1", "r2"]
 
 
 def test_record_lacking_the_text_field_is_named(tmp_path):
@@ -369,8 +377,8 @@ def test_a_dataframe_with_a_missing_text_or_no_text_column_says_what_to_fix():
 
     with pytest.raises(CorpusError, match="1 blank text, id 'y'; remove it or fill it in."):
         as_corpus(pd.DataFrame({"text": ["a", None, "c"]}, index=["x", "y", "z"]))
-    with pytest.raises(CorpusError, match="no text field found; pass text_field, one of 'x'"):
-        as_corpus(pd.DataFrame({"x": ["a"]}))
+    with pytest.raises(CorpusError, match="no text field found; pass text_field, one of 'x', 'y'"):
+        as_corpus(pd.DataFrame({"x": ["a"], "y": ["b"]}))
     with pytest.raises(CorpusError, match="drop ids"):
         as_corpus(pd.DataFrame({"text": ["a"]}), ids=[1])
 

@@ -54,7 +54,7 @@ BAD_INPUTS = {
     "empty file": ("", [], "empty"),
     "only blank texts": ('{"id": 1, "text": "  "}\n{"id": 2, "text": ""}\n', [], "blank text"),
     "a line that is not JSON": ('{"id": 1, "text": "fine"}\n{"id": 2, "text": \n', [], "line 2 is not valid JSON"),
-    "missing text field": ('{"id": 1, "note": "x"}\n', [], "no text field"),
+    "missing text field": ('{"id": 1, "note": "x", "tag": "y"}\n', [], "no text field"),
     "named text field absent": ('{"id": 1, "text": "x"}\n', ["--text-field", "content"], "no text field 'content'"),
     "duplicate ids": ('{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n', [], "duplicate ids"),
     "mixed id types that collide": ('{"id": 7, "text": "a"}\n{"id": "7", "text": "b"}\n', [], "duplicate ids"),

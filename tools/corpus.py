@@ -194,7 +194,8 @@ def _is_text(field) -> bool:
     return str(field).strip().lower() == DEFAULT_TEXT_FIELDS[0]
 
 
-def _pick_field(fields: Sequence[str], wanted: str | None, what: str, source: str) -> str | None:
+def _pick_field(fields: Sequence[str], wanted: str | None, what: str, source: str, records: Sequence[dict] = (),
+                besides: str | None = None) -> str | None:
     if wanted is not None:
         if wanted not in fields:
             raise CorpusError(
@@ -207,9 +208,19 @@ def _pick_field(fields: Sequence[str], wanted: str | None, what: str, source: st
     for name in DEFAULT_TEXT_FIELDS:
         if name in by_name:
             return by_name[name]
+    if sole := _sole_text_field(records, [f for f in fields if f != besides]):
+        return sole
     raise CorpusError(
         f"{source}: no text field found; pass --text-field, one of {', '.join(map(repr, fields))}."
     )
+
+
+def _sole_text_field(records: Sequence[dict], fields: Sequence[str]) -> str | None:
+    """The one field of strings with words in most records, where only one is ("ID,Review Text,Stars": not ids,
+    numbers or lists; a blank one is named as such); None where none or several are, for the user to choose."""
+    found = [f for f in fields if all(r.get(f) is None or isinstance(r.get(f), str) for r in records)
+             and sum(any(ch.isalpha() for ch in r.get(f) or "") for r in records) > len(records) / 2]
+    return found[0] if len(found) == 1 else None
 
 
 def _from_records(records: list[dict], text_field: str | None, id_field: str | None, source: str,
@@ -219,8 +230,8 @@ def _from_records(records: list[dict], text_field: str | None, id_field: str | N
     fields: list[str] = []
     for r in records:
         fields.extend(k for k in r if k not in fields)
-    text_field = _pick_field(fields, text_field, "text", source)
     id_field = _pick_field(fields, id_field, "id", source)
+    text_field = _pick_field(fields, text_field, "text", source, records, besides=id_field)
     lacking = [n for n, r in zip(numbers, records) if text_field not in r]
     if lacking:
         one = len(lacking) == 1
