@@ -3,17 +3,20 @@ in BY_DESCRIPTION, and the ranking and checking they share."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
 
 from clusteragent.errors import counted
 from clusteragent.fits import Match, group_fits_request
+from clusteragent.hierarchy import with_tops
 from clusteragent.name_rules import capitalised_words, plain_case
 from clusteragent.prompts import load_prompt
-from clusteragent.refine_names import as_written
+from clusteragent.refine_names import as_written, described_in
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn, rows_for_ids
 from clusteragent.tools import taxonomy as tx
+from clusteragent.wording import rule_of_value
 
 MATCH_CANDIDATES = 200  # texts nearest a description whose cut the model's checks of single texts find
 MATCH_CHECKS = 12  # single texts a move or add_cluster by description checks, after half as many clusters
@@ -137,14 +140,33 @@ def add_cluster(turn: Turn, d: RefineDecision) -> Change:
         name = as_written(name, message) or plain_case(name, capitalised_words([message]))
     if not name or not d.description.strip():
         raise CannotDo("A new cluster needs a name and a description of the texts that belong to it.")
+    rule = d.description
+    if copies_a_rule(rule, message, [c.description for c in with_tops(turn.tax, turn.tops).clusters]):
+        # its rule is made of its name, and the texts are matched to what the message calls them
+        rule = rule_of_value(name, turn.state.get("facet", ""), turn.state.get("about_topic"))
+        d = d.model_copy(update={"description": described_in(message) or rule})
     if turn.tax.find(name) is not None:
         raise CannotDo(f'There is already a cluster "{name}"; use move to put texts into it.')
     rows, how = rows_asked(turn, d, set())
     if len(rows) == 0:
         raise CannotDo(f'No texts fit "{d.description.strip()}" ({how}); no cluster was added.')
-    tax, cid = turn.tax.added(name, d.description)
+    tax, cid = turn.tax.added(name, rule)
     fields, note = turn.placed(tax, rows, cid)
     return Change(f'Added "{name}" with {counted(len(rows), "text")} ({how}).{note}', fields)
+
+
+def copies_a_rule(rule: str, message: str, listed: list[str]) -> bool:
+    """Whether `rule` takes two or more words that the message does not write from one of the `listed` rules:
+    for "Move the WordPress questions into their own cluster." the model gave the new cluster the rule "Texts
+    about WordPress, Drupal, Magento, and more.", after the top cluster over them all, and the texts matched
+    to it were those of Drupal and Magento too."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    def words(text: str) -> set[str]:
+        return set(re.findall(r"\w+", text.lower())) - ENGLISH_STOP_WORDS
+
+    extra = words(rule) - words(message) - {"texts", "text"}
+    return len(extra) >= 2 and any(len(extra & words(r)) >= 0.75 * len(extra) for r in listed)
 
 
 BY_DESCRIPTION: dict[str, Callable[[Turn, RefineDecision], Change]] = {"move": move, "add_cluster": add_cluster}

@@ -300,16 +300,17 @@ def mostly_written_in(text: str, message: str) -> bool:
 
 
 _ABOUT = re.compile(r"\b(?:about|related to|concerning|to do with|mention(?:s|ing)?|discuss(?:es|ing)?)\s+"
-                    r"(.+?)\s*(?=\b(?:into|in one|together|as one)\b"
-                    r"|[.?!;:]|$)", re.IGNORECASE)
+                    r"(.+?)\s*(?=\b(?:into|in one|together|as one)\b|[.?!;:]|$)", re.IGNORECASE)
+_MOVED = re.compile(r"\b(?:move|put|place|send|take)\s+(?:all\s+)?(.+?)\s+(?:in|into|to|under)\b", re.IGNORECASE)
 
 
 def described_in(message: str, read: str = "") -> str:
     """What the texts a message asks about are about: the model's reading `read` where the message writes most
-    of it, else the words after "about" ("Merge everything about sports into one": sports), else ""."""
+    of it, else the words after "about" ("Merge everything about sports into one": sports), else what a move
+    calls them ("the WordPress questions"), else ""."""
     if read.strip() and mostly_written_in(read, message):
         return read.strip()
-    found = _ABOUT.search(message)
+    found = _ABOUT.search(message) or _MOVED.search(message)
     return found.group(1) if found else ""
 
 

@@ -468,6 +468,27 @@ def test_texts_asked_into_a_cluster_of_their_own_get_a_new_one_where_the_model_r
     assert sum(sizes(agent).values()) == len(TEXTS)
 
 
+def test_a_new_clusters_rule_the_model_copied_from_the_list_is_made_of_its_name():
+    """For "Move the WordPress questions into their own cluster." the model gave the rule of the top cluster
+    over WordPress, Drupal and Magento; the texts matched to that rule were all three's."""
+    from clusteragent.refine_matching import copies_a_rule
+
+    listed = ["Questions about web development, including WordPress, Drupal, Magento and Apache.", "Texts about anger."]
+    message = "Move the WordPress questions into their own cluster."
+    assert copies_a_rule("Texts about WordPress, Drupal, Magento, and more.", message, listed)
+    assert not copies_a_rule("Texts about WordPress.", message, listed)
+    assert not copies_a_rule("Texts expressing anger.", "Put the angry texts in their own cluster.", listed)
+    model = chat_model([{"action": "rename", "clusters": ["weather"], "new_name": "Weather",
+                         "description": "Texts about rain, storms and snow."},
+                        {"action": "add_cluster", "new_name": "Angry", "description": "Texts about rain, storms and snow."}],
+                       fits=lambda text, described: TRUTH[text][1] == "angry")
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    agent.chat('Rename "weather" to "Weather": texts about rain, storms and snow.')
+    reply = agent.chat("Put the angry texts in their own cluster.")
+    angry = next(c for c in agent.result_.clusters if c["name"] == "Angry")
+    assert reply.startswith("Added") and "storm" not in angry["description"].lower() and "angry" in angry["description"].lower()
+
+
 def test_texts_given_by_id_into_a_cluster_of_their_own_are_that_cluster():
     agent = fitted([{"action": "move", "clusters": ["weather"], "new_name": "Picked", "description": "picked texts",
                      "ids": ["3", "17", "99"]}])  # 99 is not written in the message
