@@ -38,16 +38,14 @@ from clusteragent.refine_names import (
     named_clusters,
     numbered,
     operation_read,
-    parts_asked,
-    parts_named,
     resolve,
-    split_criterion,
     typed_name,
     unknown_quoted,
     with_written,
     written_ids,
     written_in,
 )
+from clusteragent.refine_parts import parts_asked, parts_named, split_criterion
 from clusteragent.refine_questions import CAN_DO, overview_for
 from clusteragent.refine_schemas import OPERATIONS, ActionChoice, argument_schema
 from clusteragent.refine_turn import NAMING_ACTIONS, CannotDo, Change, RefineContext, RefineDecision, Turn, snapshot

@@ -57,7 +57,7 @@ def _quoted_spans(message: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), next(g for g in m.groups() if g is not None)) for m in _QUOTED.finditer(message)]
 
 
-def _blanked(message: str, names: Iterable[str] | None = None) -> str:
+def blanked(message: str, names: Iterable[str] | None = None) -> str:
     """The message with its quoted names, quotes and all, blanked: those of `names` (case ignored), or all."""
     known = None if names is None else {n.lower() for n in names}
     for start, end, text in reversed(_quoted_spans(message)):
@@ -109,15 +109,22 @@ _CALLED = re.compile(r"\b(?:the|this|that|these|those)\s+(?:(?:\d{1,2}|" + "|".j
 def called_clusters(message: str, names: Iterable[str]) -> list[tuple[int, str]]:
     """(where, name) for each cluster a message calls by words of its name ("the weather cluster" for "Weather
     reporter"): the one name that has all the words, or where several have them the one that is only them;
-    called in the plural ("all the Drupal clusters"), every name that has the words."""
+    called in the plural ("all the Drupal clusters"), every name that has the words, or of each of the words
+    joined ("the Drupal and Magento clusters")."""
     names = list(names)
     found = []
+
+    def having(called: str) -> list[str]:
+        words = set(name_words(called)) - set(NUMBER_WORDS)  # "the two clusters" calls none by name
+        return [n for n in names if words and words <= set(name_words(n))]
+
     for m in _unquoted(_CALLED, message):
-        words = set(name_words(m.group(1))) - set(NUMBER_WORDS)  # "the two clusters" calls none by name
-        having = [n for n in names if words and words <= set(name_words(n))]
-        exact = [n for n in having if set(name_words(n)) == words]
-        picked = exact if len(exact) == 1 else having
-        if len(picked) == 1 or len(picked) > 1 and m.group(0).lower().endswith("s"):
+        plural, each = m.group(0).lower().endswith("s"), [having(w) for w in re.split(r",|\band\b|&", m.group(1))]
+        exact = [n for n in having(m.group(1)) if set(name_words(n)) == set(name_words(m.group(1)))]
+        picked = exact if len(exact) == 1 else having(m.group(1))
+        if not picked and plural and len(each) > 1 and all(each):
+            picked = list(dict.fromkeys(n for part in each for n in part))
+        if len(picked) == 1 or len(picked) > 1 and plural:
             found += [(m.start(), name) for name in picked]
     return found
 
@@ -256,7 +263,7 @@ def sizes_asked(message: str) -> bool:
 def written_ids(message: str, known: set[str]) -> list[str]:
     """The known text ids the message writes, in order, as words outside quotes ("Why is test-02618 in Currency
     converter?", where the small model gave the cluster's name as the id)."""
-    words = (w.strip(".,;:!?\"'()[]{}<>") for w in _blanked(message).split())
+    words = (w.strip(".,;:!?\"'()[]{}<>") for w in blanked(message).split())
     return list(dict.fromkeys(w for w in words if w in known))
 
 
@@ -336,63 +343,3 @@ def with_written(chosen: list[str], message: str, names: list[str], action: str)
         spare.reverse()
     chosen = [c if c.lower() in said or not spare else spare.pop(0) for c in chosen]
     return chosen + spare if action == "merge" else chosen
-
-
-_COUNTS = {word: n for word, n in NUMBER_WORDS.items() if 2 <= n <= 8}  # a split's parts: two to eight
-_INTO = re.compile(r"\b(?:into|in)\s+(" + "|".join(_COUNTS) + r"|[2-8])\b", re.I)
-
-
-def parts_asked(message: str, default: int = 2) -> int:
-    """How many parts a split message asks for ("into three", "in 4"), outside quoted names; `default` where it
-    says no number ("in half", or nothing: a small model answered 6 to "Split X into two.")."""
-    found = _INTO.search(_blanked(message))
-    return int(_COUNTS.get(found.group(1).lower(), found.group(1))) if found else default
-
-
-_COUNTED = re.compile(r"\b(both|" + "|".join(_COUNTS) + r"|[2-8])\s+(?:\w+\s+)?(?:clusters|groups|categories|ones)\b", re.I)
-
-
-def clusters_counted(message: str) -> int:
-    """How many clusters a message counts ("the two clusters about cars", "both car groups"), outside quoted
-    names; 0 where it counts none."""
-    found = _COUNTED.search(_blanked(message))
-    if not found:
-        return 0
-    word = found.group(1).lower()
-    return 2 if word == "both" else int(_COUNTS.get(word, word))
-
-
-_ALONG = re.compile(r"\b(?:by|according\s+to|based\s+on)\s+(?!whether\b)(?P<by>[^.?!;:]+)", re.I)
-_ALONG_END = re.compile(r"\s+(?:into|in\s+(?:" + "|".join(_COUNTS) + r"|[2-8])\b)|[\s,]+(?:please|thanks|thank you)\b.*",
-                        re.I)
-
-
-def split_criterion(message: str, clusters: Iterable[str] = ()) -> str:
-    """What a split message says to split along ("by the platform they target", "according to price"), or ""
-    where it says nothing; "by whether it is about jobs or money" names the parts instead (parts_named). A
-    quoted name of one of `clusters` is not read ('Split "Made by hand"')."""
-    found = _ALONG.search(_blanked(message, clusters))
-    if not found:
-        return ""
-    return _ALONG_END.split(found.group("by"))[0].strip(" ,\"'“”‘’")
-
-
-_PARTS_AFTER = re.compile(r"(?:\b(?:into|in)\s+(?:(?:" + "|".join(_COUNTS) + r"|[2-8])(?:\s+\w+)?\s*:\s*)?"
-                          r"|\bby\s+whether\s+(?:it|they|the\s+\w+)\s+(?:is|are)\s+(?:about\s+)?)(?P<parts>[^.?!;:]+)", re.I)
-_LISTED = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,|\band\b|\bor\b|&)\s*", re.I)
-
-
-def parts_named(message: str, clusters: Iterable[str] = ()) -> list[str]:
-    """The names a split message gives its parts ("into anger and sadness", 'into "Flights", "Hotels" and
-    "Car rentals"', "into two groups: praise and complaints", "by whether it is about jobs or money"), or []
-    where it gives a count, a half or one thing ("into three", "in half", "into more specific groups"). A
-    quoted name of one of `clusters` is not read ("Living in Italy")."""
-    found = _PARTS_AFTER.search(_blanked(message, clusters))
-    if not found:
-        return []
-    parts = [re.sub(r"^(?:the|a|an)\s+", "", p.strip().strip("\"'“”‘’").strip(), flags=re.I)
-             for p in _LISTED.split(found.group("parts"))]
-    parts = [re.sub(r"\s+(?:please|thanks|thank you)$", "", p, flags=re.I) for p in parts if p]  # "... and golf please"
-    if not 2 <= len(parts) <= 8 or any(len(p.split()) > 4 or p.lower() in _COUNTS or p.isdigit() for p in parts):
-        return []
-    return parts

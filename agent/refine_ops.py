@@ -19,7 +19,7 @@ from clusteragent.errors import counted
 from clusteragent.hierarchy import broad, group_by_size, merge_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.refine_matching import CLUSTER_CHECKS, described_clusters
-from clusteragent.refine_names import clusters_counted
+from clusteragent.refine_parts import clusters_counted
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import SPLIT_PARTS, apply_split, plan_split
 from clusteragent.tools import taxonomy as tx

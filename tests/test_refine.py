@@ -108,7 +108,7 @@ def test_split_on_a_run_by_subject_matter_follows_the_texts_structure():
     ("Split it in 4.", 4), ("Split weather in half.", 2), ('Split "weather".', 2),
 ])
 def test_a_split_takes_its_number_of_parts_from_the_message(message, n):
-    from clusteragent.refine_names import parts_asked
+    from clusteragent.refine_parts import parts_asked
 
     assert parts_asked(message) == n
 
@@ -133,7 +133,7 @@ def test_a_split_into_two_makes_two_parts_whatever_count_the_model_read():
     ("Split travel by whether it is about flights.", []),
 ])
 def test_a_split_takes_its_parts_names_from_the_message(message, parts):
-    from clusteragent.refine_names import parts_named
+    from clusteragent.refine_parts import parts_named
 
     assert parts_named(message, ["Negative", "Travel", "Living in Italy", "Food and drink", "X"]) == parts
 
@@ -179,7 +179,7 @@ def test_a_split_into_parts_the_message_names_may_keep_the_wholes_name_for_one()
     ('Split "weather" into two.', "", 2),
 ])
 def test_a_split_takes_what_to_split_by_from_the_message(message, by, n):
-    from clusteragent.refine_names import parts_asked, split_criterion
+    from clusteragent.refine_parts import parts_asked, split_criterion
 
     found = split_criterion(message, ["Web tools", "Made by hand"])
     assert found == by and parts_asked(message, 0 if found else 2) == n
@@ -294,6 +294,10 @@ def test_a_cluster_called_by_words_of_its_name_is_the_one_changed_whichever_the_
     assert called_clusters("Merge the car clusters.", names) == [(6, "Car maintenance"), (6, "Car care")]  # both
     assert called_clusters("Merge the two care ones.", names) == [(6, "Car care"), (6, "Pet care")]
     assert called_clusters("Merge the two clusters.", names) == []
+    assert called_clusters("Merge the weather and pet ones.", names) == [(6, "Weather reporter"), (6, "Pet care")]
+    assert called_clusters("Merge the weather and car clusters.", names) == [
+        (6, "Weather reporter"), (6, "Car maintenance"), (6, "Car care")]
+    assert called_clusters("Merge the weather and pet cluster.", names) == []  # one cluster has not both
     assert called_clusters("Split the biggest travel cluster.", names) == []  # no name has "biggest"
     agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Weather reports"},
                     {"action": "rename", "clusters": ["cooking"], "new_name": "Sky"}])  # the model's wrong choice
@@ -1130,7 +1134,7 @@ def test_a_merge_that_describes_the_clusters_merges_every_one_the_model_checks_f
 
 
 def test_a_described_merge_that_counts_its_clusters_merges_that_many_of_those_that_fit_the_nearest_first():
-    from clusteragent.refine_names import clusters_counted
+    from clusteragent.refine_parts import clusters_counted
 
     assert clusters_counted("Merge the two clusters about cars.") == 2
     assert clusters_counted("Merge both car groups.") == 2 and clusters_counted('Merge "Top 3 clusters" and X.') == 0
