@@ -119,10 +119,11 @@ def called_clusters(message: str, names: Iterable[str]) -> list[tuple[int, str]]
         return [n for n in names if words and words <= set(name_words(n))]
 
     for m in _unquoted(_CALLED, message):
-        plural, each = m.group(0).lower().endswith("s"), [having(w) for w in re.split(r",|\band\b|&", m.group(1))]
-        exact = [n for n in having(m.group(1)) if set(name_words(n)) == set(name_words(m.group(1)))]
-        picked = exact if len(exact) == 1 else having(m.group(1))
-        if not picked and plural and len(each) > 1 and all(each):
+        called, plural = m.group(1), m.group(0).lower().endswith("s")
+        picked = having(called)
+        exact = [n for n in picked if set(name_words(n)) == set(name_words(called))]
+        picked = exact if len(exact) == 1 else picked
+        if not picked and plural and len(each := [having(w) for w in re.split(r",|\band\b|&", called)]) > 1 and all(each):
             picked = list(dict.fromkeys(n for part in each for n in part))
         if len(picked) == 1 or len(picked) > 1 and plural:
             found += [(m.start(), name) for name in picked]

@@ -162,8 +162,8 @@ def overview(turn: Turn, d: RefineDecision) -> Change:
         which = f"; the largest: {listed(sizes[:OVERVIEW_EACH])}; the smallest: {listed(sizes[::-1][:OVERVIEW_EACH])}"
     more = "" if sizes_asked(turn.asked_as) else f" {CAN_DO}"
     hold = "holds" if len(sizes) == 1 else "hold"
-    tops = held_under(turn.tops, len(sizes))
-    held = f"{counted(len(sizes), 'cluster')} {hold} the {counted(len(turn.assignment), 'text')}{tops}"
+    under_tops = held_under(turn.tops, len(sizes))
+    held = f"{counted(len(sizes), 'cluster')} {hold} the {counted(len(turn.assignment), 'text')}{under_tops}"
     return Change(f"{held}{which}.{more}")
 
 
