@@ -194,7 +194,26 @@ def unfit_for_texts(name: str, texts: Sequence[str]) -> str:
     copied = len(words) >= 5 and re.compile(r"\b" + r"\W+".join(map(re.escape, words)) + r"\b")
     if copied and any(copied.search(t.lower()) for t in texts):
         return f"{name!r} copies the words of one text; name what the group's texts share"
-    return ""
+    return foreign_script(name, texts)
+
+
+def foreign_script(value: str, texts: Sequence[str]) -> str:
+    """Why `value` cannot stand where it has letters of a script other than Latin that none of `texts` uses
+    ("" where it has none): the small model drifted into Chinese in the middle of an English rule ("Queries
+    about personal identity, names, and称呼.")."""
+    import unicodedata
+
+    def script(ch: str) -> str:
+        return unicodedata.name(ch, "?").split()[0]
+
+    own = {script(ch) for ch in value if ch.isalpha()} - {"LATIN"}
+    if not own or not texts:
+        return ""
+    foreign = own - {script(ch) for t in texts for ch in t if ch.isalpha()}
+    if not foreign:
+        return ""
+    return (f"{value!r} is written partly in {' and '.join(sorted(foreign)).title()} script, which none of the "
+            "group's texts use; write it in the language of the texts")
 
 
 def alike(first: str, second: str) -> bool:

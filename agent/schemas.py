@@ -15,6 +15,7 @@ from clusteragent.name_rules import (
     NAME_ROOM,
     SHARE_WORDS,
     alike_words,
+    foreign_script,
     joined_parts,
     listing,
     name_words,
@@ -72,13 +73,6 @@ class ClusterSpec(BaseModel):
             raise ValueError("must not be blank")
         return v
 
-    @field_validator("name")
-    @classmethod
-    def _one_name(cls, v: str) -> str:
-        if why := listing(v) or wordless(v):
-            raise ValueError(why)
-        return v
-
     @field_validator("description")
     @classmethod
     def _opening(cls, v: str) -> str:
@@ -91,7 +85,10 @@ class ClusterSpec(BaseModel):
         "lost-card-reporting") has its underscores, case humps and slug hyphens made spaces, and a last word
         that says what is named rather than which ("Weather cluster", "Music group") is left out. A hyphen
         inside a name of several words, or in a word with a one-letter part ("e-mail") or capitals ("Wi-Fi"),
-        is the writer's and stays. The name starts with a capital, as a reader writes one (see sentence_case)."""
+        is the writer's and stays. The name starts with a capital, as a reader writes one (see sentence_case).
+        A list of names, or a name with no word in it, is refused."""
+        if why := listing(v) or wordless(v):
+            raise ValueError(why)
         if " " not in v and re.fullmatch(r"[a-z]{2,}(?:[A-Z][a-z]+)+", v):
             v = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", v).lower()
         if " " not in v and re.fullmatch(r"[a-z]{2,}(?:-[a-z]{2,})+", v):
@@ -281,6 +278,8 @@ def distinct_spec_schema(taken: tuple[str, ...], requested: tuple[str, ...] = ()
     prompt_runs = _runs(prompt_text)
 
     def _own_words(cls, v: str) -> str:
+        if why := foreign_script(v, texts):
+            raise ValueError(why)
         if prompt_runs & _runs(v):
             raise ValueError("the description copies these instructions; say in your own words which texts belong")
         if len(copied := echoed(telling_words(v))) >= 2:

@@ -751,3 +751,18 @@ def test_a_part_of_a_split_named_as_the_whole_or_a_share_of_it_is_refused(name):
     with pytest.raises(ValidationError, match="names the whole this group is a part of"):
         part(name=name, description="Questions about Drupal.")
     assert part(name="Drupal caching", description="Questions about Drupal's cache.").name == "Drupal caching"
+
+
+def test_a_name_or_rule_in_a_script_none_of_the_texts_use_is_refused():
+    """The small model drifted into Chinese in the middle of an English rule; on texts in Chinese the script is
+    theirs, and Latin is always allowed (a rule in English over texts in another script)."""
+    english = ("what is my name", "can i change my name to bob")
+    spec = distinct_spec_schema((), (), "domain", texts=english)
+    with pytest.raises(ValidationError, match="partly in Cjk script, which none of the group's texts use"):
+        spec(name="Identity", description="Queries about personal identity, names, and称呼.")
+    with pytest.raises(ValidationError, match="partly in Cjk script"):
+        spec(name="称呼", description="Queries about names.")
+    assert spec(name="Identity", description="Queries about names.").name == "Identity"
+    chinese = distinct_spec_schema((), (), "domain", texts=("我的名字是什么", "改名"))
+    assert chinese(name="名字", description="Queries about names, 称呼.").name == "名字"
+    assert chinese(name="Names", description="Queries about names.").name == "Names"
