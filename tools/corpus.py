@@ -122,10 +122,16 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
 
-def as_corpus(texts: Any, ids: Sequence[Any] | None = None) -> Corpus:
-    """What the Python API takes as texts, as a Corpus: a Corpus as it is; a pandas DataFrame (from_dataframe)
-    or Series (its values, ids from its index unless `ids`); a dict from id to text; else a sequence of
-    strings (from_texts). One string is refused: read as a sequence it would be clustered letter by letter."""
+def as_corpus(texts: Any, ids: Sequence[Any] | None = None, text_field: str | None = None,
+              id_field: str | None = None, quiet: bool = False) -> Corpus:
+    """What the Python API takes as texts, as a Corpus: a Corpus as it is; a pandas DataFrame (from_dataframe,
+    with `text_field`, `id_field` and `quiet`, which nothing else has) or Series (its values, ids from its index
+    unless `ids`); a dict from id to text; else a sequence of strings (from_texts). One string is refused: read
+    as a sequence it would be clustered letter by letter."""
+    kind = type(texts).__module__.split(".")[0], type(texts).__name__
+    if (text_field or id_field) and kind != ("pandas", "DataFrame"):
+        raise CorpusError(f"text_field and id_field choose a file's or a DataFrame's columns; a {kind[1]} has none: "
+                          "drop them.")
     if isinstance(texts, Corpus):
         if ids is not None:
             raise CorpusError("a Corpus carries its own ids; drop ids, or pass the texts as a list.")
@@ -136,11 +142,10 @@ def as_corpus(texts: Any, ids: Sequence[Any] | None = None) -> Corpus:
         if ids is not None:
             raise CorpusError("a dict gives its ids as its keys; drop ids, or pass the texts as a list.")
         return from_texts(list(texts.values()), [_plain(i) for i in texts], source="<dict>")
-    kind = type(texts).__module__.split(".")[0], type(texts).__name__
     if kind == ("pandas", "DataFrame"):
         if ids is not None:
             raise CorpusError("a DataFrame gives its ids from its 'id' column or its index; drop ids.")
-        return from_dataframe(texts)
+        return from_dataframe(texts, text_field, id_field, quiet)
     if kind == ("pandas", "Series"):
         values = ["" if v is None or v != v else v for v in texts.tolist()]  # NaN is a blank text
         return from_texts(values, ids if ids is not None else [_plain(i) for i in texts.index],
@@ -316,22 +321,12 @@ def load_corpus(path: str | Path | Any, text_field: str | None = None, id_field:
             default UTF-8, where a line that is not UTF-8 is read as Windows-1252 with a warning.
     """
     if not isinstance(path, (str, PathLike)):
-        return _in_memory(path, text_field, id_field, quiet)
+        return as_corpus(path, text_field=text_field, id_field=id_field, quiet=quiet)
     corpus = _read(Path(path), text_field, id_field, format, encoding)
     if text_field is None and corpus.text_field is not None and not _is_text(corpus.text_field) and not quiet:
         warn(f"{path}: the records have no 'text' field; clustering the field {corpus.text_field!r} "
              "(choose another with --text-field).", FieldChoiceWarning)
     return corpus
-
-
-def _in_memory(texts: Any, text_field: str | None, id_field: str | None, quiet: bool) -> Corpus:
-    """Texts in memory as a Corpus: a DataFrame's columns chosen as a file's fields are, anything else as_corpus."""
-    if type(texts).__module__.split(".")[0] == "pandas" and type(texts).__name__ == "DataFrame":
-        return from_dataframe(texts, text_field, id_field, quiet)
-    if text_field or id_field:
-        raise CorpusError(f"text_field and id_field choose a file's or a DataFrame's columns; a {type(texts).__name__} "
-                          "has none: drop them.")
-    return as_corpus(texts)
 
 
 def _read(path: Path, text_field: str | None, id_field: str | None, format: str | None,
