@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import combinations, permutations
@@ -201,8 +202,6 @@ def foreign_script(value: str, texts: Sequence[str]) -> str:
     """Why `value` cannot stand where it has letters of a script other than Latin that none of `texts` uses
     ("" where it has none): the small model drifted into Chinese in the middle of an English rule ("Queries
     about personal identity, names, and称呼.")."""
-    import unicodedata
-
     def script(ch: str) -> str:
         return unicodedata.name(ch, "?").split()[0]
 

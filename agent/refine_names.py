@@ -120,8 +120,8 @@ def called_clusters(message: str, names: Iterable[str]) -> list[tuple[int, str]]
 
     for m in _unquoted(_CALLED, message):
         called, plural = m.group(1), m.group(0).lower().endswith("s")
-        picked = having(called)
-        exact = [n for n in picked if set(name_words(n)) == set(name_words(called))]
+        picked, words = having(called), set(name_words(called))
+        exact = [n for n in picked if set(name_words(n)) == words]
         picked = exact if len(exact) == 1 else picked
         if not picked and plural and len(each := [having(w) for w in re.split(r",|\band\b|&", called)]) > 1 and all(each):
             picked = list(dict.fromkeys(n for part in each for n in part))
