@@ -73,6 +73,22 @@ def test_console_script_runs_offline_in_a_fresh_process(tmp_path):
     assert np.load(out).shape == (2, 384)
 
 
+def test_a_parquet_file_the_run_refuses_exits_with_the_error_not_an_abort(tmp_path):
+    """Arrow's reader threads once called back into a Python file object at exit, which the embedded model's
+    library turned into "terminate called without an active exception" and status 134, about half the time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "posts.parquet"
+    pq.write_table(pa.Table.from_pylist([{"headline": f"post {i}", "summary": f"text number {i}"} for i in range(400)]),
+                   path)
+    for _ in range(4):
+        proc = subprocess.run([sys.executable, "-m", "clusteragent.cli", "run", str(path), "--instruction", "x",
+                               "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+        assert (proc.returncode, proc.stderr.count("terminate")) == (2, 0), proc.stderr
+        assert "pass --text-field, one of 'headline', 'summary'" in proc.stderr
+
+
 @pytest.mark.parametrize("args,message", [
     (["--k-min", "5", "--k-max", "3"], "k_min (5) is larger than k_max (3)"),
     (["--k", "0"], "'k': Input should be greater than or equal to 1"),

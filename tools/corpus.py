@@ -262,10 +262,11 @@ def _read_delimited(raw: bytes, path: str, text_field, id_field, delimiter: str,
 
 
 def _read_parquet(raw: bytes, path: str, text_field, id_field) -> Corpus:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
-        table = pq.read_table(io.BytesIO(raw))
+    try:  # not a Python file object: arrow's reader threads calling back into Python could abort the exit
+        table = pq.read_table(pa.BufferReader(raw))
     except Exception as e:  # pyarrow raises several types for a damaged file
         raise CorpusError(f"{path}: cannot read as Parquet ({e}).") from None
     records = table.to_pylist()
