@@ -204,6 +204,21 @@ def test_no_default_text_field_asks_for_one_unless_one_field_alone_holds_words(t
     assert corpus.texts == ["Great food", "Cold soup and a long wait"] and corpus.ids == ["r1", "r2"]
 
 
+def test_of_several_fields_of_words_the_one_with_spaces_is_the_text_not_the_ids(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"post_id": f"t3-{i:04d}", "post_title": f"My {i} cats sleep all day", "upvotes": i} for i in range(5)]
+    pq.write_table(pa.Table.from_pylist(rows), path := tmp_path / "posts.parquet")
+    with pytest.warns(UserWarning, match="clustering the field 'post_title'"):
+        corpus = load_corpus(path)
+    assert corpus.texts[1] == "My 1 cats sleep all day" and corpus.extra[1] == {"post_id": "t3-0001", "upvotes": 1}
+    both = write_jsonl(tmp_path / "both.jsonl", [{"headline": "Cats at night", "summary": "They sleep"},
+                                                 {"headline": "Dogs and me", "summary": "They bark"}])
+    with pytest.raises(CorpusError, match="one of 'headline', 'summary'"):  # words with spaces in both: the user says
+        load_corpus(both)
+
+
 def test_record_lacking_the_text_field_is_named(tmp_path):
     path = write_jsonl(tmp_path / "c.jsonl", [{"text": "x"}, {"other": "y"}])
     with pytest.raises(CorpusError, match="the record on line 2 has no field 'text'"):

@@ -222,9 +222,15 @@ def _pick_field(fields: Sequence[str], wanted: str | None, what: str, source: st
 
 def _sole_text_field(records: Sequence[dict], fields: Sequence[str]) -> str | None:
     """The one field of strings with words in most records, where only one is ("ID,Review Text,Stars": not ids,
-    numbers or lists; a blank one is named as such); None where none or several are, for the user to choose."""
+    numbers or lists; a blank one is named as such), or the one of those with spaces between words in most
+    records ("post_id" of "t3-0042" beside "post_title"); None where none or several are, for the user to choose."""
+    def most(field, test) -> bool:
+        return sum(test(r.get(field) or "") for r in records) > len(records) / 2
+
     found = [f for f in fields if all(r.get(f) is None or isinstance(r.get(f), str) for r in records)
-             and sum(any(ch.isalpha() for ch in r.get(f) or "") for r in records) > len(records) / 2]
+             and most(f, lambda v: any(ch.isalpha() for ch in v))]
+    if len(found) > 1:
+        found = [f for f in found if most(f, lambda v: any(ch.isspace() for ch in v.strip()))]
     return found[0] if len(found) == 1 else None
 
 
