@@ -20,8 +20,8 @@ def _add_corpus_options(p: argparse.ArgumentParser) -> None:
                    "also compressed (.gz, .bz2, .xz); or a folder of .txt/.md files, one text per file")
     p.add_argument("--text-field", help="field that holds the text (default: 'text', 'body', 'message', 'review', ... "
                    "in any case, else the one field of words)")
-    p.add_argument("--id-field", help="field that holds each record's id (default: 'id' in any case, else the "
-                   "1-based line number)")
+    p.add_argument("--id-field", help="field that holds each record's id (default: 'id' in any case, else the one "
+                   "field named as an id with unique values, 'tweet_id', else the 1-based line number)")
     p.add_argument("--encoding", help="the file's text encoding, e.g. cp1252 (default: UTF-8; a line that is not "
                    "UTF-8 is read as Windows-1252, with a warning)")
 

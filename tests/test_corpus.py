@@ -204,19 +204,38 @@ def test_no_default_text_field_asks_for_one_unless_one_field_alone_holds_words(t
     assert corpus.texts == ["Great food", "Cold soup and a long wait"] and corpus.ids == ["r1", "r2"]
 
 
-def test_of_several_fields_of_words_the_one_with_spaces_is_the_text_not_the_ids(tmp_path):
+def test_of_several_fields_of_words_the_one_with_spaces_is_the_text_not_a_slug(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [{"post_id": f"t3-{i:04d}", "post_title": f"My {i} cats sleep all day", "upvotes": i} for i in range(5)]
+    rows = [{"slug": f"t3-cats-{i}", "post_title": f"My {i} cats sleep all day", "upvotes": i} for i in range(5)]
     pq.write_table(pa.Table.from_pylist(rows), path := tmp_path / "posts.parquet")
     with pytest.warns(UserWarning, match="clustering the field 'post_title'"):
         corpus = load_corpus(path)
-    assert corpus.texts[1] == "My 1 cats sleep all day" and corpus.extra[1] == {"post_id": "t3-0001", "upvotes": 1}
+    assert corpus.texts[1] == "My 1 cats sleep all day" and corpus.extra[1] == {"slug": "t3-cats-1", "upvotes": 1}
     both = write_jsonl(tmp_path / "both.jsonl", [{"headline": "Cats at night", "summary": "They sleep"},
                                                  {"headline": "Dogs and me", "summary": "They bark"}])
     with pytest.raises(CorpusError, match="one of 'headline', 'summary'"):  # words with spaces in both: the user says
         load_corpus(both)
+
+
+def test_a_field_named_as_an_id_with_unique_values_gives_the_ids(tmp_path):
+    """An export's "tweet_id" is what the results join back on; line numbers would lose it."""
+    import pandas as pd
+
+    from clusteragent.tools.corpus import FieldChoiceWarning
+
+    sheet = tmp_path / "tweets.csv"
+    sheet.write_text("tweet_id,user_id,paid,text\n5703061,u1,a1,Lost my bag\n5703062,u1,a2,Flight late again\n")
+    with pytest.warns(FieldChoiceWarning, match="ids from the field 'tweet_id'"):
+        corpus = load_corpus(sheet)  # "user_id" repeats, "paid" only ends in "id"
+    assert corpus.ids == ["5703061", "5703062"] and corpus.extra[0] == {"user_id": "u1", "paid": "a1"}
+    assert load_corpus(sheet, id_field="paid").ids == ["a1", "a2"]
+    twice = write_jsonl(tmp_path / "twice.jsonl", [{"postId": 7, "_id": "x", "text": "a"},
+                                                   {"postId": 8, "_id": "y", "text": "b"}])
+    assert load_corpus(twice).ids == [1, 2]  # two fields could be the ids: line numbers, the user may choose
+    frame = pd.DataFrame({"tweet_id": [5, 6], "text": ["a", "b"]}, index=["r1", "r2"])
+    assert load_corpus(frame).ids == ["r1", "r2"]  # a DataFrame's index is what results join back on
 
 
 def test_record_lacking_the_text_field_is_named(tmp_path):

@@ -2,9 +2,10 @@
 them compressed with gzip, bz2 or xz), or a folder of text files, one text per file.
 
 Every record comes back exactly once, in file order, with the user's id: the `id` field's value (its
-type kept) when records have one, another field's with `id_field`, else the 1-based line or row
-number. Anything that would make a record disappear or collide is an error that names the records
-concerned; a line that is not UTF-8 is read as Windows-1252 and reported (text_encoding), never dropped.
+type kept) when records have one, another field's with `id_field`, else the one field named as an id
+("tweet_id", fields.py), else the 1-based line or row number. Anything that would make a record disappear
+or collide is an error that names the records concerned; a line that is not UTF-8 is read as Windows-1252
+and reported (text_encoding), never dropped.
 """
 
 from __future__ import annotations
@@ -20,14 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from clusteragent.errors import CorpusError, counted, listing, plural, warn
+from clusteragent.tools.fields import is_text_field, pick_field
 from clusteragent.tools.records import delimited_records, json_records
 from clusteragent.tools.text_encoding import decode
-
-# Fields that hold the text, the first present chosen (in any case: "Text" from a spreadsheet's header).
-DEFAULT_TEXT_FIELDS = ("text", "content", "document", "body", "sentence", "utterance", "message", "review", "comment",
-                       "tweet", "question", "query")
-DEFAULT_ID_FIELD = "id"
-
 
 
 class FieldChoiceWarning(UserWarning):
@@ -103,10 +99,11 @@ def from_dataframe(frame, text_field: str | None = None, id_field: str | None = 
         raise CorpusError(f"{source}: repeated column names; give every column its own name.")
     records = _records_of(frame)
     try:
-        corpus = _from_records(records, text_field, id_field, source, [_plain(i) for i in frame.index])
+        corpus = _from_records(records, text_field, id_field, source, [_plain(i) for i in frame.index],
+                               named_ids=False)  # its index is what results join back on
     except CorpusError as e:  # the same checks as a file's records, in the Python API's words
         raise CorpusError(str(e).replace("--text-field", "text_field").replace("--id-field", "id_field")) from None
-    if text_field is None and not _is_text(corpus.text_field) and not quiet:
+    if text_field is None and not is_text_field(corpus.text_field) and not quiet:
         warn(f"{source}: no 'text' column; clustering the column {corpus.text_field!r} (choose another "
              "with text_field).", FieldChoiceWarning)
     return corpus
@@ -194,55 +191,15 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict],
     return Corpus(ids=ids, texts=texts, source=source, extra=extra, text_field=text_field, id_field=id_field)
 
 
-def _is_text(field) -> bool:
-    """Whether `field` is the default text field's name, in any case ("Text")."""
-    return str(field).strip().lower() == DEFAULT_TEXT_FIELDS[0]
-
-
-def _pick_field(fields: Sequence[str], wanted: str | None, what: str, source: str, records: Sequence[dict] = (),
-                besides: str | None = None) -> str | None:
-    if wanted is not None:
-        if wanted not in fields:
-            raise CorpusError(
-                f"{source}: no {what} field {wanted!r}; the fields are {', '.join(map(repr, fields))}."
-            )
-        return wanted
-    by_name = {str(f).strip().lower(): f for f in reversed(fields)}  # the first of "Text" and "text" wins
-    if what == "id":
-        return by_name.get(DEFAULT_ID_FIELD)
-    for name in DEFAULT_TEXT_FIELDS:
-        if name in by_name:
-            return by_name[name]
-    if sole := _sole_text_field(records, [f for f in fields if f != besides]):
-        return sole
-    raise CorpusError(
-        f"{source}: no text field found; pass --text-field, one of {', '.join(map(repr, fields))}."
-    )
-
-
-def _sole_text_field(records: Sequence[dict], fields: Sequence[str]) -> str | None:
-    """The one field of strings with words in most records, where only one is ("ID,Review Text,Stars": not ids,
-    numbers or lists; a blank one is named as such), or the one of those with spaces between words in most
-    records ("post_id" of "t3-0042" beside "post_title"); None where none or several are, for the user to choose."""
-    def most(field, test) -> bool:
-        return sum(test(r.get(field) or "") for r in records) > len(records) / 2
-
-    found = [f for f in fields if all(r.get(f) is None or isinstance(r.get(f), str) for r in records)
-             and most(f, lambda v: any(ch.isalpha() for ch in v))]
-    if len(found) > 1:
-        found = [f for f in found if most(f, lambda v: any(ch.isspace() for ch in v.strip()))]
-    return found[0] if len(found) == 1 else None
-
-
 def _from_records(records: list[dict], text_field: str | None, id_field: str | None, source: str,
-                  numbers: list[int]) -> Corpus:
+                  numbers: list[int], named_ids: bool = True) -> Corpus:
     if not records:
         raise CorpusError(f"{source}: the corpus is empty; give at least one record.")
     fields: list[str] = []
     for r in records:
         fields.extend(k for k in r if k not in fields)
-    id_field = _pick_field(fields, id_field, "id", source)
-    text_field = _pick_field(fields, text_field, "text", source, records, besides=id_field)
+    id_field = pick_field(fields, id_field, "id", source, records, named_ids=named_ids)
+    text_field = pick_field(fields, text_field, "text", source, records, besides=id_field)
     lacking = [n for n, r in zip(numbers, records) if text_field not in r]
     if lacking:
         one = len(lacking) == 1
@@ -320,19 +277,22 @@ def load_corpus(path: str | Path | Any, text_field: str | None = None, id_field:
             Series, a dict from id to text or a list of strings.
         text_field: the field holding the text (default: the first of "text", "content", ... present, in
             any case; a field other than "text" is named in a FieldChoiceWarning).
-        id_field: the field holding each record's id (default: "id", in any case, when records have it, else the
+        id_field: the field holding each record's id (default: "id", in any case, else the one field named as
+            an id, "tweet_id", with a unique value in every record, named in a FieldChoiceWarning, else the
             1-based line or row number).
         format: one of "jsonl", "csv", "tsv", "parquet", "excel", "text" to override the extension.
-        quiet: no warning about the text field chosen.
+        quiet: no warning about the text or id field chosen.
         encoding: the encoding of a text file (JSONL, CSV, TSV, plain text, a folder's files), e.g. "cp1252";
             default UTF-8, where a line that is not UTF-8 is read as Windows-1252 with a warning.
     """
     if not isinstance(path, (str, PathLike)):
         return as_corpus(path, text_field=text_field, id_field=id_field, quiet=quiet)
     corpus = _read(Path(path), text_field, id_field, format, encoding)
-    if text_field is None and corpus.text_field is not None and not _is_text(corpus.text_field) and not quiet:
+    if text_field is None and corpus.text_field is not None and not is_text_field(corpus.text_field) and not quiet:
         warn(f"{path}: the records have no 'text' field; clustering the field {corpus.text_field!r} "
              "(choose another with --text-field).", FieldChoiceWarning)
+    if id_field is None and corpus.id_field is not None and corpus.id_field.strip().lower() != "id" and not quiet:
+        warn(f"{path}: ids from the field {corpus.id_field!r} (choose another with --id-field).", FieldChoiceWarning)
     return corpus
 
 
