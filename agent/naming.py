@@ -223,14 +223,13 @@ def fallback_name(traits: list[str], taken: list[str], layout: bool = False, tex
 
 def language_name(languages: list[str], taken: Sequence[str]) -> tx.Cluster | None:
     """A group named by the languages it is written in (features.languages_read): "Arabic and Korean", else
-    "Other languages" where the list is long or taken; None where both are alike a name in `taken`."""
-    if not languages:
-        return None
+    "Other languages" where the list is long or taken, or empty (a group in many languages, none of them most
+    of it); None where both are alike a name in `taken`."""
     listed = in_words(languages)
-    for name in (listed, "Other languages") if len(listed) <= NAME_MAX else ("Other languages",):
+    for name in (listed, "Other languages") if languages and len(listed) <= NAME_MAX else ("Other languages",):
         if not any(alike(name, t) for t in taken):
-            return tx.Cluster(-1, name, f"Texts a language identifier reads as {in_words(languages, 'or')}.",
-                              named_by="statistics")
+            read = in_words(languages, "or") if languages else "several languages, none of them most of the group's"
+            return tx.Cluster(-1, name, f"Texts a language identifier reads as {read}.", named_by="statistics")
     return None
 
 

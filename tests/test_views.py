@@ -521,6 +521,18 @@ FOREIGN = ["O governo anunciou novas medidas para a economia do país",
            "Giá xăng dầu tăng mạnh trong tháng này ở thành phố"]
 
 
+def test_a_group_in_many_languages_none_of_them_most_of_it_is_named_other_languages_not_after_its_commonest():
+    """Thirteen Reddit titles in ten languages, four of them Portuguese, were named "Portuguese"."""
+    from clusteragent.other_languages import named_by_language
+
+    many = FOREIGN[:2] + [FOREIGN[5], "배팅사이트 스포츠배팅 안전한 사설토토 추천", "Yemek Kitabı Yazarak Nasıl Para Kazanılır?",
+                          "Honden bijten agenten en baasje achtervolgt politie met riek",
+                          "ประจำวัน จำกัดเวลา วันที่ 22 มกราคม", "Wie kann ich mein Fahrrad am besten reparieren?"]
+    spec, _ = named_by_language(many, "en", [])
+    assert spec.name == "Other languages" and "none of them most" in spec.description
+    assert named_by_language(many[:2] * 3 + many[2:], "en", [])[0].name == "Portuguese"  # half of them
+
+
 def test_a_meaning_group_mostly_in_other_languages_than_the_corpus_is_named_by_them_not_by_the_model():
     """The English embedding puts the few texts it cannot read together whatever they say; the model, shown
     them, named such a group after two Portuguese words ("Work"). Named by its languages, the run says why."""
