@@ -29,6 +29,7 @@ from clusteragent.labelling import calibrated_labels, description_vectors, label
 from clusteragent.naming import corpus_noun, given_values, listed_as_rules, with_examples_read, without_shared_words
 from clusteragent.outliers import in_corpus
 from clusteragent.prompts import load_prompt
+from clusteragent.result import standing_notes
 from clusteragent.review import review_reserve, review_step
 from clusteragent.run_folder import content_name, embeddings_name, kept
 from clusteragent.schemas import FacetReading, requested_words, taxonomy_schema, understanding_schema
@@ -371,6 +372,7 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     problems = tx.validate(assignment, tax, len(ctx.texts))  # no k range: fewer than k_min is noted above
     if problems:  # a bug, not a user error: never hand out an invalid result
         raise RuntimeError(f"finalize produced an invalid result: {problems}")
+    notes = standing_notes(notes, tax.names + [t["name"] for t in tops])  # none about a name renamed since
     return {"assignment_ref": ctx.store_assignment(assignment, confidence), "notes": notes, "audit": audit,
             "tops": tops, "trace": trace, **tax.as_state()}
 

@@ -387,6 +387,24 @@ def test_a_name_another_group_has_is_refused_and_the_groups_stay_apart():
     assert len(refusals) == 2  # one more attempt for each of the two later groups
 
 
+def test_a_note_about_a_name_a_later_step_changed_is_not_kept(monkeypatch):
+    """A statistical name renamed after its note was written ("badass / days", named again under its top
+    cluster) left the run noting a name no cluster had."""
+    import clusteragent.graph as graph
+    from clusteragent.tools import taxonomy as tx
+
+    def renamed(tax):  # a late step that names one statistically named cluster again
+        first = next(c for c in tax.clusters if c.named_by == "statistics")
+        tax, entry = tx.rename(tax, first.id, "Named late", named_by="model")
+        return tax, [{**entry, "by": "a late step"}]
+
+    monkeypatch.setattr(graph, "without_shared_words", renamed)
+    res = fit(scripted("topic", naming="same thing"), "Cluster by topic.", k=3, strategy="kmeans").result_
+    assert "Named late" in res.names
+    quoted = [n.split('"')[1] for n in res.run["notes"] if n.startswith('"')]
+    assert len(quoted) == 1 and set(quoted) <= set(res.names)
+
+
 def test_a_refused_name_is_corrected_on_the_retry():
     model = scripted("topic", naming="same thing", naming_retry="another thing")
     res = fit(model, "Cluster by topic.", k=3, strategy="kmeans").result_
