@@ -410,6 +410,11 @@ def test_distinctive_words_are_the_words_one_group_uses_and_the_others_do_not():
             "my customer's card", "a customer's card"]
     words = distinctive_words(apps, np.array([0, 0, 0, 1, 1, 1]))
     assert words == {0: ["app"], 1: ["card", "customer"]}, words
+    # A scraped title's HTML entity is the character it stands for ("&amp;"), not the word "amp".
+    scraped = ["Marketing &amp; sales tips", "Marketing &amp; growth", "Startup &amp; marketing news",
+               "Cat and dog photos", "Cat naps", "Dog and cat friends"]
+    words = distinctive_words(scraped, np.array([0, 0, 0, 1, 1, 1]))
+    assert words == {0: ["marketing"], 1: ["cat", "dog"]}, words
 
 
 def test_a_group_named_by_its_words_never_takes_a_word_its_texts_ask_for():

@@ -19,6 +19,7 @@ the embeddings.
 from __future__ import annotations
 
 import functools
+import html
 import math
 import re
 from collections import Counter
@@ -186,6 +187,12 @@ EVERY_GROUP_SHARE = 0.2  # a word in a fifth of the texts of every group sets no
 WORD_PATTERN = r"(?u)\b[^\W\d_]{3,}\b(?!['’]t\b)"
 
 
+def _as_read(text: str) -> str:
+    """A text lower-cased with its HTML entities as the characters they stand for: a scraped title's "&amp;"
+    is an "and" to its reader, not the word "amp" that set a group of Reddit titles apart."""
+    return html.unescape(text).lower()
+
+
 def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dict[int, list[str]]:
     """The words that set each group apart, by class-based TF-IDF (BERTopic's c-TF-IDF): a word's share
     of the group's words times log(1 + mean words per group / the word's count in the corpus). English
@@ -202,7 +209,7 @@ def distinctive_words(texts: list[str], groups: np.ndarray, top: int = 5) -> dic
     ids = np.unique(groups)
     try:
         counter = CountVectorizer(stop_words="english", token_pattern=WORD_PATTERN, min_df=2,
-                                  max_features=50_000)
+                                  max_features=50_000, preprocessor=_as_read)
         counts = counter.fit_transform(texts)
     except ValueError:  # no word passes (tiny or wordless corpus)
         return {int(g): [] for g in ids}
