@@ -106,12 +106,13 @@ _CALLED = re.compile(r"\b(?:the|this|that|these|those)\s+(?:(?:\d{1,2}|" + "|".j
                      r"((?:[\w'-]+\s+){1,3}?)(?:cluster|group|categor(?:y|ie)|one)s?\b", re.I)
 
 
-def called_clusters(message: str, names: Iterable[str]) -> list[tuple[int, str]]:
+def called_clusters(message: str, names: Iterable[str], tops: Iterable[str] = ()) -> list[tuple[int, str]]:
     """(where, name) for each cluster a message calls by words of its name ("the weather cluster" for "Weather
     reporter"): the one name that has all the words, or where several have them the one that is only them;
     called in the plural ("all the Drupal clusters"), every name that has the words, or of each of the words
-    joined ("the Drupal and Magento clusters")."""
-    names = list(names)
+    joined ("the Drupal and Magento clusters"), and of those, where two or more are clusters, not the `tops`
+    ("the anime clusters" are "Anime fans" and "Anime reviews", not their top cluster "Anime" too)."""
+    names, tops = list(names), set(tops)
     found = []
 
     def having(called: str) -> list[str]:
@@ -122,7 +123,8 @@ def called_clusters(message: str, names: Iterable[str]) -> list[tuple[int, str]]
         called, plural = m.group(1), m.group(0).lower().endswith("s")
         picked, words = having(called), set(name_words(called))
         exact = [n for n in picked if set(name_words(n)) == words]
-        picked = exact if len(exact) == 1 else picked
+        leaves = [n for n in picked if n not in tops]
+        picked = leaves if plural and len(leaves) > 1 else exact if len(exact) == 1 else picked
         if not picked and plural and len(each := [having(w) for w in re.split(r",|\band\b|&", called)]) > 1 and all(each):
             picked = list(dict.fromkeys(n for part in each for n in part))
         if len(picked) == 1 or len(picked) > 1 and plural:
@@ -136,12 +138,14 @@ def named_clusters(message: str, tax: tx.Taxonomy, assignment: np.ndarray) -> li
     a word for a cluster (called_clusters; a small model chose "Pet care" for "the weather cluster")."""
     table = numbered(tax, assignment)
     found = [(start, 0, name) for start, _, name in _name_spans(message, tax)]
-    found += [(start, i, name) for i, (start, name) in enumerate(called_clusters(message, [c["name"] for c in table]))]
+    tops = [c["name"] for c in table if c["size"] == 0]  # a top cluster holds no texts itself
+    found += [(start, i, name) for i, (start, name) in enumerate(called_clusters(message, [c["name"] for c in table],
+                                                                                tops))]
     by_id = {c["cluster"]: c["name"] for c in table}
     for m in re.finditer(r"\bcluster\s*#?(\d+)\b", message, flags=re.IGNORECASE):
         if int(m.group(1)) in by_id:
             found.append((m.start(), 0, by_id[int(m.group(1))]))
-    holding = [c["name"] for c in table if c["size"] > 0]  # largest first; a top cluster holds no texts itself
+    holding = [c["name"] for c in table if c["size"] > 0]  # largest first
     for m in _unquoted(_BY_SIZE, message):  # not inside a quoted name ("The largest lakes")
         n = int(NUMBER_WORDS.get((m.group(1) or "one").lower(), m.group(1)))
         picked = holding[:n] if m.group(2).lower() != "smallest" else holding[::-1][:n]

@@ -298,6 +298,11 @@ def test_a_cluster_called_by_words_of_its_name_is_the_one_changed_whichever_the_
     assert called_clusters("Merge the weather and car clusters.", names) == [
         (6, "Weather reporter"), (6, "Car maintenance"), (6, "Car care")]
     assert called_clusters("Merge the weather and pet cluster.", names) == []  # one cluster has not both
+    anime = ["Anime", "Anime fans", "Anime reviews", "Art"]  # "Anime", a top cluster over the two and "Art"
+    assert called_clusters("Merge the anime clusters into one.", anime, tops=["Anime"]) == [
+        (6, "Anime fans"), (6, "Anime reviews")]
+    assert called_clusters("Rename the anime cluster.", anime, tops=["Anime"]) == [(7, "Anime")]
+    assert called_clusters("Merge the anime ones.", anime[:2]) == [(6, "Anime"), (6, "Anime fans")]  # no top: both
     assert called_clusters("Split the biggest travel cluster.", names) == []  # no name has "biggest"
     agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Weather reports"},
                     {"action": "rename", "clusters": ["cooking"], "new_name": "Sky"}])  # the model's wrong choice
