@@ -295,10 +295,12 @@ def as_written(name: str, message: str, names: Iterable[str] = ()) -> str:
     """`name` as the message writes it, starting with a capital as every name does ("Epidemics and Networks",
     the model's, for 'rename it to epidemics and networks' is "Epidemics and networks"); "" where the
     message does not write it, or writes it only inside a longer one of the cluster `names` ("Car care" in
-    'Merge "Car care questions" and "Car maintenance".': the model's name, not the user's)."""
+    'Merge "Car care questions" and "Car maintenance".': the model's name, not the user's) or in words that
+    call clusters ("Anime" in "Merge the anime clusters into one.")."""
     if not name.strip():
         return ""
     inside = _spans(message, [n for n in names if len(n.strip()) > len(name.strip())], *_WHOLE)
+    inside += [(m.start(1), m.end(1), "") for m in _unquoted(_CALLED, message)]
     for start, end, _ in sorted(_spans(message, [name], *_WHOLE)):
         if not any(s <= start and end <= e for s, e, _ in inside):
             return sentence_case(message[start:end])

@@ -543,6 +543,17 @@ def test_a_new_clusters_name_the_model_gave_is_in_plain_case_and_one_the_user_wr
     assert "Happy Texts" in sizes(agent), reply
 
 
+def test_the_words_that_call_clusters_give_no_name_to_the_cluster_they_make():
+    """The model named "Merge the anime clusters into one." "Anime", the name of their top cluster, and the
+    turn was refused as a clash; the user gave no name."""
+    from clusteragent.refine_names import as_written
+
+    names = ["Anime", "Anime fans", "Anime reviews"]
+    assert as_written("Anime", "Merge the anime clusters into one.", names) == ""
+    assert as_written("Anime", "Merge the anime clusters into one called anime.", names) == "Anime"
+    assert as_written("Weather news", "Rename the weather cluster to weather news.", names) == "Weather news"
+
+
 def test_a_rename_without_a_name_is_named_again_by_the_model_unlike_its_present_name():
     agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Weather Reports", "description": ""}])
     before = agent.result_.cluster.copy()
