@@ -32,7 +32,7 @@ from clusteragent.naming import NAMING_ATTEMPTS
 from clusteragent.other_languages import apart_by_language
 from clusteragent.tools import taxonomy as tx
 from clusteragent.top_naming import children_renamed, name_tops, without_paired_parts
-from clusteragent.wording import quoted_list
+from clusteragent.wording import in_words, quoted_list
 
 MAX_FLAT = 12  # more clusters than this get a top level
 
@@ -323,7 +323,8 @@ def split_top(tops: list[dict], top: dict, n: int, tax: tx.Taxonomy, assignment:
     for group, named in zip(groups[1:], names[1:]):
         parts.append({"id": tax.next_id, **named, "children": sorted(group)})
         tax = tx.Taxonomy(tax.clusters, tax.next_id + 1)
-    listed = " and ".join(f'"{p["name"]}" ({len(p["children"])} cluster{"s" if len(p["children"]) > 1 else ""})'
-                          for p in parts)
+    sizes = {len(p["children"]) for p in parts}
+    listed = f'{quoted_list(p["name"] for p in parts)}, {counted(sizes.pop(), "cluster")} each' if len(sizes) == 1 \
+        else in_words([f'"{p["name"]}" ({counted(len(p["children"]), "cluster")})' for p in parts])
     return ([t for t in tops if t["id"] != top["id"]] + parts, tax,
             f'Split the top cluster "{top["name"]}" into {listed}.')

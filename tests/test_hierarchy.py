@@ -998,3 +998,20 @@ def test_the_leaf_names_bench_names_a_runs_clusters_both_ways_and_checks_them(tw
     for line in lines:
         assert line["clusters"] == len(clusters) == len(line["names"]) and len(line["fidelity"]) == 2
         assert all(0 <= f <= 1 for f in line["fidelity"]) and 0 <= line["fidelity_all"] <= 1
+
+
+def test_a_top_split_into_its_clusters_says_so_in_one_list():
+    """Split into five parts of one cluster each, the reply read '"A" (1 cluster) and "B" (1 cluster) and ...'."""
+    from clusteragent.hierarchy import split_top
+    from clusteragent.tools import taxonomy as tx
+
+    words = ["police", "travel", "cars"]
+    texts = [f"{w} story {i}" for w in words for i in range(4)]
+    assignment = np.repeat([0, 1, 2], 4)
+    vectors = np.repeat(np.eye(3, dtype=np.float32), 4, axis=0)
+    tax = tx.Taxonomy([tx.Cluster(i, w.capitalize()) for i, w in enumerate(words)], 3)
+    top = {"id": 3, "name": "Mixed", "description": "", "children": [0, 1, 2]}
+    _, _, reply = split_top([top], top, 3, tx.Taxonomy(tax.clusters, 4), assignment, vectors, texts, None, 0,
+                            "Group by topic.", "topic", [*tax.names, "Mixed"])
+    assert reply.startswith('Split the top cluster "Mixed" into "') and reply.endswith('", 1 cluster each.'), reply
+    assert reply.count(" and ") == 1, reply
