@@ -15,7 +15,7 @@ from clusteragent.refine_ops import SPLIT_PARTS
 
 def chat_model(decisions, facet="topic", fits=None):
     """The agent's scripted model, plus refine decisions from a queue and match answers from the truth (or
-    `fits(text, description)`)."""
+    `fits(text, description)`, the description as the match prompt gives it)."""
     base = {"facet": scripted(facet).script, "described": ""}
     queue = list(decisions)
 
@@ -35,7 +35,8 @@ def chat_model(decisions, facet="topic", fits=None):
             return json.dumps({k: decision.get(k, empty.get(v.get("type"), "")) for k, v in wanted.items()})
         if schema == "Match":  # does the text (a group: most of its texts) fit the description the message gave?
             shown = delimited_texts(messages[-1].content)
-            fit = [fits(t, base["described"]) if fits else base["described"] in " ".join(TRUTH[t]) for t in shown]
+            asked = re.match(r"Description: (.*)", messages[-1].content).group(1)  # as the prompt gives it
+            fit = [fits(t, asked) if fits else base["described"] in " ".join(TRUTH[t]) for t in shown]
             return json.dumps({"fits": "yes" if sum(fit) > len(fit) / 2 else "no"})
         return base["facet"](messages, kwargs)
 
@@ -496,6 +497,18 @@ def test_a_new_clusters_rule_the_model_copied_from_the_list_is_made_of_its_name(
     reply = agent.chat("Put the angry texts in their own cluster.")
     angry = next(c for c in agent.result_.clusters if c["name"] == "Angry")
     assert reply.startswith("Added") and "storm" not in angry["description"].lower() and "angry" in angry["description"].lower()
+
+
+def test_texts_a_move_calls_by_their_kind_are_checked_as_texts_about_it():
+    """The model answered no for six Reddit titles about beer asked whether they fit "the beer posts", and yes
+    for five asked about "posts about beer": a move checks texts against the second."""
+    model = chat_model([{"action": "move", "clusters": ["cooking"], "description": "Texts about recipes."}],
+                       fits=lambda text, asked: asked == "texts about storm" and "storm" in text)
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    before = agent.result_.cluster.copy()
+    reply = agent.chat('Move the storm texts into "Cooking".')
+    moved = np.flatnonzero(agent.result_.cluster != before)
+    assert reply.startswith("Moved") and len(moved) > 0 and all("storm" in TEXTS[i] for i in moved), reply
 
 
 def test_texts_given_by_id_into_a_cluster_of_their_own_are_that_cluster():
