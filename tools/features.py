@@ -65,8 +65,8 @@ def language_features(texts: list[str]) -> np.ndarray:
 
 def languages_read(texts: list[str], share: float = 0.2) -> list[str]:
     """The English names of the languages the identifier reads as likeliest in at least `share` of `texts`,
-    commonest first ("Arabic", "Korean"): what a group on the language view is written in. None where those
-    hold under half of `texts`: a group of titles in ten languages, four of its thirteen Portuguese, is written
+    commonest first ("Arabic", "Korean"): what a group on the language view is written in. An empty list where
+    those hold under half of `texts`: a group of titles in ten languages, four of its thirteen Portuguese, is written
     in no language in particular, not in Portuguese."""
     import langcodes
 
