@@ -153,7 +153,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
         decision["n"] = len(decision["parts"]) or parts_asked(asked_as, 0 if decision["by"] else 2)
     if decision["action"] == "move" and not decision["ids"]:  # the texts as the message describes them: the
         # model copied the target's rule from the list ("Texts about cooking, meals, and recipes.")
-        decision["description"] = described_in(message, decision.get("description", "")) or message
+        decision["description"] = described_in(message, decision.get("description", ""), tax.names) or message
     decision["clusters"] = [typed_name(c, message, tax.names) for c in decision.get("clusters", [])]
     if decision["action"] in NAMING_ACTIONS:
         decision["clusters"] = with_written(decision["clusters"], message, tax.names, decision["action"])
@@ -166,7 +166,7 @@ def interpret(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
     if decision["action"] == "merge":  # 'merge "A" into "B"' keeps B's name
         decision["new_name"] = merged_into(message, decision["clusters"], tax, assignment, decision["new_name"])
         written = [c for c in decision["clusters"] if c in named or found_in(c, message)]
-        decision["description"] = described_in(message, decision["description"])
+        decision["description"] = described_in(message, decision["description"], tax.names)
         if len(written) < 2 and decision["description"] and not fresh:  # "Merge everything about sports"
             decision["clusters"] = written  # with the clusters the description fits, each checked by the model
     return {"decision": decision, "asked_as": asked_as}

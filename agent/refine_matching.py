@@ -144,7 +144,7 @@ def add_cluster(turn: Turn, d: RefineDecision) -> Change:
     if copies_a_rule(rule, message, [c.description for c in with_tops(turn.tax, turn.tops).clusters]):
         # its rule is made of its name, and the texts are matched to what the message calls them
         rule = rule_of_value(name, turn.state.get("facet", ""), turn.state.get("about_topic"))
-        d = d.model_copy(update={"description": described_in(message) or rule})
+        d = d.model_copy(update={"description": described_in(message, names=turn.names()) or rule})
     if turn.tax.find(name) is not None:
         raise CannotDo(f'There is already a cluster "{name}"; use move to put texts into it.')
     rows, how = rows_asked(turn, d, set())

@@ -315,18 +315,29 @@ def mostly_written_in(text: str, message: str) -> bool:
 
 _ABOUT = re.compile(r"\b(?:about|related to|concerning|to do with|mention(?:s|ing)?|discuss(?:es|ing)?)\s+"
                     r"(.+?)\s*(?=\b(?:into|in one|together|as one)\b|[.?!;:]|$)", re.IGNORECASE)
-_MOVED = re.compile(r"\b(?:move|put|place|send|take)\s+(?:all\s+)?(.+?)\s+(?:in|into|to|under)\b", re.IGNORECASE)
+_MOVED = re.compile(r"\b(?:move|put|place|send|take)\s+(?:all\s+)?(.+)\s+(?:in|into|to|under)\b", re.IGNORECASE)
 
 
-def described_in(message: str, read: str = "") -> str:
+def described_in(message: str, read: str = "", names: Iterable[str] = ()) -> str:
     """What the texts a message asks about are about: the model's reading `read` where the message writes most
     of it, else the words after "about" ("Merge everything about sports into one": sports), else what a move
-    calls them ("the WordPress questions"), else ""."""
+    calls them ("the WordPress questions", "the posts in Portuguese"), else ""; without the cluster of `names`
+    they go to ("Move all tweets mentioning refunds to Billing": refunds)."""
     if read.strip() and mostly_written_in(read, message):
         return read.strip()
     if found := _ABOUT.search(message):
-        return found.group(1)
-    return as_about(found.group(1)) if (found := _MOVED.search(message)) else ""
+        return _without_destination(found.group(1), names)
+    return as_about(_without_destination(found.group(1), names)) if (found := _MOVED.search(message)) else ""
+
+
+def _without_destination(phrase: str, names: Iterable[str]) -> str:
+    """`phrase` without the cluster of `names` it ends by putting texts in ("refunds to Billing": refunds)."""
+    for name in sorted(names, key=len, reverse=True):
+        end = re.search(r"\s+(?:in|into|to|under)\s+(?:the\s+)?[\"“']?" + re.escape(name.strip())
+                        + r"[\"”']?(?:\s+(?:cluster|group|one))?$", phrase, re.IGNORECASE)
+        if end and end.start() > 0:
+            return phrase[:end.start()]
+    return phrase
 
 
 _KIND_CALLED = re.compile(r"(?:(?:all|the|these|those)\s+)*((?:[^\W\d][\w'&.+#-]*\s+){1,3}?)([^\W\d_]{3,}s)", re.I)
@@ -342,7 +353,17 @@ def as_about(called: str) -> str:
     if not m or not set(m.group(1).lower().split()) - ENGLISH_STOP_WORDS - set(NUMBER_WORDS):  # "the other posts"
         return called
     kind = "texts" if m.group(2).lower() == "ones" else m.group(2)
-    return f"{kind} about {m.group(1).strip()}"
+    return f"{kind} {'in' if all(map(_language, m.group(1).split())) else 'about'} {m.group(1).strip()}"
+
+
+def _language(word: str) -> bool:
+    """Whether `word` names a language ("Portuguese"): "the Portuguese posts" are posts in Portuguese."""
+    import langcodes
+
+    try:
+        return langcodes.find(word) is not None
+    except LookupError:
+        return False
 
 
 def typed_name(choice: str, message: str, names: list[str]) -> str:

@@ -511,6 +511,17 @@ def test_texts_a_move_calls_by_their_kind_are_checked_as_texts_about_it():
     assert reply.startswith("Moved") and len(moved) > 0 and all("storm" in TEXTS[i] for i in moved), reply
 
 
+def test_what_a_move_calls_its_texts_is_read_without_the_cluster_they_go_to():
+    from clusteragent.refine_names import described_in
+
+    names = ["Other languages", "Brewery tours", "Billing"]
+    assert described_in("Move all tweets mentioning refunds to Billing.", names=names) == "refunds"
+    assert described_in("Move the posts in Portuguese into Other languages.", names=names) == "the posts in Portuguese"
+    assert described_in("Move the Portuguese posts to Other languages.", names=names) == "posts in Portuguese"
+    assert described_in("Put the beer posts in Brewery tours.", names=names) == "posts about beer"
+    assert described_in("Move texts about travel to Europe into Travel.", names=names) == "travel to Europe"
+
+
 def test_texts_given_by_id_into_a_cluster_of_their_own_are_that_cluster():
     agent = fitted([{"action": "move", "clusters": ["weather"], "new_name": "Picked", "description": "picked texts",
                      "ids": ["3", "17", "99"]}])  # 99 is not written in the message
