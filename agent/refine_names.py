@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from clusteragent.instruction_language import in_english
-from clusteragent.name_rules import name_words, sentence_case
+from clusteragent.name_rules import name_words, sentence_case, stems
 from clusteragent.review_tools import ToolError as CannotDo
 from clusteragent.stated import NUMBER_WORDS
 from clusteragent.tools import taxonomy as tx
@@ -108,21 +108,25 @@ _CALLED = re.compile(r"\b(?:the|this|that|these|those)\s+(?:(?:\d{1,2}|" + "|".j
 
 def called_clusters(message: str, names: Iterable[str], tops: Iterable[str] = ()) -> list[tuple[int, str]]:
     """(where, name) for each cluster a message calls by words of its name ("the weather cluster" for "Weather
-    reporter"): the one name that has all the words, or where several have them the one that is only them;
-    called in the plural ("all the Drupal clusters"), every name that has the words, or of each of the words
-    joined ("the Drupal and Magento clusters"), and of those, where two or more are clusters, not the `tops`
+    reporter"), read by their stems: the one name that has all the words, or where several have them the one
+    that is only them; called in the plural ("all the Drupal clusters", "the architecture clusters" for
+    "Architectural" and "Architecture fans"), every name that has the words, or of each of the words joined
+    ("the Drupal and Magento clusters"), and of those, where two or more are clusters, not the `tops`
     ("the anime clusters" are "Anime fans" and "Anime reviews", not their top cluster "Anime" too)."""
     names, tops = list(names), set(tops)
     found = []
 
+    def words_of(text: str) -> frozenset[str]:  # by stem: "the architecture clusters" has "Architectural"
+        return stems(w for w in name_words(text) if w not in NUMBER_WORDS)  # "the two clusters" calls none
+
     def having(called: str) -> list[str]:
-        words = set(name_words(called)) - set(NUMBER_WORDS)  # "the two clusters" calls none by name
-        return [n for n in names if words and words <= set(name_words(n))]
+        words = words_of(called)
+        return [n for n in names if words and words <= words_of(n)]
 
     for m in _unquoted(_CALLED, message):
         called, plural = m.group(1), m.group(0).lower().endswith("s")
-        picked, words = having(called), set(name_words(called))
-        exact = [n for n in picked if set(name_words(n)) == words]
+        picked, words = having(called), words_of(called)
+        exact = [n for n in picked if words_of(n) == words]
         leaves = [n for n in picked if n not in tops]
         picked = leaves if plural and len(leaves) > 1 else exact if len(exact) == 1 else picked
         if not picked and plural and len(each := [having(w) for w in re.split(r",|\band\b|&", called)]) > 1 and all(each):

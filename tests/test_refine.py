@@ -304,6 +304,8 @@ def test_a_cluster_called_by_words_of_its_name_is_the_one_changed_whichever_the_
         (6, "Anime fans"), (6, "Anime reviews")]
     assert called_clusters("Rename the anime cluster.", anime, tops=["Anime"]) == [(7, "Anime")]
     assert called_clusters("Merge the anime ones.", anime[:2]) == [(6, "Anime"), (6, "Anime fans")]  # no top: both
+    assert called_clusters("Merge the architecture clusters.", ["Architectural", "Architecture fans", "Art"]) == [
+        (6, "Architectural"), (6, "Architecture fans")]  # one word by its stem
     assert called_clusters("Split the biggest travel cluster.", names) == []  # no name has "biggest"
     agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Weather reports"},
                     {"action": "rename", "clusters": ["cooking"], "new_name": "Sky"}])  # the model's wrong choice
