@@ -24,7 +24,9 @@ def whole_name(v):
     was cut, in a preposition ("Personal details change after marriage" -> "Personal details change"). A cut
     name that joins two things and keeps one word of the second ends before it, a word the cut left without
     its noun: "Machine learning and natural language processing" -> "Machine learning", not "Machine learning
-    and natural"; so does a phrase a preposition opens ("Travel alerts for specific destinations")."""
+    and natural"; so does a phrase a preposition opens ("Travel alerts for specific destinations"), and one
+    whose noun the cut left without the phrase it opens ("Soccer players with a focus on ..." -> "Soccer
+    players", not "Soccer players with a focus")."""
     if not isinstance(v, str):
         return v
     words = v.split()
@@ -39,8 +41,12 @@ def whole_name(v):
         starts += [i + 1 for i, w in enumerate(words[:-1]) if w.endswith(",")]
         if starts and len(words) - max(starts) == 1:
             words = words[:max(starts)]
+    inner = False  # whether the cut fell inside a phrase a preposition opens within another ("with a focus on")
     while len(words) > 1 and words[-1].strip(",;:").lower() in (_CUT_DANGLING if cut else _DANGLING):
-        words.pop()
+        inner = inner or words.pop().lower() in _PREPOSITIONS
+    opened = [i for i, w in enumerate(words) if i >= 2 and w.lower() in _PREPOSITIONS]
+    if inner and opened and len([w for w in words[opened[-1] + 1:] if w.lower() not in ("a", "an", "the")]) == 1:
+        words = words[:opened[-1]]  # "Soccer players with a focus on team play" -> "Soccer players"
     return (" ".join(words).rstrip(",;:") or v)[:NAME_MAX]
 
 

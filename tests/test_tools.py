@@ -343,6 +343,9 @@ def test_a_predicate_that_says_what_the_rules_texts_fall_under_is_left_out(writt
     ("Questions about the weather in Paris", "Questions about the weather"),
     ("Personal communication with a", "Personal communication"),
     ("Personal details change after marriage", "Personal details change"),  # not "... after"
+    ("Soccer players with a focus on team play", "Soccer players"),  # not "... with a focus"
+    ("Online commerce with a focus on marketing", "Online commerce"),
+    ("Police shooting in Atlanta and Chicago area", "Police shooting in Atlanta"),  # its phrase whole
     ("Before and after", "Before and after"),  # whole as written: only a cut name loses a last preposition
     ("Cooking,", "Cooking"),
     ("Rock & roll", "Rock & roll"),
