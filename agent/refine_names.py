@@ -113,20 +113,22 @@ def called_clusters(message: str, names: Iterable[str], tops: Iterable[str] = ()
     "Architectural" and "Architecture fans"), every name that has the words, or of each of the words joined
     ("the Drupal and Magento clusters"), and of those, where two or more are clusters, not the `tops`
     ("the anime clusters" are "Anime fans" and "Anime reviews", not their top cluster "Anime" too)."""
-    names, tops = list(names), set(tops)
+    tops = set(tops)
     found = []
 
     def words_of(text: str) -> frozenset[str]:  # by stem: "the architecture clusters" has "Architectural"
         return stems(w for w in name_words(text) if w not in NUMBER_WORDS)  # "the two clusters" calls none
 
+    named = {n: words_of(n) for n in names}  # each name's words, read once for every phrase and part
+
     def having(called: str) -> list[str]:
         words = words_of(called)
-        return [n for n in names if words and words <= words_of(n)]
+        return [n for n, own in named.items() if words and words <= own]
 
     for m in _unquoted(_CALLED, message):
         called, plural = m.group(1), m.group(0).lower().endswith("s")
         picked, words = having(called), words_of(called)
-        exact = [n for n in picked if words_of(n) == words]
+        exact = [n for n in picked if named[n] == words]
         leaves = [n for n in picked if n not in tops]
         picked = leaves if plural and len(leaves) > 1 else exact if len(exact) == 1 else picked
         if not picked and plural and len(each := [having(w) for w in re.split(r",|\band\b|&", called)]) > 1 and all(each):
