@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from clusteragent.errors import CorpusError, counted, listing, plural, warn
-from clusteragent.tools.fields import is_text_field, pick_field
+from clusteragent.tools.fields import DEFAULT_ID_FIELD, is_text_field, pick_field
 from clusteragent.tools.records import delimited_records, json_records
 from clusteragent.tools.text_encoding import decode
 
@@ -291,7 +291,7 @@ def load_corpus(path: str | Path | Any, text_field: str | None = None, id_field:
     if text_field is None and corpus.text_field is not None and not is_text_field(corpus.text_field) and not quiet:
         warn(f"{path}: the records have no 'text' field; clustering the field {corpus.text_field!r} "
              "(choose another with --text-field).", FieldChoiceWarning)
-    if id_field is None and corpus.id_field is not None and corpus.id_field.strip().lower() != "id" and not quiet:
+    if id_field is None and corpus.id_field is not None and corpus.id_field.strip().lower() != DEFAULT_ID_FIELD and not quiet:
         warn(f"{path}: ids from the field {corpus.id_field!r} (choose another with --id-field).", FieldChoiceWarning)
     return corpus
 
