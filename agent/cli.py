@@ -18,8 +18,9 @@ VIEWS = ("meaning", "characters", "layout", "reading")  # facets.View, not impor
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="corpus file: .jsonl/.json, .csv, .tsv, .parquet, .xlsx or .txt (one text per line), "
                    "also compressed (.gz, .bz2, .xz); or a folder of .txt/.md files, one text per file")
-    p.add_argument("--text-field", help="field that holds the text (default: 'text', 'body', 'message', 'review', ... "
-                   "in any case, else the one field of words)")
+    p.add_argument("--text-field", action="append", help="field that holds the text (default: 'text', 'body', "
+                   "'message', 'review', ... in any case, else the one field of words); give it again to join "
+                   "several fields' values into each text, e.g. --text-field title --text-field abstract")
     p.add_argument("--id-field", help="field that holds each record's id (default: 'id' in any case, else the one "
                    "field named as an id with unique values, 'tweet_id', else the 1-based line number)")
     p.add_argument("--encoding", help="the file's text encoding, e.g. cp1252 (default: UTF-8; a line that is not "
@@ -309,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instruction", help="how to cluster, when target is a corpus file")
     p.add_argument("--out", help="output folder, when target is a corpus file")
     p.add_argument("--view", choices=VIEWS, help="as run's, for a corpus file")
-    p.add_argument("--text-field")
+    p.add_argument("--text-field", action="append", help="as run's")
     p.add_argument("--id-field")
     p.add_argument("--encoding")
     p.add_argument("--model", help="chat model, provider:name (default: the run's model)")

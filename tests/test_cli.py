@@ -33,6 +33,23 @@ def test_encoding_option_reads_a_legacy_file_without_a_warning(tmp_path, capsys)
     assert "lines 1, 2 are not UTF-8" in capsys.readouterr().err
 
 
+def test_text_field_given_twice_embeds_both_fields_of_each_record(tmp_path):
+    import json
+
+    sheet = tmp_path / "papers.csv"
+    sheet.write_text("title,abstract\nCats at night,They sleep all day.\nBank fees,Why cards cost more abroad.\n")
+    joined = tmp_path / "joined.jsonl"
+    joined.write_text("".join(json.dumps({"text": t}) + "\n" for t in
+                              ["Cats at night\n\nThey sleep all day.", "Bank fees\n\nWhy cards cost more abroad."]))
+    vectors = {}
+    for name, path, args in [("both", sheet, ["--text-field", "title", "--text-field", "abstract"]),
+                             ("title", sheet, ["--text-field", "title"]), ("joined", joined, [])]:
+        assert main(["embed", str(path), "--out", str(out := tmp_path / f"{name}.npy"), "--quiet", *args]) == 0
+        vectors[name] = np.load(out)
+    assert np.allclose(vectors["both"], vectors["joined"], atol=1e-5)
+    assert not np.allclose(vectors["both"], vectors["title"], atol=1e-2)
+
+
 @pytest.mark.parametrize("make,args,message", [
     (None, [], "no such file"),
     (lambda p: p.write_text('{"text": "a"}\nnot json\n'), [], "line 2 is not valid JSON"),

@@ -485,3 +485,25 @@ def test_warnings_about_a_corpus_point_at_the_line_that_read_it(tmp_path):
     with pytest.warns(FieldChoiceWarning) as chosen:
         as_corpus(pd.DataFrame({"sentence": ["one", "two"]}))
     assert [w.filename for w in (*caught, *chosen)] == [__file__, __file__]
+
+
+def test_several_text_fields_are_joined_into_each_text(tmp_path):
+    import pandas as pd
+
+    rows = [{"id": 1, "title": "Cats at night", "abstract": "They sleep all day.", "year": 2020},
+            {"id": 2, "title": "Dogs", "abstract": None, "year": 2021},
+            {"id": 3, "title": " ", "year": 2022}]
+    path = write_jsonl(tmp_path / "papers.jsonl", rows)
+    with pytest.raises(CorpusError, match="1 blank text, id 3"):  # a field missing from a record is blank there
+        load_corpus(path, text_field=["title", "abstract"])
+    rows[2]["abstract"] = "No title here."
+    corpus = load_corpus(write_jsonl(path, rows), text_field=["title", "abstract"])
+    assert corpus.texts == ["Cats at night\n\nThey sleep all day.", "Dogs", "No title here."]
+    assert corpus.text_field == ("title", "abstract") and corpus.extra[0] == {"year": 2020}
+    frame = pd.DataFrame(rows).set_index("id")
+    assert load_corpus(frame, text_field=["title", "abstract"]).texts == corpus.texts
+    with pytest.raises(CorpusError, match="no text field 'summary'"):
+        load_corpus(path, text_field=["title", "summary"])
+    with pytest.raises(CorpusError, match="the record on line 2 has no field 'title' or 'body'"):
+        load_corpus(write_jsonl(path, [{"title": "a", "body": "b"}, {"year": 1, "title2": "c"}]),
+                    text_field=["title", "body"])

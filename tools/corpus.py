@@ -44,19 +44,21 @@ TEXT_FILES = (".txt", ".text", ".md")  # what a folder corpus reads, one text pe
 @dataclass(frozen=True)
 class Corpus:
     """Texts with their ids, in input order. `extra` holds each record's other fields (e.g. labels);
-    `text_field` and `id_field` name the fields the texts and ids came from (None: not from a field)."""
+    `text_field` and `id_field` name the fields the texts and ids came from (None: not from a field; a tuple
+    of names: each text is those fields' values joined)."""
 
     ids: list[Any]
     texts: list[str]
     source: str = "<memory>"
     extra: list[dict] = field(default_factory=list, repr=False)
-    text_field: str | None = None
+    text_field: str | tuple[str, ...] | None = None
     id_field: str | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
 
 
+JOINED_BY = "\n\n"  # between the values of several text fields, as between a title and its body
 MAX_WORK_CHARS = 20_000  # what the tools and the model read of one text; the output keeps it whole
 
 
@@ -88,11 +90,12 @@ def _kind(value: Any) -> str:
     return "None" if value is None else "NaN" if isinstance(value, float) and value != value else type(value).__name__
 
 
-def from_dataframe(frame, text_field: str | None = None, id_field: str | None = None, quiet: bool = False) -> Corpus:
+def from_dataframe(frame, text_field: str | Sequence[str] | None = None, id_field: str | None = None,
+                   quiet: bool = False) -> Corpus:
     """A pandas DataFrame as a Corpus, read as a corpus file's records are: the text from the column `text`
-    (else the first of DEFAULT_TEXT_FIELDS, with a FieldChoiceWarning, or `text_field`), the ids from the
-    column `id` or `id_field`, else the frame's index, so that results join back on it; the other columns are
-    kept as each record's extra fields. A missing value is a blank text, which is an error."""
+    (else the first of DEFAULT_TEXT_FIELDS, with a FieldChoiceWarning, or `text_field`: a list joins several),
+    the ids from the column `id` or `id_field`, else the frame's index, so that results join back on it; the
+    other columns are kept as each record's extra fields. A missing value is a blank text, which is an error."""
     source = "<DataFrame>"
     fields = [str(c) for c in frame.columns]
     if len(set(fields)) != len(fields):
@@ -119,7 +122,7 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
 
-def as_corpus(texts: Any, ids: Sequence[Any] | None = None, text_field: str | None = None,
+def as_corpus(texts: Any, ids: Sequence[Any] | None = None, text_field: str | Sequence[str] | None = None,
               id_field: str | None = None, quiet: bool = False) -> Corpus:
     """What the Python API takes as texts, as a Corpus: a Corpus as it is; a pandas DataFrame (from_dataframe,
     with `text_field`, `id_field` and `quiet`, which nothing else has) or Series (its values, ids from its index
@@ -153,7 +156,7 @@ def as_corpus(texts: Any, ids: Sequence[Any] | None = None, text_field: str | No
     return from_texts(texts, ids)
 
 
-def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict], text_field: str | None = None,
+def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict], text_field: str | tuple[str, ...] | None = None,
                id_field: str | None = None, id_option: str = "--id-field") -> Corpus:
     """The corpus, or an error that names the records at fault; `id_option` is how the caller chooses the id
     field ("" where there is no field to choose: a list of texts and its ids)."""
@@ -191,7 +194,7 @@ def _validated(ids: list[Any], texts: list[str], source: str, extra: list[dict],
     return Corpus(ids=ids, texts=texts, source=source, extra=extra, text_field=text_field, id_field=id_field)
 
 
-def _from_records(records: list[dict], text_field: str | None, id_field: str | None, source: str,
+def _from_records(records: list[dict], text_field: str | Sequence[str] | None, id_field: str | None, source: str,
                   numbers: list[int], named_ids: bool = True) -> Corpus:
     if not records:
         raise CorpusError(f"{source}: the corpus is empty; give at least one record.")
@@ -199,18 +202,25 @@ def _from_records(records: list[dict], text_field: str | None, id_field: str | N
     for r in records:
         fields.extend(k for k in r if k not in fields)
     id_field = pick_field(fields, id_field, "id", source, records, named_ids=named_ids)
-    text_field = pick_field(fields, text_field, "text", source, records, besides=id_field)
-    lacking = [n for n, r in zip(numbers, records) if text_field not in r]
+    if text_field is None or isinstance(text_field, str):
+        text_field = pick_field(fields, text_field, "text", source, records, besides=id_field)
+        joined: list[str] = [text_field]
+    else:  # several fields, each record's non-blank values joined: a title and its abstract
+        joined = [pick_field(fields, f, "text", source) for f in dict.fromkeys(text_field)]
+        if not joined:
+            raise CorpusError(f"{source}: no text field named; give at least one.")
+        text_field = joined[0] if len(joined) == 1 else tuple(joined)
+    lacking = [n for n, r in zip(numbers, records) if not any(f in r for f in joined)]  # one of several: blank
     if lacking:
         one = len(lacking) == 1
         raise CorpusError(f"{source}: {'the record' if one else 'records'} on {plural('line', len(lacking))} "
-                          f"{listing(lacking)} {'has' if one else 'have'} no field {text_field!r}.")
+                          f"{listing(lacking)} {'has' if one else 'have'} no field {' or '.join(map(repr, joined))}.")
     texts, ids, extra = [], [], []
     for n, r in zip(numbers, records):
-        value = r[text_field]
-        texts.append("" if value is None else value if isinstance(value, str) else str(value))
+        values = ["" if r.get(f) is None else r[f] if isinstance(r[f], str) else str(r[f]) for f in joined]
+        texts.append(values[0] if len(values) == 1 else JOINED_BY.join(v.strip() for v in values if v.strip()))
         ids.append(r.get(id_field) if id_field else n)
-        extra.append({k: v for k, v in r.items() if k not in (text_field, id_field)})
+        extra.append({k: v for k, v in r.items() if k not in joined and k != id_field})
     return _validated(ids, texts, source, extra, text_field, id_field)
 
 
@@ -265,7 +275,7 @@ def _read_text(raw: bytes, path: str, text_field, id_field, encoding: str | None
     return _validated(list(range(1, len(lines) + 1)), lines, str(path), [{} for _ in lines])
 
 
-def load_corpus(path: str | Path | Any, text_field: str | None = None, id_field: str | None = None,
+def load_corpus(path: str | Path | Any, text_field: str | Sequence[str] | None = None, id_field: str | None = None,
                 format: str | None = None, quiet: bool = False, encoding: str | None = None) -> Corpus:
     """Read a corpus file. The format comes from the extension unless `format` names it.
 
@@ -276,7 +286,8 @@ def load_corpus(path: str | Path | Any, text_field: str | None = None, id_field:
             (as_corpus): a pandas DataFrame (read with `text_field` and `id_field` as a file's records), a
             Series, a dict from id to text or a list of strings.
         text_field: the field holding the text (default: the first of "text", "content", ... present, in
-            any case; a field other than "text" is named in a FieldChoiceWarning).
+            any case; a field other than "text" is named in a FieldChoiceWarning), or a list of fields whose
+            non-blank values make each text, joined by a blank line (["title", "abstract"]).
         id_field: the field holding each record's id (default: "id", in any case, else the one field named as
             an id, "tweet_id", with a unique value in every record, named in a FieldChoiceWarning, else the
             1-based line or row number).
@@ -296,7 +307,7 @@ def load_corpus(path: str | Path | Any, text_field: str | None = None, id_field:
     return corpus
 
 
-def _read(path: Path, text_field: str | None, id_field: str | None, format: str | None,
+def _read(path: Path, text_field: str | Sequence[str] | None, id_field: str | None, format: str | None,
           encoding: str | None) -> Corpus:
     if not path.exists():
         raise CorpusError(f"{path}: no such file.")

@@ -9,11 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 
 from clusteragent.errors import CorpusError, counted, listing, plural
 
 
-def json_records(text: str, path: str, text_field: str | None) -> tuple[list[dict], list[int]]:
+def json_records(text: str, path: str, text_field: str | Sequence[str] | None) -> tuple[list[dict], list[int]]:
     """A JSONL file's records, or a JSON array's, or the array a whole-file object holds ({"data": [...]})."""
     stripped = text.lstrip()
     data = _wrapped_records(text, text_field) if stripped.startswith("{") else None
@@ -41,7 +42,7 @@ def json_records(text: str, path: str, text_field: str | None) -> tuple[list[dic
     return records, numbers
 
 
-def _wrapped_records(text: str, text_field: str | None) -> list | None:
+def _wrapped_records(text: str, text_field: str | Sequence[str] | None) -> list | None:
     """The list of records a whole-file JSON object holds under its one list-valued key, or None: a file that
     is not one object, an object with the text field or any string of its own (one record of a one-line JSONL
     file, its text under another name beside a list of tags), or no such single list."""
@@ -49,7 +50,8 @@ def _wrapped_records(text: str, text_field: str | None) -> list | None:
         whole = json.loads(text)
     except json.JSONDecodeError:
         return None
-    if not isinstance(whole, dict) or (text_field or "text") in whole or any(isinstance(v, str) for v in whole.values()):
+    named = [text_field or "text"] if text_field is None or isinstance(text_field, str) else text_field
+    if not isinstance(whole, dict) or any(f in whole for f in named) or any(isinstance(v, str) for v in whole.values()):
         return None
     lists = [v for v in whole.values() if isinstance(v, list) and v and all(isinstance(r, (dict, str)) for r in v)]
     return lists[0] if len(lists) == 1 else None
