@@ -24,9 +24,10 @@ from langgraph.types import Command
 
 from clusteragent.errors import ModelError, counted
 from clusteragent.facets import Route, route_instruction
+from clusteragent.finished_rules import finished_rules
 from clusteragent.hierarchy import build_tops
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
-from clusteragent.naming import corpus_noun, given_values, listed_as_rules, with_examples_read, without_shared_words
+from clusteragent.naming import corpus_noun, given_values, listed_as_rules, without_shared_words
 from clusteragent.outliers import in_corpus
 from clusteragent.prompts import load_prompt
 from clusteragent.result import standing_notes
@@ -365,8 +366,9 @@ def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict:
                   for e in levels.get("renamed", []) if e["named_by"] == "statistics"]
     tax, named_late, notes = name_skipped(ctx, state, tax, assignment, [t["name"] for t in tops], notes)
     audit += named_late
-    if not ctx.config.categories:  # rules that list examples no text of their cluster mentions, without them
-        tax, tops, described = with_examples_read(tax, tops, assignment, ctx.texts)
+    if not ctx.config.categories:  # the user's own rules stay as written
+        tax, tops, described = finished_rules(tax, tops, assignment, ctx.texts, state["instruction"],
+                                              state.get("facet", ""), state.get("about_topic"))
         audit += described
     trace = list(state.get("trace", [])) + [{"step": "hierarchy", **levels}]
     problems = tx.validate(assignment, tax, len(ctx.texts))  # no k range: fewer than k_min is noted above

@@ -77,7 +77,7 @@ def name_words(name: str) -> list[str]:
             continue
         if len(w) > 4 and w.endswith("ies"):
             w = w[:-3] + "y"
-        elif len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+        elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us")):  # not "various", "status"
             w = w[:-1]
         out.append(w)
     return out

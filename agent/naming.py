@@ -24,7 +24,7 @@ from clusteragent.prompts import load_prompt
 from clusteragent.schemas import ClusterSpec, distinct_spec_schema, requested_words
 from clusteragent.structured import extract_json
 from clusteragent.tools import taxonomy as tx
-from clusteragent.wording import in_words, rule_of_value, with_examples_found, without_retelling
+from clusteragent.wording import in_words, rule_of_value, without_retelling
 
 # A name refused twice is given up for the statistical one: each answer costs a call another group could
 # use. (Before retries were sampled, a third answer at temperature 0 repeated the second in every case seen,
@@ -369,31 +369,3 @@ def in_corpus_words(tax: tx.Taxonomy, tops: list[dict], noun: str) -> tuple[tx.T
 
     clusters = [replace(c, description=worded(c.description)) for c in tax.clusters]
     return tx.Taxonomy(clusters, tax.next_id), [{**t, "description": worded(t["description"])} for t in tops]
-
-
-def top_mentions(top: dict, tax: tx.Taxonomy, assignment: np.ndarray, texts: Sequence[str]) -> list[str]:
-    """What a top cluster's rule may take examples from: the texts of its clusters, and their names."""
-    return [texts[r] for r in np.flatnonzero(np.isin(assignment, top["children"]))] + \
-        [tax.by_id(c).name for c in top["children"]]
-
-
-def with_examples_read(tax: tx.Taxonomy, tops: list[dict], assignment: np.ndarray,
-                       texts: Sequence[str]) -> tuple[tx.Taxonomy, list[dict], list[dict]]:
-    """Every cluster's and top cluster's rule less the examples none of its texts (nor, for a top, its clusters'
-    names) mentions (wording.with_examples_found). Returns the taxonomy, the tops and an audit entry per rule
-    changed."""
-    audit = []
-    for c in tax.clusters:
-        rule = with_examples_found(c.description, [texts[r] for r in np.flatnonzero(assignment == c.id)])
-        if rule != c.description:
-            audit.append({"op": "describe", "cluster": c.id, "from": c.description, "to": rule,
-                          "by": "finalize: examples no text of the cluster mentions"})
-            tax, _ = tx.rename(tax, c.id, c.name, rule)
-    kept = []
-    for top in tops:
-        rule = with_examples_found(top["description"], top_mentions(top, tax, assignment, texts))
-        if rule != top["description"] and len(top["children"]) > 1:  # a top of one cluster is that cluster
-            audit.append({"op": "describe", "cluster": top["id"], "from": top["description"], "to": rule,
-                          "by": "finalize: examples no text of the top cluster mentions"})
-        kept.append({**top, "description": rule})
-    return tax, kept, audit

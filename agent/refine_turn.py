@@ -13,8 +13,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from clusteragent.errors import plural
+from clusteragent.finished_rules import top_mentions
 from clusteragent.hierarchy import moved_under, parents, with_tops
-from clusteragent.naming import in_corpus_noun, name_members, top_mentions
+from clusteragent.naming import in_corpus_noun, name_members
 from clusteragent.refine_names import mostly_written_in, named_clusters, resolve, written_clusters
 from clusteragent.review_tools import ToolError
 from clusteragent.run_folder import content_name

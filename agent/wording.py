@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from clusteragent.name_rules import is_catch_all, is_proper, stem
+from clusteragent.name_rules import is_catch_all, is_proper, name_words, stem, stems, telling_words
 
 
 # How a small model opens a description ("This group of texts is specifically about ..."): words that
@@ -221,6 +221,18 @@ def with_examples_found(description: str, texts) -> str:
     if kept:
         return description[:found.end()] + in_words(kept) + tail
     return description[:found.start()] + (tail or ".")
+
+
+def says_only_the_instruction(description: str, name: str, instruction: str) -> bool:
+    """Whether `description` says nothing that `instruction` does not and no word of its group's `name`
+    ("Titles are questions on Stack Exchange sites." for "Cluster the question titles by the Stack Exchange
+    site they were asked on."): a rule no text can be sorted by. Content words are compared by stem; general
+    ones ("various topics", name_rules.GENERIC_WORDS) say nothing."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    own = stems(telling_words(description) - ENGLISH_STOP_WORDS)
+    named = stems(telling_words(name)) or stems(name_words(name))  # "Request" is a general word, and a name
+    return not own - stems(telling_words(instruction)) and not stems(name_words(description)) & named
 
 
 def _content(text: str) -> set[str]:

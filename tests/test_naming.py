@@ -681,18 +681,51 @@ def test_a_rules_examples_that_no_text_of_its_group_mentions_are_left_out(descri
 
 
 def test_every_rule_of_a_run_and_of_its_top_level_keeps_only_examples_its_texts_mention():
-    from clusteragent.naming import with_examples_read
+    from clusteragent.finished_rules import finished_rules
 
     texts = ["Drupal views", "Magento prices", "Qt widgets", "Qt layouts"]
     tax = tx.Taxonomy.from_specs([("CMS", "Questions about CMS tools such as Drupal, Joomla and Magento."),
                                   ("Qt", "Questions about Qt, including widgets and signals.")])
     tops = [{"id": 2, "name": "Software", "description": "Questions about software such as CMS, Qt and Rust.",
              "children": [0, 1]}]
-    tax, tops, audit = with_examples_read(tax, tops, np.array([0, 0, 1, 1]), texts)
+    tax, tops, audit = finished_rules(tax, tops, np.array([0, 0, 1, 1]), texts, "Group the questions by tool.")
     assert [c.description for c in tax.clusters] == ["Questions about CMS tools such as Drupal and Magento.",
                                                      "Questions about Qt, including widgets."]
     assert tops[0]["description"] == "Questions about software such as CMS and Qt."  # its clusters' names count
     assert [e["cluster"] for e in audit] == [0, 1, 2] and tax.names == ["CMS", "Qt"]
+
+
+@pytest.mark.parametrize("description, name, says_only", [
+    ("Titles are questions on Stack Exchange sites.", "Philosophy", True),
+    ("Titles are questions on Stack Exchange sites about various topics.", "Design", True),
+    ("Titles are questions on Stack Exchange sites.", "Software development questions", True),  # a kind word
+    ("Titles are questions about philosophy on Stack Exchange sites.", "Philosophy", False),  # the name's word
+    ("Titles about ethics and the meaning of life.", "Philosophy", False),  # words of its own
+    ("Utterances whose dialog act is request.", "Request", False),  # a name of general words only
+])
+def test_a_rule_that_says_only_what_the_instruction_says_of_every_text_is_found(description, name, says_only):
+    from clusteragent.wording import says_only_the_instruction
+
+    instruction = "Cluster the question titles by the Stack Exchange site they were asked on. Dialog act too."
+    assert says_only_the_instruction(description, name, instruction) is says_only
+
+
+def test_a_rule_that_says_only_what_the_instruction_says_is_made_of_its_clusters_name():
+    from clusteragent.finished_rules import finished_rules
+
+    texts = ["Is Kant right about duty?", "What is free will?", "Kerning in Figma", "Grid systems for print"]
+    tax = tx.Taxonomy.from_specs([("Philosophy", "Titles are questions on Stack Exchange sites."),
+                                  ("Graphic design", "Questions about layout and type.")])
+    tops = [{"id": 2, "name": "Ideas and design", "description": "Titles are questions on various sites.",
+             "children": [0, 1]}]
+    tax, tops, audit = finished_rules(tax, tops, np.array([0, 0, 1, 1]), texts,
+                                      "Cluster the question titles by the Stack Exchange site they were asked on.",
+                                      "Stack Exchange site", True)
+    assert [c.description for c in tax.clusters] == ["Texts about philosophy.", "Questions about layout and type."]
+    assert tops[0]["description"] == "Texts about ideas and design."
+    assert [(e["cluster"], e["by"]) for e in audit] == \
+        [(0, "finalize: a rule that says only what the instruction says of every text")] * 1 + \
+        [(2, "finalize: a rule that says only what the instruction says of every text")]
 
 
 @pytest.mark.parametrize("description, name", [
