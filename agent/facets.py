@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-from clusteragent.name_rules import says_what_a_facet_is
+from clusteragent.name_rules import echoes_the_prompt, says_what_a_facet_is
 
 View = Literal["meaning", "characters", "layout", "reading"]
 VIEWS: tuple[View, ...] = ("meaning", "characters", "layout")
@@ -93,11 +93,14 @@ class Route:
         """The kind in words (kind_words): the facet where the model states none."""
         return kind_words(self.kind)
 
-    def facet_read(self, stated: str) -> tuple[str, str]:
+    def facet_read(self, stated: str, instruction: str = "", prompt_text: str = "") -> tuple[str, str]:
         """The model's `stated` facet and "model", or this route's and "route" where the model's says only what a
         facet is (name_rules.says_what_a_facet_is: the instruction named no property, and the model echoed the
-        prompt's definition)."""
-        return (self.facet, "route") if says_what_a_facet_is(stated) else (stated, "model")
+        prompt's definition) or is the example of the prompt whose own words are `prompt_text`, which
+        `instruction` does not use (name_rules.echoes_the_prompt)."""
+        if says_what_a_facet_is(stated) or echoes_the_prompt(stated, instruction, prompt_text):
+            return self.facet, "route"
+        return stated, "model"
 
     @property
     def doubtful(self) -> bool:
@@ -120,6 +123,28 @@ class Route:
         return (f"the instruction was read as one asking for {self.facet} and clustered {PATH_WORDS[self.view]}, but "
                 f"it reads almost as much like one asking for {kind_words(kind)}; if that is what it asks, run again "
                 f'with --view {option} (in Python, view="{option}") to cluster {PATH_WORDS[view]}')
+
+
+@lru_cache(maxsize=64)
+def facet_reading_schema(instruction: str) -> type:
+    """The schema of the model's reading of `instruction` (schemas.FacetReading) whose facet is not the facet
+    prompt's example where the instruction does not use its words (name_rules.echoes_the_prompt): refused, the
+    model is asked again, and where it gives nothing else the route's facet stands in."""
+    from pydantic import create_model, field_validator
+
+    from clusteragent.prompts import load_prompt
+    from clusteragent.schemas import FacetReading
+
+    example = load_prompt("facet").template_text
+
+    def _not_the_example(cls, v: str) -> str:
+        if echoes_the_prompt(v, instruction, example):
+            raise ValueError(f"{v!r} comes from these instructions' example, not from the user's instruction; "
+                             "state the property the user's instruction asks to cluster by")
+        return v
+
+    return create_model("FacetReading", __base__=FacetReading,
+                        __validators__={"_not_the_example": field_validator("facet")(_not_the_example)})
 
 
 def kind_words(kind: str) -> str:

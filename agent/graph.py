@@ -23,7 +23,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from clusteragent.errors import ModelError, counted
-from clusteragent.facets import Route, route_instruction
+from clusteragent.facets import Route, facet_reading_schema, route_instruction
 from clusteragent.finished_rules import finished_rules
 from clusteragent.hierarchy import build_tops
 from clusteragent.labelling import calibrated_labels, description_vectors, labels_added
@@ -33,7 +33,7 @@ from clusteragent.prompts import load_prompt
 from clusteragent.result import standing_notes
 from clusteragent.review import review_reserve, review_step
 from clusteragent.run_folder import content_name, embeddings_name, kept
-from clusteragent.schemas import FacetReading, requested_words, taxonomy_schema, understanding_schema
+from clusteragent.schemas import requested_words, taxonomy_schema, understanding_schema
 from clusteragent.splitting import split_until
 from clusteragent.state import AgentState, RunContext
 from clusteragent.structure import estimate_k_traced
@@ -148,7 +148,7 @@ def understand(state: AgentState, runtime: Runtime[RunContext]) -> dict:
     shown = [ctx.texts[r] for r in rows]
     messages = load_prompt("understand").messages(instruction=state["instruction"], texts=shown, k_min=k_min, k_max=k_max)
     answer = ctx.llm.decide(messages, understanding_schema(k_min, k_max, requested_words(shown)), step="understand")
-    facet, read_by = route.facet_read(answer.facet)
+    facet, read_by = route.facet_read(answer.facet, f'{state["instruction"]} {english}', load_prompt("understand").template_text)
     specs, mended = listed_as_rules(answer.clusters, facet, about_topic, shown)
     tax = update_from_specs(tx.Taxonomy(), specs)
     texts_are = corpus_noun(answer.texts_are, english, facet)
@@ -171,8 +171,8 @@ def read_facet(ctx: RunContext, state: AgentState, route: Route) -> dict:
     routed by stands in for it (Route.facet_read). What the texts are called is read from the instruction's English
     where it is in another language: the descriptions are English ("extraits de recherche web" gave "Web about")."""
     try:
-        reading = ctx.llm.decide(load_prompt("facet").messages(instruction=state["instruction"]), FacetReading,
-                                 step="understand")
+        reading = ctx.llm.decide(load_prompt("facet").messages(instruction=state["instruction"]), facet_reading_schema(
+            f'{state["instruction"]} {route.read_as.get("routed_as", "")}'), step="understand")
         facet, read_by = route.facet_read(reading.facet)
         texts_are = corpus_noun(reading.texts_are, route.read_as.get("routed_as", state["instruction"]), facet)
     except ModelError:  # an invalid answer, a timeout or no budget: the facet only words the names

@@ -93,6 +93,14 @@ def says_what_a_facet_is(facet: str) -> bool:
     return set(name_words(facet)) <= DEFINITION_WORDS
 
 
+def echoes_the_prompt(facet: str, instruction: str, prompt_text: str) -> bool:
+    """Whether the model's `facet` is made only of words the prompt's own text (`prompt_text`, its example:
+    "Group these recipes by the cuisine they come from") has and `instruction` does not: asked to sort news
+    stories "into the sections of a newspaper", the model stated the facet "cuisine" and named every group for food."""
+    own = stems(set(name_words(facet)) - GENERIC_WORDS)
+    return bool(own) and own <= stems(name_words(prompt_text)) and not own & stems(name_words(instruction))
+
+
 def telling_words(name: str) -> set[str]:
     """A name's content words less the generic ones: what it says about its group."""
     return set(name_words(name)) - GENERIC_WORDS

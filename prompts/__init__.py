@@ -46,6 +46,7 @@ class Prompt:
     user: jinja2.Template
     quoted: tuple[str, ...] = ()  # the examples its system part writes in quotes ("Password reset")
     own_text: str = ""  # its system part's own words, the variables and quoted examples cut out ("|")
+    template_text: str = ""  # both parts' words, examples included, the variables cut out ("|")
 
     def messages(self, **variables) -> list[tuple[str, str]]:
         """(role, content) pairs ready for a LangChain chat model."""
@@ -58,7 +59,8 @@ def load_prompt(name: str) -> Prompt:
     return Prompt(name=name, version=int(raw["version"]), system=_env.from_string(raw["system"]),
                   user=_env.from_string(raw["user"]),
                   quoted=tuple(re.findall(r'"([^"{}]+)"', raw["system"])),
-                  own_text=re.sub(r'{[{%#].*?[}%#]}|"[^"]*"', " | ", raw["system"]))
+                  own_text=re.sub(r'{[{%#].*?[}%#]}|"[^"]*"', " | ", raw["system"]),
+                  template_text=re.sub(r'{[{%#].*?[}%#]}', " | ", f'{raw["system"]}\n{raw["user"]}'))
 
 
 def prompt_versions() -> dict[str, int]:

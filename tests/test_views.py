@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 import pytest
-from fakes import ScriptedChatModel, delimited_texts, request_schema
+from fakes import ScriptedChatModel, delimited_texts, is_retry, request_schema
 from sklearn.cluster import KMeans
 from sklearn.metrics import v_measure_score
 
@@ -236,6 +236,21 @@ def test_a_facet_stated_as_only_what_a_facet_is_gives_way_to_the_kind_the_instru
     assert v_measure_score(LANGUAGE, res.result_.cluster) == pytest.approx(1.0)
 
 
+def test_a_facet_copied_from_the_prompts_example_gives_way_to_the_kind_the_instruction_was_routed_by():
+    """The labels path reads the facet with the first list of values; an echo there costs no call more."""
+    from clusteragent.name_rules import echoes_the_prompt
+    from clusteragent.prompts import load_prompt
+
+    example = load_prompt("understand").template_text
+    assert echoes_the_prompt("cuisine", "Sort these news stories into the sections of a newspaper.", example)
+    assert not echoes_the_prompt("cuisine", "Group these recipes by cuisine.", example)  # the user's own word
+    assert not echoes_the_prompt("news section", "Sort these news stories into sections.", example)
+    res = ClusterAgent(model=scripted("language", stated="cuisine"), progress=False, max_model_calls=40,
+                       k=2, strategy="auto", review_rounds=0).fit(TEXTS, instruction="Cluster the texts by their language.")
+    step = next(d for d in res.result_.run["decisions"] if d["step"] == "understand")
+    assert res.result_.run["facet"] == "language" and step["facet_read_by"] == "route"
+
+
 def test_a_layout_group_the_model_cannot_name_is_named_by_what_sets_its_layout_apart():
     from clusteragent.tools.features import distinctive_layout, layout_statistics
 
@@ -266,6 +281,30 @@ def run_on_rain_and_goals(answer):
     res = ClusterAgent(model=model, progress=False, max_model_calls=10, k=2, strategy="auto",
                        review_rounds=0).fit(texts, instruction="Cluster the texts by topic.").result_
     return model, res
+
+
+@pytest.mark.parametrize("retried", ["weather or sport", "cuisine"])
+def test_a_facet_copied_from_the_prompts_example_is_refused_and_asked_again(retried):
+    """Asked to sort news stories "into the sections of a newspaper", the model stated the facet prompt's
+    example, "cuisine", and every group was named for food."""
+    from clusteragent.training.tasks import FACET_PHRASES
+
+    def answer(messages, kwargs):
+        schema, _ = request_schema(kwargs)
+        if schema == "FacetReading":
+            return json.dumps({"facet": retried if is_retry(messages) else "cuisine", "texts_are": "texts"})
+        if schema == "ClusterSpec":
+            return json.dumps({"name": "rain" if "rain" in messages[-1].content else "goals", "description": "a group"})
+        raise AssertionError(f"unexpected request for {schema!r}")
+
+    model, res = run_on_rain_and_goals(answer)
+    asked = [c for c in model.calls if request_schema(c["kwargs"])[0] == "FacetReading"]
+    assert "'cuisine' comes from these instructions' example" in str(asked[1]["messages"][-1].content)
+    step = next(d for d in res.run["decisions"] if d["step"] == "understand")
+    if retried == "cuisine":  # never anything else: the kind of facet the instruction was routed by
+        assert len(asked) == 3 and res.run["facet"] == FACET_PHRASES[step["route"]["kind"]][0]
+    else:
+        assert len(asked) == 2 and (res.run["facet"], step["facet_read_by"]) == ("weather or sport", "model")
 
 
 def naming(name_for):
