@@ -18,6 +18,7 @@ import numpy as np
 from clusteragent.errors import counted
 from clusteragent.hierarchy import broad, group_by_size, merge_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
+from clusteragent.name_rules import sentence_case
 from clusteragent.refine_matching import CLUSTER_CHECKS, described_clusters
 from clusteragent.refine_parts import clusters_counted
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
@@ -154,12 +155,26 @@ _RENAME = re.compile(r"^\W*(?:please\s+)?rename\s+(?:the\s+)?(?:cluster\s+)?(?P<
                      r"(?P<new>.+?)[\s.!]*$", re.IGNORECASE)
 
 
+# A new name that asks the model for one: "Rename Sports to something clearer", "... to a better name".
+_ASKS_FOR_A_NAME = re.compile(r"(?:some|any)thing\b|(?:an?(?:other)?\s+)?(?:better|clearer|new|different|nicer|shorter|"
+                              r"more|less)\b", re.IGNORECASE)
+
+
 def renamed_as_written(message: str) -> tuple[str, str] | None:
     """The old and the new name of a message of the form "Rename X to Y" (quotes left out), else None."""
     found = _RENAME.match(message)
     if not found:
         return None
     return tuple(found.group(g).strip().strip("\"'“”‘’") for g in ("old", "new"))
+
+
+def name_given(written: tuple[str, str] | None, current: str) -> str:
+    """The new name that "Rename <current> to Y" gives (up to a colon, after which a rule may follow), where Y
+    does not ask the model for one ("to something clearer"); else ""."""
+    new = written[1].partition(":")[0].strip().strip("\"'“”‘’") if written else ""  # after a colon: its rule
+    if not new or written[0].lower() != current.lower() or _ASKS_FOR_A_NAME.match(new):
+        return ""
+    return sentence_case(new) if new.lower() != current.lower() else ""
 
 
 def rename(turn: Turn, d: RefineDecision) -> Change:
@@ -177,6 +192,7 @@ def rename(turn: Turn, d: RefineDecision) -> Change:
         raise CannotDo(f'No cluster is named "{written[0]}"; "{current}" is a cluster\'s name already.')
     if name.lower() == current.lower():
         name = ""  # 'Give "X" a better name': the model read X as the new name
+    name = name_given(written, current) or name  # the model may give its own, or none: "Rename Technology to ..."
     if not name:
         if top is not None:
             named = turn.name_top(top["children"], turn.names(), current=top["name"])

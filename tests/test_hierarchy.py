@@ -325,6 +325,19 @@ def refined(out, *answers):
 
 
 @pytest.mark.local_server
+def test_rename_of_a_top_cluster_written_as_rename_x_to_y_takes_y(two_level_run, tmp_path):
+    """The model chose one of the top's clusters and the top's present name; the top was named again."""
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    top = refined(out).refine_session().result().top_clusters[0]
+    leaf = refined(out).refine_session().result().cluster_names()[top["children"][0]]
+    agent = refined(out, {"action": "rename"}, {"cluster": leaf, "new_name": top["name"], "description": ""})
+    reply = agent.chat(f"Rename {top['name']} to Business and technology.")
+    assert agent.result_.top_clusters[0]["name"] == "Business and technology", reply
+    assert leaf in agent.result_.names
+
+
 def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_level_run, tmp_path):
     import shutil
 

@@ -247,6 +247,25 @@ def test_rename_changes_only_the_name():
     assert np.array_equal(agent.result_.cluster, before)
 
 
+@pytest.mark.parametrize("model_name", ["Weather", "Climate", ""])
+def test_rename_x_to_y_takes_y_whatever_name_the_model_gives(model_name):
+    """The model answered the cluster's present name, and the run had it named again ("Tech news" for "Rename
+    Technology to Business and technology.")."""
+    agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": model_name}])
+    before = agent.result_.cluster.copy()
+    reply = agent.chat("Rename weather to storms and rain: Texts about storms and rain.")
+    assert "Storms and rain" in agent.result_.names and "Weather" not in agent.result_.names, reply
+    assert clusters_by_name(agent)["Storms and rain"]["named_by"] == "user"
+    assert np.array_equal(agent.result_.cluster, before)
+
+
+def test_rename_x_to_something_clearer_has_the_model_name_it():
+    agent = fitted([{"action": "rename", "clusters": ["weather"], "new_name": "Weather"}])
+    reply = agent.chat("Rename weather to something clearer.")
+    renamed = set(agent.result_.names) - {"Football", "Cooking"}
+    assert len(renamed) == 1 and renamed.isdisjoint({"Weather", "Something clearer"}), reply
+
+
 @pytest.mark.parametrize("message", ["Rename Mixed to Football.", 'Rename "Mixed" to "Football"'])
 def test_a_rename_of_a_name_no_cluster_has_to_a_clusters_name_changes_nothing(message):
     """No cluster is "Mixed": the run renamed "Football", the cluster the message writes, to "Mixed"."""
