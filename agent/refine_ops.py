@@ -24,7 +24,7 @@ from clusteragent.refine_parts import clusters_counted
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import SPLIT_PARTS, apply_split, plan_split
 from clusteragent.tools import taxonomy as tx
-from clusteragent.wording import quoted_list, rule_of_value
+from clusteragent.wording import in_words, quoted_list, rule_of_value
 
 SPLIT_COST = 12  # model calls a split may take (proposal, labels, names)
 
@@ -142,7 +142,7 @@ def split(turn: Turn, d: RefineDecision) -> Change:
     n = d.n if d.by and not d.parts else max(2, d.n)
     assignment, tax, labels, entry = _split_one(turn, target, n, turn.tax, turn.assignment, turn.labels,
                                                 turn.budget, d.parts, d.by)
-    parts = " and ".join(f'"{m}" ({s})' for m, s in zip(entry["names"], entry["sizes"]))
+    parts = in_words([f'"{m}" ({s})' for m, s in zip(entry["names"], entry["sizes"])])
     sorted_by_model = ""
     if entry.get("labelled"):
         counts = ", ".join(f'{c} into "{m}"' for m, c in zip(entry["names"], entry["labelled"]))

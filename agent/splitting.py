@@ -13,6 +13,7 @@ gives no valid name gets a statistical one, marked as such.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -76,7 +77,7 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
     takes the model's narrower name, as a cluster under a top level does in a run. A split `by` what the user
     says ("the platform they target") is the model's: it proposes the parts by that, n of them, or with n 0 as
     many as the texts show values (a part named as the whole, as another cluster or as another part, or one it
-    then sorts none of its texts into, is dropped), and sorts members into them, as into named parts.
+    then sorts fewer than two of its texts into, is dropped), and sorts members into them, as into named parts.
     """
     members = np.asarray(members, dtype=np.int64)
     if len(members) < max(MIN_SPLIT, n):
@@ -147,9 +148,13 @@ def plan_split(llm, instruction: str, facet: str, target, texts: list[str], vect
             if not isinstance(answer, Exception):
                 labels[str(int(members[i]))] = names.index(answer.cluster)
     if free and len(set(labels.values())) >= 2:
-        used = sorted(set(labels.values()))
+        # A part the model sorted one text into is no value the texts show: asked to split a cluster of 22
+        # by "what the case is about", it made six parts, three of one text each.
+        counts = Counter(labels.values())
+        used = sorted(p for p, c in counts.items() if c >= 2)
+        used = used if len(used) >= 2 else sorted(counts)
         specs, n = [specs[p] for p in used], len(used)
-        labels = {row: used.index(p) for row, p in labels.items()}
+        labels = {row: used.index(p) for row, p in labels.items() if p in used}
     if len(set(labels.values())) >= 2:
         rows = np.array([int(r) for r in labels], dtype=np.int64)
         # The labelled texts are a diverse sample: how many went to each part says nothing of its size (5 of

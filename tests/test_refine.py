@@ -221,6 +221,31 @@ def test_a_split_by_what_the_message_says_has_the_model_propose_and_sort_as_many
     assert sum(sizes(agent).values()) == len(TEXTS)
 
 
+def test_a_split_by_what_the_message_says_drops_a_part_the_model_sorts_only_one_text_into():
+    """Asked to split a cluster of 22 by what each case is about, the model made six parts, three of one text."""
+    model = chat_model([{"action": "split", "clusters": ["weather"], "n": 2}])
+    base, sorted_once = model.script, []
+
+    def answer(messages, kwargs):
+        schema, spec = request_schema(kwargs)
+        if schema == "SplitProposal":
+            return json.dumps({"clusters": [{"name": n, "description": f"texts about {n}"} for n in ("rain", "sun", "fog")]})
+        if schema == "ClusterChoice" and "Fog" in choices(kwargs, "cluster"):
+            text = delimited_texts(messages[-1].content)[0]
+            if not sorted_once:
+                sorted_once.append(text)
+                return json.dumps({"cluster": "fog"})
+            return json.dumps({"cluster": "rain" if int(text[-2]) % 2 == 0 else "sun"})
+        return base(messages, kwargs)
+
+    model.script = answer
+    agent = ClusterAgent(model=model, progress=False, max_model_calls=60).fit(TEXTS, instruction="Cluster by topic.")
+    k = agent.result_.k
+    reply = agent.chat('Split "weather" by the kind of weather.')
+    assert sorted_once and agent.result_.k == k + 1 and {"Rain", "Sun"} <= set(agent.result_.names), reply
+    assert "Fog" not in agent.result_.names and sum(sizes(agent).values()) == len(TEXTS)
+
+
 def test_a_split_by_what_the_message_says_with_no_usable_part_falls_to_two_parts_by_the_structure():
     model = chat_model([{"action": "split", "clusters": ["weather"], "n": 2}])
     base = model.script
