@@ -20,6 +20,7 @@ from clusteragent.hierarchy import broad, group_by_size, merge_tops, rename_top
 from clusteragent.hierarchy import split_top as hierarchy_split
 from clusteragent.name_rules import sentence_case
 from clusteragent.refine_matching import CLUSTER_CHECKS, described_clusters
+from clusteragent.refine_names import NOT_LISTED
 from clusteragent.refine_parts import clusters_counted
 from clusteragent.refine_turn import CannotDo, Change, RefineDecision, Turn
 from clusteragent.splitting import SPLIT_PARTS, apply_split, plan_split
@@ -48,6 +49,10 @@ def _split_one(turn: Turn, target: tx.Cluster, n: int, tax, assignment, labels, 
 
 # ---------------------------------------------------------------- the operations
 
+# Words that ask for every cluster of a top cluster: "all the clusters of Sports", "everything under Sports".
+_ALL_OF = re.compile(r"\b(?:all|every|everything|each)\b|\b(?:clusters|groups)\b", re.IGNORECASE)
+
+
 def merge(turn: Turn, d: RefineDecision) -> Change:
     """Merge two or more clusters (or top clusters) into one, named by the model as a run names a top cluster:
     shown texts of each and their names, it gives a broader name than any (by a facet other than subject
@@ -58,6 +63,10 @@ def merge(turn: Turn, d: RefineDecision) -> Change:
     if len(d.clusters) < 2 and d.description.strip():
         return merge_described(turn, d)
     refs = list(dict.fromkeys(d.clusters))
+    listed = [r for r in refs if r != NOT_LISTED]
+    if len(listed) == 1 and _ALL_OF.search(turn.state.get("message", "")) and (top := turn.top(listed[0])):
+        # "Merge all the clusters of Sports into one": the model found no cluster to name beside the top
+        return merged_leaves(turn, [turn.tax.by_id(c) for c in top["children"]], d.new_name.strip())
     if len(refs) < 2:
         raise CannotDo("A merge needs two clusters; name both.")
     tops = [turn.top(r) for r in refs]
@@ -156,8 +165,7 @@ _RENAME = re.compile(r"^\W*(?:please\s+)?rename\s+(?:the\s+)?(?:cluster\s+)?(?P<
 
 
 # A new name that asks the model for one: "Rename Sports to something clearer", "... to a better name".
-_ASKS_FOR_A_NAME = re.compile(r"(?:some|any)thing\b|(?:an?(?:other)?\s+)?(?:better|clearer|new|different|nicer|shorter|"
-                              r"more|less)\b", re.IGNORECASE)
+_ASKS_FOR_A_NAME = re.compile(r"(?:some|any)thing\b|(?:.*\s)?(?:name|one)$", re.IGNORECASE)
 
 
 def renamed_as_written(message: str) -> tuple[str, str] | None:

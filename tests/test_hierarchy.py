@@ -338,6 +338,25 @@ def test_rename_of_a_top_cluster_written_as_rename_x_to_y_takes_y(two_level_run,
     assert leaf in agent.result_.names
 
 
+@pytest.mark.parametrize("message, merged", [("Merge all the clusters of {top} into one.", True),
+                                             ("Merge {top} and Hockey.", False)])  # a cluster no one has
+def test_a_merge_of_all_the_clusters_of_a_top_cluster_makes_them_one(two_level_run, tmp_path, message, merged):
+    """The model, asked which clusters "all the clusters of Sports" are, answered two not in the list."""
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    before = refined(out).refine_session().result()
+    top = max(before.top_clusters, key=lambda t: len(t["children"]))
+    agent = refined(out, {"action": "merge"}, {"clusters": ["(not in the list)", "(not in the list)"], "new_name": ""})
+    reply = agent.chat(message.format(top=top["name"]))
+    after = agent.result_
+    if merged:
+        assert after.k == before.k - len(top["children"]) + 1 and top["name"] in after.names, reply
+        assert len(after.top_clusters) == len(before.top_clusters) - 1
+    else:
+        assert reply.startswith("Nothing changed: A cluster you named is not in the list") and after.k == before.k
+
+
 def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_level_run, tmp_path):
     import shutil
 
