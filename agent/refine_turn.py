@@ -172,6 +172,11 @@ class Turn:
         """CannotDo where another cluster or top cluster than those of `own` already has `name`."""
         clash = with_tops(self.tax, self.tops).find(name)
         if clash is not None and clash.id not in own:
+            top = next((t for t in self.tops if t["id"] == clash.id and len(t["children"]) > 1), None)
+            if top is not None:  # the top over them, as often as not: "the sports clusters into one called Sports"
+                raise CannotDo(f'There is already a cluster "{name}", the top cluster over '
+                               f'{quoted_list(self.tax.by_id(c).name for c in top["children"])}; choose another name, '
+                               f'or merge all of them: "Merge all the clusters of {top["name"]} into one."')
             raise CannotDo(f'There is already a cluster "{name}"; choose another name.')
 
     def names(self, tax: tx.Taxonomy | None = None) -> list[str]:

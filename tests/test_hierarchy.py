@@ -357,6 +357,21 @@ def test_a_merge_of_all_the_clusters_of_a_top_cluster_makes_them_one(two_level_r
         assert reply.startswith("Nothing changed: A cluster you named is not in the list") and after.k == before.k
 
 
+def test_a_merge_named_as_the_top_cluster_over_it_says_how_to_merge_them_all(two_level_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(two_level_run, tmp_path / "run")
+    result = refined(out).refine_session().result()
+    top = max(result.top_clusters, key=lambda t: len(t["children"]))
+    first, second = (result.cluster_names()[c] for c in top["children"][:2])
+    agent = refined(out, {"action": "merge"}, {"clusters": [first, second], "new_name": top["name"]})
+    reply = agent.chat(f'Merge "{first}" and "{second}" into one called {top["name"]}.')
+    said = reply.lower()  # the name as the message gives it, in sentence case
+    assert said.startswith(f'nothing changed: there is already a cluster "{top["name"].lower()}", the top cluster over "')
+    assert said.endswith(f'merge all of them: "merge all the clusters of {top["name"].lower()} into one."'), reply
+    assert agent.result_.k == result.k
+
+
 def test_chat_merges_renames_and_splits_top_clusters_and_undo_restores_them(two_level_run, tmp_path):
     import shutil
 
