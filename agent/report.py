@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +52,11 @@ def luminance(hex_colour: str) -> float:
 
 
 def hover_text(text: str) -> str:
-    """A text as a hover label: cut to HOVER_CHARS, escaped, wrapped with Plotly's <br>."""
+    """A text as a hover label: cut to HOVER_CHARS, escaped, wrapped with Plotly's <br>; a blank line (between a
+    title and its body, where the texts join two fields) starts a new line."""
     short = text if len(text) <= HOVER_CHARS else text[:HOVER_CHARS].rstrip() + " …"
-    lines = textwrap.wrap(" ".join(short.split()), WRAP) or [""]
+    paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n", short))
+    lines = [line for p in paragraphs for line in textwrap.wrap(p, WRAP)] or [""]
     return "<br>".join(html.escape(line, quote=False) for line in lines)
 
 

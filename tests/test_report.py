@@ -63,6 +63,14 @@ def test_report_shows_the_run_facts_notes_and_chat_history(tmp_path, monkeypatch
     assert "3 → 2 clusters" in markup and ">Home" in markup
 
 
+def test_a_hover_label_keeps_a_title_apart_from_its_body():
+    from clusteragent.report import hover_text
+
+    assert hover_text("Bridges Loom as Cash Cow\n\nThere they  stand <b>") == \
+        "Bridges Loom as Cash Cow<br>There they stand &lt;b&gt;"
+    assert hover_text("one\nline") == "one line"
+
+
 def test_report_draws_given_coordinates_and_refuses_wrong_ones(tmp_path):
     agent = ClusterAgent(model=chat_model([]), progress=False, max_model_calls=60).fit(TEXTS, "Cluster by topic.")
     result = agent.result_
